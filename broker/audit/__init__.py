@@ -1,0 +1,1 @@
+"""The audit log: one event per state change and per disclosure."""

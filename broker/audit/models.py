@@ -1,0 +1,58 @@
+"""Audit tables.
+
+An event never holds a raw identifier: the household it concerns is referenced through
+:class:`AuditSubject` rows, which hold matching keys (re-keyed in place on rotation like the
+registry's, so a subject access request can still find them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from broker.db import Base, UTCDateTime, utcnow
+
+
+class AuditEvent(Base):
+    """One audited action, written in the same transaction as the change it records."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    event_type: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(1))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_role: Mapped[str | None] = mapped_column(String(100))
+    organisation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    legal_basis: Mapped[str | None] = mapped_column(String(32))
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    rule_id: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+    subjects: Mapped[list[AuditSubject]] = relationship(
+        back_populates="event", cascade="all, delete-orphan"
+    )
+
+
+class AuditSubject(Base):
+    """A matching key an event concerned (the household, pseudonymised)."""
+
+    __tablename__ = "audit_subjects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    oprf_epoch: Mapped[int] = mapped_column(Integer)
+    broker_epoch: Mapped[int] = mapped_column(Integer)
+
+    event: Mapped[AuditEvent] = relationship(back_populates="subjects")

@@ -1,0 +1,349 @@
+"""The ``broker`` command: set-up, operators' tasks, registration and look-up for demos.
+
+Commands are thin: they parse options, call one service, and print. Every domain error becomes one
+line on stderr in the chosen language (``--lang`` or ``BROKER_LANG``, Dutch by default) and exit
+status 1; nothing is written when an input is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import date
+from typing import Any, NoReturn
+
+import click
+
+from broker.audit.services import Actor
+from broker.config import Settings
+from broker.core import Core
+from broker.errors import BrokerError
+from broker.identifiers import IdentifierError, parse_household
+from broker.pseudonyms.keys import KeyName
+from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
+from broker.registry.services import RegistryService
+from broker.registry.views import OrganisationInfo, ProfessionalInfo
+from broker.setup import initialise
+
+
+class Context:
+    """Lazily built core shared by the commands of one invocation."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self._core: Core | None = None
+
+    @property
+    def core(self) -> Core:
+        """The core, built on first use from the ``BROKER_*`` settings."""
+        if self._core is None:
+            self._core = Core(Settings.from_env())
+        return self._core
+
+    @property
+    def registry(self) -> RegistryService:
+        """The registry service on this core."""
+        return RegistryService(self.core)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``message`` on stderr and exit 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def domain_errors(ctx: Context) -> Iterator[None]:
+    """Turn domain errors into one readable line and exit status 1."""
+    try:
+        yield
+    except (BrokerError, IdentifierError) as exc:
+        fail(exc.message(ctx.lang))
+
+
+def echo_json(value: Any) -> None:
+    """Print dataclasses, lists and dates as indented JSON."""
+
+    def convert(item: Any) -> Any:
+        if is_dataclass(item) and not isinstance(item, type):
+            return asdict(item)
+        if isinstance(item, date):
+            return item.isoformat()
+        raise TypeError(type(item).__name__)
+
+    click.echo(json.dumps(value, default=convert, indent=2, ensure_ascii=False))
+
+
+@click.group()
+@click.option("--lang", type=click.Choice(["nl", "en"]), default=lambda: os.environ.get(
+    "BROKER_LANG", "nl"), show_default="nl (or BROKER_LANG)", help="Language of messages.")
+@click.pass_context
+def main(click_ctx: click.Context, lang: str) -> None:
+    """The household involvement broker: who else is involved, and how do I reach them?"""
+    click_ctx.obj = Context(lang)
+
+
+# -- set-up ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--demo/--no-demo", default=False,
+              help="Also load the synthetic demo population (only into an empty registry).")
+@pass_context
+def init(ctx: Context, demo: bool) -> None:
+    """Create or upgrade the database, create missing keys and the session secret."""
+    with domain_errors(ctx):
+        report = initialise(ctx.core, Actor.operator())
+        settings = ctx.core.settings
+        click.echo(f"database: {settings.database_url}")
+        for which in report.keys_created:
+            click.echo(f"created {which} key in {settings.keys_dir / which}")
+        if report.secret_created:
+            click.echo(f"created session secret in {settings.instance_dir}")
+        if demo:
+            from broker.demo import load_demo  # noqa: PLC0415 - only needed for demos
+
+            if ctx.registry.list_organisations():
+                click.echo("demo: the registry holds organisations already; demo not loaded")
+            else:
+                click.echo(load_demo(ctx.core, progress=click.echo).describe())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@pass_context
+def serve(ctx: Context, host: str, port: int) -> None:
+    """Run the broker's web server (development server; use gunicorn in production)."""
+    from broker.app import create_app  # noqa: PLC0415 - keeps the CLI fast to start
+
+    with domain_errors(ctx):
+        app = create_app(core=ctx.core)
+    app.run(host=host, port=port, threaded=True)
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """Create and rotate the pseudonym keys."""
+
+
+@keys.command("init")
+@pass_context
+def keys_init(ctx: Context) -> None:
+    """Create the OPRF key and the broker key if they do not exist."""
+    with domain_errors(ctx):
+        report = initialise(ctx.core, Actor.operator())
+        if not report.keys_created:
+            click.echo("keys exist already; nothing changed")
+        for which in report.keys_created:
+            click.echo(f"created {which} key (epoch 1) in {ctx.core.settings.keys_dir / which}")
+
+
+@keys.command("rotate")
+@click.option("--which", type=click.Choice(["oprf", "broker"]), required=True,
+              help="oprf: the pseudonym service's key k; broker: the broker's key b.")
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
+@pass_context
+def keys_rotate(ctx: Context, which: KeyName, batch_size: int) -> None:
+    """Re-key every stored matching key in place (resumes an interrupted rotation)."""
+    with domain_errors(ctx):
+        actor = Actor.operator()
+        rotation, resumed = start_or_resume(ctx.core, actor, which)
+        total = remaining_rows(ctx.core, rotation)
+        verb = "resuming" if resumed else "rotating"
+        click.echo(f"{verb} {which} key: epoch {rotation.from_epoch} -> {rotation.to_epoch}, "
+                   f"{total} stored keys to re-key")
+        with click.progressbar(length=total, label="re-keying", file=sys.stderr) as bar:
+            done = run_rotation(ctx.core, actor, rotation, batch_size=batch_size,
+                                progress=bar.update)
+        click.echo(f"done: {done} stored keys now at epoch {rotation.to_epoch}")
+
+
+# -- organisations and professionals -----------------------------------------------------------
+
+
+@main.group()
+def org() -> None:
+    """Organisations."""
+
+
+@org.command("add")
+@click.option("--identifier", required=True, help="Short stable code, e.g. vt-amsterdam.")
+@click.option("--name", required=True)
+@click.option("--type", "org_type", required=True, help="An organisation type of the policy.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def org_add(ctx: Context, identifier: str, name: str, org_type: str, as_json: bool) -> None:
+    """Add an organisation."""
+    with domain_errors(ctx):
+        info = ctx.registry.create_organisation(
+            Actor.operator(), identifier=identifier, name=name, org_type=org_type
+        )
+    echo_json(info) if as_json else click.echo(f"added organisation {info.identifier}")
+
+
+def _print_orgs(orgs: Sequence[OrganisationInfo]) -> None:
+    for o in orgs:
+        click.echo(f"{o.identifier:<28} {o.org_type:<28} {o.name}")
+
+
+@org.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def org_list(ctx: Context, as_json: bool) -> None:
+    """List organisations."""
+    with domain_errors(ctx):
+        orgs = ctx.registry.list_organisations()
+    echo_json(orgs) if as_json else _print_orgs(orgs)
+
+
+@main.group()
+def professional() -> None:
+    """Contact professionals."""
+
+
+@professional.command("add")
+@click.option("--org", "organisation", required=True, help="Organisation code.")
+@click.option("--username", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True)
+@click.option("--phone")
+@click.option("--email")
+@click.option("--password", help="Lets this professional sign in on the web form.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def professional_add(ctx: Context, organisation: str, username: str, name: str, role: str,
+                     phone: str | None, email: str | None, password: str | None,
+                     as_json: bool) -> None:
+    """Add a contact professional to an organisation."""
+    with domain_errors(ctx):
+        info = ctx.registry.add_professional(
+            Actor.operator(), organisation=organisation, username=username, name=name,
+            role=role, phone=phone, email=email, password=password,
+        )
+    echo_json(info) if as_json else click.echo(f"added professional {info.username}")
+
+
+def _print_professionals(people: Sequence[ProfessionalInfo]) -> None:
+    for p in people:
+        click.echo(f"{p.username:<24} {p.organisation_identifier:<28} {p.role:<28} {p.name}")
+
+
+@professional.command("list")
+@click.option("--org", "organisation", help="Only this organisation.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def professional_list(ctx: Context, organisation: str | None, as_json: bool) -> None:
+    """List contact professionals."""
+    with domain_errors(ctx):
+        people = ctx.registry.list_professionals(organisation)
+    echo_json(people) if as_json else _print_professionals(people)
+
+
+# -- registration and look-up ------------------------------------------------------------------
+
+
+def identifier_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The repeatable ``--bsn``, ``--address`` and ``--person`` options."""
+    for option in reversed([
+        click.option("--bsn", multiple=True, help="Citizen service number (repeatable)."),
+        click.option("--address", multiple=True, help='"1234 AB 12 A" (repeatable).'),
+        click.option("--person", multiple=True,
+                     help='"family name;initial;YYYY-MM-DD" for someone without a BSN.'),
+    ]):
+        command = option(command)
+    return command
+
+
+def _acting(ctx: Context, organisation: str, username: str) -> Actor:
+    org_info = ctx.registry.get_organisation(organisation)
+    person = ctx.registry.get_professional(username)
+    return Actor(actor=f"professional:{person.username}", channel="cli",
+                 organisation_id=org_info.id, role=person.role)
+
+
+@main.command()
+@identifier_options
+@click.option("--org", "organisation", required=True, help="Your organisation's code.")
+@click.option("--professional", "username", required=True, help="The contact professional.")
+@click.option("--purpose", required=True)
+@click.option("--ends-on", type=click.DateTime(["%Y-%m-%d"]), help="Default: in 12 months.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def register(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Sequence[str],
+             organisation: str, username: str, purpose: str, ends_on: Any,
+             as_json: bool) -> None:
+    """Register your organisation's involvement with a household."""
+    with domain_errors(ctx):
+        identifiers = parse_household(bsn=bsn, address=address, person=person)
+        actor = _acting(ctx, organisation, username)
+        info = ctx.registry.register_involvement(
+            actor, organisation=organisation, professional=username,
+            pseudonyms=ctx.core.pseudonymise(identifiers), purpose=purpose,
+            ends_on=ends_on.date() if ends_on else None,
+        )
+    if as_json:
+        echo_json(info)
+    else:
+        click.echo(f"registered involvement {info.id} until {info.ends_on.isoformat()}")
+
+
+@main.command()
+@identifier_options
+@click.option("--org", "organisation", required=True, help="Your organisation's code.")
+@click.option("--professional", "username", required=True, help="Who asks.")
+@click.option("--purpose", required=True)
+@click.option("--basis", required=True, help="consent, legal_task or vital_interest.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Sequence[str],
+           organisation: str, username: str, purpose: str, basis: str, as_json: bool) -> None:
+    """Who else is involved with this household?"""
+    with domain_errors(ctx):
+        identifiers = parse_household(bsn=bsn, address=address, person=person)
+        actor = _acting(ctx, organisation, username)
+        result = ctx.registry.lookup(
+            actor, organisation=organisation, pseudonyms=ctx.core.pseudonymise(identifiers),
+            purpose=purpose, basis=basis,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    if not result.matches:
+        click.echo("no other organisation is registered on this household")
+    for m in result.matches:
+        who = m.organisation or m.org_type or "an organisation"
+        contact = f" - {m.contact_name} ({m.contact_role})" if m.contact_name else ""
+        click.echo(f"{who}{contact}: matched on {' and '.join(m.matched_on)}")
+
+
+@main.command()
+@pass_context
+def purge(ctx: Context) -> None:
+    """Move expired involvements to the history and delete history past its retention."""
+    with domain_errors(ctx):
+        counts = ctx.registry.purge(Actor.system("purge"))
+    click.echo(f"expired: {counts['expired']}, purged: {counts['purged']}")
+
+
+@main.command()
+@click.option("--households", default=300, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--seed", default=2026, show_default=True, type=int)
+@pass_context
+def demo(ctx: Context, households: int, seed: int) -> None:
+    """Load a synthetic population (organisations, professionals, overlapping involvements)."""
+    from broker.demo import load_demo  # noqa: PLC0415 - only needed for demos
+
+    with domain_errors(ctx):
+        summary = load_demo(ctx.core, households=households, seed=seed, progress=click.echo)
+    click.echo(summary.describe())

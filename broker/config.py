@@ -1,0 +1,62 @@
+"""Settings from ``BROKER_*`` environment variables, with embedded defaults.
+
+The embedded default needs no setting at all: a SQLite file under ``instance/``, keys under
+``keys/`` and the policy under ``policies/``, all relative to ``BROKER_HOME`` (default: the current
+directory). Production names a PostgreSQL database and a Redis server instead.
+
+| variable                 | default                               |
+| ------------------------ | ------------------------------------- |
+| BROKER_HOME              | current directory                     |
+| BROKER_DATABASE_URL      | sqlite:///<home>/instance/broker.db   |
+| BROKER_KEYS_DIR          | <home>/keys                           |
+| BROKER_POLICY_DIR        | <home>/policies                       |
+| BROKER_INSTANCE_DIR      | <home>/instance                       |
+| BROKER_REDIS_URL         | (none: in-memory stores)              |
+| BROKER_LOG_LEVEL         | INFO                                  |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app and the CLI need to know about where things live."""
+
+    home: Path
+    instance_dir: Path
+    database_url: str
+    keys_dir: Path
+    policy_dir: Path
+    redis_url: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get("BROKER_HOME") or Path.cwd()).resolve()
+        instance_dir = Path(env.get("BROKER_INSTANCE_DIR") or home / "instance")
+        database_url = env.get("BROKER_DATABASE_URL") or f"sqlite:///{instance_dir / 'broker.db'}"
+        return cls(
+            home=home,
+            instance_dir=instance_dir,
+            database_url=database_url,
+            keys_dir=Path(env.get("BROKER_KEYS_DIR") or home / "keys"),
+            policy_dir=Path(env.get("BROKER_POLICY_DIR") or home / "policies"),
+            redis_url=env.get("BROKER_REDIS_URL") or None,
+            log_level=env.get("BROKER_LOG_LEVEL", "INFO").upper(),
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and the CLI's options use this)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded default database."""
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,17 @@
+"""Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from broker.audit.models import AuditEvent, AuditSubject
+from broker.db import Base
+from broker.pseudonyms.models import KeyRotation
+from broker.registry.models import Involvement, MatchingKey, Organisation, Professional
+
+__all__ = [
+    "AuditEvent",
+    "AuditSubject",
+    "Base",
+    "Involvement",
+    "KeyRotation",
+    "MatchingKey",
+    "Organisation",
+    "Professional",
+]

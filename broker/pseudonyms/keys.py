@@ -1,0 +1,168 @@
+"""Versioned key files for the two pseudonym keys.
+
+Rules this module guarantees:
+
+- ``k`` (``oprf``, the pseudonym service's OPRF key) and ``b`` (``broker``, the broker's own key)
+  are separate files under ``<keys_dir>/<which>/<epoch>.key``, one 32-byte scalar in hex each; the
+  highest epoch is the current one. Epochs start at 1 and only grow.
+- A private key file is created with mode 0600 and never overwritten. A key file that other users
+  can read, or a keys directory that other users can write, is refused with :class:`UnsafeKeyError`
+  saying which file and the ``chmod`` that fixes it.
+- A missing key is refused with :class:`MissingKeyError` saying to run ``broker keys init``.
+- Scalars are checked (canonical, non-zero) when read, so a corrupted file is noticed at start.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from broker.errors import ConfigurationError
+from broker.pseudonyms import oprf
+
+KeyName = Literal["oprf", "broker"]
+KEY_NAMES: tuple[KeyName, ...] = ("oprf", "broker")
+
+
+class MissingKeyError(ConfigurationError):
+    """A key the broker needs does not exist."""
+
+    code = "key-missing"
+
+
+class UnsafeKeyError(ConfigurationError):
+    """A key file or directory has permissions that let other users read or change it."""
+
+    code = "key-unsafe"
+
+
+def _check_private(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise UnsafeKeyError(
+            f"Private key {path} can be read by other users (mode {mode:o}). "
+            f"Fix it with: chmod 600 {path}",
+            f"Privésleutel {path} is leesbaar voor andere gebruikers (modus {mode:o}). "
+            f"Herstel dit met: chmod 600 {path}",
+        )
+
+
+def _check_directory(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o022:
+        raise UnsafeKeyError(
+            f"Key directory {path} can be changed by other users (mode {mode:o}). "
+            f"Fix it with: chmod 700 {path}",
+            f"Sleutelmap {path} kan door andere gebruikers gewijzigd worden (modus {mode:o}). "
+            f"Herstel dit met: chmod 700 {path}",
+        )
+
+
+class FileKeyStore:
+    """The two pseudonym keys as versioned files; scalars are cached after the first read."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self.keys_dir = keys_dir
+        self._cache: dict[tuple[KeyName, int], bytes] = {}
+        self._lock = threading.Lock()
+
+    def _dir(self, which: KeyName) -> Path:
+        return self.keys_dir / which
+
+    def _path(self, which: KeyName, epoch: int) -> Path:
+        return self._dir(which) / f"{epoch:04d}.key"
+
+    def epochs(self, which: KeyName) -> list[int]:
+        """The epochs that have a key file, oldest first."""
+        directory = self._dir(which)
+        if not directory.is_dir():
+            return []
+        found = []
+        for path in directory.glob("*.key"):
+            if path.stem.isdigit():
+                found.append(int(path.stem))
+        return sorted(found)
+
+    def current_epoch(self, which: KeyName) -> int:
+        """The newest epoch of ``which``; raises :class:`MissingKeyError` when there is none."""
+        epochs = self.epochs(which)
+        if not epochs:
+            raise MissingKeyError(
+                f"No {which} key in {self._dir(which)}. Create the keys with: broker keys init",
+                f"Geen {which}-sleutel in {self._dir(which)}. Maak de sleutels met: "
+                "broker keys init",
+            )
+        return epochs[-1]
+
+    def has(self, which: KeyName, epoch: int) -> bool:
+        """True when the key file for ``epoch`` exists."""
+        return self._path(which, epoch).is_file()
+
+    def load(self, which: KeyName, epoch: int) -> bytes:
+        """The scalar of ``which`` at ``epoch``, checked for permissions and validity."""
+        with self._lock:
+            cached = self._cache.get((which, epoch))
+            if cached is not None:
+                return cached
+            path = self._path(which, epoch)
+            if not path.is_file():
+                raise MissingKeyError(
+                    f"Key file {path} is missing. Restore it from the key backup; without it "
+                    "stored matching keys of that epoch cannot be used.",
+                    f"Sleutelbestand {path} ontbreekt. Zet het terug uit de sleutelback-up; "
+                    "zonder dit bestand zijn opgeslagen sleutels van die versie onbruikbaar.",
+                )
+            _check_private(path)
+            try:
+                scalar = oprf.validate_scalar(bytes.fromhex(path.read_text().strip()))
+            except (ValueError, oprf.OprfError) as exc:
+                raise ConfigurationError(
+                    f"Key file {path} is corrupt ({exc}). Restore it from the key backup.",
+                    f"Sleutelbestand {path} is beschadigd. Zet het terug uit de sleutelback-up.",
+                ) from exc
+            self._cache[(which, epoch)] = scalar
+            return scalar
+
+    def current(self, which: KeyName) -> tuple[int, bytes]:
+        """``(epoch, scalar)`` of the newest key."""
+        epoch = self.current_epoch(which)
+        return epoch, self.load(which, epoch)
+
+    def create(self, which: KeyName, epoch: int) -> Path:
+        """Write a fresh random key for ``epoch`` (mode 0600); refuses to overwrite."""
+        directory = self._dir(which)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.keys_dir.chmod(0o700)
+        directory.chmod(0o700)
+        path = self._path(which, epoch)
+        scalar = oprf.generate_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(scalar.hex() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return path
+
+    def ensure(self, which: KeyName, epoch: int) -> None:
+        """Create the key for ``epoch`` unless it exists (resuming a rotation needs this)."""
+        if not self.has(which, epoch):
+            self.create(which, epoch)
+
+    def check(self, names: Iterable[KeyName] = KEY_NAMES) -> None:
+        """Refuse to start when a key is missing, unreadable by us, or readable by others."""
+        if not self.keys_dir.is_dir():
+            raise MissingKeyError(
+                f"Key directory {self.keys_dir} does not exist. Create the keys with: "
+                "broker keys init",
+                f"Sleutelmap {self.keys_dir} bestaat niet. Maak de sleutels met: broker keys init",
+            )
+        _check_directory(self.keys_dir)
+        for which in names:
+            self.current_epoch(which)  # raises MissingKeyError when there is none
+            _check_directory(self._dir(which))
+            for epoch in self.epochs(which):
+                self.load(which, epoch)

@@ -1,0 +1,28 @@
+"""State of an in-place key rotation.
+
+Progress itself lives in the rows: each stored matching key carries the epochs it was made under,
+so a rotation resumed after a crash simply continues with the rows still at the old epoch.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from broker.db import Base, UTCDateTime, utcnow
+
+
+class KeyRotation(Base):
+    """One rotation of the ``oprf`` or ``broker`` key, from one epoch to the next."""
+
+    __tablename__ = "key_rotations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    which: Mapped[str] = mapped_column(String(16))
+    from_epoch: Mapped[int] = mapped_column(Integer)
+    to_epoch: Mapped[int] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

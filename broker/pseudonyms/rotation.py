@@ -1,0 +1,179 @@
+"""In-place rotation of the OPRF key ``k`` or the broker key ``b``.
+
+Because stored matching keys are group elements ``T = b·k·H(identifier)`` rather than the
+RFC 9497 Finalize hash, either key rotates without re-registration: ``T ← (x_new·x_old⁻¹)·T``.
+
+Rules this module guarantees:
+
+- One rotation at a time. Starting one records it (``KeyRotation``) *before* the new key file is
+  made, so a crash at any point leaves a state that ``broker keys rotate`` resumes.
+- Progress is the rows themselves: a batch re-keys only rows still at the old epoch and moves them
+  to the new epoch in one transaction, so a batch is applied once or not at all, and resuming
+  never re-keys a row twice.
+- While it runs, look-ups search both epochs (:meth:`MatchingKeys.search_values`), so
+  registrations made before the rotation are still found.
+- Every table that stores matching keys (registry and audit subjects) is rotated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from broker.audit.models import AuditSubject
+from broker.audit.services import Actor, record_event
+from broker.core import Core
+from broker.errors import Conflict
+from broker.pseudonyms import oprf
+from broker.pseudonyms.keys import KeyName
+from broker.pseudonyms.matching import RotationState
+from broker.pseudonyms.models import KeyRotation
+from broker.registry.models import MatchingKey
+
+PSEUDONYM_TABLES: tuple[type[MatchingKey] | type[AuditSubject], ...] = (MatchingKey, AuditSubject)
+DEFAULT_BATCH = 2000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """What a rotation run did."""
+
+    which: str
+    from_epoch: int
+    to_epoch: int
+    rows: int
+    resumed: bool
+
+
+def active_rotation(session: Session) -> RotationState | None:
+    """The unfinished rotation, if any."""
+    row = session.scalar(select(KeyRotation).where(KeyRotation.finished_at.is_(None)))
+    if row is None:
+        return None
+    which: KeyName = "oprf" if row.which == "oprf" else "broker"
+    return RotationState(which, row.from_epoch, row.to_epoch)
+
+
+def _epoch_column(
+    table: type[MatchingKey] | type[AuditSubject], which: KeyName
+) -> InstrumentedAttribute[int]:
+    return table.oprf_epoch if which == "oprf" else table.broker_epoch
+
+
+def start_or_resume(core: Core, actor: Actor, which: KeyName) -> tuple[RotationState, bool]:
+    """Begin a rotation of ``which``, or pick up the unfinished one; ``True`` when resumed."""
+    with core.unit_of_work() as session:
+        running = active_rotation(session)
+        if running is not None and running.which != which:
+            raise Conflict(
+                f"A rotation of the {running.which} key is unfinished; finish it first with: "
+                f"broker keys rotate --which {running.which}",
+                f"Een rotatie van de {running.which}-sleutel is niet afgerond; rond die eerst af "
+                f"met: broker keys rotate --which {running.which}",
+            )
+        resumed = running is not None
+        if running is None:
+            current = core.keystore.current_epoch(which)
+            running = RotationState(which, current, current + 1)
+            session.add(KeyRotation(which=which, from_epoch=current, to_epoch=current + 1))
+            record_event(
+                session, actor, "keys:rotation_started",
+                details={"which": which, "from_epoch": current, "to_epoch": current + 1},
+            )
+    core.keystore.ensure(which, running.to_epoch)
+    return running, resumed
+
+
+def remaining_rows(core: Core, rotation: RotationState) -> int:
+    """How many stored values are still at the old epoch."""
+    with core.unit_of_work() as session:
+        total = 0
+        for table in PSEUDONYM_TABLES:
+            column = _epoch_column(table, rotation.which)
+            total += session.scalar(
+                select(func.count()).select_from(table).where(column == rotation.from_epoch)
+            ) or 0
+        return total
+
+
+def _rotate_batch(
+    session: Session,
+    table: type[MatchingKey] | type[AuditSubject],
+    rotation: RotationState,
+    factor: bytes,
+    batch_size: int,
+) -> int:
+    column = _epoch_column(table, rotation.which)
+    rows = session.execute(
+        select(table.id, table.value)
+        .where(column == rotation.from_epoch)
+        .order_by(table.id)
+        .limit(batch_size)
+        .with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    epoch_field = "oprf_epoch" if rotation.which == "oprf" else "broker_epoch"
+    session.execute(
+        update(table),
+        [
+            {"id": row_id, "value": oprf.scalar_mult(factor, value),
+             epoch_field: rotation.to_epoch}
+            for row_id, value in rows
+        ],
+    )
+    return len(rows)
+
+
+def run_rotation(
+    core: Core,
+    actor: Actor,
+    rotation: RotationState,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    max_batches: int | None = None,
+) -> int:
+    """Re-key every row still at the old epoch, batch by batch; finish the rotation at the end.
+
+    ``max_batches`` stops early (tests use it to simulate a crash halfway). Returns the rows done.
+    """
+    factor = core.matching.rotation_factor(rotation)
+    done = batches = 0
+    for table in PSEUDONYM_TABLES:
+        while max_batches is None or batches < max_batches:
+            with core.unit_of_work() as session:
+                count = _rotate_batch(session, table, rotation, factor, batch_size)
+                if count:
+                    session.execute(
+                        update(KeyRotation)
+                        .where(KeyRotation.finished_at.is_(None))
+                        .values(rows_done=KeyRotation.rows_done + count)
+                    )
+            if not count:
+                break
+            done += count
+            batches += 1
+            if progress is not None:
+                progress(count)
+    if max_batches is None or batches < max_batches:
+        _finish(core, actor, rotation)
+    return done
+
+
+def _finish(core: Core, actor: Actor, rotation: RotationState) -> None:
+    with core.unit_of_work() as session:
+        row = session.scalar(select(KeyRotation).where(KeyRotation.finished_at.is_(None)))
+        if row is None:
+            return
+        row.finished_at = core.now()
+        record_event(
+            session, actor, "keys:rotation_finished",
+            details={"which": rotation.which, "from_epoch": rotation.from_epoch,
+                     "to_epoch": rotation.to_epoch, "rows": row.rows_done},
+        )

@@ -1,0 +1,51 @@
+"""The pseudonym service: evaluates blinded elements under the OPRF key ``k``.
+
+It sees only blinded elements (RFC 9497 §3.3.1: ``blindedElement = blind·H(input)``), never an
+identifier and never an unblinded result. Every batch is validated whole before any evaluation:
+one bad element refuses the batch and says which one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from broker.errors import ValidationError
+from broker.pseudonyms import oprf
+from broker.pseudonyms.keys import FileKeyStore
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Evaluated elements, in the order of the request, and the key epoch used."""
+
+    elements: list[bytes]
+    key_epoch: int
+
+
+class PseudonymService:
+    """Evaluates batches of blinded elements with the current OPRF key."""
+
+    def __init__(self, keystore: FileKeyStore) -> None:
+        self.keystore = keystore
+
+    def evaluate(self, blinded_elements: Sequence[bytes]) -> Evaluation:
+        """Evaluate a batch of 1 to :data:`MAX_BATCH` blinded elements."""
+        if not 1 <= len(blinded_elements) <= MAX_BATCH:
+            raise ValidationError(
+                f"Send between 1 and {MAX_BATCH} blinded elements per request.",
+                f"Stuur tussen 1 en {MAX_BATCH} geblindeerde elementen per verzoek.",
+                code="batch-size",
+            )
+        epoch, k = self.keystore.current("oprf")
+        try:
+            elements = oprf.blind_evaluate_batch(k, blinded_elements)
+        except oprf.OprfError as exc:
+            raise ValidationError(
+                f"A blinded element is not valid: {exc}",
+                f"Een geblindeerd element is ongeldig: {exc}",
+                code="invalid-element",
+            ) from exc
+        return Evaluation(elements, epoch)

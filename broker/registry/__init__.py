@@ -1,0 +1,1 @@
+"""Organisations, professionals, involvements and look-ups."""

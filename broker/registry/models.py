@@ -1,0 +1,116 @@
+"""Registry tables.
+
+What is stored about a household is only its matching keys (``T = b·k·H(identifier)``, opaque
+32-byte group elements) and who is involved: never an identifier, never a reason or case content.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from broker.db import Base, UTCDateTime, utcnow
+
+INVOLVEMENT_ACTIVE = "active"
+INVOLVEMENT_ENDED = "ended"
+
+
+def _new_public_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Organisation(Base):
+    """An organisation in the chain; ``org_type`` is a code from the policy's types."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    org_type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    professionals: Mapped[list[Professional]] = relationship(back_populates="organisation")
+
+
+class Professional(Base):
+    """A contact professional; the only personal data of staff the broker keeps."""
+
+    __tablename__ = "professionals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200))
+    # argon2id (libsodium crypto_pwhash_str); None: this professional cannot sign in on the web.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="professionals")
+
+
+class Involvement(Base):
+    """That an organisation is involved with a household, through whom, for what, until when.
+
+    Ended and expired involvements stay as history (``state == "ended"``) until
+    ``history_until``, then ``broker purge`` deletes them with their matching keys.
+    """
+
+    __tablename__ = "involvements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=_new_public_id)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    professional_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), default=INVOLVEMENT_ACTIVE)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    history_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    professional: Mapped[Professional] = relationship()
+    matching_keys: Mapped[list[MatchingKey]] = relationship(
+        back_populates="involvement", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (Index("ix_involvements_state_ends_on", "state", "ends_on"),)
+
+
+class MatchingKey(Base):
+    """One pseudonymised identifier of a household, stored as ``T = b·N`` at known key epochs."""
+
+    __tablename__ = "matching_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    involvement_id: Mapped[int] = mapped_column(
+        ForeignKey("involvements.id", ondelete="CASCADE"), index=True
+    )
+    category: Mapped[str] = mapped_column(String(16))
+    value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    oprf_epoch: Mapped[int] = mapped_column(Integer)
+    broker_epoch: Mapped[int] = mapped_column(Integer)
+
+    involvement: Mapped[Involvement] = relationship(back_populates="matching_keys")
+
+    __table_args__ = (UniqueConstraint("involvement_id", "value"),)

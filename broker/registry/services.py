@@ -1,0 +1,487 @@
+"""Registry services: organisations, professionals, involvements, look-ups, purge.
+
+Every public method is one unit of work: it validates everything first (so bad input writes
+nothing), changes state, and appends the audit event in the same transaction.
+
+Rules this module guarantees:
+
+- Only matching keys (``T = b·N``) and who is involved are stored; no identifier reaches it.
+- An involvement ends at most ``MAX_MONTHS`` after it starts or is renewed; the default is
+  ``DEFAULT_MONTHS`` (Jeugdwet §7.1.4: at most two years; one region's default of one year).
+- A look-up returns other organisations' *active* involvements sharing at least one key, says
+  whether they matched on a person or an address, never which identifier, and never the caller's
+  own organisation.
+- Ended and expired involvements are history for ``HISTORY_YEARS`` years, then purged: deleted
+  with their matching keys, not hidden.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import cast
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from broker.audit.services import Actor, Subject, record_event
+from broker.core import Core
+from broker.errors import Conflict, Forbidden, NotFound, ValidationError
+from broker.pseudonyms.matching import Category, Pseudonym, StoredKey, unique_values
+from broker.pseudonyms.rotation import active_rotation
+from broker.registry.models import (
+    INVOLVEMENT_ACTIVE,
+    INVOLVEMENT_ENDED,
+    Involvement,
+    MatchingKey,
+    Organisation,
+    Professional,
+)
+from broker.registry.passwords import check_password, hash_password
+from broker.registry.periods import add_months, add_years
+from broker.registry.views import (
+    InvolvementInfo,
+    LookupResult,
+    Match,
+    OrganisationInfo,
+    ProfessionalInfo,
+)
+
+DEFAULT_MONTHS = 12
+MAX_MONTHS = 24
+HISTORY_YEARS = 5
+MAX_KEYS_PER_INVOLVEMENT = 50
+MIN_PASSWORD_LENGTH = 8
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
+
+
+def _require_slug(value: str, what_en: str, what_nl: str) -> str:
+    if not _SLUG.match(value):
+        raise ValidationError(
+            f"{what_en} must be 2-64 characters: lower-case letters, digits, '-' or '_'.",
+            f"{what_nl} moet 2-64 tekens zijn: kleine letters, cijfers, '-' of '_'.",
+        )
+    return value
+
+
+def _require_text(value: str, what_en: str, what_nl: str, max_length: int = 200) -> str:
+    value = value.strip()
+    if not value or len(value) > max_length:
+        raise ValidationError(
+            f"{what_en} is required and at most {max_length} characters.",
+            f"{what_nl} is verplicht en maximaal {max_length} tekens.",
+        )
+    return value
+
+
+def _subjects(keys: Sequence[StoredKey]) -> list[Subject]:
+    return [Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch) for k in keys]
+
+
+class RegistryService:
+    """The registry's use cases, each in its own unit of work."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- organisations and professionals ------------------------------------------------------
+
+    def create_organisation(
+        self, actor: Actor, *, identifier: str, name: str, org_type: str
+    ) -> OrganisationInfo:
+        """Add an organisation; ``identifier`` is its stable short code."""
+        identifier = _require_slug(identifier, "The organisation code", "De organisatiecode")
+        name = _require_text(name, "The organisation name", "De naam van de organisatie")
+        org_type = _require_slug(org_type, "The organisation type", "Het organisatietype")
+        with self.core.unit_of_work() as session:
+            if session.scalar(select(Organisation.id).filter_by(identifier=identifier)):
+                raise Conflict(
+                    f"An organisation with code {identifier!r} already exists.",
+                    f"Er bestaat al een organisatie met code {identifier!r}.",
+                )
+            org = Organisation(identifier=identifier, name=name, org_type=org_type)
+            session.add(org)
+            session.flush()
+            record_event(
+                session, actor, "organisation:created", organisation_id=org.id,
+                details={"identifier": identifier, "org_type": org_type},
+            )
+            return OrganisationInfo.of(org)
+
+    def list_organisations(self) -> list[OrganisationInfo]:
+        """All organisations, by code."""
+        with self.core.unit_of_work() as session:
+            orgs = session.scalars(select(Organisation).order_by(Organisation.identifier))
+            return [OrganisationInfo.of(o) for o in orgs]
+
+    def get_organisation(self, identifier: str) -> OrganisationInfo:
+        """One organisation by code."""
+        with self.core.unit_of_work() as session:
+            return OrganisationInfo.of(self._organisation(session, identifier))
+
+    def add_professional(
+        self,
+        actor: Actor,
+        *,
+        organisation: str,
+        username: str,
+        name: str,
+        role: str,
+        phone: str | None = None,
+        email: str | None = None,
+        password: str | None = None,
+    ) -> ProfessionalInfo:
+        """Add a contact professional; with a password they can sign in on the web form."""
+        username = _require_slug(username, "The user name", "De gebruikersnaam")
+        name = _require_text(name, "The name", "De naam")
+        role = _require_text(role, "The role", "De functie", 100)
+        if phone and not _PHONE.match(phone):
+            raise ValidationError(
+                "The phone number may hold digits, spaces, '+', '-' and brackets (6-20).",
+                "Het telefoonnummer mag cijfers, spaties, '+', '-' en haakjes bevatten (6-20).",
+            )
+        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+            raise ValidationError(
+                f"The password must be at least {MIN_PASSWORD_LENGTH} characters.",
+                f"Het wachtwoord moet minstens {MIN_PASSWORD_LENGTH} tekens zijn.",
+            )
+        if email and not _EMAIL.match(email):
+            raise ValidationError(
+                "The e-mail address is not valid.", "Het e-mailadres is ongeldig."
+            )
+        with self.core.unit_of_work() as session:
+            org = self._organisation(session, organisation)
+            if session.scalar(select(Professional.id).filter_by(username=username)):
+                raise Conflict(
+                    f"The user name {username!r} is taken.",
+                    f"De gebruikersnaam {username!r} is al in gebruik.",
+                )
+            professional = Professional(
+                organisation=org, username=username, name=name, role=role,
+                phone=phone or None, email=email or None,
+                password_hash=hash_password(password) if password else None,
+            )
+            session.add(professional)
+            session.flush()
+            record_event(
+                session, actor, "professional:created", organisation_id=org.id,
+                details={"professional_id": professional.id, "role": role},
+            )
+            return ProfessionalInfo.of(professional)
+
+    def list_professionals(self, organisation: str | None = None) -> list[ProfessionalInfo]:
+        """Professionals, optionally of one organisation."""
+        with self.core.unit_of_work() as session:
+            query = select(Professional).options(selectinload(Professional.organisation))
+            if organisation is not None:
+                query = query.where(
+                    Professional.organisation_id == self._organisation(session, organisation).id
+                )
+            return [
+                ProfessionalInfo.of(p) for p in session.scalars(query.order_by(Professional.id))
+            ]
+
+    def authenticate(self, username: str, password: str) -> bool:
+        """True when an active professional signs in with the right password."""
+        with self.core.unit_of_work() as session:
+            stored = session.scalar(
+                select(Professional.password_hash).filter_by(username=username, active=True)
+            )
+        return check_password(stored, password)
+
+    def get_professional(self, username: str) -> ProfessionalInfo:
+        """One professional by user name."""
+        with self.core.unit_of_work() as session:
+            return ProfessionalInfo.of(self._professional(session, username))
+
+    # -- involvements ------------------------------------------------------------------------
+
+    def register_involvement(
+        self,
+        actor: Actor,
+        *,
+        organisation: str,
+        professional: str,
+        pseudonyms: Sequence[Pseudonym],
+        purpose: str,
+        ends_on: date | None = None,
+    ) -> InvolvementInfo:
+        """Register that ``organisation`` is involved with the household of ``pseudonyms``."""
+        purpose = _require_slug(purpose, "The purpose", "Het doel")
+        if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
+            raise ValidationError(
+                f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
+                f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
+            )
+        today = self.core.today()
+        ends_on = self._check_end(today, ends_on or add_months(today, DEFAULT_MONTHS))
+        keys = [self.core.matching.to_stored(p) for p in pseudonyms]
+        with self.core.unit_of_work() as session:
+            org = self._organisation(session, organisation)
+            self._check_acting_for(actor, org)
+            person = self._professional(session, professional)
+            if person.organisation_id != org.id or not person.active:
+                raise ValidationError(
+                    "The contact professional must be an active member of the organisation.",
+                    "De contactprofessional moet een actieve medewerker van de organisatie zijn.",
+                )
+            unique = {k.value: k for k in keys}
+            involvement = Involvement(
+                organisation=org, professional=person, purpose=purpose,
+                starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
+                matching_keys=[
+                    MatchingKey(category=k.category, value=k.value, oprf_epoch=k.oprf_epoch,
+                                broker_epoch=k.broker_epoch)
+                    for k in unique.values()
+                ],
+            )
+            session.add(involvement)
+            session.flush()
+            record_event(
+                session, actor, "involvement:registered", organisation_id=org.id,
+                purpose=purpose, subjects=_subjects(list(unique.values())),
+                details={"involvement_id": involvement.public_id, "ends_on": ends_on.isoformat(),
+                         "key_count": len(unique)},
+            )
+            return InvolvementInfo.of(involvement)
+
+    def get_involvement(self, actor: Actor, involvement_id: str) -> InvolvementInfo:
+        """One of the actor's own organisation's involvements."""
+        with self.core.unit_of_work() as session:
+            return InvolvementInfo.of(self._own_involvement(session, actor, involvement_id))
+
+    def renew_involvement(self, actor: Actor, involvement_id: str, ends_on: date | None = None
+                          ) -> InvolvementInfo:
+        """Extend an active involvement, within the same limits as a new one."""
+        today = self.core.today()
+        ends_on = self._check_end(today, ends_on or add_months(today, DEFAULT_MONTHS))
+        with self.core.unit_of_work() as session:
+            involvement = self._own_involvement(session, actor, involvement_id)
+            self._require_active(involvement)
+            previous = involvement.ends_on
+            involvement.ends_on = ends_on
+            record_event(
+                session, actor, "involvement:renewed", organisation_id=involvement.organisation_id,
+                purpose=involvement.purpose,
+                details={"involvement_id": involvement.public_id, "previous_end":
+                         previous.isoformat(), "ends_on": ends_on.isoformat()},
+            )
+            return InvolvementInfo.of(involvement)
+
+    def end_involvement(self, actor: Actor, involvement_id: str, reason: str = "concern_resolved"
+                        ) -> InvolvementInfo:
+        """End an active involvement now; it moves to the history."""
+        reason = _require_slug(reason, "The reason code", "De redencode")
+        with self.core.unit_of_work() as session:
+            involvement = self._own_involvement(session, actor, involvement_id)
+            self._require_active(involvement)
+            self._move_to_history(involvement, reason)
+            record_event(
+                session, actor, "involvement:ended", organisation_id=involvement.organisation_id,
+                purpose=involvement.purpose, reason=reason,
+                details={"involvement_id": involvement.public_id},
+            )
+            return InvolvementInfo.of(involvement)
+
+    # -- look-ups ----------------------------------------------------------------------------
+
+    def lookup(
+        self,
+        actor: Actor,
+        *,
+        organisation: str,
+        pseudonyms: Sequence[Pseudonym],
+        purpose: str,
+        basis: str,
+    ) -> LookupResult:
+        """Who else is involved with this household? Other organisations' active involvements."""
+        purpose = _require_slug(purpose, "The purpose", "Het doel")
+        basis = _require_slug(basis, "The legal basis", "De grondslag")
+        if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
+            raise ValidationError(
+                f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
+                f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
+            )
+        today = self.core.today()
+        with self.core.unit_of_work() as session:
+            org = self._organisation(session, organisation)
+            self._check_acting_for(actor, org)
+            rotation = active_rotation(session)
+            variants = [self.core.matching.search_values(p, rotation) for p in pseudonyms]
+            hits = self._matching_involvements(
+                session, unique_values(v for group in variants for v in group), org.id, today
+            )
+            matches = [
+                Match(
+                    involvement_id=involvement.public_id,
+                    matched_on=categories,
+                    org_type=involvement.organisation.org_type,
+                    organisation=involvement.organisation.name,
+                    contact_name=involvement.professional.name,
+                    contact_role=involvement.professional.role,
+                )
+                for involvement, categories in hits
+            ]
+            event = record_event(
+                session, actor, "lookup:performed", organisation_id=org.id, purpose=purpose,
+                legal_basis=basis, subjects=_subjects([group[0] for group in variants]),
+                details={"match_count": len(matches),
+                         "matched_involvements": [m.involvement_id for m in matches]},
+            )
+            session.flush()
+            return LookupResult(lookup_id=event.event_id, matches=matches)
+
+    @staticmethod
+    def _matching_involvements(
+        session: Session, values: list[bytes], own_organisation_id: int, today: date
+    ) -> list[tuple[Involvement, tuple[Category, ...]]]:
+        rows = session.execute(
+            select(MatchingKey.involvement_id, MatchingKey.category)
+            .join(Involvement, Involvement.id == MatchingKey.involvement_id)
+            .where(
+                MatchingKey.value.in_(values),
+                Involvement.state == INVOLVEMENT_ACTIVE,
+                Involvement.ends_on >= today,
+                Involvement.organisation_id != own_organisation_id,
+            )
+        ).all()
+        categories: dict[int, set[Category]] = defaultdict(set)
+        for involvement_id, category in rows:
+            categories[involvement_id].add(cast(Category, category))
+        if not categories:
+            return []
+        involvements = session.scalars(
+            select(Involvement)
+            .where(Involvement.id.in_(categories))
+            .options(selectinload(Involvement.organisation),
+                     selectinload(Involvement.professional))
+            .order_by(Involvement.id)
+        )
+        return [(i, tuple(sorted(categories[i.id], reverse=True))) for i in involvements]
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def purge(self, actor: Actor) -> dict[str, int]:
+        """Move expired involvements to the history; delete history past its retention."""
+        today = self.core.today()
+        with self.core.unit_of_work() as session:
+            expired = session.scalars(
+                select(Involvement).where(
+                    Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on < today
+                )
+            ).all()
+            for involvement in expired:
+                self._move_to_history(involvement, "expired", ended_on=involvement.ends_on)
+                record_event(
+                    session, actor, "involvement:expired",
+                    organisation_id=involvement.organisation_id, purpose=involvement.purpose,
+                    details={"involvement_id": involvement.public_id},
+                )
+            old = session.execute(
+                select(Involvement.id, Involvement.public_id, Involvement.organisation_id).where(
+                    Involvement.state == INVOLVEMENT_ENDED, Involvement.history_until < today
+                )
+            ).all()
+            for _, public_id, organisation_id in old:
+                record_event(
+                    session, actor, "involvement:purged", organisation_id=organisation_id,
+                    details={"involvement_id": public_id},
+                )
+            ids = [row[0] for row in old]
+            if ids:
+                session.execute(delete(MatchingKey).where(MatchingKey.involvement_id.in_(ids)))
+                session.execute(delete(Involvement).where(Involvement.id.in_(ids)))
+            return {"expired": len(expired), "purged": len(ids)}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check_end(self, today: date, ends_on: date) -> date:
+        latest = add_months(today, MAX_MONTHS)
+        if ends_on < today or ends_on > latest:
+            raise ValidationError(
+                f"The end date must lie between today and {MAX_MONTHS} months from today "
+                f"({latest.isoformat()}).",
+                f"De einddatum moet tussen vandaag en {MAX_MONTHS} maanden na vandaag liggen "
+                f"({latest.isoformat()}).",
+            )
+        return ends_on
+
+    def _move_to_history(
+        self, involvement: Involvement, reason: str, ended_on: date | None = None
+    ) -> None:
+        end = ended_on or self.core.today()
+        involvement.state = INVOLVEMENT_ENDED
+        involvement.ended_at = self.core.now()
+        involvement.end_reason = reason
+        involvement.ends_on = min(involvement.ends_on, end)
+        involvement.history_until = add_years(end, HISTORY_YEARS)
+
+    @staticmethod
+    def _require_active(involvement: Involvement) -> None:
+        if involvement.state != INVOLVEMENT_ACTIVE:
+            raise Conflict(
+                "This involvement has already ended; register a new one instead.",
+                "Deze betrokkenheid is al beëindigd; registreer een nieuwe.",
+            )
+
+    @staticmethod
+    def _check_acting_for(actor: Actor, org: Organisation) -> None:
+        if actor.organisation_id is not None and actor.organisation_id != org.id:
+            raise Forbidden(
+                "You can only act on behalf of your own organisation.",
+                "U kunt alleen namens uw eigen organisatie handelen.",
+            )
+
+    @staticmethod
+    def _organisation(session: Session, identifier: str) -> Organisation:
+        org = session.scalar(select(Organisation).filter_by(identifier=identifier))
+        if org is None:
+            raise NotFound(
+                f"There is no organisation with code {identifier!r}; see: broker org list",
+                f"Er is geen organisatie met code {identifier!r}; zie: broker org list",
+            )
+        return org
+
+    @staticmethod
+    def _professional(session: Session, username: str) -> Professional:
+        person = session.scalar(
+            select(Professional).filter_by(username=username)
+            .options(selectinload(Professional.organisation))
+        )
+        if person is None:
+            raise NotFound(
+                f"There is no professional with user name {username!r}; see: "
+                "broker professional list",
+                f"Er is geen professional met gebruikersnaam {username!r}; zie: "
+                "broker professional list",
+            )
+        return person
+
+    @staticmethod
+    def _own_involvement(session: Session, actor: Actor, involvement_id: str) -> Involvement:
+        involvement = session.scalar(
+            select(Involvement).filter_by(public_id=involvement_id)
+            .options(selectinload(Involvement.organisation),
+                     selectinload(Involvement.professional),
+                     selectinload(Involvement.matching_keys))
+        )
+        # Another organisation's involvement is reported as not found: its existence is
+        # itself something the caller may not learn.
+        if involvement is None or (
+            actor.organisation_id is not None
+            and involvement.organisation_id != actor.organisation_id
+        ):
+            raise NotFound(
+                "There is no such involvement of your organisation.",
+                "Uw organisatie heeft geen betrokkenheid met dit kenmerk.",
+            )
+        return involvement
+
+
+__all__ = ["IntegrityError", "RegistryService"]

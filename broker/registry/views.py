@@ -1,0 +1,108 @@
+"""Read-only views of registry objects that services return to doors and the CLI.
+
+Services return these frozen values rather than ORM objects, so nothing outside a unit of work can
+lazily load (or change) the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from broker.pseudonyms.matching import Category
+from broker.registry.models import Involvement, Organisation, Professional
+
+
+@dataclass(frozen=True)
+class OrganisationInfo:
+    """An organisation as the outside sees it."""
+
+    id: int
+    identifier: str
+    name: str
+    org_type: str
+
+    @classmethod
+    def of(cls, org: Organisation) -> OrganisationInfo:
+        """From the model."""
+        return cls(org.id, org.identifier, org.name, org.org_type)
+
+
+@dataclass(frozen=True)
+class ProfessionalInfo:
+    """A contact professional."""
+
+    id: int
+    username: str
+    name: str
+    role: str
+    phone: str | None
+    email: str | None
+    organisation_identifier: str
+
+    @classmethod
+    def of(cls, professional: Professional) -> ProfessionalInfo:
+        """From the model (its organisation must be loaded)."""
+        return cls(
+            professional.id,
+            professional.username,
+            professional.name,
+            professional.role,
+            professional.phone,
+            professional.email,
+            professional.organisation.identifier,
+        )
+
+
+@dataclass(frozen=True)
+class InvolvementInfo:
+    """An involvement without its matching keys (those never leave the registry)."""
+
+    id: str
+    organisation_identifier: str
+    professional_username: str
+    purpose: str
+    starts_on: date
+    ends_on: date
+    state: str
+    end_reason: str | None
+    key_count: int
+
+    @classmethod
+    def of(cls, involvement: Involvement) -> InvolvementInfo:
+        """From the model (organisation, professional and keys must be loadable)."""
+        return cls(
+            involvement.public_id,
+            involvement.organisation.identifier,
+            involvement.professional.username,
+            involvement.purpose,
+            involvement.starts_on,
+            involvement.ends_on,
+            involvement.state,
+            involvement.end_reason,
+            len(involvement.matching_keys),
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    """Another organisation's involvement that shares a matching key with the question.
+
+    ``matched_on`` says which kinds of key matched (person, address), never which identifier.
+    What else is filled in depends on what the policy lets the asker learn before contact.
+    """
+
+    involvement_id: str
+    matched_on: tuple[Category, ...]
+    org_type: str | None
+    organisation: str | None
+    contact_name: str | None
+    contact_role: str | None
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """The answer to one look-up, with the audit event that records it."""
+
+    lookup_id: str
+    matches: list[Match]

@@ -1,0 +1,1 @@
+"""Pages for professionals (Dutch first, English too)."""

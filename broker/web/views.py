@@ -1,0 +1,164 @@
+"""The professional's web pages: sign in, check a household, register involvement.
+
+Views are thin: they read the form, call one service and render. The raw identifiers typed into
+the form live in this request's memory only: they are parsed, pseudonymised in-process and
+dropped; they are never put in the session, a log line, a redirect URL or an error message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from broker.app import core_of
+from broker.audit.services import Actor
+from broker.errors import BrokerError
+from broker.identifiers import IdentifierError
+from broker.registry.services import RegistryService
+from broker.web.forms import BASES, PURPOSES, HouseholdForm, parse_household_form
+from broker.web.i18n import LANGUAGES, current_language, t
+
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static/web")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def registry() -> RegistryService:
+    """The registry service of the running app."""
+    return RegistryService(core_of(current_app))
+
+
+@bp.app_context_processor
+def inject() -> dict[str, Any]:
+    """Make ``t``, the language and the CSRF token available to every template."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return {"t": t, "lang": current_language(), "csrf_token": session["csrf"],
+            "me": session.get("professional"), "purposes": PURPOSES, "bases": BASES}
+
+
+@bp.before_app_request
+def check_csrf() -> None:
+    """Refuse a state-changing request without the session's CSRF token."""
+    if request.method == "POST":
+        sent = request.form.get("csrf", "")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+            abort(400, description=t("csrf"))
+
+
+def login_required(view: F) -> F:
+    """Send visitors who have not signed in to the sign-in page."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        username = session.get("professional")
+        if not username:
+            return redirect(url_for("web.login"))
+        g.professional = registry().get_professional(username)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def actor() -> Actor:
+    """The signed-in professional as the audit log's actor."""
+    me = g.professional
+    org = registry().get_organisation(me.organisation_identifier)
+    return Actor(actor=f"professional:{me.username}", channel="web", organisation_id=org.id,
+                 role=me.role, request_id=g.get("request_id"))
+
+
+@bp.route("/")
+def index() -> Response:
+    """Start page: the household check once signed in."""
+    return redirect(url_for("web.check" if session.get("professional") else "web.login"))
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str) -> Response:
+    """Switch the language of the pages."""
+    if code in LANGUAGES:
+        session["lang"] = code
+    return redirect(url_for("web.index"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    """Sign in with user name and password."""
+    error = None
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        if registry().authenticate(username, request.form.get("password", "")):
+            lang = current_language()
+            session.clear()
+            session.update(professional=username, lang=lang, csrf=secrets.token_urlsafe(32))
+            return redirect(url_for("web.check"))
+        error = t("bad_login")
+    return render_template("login.html", error=error)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    """Sign out."""
+    lang = current_language()
+    session.clear()
+    session["lang"] = lang
+    return redirect(url_for("web.login"))
+
+
+@bp.route("/check", methods=["GET", "POST"])
+@login_required
+def check() -> str:
+    """Check a household: who else is involved?"""
+    form, result, errors = HouseholdForm.empty(), None, []
+    if request.method == "POST":
+        form = HouseholdForm.from_request(request.form)
+        try:
+            parsed = parse_household_form(form)
+            me = g.professional
+            result = registry().lookup(
+                actor(), organisation=me.organisation_identifier,
+                pseudonyms=core_of(current_app).pseudonymise(parsed.identifiers),
+                purpose=form.purpose, basis=form.basis,
+            )
+        except (BrokerError, IdentifierError) as exc:
+            errors = [exc.message(current_language())]
+        form = form.without_identifiers()
+    return render_template("check.html", form=form, result=result, errors=errors)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@login_required
+def register() -> str:
+    """Register one's own involvement with a household."""
+    form, registered, errors = HouseholdForm.empty(), None, []
+    if request.method == "POST":
+        form = HouseholdForm.from_request(request.form)
+        try:
+            parsed = parse_household_form(form)
+            me = g.professional
+            registered = registry().register_involvement(
+                actor(), organisation=me.organisation_identifier, professional=me.username,
+                pseudonyms=core_of(current_app).pseudonymise(parsed.identifiers),
+                purpose=form.purpose, ends_on=parsed.ends_on,
+            )
+        except (BrokerError, IdentifierError) as exc:
+            errors = [exc.message(current_language())]
+        form = form.without_identifiers()
+    return render_template("register.html", form=form, registered=registered, errors=errors)

@@ -1,0 +1,93 @@
+"""Shared fixtures: a core on a temporary home, on SQLite and (when reachable) PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from broker.app import create_app
+from broker.audit.services import Actor
+from broker.config import Settings
+from broker.core import Core
+from broker.registry.services import RegistryService
+from broker.setup import initialise
+from tests.services import postgres_url
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Noon on a fixed day, in UTC."""
+    return FakeClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'broker.db'}"
+        return
+    base = postgres_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings on a temporary home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return Settings.from_env({"BROKER_HOME": str(home), "BROKER_DATABASE_URL": database_url})
+
+
+@pytest.fixture
+def core(settings: Settings, clock: FakeClock) -> Iterator[Core]:
+    """An initialised core: schema, keys, session secret."""
+    core = Core(settings, clock=clock)
+    initialise(core, Actor.operator("test"))
+    yield core
+    core.dispose()
+
+
+@pytest.fixture
+def registry(core: Core) -> RegistryService:
+    """The registry service on the test core."""
+    return RegistryService(core)
+
+
+@pytest.fixture
+def app(core: Core) -> Flask:
+    """The web app on the test core."""
+    return create_app(core=core, TESTING=True)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the web app."""
+    return app.test_client()

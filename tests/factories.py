@@ -1,0 +1,68 @@
+"""Small builders for tests: organisations, professionals and pseudonymised households."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.audit.services import Actor
+from broker.core import Core
+from broker.identifiers import parse_household
+from broker.pseudonyms.matching import Pseudonym
+from broker.registry.services import RegistryService
+
+MOTHER_BSN = "111222333"
+CHILD_BSN = "123456782"
+ADDRESS = "1011 AB 12 A"
+
+ORGS = {
+    "school": ("basisschool", "Basisschool De Linde", "school"),
+    "vt": ("veilig-thuis", "Veilig Thuis Midden", "veilig_thuis"),
+    "wijkteam": ("wijkteam", "Wijkteam Noord", "wijkteam"),
+}
+
+
+@dataclass(frozen=True)
+class Member:
+    """A test organisation with one professional, and the actor acting for them."""
+
+    org: str
+    username: str
+    actor: Actor
+
+
+def make_member(registry: RegistryService, key: str) -> Member:
+    """Create the organisation ``key`` of :data:`ORGS` and one professional in it."""
+    identifier, name, org_type = ORGS[key]
+    org = registry.create_organisation(Actor.operator("test"), identifier=identifier, name=name,
+                                       org_type=org_type)
+    person = registry.add_professional(
+        Actor.operator("test"), organisation=identifier, username=f"{identifier}-1",
+        name=f"Contact {name}", role="contactpersoon", phone="+31 20 555 0101",
+        email=f"{identifier}@example.org", password="correct horse",
+    )
+    actor = Actor(actor=f"professional:{person.username}", channel="web",
+                  organisation_id=org.id, role=person.role)
+    return Member(identifier, person.username, actor)
+
+
+def household(core: Core, *, bsn: tuple[str, ...] = (), address: tuple[str, ...] = (),
+              person: tuple[str, ...] = ()) -> list[Pseudonym]:
+    """Pseudonyms of a household, made the way the web form makes them."""
+    return core.pseudonymise(parse_household(bsn=bsn, address=address, person=person))
+
+
+def register(registry: RegistryService, member: Member, pseudonyms: list[Pseudonym],
+             purpose: str = "care_coordination") -> str:
+    """Register ``member`` on the household; returns the involvement id."""
+    return registry.register_involvement(
+        member.actor, organisation=member.org, professional=member.username,
+        pseudonyms=pseudonyms, purpose=purpose,
+    ).id
+
+
+def lookup_orgs(registry: RegistryService, member: Member, pseudonyms: list[Pseudonym]
+                ) -> dict[str, tuple[str, ...]]:
+    """Organisation name -> matched_on, for a look-up by ``member``."""
+    result = registry.lookup(member.actor, organisation=member.org, pseudonyms=pseudonyms,
+                             purpose="care_coordination", basis="legal_task")
+    return {m.organisation or "?": m.matched_on for m in result.matches}

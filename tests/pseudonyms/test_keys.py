@@ -1,0 +1,65 @@
+"""Key files: created private, refused when unsafe, missing or corrupt, versioned."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from broker.errors import ConfigurationError
+from broker.pseudonyms.keys import FileKeyStore, MissingKeyError, UnsafeKeyError
+
+
+def test_create_is_private_and_versioned(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path / "keys")
+    path = store.create("oprf", 1)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    store.create("oprf", 2)
+    store.create("broker", 1)
+    assert store.epochs("oprf") == [1, 2]
+    assert store.current_epoch("oprf") == 2
+    assert store.load("oprf", 1) != store.load("oprf", 2)
+    store.check()
+    with pytest.raises(FileExistsError):
+        store.create("oprf", 2)
+
+
+def test_missing_keys_say_how_to_create_them(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path / "keys")
+    with pytest.raises(MissingKeyError, match="broker keys init"):
+        store.check()
+    store.create("oprf", 1)
+    with pytest.raises(MissingKeyError, match="broker keys init"):
+        store.check()
+    with pytest.raises(MissingKeyError):
+        store.load("oprf", 5)
+
+
+def test_world_readable_key_is_refused_with_the_fix(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path / "keys")
+    store.create("broker", 1)
+    path = store.create("oprf", 1)
+    path.chmod(0o644)
+    with pytest.raises(UnsafeKeyError) as caught:
+        store.check()
+    assert f"chmod 600 {path}" in str(caught.value)
+    assert f"chmod 600 {path}" in caught.value.message("nl")
+
+
+def test_group_writable_directory_is_refused(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path / "keys")
+    store.create("broker", 1)
+    store.create("oprf", 1)
+    (tmp_path / "keys").chmod(0o777)
+    with pytest.raises(UnsafeKeyError, match="chmod 700"):
+        store.check()
+
+
+def test_corrupt_key_is_refused(tmp_path: Path) -> None:
+    store = FileKeyStore(tmp_path / "keys")
+    path = store.create("oprf", 1)
+    path.write_text("00" * 32 + "\n")  # the zero scalar is not a key
+    with pytest.raises(ConfigurationError, match="corrupt"):
+        store.load("oprf", 1)

@@ -1,0 +1,141 @@
+"""The ``broker`` command end to end, on a temporary home: happy paths and refusals."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, func, select
+
+from broker.audit.models import AuditEvent
+from broker.cli import main
+from broker.registry.models import Involvement
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Invoke ``broker`` with BROKER_HOME on a temporary directory, in English."""
+    monkeypatch.setenv("BROKER_HOME", str(tmp_path))
+    monkeypatch.delenv("BROKER_DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, ["--lang", "en", *args], catch_exceptions=False)
+
+    return invoke
+
+
+def _rows(tmp_path: Path) -> tuple[int, int]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'instance' / 'broker.db'}")
+    with engine.connect() as connection:
+        counts = (connection.scalar(select(func.count()).select_from(Involvement)) or 0,
+                  connection.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+    engine.dispose()
+    return counts
+
+
+def _setup(run: Run) -> None:
+    assert run("init").exit_code == 0
+    for code, org_type in (("school-a", "school"), ("vt-a", "veilig_thuis")):
+        assert run("org", "add", "--identifier", code, "--name", code.upper(),
+                   "--type", org_type).exit_code == 0
+        assert run("professional", "add", "--org", code, "--username", f"{code}-p",
+                   "--name", "P", "--role", "r", "--email", f"{code}@example.org").exit_code == 0
+
+
+def test_register_and_lookup(run: Run, tmp_path: Path) -> None:
+    _setup(run)
+    out = run("register", "--org", "vt-a", "--professional", "vt-a-p", "--purpose", "protection",
+              "--bsn", "123456782", "--address", "1011 AB 12 A", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["key_count"] == 2
+    found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
+                "care_coordination", "--basis", "legal_task", "--address", "1011ab 12a",
+                "--json")
+    assert found.exit_code == 0, found.output
+    matches = json.loads(found.output)["matches"]
+    assert [(m["organisation"], m["matched_on"]) for m in matches] == [("VT-A", ["address"])]
+    text = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
+               "care_coordination", "--basis", "legal_task", "--bsn", "123456782")
+    assert "VT-A" in text.output and "matched on person" in text.output
+    listed = run("org", "list", "--json")
+    assert {o["identifier"] for o in json.loads(listed.output)} == {"school-a", "vt-a"}
+    assert "vt-a-p" in run("professional", "list", "--org", "vt-a").output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bsn", "123456789"], "eleven-test"),
+        (["--address", "0123 AB 1"], "postcode"),
+        (["--address", "1234 SS 1"], "SS"),
+        (["--person", "Vries;J;2999-01-01"], "future"),
+        ([], "at least one"),
+        (["--bsn", "123456782", "--org", "nope"], "no organisation"),
+        (["--bsn", "123456782", "--purpose", "Bad Purpose"], "purpose"),
+        (["--bsn", "123456782", "--ends-on", "2099-01-01"], "end date"),
+    ],
+)
+def test_bad_register_input_exits_1_and_writes_nothing(
+    run: Run, tmp_path: Path, args: list[str], message: str
+) -> None:
+    _setup(run)
+    before = _rows(tmp_path)
+    defaults = {"--org": "vt-a", "--professional": "vt-a-p", "--purpose": "protection"}
+    for flag, value in defaults.items():
+        if flag not in args:
+            args = [*args, flag, value]
+    result = run("register", *args)
+    assert result.exit_code == 1
+    assert message.lower() in result.output.lower()
+    assert "Traceback" not in result.output
+    assert "123456789" not in result.output
+    assert _rows(tmp_path) == before
+
+
+def test_messages_in_dutch_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_HOME", str(tmp_path))
+    monkeypatch.delenv("BROKER_LANG", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    result = runner.invoke(main, ["lookup", "--org", "x", "--professional", "y", "--purpose",
+                                  "protection", "--basis", "legal_task", "--bsn", "123456789"])
+    assert result.exit_code == 1
+    assert "elfproef" in result.output
+
+
+def test_keys_rotate_from_the_command_line(run: Run, tmp_path: Path) -> None:
+    _setup(run)
+    run("register", "--org", "vt-a", "--professional", "vt-a-p", "--purpose", "protection",
+        "--bsn", "123456782")
+    rotated = run("keys", "rotate", "--which", "broker", "--batch-size", "1")
+    assert rotated.exit_code == 0, rotated.output
+    assert "epoch 1 -> 2" in rotated.output and "done: 2 stored keys" in rotated.output
+    found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
+                "care_coordination", "--basis", "legal_task", "--bsn", "123456782", "--json")
+    assert len(json.loads(found.output)["matches"]) == 1
+    assert run("keys", "init").output.startswith("keys exist already")
+
+
+def test_duplicate_organisation_and_unknown_professional(run: Run) -> None:
+    _setup(run)
+    dup = run("org", "add", "--identifier", "vt-a", "--name", "X", "--type", "veilig_thuis")
+    assert dup.exit_code == 1 and "already exists" in dup.output
+    missing = run("lookup", "--org", "vt-a", "--professional", "ghost", "--purpose", "protection",
+                  "--basis", "legal_task", "--bsn", "123456782")
+    assert missing.exit_code == 1 and "no professional" in missing.output
+
+
+def test_purge_and_demo(run: Run) -> None:
+    assert run("init").exit_code == 0
+    demo = run("demo", "--households", "5")
+    assert demo.exit_code == 0, demo.output
+    assert "5 households" in demo.output
+    assert run("purge").output.strip() == "expired: 0, purged: 0"
+    again = run("init", "--demo")
+    assert "demo not loaded" in again.output
