@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import cast
+from functools import partial
+from typing import TypeVar, cast
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import Core
-from broker.errors import Conflict, Forbidden, NotFound, ValidationError
+from broker.errors import BrokerError, Conflict, Forbidden, NotFound, ValidationError
 from broker.pseudonyms.matching import Category, Pseudonym, StoredKey, unique_values
 from broker.pseudonyms.rotation import active_rotation
 from broker.registry.models import (
@@ -54,6 +55,7 @@ DEFAULT_MONTHS = 12
 MAX_MONTHS = 24
 HISTORY_YEARS = 5
 MAX_KEYS_PER_INVOLVEMENT = 50
+MAX_BATCH = 1000
 MIN_PASSWORD_LENGTH = 8
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
@@ -78,6 +80,30 @@ def _require_text(value: str, what_en: str, what_nl: str, max_length: int = 200)
             f"{what_nl} is verplicht en maximaal {max_length} tekens.",
         )
     return value
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NewInvolvement:
+    """One involvement to register: who is the contact, which household, why, until when."""
+
+    professional: str
+    pseudonyms: Sequence[Pseudonym]
+    purpose: str
+    ends_on: date | None = None
+
+
+def _numbered(total: int, position: int, step: Callable[[], T]) -> T:
+    """Run ``step``; in a batch, prefix a refusal with the item's position."""
+    try:
+        return step()
+    except BrokerError as exc:
+        if total == 1:
+            raise
+        raise type(exc)(f"Item {position}: {exc.message_en}",
+                        f"Item {position}: {exc.message_nl}") from exc
 
 
 def _subjects(keys: Sequence[StoredKey]) -> list[Subject]:
@@ -213,43 +239,81 @@ class RegistryService:
         ends_on: date | None = None,
     ) -> InvolvementInfo:
         """Register that ``organisation`` is involved with the household of ``pseudonyms``."""
-        purpose = _require_slug(purpose, "The purpose", "Het doel")
-        if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
+        item = NewInvolvement(professional, pseudonyms, purpose, ends_on)
+        return self.register_involvements(actor, organisation=organisation, items=[item])[0]
+
+    def register_involvements(
+        self, actor: Actor, *, organisation: str, items: Sequence[NewInvolvement]
+    ) -> list[InvolvementInfo]:
+        """Register a batch of involvements in one transaction: all of them or, on error, none.
+
+        A refusal names the position of the item (counted from 1) that caused it.
+        """
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise ValidationError(
+                f"Send between 1 and {MAX_BATCH} involvements at once.",
+                f"Stuur tussen 1 en {MAX_BATCH} betrokkenheden tegelijk.",
+            )
+        today = self.core.today()
+        prepared = [
+            _numbered(len(items), n, partial(self._prepare, item, today))
+            for n, item in enumerate(items, start=1)
+        ]
+        with self.core.unit_of_work() as session:
+            org = self._organisation(session, organisation)
+            self._check_acting_for(actor, org)
+            people: dict[str, Professional] = {}
+            involvements = []
+            for n, (item, (purpose, ends_on, keys)) in enumerate(
+                zip(items, prepared, strict=True), start=1
+            ):
+                if item.professional not in people:
+                    people[item.professional] = _numbered(
+                        len(items), n, partial(self._contact, session, org, item.professional))
+                involvement = Involvement(
+                    organisation=org, professional=people[item.professional], purpose=purpose,
+                    starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
+                    matching_keys=[
+                        MatchingKey(category=k.category, value=k.value, oprf_epoch=k.oprf_epoch,
+                                    broker_epoch=k.broker_epoch)
+                        for k in keys
+                    ],
+                )
+                session.add(involvement)
+                involvements.append((involvement, keys))
+            session.flush()
+            for involvement, keys in involvements:
+                record_event(
+                    session, actor, "involvement:registered", organisation_id=org.id,
+                    purpose=involvement.purpose, subjects=_subjects(keys),
+                    details={"involvement_id": involvement.public_id,
+                             "ends_on": involvement.ends_on.isoformat(), "key_count": len(keys)},
+                )
+            return [InvolvementInfo.of(involvement) for involvement, _ in involvements]
+
+    def _prepare(self, item: NewInvolvement, today: date) -> tuple[str, date, list[StoredKey]]:
+        """Validate one new involvement and compute its stored keys (no database access)."""
+        purpose = _require_slug(item.purpose, "The purpose", "Het doel")
+        if not 1 <= len(item.pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
             raise ValidationError(
                 f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
                 f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
             )
-        today = self.core.today()
-        ends_on = self._check_end(today, ends_on or add_months(today, DEFAULT_MONTHS))
-        keys = [self.core.matching.to_stored(p) for p in pseudonyms]
-        with self.core.unit_of_work() as session:
-            org = self._organisation(session, organisation)
-            self._check_acting_for(actor, org)
-            person = self._professional(session, professional)
-            if person.organisation_id != org.id or not person.active:
-                raise ValidationError(
-                    "The contact professional must be an active member of the organisation.",
-                    "De contactprofessional moet een actieve medewerker van de organisatie zijn.",
-                )
-            unique = {k.value: k for k in keys}
-            involvement = Involvement(
-                organisation=org, professional=person, purpose=purpose,
-                starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
-                matching_keys=[
-                    MatchingKey(category=k.category, value=k.value, oprf_epoch=k.oprf_epoch,
-                                broker_epoch=k.broker_epoch)
-                    for k in unique.values()
-                ],
+        ends_on = self._check_end(today, item.ends_on or add_months(today, DEFAULT_MONTHS))
+        unique: dict[bytes, StoredKey] = {}
+        for pseudonym in item.pseudonyms:
+            key = self.core.matching.to_stored(pseudonym)
+            unique.setdefault(key.value, key)
+        return purpose, ends_on, list(unique.values())
+
+    def _contact(self, session: Session, org: Organisation, username: str) -> Professional:
+        person = self._professional(session, username)
+        if person.organisation_id != org.id or not person.active:
+            raise ValidationError(
+                "The contact professional must be an active member of the organisation.",
+                "De contactprofessional moet een actieve medewerker van de organisatie zijn.",
             )
-            session.add(involvement)
-            session.flush()
-            record_event(
-                session, actor, "involvement:registered", organisation_id=org.id,
-                purpose=purpose, subjects=_subjects(list(unique.values())),
-                details={"involvement_id": involvement.public_id, "ends_on": ends_on.isoformat(),
-                         "key_count": len(unique)},
-            )
-            return InvolvementInfo.of(involvement)
+        return person
 
     def get_involvement(self, actor: Actor, involvement_id: str) -> InvolvementInfo:
         """One of the actor's own organisation's involvements."""
@@ -483,5 +547,3 @@ class RegistryService:
             )
         return involvement
 
-
-__all__ = ["IntegrityError", "RegistryService"]
