@@ -313,7 +313,7 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
         identifiers = parse_household(bsn=bsn, address=address, person=person)
         actor = _acting(ctx, organisation, username)
         result = ctx.registry.lookup(
-            actor, organisation=organisation, pseudonyms=ctx.core.pseudonymise(identifiers),
+            actor, pseudonyms=ctx.core.pseudonymise(identifiers),
             purpose=purpose, basis=basis,
         )
     if as_json:

@@ -12,10 +12,17 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from broker.config import Settings
-from broker.db import make_engine, make_session_factory, unit_of_work, utcnow
+from broker.db import (
+    make_engine,
+    make_session_factory,
+    start_checkpointer,
+    unit_of_work,
+    utcnow,
+)
 from broker.identifiers import Identifier
 from broker.pseudonyms.blinding import pseudonymise
 from broker.pseudonyms.keys import FileKeyStore
@@ -34,6 +41,7 @@ class Core:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
+        self.checkpointer = start_checkpointer(self.engine)
         self.sessions = make_session_factory(self.engine)
         self.keystore = FileKeyStore(settings.keys_dir)
         self.matching = MatchingKeys(self.keystore)
@@ -45,6 +53,12 @@ class Core:
         """One transaction (see :func:`broker.db.unit_of_work`)."""
         with unit_of_work(self.sessions) as session:
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction on a plain connection, for hot paths that need no ORM objects."""
+        with self.engine.begin() as connection:
+            yield connection
 
     def now(self) -> datetime:
         """The current time (UTC, aware) from the core's clock."""
@@ -63,5 +77,7 @@ class Core:
         return pseudonymise(identifiers, self.pseudonym_service.evaluate)
 
     def dispose(self) -> None:
-        """Close the database connections."""
+        """Stop the background checkpoints and close the database connections."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()

@@ -63,6 +63,6 @@ def register(registry: RegistryService, member: Member, pseudonyms: list[Pseudon
 def lookup_orgs(registry: RegistryService, member: Member, pseudonyms: list[Pseudonym]
                 ) -> dict[str, tuple[str, ...]]:
     """Organisation name -> matched_on, for a look-up by ``member``."""
-    result = registry.lookup(member.actor, organisation=member.org, pseudonyms=pseudonyms,
+    result = registry.lookup(member.actor, pseudonyms=pseudonyms,
                              purpose="care_coordination", basis="legal_task")
     return {m.organisation or "?": m.matched_on for m in result.matches}

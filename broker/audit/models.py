@@ -51,7 +51,10 @@ class AuditSubject(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id"), index=True)
     category: Mapped[str] = mapped_column(String(16))
-    value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    # Not indexed on purpose: every look-up appends subjects, and an index on random 32-byte
+    # values would add a random page write per subject; searching by household is a rare
+    # auditor's task that may scan.
+    value: Mapped[bytes] = mapped_column(LargeBinary(32))
     oprf_epoch: Mapped[int] = mapped_column(Integer)
     broker_epoch: Mapped[int] = mapped_column(Integer)
 

@@ -7,15 +7,18 @@ are typed: an unknown tag is a programming error and raises, it is never written
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
+from sqlalchemy import Connection, Table
 from sqlalchemy.orm import Session
 
 from broker.audit.models import AuditEvent, AuditSubject
-from broker.db import utcnow
+from broker.db import prepared_insert, utcnow
 
 Channel = Literal["web", "api", "cli", "system"]
 
@@ -70,8 +73,34 @@ class Subject:
     broker_epoch: int
 
 
+@dataclass(frozen=True)
+class RecordedEvent:
+    """The identity of an event once appended: database id and public event id."""
+
+    id: int
+    event_id: str
+
+
+_EVENTS = cast(Table, AuditEvent.__table__)
+_SUBJECTS = cast(Table, AuditSubject.__table__)
+# Compiled once per dialect: every look-up appends an event, so this is the hot path.
+_INSERT_EVENT = prepared_insert(_EVENTS, returning=_EVENTS.c.id)
+_INSERT_SUBJECTS = prepared_insert(_SUBJECTS)
+
+
+def time_ordered_uuid() -> str:
+    """A UUID version 7 (RFC 9562 §5.7): milliseconds since the epoch, then 74 random bits.
+
+    Time-ordered ids append to the unique index instead of touching a random page per event.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
+
+
 def record_event(
-    session: Session,
+    session: Session | Connection,
     actor: Actor,
     event_type: str,
     *,
@@ -84,41 +113,46 @@ def record_event(
     rule_id: str | None = None,
     details: Mapping[str, object] | None = None,
     subjects: Iterable[Subject] = (),
-) -> AuditEvent:
-    """Append one audit event (and its subjects) to ``session``; the caller's commit writes it.
+) -> RecordedEvent:
+    """Append one audit event (and its subjects) in ``session``'s transaction.
 
     ``organisation_id`` defaults to the actor's organisation: on whose behalf the act was done.
+    The rows are written at once (not at the next flush), so a failure surfaces in the service
+    that caused it, and the service's commit writes the change and its event together.
     """
     try:
         action = EVENT_TYPES[event_type]
     except KeyError:
         raise ValueError(f"unknown audit event type {event_type!r}") from None
-    event = AuditEvent(
-        event_id=str(uuid.uuid4()),
-        occurred_at=utcnow(),
-        event_type=event_type,
-        action=action,
-        outcome=outcome,
-        reason=reason,
-        actor=actor.actor,
-        actor_role=actor.role,
-        organisation_id=organisation_id if organisation_id is not None else actor.organisation_id,
-        channel=actor.channel,
-        request_id=actor.request_id,
-        purpose=purpose,
-        legal_basis=legal_basis,
-        policy_version=policy_version,
-        rule_id=rule_id,
-        details=dict(details or {}),
+    event_id = time_ordered_uuid()
+    connection = session.connection() if isinstance(session, Session) else session
+    row_id: int = _INSERT_EVENT.insert_one(
+        connection,
+        {
+            "event_id": event_id,
+            "occurred_at": utcnow(),
+            "event_type": event_type,
+            "action": action,
+            "outcome": outcome,
+            "reason": reason,
+            "actor": actor.actor,
+            "actor_role": actor.role,
+            "organisation_id": (
+                organisation_id if organisation_id is not None else actor.organisation_id
+            ),
+            "channel": actor.channel,
+            "request_id": actor.request_id,
+            "purpose": purpose,
+            "legal_basis": legal_basis,
+            "policy_version": policy_version,
+            "rule_id": rule_id,
+            "details": dict(details or {}),
+        },
     )
-    event.subjects = [
-        AuditSubject(
-            category=s.category,
-            value=s.value,
-            oprf_epoch=s.oprf_epoch,
-            broker_epoch=s.broker_epoch,
-        )
+    subject_rows = [
+        {"event_id": row_id, "category": s.category, "value": s.value,
+         "oprf_epoch": s.oprf_epoch, "broker_epoch": s.broker_epoch}
         for s in subjects
     ]
-    session.add(event)
-    return event
+    _INSERT_SUBJECTS.insert_many(connection, subject_rows)
+    return RecordedEvent(row_id, event_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,8 @@ from broker.errors import ConfigurationError
 from broker.pseudonyms import oprf
 
 KeyName = Literal["oprf", "broker"]
+# A directory listing is trusted only once the directory has been unchanged this long.
+SETTLE_NS = 2_000_000_000
 KEY_NAMES: tuple[KeyName, ...] = ("oprf", "broker")
 
 
@@ -68,6 +71,7 @@ class FileKeyStore:
     def __init__(self, keys_dir: Path) -> None:
         self.keys_dir = keys_dir
         self._cache: dict[tuple[KeyName, int], bytes] = {}
+        self._epochs: dict[KeyName, tuple[int, int, list[int]]] = {}
         self._lock = threading.Lock()
 
     def _dir(self, which: KeyName) -> Path:
@@ -77,15 +81,30 @@ class FileKeyStore:
         return self._dir(which) / f"{epoch:04d}.key"
 
     def epochs(self, which: KeyName) -> list[int]:
-        """The epochs that have a key file, oldest first."""
+        """The epochs that have a key file, oldest first.
+
+        The listing is reused while the directory's mtime is unchanged, so a look-up costs one
+        ``stat``. File-system timestamps are coarse (a few milliseconds), so a listing taken
+        less than :data:`SETTLE_NS` after the directory last changed is not trusted: a key
+        created in the same tick by another process would otherwise stay unseen ("racy" mtime,
+        the problem git's index has and solves the same way).
+        """
         directory = self._dir(which)
-        if not directory.is_dir():
+        try:
+            mtime = directory.stat().st_mtime_ns
+        except FileNotFoundError:
             return []
-        found = []
-        for path in directory.glob("*.key"):
-            if path.stem.isdigit():
-                found.append(int(path.stem))
-        return sorted(found)
+        cached = self._epochs.get(which)
+        if cached is not None and cached[0] == mtime and cached[1] - mtime > SETTLE_NS:
+            return list(cached[2])
+        listed_at = time.time_ns()
+        found = sorted(int(p.stem) for p in directory.glob("*.key") if p.stem.isdigit())
+        self._epochs[which] = (mtime, listed_at, found)
+        return list(found)
+
+    def stamp(self) -> tuple[int, int]:
+        """The current epochs of both keys: changes whenever a key is added."""
+        return self.current_epoch("oprf"), self.current_epoch("broker")
 
     def current_epoch(self, which: KeyName) -> int:
         """The newest epoch of ``which``; raises :class:`MissingKeyError` when there is none."""
@@ -139,6 +158,7 @@ class FileKeyStore:
         self.keys_dir.chmod(0o700)
         directory.chmod(0o700)
         path = self._path(which, epoch)
+        self._epochs.pop(which, None)
         scalar = oprf.generate_key()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:

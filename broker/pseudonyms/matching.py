@@ -15,13 +15,18 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 
 from broker.errors import ValidationError
 from broker.pseudonyms import oprf
 from broker.pseudonyms.keys import FileKeyStore, KeyName
+from broker.pseudonyms.models import KeyRotation
 
 Category = Literal["person", "address"]
 CATEGORIES: tuple[Category, ...] = ("person", "address")
@@ -67,11 +72,53 @@ class InvalidPseudonymError(ValidationError):
     code = "invalid-pseudonym"
 
 
+_ACTIVE_ROTATION = select(KeyRotation.which, KeyRotation.from_epoch, KeyRotation.to_epoch).where(
+    KeyRotation.finished_at.is_(None)
+)
+
+
+def rotation_state(
+    which: str | None, from_epoch: int | None, to_epoch: int | None
+) -> RotationState | None:
+    """The state from the columns of an unfinished ``KeyRotation`` row (all None: none)."""
+    if which is None or from_epoch is None or to_epoch is None:
+        return None
+    return RotationState("oprf" if which == "oprf" else "broker", from_epoch, to_epoch)
+
+
+def read_rotation(connection: Connection | Session) -> RotationState | None:
+    """The unfinished rotation, read from the database."""
+    row = connection.execute(_ACTIVE_ROTATION).first()
+    return None if row is None else rotation_state(*row)
+
+
 class MatchingKeys:
     """Turns clients' ``N`` values into stored and searchable matching keys."""
 
+    # How long the rotation state may be reused while the key directories do not change.
+    ROTATION_TTL = 5.0
+
     def __init__(self, keystore: FileKeyStore) -> None:
         self.keystore = keystore
+        self._rotation: tuple[tuple[int, int], float, RotationState | None] | None = None
+
+    def rotation(self, connection: Connection | Session) -> RotationState | None:
+        """The unfinished rotation, cached while the current key epochs are unchanged (≤ 5 s).
+
+        Why the cache is safe: a rotation is recorded in the database *before* its new key file
+        is written, and look-ups only use a new epoch once that file exists. The new file changes
+        the current epoch, which drops the cache, so no look-up ever uses a new key while
+        believing no rotation runs. After a rotation finishes, a stale cache only makes look-ups
+        search one extra, harmless form until the time-to-live ends.
+        """
+        stamp = self.keystore.stamp()
+        now = time.monotonic()
+        cached = self._rotation
+        if cached is not None and cached[0] == stamp and now - cached[1] < self.ROTATION_TTL:
+            return cached[2]
+        state = read_rotation(connection)
+        self._rotation = (stamp, now, state)
+        return state
 
     def _check(self, pseudonym: Pseudonym) -> None:
         if pseudonym.category not in CATEGORIES:
@@ -79,15 +126,8 @@ class MatchingKeys:
                 f"Unknown matching-key category {pseudonym.category!r}: use person or address.",
                 f"Onbekende soort sleutel {pseudonym.category!r}: gebruik person of address.",
             )
-        try:
-            oprf.validate_element(pseudonym.element)
-        except oprf.OprfError as exc:
-            raise InvalidPseudonymError(
-                "A pseudonym is not a valid ristretto255 element or is the identity element; "
-                "evaluate the identifier again.",
-                "Een pseudoniem is geen geldig ristretto255-element of is het neutrale element; "
-                "laat het identificerend gegeven opnieuw evalueren.",
-            ) from exc
+        if not isinstance(pseudonym.element, bytes) or len(pseudonym.element) != oprf.ELEMENT_SIZE:
+            raise _not_an_element()
 
     def _oprf_ratio(self, to_epoch: int, from_epoch: int) -> bytes:
         """``k_to·k_from⁻¹``: multiplies an element made under ``from`` into one under ``to``."""
@@ -109,56 +149,69 @@ class MatchingKeys:
 
     def to_stored(self, pseudonym: Pseudonym) -> StoredKey:
         """The value to store for ``pseudonym``: ``b·N`` at the current epochs of both keys."""
-        self._check(pseudonym)
-        current_oprf = self.keystore.current_epoch("oprf")
-        if pseudonym.oprf_epoch not in (current_oprf, current_oprf - 1):
-            raise InvalidPseudonymError(
-                f"Pseudonym key epoch {pseudonym.oprf_epoch} is not current "
-                f"({current_oprf}); evaluate the identifier again.",
-                f"Pseudoniemsleutelversie {pseudonym.oprf_epoch} is niet actueel "
-                f"({current_oprf}); laat het identificerend gegeven opnieuw evalueren.",
-            )
-        element = self._at_oprf_epoch(pseudonym, current_oprf)
-        broker_epoch, b = self.keystore.current("broker")
-        return StoredKey(
-            pseudonym.category, oprf.scalar_mult(b, element), current_oprf, broker_epoch
-        )
+        return self.to_stored_many([pseudonym])[0]
 
-    def _live_epochs(self, which: KeyName, rotation: RotationState | None) -> list[int]:
+    def to_stored_many(self, pseudonyms: Sequence[Pseudonym]) -> list[StoredKey]:
+        """:meth:`to_stored` for several pseudonyms, reading the current epochs once."""
+        current_oprf = self.keystore.current_epoch("oprf")
+        broker_epoch, b = self.keystore.current("broker")
+        stored = []
+        for pseudonym in pseudonyms:
+            self._check(pseudonym)
+            if pseudonym.oprf_epoch not in (current_oprf, current_oprf - 1):
+                raise InvalidPseudonymError(
+                    f"Pseudonym key epoch {pseudonym.oprf_epoch} is not current "
+                    f"({current_oprf}); evaluate the identifier again.",
+                    f"Pseudoniemsleutelversie {pseudonym.oprf_epoch} is niet actueel "
+                    f"({current_oprf}); laat het identificerend gegeven opnieuw evalueren.",
+                )
+            try:
+                element = self._at_oprf_epoch(pseudonym, current_oprf)
+                # libsodium decodes the element canonically and refuses an invalid encoding and
+                # the identity (RFC 9497 §4.1), so this one call is also the validation.
+                value = oprf.scalar_mult_trusted(b, element)
+            except oprf.OprfError:
+                raise _not_an_element() from None
+            stored.append(StoredKey(pseudonym.category, value, current_oprf, broker_epoch))
+        return stored
+
+    def _live_epochs(self, which: KeyName, rotation: RotationState) -> list[int]:
         epochs = {self.keystore.current_epoch(which)}
-        if rotation is not None and rotation.which == which:
+        if rotation.which == which:
             epochs.update(
                 e for e in (rotation.from_epoch, rotation.to_epoch) if self.keystore.has(which, e)
             )
         return sorted(epochs)
 
     def search_values(
-        self, pseudonym: Pseudonym, rotation: RotationState | None
-    ) -> list[StoredKey]:
-        """Every stored form a row of the same identifier can have now (one, or two mid-rotation).
-
-        The first element is the form a new registration would store.
+        self, pseudonyms: Sequence[Pseudonym], rotation: RotationState | None
+    ) -> list[list[StoredKey]]:
+        """Per pseudonym, every stored form a row of the same identifier can have now: one, or
+        two mid-rotation. The first form of each is the one a new registration would store.
         """
-        stored = self.to_stored(pseudonym)
-        found = [stored]
+        current = self.to_stored_many(pseudonyms)
         if rotation is None:
-            return found
-        current_element = self._at_oprf_epoch(pseudonym, stored.oprf_epoch)
-        for oprf_epoch in self._live_epochs("oprf", rotation):
-            element = (
-                current_element
-                if oprf_epoch == stored.oprf_epoch
-                else oprf.scalar_mult(self._oprf_ratio(oprf_epoch, stored.oprf_epoch),
-                                      current_element)
-            )
-            for broker_epoch in self._live_epochs("broker", rotation):
-                if (oprf_epoch, broker_epoch) == (stored.oprf_epoch, stored.broker_epoch):
-                    continue
-                b = self.keystore.load("broker", broker_epoch)
-                found.append(
-                    StoredKey(stored.category, oprf.scalar_mult(b, element), oprf_epoch,
-                              broker_epoch)
+            return [[stored] for stored in current]
+        oprf_epochs = self._live_epochs("oprf", rotation)
+        broker_epochs = self._live_epochs("broker", rotation)
+        found = []
+        for pseudonym, stored in zip(pseudonyms, current, strict=True):
+            forms = [stored]
+            current_element = self._at_oprf_epoch(pseudonym, stored.oprf_epoch)
+            for oprf_epoch in oprf_epochs:
+                element = (
+                    current_element
+                    if oprf_epoch == stored.oprf_epoch
+                    else oprf.scalar_mult(self._oprf_ratio(oprf_epoch, stored.oprf_epoch),
+                                          current_element)
                 )
+                for broker_epoch in broker_epochs:
+                    if (oprf_epoch, broker_epoch) == (stored.oprf_epoch, stored.broker_epoch):
+                        continue
+                    b = self.keystore.load("broker", broker_epoch)
+                    forms.append(StoredKey(stored.category, oprf.scalar_mult(b, element),
+                                           oprf_epoch, broker_epoch))
+            found.append(forms)
         return found
 
     def rotation_factor(self, rotation: RotationState) -> bytes:
@@ -171,6 +224,15 @@ class MatchingKeys:
             self.keystore.load(rotation.which, rotation.from_epoch),
             self.keystore.load(rotation.which, rotation.to_epoch),
         )
+
+
+def _not_an_element() -> InvalidPseudonymError:
+    return InvalidPseudonymError(
+        "A pseudonym is not a valid ristretto255 element or is the identity element; "
+        "evaluate the identifier again.",
+        "Een pseudoniem is geen geldig ristretto255-element of is het neutrale element; "
+        "laat het identificerend gegeven opnieuw evalueren.",
+    )
 
 
 def unique_values(keys: Iterable[StoredKey]) -> list[bytes]:

@@ -29,7 +29,7 @@ from broker.core import Core
 from broker.errors import Conflict
 from broker.pseudonyms import oprf
 from broker.pseudonyms.keys import KeyName
-from broker.pseudonyms.matching import RotationState
+from broker.pseudonyms.matching import RotationState, read_rotation
 from broker.pseudonyms.models import KeyRotation
 from broker.registry.models import MatchingKey
 
@@ -51,12 +51,8 @@ class RotationReport:
 
 
 def active_rotation(session: Session) -> RotationState | None:
-    """The unfinished rotation, if any."""
-    row = session.scalar(select(KeyRotation).where(KeyRotation.finished_at.is_(None)))
-    if row is None:
-        return None
-    which: KeyName = "oprf" if row.which == "oprf" else "broker"
-    return RotationState(which, row.from_epoch, row.to_epoch)
+    """The unfinished rotation, if any (read from the database, uncached)."""
+    return read_rotation(session)
 
 
 def _epoch_column(

@@ -13,7 +13,6 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     String,
@@ -94,7 +93,9 @@ class Involvement(Base):
         back_populates="involvement", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    __table_args__ = (Index("ix_involvements_state_ends_on", "state", "ends_on"),)
+    # No index on (state, ends_on) on purpose: without table statistics SQLite would drive the
+    # look-up from it (a range over every active involvement) instead of from the matching-key
+    # index; purge, the only query that filters on these alone, is a daily batch that may scan.
 
 
 class MatchingKey(Base):

@@ -25,14 +25,14 @@ from datetime import date
 from functools import partial
 from typing import TypeVar, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import Core
+from broker.db import Prepared
 from broker.errors import BrokerError, Conflict, Forbidden, NotFound, ValidationError
 from broker.pseudonyms.matching import Category, Pseudonym, StoredKey, unique_values
-from broker.pseudonyms.rotation import active_rotation
 from broker.registry.models import (
     INVOLVEMENT_ACTIVE,
     INVOLVEMENT_ENDED,
@@ -108,6 +108,25 @@ def _numbered(total: int, position: int, step: Callable[[], T]) -> T:
 
 def _subjects(keys: Sequence[StoredKey]) -> list[Subject]:
     return [Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch) for k in keys]
+
+
+# The look-up's statement, built once (see RegistryService.lookup).
+MATCHES = Prepared(
+    select(
+        Involvement.id, MatchingKey.category, Involvement.public_id,
+        Organisation.org_type, Organisation.name, Professional.name, Professional.role,
+    )
+    .join(Involvement, Involvement.id == MatchingKey.involvement_id)
+    .join(Organisation, Organisation.id == Involvement.organisation_id)
+    .join(Professional, Professional.id == Involvement.professional_id)
+    .where(
+        MatchingKey.value.in_(bindparam("values", expanding=True)),
+        Involvement.state == INVOLVEMENT_ACTIVE,
+        Involvement.ends_on >= bindparam("today"),
+        Involvement.organisation_id != bindparam("own"),
+    ),
+    expanding=["values"],
+)
 
 
 class RegistryService:
@@ -261,7 +280,7 @@ class RegistryService:
         ]
         with self.core.unit_of_work() as session:
             org = self._organisation(session, organisation)
-            self._check_acting_for(actor, org)
+            self._check_acting_for(actor, org.id)
             people: dict[str, Professional] = {}
             involvements = []
             for n, (item, (purpose, ends_on, keys)) in enumerate(
@@ -301,8 +320,7 @@ class RegistryService:
             )
         ends_on = self._check_end(today, item.ends_on or add_months(today, DEFAULT_MONTHS))
         unique: dict[bytes, StoredKey] = {}
-        for pseudonym in item.pseudonyms:
-            key = self.core.matching.to_stored(pseudonym)
+        for key in self.core.matching.to_stored_many(item.pseudonyms):
             unique.setdefault(key.value, key)
         return purpose, ends_on, list(unique.values())
 
@@ -359,12 +377,16 @@ class RegistryService:
         self,
         actor: Actor,
         *,
-        organisation: str,
         pseudonyms: Sequence[Pseudonym],
         purpose: str,
         basis: str,
     ) -> LookupResult:
-        """Who else is involved with this household? Other organisations' active involvements."""
+        """Who else is involved with this household? Other organisations' active involvements.
+
+        The asker is the actor's organisation (authenticated by the door). This is the hot path:
+        one prepared SELECT (matches with their organisation and contact) and one audit event,
+        on a plain connection.
+        """
         purpose = _require_slug(purpose, "The purpose", "Het doel")
         basis = _require_slug(basis, "The legal basis", "De grondslag")
         if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
@@ -373,61 +395,47 @@ class RegistryService:
                 f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
             )
         today = self.core.today()
-        with self.core.unit_of_work() as session:
-            org = self._organisation(session, organisation)
-            self._check_acting_for(actor, org)
-            rotation = active_rotation(session)
-            variants = [self.core.matching.search_values(p, rotation) for p in pseudonyms]
-            hits = self._matching_involvements(
-                session, unique_values(v for group in variants for v in group), org.id, today
+        org_id = actor.organisation_id
+        if org_id is None:
+            raise Forbidden(
+                "A look-up is made on behalf of an organisation; sign in as its professional.",
+                "Een raadpleging gebeurt namens een organisatie; log in als haar professional.",
             )
-            matches = [
-                Match(
-                    involvement_id=involvement.public_id,
-                    matched_on=categories,
-                    org_type=involvement.organisation.org_type,
-                    organisation=involvement.organisation.name,
-                    contact_name=involvement.professional.name,
-                    contact_role=involvement.professional.role,
-                )
-                for involvement, categories in hits
-            ]
+        with self.core.transaction() as connection:
+            rotation = self.core.matching.rotation(connection)
+            variants = self.core.matching.search_values(pseudonyms, rotation)
+            matches = self._matches(
+                connection, unique_values(v for group in variants for v in group), org_id, today
+            )
             event = record_event(
-                session, actor, "lookup:performed", organisation_id=org.id, purpose=purpose,
+                connection, actor, "lookup:performed", organisation_id=org_id, purpose=purpose,
                 legal_basis=basis, subjects=_subjects([group[0] for group in variants]),
                 details={"match_count": len(matches),
                          "matched_involvements": [m.involvement_id for m in matches]},
             )
-            session.flush()
             return LookupResult(lookup_id=event.event_id, matches=matches)
 
     @staticmethod
-    def _matching_involvements(
-        session: Session, values: list[bytes], own_organisation_id: int, today: date
-    ) -> list[tuple[Involvement, tuple[Category, ...]]]:
-        rows = session.execute(
-            select(MatchingKey.involvement_id, MatchingKey.category)
-            .join(Involvement, Involvement.id == MatchingKey.involvement_id)
-            .where(
-                MatchingKey.value.in_(values),
-                Involvement.state == INVOLVEMENT_ACTIVE,
-                Involvement.ends_on >= today,
-                Involvement.organisation_id != own_organisation_id,
-            )
-        ).all()
+    def _matches(
+        connection: Connection, values: list[bytes], own_organisation_id: int, today: date
+    ) -> list[Match]:
+        rows = MATCHES.all(connection, {"values": values, "today": today,
+                                        "own": own_organisation_id})
         categories: dict[int, set[Category]] = defaultdict(set)
-        for involvement_id, category in rows:
+        details: dict[int, tuple[str, str, str, str, str]] = {}
+        for involvement_id, category, *rest in rows:
             categories[involvement_id].add(cast(Category, category))
-        if not categories:
-            return []
-        involvements = session.scalars(
-            select(Involvement)
-            .where(Involvement.id.in_(categories))
-            .options(selectinload(Involvement.organisation),
-                     selectinload(Involvement.professional))
-            .order_by(Involvement.id)
-        )
-        return [(i, tuple(sorted(categories[i.id], reverse=True))) for i in involvements]
+            details[involvement_id] = cast(tuple[str, str, str, str, str], tuple(rest))
+        return [
+            Match(
+                involvement_id=public_id,
+                matched_on=tuple(sorted(categories[involvement_id], reverse=True)),
+                org_type=org_type, organisation=org_name,
+                contact_name=contact_name, contact_role=contact_role,
+            )
+            for involvement_id, (public_id, org_type, org_name, contact_name, contact_role)
+            in sorted(details.items())
+        ]
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -495,8 +503,8 @@ class RegistryService:
             )
 
     @staticmethod
-    def _check_acting_for(actor: Actor, org: Organisation) -> None:
-        if actor.organisation_id is not None and actor.organisation_id != org.id:
+    def _check_acting_for(actor: Actor, organisation_id: int) -> None:
+        if actor.organisation_id is not None and actor.organisation_id != organisation_id:
             raise Forbidden(
                 "You can only act on behalf of your own organisation.",
                 "U kunt alleen namens uw eigen organisatie handelen.",
@@ -506,11 +514,15 @@ class RegistryService:
     def _organisation(session: Session, identifier: str) -> Organisation:
         org = session.scalar(select(Organisation).filter_by(identifier=identifier))
         if org is None:
-            raise NotFound(
-                f"There is no organisation with code {identifier!r}; see: broker org list",
-                f"Er is geen organisatie met code {identifier!r}; zie: broker org list",
-            )
+            raise RegistryService._no_organisation(identifier)
         return org
+
+    @staticmethod
+    def _no_organisation(identifier: str) -> NotFound:
+        return NotFound(
+            f"There is no organisation with code {identifier!r}; see: broker org list",
+            f"Er is geen organisatie met code {identifier!r}; zie: broker org list",
+        )
 
     @staticmethod
     def _professional(session: Session, username: str) -> Professional:

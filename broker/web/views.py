@@ -131,10 +131,8 @@ def check() -> str:
         form = HouseholdForm.from_request(request.form)
         try:
             parsed = parse_household_form(form)
-            me = g.professional
             result = registry().lookup(
-                actor(), organisation=me.organisation_identifier,
-                pseudonyms=core_of(current_app).pseudonymise(parsed.identifiers),
+                actor(), pseudonyms=core_of(current_app).pseudonymise(parsed.identifiers),
                 purpose=form.purpose, basis=form.basis,
             )
         except (BrokerError, IdentifierError) as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pysodium
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from broker.pseudonyms import oprf
@@ -293,3 +293,22 @@ def test_hash_to_scalar_default_dst() -> None:
     explicit = oprf.hash_to_scalar(msg, dst=b"HashToScalar-" + oprf.context_string(0))
     assert oprf.hash_to_scalar(msg) == explicit
     assert oprf.hash_to_scalar(msg, mode=1) != explicit
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=32, max_size=32))
+@example(bytes(32))
+@example(b"\xff" * 32)
+def test_scalar_mult_trusted_refuses_exactly_what_validation_refuses(data: bytes) -> None:
+    key = oprf.generate_key()
+    try:
+        oprf.validate_element(data)
+        valid = True
+    except oprf.InvalidElementError:
+        valid = False
+    try:
+        oprf.scalar_mult_trusted(key, data)
+        accepted = True
+    except oprf.InvalidElementError:
+        accepted = False
+    assert accepted == valid

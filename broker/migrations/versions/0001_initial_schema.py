@@ -90,7 +90,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_subjects", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_subjects_event_id"), ["event_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_subjects_value"), ["value"], unique=False)
 
     op.create_table(
         "professionals",
@@ -152,7 +151,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_involvements_professional_id"), ["professional_id"], unique=False
         )
-        batch_op.create_index("ix_involvements_state_ends_on", ["state", "ends_on"], unique=False)
 
     op.create_table(
         "matching_keys",
@@ -189,7 +187,6 @@ def downgrade() -> None:
 
     op.drop_table("matching_keys")
     with op.batch_alter_table("involvements", schema=None) as batch_op:
-        batch_op.drop_index("ix_involvements_state_ends_on")
         batch_op.drop_index(batch_op.f("ix_involvements_professional_id"))
         batch_op.drop_index(batch_op.f("ix_involvements_organisation_id"))
 
@@ -199,7 +196,6 @@ def downgrade() -> None:
 
     op.drop_table("professionals")
     with op.batch_alter_table("audit_subjects", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_subjects_value"))
         batch_op.drop_index(batch_op.f("ix_audit_subjects_event_id"))
 
     op.drop_table("audit_subjects")
