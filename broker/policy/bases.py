@@ -1,0 +1,102 @@
+"""What each legal basis needs before a look-up may rest on it.
+
+- ``consent`` (AVG art. 6(1)(a), 9(2)(a)): a reference to a consent record (who consented, when,
+  to what), kept by the professional's organisation;
+- ``legal_task`` (AVG art. 6(1)(c)/(e)): the statute that grants the task, named;
+- ``vital_interest`` ("zwaarwegend belang", conflict of duties, AVG art. 6(1)(d)): a written
+  justification of at least the policy's ``min_justification_length`` characters. The engine
+  flags every such request for auditor review.
+
+In every case the purpose must accept the basis (``purposes: ... accepted_bases``). Problems come
+in English and Dutch.
+"""
+
+from __future__ import annotations
+
+from broker.policy.model import VITAL_INTEREST, PolicySpec
+
+
+class BasisProblem(str):
+    """A reason the evidence for a legal basis is not enough; the ``str`` itself is English."""
+
+    nl: str
+
+    def __new__(cls, en: str, nl: str) -> BasisProblem:
+        """A problem with its English text (the string itself) and Dutch text (``.nl``)."""
+        problem = super().__new__(cls, en)
+        problem.nl = nl
+        return problem
+
+    @property
+    def en(self) -> str:
+        """The English text."""
+        return str(self)
+
+    def message(self, lang: str = "nl") -> str:
+        """The message in ``lang``; Dutch unless "en" is asked."""
+        return str(self) if lang == "en" else self.nl
+
+
+def _filled(value: str | None) -> bool:
+    return bool(value and value.strip())
+
+
+def check_basis(
+    spec: PolicySpec,
+    purpose: str,
+    basis: str,
+    *,
+    justification: str | None = None,
+    statute: str | None = None,
+    consent_reference: str | None = None,
+) -> list[BasisProblem]:
+    """Every reason ``basis`` cannot carry a look-up for ``purpose`` under ``spec`` (empty: ok)."""
+    if purpose not in spec.purposes:
+        return [BasisProblem(f'unknown purpose "{purpose}"', f'onbekend doel "{purpose}"')]
+    if basis not in spec.bases:
+        return [
+            BasisProblem(
+                f'legal basis "{basis}" is not in use in this policy',
+                f'grondslag "{basis}" wordt in dit beleid niet gebruikt',
+            )
+        ]
+    problems: list[BasisProblem] = []
+    accepted = spec.purposes[purpose].accepted_bases
+    if basis not in accepted:
+        listed = ", ".join(accepted)
+        problems.append(
+            BasisProblem(
+                f'legal basis "{basis}" is not accepted for purpose "{purpose}" '
+                f"(accepted: {listed})",
+                f'grondslag "{basis}" is niet toegestaan voor doel "{purpose}" '
+                f"(toegestaan: {listed})",
+            )
+        )
+    if basis == "consent" and not _filled(consent_reference):
+        problems.append(
+            BasisProblem(
+                "consent needs a consent record: give its reference (who consented, when, to what)",
+                "toestemming vraagt een vastgelegde toestemming: geef het kenmerk ervan "
+                "(wie, wanneer, waarvoor)",
+            )
+        )
+    if basis == "legal_task" and not _filled(statute):
+        problems.append(
+            BasisProblem(
+                'a legal task needs the statute that grants it, e.g. "Wmo 2015 art. 5.2.6"',
+                'een wettelijke taak vraagt de wet waarop die berust, bijv. "Wmo 2015 art. 5.2.6"',
+            )
+        )
+    if basis == VITAL_INTEREST:
+        minimum = spec.bases[basis].min_justification_length or 1
+        written = len((justification or "").strip())
+        if written < minimum:
+            problems.append(
+                BasisProblem(
+                    f"vital interest needs a written justification of at least {minimum} "
+                    f"characters (now {written})",
+                    f"zwaarwegend belang vraagt een schriftelijke onderbouwing van ten minste "
+                    f"{minimum} tekens (nu {written})",
+                )
+            )
+    return problems

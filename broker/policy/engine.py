@@ -1,0 +1,391 @@
+"""The policy engine: compiled once, then ``decide`` is a dictionary look-up.
+
+Decision order for a request (requester type, holder type, purpose, legal basis):
+
+1. a code the policy does not declare is denied;
+2. a legal basis the purpose does not accept is denied;
+3. if any ``forbid`` rule applies, the request is denied: a forbid beats every allow;
+4. among the ``allow`` rules that apply, the *narrowest* decides: rule A is narrower than B when,
+   on every axis, A lists a subset of what B lists. Two narrowest rules with different outcomes
+   are a conflict, rejected when the policy loads (:func:`find_conflicts`), never guessed at;
+5. a deciding rule that carries an obligation the broker does not know is a denial;
+6. nothing applies: denied by default, and the explanation names the closest allow rule and
+   every condition it fails. Closest: fewest failed conditions; on a tie, the rule failing on the
+   later axes (a rule written for this requester is closer than one for another requester); then
+   the first written.
+
+Every request in the finite space (types x types x purposes x bases) is decided in advance, so
+``decide`` costs one hash look-up. A ``vital_interest`` request always carries the
+``flag_for_review`` obligation, allowed or not: the auditor reviews every use of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from broker.policy import explain
+from broker.policy.bases import BasisProblem, check_basis
+from broker.policy.errors import PolicyLoadError, PolicyProblem
+from broker.policy.model import (
+    FLAG_FOR_REVIEW,
+    KNOWN_OBLIGATIONS,
+    VITAL_INTEREST,
+    ContactMode,
+    LegalBasis,
+    LinkDirection,
+    OrgType,
+    PolicySpec,
+    Purpose,
+    Quotas,
+    Retention,
+    Reveal,
+    Rule,
+)
+
+DecidedBy = Literal[
+    "allow", "forbid", "default_deny", "basis_not_accepted", "unknown_code", "unknown_obligation"
+]
+_AXES: tuple[explain.Axis, ...] = ("requester", "holder", "purpose", "basis")
+
+
+class DecisionRequest(NamedTuple):
+    """May an organisation of ``requester_type`` discover one of ``holder_type``?"""
+
+    requester_type: str
+    holder_type: str
+    purpose: str
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one request, what it discloses, which rule decided, and why."""
+
+    request: DecisionRequest
+    allowed: bool
+    reveal: Reveal
+    contact: ContactMode
+    link_fields: frozenset[str]
+    link_direction: LinkDirection | None
+    obligations: tuple[str, ...]
+    requires_registration: bool
+    rule_ids: tuple[str, ...]
+    decided_by: DecidedBy
+    explanation: str
+    explanation_nl: str
+    policy_version: str
+
+    def explain(self, lang: str = "en") -> str:
+        """The explanation in ``lang`` ("en" or "nl")."""
+        return self.explanation_nl if lang == "nl" else self.explanation
+
+    def outcome(self) -> tuple[object, ...]:
+        """What the decision does, without who decided or why (used to compare versions)."""
+        return (
+            self.allowed,
+            self.reveal,
+            self.contact,
+            self.link_fields,
+            self.link_direction,
+            self.obligations,
+            self.requires_registration,
+        )
+
+
+class _Scope(NamedTuple):
+    """A rule's axes with ``any`` resolved to the policy's codes."""
+
+    requester: frozenset[str]
+    holder: frozenset[str]
+    purpose: frozenset[str]
+    basis: frozenset[str]
+
+    def failed(self, request: DecisionRequest) -> list[explain.Axis]:
+        return [
+            axis
+            for axis, allowed, value in zip(_AXES, self, request, strict=True)
+            if value not in allowed
+        ]
+
+    def within(self, other: _Scope) -> bool:
+        return all(mine <= theirs for mine, theirs in zip(self, other, strict=True))
+
+
+def _distance(failed: list[explain.Axis]) -> tuple[int, int]:
+    weight = {"requester": 8, "holder": 4, "purpose": 2, "basis": 1}
+    return len(failed), sum(weight[axis] for axis in failed)
+
+
+def _scopes(spec: PolicySpec) -> list[tuple[Rule, _Scope]]:
+    types, purposes, bases = (
+        frozenset(spec.org_types),
+        frozenset(spec.purposes),
+        frozenset(spec.bases),
+    )
+    return [
+        (
+            rule,
+            _Scope(
+                types if rule.requester is None else rule.requester,
+                types if rule.holder is None else rule.holder,
+                purposes if rule.purpose is None else rule.purpose,
+                bases if rule.basis is None else rule.basis,
+            ),
+        )
+        for rule in spec.rules
+    ]
+
+
+def _effect(rule: Rule, spec: PolicySpec) -> tuple[object, ...]:
+    reciprocity = spec.reciprocity if rule.reciprocity is None else rule.reciprocity
+    return (
+        rule.reveal,
+        rule.contact,
+        rule.link_fields,
+        rule.link_direction,
+        frozenset(rule.obligations),
+        reciprocity,
+    )
+
+
+def _narrowest(applying: list[tuple[Rule, _Scope]]) -> list[tuple[Rule, _Scope]]:
+    """The applying rules that no other applying rule is strictly narrower than."""
+    return [
+        (rule, scope)
+        for rule, scope in applying
+        if not any(other.within(scope) and other != scope for _, other in applying)
+    ]
+
+
+def _space(spec: PolicySpec) -> Iterator[DecisionRequest]:
+    for r, h, p, b in itertools.product(spec.org_types, spec.org_types, spec.purposes, spec.bases):
+        yield DecisionRequest(r, h, p, b)
+
+
+def find_conflicts(spec: PolicySpec) -> list[PolicyProblem]:
+    """Pairs of narrowest allow rules that apply to the same request with different outcomes."""
+    scoped = _scopes(spec)
+    seen: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], tuple[Rule, Rule, DecisionRequest]] = {}
+    for request in _space(spec):
+        if request.basis not in spec.purposes[request.purpose].accepted_bases:
+            continue
+        applying = [(r, s) for r, s in scoped if not s.failed(request)]
+        if any(r.effect == "forbid" for r, _ in applying):
+            continue
+        narrow = [r for r, _ in _narrowest([(r, s) for r, s in applying if r.effect == "allow"])]
+        for a, b in itertools.combinations(narrow, 2):
+            if _effect(a, spec) != _effect(b, spec):
+                seen[(a.id, b.id)] = seen.get((a.id, b.id), 0) + 1
+                first.setdefault((a.id, b.id), (a, b, request))
+    problems = []
+    for key, (a, b, req) in first.items():
+        more = seen[key] - 1
+        problems.append(
+            PolicyProblem(
+                b.source.path,
+                b.source.line,
+                b.source.column,
+                f'rules "{a.id}" ({a.source}) and "{b.id}" both allow "{req.requester_type}" to '
+                f'discover "{req.holder_type}" for purpose "{req.purpose}" on legal basis '
+                f'"{req.basis}"'
+                + (f" (and {more} more requests)" if more else "")
+                + " with different outcomes, and neither is narrower: narrow one of them or give "
+                "both the same reveal, contact, link fields, obligations and reciprocity",
+            )
+        )
+    return problems
+
+
+class Policy:
+    """A loaded, compiled policy: ``decide`` plus what the registry needs to know."""
+
+    def __init__(self, spec: PolicySpec):
+        """Compile ``spec``; raises :class:`PolicyLoadError` if two rules conflict."""
+        conflicts = find_conflicts(spec)
+        if conflicts:
+            raise PolicyLoadError(conflicts)
+        self.spec = spec
+        self.version = spec.version()
+        self._scoped = _scopes(spec)
+        self._table: dict[tuple[str, str, str, str], Decision] = {
+            request: self._compile(request) for request in _space(spec)
+        }
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def decide(self, request: DecisionRequest) -> Decision:
+        """The decision for ``request``; a code this policy does not declare is denied."""
+        decision = self._table.get(request)
+        return decision if decision is not None else self._compile(DecisionRequest(*request))
+
+    def requests(self) -> Iterator[DecisionRequest]:
+        """Every request in this policy's finite space, in declaration order."""
+        return _space(self.spec)
+
+    def _deny(
+        self,
+        request: DecisionRequest,
+        by: DecidedBy,
+        text: explain.Text,
+        rule_ids: tuple[str, ...] = (),
+    ) -> Decision:
+        flag = (FLAG_FOR_REVIEW,) if request.basis == VITAL_INTEREST else ()
+        return Decision(
+            request=request,
+            allowed=False,
+            reveal="nothing",
+            contact="none",
+            link_fields=frozenset(),
+            link_direction=None,
+            obligations=flag,
+            requires_registration=False,
+            rule_ids=rule_ids,
+            decided_by=by,
+            explanation=text.en,
+            explanation_nl=text.nl,
+            policy_version=self.version,
+        )
+
+    def _compile(self, request: DecisionRequest) -> Decision:
+        subject = explain.Subject(*request)
+        vocab = (self.spec.org_types, self.spec.org_types, self.spec.purposes, self.spec.bases)
+        for axis, known, value in zip(_AXES, vocab, request, strict=True):
+            if value not in known:
+                return self._deny(request, "unknown_code", explain.unknown_code(axis, value))
+        accepted = self.spec.purposes[request.purpose].accepted_bases
+        if request.basis not in accepted:
+            return self._deny(
+                request, "basis_not_accepted", explain.basis_not_accepted(subject, accepted)
+            )
+        applying = [(r, s) for r, s in self._scoped if not s.failed(request)]
+        forbids = [r for r, _ in applying if r.effect == "forbid"]
+        if forbids:
+            return self._deny(
+                request, "forbid", explain.forbidden(subject, forbids), tuple(r.id for r in forbids)
+            )
+        winners = [r for r, _ in _narrowest([(r, s) for r, s in applying if r.effect == "allow"])]
+        if not winners:
+            return self._default_deny(request, subject)
+        return self._allow(request, subject, winners)
+
+    def _default_deny(self, request: DecisionRequest, subject: explain.Subject) -> Decision:
+        # Closest rule: see step 6 in the module docstring.
+        candidates = [
+            (_distance(s.failed(request)), i, r, s)
+            for i, (r, s) in enumerate(self._scoped)
+            if r.effect == "allow"
+        ]
+        if not candidates:
+            return self._deny(request, "default_deny", explain.default_denied(subject, None, ()))
+        _, _, closest, scope = min(candidates, key=lambda c: (c[0], c[1]))
+        text = explain.default_denied(subject, closest, scope.failed(request))
+        return self._deny(request, "default_deny", text, (closest.id,))
+
+    def _allow(
+        self, request: DecisionRequest, subject: explain.Subject, winners: list[Rule]
+    ) -> Decision:
+        rule = winners[0]  # all winners have the same effect (find_conflicts guarantees it)
+        ids = tuple(r.id for r in winners)
+        for obligation in rule.obligations:
+            if obligation not in KNOWN_OBLIGATIONS:
+                text = explain.unknown_obligation(winners, obligation)
+                return self._deny(request, "unknown_obligation", text, ids)
+        wanted = set(rule.obligations)
+        if request.basis == VITAL_INTEREST:
+            wanted.add(FLAG_FOR_REVIEW)
+        obligations = tuple(o for o in KNOWN_OBLIGATIONS if o in wanted)
+        registration = self.spec.reciprocity if rule.reciprocity is None else rule.reciprocity
+        text = explain.allowed(subject, winners, obligations, registration)
+        return Decision(
+            request=request,
+            allowed=True,
+            reveal=rule.reveal,
+            contact=rule.contact,
+            link_fields=rule.link_fields,
+            link_direction=rule.link_direction,
+            obligations=obligations,
+            requires_registration=registration,
+            rule_ids=ids,
+            decided_by="allow",
+            explanation=text.en,
+            explanation_nl=text.nl,
+            policy_version=self.version,
+        )
+
+    # -- legal bases ----------------------------------------------------------------------------
+
+    def check_basis(
+        self,
+        purpose: str,
+        basis: str,
+        *,
+        justification: str | None = None,
+        statute: str | None = None,
+        consent_reference: str | None = None,
+    ) -> list[BasisProblem]:
+        """What is missing for ``basis`` to carry a look-up for ``purpose`` (empty: nothing).
+
+        See :func:`broker.policy.bases.check_basis`.
+        """
+        return check_basis(
+            self.spec,
+            purpose,
+            basis,
+            justification=justification,
+            statute=statute,
+            consent_reference=consent_reference,
+        )
+
+    # -- what the registry needs ------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The policy's name as written under ``policy: name:``."""
+        return self.spec.name
+
+    @property
+    def retention(self) -> Retention:
+        """Retention periods: involvements, contact requests and links, history, audit."""
+        return self.spec.retention
+
+    @property
+    def quotas(self) -> Quotas:
+        """Pseudonym evaluation quotas."""
+        return self.spec.quotas
+
+    def quota_for(self, org_type: str) -> int:
+        """Pseudonym evaluations per day for one organisation of ``org_type``."""
+        quotas = self.spec.quotas
+        return quotas.per_organisation_type.get(org_type, quotas.pseudonym_evaluations_per_day)
+
+    @property
+    def org_types(self) -> Mapping[str, OrgType]:
+        """Organisation types by code, in the order written."""
+        return self.spec.org_types
+
+    @property
+    def purposes(self) -> Mapping[str, Purpose]:
+        """Purposes by code, in the order written."""
+        return self.spec.purposes
+
+    @property
+    def bases(self) -> Mapping[str, LegalBasis]:
+        """Legal bases in use, by code."""
+        return self.spec.bases
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules in the order written."""
+        return self.spec.rules
+
+    def is_known_org_type(self, code: str) -> bool:
+        """True when ``code`` is an organisation type of this policy."""
+        return code in self.spec.org_types
+
+    def rule(self, rule_id: str) -> Rule | None:
+        """The rule with ``rule_id``, if any."""
+        return next((r for r in self.spec.rules if r.id == rule_id), None)

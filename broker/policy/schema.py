@@ -1,0 +1,437 @@
+"""Marshmallow schemas for the policy files, with messages written for a privacy officer.
+
+Each schema validates one level of one section; the loader walks the sections and calls them, so
+every marshmallow error path is a path into the YAML document and can be given a line and column.
+
+Guarantees:
+- unknown keys are errors (``unknown = RAISE``) and the loader suggests the closest known key;
+- codes that refer to something else in the policy (organisation types, purposes, legal bases) are
+  checked against the policy's own :class:`Vocabulary`, with a "did you mean" suggestion;
+- obligations must be ones the broker knows (:data:`~broker.policy.model.KNOWN_OBLIGATIONS`);
+- a rule's fields are checked together: a forbid rule carries no contact fields, contact ``none``
+  carries no link fields, ``require_second_approver`` needs contact via approval.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+
+from broker.policy.model import (
+    CONTACT_MODES,
+    DEFAULT_RULE,
+    EFFECTS,
+    KNOWN_OBLIGATIONS,
+    LINK_DIRECTIONS,
+    LINK_FIELDS,
+    REQUIRE_SECOND_APPROVER,
+    REVEAL_LEVELS,
+    VITAL_INTEREST,
+)
+
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+RULE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ANY = "any"
+# Keys a forbid rule must not carry: they describe what an allow rule discloses.
+ALLOW_ONLY_KEYS = (
+    "reveal",
+    "contact",
+    "link_fields",
+    "link_direction",
+    "obligations",
+    "reciprocity",
+)
+# NEN 7513 asks that access logs be kept at least five years.
+MIN_AUDIT_YEARS = 5
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean "x"?)`` for the closest of ``choices``, or an empty string."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(word.lower().replace("-", "_"), list(choices), n=1)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def unknown_message(kind: str, word: object, choices: Sequence[str]) -> str:
+    """``unknown <kind> "word" (did you mean ...?)``, listing the choices when they are few."""
+    hint = did_you_mean(word, choices)
+    if not hint and len(choices) <= 8:
+        hint = "; choose from: " + ", ".join(choices)
+    return f'unknown {kind} "{word}"{hint}'
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The codes a policy declares, which rules, quotas and tests may refer to."""
+
+    org_types: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+    bases: tuple[str, ...] = ()
+    accepted_bases: Mapping[str, frozenset[str]] | None = None
+
+    def choices(self, kind: str) -> tuple[str, ...]:
+        """The codes for ``kind``: "organisation type", "purpose" or "legal basis"."""
+        by_kind = {
+            "organisation type": self.org_types,
+            "purpose": self.purposes,
+            "legal basis": self.bases,
+        }
+        return by_kind[kind]
+
+
+class PolicySchema(Schema):
+    """Base schema: unknown keys raise; the vocabulary is available to the fields."""
+
+    class Meta:
+        unknown = RAISE
+
+    def __init__(self, vocabulary: Vocabulary | None = None, **kwargs: Any):
+        self.vocabulary = vocabulary or Vocabulary()
+        super().__init__(**kwargs)
+
+
+def _vocabulary(field: fields.Field[Any]) -> Vocabulary:
+    root = field.root
+    return root.vocabulary if isinstance(root, PolicySchema) else Vocabulary()
+
+
+class Text(fields.Field[str]):
+    """Non-empty text (surrounding whitespace removed)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(f"expected text, got {_describe(value)}")
+        if not value.strip():
+            raise ValidationError("must not be empty")
+        return value.strip()
+
+
+class Flag(fields.Field[bool]):
+    """``true`` or ``false``, nothing else."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(f"expected true or false, got {_describe(value)}")
+        return value
+
+
+class Count(fields.Field[int]):
+    """A whole number of at least ``minimum``."""
+
+    def __init__(self, minimum: int = 1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.minimum = minimum
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"expected a whole number, got {_describe(value)}")
+        if value < self.minimum:
+            raise ValidationError(f"must be at least {self.minimum}")
+        return value
+
+
+class Choice(fields.Field[str]):
+    """One word from a fixed list (or, without ``choices``, from the policy's vocabulary)."""
+
+    def __init__(self, kind: str, choices: Sequence[str] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.kind, self.options = kind, choices
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        options = self.options or _vocabulary(self).choices(self.kind)
+        if value not in options:
+            raise ValidationError(unknown_message(self.kind, value, options))
+        return str(value)
+
+
+class CodeList(fields.Field[tuple[str, ...]]):
+    """A list of words from a fixed list (or from the policy's vocabulary), each at most once."""
+
+    def __init__(
+        self,
+        kind: str,
+        choices: Sequence[str] | None = None,
+        *,
+        non_empty: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.kind, self.options, self.non_empty = kind, choices, non_empty
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> tuple[str, ...]:
+        options = self.options or _vocabulary(self).choices(self.kind)
+        example = f"[{options[0]}]" if options else "[...]"
+        if not isinstance(value, list):
+            raise ValidationError(f"expected a list of {self.kind} codes, e.g. {example}")
+        if self.non_empty and not value:
+            raise ValidationError(f"list at least one {self.kind}, e.g. {example}")
+        return _check_items(value, self.kind, options)
+
+
+class Axis(fields.Field[frozenset[str] | None]):
+    """One of Mitz's axes in a rule: ``any``, one code, or a list of codes (``None`` = any)."""
+
+    def __init__(self, kind: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> frozenset[str] | None:
+        options = _vocabulary(self).choices(self.kind)
+        if value == ANY:
+            return None
+        if isinstance(value, str):
+            if value not in options:
+                raise ValidationError(unknown_message(self.kind, value, options))
+            return frozenset([value])
+        if not isinstance(value, list) or not value:
+            raise ValidationError(f'expected "any", one {self.kind} code or a list of them')
+        if ANY in value:
+            raise ValidationError(f'write "{ANY}" on its own, not inside a list')
+        return frozenset(_check_items(value, self.kind, options))
+
+
+def _check_items(value: list[Any], kind: str, options: Sequence[str]) -> tuple[str, ...]:
+    errors: dict[int, list[str]] = {}
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        if item not in options:
+            errors[index] = [unknown_message(kind, item, options)]
+        elif item in seen:
+            errors[index] = [f'{kind} "{item}" is listed twice']
+        else:
+            seen.add(item)
+    if errors:
+        raise ValidationError(errors)  # per-index messages
+    return tuple(value)
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f'"{value}"'
+
+
+class FileSchema(PolicySchema):
+    """The top level of one policy file: which sections it contains."""
+
+    policy = fields.Dict(error_messages={"invalid": "expected name: and reciprocity: below it"})
+    organisation_types = fields.Dict(
+        error_messages={"invalid": "expected one 'code:' entry per type, with nl: and en: labels"}
+    )
+    purposes = fields.Dict(
+        error_messages={"invalid": "expected one 'code:' entry per purpose, with labels and bases"}
+    )
+    legal_bases = fields.Dict(
+        error_messages={"invalid": "expected one entry per basis: consent, legal_task, ..."}
+    )
+    rules = fields.List(
+        fields.Raw(), error_messages={"invalid": "expected a list of rules, each starting '- id:'"}
+    )
+    retention = fields.Dict(error_messages={"invalid": "expected a mapping of retention periods"})
+    quotas = fields.Dict(error_messages={"invalid": "expected a mapping of quotas"})
+
+
+class SettingsSchema(PolicySchema):
+    """``policy:`` the policy's name and its reciprocity default (Verwijsindex: required)."""
+
+    name = Text(required=True)
+    reciprocity = Flag(load_default=True)
+
+
+class LabelSchema(PolicySchema):
+    """A Dutch and an English label."""
+
+    nl = Text(required=True)
+    en = Text(required=True)
+
+
+class PurposeSchema(LabelSchema):
+    """A purpose: labels and the legal bases accepted for it."""
+
+    accepted_bases = CodeList("legal basis", required=True, non_empty=True)
+
+
+class LegalBasisSchema(LabelSchema):
+    """A legal basis; ``vital_interest`` must set the minimum length of its justification."""
+
+    min_justification_length = Count(minimum=1)
+
+    def __init__(self, code: str, **kwargs: Any):
+        self.code = code
+        super().__init__(**kwargs)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_length(self, data: dict[str, Any], **kwargs: Any) -> None:
+        has_length = "min_justification_length" in data
+        if self.code == VITAL_INTEREST and not has_length and "nl" in data:
+            raise ValidationError(
+                "vital_interest needs min_justification_length: the minimum number of characters"
+                " of the written justification"
+            )
+        if self.code != VITAL_INTEREST and has_length:
+            raise ValidationError(
+                "only vital_interest takes a justification", field_name="min_justification_length"
+            )
+
+
+class RetentionSchema(PolicySchema):
+    """``retention:`` periods; defaults follow the Verwijsindex (1 year, at most 2, history 5)."""
+
+    involvement_default_months = Count(load_default=12)
+    involvement_max_months = Count(load_default=24)
+    contact_request_days = Count(load_default=30)
+    contact_link_days = Count(load_default=14)
+    history_years = Count(load_default=5)
+    audit_years = Count(load_default=MIN_AUDIT_YEARS)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        default = data.get("involvement_default_months")
+        maximum = data.get("involvement_max_months")
+        if isinstance(default, int) and isinstance(maximum, int) and default > maximum:
+            errors["involvement_default_months"] = [
+                f"the default period ({default} months) is longer than the maximum "
+                f"({maximum} months)"
+            ]
+        audit = data.get("audit_years")
+        if isinstance(audit, int) and audit < MIN_AUDIT_YEARS:
+            errors["audit_years"] = [
+                f"NEN 7513 asks to keep access logs at least {MIN_AUDIT_YEARS} years"
+            ]
+        if errors:
+            raise ValidationError(errors)  # per-key messages
+
+
+class QuotasSchema(PolicySchema):
+    """``quotas:`` pseudonym evaluations per organisation per day, optionally per type."""
+
+    pseudonym_evaluations_per_day = Count(load_default=1000)
+    per_organisation_type = fields.Dict(
+        load_default=dict, error_messages={"invalid": "expected 'type: number' entries"}
+    )
+
+
+_Add = Callable[[str, str], None]
+
+
+class RuleSchema(PolicySchema):
+    """One rule. Axes accept ``any``, one code, or a list of codes."""
+
+    id = Text(required=True)
+    effect = Choice("effect", EFFECTS, required=True)
+    ground = Text(required=True)
+    requester = Axis("organisation type", required=True)
+    holder = Axis("organisation type", required=True)
+    purpose = Axis("purpose", required=True)
+    basis = Axis("legal basis", required=True)
+    reveal = Choice("reveal level", REVEAL_LEVELS)
+    contact = Choice("contact mode", CONTACT_MODES)
+    link_fields = CodeList("link field", LINK_FIELDS)
+    link_direction = Choice("link direction", LINK_DIRECTIONS)
+    obligations = CodeList("obligation", KNOWN_OBLIGATIONS)
+    reciprocity = Flag()
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _check_together(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        errors: dict[str, list[str]] = {}
+
+        def add(key: str, message: str) -> None:
+            errors.setdefault(key, []).append(message)
+
+        written = original if isinstance(original, dict) else {}
+        rule_id = data.get("id")
+        if isinstance(rule_id, str) and not RULE_ID_PATTERN.match(rule_id):
+            add("id", "a rule id uses lowercase letters, digits, - and _ only")
+        if rule_id == DEFAULT_RULE:
+            add("id", f'"{DEFAULT_RULE}" is reserved for the default deny; pick another id')
+        if data.get("effect") == "forbid":
+            for key in ALLOW_ONLY_KEYS:
+                if key in written:
+                    add(key, f"{key} has no meaning on a forbid rule: remove it")
+        elif data.get("effect") == "allow":
+            self._check_allow(data, written, add)
+        self._check_bases(data, add)
+        if errors:
+            raise ValidationError(errors)  # per-key messages
+
+    @staticmethod
+    def _check_allow(data: dict[str, Any], written: dict[str, Any], add: _Add) -> None:
+        for key in ("reveal", "contact"):
+            if key not in written:
+                add("_schema", f'an allow rule must say "{key}:"')
+        contact = data.get("contact")
+        if contact == "none":
+            for key in ("link_fields", "link_direction"):
+                if key in written:
+                    add(key, f"{key} has no meaning when contact is none: remove it")
+        elif contact in ("direct", "approval") and "link_fields" not in written:
+            add("_schema", "a rule that allows contact must list link_fields")
+        elif contact in ("direct", "approval") and written.get("link_fields") == []:
+            add("link_fields", "list at least one field the contact link reveals")
+        second = REQUIRE_SECOND_APPROVER in data.get("obligations", ())
+        if second and "contact" in data and contact != "approval":
+            add("obligations", f"{REQUIRE_SECOND_APPROVER} needs contact: approval")
+
+    def _check_bases(self, data: dict[str, Any], add: _Add) -> None:
+        accepted = self.vocabulary.accepted_bases
+        bases, purposes = data.get("basis"), data.get("purpose")
+        if accepted is None or not bases:
+            return
+        purpose_codes = purposes if purposes is not None else accepted.keys()
+        usable = set().union(*(accepted.get(p, frozenset()) for p in purpose_codes))
+        for basis in sorted(bases - usable):
+            add("basis", f'legal basis "{basis}" is accepted by none of this rule\'s purposes')
+
+
+class CaseFileSchema(PolicySchema):
+    """The top level of a policy-test file."""
+
+    cases = fields.List(
+        fields.Raw(), required=True, error_messages={"invalid": "expected a list of cases"}
+    )
+
+
+class GivenSchema(PolicySchema):
+    """``given:`` one request."""
+
+    requester = Choice("organisation type", required=True)
+    holder = Choice("organisation type", required=True)
+    purpose = Choice("purpose", required=True)
+    basis = Choice("legal basis", required=True)
+
+
+class ExpectSchema(PolicySchema):
+    """``expect:`` what the decision must be; only the keys written are checked."""
+
+    discover = Flag(required=True)
+    reveal = Choice("reveal level", REVEAL_LEVELS)
+    contact = Choice("contact mode", CONTACT_MODES)
+    link_fields = CodeList("link field", LINK_FIELDS)
+    obligations = CodeList("obligation", KNOWN_OBLIGATIONS)
+    requires_registration = Flag()
+    rule = Text()
+
+
+class CaseSchema(PolicySchema):
+    """One test case."""
+
+    name = Text()
+    given = fields.Raw(required=True)
+    expect = fields.Raw(required=True)
