@@ -11,8 +11,10 @@ from typing import Any
 
 from flask import Flask
 
+from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
 
 
@@ -36,6 +38,14 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     from broker.web.views import bp as web  # noqa: PLC0415 - blueprints import the app's pieces
 
     app.register_blueprint(web)
+    record_policy_in_force(core, Actor.system("startup"))
+    watcher = PolicyWatcher(core)
+    app.extensions["broker.policy_watcher"] = watcher
+
+    @app.before_request
+    def _reload_policy() -> None:
+        watcher.tick()
+
     return app
 
 

@@ -23,8 +23,11 @@ from broker.config import Settings
 from broker.core import Core
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError, parse_household
+from broker.policy.cli import policy_group
+from broker.policy.diff import InvolvementPair
 from broker.pseudonyms.keys import KeyName
 from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
+from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from broker.registry.views import OrganisationInfo, ProfessionalInfo
 from broker.setup import initialise
@@ -48,6 +51,10 @@ class Context:
     def registry(self) -> RegistryService:
         """The registry service on this core."""
         return RegistryService(self.core)
+
+    def involvement_pairs(self) -> list[InvolvementPair]:
+        """Current pairs of involvements sharing a key, for ``broker policy diff``."""
+        return self.registry.involvement_pairs()
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -88,6 +95,9 @@ def echo_json(value: Any) -> None:
 def main(click_ctx: click.Context, lang: str) -> None:
     """The household involvement broker: who else is involved, and how do I reach them?"""
     click_ctx.obj = Context(lang)
+
+
+main.add_command(policy_group, name="policy")
 
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -302,29 +312,44 @@ def register(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: S
 @identifier_options
 @click.option("--org", "organisation", required=True, help="Your organisation's code.")
 @click.option("--professional", "username", required=True, help="Who asks.")
-@click.option("--purpose", required=True)
+@click.option("--purpose", required=True, help="A purpose code of the policy.")
 @click.option("--basis", required=True, help="consent, legal_task or vital_interest.")
+@click.option("--consent-reference", help="For --basis consent: the consent record.")
+@click.option("--statute", help="For --basis legal_task: the statute that grants the task.")
+@click.option("--justification", help="For --basis vital_interest: why, in writing.")
+@click.option("--register", "register_too", is_flag=True,
+              help="Register your own involvement first (policies may demand it: reciprocity).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Sequence[str],
-           organisation: str, username: str, purpose: str, basis: str, as_json: bool) -> None:
+           organisation: str, username: str, purpose: str, basis: str,
+           consent_reference: str | None, statute: str | None, justification: str | None,
+           register_too: bool, as_json: bool) -> None:
     """Who else is involved with this household?"""
     with domain_errors(ctx):
         identifiers = parse_household(bsn=bsn, address=address, person=person)
         actor = _acting(ctx, organisation, username)
-        result = ctx.registry.lookup(
-            actor, pseudonyms=ctx.core.pseudonymise(identifiers),
-            purpose=purpose, basis=basis,
+        pseudonyms = ctx.core.pseudonymise(identifiers)
+        if register_too:
+            ctx.registry.register_involvement(actor, organisation=organisation,
+                                              professional=username, pseudonyms=pseudonyms,
+                                              purpose=purpose)
+        result = LookupService(ctx.core).lookup(
+            actor, pseudonyms=pseudonyms, purpose=purpose, basis=basis,
+            evidence=Evidence(consent_reference, statute, justification),
         )
     if as_json:
         echo_json(result)
         return
     if not result.matches:
-        click.echo("no other organisation is registered on this household")
+        click.echo("no other organisation is registered on this household that you may learn of")
     for m in result.matches:
-        who = m.organisation or m.org_type or "an organisation"
-        contact = f" - {m.contact_name} ({m.contact_role})" if m.contact_name else ""
-        click.echo(f"{who}{contact}: matched on {' and '.join(m.matched_on)}")
+        who = m.organisation or m.org_type or "an organisation (the policy reveals no more)"
+        click.echo(f"{who}: matched on {' and '.join(m.matched_on)}; contact: {m.contact} "
+                   f"(rule {m.rule_id})")
+    if result.registration_required:
+        click.echo(f"{result.registration_required} more match(es) are shown only to "
+                   "organisations registered on this household: ask again with --register")
 
 
 @main.command()

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from broker.config import Settings
@@ -24,10 +24,12 @@ from broker.db import (
     utcnow,
 )
 from broker.identifiers import Identifier
+from broker.policy import Policy, PolicyHolder
 from broker.pseudonyms.blinding import pseudonymise
 from broker.pseudonyms.keys import FileKeyStore
 from broker.pseudonyms.matching import MatchingKeys, Pseudonym
 from broker.pseudonyms.service import PseudonymService
+from broker.registry.models import Organisation
 
 # Periods (involvement end dates, history) are calendar dates as Dutch professionals see them.
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
@@ -47,6 +49,24 @@ class Core:
         self.matching = MatchingKeys(self.keystore)
         self.pseudonym_service = PseudonymService(self.keystore)
         self.clock: Clock = clock or utcnow
+        # A missing or broken policy stops the start with line-numbered errors (default deny
+        # cannot be "no policy at all").
+        self.policies = PolicyHolder(settings.policy_dir)
+        self._org_types: dict[int, str] = {}
+
+    def policy(self) -> Policy:
+        """The sharing policy in force."""
+        return self.policies.current()
+
+    def org_type(self, connection: Connection, organisation_id: int) -> str:
+        """The type of an organisation; cached, as a type never changes once created."""
+        cached = self._org_types.get(organisation_id)
+        if cached is None:
+            cached = connection.execute(
+                select(Organisation.org_type).where(Organisation.id == organisation_id)
+            ).scalar_one()
+            self._org_types[organisation_id] = cached
+        return cached
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

@@ -21,6 +21,9 @@ from broker.registry.services import RegistryService
 from broker.setup import initialise
 from tests.services import postgres_url
 
+SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "policies"
+OPEN_POLICY = Path(__file__).resolve().parent / "data" / "open_policy.yaml"
+
 
 class FakeClock:
     """A clock the test moves by hand."""
@@ -59,11 +62,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def policy_path() -> Path:
+    """The policy the test core runs under: the open test policy unless a module overrides it."""
+    return OPEN_POLICY
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, policy_path: Path) -> Settings:
     """Settings on a temporary home."""
     home = tmp_path / "home"
     home.mkdir()
-    return Settings.from_env({"BROKER_HOME": str(home), "BROKER_DATABASE_URL": database_url})
+    return Settings.from_env({"BROKER_HOME": str(home), "BROKER_DATABASE_URL": database_url,
+                              "BROKER_POLICY_DIR": str(policy_path)})
 
 
 @pytest.fixture

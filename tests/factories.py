@@ -8,11 +8,14 @@ from broker.audit.services import Actor
 from broker.core import Core
 from broker.identifiers import parse_household
 from broker.pseudonyms.matching import Pseudonym
+from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 
 MOTHER_BSN = "111222333"
 CHILD_BSN = "123456782"
 ADDRESS = "1011 AB 12 A"
+
+STATUTE = Evidence(statute="Jeugdwet art. 7.1.1")
 
 ORGS = {
     "school": ("basisschool", "Basisschool De Linde", "school"),
@@ -63,6 +66,7 @@ def register(registry: RegistryService, member: Member, pseudonyms: list[Pseudon
 def lookup_orgs(registry: RegistryService, member: Member, pseudonyms: list[Pseudonym]
                 ) -> dict[str, tuple[str, ...]]:
     """Organisation name -> matched_on, for a look-up by ``member``."""
-    result = registry.lookup(member.actor, pseudonyms=pseudonyms,
-                             purpose="care_coordination", basis="legal_task")
+    result = LookupService(registry.core).lookup(
+        member.actor, pseudonyms=pseudonyms, purpose="care_coordination", basis="legal_task",
+        evidence=STATUTE)
     return {m.organisation or "?": m.matched_on for m in result.matches}

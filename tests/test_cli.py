@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, func, select
 from broker.audit.models import AuditEvent
 from broker.cli import main
 from broker.registry.models import Involvement
+from tests.conftest import OPEN_POLICY, SHIPPED_POLICY
 
 Run = Callable[..., Result]
 
@@ -21,6 +22,7 @@ Run = Callable[..., Result]
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     """Invoke ``broker`` with BROKER_HOME on a temporary directory, in English."""
     monkeypatch.setenv("BROKER_HOME", str(tmp_path))
+    monkeypatch.setenv("BROKER_POLICY_DIR", str(OPEN_POLICY))
     monkeypatch.delenv("BROKER_DATABASE_URL", raising=False)
     runner = CliRunner()
 
@@ -55,13 +57,15 @@ def test_register_and_lookup(run: Run, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["key_count"] == 2
     found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
-                "care_coordination", "--basis", "legal_task", "--address", "1011ab 12a",
+                "care_coordination", "--basis", "legal_task",
+                "--statute", "Jeugdwet 7.1", "--address", "1011ab 12a",
                 "--json")
     assert found.exit_code == 0, found.output
     matches = json.loads(found.output)["matches"]
     assert [(m["organisation"], m["matched_on"]) for m in matches] == [("VT-A", ["address"])]
     text = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
-               "care_coordination", "--basis", "legal_task", "--bsn", "123456782")
+               "care_coordination", "--basis", "legal_task", "--statute", "Jeugdwet 7.1",
+               "--bsn", "123456782")
     assert "VT-A" in text.output and "matched on person" in text.output
     listed = run("org", "list", "--json")
     assert {o["identifier"] for o in json.loads(listed.output)} == {"school-a", "vt-a"}
@@ -100,6 +104,7 @@ def test_bad_register_input_exits_1_and_writes_nothing(
 
 def test_messages_in_dutch_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROKER_HOME", str(tmp_path))
+    monkeypatch.setenv("BROKER_POLICY_DIR", str(SHIPPED_POLICY))
     monkeypatch.delenv("BROKER_LANG", raising=False)
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
@@ -117,7 +122,8 @@ def test_keys_rotate_from_the_command_line(run: Run, tmp_path: Path) -> None:
     assert rotated.exit_code == 0, rotated.output
     assert "epoch 1 -> 2" in rotated.output and "done: 2 stored keys" in rotated.output
     found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
-                "care_coordination", "--basis", "legal_task", "--bsn", "123456782", "--json")
+                "care_coordination", "--basis", "legal_task", "--statute", "Jeugdwet 7.1",
+                "--bsn", "123456782", "--json")
     assert len(json.loads(found.output)["matches"]) == 1
     assert run("keys", "init").output.startswith("keys exist already")
 
@@ -131,7 +137,8 @@ def test_duplicate_organisation_and_unknown_professional(run: Run) -> None:
     assert missing.exit_code == 1 and "no professional" in missing.output
 
 
-def test_purge_and_demo(run: Run) -> None:
+def test_purge_and_demo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_POLICY_DIR", str(SHIPPED_POLICY))  # the demo uses every type
     assert run("init").exit_code == 0
     demo = run("demo", "--households", "5")
     assert demo.exit_code == 0, demo.output

@@ -50,13 +50,15 @@ def test_demo_and_use_leave_no_raw_identifier(tmp_path: Path, caplog: pytest.Log
     assert "300 households" in setup.stdout
 
     caplog.set_level(logging.DEBUG)
-    app = create_app(Settings.from_env({"BROKER_HOME": str(tmp_path)}))
+    app = create_app(Settings.from_env({"BROKER_HOME": str(tmp_path),
+                                        "BROKER_POLICY_DIR": str(ROOT / "policies")}))
     client = app.test_client()
-    client.post("/login", data={"username": "basisschool-de-linde-1", "password": DEMO_PASSWORD,
+    client.post("/login", data={"username": "wijkteam-noord-1", "password": DEMO_PASSWORD,
                                 "csrf": csrf(client, "/login")})
     page = client.post("/check", data={"bsn": "111222333\n123456782", "address": "1011 AB 12 A",
                                        "person": "van der Horst;J;2015-02-03",
-                                       "purpose": "care_coordination", "basis": "legal_task",
+                                       "purpose": "safety_assessment", "basis": "legal_task",
+                                       "statute": "Wmo 2015 art. 5.2.6",
                                        "csrf": csrf(client, "/check")})
     assert "Veilig Thuis Regio Midden" in page.get_data(as_text=True)
     app.extensions["broker.core"].dispose()

@@ -7,8 +7,8 @@
   involvements would gain or lose visibility.
 
 The policy path defaults to ``$BROKER_POLICY_DIR`` or ``policies/`` in the current directory.
-The main ``broker`` CLI may put a dict in the root context's ``obj`` with a callable under
-``"involvement_pairs"`` returning ``Iterable[InvolvementPair]``; ``diff`` then reports the impact.
+The main ``broker`` CLI puts an object in the root context's ``obj`` whose ``involvement_pairs()``
+returns ``Iterable[InvolvementPair]`` from the live database; ``diff`` then reports the impact.
 """
 
 from __future__ import annotations
@@ -174,7 +174,5 @@ def diff(old: Path, new: Path) -> None:
 
 def _pairs_source() -> Callable[[], Iterable[InvolvementPair]] | None:
     obj: Any = click.get_current_context().find_root().obj
-    if isinstance(obj, dict) and callable(obj.get("involvement_pairs")):
-        source: Callable[[], Iterable[InvolvementPair]] = obj["involvement_pairs"]
-        return source
-    return None
+    source = getattr(obj, "involvement_pairs", None)
+    return source if callable(source) else None

@@ -1,4 +1,4 @@
-"""Registry services: organisations, professionals, involvements, look-ups, purge.
+"""Registry services: organisations, professionals, involvements, purge.
 
 Every public method is one unit of work: it validates everything first (so bad input writes
 nothing), changes state, and appends the audit event in the same transaction.
@@ -6,33 +6,30 @@ nothing), changes state, and appends the audit event in the same transaction.
 Rules this module guarantees:
 
 - Only matching keys (``T = b·N``) and who is involved are stored; no identifier reaches it.
-- An involvement ends at most ``MAX_MONTHS`` after it starts or is renewed; the default is
-  ``DEFAULT_MONTHS`` (Jeugdwet §7.1.4: at most two years; one region's default of one year).
-- A look-up returns other organisations' *active* involvements sharing at least one key, says
-  whether they matched on a person or an address, never which identifier, and never the caller's
-  own organisation.
-- Ended and expired involvements are history for ``HISTORY_YEARS`` years, then purged: deleted
-  with their matching keys, not hidden.
+- Organisation types and purposes are the sharing policy's codes; nothing else is accepted.
+- An involvement ends at most the policy's ``involvement_max_months`` after it starts or is
+  renewed; the default is ``involvement_default_months`` (Jeugdwet §7.1.4: at most two years).
+- Ended and expired involvements are history for the policy's ``history_years``, then purged:
+  deleted with their matching keys, not hidden.
+
+Look-ups are in :mod:`broker.registry.lookups`.
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from typing import TypeVar, cast
 
-from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import Core
-from broker.db import Prepared
-from broker.errors import BrokerError, Conflict, Forbidden, NotFound, ValidationError
-from broker.pseudonyms.matching import Category, Pseudonym, StoredKey, unique_values
+from broker.errors import Conflict, Forbidden, NotFound, ValidationError
+from broker.policy.diff import InvolvementPair
+from broker.pseudonyms.matching import Pseudonym, StoredKey
 from broker.registry.models import (
     INVOLVEMENT_ACTIVE,
     INVOLVEMENT_ENDED,
@@ -43,46 +40,22 @@ from broker.registry.models import (
 )
 from broker.registry.passwords import check_password, hash_password
 from broker.registry.periods import add_months, add_years
+from broker.registry.validation import (
+    EMAIL,
+    MAX_BATCH,
+    MAX_KEYS_PER_INVOLVEMENT,
+    MIN_PASSWORD_LENGTH,
+    PHONE,
+    numbered,
+    require_known,
+    require_slug,
+    require_text,
+)
 from broker.registry.views import (
     InvolvementInfo,
-    LookupResult,
-    Match,
     OrganisationInfo,
     ProfessionalInfo,
 )
-
-DEFAULT_MONTHS = 12
-MAX_MONTHS = 24
-HISTORY_YEARS = 5
-MAX_KEYS_PER_INVOLVEMENT = 50
-MAX_BATCH = 1000
-MIN_PASSWORD_LENGTH = 8
-
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
-
-
-def _require_slug(value: str, what_en: str, what_nl: str) -> str:
-    if not _SLUG.match(value):
-        raise ValidationError(
-            f"{what_en} must be 2-64 characters: lower-case letters, digits, '-' or '_'.",
-            f"{what_nl} moet 2-64 tekens zijn: kleine letters, cijfers, '-' of '_'.",
-        )
-    return value
-
-
-def _require_text(value: str, what_en: str, what_nl: str, max_length: int = 200) -> str:
-    value = value.strip()
-    if not value or len(value) > max_length:
-        raise ValidationError(
-            f"{what_en} is required and at most {max_length} characters.",
-            f"{what_nl} is verplicht en maximaal {max_length} tekens.",
-        )
-    return value
-
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,38 +68,8 @@ class NewInvolvement:
     ends_on: date | None = None
 
 
-def _numbered(total: int, position: int, step: Callable[[], T]) -> T:
-    """Run ``step``; in a batch, prefix a refusal with the item's position."""
-    try:
-        return step()
-    except BrokerError as exc:
-        if total == 1:
-            raise
-        raise type(exc)(f"Item {position}: {exc.message_en}",
-                        f"Item {position}: {exc.message_nl}") from exc
-
-
 def _subjects(keys: Sequence[StoredKey]) -> list[Subject]:
     return [Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch) for k in keys]
-
-
-# The look-up's statement, built once (see RegistryService.lookup).
-MATCHES = Prepared(
-    select(
-        Involvement.id, MatchingKey.category, Involvement.public_id,
-        Organisation.org_type, Organisation.name, Professional.name, Professional.role,
-    )
-    .join(Involvement, Involvement.id == MatchingKey.involvement_id)
-    .join(Organisation, Organisation.id == Involvement.organisation_id)
-    .join(Professional, Professional.id == Involvement.professional_id)
-    .where(
-        MatchingKey.value.in_(bindparam("values", expanding=True)),
-        Involvement.state == INVOLVEMENT_ACTIVE,
-        Involvement.ends_on >= bindparam("today"),
-        Involvement.organisation_id != bindparam("own"),
-    ),
-    expanding=["values"],
-)
 
 
 class RegistryService:
@@ -141,9 +84,10 @@ class RegistryService:
         self, actor: Actor, *, identifier: str, name: str, org_type: str
     ) -> OrganisationInfo:
         """Add an organisation; ``identifier`` is its stable short code."""
-        identifier = _require_slug(identifier, "The organisation code", "De organisatiecode")
-        name = _require_text(name, "The organisation name", "De naam van de organisatie")
-        org_type = _require_slug(org_type, "The organisation type", "Het organisatietype")
+        identifier = require_slug(identifier, "The organisation code", "De organisatiecode")
+        name = require_text(name, "The organisation name", "De naam van de organisatie")
+        org_type = require_known(org_type, self.core.policy().org_types, "organisation type",
+                                 "organisatietype")
         with self.core.unit_of_work() as session:
             if session.scalar(select(Organisation.id).filter_by(identifier=identifier)):
                 raise Conflict(
@@ -183,10 +127,10 @@ class RegistryService:
         password: str | None = None,
     ) -> ProfessionalInfo:
         """Add a contact professional; with a password they can sign in on the web form."""
-        username = _require_slug(username, "The user name", "De gebruikersnaam")
-        name = _require_text(name, "The name", "De naam")
-        role = _require_text(role, "The role", "De functie", 100)
-        if phone and not _PHONE.match(phone):
+        username = require_slug(username, "The user name", "De gebruikersnaam")
+        name = require_text(name, "The name", "De naam")
+        role = require_text(role, "The role", "De functie", 100)
+        if phone and not PHONE.match(phone):
             raise ValidationError(
                 "The phone number may hold digits, spaces, '+', '-' and brackets (6-20).",
                 "Het telefoonnummer mag cijfers, spaties, '+', '-' en haakjes bevatten (6-20).",
@@ -196,7 +140,7 @@ class RegistryService:
                 f"The password must be at least {MIN_PASSWORD_LENGTH} characters.",
                 f"Het wachtwoord moet minstens {MIN_PASSWORD_LENGTH} tekens zijn.",
             )
-        if email and not _EMAIL.match(email):
+        if email and not EMAIL.match(email):
             raise ValidationError(
                 "The e-mail address is not valid.", "Het e-mailadres is ongeldig."
             )
@@ -275,7 +219,7 @@ class RegistryService:
             )
         today = self.core.today()
         prepared = [
-            _numbered(len(items), n, partial(self._prepare, item, today))
+            numbered(len(items), n, partial(self._prepare, item, today))
             for n, item in enumerate(items, start=1)
         ]
         with self.core.unit_of_work() as session:
@@ -287,7 +231,7 @@ class RegistryService:
                 zip(items, prepared, strict=True), start=1
             ):
                 if item.professional not in people:
-                    people[item.professional] = _numbered(
+                    people[item.professional] = numbered(
                         len(items), n, partial(self._contact, session, org, item.professional))
                 involvement = Involvement(
                     organisation=org, professional=people[item.professional], purpose=purpose,
@@ -312,13 +256,13 @@ class RegistryService:
 
     def _prepare(self, item: NewInvolvement, today: date) -> tuple[str, date, list[StoredKey]]:
         """Validate one new involvement and compute its stored keys (no database access)."""
-        purpose = _require_slug(item.purpose, "The purpose", "Het doel")
+        purpose = require_known(item.purpose, self.core.policy().purposes, "purpose", "doel")
         if not 1 <= len(item.pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
             raise ValidationError(
                 f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
                 f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
             )
-        ends_on = self._check_end(today, item.ends_on or add_months(today, DEFAULT_MONTHS))
+        ends_on = self._check_end(today, item.ends_on)
         unique: dict[bytes, StoredKey] = {}
         for key in self.core.matching.to_stored_many(item.pseudonyms):
             unique.setdefault(key.value, key)
@@ -341,8 +285,7 @@ class RegistryService:
     def renew_involvement(self, actor: Actor, involvement_id: str, ends_on: date | None = None
                           ) -> InvolvementInfo:
         """Extend an active involvement, within the same limits as a new one."""
-        today = self.core.today()
-        ends_on = self._check_end(today, ends_on or add_months(today, DEFAULT_MONTHS))
+        ends_on = self._check_end(self.core.today(), ends_on)
         with self.core.unit_of_work() as session:
             involvement = self._own_involvement(session, actor, involvement_id)
             self._require_active(involvement)
@@ -359,7 +302,7 @@ class RegistryService:
     def end_involvement(self, actor: Actor, involvement_id: str, reason: str = "concern_resolved"
                         ) -> InvolvementInfo:
         """End an active involvement now; it moves to the history."""
-        reason = _require_slug(reason, "The reason code", "De redencode")
+        reason = require_slug(reason, "The reason code", "De redencode")
         with self.core.unit_of_work() as session:
             involvement = self._own_involvement(session, actor, involvement_id)
             self._require_active(involvement)
@@ -371,71 +314,34 @@ class RegistryService:
             )
             return InvolvementInfo.of(involvement)
 
-    # -- look-ups ----------------------------------------------------------------------------
-
-    def lookup(
-        self,
-        actor: Actor,
-        *,
-        pseudonyms: Sequence[Pseudonym],
-        purpose: str,
-        basis: str,
-    ) -> LookupResult:
-        """Who else is involved with this household? Other organisations' active involvements.
-
-        The asker is the actor's organisation (authenticated by the door). This is the hot path:
-        one prepared SELECT (matches with their organisation and contact) and one audit event,
-        on a plain connection.
-        """
-        purpose = _require_slug(purpose, "The purpose", "Het doel")
-        basis = _require_slug(basis, "The legal basis", "De grondslag")
-        if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
-            raise ValidationError(
-                f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
-                f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
-            )
+    def involvement_pairs(self) -> list[InvolvementPair]:
+        """Directed pairs of active involvements of different organisations sharing a key,
+        counted per (requester type, holder type, requester's purpose)."""
+        mine, theirs = aliased(MatchingKey), aliased(MatchingKey)
+        asker, holder = aliased(Involvement), aliased(Involvement)
+        asker_org, holder_org = aliased(Organisation), aliased(Organisation)
         today = self.core.today()
-        org_id = actor.organisation_id
-        if org_id is None:
-            raise Forbidden(
-                "A look-up is made on behalf of an organisation; sign in as its professional.",
-                "Een raadpleging gebeurt namens een organisatie; log in als haar professional.",
-            )
-        with self.core.transaction() as connection:
-            rotation = self.core.matching.rotation(connection)
-            variants = self.core.matching.search_values(pseudonyms, rotation)
-            matches = self._matches(
-                connection, unique_values(v for group in variants for v in group), org_id, today
-            )
-            event = record_event(
-                connection, actor, "lookup:performed", organisation_id=org_id, purpose=purpose,
-                legal_basis=basis, subjects=_subjects([group[0] for group in variants]),
-                details={"match_count": len(matches),
-                         "matched_involvements": [m.involvement_id for m in matches]},
-            )
-            return LookupResult(lookup_id=event.event_id, matches=matches)
-
-    @staticmethod
-    def _matches(
-        connection: Connection, values: list[bytes], own_organisation_id: int, today: date
-    ) -> list[Match]:
-        rows = MATCHES.all(connection, {"values": values, "today": today,
-                                        "own": own_organisation_id})
-        categories: dict[int, set[Category]] = defaultdict(set)
-        details: dict[int, tuple[str, str, str, str, str]] = {}
-        for involvement_id, category, *rest in rows:
-            categories[involvement_id].add(cast(Category, category))
-            details[involvement_id] = cast(tuple[str, str, str, str, str], tuple(rest))
-        return [
-            Match(
-                involvement_id=public_id,
-                matched_on=tuple(sorted(categories[involvement_id], reverse=True)),
-                org_type=org_type, organisation=org_name,
-                contact_name=contact_name, contact_role=contact_role,
-            )
-            for involvement_id, (public_id, org_type, org_name, contact_name, contact_role)
-            in sorted(details.items())
-        ]
+        pairs = (
+            select(asker.id.label("a"), holder.id.label("h"),
+                   asker_org.org_type.label("requester"), holder_org.org_type.label("holder"),
+                   asker.purpose.label("purpose"))
+            .join(mine, mine.involvement_id == asker.id)
+            .join(theirs, theirs.value == mine.value)
+            .join(holder, holder.id == theirs.involvement_id)
+            .join(asker_org, asker_org.id == asker.organisation_id)
+            .join(holder_org, holder_org.id == holder.organisation_id)
+            .where(asker.organisation_id != holder.organisation_id,
+                   asker.state == INVOLVEMENT_ACTIVE, holder.state == INVOLVEMENT_ACTIVE,
+                   asker.ends_on >= today, holder.ends_on >= today)
+            .distinct()
+            .subquery()
+        )
+        with self.core.unit_of_work() as session:
+            rows = session.execute(
+                select(pairs.c.requester, pairs.c.holder, pairs.c.purpose, func.count())
+                .group_by(pairs.c.requester, pairs.c.holder, pairs.c.purpose)
+            ).all()
+        return [InvolvementPair(r, h, p, n) for r, h, p, n in rows]
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -473,13 +379,18 @@ class RegistryService:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _check_end(self, today: date, ends_on: date) -> date:
-        latest = add_months(today, MAX_MONTHS)
+    def _check_end(self, today: date, ends_on: date | None) -> date:
+        """The policy's default end, or ``ends_on`` if it lies within the policy's maximum."""
+        retention = self.core.policy().retention
+        if ends_on is None:
+            return add_months(today, retention.involvement_default_months)
+        months = retention.involvement_max_months
+        latest = add_months(today, months)
         if ends_on < today or ends_on > latest:
             raise ValidationError(
-                f"The end date must lie between today and {MAX_MONTHS} months from today "
+                f"The end date must lie between today and {months} months from today "
                 f"({latest.isoformat()}).",
-                f"De einddatum moet tussen vandaag en {MAX_MONTHS} maanden na vandaag liggen "
+                f"De einddatum moet tussen vandaag en {months} maanden na vandaag liggen "
                 f"({latest.isoformat()}).",
             )
         return ends_on
@@ -492,7 +403,7 @@ class RegistryService:
         involvement.ended_at = self.core.now()
         involvement.end_reason = reason
         involvement.ends_on = min(involvement.ends_on, end)
-        involvement.history_until = add_years(end, HISTORY_YEARS)
+        involvement.history_until = add_years(end, self.core.policy().retention.history_years)
 
     @staticmethod
     def _require_active(involvement: Involvement) -> None:

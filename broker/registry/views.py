@@ -89,20 +89,30 @@ class Match:
     """Another organisation's involvement that shares a matching key with the question.
 
     ``matched_on`` says which kinds of key matched (person, address), never which identifier.
-    What else is filled in depends on what the policy lets the asker learn before contact.
+    ``org_type`` and ``organisation`` are filled in only as far as the policy's ``reveal`` lets
+    the asker learn before contact; ``contact`` says how contact can be had (``direct``,
+    ``approval`` or ``none``); ``rule_id`` is the rule that allowed the disclosure.
     """
 
     involvement_id: str
     matched_on: tuple[Category, ...]
+    reveal: str
     org_type: str | None
     organisation: str | None
-    contact_name: str | None
-    contact_role: str | None
+    contact: str
+    rule_id: str
 
 
 @dataclass(frozen=True)
 class LookupResult:
-    """The answer to one look-up, with the audit event that records it."""
+    """The answer to one look-up, with the audit event that records it.
+
+    ``registration_required`` counts matches the policy shows only to organisations registered
+    on the household themselves (reciprocity); register, then ask again.
+    """
 
     lookup_id: str
     matches: list[Match]
+    registration_required: int
+    policy_version: str
+    flagged_for_review: bool

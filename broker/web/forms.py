@@ -9,9 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from broker.errors import ValidationError
 from broker.identifiers import Identifier, parse_household
-
-PURPOSES = ("safety_assessment", "care_coordination", "protection")
-BASES = ("legal_task", "consent", "vital_interest")
+from broker.registry.lookups import Evidence
 
 
 @dataclass(frozen=True)
@@ -21,9 +19,13 @@ class HouseholdForm:
     bsn: str = ""
     address: str = ""
     person: str = ""
-    purpose: str = PURPOSES[0]
-    basis: str = BASES[0]
+    purpose: str = ""
+    basis: str = ""
     ends_on: str = ""
+    consent_reference: str = ""
+    statute: str = ""
+    justification: str = ""
+    register_too: bool = False
 
     @classmethod
     def empty(cls) -> HouseholdForm:
@@ -33,8 +35,17 @@ class HouseholdForm:
     @classmethod
     def from_request(cls, form: MultiDict[str, str]) -> HouseholdForm:
         """The fields of a posted form."""
-        return cls(**{name: form.get(name, "").strip() for name in
-                      ("bsn", "address", "person", "purpose", "basis", "ends_on")})
+        return cls(
+            **{name: form.get(name, "").strip() for name in
+               ("bsn", "address", "person", "purpose", "basis", "ends_on", "consent_reference",
+                "statute", "justification")},
+            register_too=form.get("register_too") == "on",
+        )
+
+    def evidence(self) -> Evidence:
+        """What the professional gave to carry the legal basis."""
+        return Evidence(self.consent_reference or None, self.statute or None,
+                        self.justification or None)
 
     def without_identifiers(self) -> HouseholdForm:
         """The same form with the identifying fields cleared (never echoed back to the page)."""

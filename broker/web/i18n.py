@@ -60,6 +60,36 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The form has expired; please try again.",
     },
     "lookup_ref": {"nl": "Kenmerk van deze raadpleging", "en": "Reference of this look-up"},
+    "statute": {
+        "nl": "Wettelijke grondslag (bij wettelijke taak)",
+        "en": "Statute (for a legal task)",
+    },
+    "consent_reference": {
+        "nl": "Kenmerk toestemming (bij toestemming)",
+        "en": "Consent reference (for consent)",
+    },
+    "justification": {
+        "nl": "Onderbouwing (bij zwaarwegend belang; wordt door de auditor beoordeeld, "
+              "noem geen namen)",
+        "en": "Justification (for vital interest; reviewed by the auditor, name no one)",
+    },
+    "register_too": {
+        "nl": "Registreer ook mijn eigen betrokkenheid (soms nodig om anderen te zien)",
+        "en": "Also register my own involvement (sometimes needed to see others)",
+    },
+    "someone_involved": {
+        "nl": "Een organisatie (het beleid toont niet meer)",
+        "en": "An organisation (the policy shows no more)",
+    },
+    "contact_direct": {"nl": "Contact mogelijk", "en": "Contact possible"},
+    "contact_approval": {
+        "nl": "Contact na goedkeuring van de houder", "en": "Contact after the holder approves",
+    },
+    "contact_none": {"nl": "Geen contact via de makelaar", "en": "No contact through the broker"},
+    "reciprocity": {
+        "nl": "Nog {count} organisatie(s) zijn alleen zichtbaar als u zelf geregistreerd bent.",
+        "en": "{count} more organisation(s) are shown only once you are registered yourself.",
+    },
 }
 
 

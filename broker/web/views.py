@@ -29,8 +29,9 @@ from broker.app import core_of
 from broker.audit.services import Actor
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError
+from broker.registry.lookups import LookupService
 from broker.registry.services import RegistryService
-from broker.web.forms import BASES, PURPOSES, HouseholdForm, parse_household_form
+from broker.web.forms import HouseholdForm, parse_household_form
 from broker.web.i18n import LANGUAGES, current_language, t
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -49,8 +50,12 @@ def inject() -> dict[str, Any]:
     """Make ``t``, the language and the CSRF token available to every template."""
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
-    return {"t": t, "lang": current_language(), "csrf_token": session["csrf"],
-            "me": session.get("professional"), "purposes": PURPOSES, "bases": BASES}
+    policy = core_of(current_app).policy()
+    lang = current_language()
+    return {"t": t, "lang": lang, "csrf_token": session["csrf"],
+            "me": session.get("professional"),
+            "purposes": {code: p.label.get(lang) for code, p in policy.purposes.items()},
+            "bases": {code: b.label.get(lang) for code, b in policy.bases.items()}}
 
 
 @bp.before_app_request
@@ -131,9 +136,16 @@ def check() -> str:
         form = HouseholdForm.from_request(request.form)
         try:
             parsed = parse_household_form(form)
-            result = registry().lookup(
-                actor(), pseudonyms=core_of(current_app).pseudonymise(parsed.identifiers),
-                purpose=form.purpose, basis=form.basis,
+            me, core = g.professional, core_of(current_app)
+            pseudonyms = core.pseudonymise(parsed.identifiers)
+            if form.register_too:
+                registry().register_involvement(
+                    actor(), organisation=me.organisation_identifier, professional=me.username,
+                    pseudonyms=pseudonyms, purpose=form.purpose,
+                )
+            result = LookupService(core).lookup(
+                actor(), pseudonyms=pseudonyms, purpose=form.purpose, basis=form.basis,
+                evidence=form.evidence(),
             )
         except (BrokerError, IdentifierError) as exc:
             errors = [exc.message(current_language())]

@@ -188,10 +188,13 @@ def test_diff_reports_visibility_impact_with_a_database(runner: CliRunner, tmp_p
     def pairs() -> list[InvolvementPair]:
         return [InvolvementPair("wijkteam", "school", "care_coordination", 4)]
 
+    class Root:
+        involvement_pairs = staticmethod(pairs)
+
     @click.group()
     @click.pass_context
     def broker(ctx: click.Context) -> None:
-        ctx.obj = {"involvement_pairs": pairs}
+        ctx.obj = Root()
 
     broker.add_command(policy_group)
     result = runner.invoke(broker, ["policy", "diff", str(SHIPPED), str(new)])

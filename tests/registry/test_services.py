@@ -13,6 +13,7 @@ from broker.core import Core
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
 from broker.pseudonyms import oprf
 from broker.pseudonyms.matching import InvalidPseudonymError, Pseudonym
+from broker.registry.lookups import LookupService
 from broker.registry.models import Involvement, MatchingKey
 from broker.registry.periods import add_months
 from broker.registry.services import RegistryService
@@ -21,6 +22,7 @@ from tests.factories import (
     ADDRESS,
     CHILD_BSN,
     MOTHER_BSN,
+    STATUTE,
     household,
     lookup_orgs,
     make_member,
@@ -68,8 +70,9 @@ def test_lookup_is_audited_with_subjects_but_no_raw_identifier(
 ) -> None:
     school, vt = make_member(registry, "school"), make_member(registry, "vt")
     register(registry, vt, household(core, bsn=(CHILD_BSN,)))
-    result = registry.lookup(school.actor, pseudonyms=household(core, bsn=(CHILD_BSN,)),
-                             purpose="protection", basis="legal_task")
+    result = LookupService(core).lookup(
+        school.actor, pseudonyms=household(core, bsn=(CHILD_BSN,)), purpose="protection",
+        basis="legal_task", evidence=STATUTE)
     with core.unit_of_work() as session:
         event = session.scalar(select(AuditEvent).filter_by(event_id=result.lookup_id))
         assert event is not None
@@ -177,10 +180,12 @@ def test_refused_inputs_write_nothing(core: Core, registry: RegistryService) -> 
         lambda: registry.register_involvement(
             school.actor, organisation="nope", professional=school.username, pseudonyms=keys,
             purpose="protection"),
-        lambda: registry.lookup(school.actor, pseudonyms=[identity],
-                                purpose="protection", basis="legal_task"),
-        lambda: registry.lookup(Actor.operator("no-org"), pseudonyms=keys,
-                                purpose="protection", basis="legal_task"),
+        lambda: LookupService(core).lookup(school.actor, pseudonyms=[identity],
+                                           purpose="protection", basis="legal_task",
+                                           evidence=STATUTE),
+        lambda: LookupService(core).lookup(Actor.operator("no-org"), pseudonyms=keys,
+                                           purpose="protection", basis="legal_task",
+                                           evidence=STATUTE),
     ]
     for attempt in attempts:
         with pytest.raises((ValidationError, NotFound, Forbidden, InvalidPseudonymError)):

@@ -1,0 +1,222 @@
+"""Look-ups: who else is involved with this household, as far as the policy lets the asker know.
+
+Rules this module guarantees:
+
+- The asker is the actor's organisation, as authenticated by the door; it is never a match.
+- The purpose and the legal basis are codes of the policy, and the basis carries what the policy
+  demands of it (a consent reference, a statute, a written justification of minimum length).
+  A look-up refused for that is itself audited (``lookup:refused``), then reported.
+- Every other organisation's active involvement sharing a key is put to the policy engine
+  (requester type × holder type × purpose × basis). Only allowed ones are disclosed, each to the
+  level of its rule's ``reveal``; default deny. Where the rule demands reciprocity, the match is
+  disclosed only when the asker's organisation is registered on the household itself.
+- The disclosure and its audit event (policy version, deciding rules, flags) are one transaction.
+- A match says whether it matched on a person or an address, never which identifier.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import cast
+
+from sqlalchemy import Connection, bindparam, select
+
+from broker.audit.services import Actor, Subject, record_event
+from broker.core import Core
+from broker.db import Prepared
+from broker.errors import Forbidden, ValidationError
+from broker.policy import Decision, DecisionRequest, Policy
+from broker.pseudonyms.matching import Category, Pseudonym, unique_values
+from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, MatchingKey, Organisation
+from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT, require_known
+from broker.registry.views import LookupResult, Match
+
+# Built once (see Prepared): every look-up runs these.
+MATCHES = Prepared(
+    select(
+        Involvement.id, MatchingKey.category, Involvement.public_id,
+        Organisation.org_type, Organisation.name,
+    )
+    .join(Involvement, Involvement.id == MatchingKey.involvement_id)
+    .join(Organisation, Organisation.id == Involvement.organisation_id)
+    .where(
+        MatchingKey.value.in_(bindparam("values", expanding=True)),
+        Involvement.state == INVOLVEMENT_ACTIVE,
+        Involvement.ends_on >= bindparam("today"),
+        Involvement.organisation_id != bindparam("own"),
+    ),
+    expanding=["values"],
+)
+OWN_REGISTRATION = Prepared(
+    select(MatchingKey.id)
+    .join(Involvement, Involvement.id == MatchingKey.involvement_id)
+    .where(
+        MatchingKey.value.in_(bindparam("values", expanding=True)),
+        Involvement.state == INVOLVEMENT_ACTIVE,
+        Involvement.ends_on >= bindparam("today"),
+        Involvement.organisation_id == bindparam("own"),
+    )
+    .limit(1),
+    expanding=["values"],
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What carries the legal basis: a consent reference, a statute, a written justification."""
+
+    consent_reference: str | None = None
+    statute: str | None = None
+    justification: str | None = None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    involvement_id: str
+    matched_on: tuple[Category, ...]
+    org_type: str
+    organisation: str
+
+
+class LookupService:
+    """Look-ups, filtered by the sharing policy and audited."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def lookup(
+        self,
+        actor: Actor,
+        *,
+        pseudonyms: Sequence[Pseudonym],
+        purpose: str,
+        basis: str,
+        evidence: Evidence = Evidence(),
+    ) -> LookupResult:
+        """Who else is involved with the household of ``pseudonyms``?
+
+        The hot path: one prepared SELECT for the matches (and one for the asker's own
+        registration when a rule demands reciprocity), the policy's compiled table, and one
+        audit event, on a plain connection.
+        """
+        org_id = actor.organisation_id
+        if org_id is None:
+            raise Forbidden(
+                "A look-up is made on behalf of an organisation; sign in as its professional.",
+                "Een raadpleging gebeurt namens een organisatie; log in als haar professional.",
+            )
+        if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
+            raise ValidationError(
+                f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
+                f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
+            )
+        policy = self.core.policy()
+        purpose = require_known(purpose, policy.purposes, "purpose", "doel")
+        basis = require_known(basis, policy.bases, "legal basis", "grondslag")
+        self._check_basis(actor, policy, purpose, basis, evidence)
+        today = self.core.today()
+        with self.core.transaction() as connection:
+            requester_type = self.core.org_type(connection, org_id)
+            variants = self.core.matching.search_values(
+                pseudonyms, self.core.matching.rotation(connection)
+            )
+            values = unique_values(v for group in variants for v in group)
+            candidates = self._candidates(connection, values, org_id, today)
+            decisions = [
+                policy.decide(DecisionRequest(requester_type, c.org_type, purpose, basis))
+                for c in candidates
+            ]
+            registered: bool | None = None
+            matches, withheld, rules = [], 0, set()
+            for candidate, decision in zip(candidates, decisions, strict=True):
+                if not decision.allowed:
+                    continue
+                if decision.requires_registration:
+                    if registered is None:
+                        registered = bool(OWN_REGISTRATION.all(
+                            connection, {"values": values, "today": today, "own": org_id}))
+                    if not registered:
+                        withheld += 1
+                        continue
+                matches.append(_disclose(candidate, decision))
+                rules.add(decision.rule_ids[0])
+            flagged = basis == "vital_interest" or any(
+                "flag_for_review" in d.obligations for d in decisions)
+            event = record_event(
+                connection, actor, "lookup:performed", purpose=purpose, legal_basis=basis,
+                policy_version=policy.version, rule_id=",".join(sorted(rules)) or None,
+                subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
+                          for k in (group[0] for group in variants)],
+                details={
+                    "match_count": len(matches),
+                    "matched_involvements": [m.involvement_id for m in matches],
+                    "withheld_by_policy": len(candidates) - len(matches) - withheld,
+                    "withheld_for_reciprocity": withheld,
+                    "flag_for_review": flagged,
+                    **_evidence_details(evidence),
+                },
+            )
+        return LookupResult(event.event_id, matches, withheld, policy.version, flagged)
+
+    def _check_basis(self, actor: Actor, policy: Policy, purpose: str, basis: str,
+                     evidence: Evidence) -> None:
+        problems = policy.check_basis(
+            purpose, basis, justification=evidence.justification, statute=evidence.statute,
+            consent_reference=evidence.consent_reference,
+        )
+        if not problems:
+            return
+        with self.core.transaction() as connection:
+            record_event(
+                connection, actor, "lookup:refused", outcome="refused", purpose=purpose,
+                legal_basis=basis, policy_version=policy.version,
+                reason="; ".join(str(p) for p in problems),
+                details={"flag_for_review": basis == "vital_interest"},
+            )
+        raise ValidationError(
+            "; ".join(p.message("en") for p in problems),
+            "; ".join(p.message("nl") for p in problems),
+            code="basis",
+        )
+
+    @staticmethod
+    def _candidates(
+        connection: Connection, values: list[bytes], own_organisation_id: int, today: date
+    ) -> list[_Candidate]:
+        rows = MATCHES.all(connection, {"values": values, "today": today,
+                                        "own": own_organisation_id})
+        categories: dict[int, set[Category]] = defaultdict(set)
+        details: dict[int, tuple[str, str, str]] = {}
+        for involvement_id, category, public_id, org_type, org_name in rows:
+            categories[involvement_id].add(cast(Category, category))
+            details[involvement_id] = (public_id, org_type, org_name)
+        return [
+            _Candidate(public_id, tuple(sorted(categories[i], reverse=True)), org_type, name)
+            for i, (public_id, org_type, name) in sorted(details.items())
+        ]
+
+
+def _disclose(candidate: _Candidate, decision: Decision) -> Match:
+    """The match as far as the decision's ``reveal`` allows."""
+    reveal = decision.reveal
+    return Match(
+        involvement_id=candidate.involvement_id,
+        matched_on=candidate.matched_on,
+        reveal=reveal,
+        org_type=candidate.org_type if reveal in ("organisation_type", "organisation") else None,
+        organisation=candidate.organisation if reveal == "organisation" else None,
+        contact=decision.contact,
+        rule_id=decision.rule_ids[0],
+    )
+
+
+def _evidence_details(evidence: Evidence) -> dict[str, str]:
+    """The evidence the auditor reviews (a justification, a statute, a consent reference)."""
+    return {name: value for name, value in (
+        ("consent_reference", evidence.consent_reference),
+        ("statute", evidence.statute),
+        ("justification", evidence.justification),
+    ) if value}

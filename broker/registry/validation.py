@@ -1,0 +1,70 @@
+"""Checks on registry input that need no database: formats, limits, the policy's codes.
+
+Every refusal is a :class:`~broker.errors.ValidationError` with a Dutch and an English message
+that names the field and, for a code the policy does not know, the closest known code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from broker.errors import BrokerError, ValidationError
+
+MAX_KEYS_PER_INVOLVEMENT = 50
+MAX_BATCH = 1000
+MIN_PASSWORD_LENGTH = 8
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
+
+T = TypeVar("T")
+
+
+def require_slug(value: str, what_en: str, what_nl: str) -> str:
+    """``value`` if it is a short code: 2-64 lower-case letters, digits, '-' or '_'."""
+    if not _SLUG.match(value):
+        raise ValidationError(
+            f"{what_en} must be 2-64 characters: lower-case letters, digits, '-' or '_'.",
+            f"{what_nl} moet 2-64 tekens zijn: kleine letters, cijfers, '-' of '_'.",
+        )
+    return value
+
+
+def require_text(value: str, what_en: str, what_nl: str, max_length: int = 200) -> str:
+    """``value`` stripped, if it is not empty and at most ``max_length`` characters."""
+    value = value.strip()
+    if not value or len(value) > max_length:
+        raise ValidationError(
+            f"{what_en} is required and at most {max_length} characters.",
+            f"{what_nl} is verplicht en maximaal {max_length} tekens.",
+        )
+    return value
+
+
+def require_known(code: str, known: Iterable[str], what_en: str, what_nl: str) -> str:
+    """``code`` if the policy knows it; otherwise a refusal that suggests the closest code."""
+    choices = sorted(known)
+    if code in choices:
+        return code
+    close = difflib.get_close_matches(code, choices, n=1)
+    hint_en = f' (did you mean "{close[0]}"?)' if close else f"; known: {', '.join(choices)}"
+    hint_nl = f' (bedoelt u "{close[0]}"?)' if close else f"; bekend: {', '.join(choices)}"
+    raise ValidationError(
+        f'Unknown {what_en} "{code}" in the sharing policy{hint_en}',
+        f'Onbekend(e) {what_nl} "{code}" in het deelbeleid{hint_nl}',
+    )
+
+
+def numbered(total: int, position: int, step: Callable[[], T]) -> T:
+    """Run ``step``; in a batch, prefix a refusal with the item's position (from 1)."""
+    try:
+        return step()
+    except BrokerError as exc:
+        if total == 1:
+            raise
+        raise type(exc)(f"Item {position}: {exc.message_en}",
+                        f"Item {position}: {exc.message_nl}") from exc
