@@ -9,8 +9,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask
+from flask_limiter import HeaderNames, Limiter
+from flask_limiter.util import get_remote_address
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from broker.api.context import ApiContext
+from broker.api.keys import OrganisationKeys, load_response_key
+from broker.api.problems import register_unrouted_handlers
+from broker.api.proxies import TrustedProxies, parse_trusted
+from broker.api.replay import InMemoryReplayCache, RedisReplayCache, ReplayCache
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
@@ -35,9 +45,15 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.extensions["broker.core"] = core
     logging.getLogger("broker").setLevel(core.settings.log_level)
 
-    from broker.web.views import bp as web  # noqa: PLC0415 - blueprints import the app's pieces
+    from broker.api.views import bp as api  # noqa: PLC0415 - blueprints import the app's pieces
+    from broker.web.views import bp as web  # noqa: PLC0415
 
+    app.extensions["broker.api"] = _api_context(app, core)
     app.register_blueprint(web)
+    app.register_blueprint(api)
+    register_unrouted_handlers(app)
+    app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]  # Flask's documented way
+        app.wsgi_app, parse_trusted(core.settings.trusted_proxies))
     record_policy_in_force(core, Actor.system("startup"))
     watcher = PolicyWatcher(core)
     app.extensions["broker.policy_watcher"] = watcher
@@ -47,6 +63,34 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
         watcher.tick()
 
     return app
+
+
+def _api_context(app: Flask, core: Core) -> ApiContext:
+    """The API's backends: Redis when BROKER_REDIS_URL is set, in memory otherwise."""
+    settings = core.settings
+    replay: ReplayCache
+    if settings.redis_url:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2,
+                                      socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
+        replay = RedisReplayCache(client)
+    else:
+        replay = InMemoryReplayCache()
+    limiter = Limiter(
+        get_remote_address, app=app, default_limits=[settings.api_ip_rate],
+        storage_uri=settings.redis_url or "memory://", headers_enabled=True,
+        header_name_mapping={HeaderNames.LIMIT: "RateLimit-Limit",
+                             HeaderNames.REMAINING: "RateLimit-Remaining",
+                             HeaderNames.RESET: "RateLimit-Reset"},
+        swallow_errors=False,  # fail closed: an unreachable store refuses requests
+        storage_options={"socket_timeout": 2, "socket_connect_timeout": 2}
+        if settings.redis_url else {},
+    )
+    keys = OrganisationKeys(core)
+    keys.import_files(Actor.system("startup"), settings.keys_dir / "organisations")
+    return ApiContext(keys=keys, replay=replay, limiter=limiter,
+                      response_key=load_response_key(settings.keys_dir),
+                      org_rate=settings.api_org_rate,
+                      trusted_proxies=parse_trusted(settings.trusted_proxies))
 
 
 def core_of(app: Flask) -> Core:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import click
 
+from broker.api.keys import OrganisationKeys
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
@@ -215,6 +216,50 @@ def org_list(ctx: Context, as_json: bool) -> None:
     with domain_errors(ctx):
         orgs = ctx.registry.list_organisations()
     echo_json(orgs) if as_json else _print_orgs(orgs)
+
+
+@org.group("key")
+def org_key() -> None:
+    """Organisations' API signing keys (Ed25519 public keys)."""
+
+
+@org_key.command("add")
+@click.option("--org", "organisation", required=True, help="Organisation code.")
+@click.option("--key-id", required=True, help="The keyid the organisation signs with.")
+@click.option("--public-key", required=True, help="64 hex characters (broker-client keygen).")
+@pass_context
+def org_key_add(ctx: Context, organisation: str, key_id: str, public_key: str) -> None:
+    """Register an organisation's public key (several may be active, for rotation)."""
+    with domain_errors(ctx):
+        info = OrganisationKeys(ctx.core).add(Actor.operator(), organisation=organisation,
+                                              key_id=key_id, public_key=public_key)
+    click.echo(f"added key {info.key_id} for {info.organisation}")
+
+
+@org_key.command("revoke")
+@click.option("--key-id", required=True)
+@pass_context
+def org_key_revoke(ctx: Context, key_id: str) -> None:
+    """Revoke a key: requests signed with it are refused from now on."""
+    with domain_errors(ctx):
+        info = OrganisationKeys(ctx.core).revoke(Actor.operator(), key_id)
+    click.echo(f"revoked key {info.key_id} of {info.organisation}")
+
+
+@org_key.command("list")
+@click.option("--org", "organisation", help="Only this organisation.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def org_key_list(ctx: Context, organisation: str | None, as_json: bool) -> None:
+    """List keys with their status."""
+    with domain_errors(ctx):
+        keys_found = OrganisationKeys(ctx.core).listing(organisation)
+    if as_json:
+        echo_json(keys_found)
+        return
+    for k in keys_found:
+        click.echo(f"{k.key_id:<32} {k.organisation:<28} {k.status:<8} {k.source:<5} "
+                   f"{k.public_key}")
 
 
 @main.group()

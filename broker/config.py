@@ -13,6 +13,9 @@ directory). Production names a PostgreSQL database and a Redis server instead.
 | BROKER_INSTANCE_DIR      | <home>/instance                       |
 | BROKER_REDIS_URL         | (none: in-memory stores)              |
 | BROKER_LOG_LEVEL         | INFO                                  |
+| BROKER_TRUSTED_PROXIES   | (none: X-Forwarded-* is ignored)      |
+| BROKER_API_IP_RATE       | 600/minute (per client address)       |
+| BROKER_API_ORG_RATE      | 1200/minute (per organisation)        |
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class Settings:
     policy_dir: Path
     redis_url: str | None = None
     log_level: str = "INFO"
+    trusted_proxies: str = ""
+    api_ip_rate: str = "600/minute"
+    api_org_rate: str = "1200/minute"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +56,9 @@ class Settings:
             policy_dir=Path(env.get("BROKER_POLICY_DIR") or home / "policies"),
             redis_url=env.get("BROKER_REDIS_URL") or None,
             log_level=env.get("BROKER_LOG_LEVEL", "INFO").upper(),
+            trusted_proxies=env.get("BROKER_TRUSTED_PROXIES", ""),
+            api_ip_rate=env.get("BROKER_API_IP_RATE") or "600/minute",
+            api_org_rate=env.get("BROKER_API_ORG_RATE") or "1200/minute",
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -1,5 +1,6 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from broker.api.models import IdempotencyRecord, OrganisationKey
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.db import Base
 from broker.pseudonyms.models import KeyRotation
@@ -9,9 +10,11 @@ __all__ = [
     "AuditEvent",
     "AuditSubject",
     "Base",
+    "IdempotencyRecord",
     "Involvement",
     "KeyRotation",
     "MatchingKey",
     "Organisation",
+    "OrganisationKey",
     "Professional",
 ]

@@ -12,11 +12,12 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.api.keys import ensure_response_key
 from broker.audit.services import Actor, record_event
 from broker.core import Core
 from broker.errors import ConfigurationError
 from broker.migrate import upgrade
-from broker.pseudonyms.keys import KEY_NAMES, KeyName
+from broker.pseudonyms.keys import KEY_NAMES
 
 SECRET_FILE = "secret_key"  # noqa: S105 - the file name, not the secret
 
@@ -25,18 +26,21 @@ SECRET_FILE = "secret_key"  # noqa: S105 - the file name, not the secret
 class InitReport:
     """What :func:`initialise` created (False: it was there already)."""
 
-    keys_created: list[KeyName]
+    keys_created: list[str]
     secret_created: bool
 
 
 def initialise(core: Core, actor: Actor) -> InitReport:
-    """Create or upgrade the schema, create missing keys and the session secret."""
+    """Create or upgrade the schema, create missing keys (pseudonym keys, the API response key)
+    and the session secret."""
     upgrade(core.engine)
-    created: list[KeyName] = []
+    created: list[str] = []
     for which in KEY_NAMES:
         if not core.keystore.epochs(which):
             core.keystore.create(which, 1)
             created.append(which)
+    if ensure_response_key(core.settings.keys_dir):
+        created.append("api")
     if created:
         with core.unit_of_work() as session:
             record_event(session, actor, "keys:created", details={"keys": created, "epoch": 1})

@@ -11,7 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 from sqlalchemy import Connection, Table
@@ -37,6 +37,12 @@ EVENT_TYPES: Mapping[str, str] = {
     "keys:created": "C",
     "keys:rotation_started": "E",
     "keys:rotation_finished": "E",
+    "orgkey:added": "C",
+    "orgkey:revoked": "U",
+    "auth:signature_rejected": "E",
+    "auth:rate_limited": "E",
+    "api:request_refused": "E",
+    "involvement:contact_changed": "U",
     "policy:loaded": "E",
     "policy:load_failed": "E",
 }
@@ -56,6 +62,11 @@ class Actor:
     def system(cls, name: str = "system") -> Actor:
         """The broker itself (purge, rotation, policy reload)."""
         return cls(actor=name, channel="system")
+
+    def on_behalf_of(self, professional: str) -> Actor:
+        """The same actor, recording the professional it acts for (NEN 7513: the user behind a
+        system's request)."""
+        return replace(self, actor=f"{self.actor} for professional:{professional}")
 
     @classmethod
     def operator(cls, name: str = "operator") -> Actor:

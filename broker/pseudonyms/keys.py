@@ -43,7 +43,13 @@ class UnsafeKeyError(ConfigurationError):
     code = "key-unsafe"
 
 
-def _check_private(path: Path) -> None:
+def check_private_file(path: Path) -> None:
+    """Refuse a missing private key file, or one that other users can read."""
+    if not path.is_file():
+        raise MissingKeyError(
+            f"Key file {path} is missing. Create the keys with: broker keys init",
+            f"Sleutelbestand {path} ontbreekt. Maak de sleutels met: broker keys init",
+        )
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise UnsafeKeyError(
@@ -135,7 +141,7 @@ class FileKeyStore:
                     f"Sleutelbestand {path} ontbreekt. Zet het terug uit de sleutelback-up; "
                     "zonder dit bestand zijn opgeslagen sleutels van die versie onbruikbaar.",
                 )
-            _check_private(path)
+            check_private_file(path)
             try:
                 scalar = oprf.validate_scalar(bytes.fromhex(path.read_text().strip()))
             except (ValueError, oprf.OprfError) as exc:

@@ -84,6 +84,9 @@ class Involvement(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))
     history_until: Mapped[date | None] = mapped_column(Date)
+    # "<Idempotency-Key>#<position in the batch>": a retried API request finds what the first
+    # one registered instead of registering it twice (unique per organisation).
+    request_key: Mapped[str | None] = mapped_column(String(220))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -92,6 +95,8 @@ class Involvement(Base):
     matching_keys: Mapped[list[MatchingKey]] = relationship(
         back_populates="involvement", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    __table_args__ = (UniqueConstraint("organisation_id", "request_key"),)
 
     # No index on (state, ends_on) on purpose: without table statistics SQLite would drive the
     # look-up from it (a range over every active involvement) instead of from the matching-key

@@ -206,11 +206,18 @@ class RegistryService:
         return self.register_involvements(actor, organisation=organisation, items=[item])[0]
 
     def register_involvements(
-        self, actor: Actor, *, organisation: str, items: Sequence[NewInvolvement]
+        self,
+        actor: Actor,
+        *,
+        organisation: str,
+        items: Sequence[NewInvolvement],
+        request_key: str | None = None,
     ) -> list[InvolvementInfo]:
         """Register a batch of involvements in one transaction: all of them or, on error, none.
 
-        A refusal names the position of the item (counted from 1) that caused it.
+        A refusal names the position of the item (counted from 1) that caused it. With a
+        ``request_key`` (the API's Idempotency-Key) a repeated batch returns what the first one
+        registered, even when the first answer never reached the client.
         """
         if not 1 <= len(items) <= MAX_BATCH:
             raise ValidationError(
@@ -225,6 +232,10 @@ class RegistryService:
         with self.core.unit_of_work() as session:
             org = self._organisation(session, organisation)
             self._check_acting_for(actor, org.id)
+            if request_key is not None:
+                earlier = self._registered_by_request(session, org.id, request_key)
+                if earlier:
+                    return earlier
             people: dict[str, Professional] = {}
             involvements = []
             for n, (item, (purpose, ends_on, keys)) in enumerate(
@@ -236,6 +247,7 @@ class RegistryService:
                 involvement = Involvement(
                     organisation=org, professional=people[item.professional], purpose=purpose,
                     starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
+                    request_key=f"{request_key}#{n}" if request_key is not None else None,
                     matching_keys=[
                         MatchingKey(category=k.category, value=k.value, oprf_epoch=k.oprf_epoch,
                                     broker_epoch=k.broker_epoch)
@@ -253,6 +265,38 @@ class RegistryService:
                              "ends_on": involvement.ends_on.isoformat(), "key_count": len(keys)},
                 )
             return [InvolvementInfo.of(involvement) for involvement, _ in involvements]
+
+    @staticmethod
+    def _registered_by_request(session: Session, organisation_id: int, request_key: str
+                               ) -> list[InvolvementInfo]:
+        """What an earlier request with the same key registered, in its order."""
+        found = session.scalars(
+            select(Involvement)
+            .where(Involvement.organisation_id == organisation_id,
+                   Involvement.request_key.startswith(f"{request_key}#", autoescape=True))
+            .options(selectinload(Involvement.organisation),
+                     selectinload(Involvement.professional),
+                     selectinload(Involvement.matching_keys))
+        ).all()
+        found = sorted(found, key=lambda i: int((i.request_key or "#0").rsplit("#", 1)[1]))
+        return [InvolvementInfo.of(i) for i in found]
+
+    def change_contact(self, actor: Actor, involvement_id: str, professional: str
+                       ) -> InvolvementInfo:
+        """Make another professional of the same organisation the contact."""
+        with self.core.unit_of_work() as session:
+            involvement = self._own_involvement(session, actor, involvement_id)
+            self._require_active(involvement)
+            person = self._contact(session, involvement.organisation, professional)
+            previous = involvement.professional_id
+            involvement.professional = person
+            record_event(
+                session, actor, "involvement:contact_changed",
+                organisation_id=involvement.organisation_id,
+                details={"involvement_id": involvement.public_id,
+                         "previous_professional_id": previous, "professional_id": person.id},
+            )
+            return InvolvementInfo.of(involvement)
 
     def _prepare(self, item: NewInvolvement, today: date) -> tuple[str, date, list[StoredKey]]:
         """Validate one new involvement and compute its stored keys (no database access)."""

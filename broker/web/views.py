@@ -45,7 +45,7 @@ def registry() -> RegistryService:
     return RegistryService(core_of(current_app))
 
 
-@bp.app_context_processor
+@bp.context_processor
 def inject() -> dict[str, Any]:
     """Make ``t``, the language and the CSRF token available to every template."""
     if "csrf" not in session:
@@ -58,7 +58,7 @@ def inject() -> dict[str, Any]:
             "bases": {code: b.label.get(lang) for code, b in policy.bases.items()}}
 
 
-@bp.before_app_request
+@bp.before_request
 def check_csrf() -> None:
     """Refuse a state-changing request without the session's CSRF token."""
     if request.method == "POST":

@@ -1,0 +1,165 @@
+"""Authentication, rate limits and response signatures around every API request.
+
+Order, for every request to ``/v1`` except the OpenAPI document and the docs page:
+
+1. per-IP limit (flask-limiter, before any expensive work; ``X-Forwarded-For`` counts only from
+   the proxies named in ``BROKER_TRUSTED_PROXIES``);
+2. the RFC 9421 signature (broker.api.signatures: components, tag, times, key, Ed25519, content
+   digest, then the nonce). The *verified* key id, never a header, identifies the caller from
+   here on. A refusal is an audit event ``auth:signature_rejected``;
+3. the per-organisation limit; ``pseudonyms/evaluate`` also counts every element against the
+   policy's daily quota for the organisation (each evaluation is a possible guess at a BSN).
+   A refusal is an audit event ``auth:rate_limited``. When the limit store cannot answer, the
+   request is refused (fail closed, 503);
+4. after the view, every response — refusals too — is signed with the broker's key and bound to
+   the request's signature, so a client can trust what it reads.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from flask import Response, g, request
+from limits import RateLimitItem, RateLimitItemPerDay, parse
+from nacl.signing import VerifyKey
+
+from broker.api.context import api_context
+from broker.api.keys import RESPONSE_KEY_ID, Caller
+from broker.api.signature_policy import SignatureError
+from broker.api.signatures import RequestMessage, sign_response, verify_request
+from broker.app import core_of
+from broker.audit.services import Actor, record_event
+from broker.errors import BrokerError
+
+PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
+
+
+class RateLimited(BrokerError):
+    """A limit of the caller's organisation is used up."""
+
+    code = "rate-limited"
+    status = 429
+
+
+class LimitStoreUnavailable(BrokerError):
+    """The rate-limit store cannot answer; the request is refused rather than let through."""
+
+    code = "service-unavailable"
+    status = 503
+
+
+def _audit_refusal(event_type: str, reason: str, details: dict[str, Any],
+                   organisation_id: int | None = None) -> None:
+    core = core_of_request()
+    actor = Actor(actor=f"key:{details.get('key_id', 'unverified')}", channel="api",
+                  organisation_id=organisation_id, request_id=g.request_id)
+    with core.transaction() as connection:
+        record_event(connection, actor, event_type, outcome="refused", reason=reason,
+                     details={**details, "method": request.method, "path": request.path,
+                              "source": truncated_address(request.remote_addr)})
+
+
+def core_of_request() -> Any:
+    """The core of the running app."""
+    from flask import current_app  # noqa: PLC0415
+
+    return core_of(current_app)
+
+
+def truncated_address(address: str | None) -> str | None:
+    """The source address with its last part dropped (IPv4 /24, IPv6 /48), as NEN 7513 asks
+    for the source without making the log a tracking tool."""
+    if not address:
+        return None
+    if ":" in address:
+        return ":".join(address.split(":")[:3]) + "::/48"
+    return ".".join(address.split(".")[:3]) + ".0/24"
+
+
+def authenticate() -> None:
+    """Verify the request's signature and set ``g.caller`` and ``g.actor`` (before_request)."""
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or str(uuid.uuid4())
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    context = api_context()
+    found: dict[str, Caller] = {}
+
+    def resolve(key_id: str) -> VerifyKey | None:
+        resolved = context.keys.resolve(key_id)
+        if resolved is None:
+            return None
+        found["caller"] = resolved[1]
+        return resolved[0]
+
+    try:
+        verified = verify_request(
+            method=request.method, target_uri=request.url, headers=request.headers,
+            body=request.get_data(cache=True), resolve_key=resolve, replay=context.replay,
+        )
+    except SignatureError as exc:
+        caller = found.get("caller")
+        _audit_refusal("auth:signature_rejected", exc.code,
+                       {"key_id": caller.key_id} if caller else {},
+                       caller.organisation_id if caller else None)
+        raise
+    caller = found["caller"]
+    g.signature_label = verified.label
+    g.caller = caller
+    g.actor = Actor(actor=f"key:{caller.key_id}", channel="api",
+                    organisation_id=caller.organisation_id, role=None, request_id=g.request_id)
+    limit_organisation(caller, parse(context.org_rate), cost=1, scope="requests")
+
+
+def limit_organisation(caller: Caller, item: RateLimitItem, *, cost: int, scope: str) -> None:
+    """Count ``cost`` against ``item`` for the caller's organisation; refuse when used up."""
+    strategy = api_context().limiter.limiter
+    try:
+        allowed = strategy.hit(item, "org", scope, str(caller.organisation_id), cost=cost)
+        stats = strategy.get_window_stats(item, "org", scope, str(caller.organisation_id))
+    except Exception as exc:
+        raise LimitStoreUnavailable(
+            "The rate-limit store cannot be reached; the request was refused. Retry later.",
+            "De opslag voor verzoeklimieten is onbereikbaar; het verzoek is geweigerd.",
+        ) from exc
+    g.limit_headers = {
+        "RateLimit-Limit": str(item.amount),
+        "RateLimit-Remaining": str(max(0, stats.remaining)),
+        "RateLimit-Reset": str(max(0, int(stats.reset_time - time.time()))),
+    }
+    if not allowed:
+        _audit_refusal("auth:rate_limited", f"{scope}: {item}",
+                       {"key_id": caller.key_id, "cost": cost}, caller.organisation_id)
+        raise RateLimited(
+            f"Your organisation's limit of {item} for {scope} is used up; retry later.",
+            f"Het limiet van uw organisatie ({item}) voor {scope} is op; probeer het later.",
+        )
+
+
+def evaluation_quota(caller: Caller, count: int) -> None:
+    """The policy's daily quota of pseudonym evaluations for the caller's organisation."""
+    quota = core_of_request().policy().quota_for(caller.org_type)
+    limit_organisation(caller, RateLimitItemPerDay(quota), cost=count, scope="evaluations")
+
+
+def sign(response: Response) -> Response:
+    """Sign every API response with the broker's key (after_request)."""
+    for name, value in getattr(g, "limit_headers", {}).items():
+        response.headers[name] = value
+    response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+    if request.endpoint in PUBLIC_ENDPOINTS and response.status_code < 400:
+        return response
+    body = response.get_data()
+    if "Content-Type" not in response.headers:
+        response.headers["Content-Type"] = "application/json"
+    label = getattr(g, "signature_label", None)
+    bound = RequestMessage(request.method, request.url, dict(request.headers)) if label else None
+    added = sign_response(
+        status=response.status_code, headers=dict(response.headers),
+        key_id=RESPONSE_KEY_ID, private_key=api_context().response_key, body=body,
+        request=bound, request_label=label,
+    )
+    for name, value in added.items():
+        response.headers[name] = value
+    return response

@@ -1,0 +1,193 @@
+"""Organisations' API keys and the broker's own response-signing key.
+
+Rules this module guarantees:
+
+- An organisation may hold several active keys (rotation) and any number of revoked ones. Only
+  an active key verifies a request; an unknown and a revoked key are indistinguishable to the
+  caller (the resolver answers None for both).
+- Public keys may also be dropped as files ``keys/organisations/<org-code>.<key-id>.pub`` (64 hex
+  characters). They are imported into the database when the app starts; revoking one records the
+  revocation in the database, so the file cannot bring it back.
+- Every change is an audit event in the same transaction.
+- The broker signs its responses with ``keys/api/signing.key`` (an Ed25519 seed, mode 0600);
+  ``keys/api/signing.pub`` is what organisations verify responses with.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from nacl.exceptions import CryptoError
+from nacl.signing import SigningKey, VerifyKey
+from sqlalchemy import select
+
+from broker.api.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
+from broker.audit.services import Actor, record_event
+from broker.core import Core
+from broker.errors import Conflict, NotFound, ValidationError
+from broker.pseudonyms.keys import check_private_file
+from broker.registry.models import Organisation
+
+RESPONSE_KEY_ID = "broker-api-1"
+_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,99}$")
+_FILE = re.compile(
+    r"^(?P<org>[a-z0-9][a-z0-9_-]{1,63})\.(?P<key>[A-Za-z0-9][A-Za-z0-9._:-]{2,99})\.pub$"
+)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """An organisation key as listed to an operator."""
+
+    key_id: str
+    organisation: str
+    public_key: str
+    status: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a verified key id belongs to."""
+
+    key_id: str
+    organisation_id: int
+    organisation: str
+    org_type: str
+
+
+def parse_public_key(text: str) -> bytes:
+    """A 32-byte Ed25519 public key from 64 hex characters; refuses anything else."""
+    try:
+        raw = bytes.fromhex(text.strip())
+        VerifyKey(raw)
+    except (ValueError, CryptoError, TypeError):
+        raise ValidationError(
+            "A public key is 64 hexadecimal characters (an Ed25519 key).",
+            "Een publieke sleutel bestaat uit 64 hexadecimale tekens (een Ed25519-sleutel).",
+        ) from None
+    if len(raw) != 32:
+        raise ValidationError("A public key is 32 bytes.", "Een publieke sleutel is 32 bytes.")
+    return raw
+
+
+class OrganisationKeys:
+    """Adding, revoking, listing and resolving organisations' API keys."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def add(self, actor: Actor, *, organisation: str, key_id: str, public_key: str,
+            source: str = "cli") -> KeyInfo:
+        """Register an active public key for ``organisation`` under ``key_id``."""
+        if not _KEY_ID.match(key_id):
+            raise ValidationError(
+                "A key id is 3-100 characters: letters, digits, '.', '_', ':' or '-'.",
+                "Een sleutel-id is 3-100 tekens: letters, cijfers, '.', '_', ':' of '-'.",
+            )
+        raw = parse_public_key(public_key)
+        with self.core.unit_of_work() as session:
+            org = session.scalar(select(Organisation).filter_by(identifier=organisation))
+            if org is None:
+                raise NotFound(f"There is no organisation with code {organisation!r}.",
+                               f"Er is geen organisatie met code {organisation!r}.")
+            if session.scalar(select(OrganisationKey.id).filter_by(key_id=key_id)):
+                raise Conflict(f"Key id {key_id!r} is taken (also after revocation).",
+                               f"Sleutel-id {key_id!r} is al gebruikt (ook na intrekking).")
+            key = OrganisationKey(key_id=key_id, organisation_id=org.id, public_key=raw,
+                                  status=KEY_ACTIVE, source=source)
+            session.add(key)
+            session.flush()
+            record_event(session, actor, "orgkey:added", organisation_id=org.id,
+                         details={"key_id": key_id, "source": source})
+            return KeyInfo(key_id, org.identifier, raw.hex(), KEY_ACTIVE, source)
+
+    def revoke(self, actor: Actor, key_id: str) -> KeyInfo:
+        """Revoke a key now; requests signed with it are refused from this moment."""
+        with self.core.unit_of_work() as session:
+            row = session.execute(
+                select(OrganisationKey, Organisation.identifier)
+                .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
+                .where(OrganisationKey.key_id == key_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"There is no key {key_id!r}.", f"Er is geen sleutel {key_id!r}.")
+            key, organisation = row
+            if key.status == KEY_REVOKED:
+                raise Conflict(f"Key {key_id!r} is already revoked.",
+                               f"Sleutel {key_id!r} is al ingetrokken.")
+            key.status = KEY_REVOKED
+            key.revoked_at = self.core.now()
+            record_event(session, actor, "orgkey:revoked", organisation_id=key.organisation_id,
+                         details={"key_id": key_id})
+            return KeyInfo(key_id, organisation, key.public_key.hex(), KEY_REVOKED, key.source)
+
+    def listing(self, organisation: str | None = None) -> list[KeyInfo]:
+        """Every key, optionally of one organisation."""
+        with self.core.unit_of_work() as session:
+            query = (select(OrganisationKey, Organisation.identifier)
+                     .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
+                     .order_by(Organisation.identifier, OrganisationKey.key_id))
+            if organisation is not None:
+                query = query.where(Organisation.identifier == organisation)
+            return [KeyInfo(k.key_id, org, k.public_key.hex(), k.status, k.source)
+                    for k, org in session.execute(query)]
+
+    def resolve(self, key_id: str) -> tuple[VerifyKey, Caller] | None:
+        """The active key and its organisation; None for an unknown or revoked key alike."""
+        with self.core.transaction() as connection:
+            row = connection.execute(
+                select(OrganisationKey.public_key, Organisation.id, Organisation.identifier,
+                       Organisation.org_type)
+                .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
+                .where(OrganisationKey.key_id == key_id, OrganisationKey.status == KEY_ACTIVE)
+            ).first()
+        if row is None:
+            return None
+        public_key, org_id, organisation, org_type = row
+        return VerifyKey(bytes(public_key)), Caller(key_id, org_id, organisation, org_type)
+
+    def import_files(self, actor: Actor, directory: Path) -> list[str]:
+        """Import ``<org>.<key-id>.pub`` files whose key id is not known yet; returns them."""
+        if not directory.is_dir():
+            return []
+        known = {k.key_id for k in self.listing()}
+        imported = []
+        for path in sorted(directory.glob("*.pub")):
+            match = _FILE.match(path.name)
+            if match is None or match["key"] in known:
+                continue
+            self.add(actor, organisation=match["org"], key_id=match["key"],
+                     public_key=path.read_text(), source="file")
+            imported.append(match["key"])
+        return imported
+
+
+def response_key_path(keys_dir: Path) -> Path:
+    """Where the broker's response-signing key lives."""
+    return keys_dir / "api" / "signing.key"
+
+
+def ensure_response_key(keys_dir: Path) -> bool:
+    """Create the broker's response-signing key pair if missing; True when created."""
+    path = response_key_path(keys_dir)
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    key = SigningKey.generate()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(bytes(key).hex() + "\n")
+    path.with_suffix(".pub").write_text(bytes(key.verify_key).hex() + "\n")
+    return True
+
+
+def load_response_key(keys_dir: Path) -> SigningKey:
+    """The broker's response-signing key; refused when missing or readable by others."""
+    path = response_key_path(keys_dir)
+    check_private_file(path)
+    return SigningKey(bytes.fromhex(path.read_text().strip()))

@@ -1,0 +1,124 @@
+"""The OpenAPI 3.1 document, generated from the same marshmallow schemas the views use, and a
+documentation page that renders it without any external script or style sheet."""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
+
+from broker.api import schemas
+
+SIGNATURE_NOTE = (
+    "Every request is signed per RFC 9421 with the organisation's Ed25519 key: covered components "
+    '"@method", "@target-uri", "@authority", "content-digest" (RFC 9530, sha-256) and '
+    '"content-type"; parameters created, expires (at most 300 s later), nonce (at least 128 '
+    'bits), keyid and tag="broker-v1". Responses are signed by the broker (tag '
+    '"broker-v1-response"). POST accepts an Idempotency-Key header.'
+)
+
+# (path, method, operation id, summary, request schema, success status, response schema)
+OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, int,
+                       type[Schema]]] = [
+    ("/v1/pseudonyms/evaluate", "post", "evaluate",
+     "Evaluate blinded elements (pseudonym service); counts against the daily quota",
+     schemas.EvaluateRequest, 200, schemas.EvaluateResponse),
+    ("/v1/involvements", "post", "registerInvolvements",
+     "Register one involvement or a batch of up to 1000 (all or none)",
+     schemas.RegisterRequest, 201, schemas.InvolvementList),
+    ("/v1/involvements/{involvement_id}", "get", "getInvolvement",
+     "One of your organisation's involvements", None, 200, schemas.InvolvementOut),
+    ("/v1/involvements/{involvement_id}", "patch", "changeInvolvement",
+     "Renew, change the contact professional, or end", schemas.InvolvementPatch, 200,
+     schemas.InvolvementOut),
+    ("/v1/involvements/{involvement_id}", "delete", "endInvolvement",
+     "End an involvement now", None, 200, schemas.InvolvementOut),
+    ("/v1/lookups", "post", "lookup",
+     "Who else is involved with this household, as far as the policy allows",
+     schemas.LookupRequest, 200, schemas.LookupResponse),
+]
+
+ERRORS = {
+    "400": "Malformed request or signature",
+    "401": "Signature refused (missing, invalid, expired, replayed, unknown key)",
+    "404": "Not found (or not yours)",
+    "409": "Conflicts with the current state",
+    "422": "Invalid fields, identifiers, legal basis or Idempotency-Key reuse",
+    "429": "Rate limit or evaluation quota used up",
+    "503": "A backing store is unavailable; nothing was done",
+}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (computed once)."""
+    spec = APISpec(
+        title="Household involvement broker API", version="1.0.0", openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin()],
+        info={"description": SIGNATURE_NOTE},
+    )
+    spec.components.schema("Problem", schema=schemas.Problem)
+    for path, method, operation_id, summary, request_schema, status, response_schema in OPERATIONS:
+        operation: dict[str, Any] = {
+            "operationId": operation_id,
+            "summary": summary,
+            "responses": {
+                str(status): {"description": "Success", "content": {
+                    "application/json": {"schema": response_schema}}},
+                **{code: {"description": text, "content": {
+                    "application/problem+json": {"schema": "Problem"}}}
+                   for code, text in ERRORS.items()},
+            },
+        }
+        if "{involvement_id}" in path:
+            operation["parameters"] = [{"name": "involvement_id", "in": "path", "required": True,
+                                        "schema": {"type": "string", "format": "uuid"}}]
+        if request_schema is not None:
+            operation["requestBody"] = {"required": True, "content": {
+                "application/json": {"schema": request_schema}}}
+        if method == "post":
+            operation.setdefault("parameters", []).append(
+                {"name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"}})
+        spec.path(path=path, operations={method: operation})
+    return spec.to_dict()
+
+
+def docs_page() -> str:
+    """A self-contained HTML page listing every operation, its fields and its answers."""
+    document = openapi_document()
+    parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+             "<title>Broker API v1</title><style>body{font-family:system-ui,sans-serif;"
+             "max-width:60rem;margin:auto;padding:1rem}code,pre{background:#f4f4f4;"
+             "padding:.1rem .3rem}h2{border-top:1px solid #ccc;padding-top:1rem}</style>",
+             "</head><body><h1>Household involvement broker — API v1</h1>",
+             f"<p>{html.escape(SIGNATURE_NOTE)}</p>",
+             "<p>Machine-readable: <a href='/v1/openapi.json'>/v1/openapi.json</a>. Errors are "
+             "RFC 9457 problem details with a stable <code>type</code>.</p>"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            parts.append(f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>")
+            parts.append(f"<p>{html.escape(operation['summary'])}</p>")
+            body = operation.get("requestBody")
+            if body:
+                ref = body["content"]["application/json"]["schema"]
+                parts.append(f"<p>Request: {_schema_html(document, ref)}</p>")
+            for status, answer in operation["responses"].items():
+                parts.append(f"<p><b>{status}</b> {html.escape(answer['description'])}</p>")
+    parts.append("<h2>Schemas</h2>")
+    for name, schema in document["components"]["schemas"].items():
+        parts.append(f"<h3 id='{name}'>{name}</h3><pre>{html.escape(json.dumps(schema, indent=2))}"
+                     "</pre>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _schema_html(document: dict[str, Any], schema: dict[str, Any]) -> str:
+    ref = schema.get("$ref", "")
+    name = ref.rsplit("/", 1)[-1]
+    return f"<a href='#{html.escape(name)}'>{html.escape(name)}</a>" if name else "JSON"

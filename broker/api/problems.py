@@ -1,0 +1,151 @@
+"""RFC 9457 problem details: the one error shape of the API.
+
+Every refusal is ``application/problem+json`` with a stable ``type`` (``urn:broker:problem:<code>``
+— the code never changes once published), a short ``title``, the ``status`` and a ``detail`` that
+says what to do, in Dutch when the client prefers it and English otherwise. Validation problems add
+``errors``: field → messages. Nothing else leaves: no stack trace, no raw identifier (identifier
+errors never contain the input), and an unknown and a revoked key id get the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from flask_limiter.errors import RateLimitExceeded
+from marshmallow import ValidationError as SchemaError
+from werkzeug.exceptions import HTTPException
+
+from broker.api.replay import ReplayCacheUnavailable
+from broker.api.signature_policy import SignatureError
+from broker.errors import BrokerError
+from broker.identifiers import IdentifierError
+
+PROBLEM_TYPE = "urn:broker:problem:"
+PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger("broker.api")
+
+TITLES = {
+    "validation": "The request is not valid",
+    "identifier": "An identifier is not valid",
+    "not-found": "Not found",
+    "forbidden": "Not allowed",
+    "conflict": "Conflict with the current state",
+    "basis": "The legal basis is not carried",
+    "invalid-pseudonym": "A matching key is not valid",
+    "idempotency-key-reused": "The Idempotency-Key was used for another request",
+    "rate-limited": "Too many requests",
+    "service-unavailable": "Temporarily unavailable",
+    "internal": "Internal error",
+}
+
+
+def language() -> str:
+    """The client's preferred language of ``nl`` and ``en`` (English by default)."""
+    return request.accept_languages.best_match(["en", "nl"], default="en") or "en"
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A problem-details response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + code,
+        "title": title or TITLES.get(code, code.replace("-", " ").capitalize()),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = {field: list(messages) for field, messages in errors.items()}
+    response = Response(json.dumps(body, ensure_ascii=False), status=status,
+                        mimetype=PROBLEM_JSON)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _schema_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages flattened to ``field.sub.0`` → list of messages."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            flat.update(_schema_errors(value, f"{prefix}{key}."))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix.rstrip(".") or "_body"] = list(messages)
+    else:
+        flat[prefix.rstrip(".") or "_body"] = [str(messages)]
+    return flat
+
+
+def register_unrouted_handlers(app: Flask) -> None:
+    """404 and 405 under ``/v1`` never reach the blueprint; answer them as problems too."""
+
+    def unrouted(exc: HTTPException) -> Response | HTTPException:
+        if not request.path.startswith("/v1/"):
+            return exc
+        status = exc.code or 404
+        code = (exc.name or "error").lower().replace(" ", "-")
+        return problem(status, code, exc.description or "", title=exc.name)
+
+    app.register_error_handler(404, unrouted)
+    app.register_error_handler(405, unrouted)
+
+
+def register_error_handlers(bp: Blueprint) -> None:
+    """Attach the problem handlers to the API blueprint."""
+
+    @bp.errorhandler(SignatureError)
+    def _signature(exc: SignatureError) -> Response:
+        return problem(exc.status, exc.code, exc.message(language()),
+                       title="The request signature was refused")
+
+    @bp.errorhandler(ReplayCacheUnavailable)
+    def _replay_down(exc: ReplayCacheUnavailable) -> Response:
+        return problem(503, "service-unavailable", exc.message(language()),
+                       headers={"Retry-After": "5"})
+
+    @bp.errorhandler(IdentifierError)
+    def _identifier(exc: IdentifierError) -> Response:
+        return problem(422, "identifier", exc.message(language()))
+
+    @bp.errorhandler(BrokerError)
+    def _domain(exc: BrokerError) -> Response:
+        return problem(exc.status, exc.code, exc.message(language()))
+
+    @bp.errorhandler(SchemaError)
+    def _schema(exc: SchemaError) -> Response:
+        return problem(422, "validation", "Some fields are not valid; see errors.",
+                       errors=_schema_errors(exc.messages))
+
+    @bp.errorhandler(RateLimitExceeded)
+    def _limited(exc: RateLimitExceeded) -> Response:
+        retry = exc.retry_after if hasattr(exc, "retry_after") else None
+        response = problem(429, "rate-limited", f"Rate limit {exc.description} exceeded; "
+                           "slow down and retry later.")
+        if retry:
+            response.headers["Retry-After"] = str(retry)
+        return response
+
+    @bp.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "-")
+        return problem(status, code, exc.description or exc.name or "", title=exc.name)
+
+    @bp.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        # Logged with its type and traceback only: the request body may hold pseudonyms and is
+        # never logged; the client learns nothing about the inside.
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return problem(500, "internal", "Something went wrong on the broker's side; the "
+                       "request was not carried out. Try again later.")

@@ -1,0 +1,177 @@
+"""The API's request and response bodies (marshmallow); the OpenAPI document is made from these.
+
+Unknown fields are refused (``RAISE``): a typo in a field name is an error, not silently ignored.
+Group elements travel as base64url without padding and are decoded to exactly 32 bytes here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from broker.pseudonyms.service import MAX_BATCH as MAX_EVALUATIONS
+from broker.registry.validation import MAX_BATCH, MAX_KEYS_PER_INVOLVEMENT
+
+_B64URL = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, unpadded
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class Element(fields.Field[bytes]):
+    """A ristretto255 element: 43 base64url characters (32 bytes) in JSON, bytes in Python."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else b64url(value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bytes:
+        if not isinstance(value, str) or not _B64URL.match(value):
+            raise ValidationError("Expected 43 base64url characters (32 bytes, no padding).")
+        try:
+            return base64.urlsafe_b64decode(value + "=")
+        except (binascii.Error, ValueError):
+            raise ValidationError("Not valid base64url.") from None
+
+
+class Strict(Schema):
+    """Refuses unknown fields."""
+
+    class Meta:
+        unknown = RAISE
+
+
+_CODE = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{1,63}$", error="Expected a short code.")
+
+
+class EvaluateRequest(Strict):
+    """Blinded elements to evaluate under the pseudonym service's key."""
+
+    blinded_elements = fields.List(Element(), required=True,
+                                   validate=validate.Length(1, MAX_EVALUATIONS))
+
+
+class EvaluateResponse(Schema):
+    """Evaluated elements in request order, and the key epoch used."""
+
+    evaluated_elements = fields.List(Element(), required=True)
+    key_epoch = fields.Integer(required=True)
+
+
+class MatchingKeyIn(Strict):
+    """``N = k·H(identifier)`` as the client unblinded it."""
+
+    category = fields.String(required=True, validate=validate.OneOf(["person", "address"]))
+    element = Element(required=True)
+    key_epoch = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class NewInvolvementIn(Strict):
+    """One involvement to register."""
+
+    professional = fields.String(required=True, validate=_CODE)
+    purpose = fields.String(required=True, validate=_CODE)
+    ends_on = fields.Date(load_default=None)
+    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
+                                validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
+
+
+class RegisterRequest(Strict):
+    """One involvement, or a batch of up to 1000, registered all or none."""
+
+    involvements = fields.List(fields.Nested(NewInvolvementIn), required=True,
+                               validate=validate.Length(1, MAX_BATCH))
+
+
+class InvolvementOut(Schema):
+    """An involvement of the caller's organisation (its matching keys never leave)."""
+
+    id = fields.String(required=True)
+    organisation = fields.String(required=True, attribute="organisation_identifier")
+    professional = fields.String(required=True, attribute="professional_username")
+    purpose = fields.String(required=True)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    state = fields.String(required=True)
+    end_reason = fields.String(allow_none=True)
+    key_count = fields.Integer(required=True)
+
+
+class InvolvementList(Schema):
+    """Registered involvements, in request order."""
+
+    involvements = fields.List(fields.Nested(InvolvementOut), required=True)
+
+
+class InvolvementPatch(Strict):
+    """Renew (``ends_on``), change the contact (``professional``) or end (``state``)."""
+
+    ends_on = fields.Date()
+    professional = fields.String(validate=_CODE)
+    state = fields.String(validate=validate.Equal("ended"))
+    end_reason = fields.String(validate=_CODE)
+
+    @validates_schema
+    def _one_change(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give ends_on, professional, or state: ended.")
+        if "end_reason" in data and data.get("state") != "ended":
+            raise ValidationError("end_reason goes with state: ended.", "end_reason")
+
+
+class RegisterToo(Strict):
+    """Register the caller's own involvement before the look-up (reciprocity)."""
+
+    professional = fields.String(required=True, validate=_CODE)
+    ends_on = fields.Date(load_default=None)
+
+
+class LookupRequest(Strict):
+    """A question about a household, with its purpose and legal basis."""
+
+    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
+                                validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
+    purpose = fields.String(required=True, validate=_CODE)
+    basis = fields.String(required=True, validate=_CODE)
+    consent_reference = fields.String(validate=validate.Length(1, 200))
+    statute = fields.String(validate=validate.Length(1, 200))
+    justification = fields.String(validate=validate.Length(1, 4000))
+    professional = fields.String(validate=_CODE)
+    register = fields.Nested(RegisterToo)
+
+
+class MatchOut(Schema):
+    """Another organisation's involvement, as far as the policy reveals it."""
+
+    involvement_id = fields.String(required=True)
+    matched_on = fields.List(fields.String(), required=True)
+    reveal = fields.String(required=True)
+    org_type = fields.String(allow_none=True, required=True)
+    organisation = fields.String(allow_none=True, required=True)
+    contact = fields.String(required=True)
+    rule_id = fields.String(required=True)
+
+
+class LookupResponse(Schema):
+    """The answer to a look-up."""
+
+    lookup_id = fields.String(required=True)
+    matches = fields.List(fields.Nested(MatchOut), required=True)
+    registration_required = fields.Integer(required=True)
+    policy_version = fields.String(required=True)
+    flagged_for_review = fields.Boolean(required=True)
+
+
+class Problem(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))

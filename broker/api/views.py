@@ -1,0 +1,152 @@
+"""API v1: thin views over the same services the web form uses.
+
+Each view parses its body with a schema (unknown fields refused), calls one service as the
+verified caller, and dumps the answer with a schema. One success status per view; every other
+outcome is an exception turned into problem details (broker.api.problems).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from marshmallow import Schema
+
+from broker.api import schemas
+from broker.api.auth import authenticate, evaluation_quota, sign
+from broker.api.idempotency import idempotent, request_key
+from broker.api.openapi import docs_page, openapi_document
+from broker.api.problems import register_error_handlers
+from broker.app import core_of
+from broker.audit.services import record_event
+from broker.core import Core
+from broker.errors import ValidationError
+from broker.pseudonyms.matching import Pseudonym
+from broker.registry.lookups import Evidence, LookupService
+from broker.registry.services import NewInvolvement, RegistryService
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+bp.before_request(authenticate)
+bp.after_request(sign)
+register_error_handlers(bp)
+
+
+def _core() -> Core:
+    return core_of(current_app)
+
+
+def _body(schema: Schema) -> Any:
+    """The JSON body loaded with ``schema``."""
+    if request.mimetype != "application/json":
+        raise ValidationError("Send the body as application/json.",
+                              "Stuur de inhoud als application/json.", code="unsupported-media")
+    try:
+        data = json.loads(request.get_data(cache=True) or b"null")
+    except ValueError:
+        raise ValidationError("The body is not valid JSON.",
+                              "De inhoud is geen geldige JSON.") from None
+    return schema.load(data if data is not None else {})
+
+
+def _json(schema: Schema, value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(schema.dump(value), ensure_ascii=False), status=status,
+                    mimetype="application/json")
+
+
+def _pseudonyms(keys: list[dict[str, Any]]) -> list[Pseudonym]:
+    return [Pseudonym(k["category"], k["element"], k["key_epoch"]) for k in keys]
+
+
+@bp.post("/pseudonyms/evaluate")
+@idempotent
+def evaluate() -> Response:
+    """The pseudonym service: evaluate blinded elements (each one counts against the quota)."""
+    blinded = _body(schemas.EvaluateRequest())["blinded_elements"]
+    evaluation_quota(g.caller, len(blinded))
+    core = _core()
+    result = core.pseudonym_service.evaluate(blinded)
+    with core.transaction() as connection:
+        record_event(connection, g.actor, "pseudonym:evaluated",
+                     details={"count": len(blinded), "key_epoch": result.key_epoch})
+    return _json(schemas.EvaluateResponse(),
+                 {"evaluated_elements": result.elements, "key_epoch": result.key_epoch})
+
+
+@bp.post("/involvements")
+@idempotent
+def register() -> Response:
+    """Register one involvement or a batch of up to 1000, all or none."""
+    items = _body(schemas.RegisterRequest())["involvements"]
+    registered = RegistryService(_core()).register_involvements(
+        g.actor, organisation=g.caller.organisation,
+        items=[NewInvolvement(i["professional"], _pseudonyms(i["matching_keys"]), i["purpose"],
+                              i["ends_on"]) for i in items],
+        request_key=request_key(),
+    )
+    return _json(schemas.InvolvementList(), {"involvements": registered}, 201)
+
+
+@bp.get("/involvements/<involvement_id>")
+def get_involvement(involvement_id: str) -> Response:
+    """One of the caller's organisation's involvements."""
+    return _json(schemas.InvolvementOut(),
+                 RegistryService(_core()).get_involvement(g.actor, involvement_id))
+
+
+@bp.patch("/involvements/<involvement_id>")
+def change_involvement(involvement_id: str) -> Response:
+    """Renew, change the contact professional, or end."""
+    change = _body(schemas.InvolvementPatch())
+    registry = RegistryService(_core())
+    info = None
+    if "professional" in change:
+        info = registry.change_contact(g.actor, involvement_id, change["professional"])
+    if "ends_on" in change:
+        info = registry.renew_involvement(g.actor, involvement_id, change["ends_on"])
+    if change.get("state") == "ended":
+        info = registry.end_involvement(g.actor, involvement_id,
+                                        change.get("end_reason", "concern_resolved"))
+    return _json(schemas.InvolvementOut(), info)
+
+
+@bp.delete("/involvements/<involvement_id>")
+def end_involvement(involvement_id: str) -> Response:
+    """End an involvement now."""
+    return _json(schemas.InvolvementOut(),
+                 RegistryService(_core()).end_involvement(g.actor, involvement_id))
+
+
+@bp.post("/lookups")
+@idempotent
+def lookup() -> Response:
+    """Who else is involved with this household, as far as the policy allows?"""
+    question = _body(schemas.LookupRequest())
+    core = _core()
+    pseudonyms = _pseudonyms(question["matching_keys"])
+    actor = g.actor
+    if "register" in question:
+        RegistryService(core).register_involvement(
+            actor, organisation=g.caller.organisation,
+            professional=question["register"]["professional"], pseudonyms=pseudonyms,
+            purpose=question["purpose"], ends_on=question["register"]["ends_on"])
+    if "professional" in question:
+        actor = actor.on_behalf_of(question["professional"])
+    result = LookupService(core).lookup(
+        actor, pseudonyms=pseudonyms, purpose=question["purpose"], basis=question["basis"],
+        evidence=Evidence(question.get("consent_reference"), question.get("statute"),
+                          question.get("justification")),
+    )
+    return _json(schemas.LookupResponse(), result)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document, generated from the schemas above."""
+    return Response(json.dumps(openapi_document()), mimetype="application/json")
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """Readable API documentation, served by the broker itself (no CDN)."""
+    return Response(docs_page(), mimetype="text/html")
