@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 from flask import Flask
-from flask_limiter import HeaderNames, Limiter
+from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -77,10 +77,8 @@ def _api_context(app: Flask, core: Core) -> ApiContext:
         replay = InMemoryReplayCache()
     limiter = Limiter(
         get_remote_address, app=app, default_limits=[settings.api_ip_rate],
-        storage_uri=settings.redis_url or "memory://", headers_enabled=True,
-        header_name_mapping={HeaderNames.LIMIT: "RateLimit-Limit",
-                             HeaderNames.REMAINING: "RateLimit-Remaining",
-                             HeaderNames.RESET: "RateLimit-Reset"},
+        # RateLimit-* headers are set by broker.api.auth.sign, from whichever limit applied.
+        storage_uri=settings.redis_url or "memory://", headers_enabled=False,
         swallow_errors=False,  # fail closed: an unreachable store refuses requests
         storage_options={"socket_timeout": 2, "socket_connect_timeout": 2}
         if settings.redis_url else {},

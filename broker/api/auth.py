@@ -143,9 +143,22 @@ def evaluation_quota(caller: Caller, count: int) -> None:
     limit_organisation(caller, RateLimitItemPerDay(quota), cost=count, scope="evaluations")
 
 
+def limit_headers() -> dict[str, str]:
+    """RateLimit-* of the organisation's limit once authenticated, else of the per-IP limit."""
+    headers: dict[str, str] | None = getattr(g, "limit_headers", None)
+    if headers is not None:
+        return headers
+    current = api_context().limiter.current_limit
+    if current is None:
+        return {}
+    return {"RateLimit-Limit": str(current.limit.amount),
+            "RateLimit-Remaining": str(max(0, current.remaining)),
+            "RateLimit-Reset": str(max(0, int(current.reset_at - time.time())))}
+
+
 def sign(response: Response) -> Response:
     """Sign every API response with the broker's key (after_request)."""
-    for name, value in getattr(g, "limit_headers", {}).items():
+    for name, value in limit_headers().items():
         response.headers[name] = value
     response.headers["X-Request-Id"] = getattr(g, "request_id", "")
     if request.endpoint in PUBLIC_ENDPOINTS and response.status_code < 400:

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
+from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from broker.api.replay import ReplayCacheUnavailable
@@ -112,6 +113,14 @@ def register_error_handlers(bp: Blueprint) -> None:
     @bp.errorhandler(ReplayCacheUnavailable)
     def _replay_down(exc: ReplayCacheUnavailable) -> Response:
         return problem(503, "service-unavailable", exc.message(language()),
+                       headers={"Retry-After": "5"})
+
+    @bp.errorhandler(RedisError)
+    def _store_down(exc: RedisError) -> Response:
+        # The rate-limit or replay store is unreachable: refuse (fail closed), never let through.
+        log.warning("store unavailable: %s", type(exc).__name__)
+        return problem(503, "service-unavailable", "A backing store of the broker cannot be "
+                       "reached; the request was refused. Retry later.",
                        headers={"Retry-After": "5"})
 
     @bp.errorhandler(IdentifierError)
