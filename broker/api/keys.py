@@ -22,11 +22,12 @@ from pathlib import Path
 
 from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey, VerifyKey
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from broker.api.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.audit.services import Actor, record_event
 from broker.core import Core
+from broker.db import Prepared
 from broker.errors import Conflict, NotFound, ValidationError
 from broker.pseudonyms.keys import check_private_file
 from broker.registry.models import Organisation
@@ -72,6 +73,16 @@ def parse_public_key(text: str) -> bytes:
     if len(raw) != 32:
         raise ValidationError("A public key is 32 bytes.", "Een publieke sleutel is 32 bytes.")
     return raw
+
+
+# Every API request resolves its key: built once (see Prepared). No cache: a revocation takes
+# effect at the next request, in every process.
+_ACTIVE_KEY = Prepared(
+    select(OrganisationKey.public_key, Organisation.id, Organisation.identifier,
+           Organisation.org_type)
+    .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
+    .where(OrganisationKey.key_id == bindparam("key_id"), OrganisationKey.status == KEY_ACTIVE)
+)
 
 
 class OrganisationKeys:
@@ -139,15 +150,10 @@ class OrganisationKeys:
     def resolve(self, key_id: str) -> tuple[VerifyKey, Caller] | None:
         """The active key and its organisation; None for an unknown or revoked key alike."""
         with self.core.transaction() as connection:
-            row = connection.execute(
-                select(OrganisationKey.public_key, Organisation.id, Organisation.identifier,
-                       Organisation.org_type)
-                .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
-                .where(OrganisationKey.key_id == key_id, OrganisationKey.status == KEY_ACTIVE)
-            ).first()
-        if row is None:
+            rows = _ACTIVE_KEY.all(connection, {"key_id": key_id})
+        if not rows:
             return None
-        public_key, org_id, organisation, org_type = row
+        public_key, org_id, organisation, org_type = rows[0]
         return VerifyKey(bytes(public_key)), Caller(key_id, org_id, organisation, org_type)
 
     def import_files(self, actor: Actor, directory: Path) -> list[str]:

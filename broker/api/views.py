@@ -26,6 +26,16 @@ from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import NewInvolvement, RegistryService
 
+# Schemas are built once: constructing one costs about as much as loading a body with it.
+_EVALUATE_REQUEST = schemas.EvaluateRequest()
+_EVALUATE_RESPONSE = schemas.EvaluateResponse()
+_REGISTER_REQUEST = schemas.RegisterRequest()
+_INVOLVEMENT_LIST = schemas.InvolvementList()
+_INVOLVEMENT_OUT = schemas.InvolvementOut()
+_INVOLVEMENT_PATCH = schemas.InvolvementPatch()
+_LOOKUP_REQUEST = schemas.LookupRequest()
+_LOOKUP_RESPONSE = schemas.LookupResponse()
+
 bp = Blueprint("api", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
 bp.after_request(sign)
@@ -62,14 +72,14 @@ def _pseudonyms(keys: list[dict[str, Any]]) -> list[Pseudonym]:
 @idempotent
 def evaluate() -> Response:
     """The pseudonym service: evaluate blinded elements (each one counts against the quota)."""
-    blinded = _body(schemas.EvaluateRequest())["blinded_elements"]
+    blinded = _body(_EVALUATE_REQUEST)["blinded_elements"]
     evaluation_quota(g.caller, len(blinded))
     core = _core()
     result = core.pseudonym_service.evaluate(blinded)
     with core.transaction() as connection:
         record_event(connection, g.actor, "pseudonym:evaluated",
                      details={"count": len(blinded), "key_epoch": result.key_epoch})
-    return _json(schemas.EvaluateResponse(),
+    return _json(_EVALUATE_RESPONSE,
                  {"evaluated_elements": result.elements, "key_epoch": result.key_epoch})
 
 
@@ -77,27 +87,27 @@ def evaluate() -> Response:
 @idempotent
 def register() -> Response:
     """Register one involvement or a batch of up to 1000, all or none."""
-    items = _body(schemas.RegisterRequest())["involvements"]
+    items = _body(_REGISTER_REQUEST)["involvements"]
     registered = RegistryService(_core()).register_involvements(
         g.actor, organisation=g.caller.organisation,
         items=[NewInvolvement(i["professional"], _pseudonyms(i["matching_keys"]), i["purpose"],
                               i["ends_on"]) for i in items],
         request_key=request_key(),
     )
-    return _json(schemas.InvolvementList(), {"involvements": registered}, 201)
+    return _json(_INVOLVEMENT_LIST, {"involvements": registered}, 201)
 
 
 @bp.get("/involvements/<involvement_id>")
 def get_involvement(involvement_id: str) -> Response:
     """One of the caller's organisation's involvements."""
-    return _json(schemas.InvolvementOut(),
+    return _json(_INVOLVEMENT_OUT,
                  RegistryService(_core()).get_involvement(g.actor, involvement_id))
 
 
 @bp.patch("/involvements/<involvement_id>")
 def change_involvement(involvement_id: str) -> Response:
     """Renew, change the contact professional, or end."""
-    change = _body(schemas.InvolvementPatch())
+    change = _body(_INVOLVEMENT_PATCH)
     registry = RegistryService(_core())
     info = None
     if "professional" in change:
@@ -107,13 +117,13 @@ def change_involvement(involvement_id: str) -> Response:
     if change.get("state") == "ended":
         info = registry.end_involvement(g.actor, involvement_id,
                                         change.get("end_reason", "concern_resolved"))
-    return _json(schemas.InvolvementOut(), info)
+    return _json(_INVOLVEMENT_OUT, info)
 
 
 @bp.delete("/involvements/<involvement_id>")
 def end_involvement(involvement_id: str) -> Response:
     """End an involvement now."""
-    return _json(schemas.InvolvementOut(),
+    return _json(_INVOLVEMENT_OUT,
                  RegistryService(_core()).end_involvement(g.actor, involvement_id))
 
 
@@ -121,7 +131,7 @@ def end_involvement(involvement_id: str) -> Response:
 @idempotent
 def lookup() -> Response:
     """Who else is involved with this household, as far as the policy allows?"""
-    question = _body(schemas.LookupRequest())
+    question = _body(_LOOKUP_REQUEST)
     core = _core()
     pseudonyms = _pseudonyms(question["matching_keys"])
     actor = g.actor
@@ -137,7 +147,7 @@ def lookup() -> Response:
         evidence=Evidence(question.get("consent_reference"), question.get("statute"),
                           question.get("justification")),
     )
-    return _json(schemas.LookupResponse(), result)
+    return _json(_LOOKUP_RESPONSE, result)
 
 
 @bp.get("/openapi.json")

@@ -1,0 +1,191 @@
+"""Signed look-ups per second through the HTTP stack, next to the crypto floor.
+
+A gunicorn server (``--workers`` processes) serves a registry of ``--keys`` stored matching keys;
+``--clients`` threads send RFC 9421-signed ``POST /v1/lookups`` for ``--seconds``. The floor is
+measured in the same run, in this process: one Ed25519 signature verification, the scalar
+multiplications ``b·N`` and the index probe per look-up — what no implementation can skip.
+Client and server share the machine's cores, so the HTTP figure is a lower bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pysodium
+from nacl.signing import SigningKey
+
+from broker.api.keys import OrganisationKeys
+from broker.api.schemas import b64url
+from broker.api.signatures import sign_request
+from broker.audit.services import Actor
+from broker.config import Settings
+from broker.core import Core
+from broker.pseudonyms import oprf
+from broker.pseudonyms.matching import Pseudonym
+from broker.registry.lookups import MATCHES
+from broker.registry.services import NewInvolvement, RegistryService
+from broker.setup import initialise
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _populate(core: Core, keys: int) -> tuple[SigningKey, list[list[Pseudonym]], int]:
+    """Two organisations with API keys; ``keys`` stored matching keys; the asker's id."""
+    operator = Actor.operator("bench")
+    registry = RegistryService(core)
+    ids = {}
+    for code, org_type in (("vt-bench", "veilig_thuis"), ("wijkteam-bench", "wijkteam")):
+        ids[code] = registry.create_organisation(operator, identifier=code, name=code,
+                                                 org_type=org_type).id
+        registry.add_professional(operator, organisation=code, username=f"{code}-p", name="P",
+                                  role="r")
+    key = SigningKey.generate()
+    OrganisationKeys(core).add(operator, organisation="wijkteam-bench", key_id="bench-key",
+                               public_key=bytes(key.verify_key).hex())
+    households: list[list[Pseudonym]] = []
+    holder = Actor("bench", "cli", ids["vt-bench"])
+    while len(households) * 3 < keys:
+        batch = [[Pseudonym(c, pysodium.crypto_core_ristretto255_random(), 1)
+                  for c in ("person", "person", "address")] for _ in range(500)]
+        households += batch
+        registry.register_involvements(holder, organisation="vt-bench", items=[
+            NewInvolvement("vt-bench-p", h, "safety_assessment") for h in batch])
+    return key, households, ids["wijkteam-bench"]
+
+
+def _body(household: list[Pseudonym]) -> bytes:
+    return json.dumps({
+        "matching_keys": [{"category": p.category, "element": b64url(p.element),
+                           "key_epoch": p.oprf_epoch} for p in household],
+        "purpose": "safety_assessment", "basis": "legal_task",
+        "statute": "Wmo 2015 art. 5.2.6"}).encode()
+
+
+def _signed(url: str, key: SigningKey, body: bytes) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Host": httpx.URL(url).netloc.decode()}
+    headers.update(sign_request(method="POST", target_uri=url, headers=headers,
+                                key_id="bench-key", private_key=key, body=body))
+    return headers
+
+
+def floor(core: Core, key: SigningKey, households: list[list[Pseudonym]], asker: int,
+          count: int) -> float:
+    """Look-ups per second of the irreducible work, in this process."""
+    from broker.api.replay import InMemoryReplayCache  # noqa: PLC0415
+    from broker.api.signatures import verify_request  # noqa: PLC0415
+
+    b = core.keystore.load("broker", core.keystore.current_epoch("broker"))
+    url = "http://127.0.0.1:1/v1/lookups"
+    prepared = []
+    for n in range(count):
+        body = _body(households[n % len(households)])
+        prepared.append((body, _signed(url, key, body)))
+    replay = InMemoryReplayCache()
+    today = core.today()
+    with core.engine.connect() as connection:
+        started = time.perf_counter()
+        for n, (body, headers) in enumerate(prepared):
+            verify_request(method="POST", target_uri=url, headers=headers, body=body,
+                           resolve_key=lambda _k: key.verify_key, replay=replay)
+            values = [oprf.scalar_mult_trusted(b, p.element)
+                      for p in households[n % len(households)]]
+            MATCHES.all(connection, {"values": values, "today": today, "own": asker})
+        return count / (time.perf_counter() - started)
+
+
+def run(*, keys: int, clients: int, seconds: float, workers: int, threads: int = 1
+        ) -> dict[str, Any]:
+    """Start the server, load it, stop it; the figures."""
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="broker-bench-http-") as home:
+        env = {**os.environ, "BROKER_HOME": home, "BROKER_POLICY_DIR": str(ROOT / "policies"),
+               "BROKER_API_ORG_RATE": "10000000/minute", "BROKER_API_IP_RATE": "10000000/minute"}
+        env.pop("BROKER_DATABASE_URL", None)
+        core = Core(Settings.from_env(env))
+        initialise(core, Actor.operator("bench"))
+        print(f"http: registering {keys:,} keys ...", file=sys.stderr, flush=True)
+        key, households, asker = _populate(core, keys)
+        floor_rate = floor(core, key, households, asker, 2000)
+        port = _free_port()
+        server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "broker.wsgi:app"],
+            env=env, cwd=ROOT)
+        url = f"http://127.0.0.1:{port}/v1/lookups"
+        try:
+            _wait(port)
+            latencies, errors = _load(url, key, households, clients, seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            core.dispose()
+    latencies.sort()
+    return {
+        "keys": keys, "clients": clients, "workers": workers, "seconds": seconds,
+        "http_lookups_per_s": len(latencies) / seconds,
+        "http_p50_ms": statistics.median(latencies) * 1000,
+        "http_p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "errors": errors,
+        "floor_lookups_per_s_one_core": floor_rate,
+    }
+
+
+def _wait(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/openapi.json", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not start within 30 s")
+
+
+def _load(url: str, key: SigningKey, households: list[list[Pseudonym]], clients: int,
+          seconds: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(offset: int) -> None:
+        mine: list[float] = []
+        failed = 0
+        with httpx.Client(timeout=10) as http:
+            n = offset
+            while time.monotonic() < stop:
+                body = _body(households[n % len(households)])
+                started = time.perf_counter()
+                answer = http.post(url, content=body, headers=_signed(url, key, body))
+                if answer.status_code == 200:
+                    mine.append(time.perf_counter() - started)
+                else:
+                    failed += 1
+                n += clients
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors[0]
