@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import click
 
+from broker.api.idempotency import purge_records
 from broker.api.keys import OrganisationKeys
 from broker.audit.services import Actor
 from broker.config import Settings
@@ -400,10 +401,13 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
 @main.command()
 @pass_context
 def purge(ctx: Context) -> None:
-    """Move expired involvements to the history and delete history past its retention."""
+    """Move expired involvements to the history, delete history past its retention, and
+    drop stored API answers older than a week."""
     with domain_errors(ctx):
         counts = ctx.registry.purge(Actor.system("purge"))
-    click.echo(f"expired: {counts['expired']}, purged: {counts['purged']}")
+        answers = purge_records(ctx.core, Actor.system("purge"))
+    click.echo(f"expired: {counts['expired']}, purged: {counts['purged']}, "
+               f"stored API answers removed: {answers}")
 
 
 @main.command()

@@ -143,6 +143,7 @@ def test_purge_and_demo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     demo = run("demo", "--households", "5")
     assert demo.exit_code == 0, demo.output
     assert "5 households" in demo.output
-    assert run("purge").output.strip() == "expired: 0, purged: 0"
+    assert run("purge").output.strip() == (
+        "expired: 0, purged: 0, stored API answers removed: 0")
     again = run("init", "--demo")
     assert "demo not loaded" in again.output

@@ -12,15 +12,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Response, g, request
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from broker.api.auth import core_of_request
 from broker.api.models import IdempotencyRecord
+from broker.audit.services import Actor, record_event
+from broker.core import Core
 from broker.errors import ValidationError
 
 HEADER = "Idempotency-Key"
@@ -87,3 +90,20 @@ def idempotent(view: F) -> F:
         return response
 
     return cast(F, wrapped)
+
+
+# Long enough for a case system to retry a whole interrupted sync the next working day.
+KEEP_DAYS = 7
+
+
+def purge_records(core: Core, actor: Actor) -> int:
+    """Delete stored answers older than :data:`KEEP_DAYS`; returns how many."""
+    cutoff = core.now() - timedelta(days=KEEP_DAYS)
+    with core.unit_of_work() as session:
+        result = session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+        deleted = cast(CursorResult[Any], result).rowcount
+        if deleted:
+            record_event(session, actor, "api:idempotency_purged",
+                         details={"records": deleted, "older_than_days": KEEP_DAYS})
+    return int(deleted or 0)

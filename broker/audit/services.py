@@ -41,7 +41,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "orgkey:revoked": "U",
     "auth:signature_rejected": "E",
     "auth:rate_limited": "E",
-    "api:request_refused": "E",
+    "api:idempotency_purged": "D",
     "involvement:contact_changed": "U",
     "policy:loaded": "E",
     "policy:load_failed": "E",

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from broker.api.idempotency import purge_records
+from broker.api.models import IdempotencyRecord
 from broker.api.schemas import b64url
 from broker.app import create_app
 from broker.audit.models import AuditEvent
@@ -118,6 +121,20 @@ def test_idempotency_key_replays_and_refuses_reuse(core: Core, base: str,
     assert other.status_code == 422
     assert other.json()["type"] == "urn:broker:problem:idempotency-key-reused"
     assert count(core, Involvement) == 1
+
+
+def test_stored_answers_are_purged_after_a_week(core: Core, clock: FakeClock, base: str,
+                                                orgs: tuple[Organisation, Organisation]) -> None:
+    vt, _ = orgs
+    call(base, vt, "POST", "/v1/involvements", {"involvements": [new_involvement(core, vt)]},
+         extra_headers={"Idempotency-Key": "k-1"})
+    assert count(core, IdempotencyRecord) == 1
+    clock.now = datetime.now(UTC) + timedelta(days=6)
+    assert purge_records(core, Actor.system("test")) == 0
+    clock.now = datetime.now(UTC) + timedelta(days=8)
+    assert purge_records(core, Actor.system("test")) == 1
+    assert count(core, IdempotencyRecord) == 0
+    assert count(core, AuditEvent, event_type="api:idempotency_purged") == 1
 
 
 def test_bad_bodies_are_problems_with_field_errors(core: Core, base: str,

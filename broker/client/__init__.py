@@ -1,0 +1,28 @@
+"""The Python client for organisations' case systems: ``BrokerClient`` and its errors.
+
+See :mod:`broker.client.client` for what the client guarantees, and :mod:`broker.client.cli`
+for the ``broker-client`` command built on it.
+"""
+
+from broker.client.client import BrokerClient
+from broker.client.errors import (
+    BrokerAPIError,
+    BrokerClientError,
+    BrokerUnavailableError,
+    ResponseVerificationError,
+    UnexpectedResponseError,
+)
+from broker.client.models import IdentifiedRegistration, Involvement, LookupResult, NewRegistration
+
+__all__ = [
+    "BrokerAPIError",
+    "BrokerClient",
+    "BrokerClientError",
+    "BrokerUnavailableError",
+    "IdentifiedRegistration",
+    "Involvement",
+    "LookupResult",
+    "NewRegistration",
+    "ResponseVerificationError",
+    "UnexpectedResponseError",
+]

@@ -1,0 +1,276 @@
+"""Signed requests and verified responses over httpx, with safe retries (issue 4 §2).
+
+Rules this module guarantees:
+
+- Every request is signed (RFC 9421, Ed25519) over ``@method``, ``@target-uri``, ``@authority``,
+  ``content-digest`` and ``content-type`` with ``created``, ``expires`` (``created`` + 300 s),
+  a fresh 256-bit ``nonce``, ``keyid`` and ``tag="broker-v1"``. Every request, GET and DELETE
+  included, carries ``Content-Type: application/json`` and the ``Content-Digest`` of its body
+  (RFC 9530; ``b""`` when there is none). The target URI signed is the one httpx sends.
+- Each attempt is signed anew, so a retry never reuses a nonce (the broker refuses replays).
+- A POST always carries an ``Idempotency-Key``: the caller's, or a random UUID; the same key is sent
+  on every retry of that call, so a retry after a lost response returns the first result instead
+  of acting twice.
+- Retries happen only on network errors (:class:`httpx.TransportError`, timeouts included) and on
+  502, 503 and 504, and on 429 when ``Retry-After`` asks for a short wait; with exponential
+  back-off and jitter. Anything else is answered at once.
+- When the broker's public key is known, no response content is used before its signature is
+  verified (tag ``broker-v1-response``, ``@status``, ``content-digest``, ``content-type`` and the
+  request binding ``"@method";req``, ``"@target-uri";req``, ``"signature";req;key="sig1"``):
+  an unsigned or badly signed response raises :class:`ResponseVerificationError`, whatever its
+  status. Only an error response may lack the request binding (the broker cannot bind a
+  refusal to a request whose signature it refused); it must still carry the broker's signature.
+  ``Accept-Encoding: identity`` keeps the digest over the bytes as sent.
+- A non-2xx response becomes a :class:`BrokerAPIError` built from its RFC 9457 problem details.
+- Nothing here logs; exception messages carry method, path, status and the broker's problem
+  texts, never a request body.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from nacl.signing import SigningKey, VerifyKey
+
+from broker.api.signatures import (
+    RequestMessage,
+    SignatureError,
+    sign_request,
+    verify_response,
+)
+from broker.client.errors import (
+    BrokerAPIError,
+    BrokerUnavailableError,
+    ResponseVerificationError,
+    UnexpectedResponseError,
+)
+
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+DEFAULT_BROKER_KEY_ID = "broker-api-1"
+SIGNATURE_LABEL = "sig1"
+RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_BACKOFF = 30.0
+
+#: An idempotency key, or a function that derives one from the exact request body.
+IdempotencyKey = str | Callable[[bytes], str]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A verified 2xx response: its status, its JSON content and how many attempts it took."""
+
+    status: int
+    data: Any
+    attempts: int
+
+
+def encode_json(payload: object) -> bytes:
+    """The request body for ``payload``: compact UTF-8 JSON, the same bytes for the same value."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class SignedTransport:
+    """Sends signed requests to one broker and returns verified, decoded responses."""
+
+    def __init__(
+        self,
+        base_url: str,
+        key_id: str,
+        private_key: SigningKey,
+        *,
+        broker_key: VerifyKey | None,
+        broker_key_id: str = DEFAULT_BROKER_KEY_ID,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Prepare an httpx client for ``base_url`` (scheme, host, port and optional path)."""
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        self.base_url = base_url.rstrip("/")
+        self.key_id = key_id
+        self._private_key = private_key
+        self._broker_key = broker_key
+        self._broker_key_id = broker_key_id
+        self.retries = retries
+        self.backoff = backoff
+        self._sleep = sleep
+        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+
+    def close(self) -> None:
+        """Close the underlying connections."""
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        payload: object | None = None,
+        *,
+        idempotency_key: IdempotencyKey | None = None,
+    ) -> Reply:
+        """Send ``payload`` as JSON (none: an empty body) and return the verified 2xx reply.
+
+        Raises:
+            BrokerAPIError: the broker answered with a problem (non-2xx).
+            ResponseVerificationError: the response was not signed by the broker's key.
+            UnexpectedResponseError: a verified 2xx response whose content is not JSON.
+            BrokerUnavailableError: every attempt failed on the network or with 502/503/504.
+        """
+        body = b"" if payload is None else encode_json(payload)
+        headers = {
+            "Content-Type": JSON,
+            "Accept": f"{JSON}, {PROBLEM_JSON}",
+            "Accept-Encoding": "identity",
+            "User-Agent": "broker-client/1",
+        }
+        if method == "POST":
+            key = idempotency_key or str(uuid.uuid4())
+            headers["Idempotency-Key"] = key if isinstance(key, str) else key(body)
+        url = f"{self.base_url}{path}"
+        attempts = 0
+        failure = "no attempt was made"
+        while True:
+            attempts += 1
+            request = self._signed(method, url, headers, body)
+            try:
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+                if attempts > self.retries:
+                    break
+                self._sleep(self._delay(attempts))
+                continue
+            response.read()
+            wait = self._retry_wait(response, attempts)
+            if wait is None:
+                return self._reply(method, path, request, response, attempts)
+            failure = f"the broker answered {response.status_code}"
+            if attempts > self.retries:
+                # Out of retries: report what the broker said, if it really said it.
+                return self._reply(method, path, request, response, attempts)
+            self._sleep(wait)
+        raise BrokerUnavailableError(
+            f"{method} {path} failed after {attempts} attempt(s): {failure}"
+        )
+
+    # -- signing and verification ------------------------------------------------------------
+
+    def _signed(self, method: str, url: str, headers: dict[str, str], body: bytes
+                ) -> httpx.Request:
+        """A new request with a fresh signature (new ``created`` and ``nonce``)."""
+        request = self._http.build_request(method, url, content=body, headers=headers)
+        request.headers.update(
+            sign_request(
+                method=method,
+                target_uri=str(request.url),
+                headers=headers,
+                key_id=self.key_id,
+                private_key=self._private_key,
+                body=body,
+                label=SIGNATURE_LABEL,
+            )
+        )
+        return request
+
+    def _verify(self, method: str, path: str, request: httpx.Request,
+                response: httpx.Response) -> None:
+        if self._broker_key is None:
+            return
+        broker_key, broker_key_id = self._broker_key, self._broker_key_id
+
+        def resolve(key_id: str) -> VerifyKey | None:
+            return broker_key if key_id == broker_key_id else None
+
+        bound = RequestMessage(request.method, str(request.url), request.headers)
+        try:
+            verify_response(status=response.status_code, headers=response.headers,
+                            body=response.content, resolve_key=resolve, request=bound,
+                            request_label=SIGNATURE_LABEL)
+            return
+        except SignatureError as exc:
+            error = exc
+        if response.status_code >= 400:
+            # A request the broker refused before verifying its signature (401) cannot be bound
+            # to it; a refusal signed by the broker is still trusted as a refusal.
+            try:
+                verify_response(status=response.status_code, headers=response.headers,
+                                body=response.content, resolve_key=resolve)
+                return
+            except SignatureError:
+                pass
+        raise ResponseVerificationError(
+            f"the response ({response.status_code}) to {method} {path} is not signed by the "
+            f"broker's key: {error.code}: {error.detail}"
+        )
+
+    def _reply(self, method: str, path: str, request: httpx.Request, response: httpx.Response,
+               attempts: int) -> Reply:
+        self._verify(method, path, request, response)
+        if not 200 <= response.status_code < 300:
+            raise problem_error(response, attempts)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise UnexpectedResponseError(
+                f"the response ({response.status_code}) to {method} {path} is not JSON"
+            ) from None
+        return Reply(response.status_code, data, attempts)
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def _delay(self, attempts: int) -> float:
+        """Exponential back-off with jitter: about backoff·2^(n-1), at most MAX_BACKOFF."""
+        base = min(MAX_BACKOFF, self.backoff * 2.0 ** (attempts - 1))
+        return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter needs no secrecy
+
+    def _retry_wait(self, response: httpx.Response, attempts: int) -> float | None:
+        """How long to wait before retrying this response, or None when it is final."""
+        status = response.status_code
+        retry_after = _retry_after(response)
+        if status in RETRY_STATUSES:
+            return self._delay(attempts) if retry_after is None else min(retry_after, MAX_BACKOFF)
+        if status == 429 and retry_after is not None and retry_after <= MAX_BACKOFF:
+            return retry_after
+        return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (RFC 9110 §10.2.3), when given as a number."""
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def problem_error(response: httpx.Response, attempts: int = 1) -> BrokerAPIError:
+    """A :class:`BrokerAPIError` from an RFC 9457 problem response (or a plain error status)."""
+    status = response.status_code
+    try:
+        problem = json.loads(response.content)
+    except ValueError:
+        problem = None
+    if not isinstance(problem, dict):
+        problem = {}
+    errors = problem.get("errors")
+    return BrokerAPIError(
+        status,
+        str(problem.get("type") or "about:blank"),
+        str(problem.get("title") or response.reason_phrase or "error"),
+        str(problem["detail"]) if problem.get("detail") is not None else None,
+        {
+            str(field): messages if isinstance(messages, list) else [messages]
+            for field, messages in errors.items()
+        }
+        if isinstance(errors, dict)
+        else None,
+        attempts=attempts,
+    )
