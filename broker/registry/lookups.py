@@ -57,7 +57,9 @@ OWN_REGISTRATION = Prepared(
         MatchingKey.value.in_(bindparam("values", expanding=True)),
         Involvement.state == INVOLVEMENT_ACTIVE,
         Involvement.ends_on >= bindparam("today"),
-        Involvement.organisation_id == bindparam("own"),
+        # "+ 0" keeps the planner from driving this query from the organisation index (every
+        # involvement of the asker) instead of from the matching-key index (a handful of rows).
+        Involvement.organisation_id + 0 == bindparam("own"),
     )
     .limit(1),
     expanding=["values"],
