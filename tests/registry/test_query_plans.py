@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from broker.core import Core
 from broker.registry.lookups import MATCHES, OWN_REGISTRATION
 
