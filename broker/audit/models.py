@@ -23,13 +23,15 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    event_type: Mapped[str] = mapped_column(String(64), index=True)
+    # Only the time is indexed: every look-up appends an event, and each index costs a page
+    # write per commit; auditors' searches by type or organisation scan a time range.
+    event_type: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(1))
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(100))
     actor_role: Mapped[str | None] = mapped_column(String(100))
-    organisation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    organisation_id: Mapped[int | None] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str | None] = mapped_column(String(64))
     purpose: Mapped[str | None] = mapped_column(String(64))

@@ -45,13 +45,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_audit_events_event_type"), ["event_type"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_audit_events_occurred_at"), ["occurred_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_audit_events_organisation_id"), ["organisation_id"], unique=False
         )
 
     op.create_table(
@@ -202,8 +196,6 @@ def downgrade() -> None:
     op.drop_table("organisations")
     op.drop_table("key_rotations")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_events_organisation_id"))
         batch_op.drop_index(batch_op.f("ix_audit_events_occurred_at"))
-        batch_op.drop_index(batch_op.f("ix_audit_events_event_type"))
 
     op.drop_table("audit_events")
