@@ -109,7 +109,8 @@ class InvolvementList(Schema):
 
 
 class InvolvementPatch(Strict):
-    """Renew (``ends_on``), change the contact (``professional``) or end (``state``)."""
+    """One change: renew (``ends_on``), change the contact (``professional``) or end
+    (``state: ended``, optionally with ``end_reason``)."""
 
     ends_on = fields.Date()
     professional = fields.String(validate=_CODE)
@@ -118,8 +119,10 @@ class InvolvementPatch(Strict):
 
     @validates_schema
     def _one_change(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data:
-            raise ValidationError("Give ends_on, professional, or state: ended.")
+        # One change per request, so that a request is carried out whole or not at all.
+        changes = [name for name in ("ends_on", "professional", "state") if name in data]
+        if len(changes) != 1:
+            raise ValidationError("Give exactly one of ends_on, professional, or state: ended.")
         if "end_reason" in data and data.get("state") != "ended":
             raise ValidationError("end_reason goes with state: ended.", "end_reason")
 

@@ -19,9 +19,9 @@ from broker.api.idempotency import idempotent, request_key
 from broker.api.openapi import docs_page, openapi_document
 from broker.api.problems import register_error_handlers
 from broker.app import core_of
-from broker.audit.services import record_event
 from broker.core import Core
 from broker.errors import ValidationError
+from broker.pseudonyms.evaluations import evaluate_and_record
 from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import NewInvolvement, RegistryService
@@ -74,11 +74,7 @@ def evaluate() -> Response:
     """The pseudonym service: evaluate blinded elements (each one counts against the quota)."""
     blinded = _body(_EVALUATE_REQUEST)["blinded_elements"]
     evaluation_quota(g.caller, len(blinded))
-    core = _core()
-    result = core.pseudonym_service.evaluate(blinded)
-    with core.transaction() as connection:
-        record_event(connection, g.actor, "pseudonym:evaluated",
-                     details={"count": len(blinded), "key_epoch": result.key_epoch})
+    result = evaluate_and_record(_core(), g.actor, blinded)
     return _json(_EVALUATE_RESPONSE,
                  {"evaluated_elements": result.elements, "key_epoch": result.key_epoch})
 
@@ -109,12 +105,11 @@ def change_involvement(involvement_id: str) -> Response:
     """Renew, change the contact professional, or end."""
     change = _body(_INVOLVEMENT_PATCH)
     registry = RegistryService(_core())
-    info = None
     if "professional" in change:
         info = registry.change_contact(g.actor, involvement_id, change["professional"])
-    if "ends_on" in change:
+    elif "ends_on" in change:
         info = registry.renew_involvement(g.actor, involvement_id, change["ends_on"])
-    if change.get("state") == "ended":
+    else:
         info = registry.end_involvement(g.actor, involvement_id,
                                         change.get("end_reason", "concern_resolved"))
     return _json(_INVOLVEMENT_OUT, info)

@@ -73,6 +73,9 @@ def test_register_read_renew_change_end(core: Core, base: str,
     path = f"/v1/involvements/{first['id']}"
     assert call(base, vt, "GET", path).json() == first
     assert call(base, school, "GET", path).status_code == 404  # not yours: not found
+    both = call(base, vt, "PATCH", path, {"ends_on": "2027-01-31", "professional": "vt-a-p"})
+    assert both.status_code == 422  # one change per request: all or nothing
+    assert call(base, vt, "GET", path).json() == first
     renewed = call(base, vt, "PATCH", path, {"ends_on": "2027-01-31"})
     assert renewed.json()["ends_on"] == "2027-01-31", renewed.text
     enrol(core, "vt-b", "veilig_thuis")
