@@ -30,7 +30,7 @@ from broker.policy.diff import InvolvementPair
 from broker.pseudonyms.keys import KeyName
 from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
-from broker.registry.services import RegistryService
+from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.views import OrganisationInfo, ProfessionalInfo
 from broker.setup import initialise
 
@@ -376,13 +376,10 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
         identifiers = parse_household(bsn=bsn, address=address, person=person)
         actor = _acting(ctx, organisation, username)
         pseudonyms = ctx.core.pseudonymise(identifiers)
-        if register_too:
-            ctx.registry.register_involvement(actor, organisation=organisation,
-                                              professional=username, pseudonyms=pseudonyms,
-                                              purpose=purpose)
         result = LookupService(ctx.core).lookup(
             actor, pseudonyms=pseudonyms, purpose=purpose, basis=basis,
             evidence=Evidence(consent_reference, statute, justification),
+            register=NewInvolvement(username, pseudonyms, purpose) if register_too else None,
         )
     if as_json:
         echo_json(result)
@@ -394,8 +391,8 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
         click.echo(f"{who}: matched on {' and '.join(m.matched_on)}; contact: {m.contact} "
                    f"(rule {m.rule_id})")
     if result.registration_required:
-        click.echo(f"{result.registration_required} more match(es) are shown only to "
-                   "organisations registered on this household: ask again with --register")
+        click.echo("some organisations are shown only to those registered on this household "
+                   "themselves: ask again with --register")
 
 
 @main.command()

@@ -100,9 +100,15 @@ def authenticate() -> None:
         )
     except SignatureError as exc:
         caller = found.get("caller")
-        _audit_refusal("auth:signature_rejected", exc.code,
-                       {"key_id": caller.key_id} if caller else {},
-                       caller.organisation_id if caller else None)
+        # Only a refusal after the Ed25519 check passed (digest, replay) is charged to the
+        # key's organisation; anyone can claim a key id in clear text.
+        verified_first = exc.code.startswith("content-digest") or exc.code == "signature-replayed"
+        if caller is not None and verified_first:
+            _audit_refusal("auth:signature_rejected", exc.code, {"key_id": caller.key_id},
+                           caller.organisation_id)
+        else:
+            claimed = {"claimed_key_id": caller.key_id} if caller is not None else {}
+            _audit_refusal("auth:signature_rejected", exc.code, claimed)
         raise
     caller = found["caller"]
     g.signature_label = verified.label

@@ -74,6 +74,10 @@ def idempotent(view: F) -> F:
                         f"This {HEADER} was used for a different request; use a new key.",
                         f"Deze {HEADER} is gebruikt voor een ander verzoek; gebruik een nieuwe.",
                     )
+                # A replayed answer is disclosed again: it gets its own audit event.
+                record_event(session, g.actor, "api:answer_replayed",
+                             details={"path": request.path, "status": earlier.status,
+                                      "first_answer_at": earlier.created_at.isoformat()})
                 response = Response(earlier.body, status=earlier.status,
                                     mimetype="application/json")
                 response.headers["Idempotent-Replayed"] = "true"

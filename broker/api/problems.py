@@ -153,8 +153,8 @@ def register_error_handlers(bp: Blueprint) -> None:
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        # Logged with its type and traceback only: the request body may hold pseudonyms and is
-        # never logged; the client learns nothing about the inside.
-        log.exception("unexpected error in %s %s", request.method, request.path)
+        # Logged with its type only: a database error's message carries the statement's
+        # parameters (matching keys); the client learns nothing about the inside either.
+        log.error("unexpected %s in %s %s", type(exc).__name__, request.method, request.path)
         return problem(500, "internal", "Something went wrong on the broker's side; the "
                        "request was not carried out. Try again later.")

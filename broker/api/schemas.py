@@ -151,7 +151,7 @@ class LookupRequest(Strict):
 class MatchOut(Schema):
     """Another organisation's involvement, as far as the policy reveals it."""
 
-    involvement_id = fields.String(required=True)
+    match_id = fields.String(required=True)
     matched_on = fields.List(fields.String(), required=True)
     reveal = fields.String(required=True)
     org_type = fields.String(allow_none=True, required=True)
@@ -165,7 +165,7 @@ class LookupResponse(Schema):
 
     lookup_id = fields.String(required=True)
     matches = fields.List(fields.Nested(MatchOut), required=True)
-    registration_required = fields.Integer(required=True)
+    registration_required = fields.Boolean(required=True)
     policy_version = fields.String(required=True)
     flagged_for_review = fields.Boolean(required=True)
 

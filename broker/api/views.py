@@ -127,20 +127,16 @@ def end_involvement(involvement_id: str) -> Response:
 def lookup() -> Response:
     """Who else is involved with this household, as far as the policy allows?"""
     question = _body(_LOOKUP_REQUEST)
-    core = _core()
     pseudonyms = _pseudonyms(question["matching_keys"])
-    actor = g.actor
-    if "register" in question:
-        RegistryService(core).register_involvement(
-            actor, organisation=g.caller.organisation,
-            professional=question["register"]["professional"], pseudonyms=pseudonyms,
-            purpose=question["purpose"], ends_on=question["register"]["ends_on"])
-    if "professional" in question:
-        actor = actor.on_behalf_of(question["professional"])
-    result = LookupService(core).lookup(
-        actor, pseudonyms=pseudonyms, purpose=question["purpose"], basis=question["basis"],
+    register = question.get("register")
+    result = LookupService(_core()).lookup(
+        g.actor, pseudonyms=pseudonyms, purpose=question["purpose"], basis=question["basis"],
         evidence=Evidence(question.get("consent_reference"), question.get("statute"),
                           question.get("justification")),
+        on_behalf_of=question.get("professional"),
+        register=NewInvolvement(register["professional"], pseudonyms, question["purpose"],
+                                register["ends_on"]) if register else None,
+        request_key=request_key(),
     )
     return _json(_LOOKUP_RESPONSE, result)
 

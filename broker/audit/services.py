@@ -42,6 +42,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "auth:signature_rejected": "E",
     "auth:rate_limited": "E",
     "api:idempotency_purged": "D",
+    "api:answer_replayed": "R",
     "involvement:contact_changed": "U",
     "policy:loaded": "E",
     "policy:load_failed": "E",
@@ -124,6 +125,7 @@ def record_event(
     rule_id: str | None = None,
     details: Mapping[str, object] | None = None,
     subjects: Iterable[Subject] = (),
+    event_id: str | None = None,
 ) -> RecordedEvent:
     """Append one audit event (and its subjects) in ``session``'s transaction.
 
@@ -135,7 +137,7 @@ def record_event(
         action = EVENT_TYPES[event_type]
     except KeyError:
         raise ValueError(f"unknown audit event type {event_type!r}") from None
-    event_id = time_ordered_uuid()
+    event_id = event_id or time_ordered_uuid()
     connection = session.connection() if isinstance(session, Session) else session
     row_id: int = _INSERT_EVENT.insert_one(
         connection,

@@ -190,10 +190,10 @@ def lookup(settings: CliContext, bsn: Sequence[str], address: Sequence[str],
     for match in matches:
         who = match.get("organisation") or match.get("org_type") or "an organisation"
         click.echo(f"  {who}: matched on {', '.join(match['matched_on'])}; contact "
-                   f"{match['contact']}; involvement {match['involvement_id']}")
+                   f"{match['contact']}; match {match['match_id']}")
     if result.get("registration_required"):
-        click.echo(f"{result['registration_required']} more involvement(s) become visible when "
-                   "you register your own (--register-as).")
+        click.echo("Some organisations are shown only once yours is registered on this "
+                   "household: ask again with --register-as.")
     if result.get("flagged_for_review"):
         click.echo("This look-up is flagged for review by the auditor.")
 

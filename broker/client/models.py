@@ -36,7 +36,7 @@ class Involvement(TypedDict):
 class Match(TypedDict):
     """Another organisation's involvement sharing a matching key, as far as policy reveals it."""
 
-    involvement_id: str
+    match_id: str
     matched_on: list[Literal["person", "address"]]
     reveal: str
     org_type: str | None
@@ -50,7 +50,7 @@ class LookupResult(TypedDict):
 
     lookup_id: str
     matches: list[Match]
-    registration_required: int
+    registration_required: bool
     policy_version: str
     flagged_for_review: bool
 

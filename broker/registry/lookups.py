@@ -16,6 +16,9 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,13 +27,14 @@ from typing import cast
 
 from sqlalchemy import Connection, bindparam, select
 
-from broker.audit.services import Actor, Subject, record_event
+from broker.audit.services import Actor, Subject, record_event, time_ordered_uuid
 from broker.core import Core
 from broker.db import Prepared
 from broker.errors import Forbidden, ValidationError
 from broker.policy import Decision, DecisionRequest, Policy
 from broker.pseudonyms.matching import Category, Pseudonym, unique_values
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, MatchingKey, Organisation
+from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT, require_known
 from broker.registry.views import LookupResult, Match
 
@@ -97,8 +101,16 @@ class LookupService:
         purpose: str,
         basis: str,
         evidence: Evidence = Evidence(),
+        on_behalf_of: str | None = None,
+        register: NewInvolvement | None = None,
+        request_key: str | None = None,
     ) -> LookupResult:
         """Who else is involved with the household of ``pseudonyms``?
+
+        ``on_behalf_of`` names the professional asking (an active member of the actor's
+        organisation). ``register`` registers the organisation's own involvement first
+        (reciprocity); it happens only after every check of the look-up itself has passed, so a
+        refused look-up registers nothing.
 
         The hot path: one prepared SELECT for the matches (and one for the asker's own
         registration when a rule demands reciprocity), the policy's compiled table, and one
@@ -118,7 +130,28 @@ class LookupService:
         policy = self.core.policy()
         purpose = require_known(purpose, policy.purposes, "purpose", "doel")
         basis = require_known(basis, policy.bases, "legal basis", "grondslag")
+        if on_behalf_of is not None or register is not None:
+            registry = RegistryService(self.core)
+            if on_behalf_of is not None:
+                registry.check_member(actor, on_behalf_of)
+                actor = actor.on_behalf_of(on_behalf_of)
         self._check_basis(actor, policy, purpose, basis, evidence)
+        if register is not None:
+            registry.register_involvements(
+                actor, organisation=registry.organisation_code(org_id), items=[register],
+                request_key=request_key)
+        return self._lookup(actor, org_id, pseudonyms, policy, purpose, basis, evidence)
+
+    def _lookup(
+        self,
+        actor: Actor,
+        org_id: int,
+        pseudonyms: Sequence[Pseudonym],
+        policy: Policy,
+        purpose: str,
+        basis: str,
+        evidence: Evidence,
+    ) -> LookupResult:
         today = self.core.today()
         with self.core.transaction() as connection:
             requester_type = self.core.org_type(connection, org_id)
@@ -126,42 +159,52 @@ class LookupService:
                 pseudonyms, self.core.matching.rotation(connection)
             )
             values = unique_values(v for group in variants for v in group)
+            # Whether reciprocity applies depends on the policy only, never on what matched,
+            # so an unregistered asker learns nothing about who is involved.
+            reciprocal = _reciprocity_applies(policy, requester_type, purpose, basis)
+            registered = reciprocal and bool(OWN_REGISTRATION.all(
+                connection, {"values": values, "today": today, "own": org_id}))
             candidates = self._candidates(connection, values, org_id, today)
-            decisions = [
-                policy.decide(DecisionRequest(requester_type, c.org_type, purpose, basis))
-                for c in candidates
-            ]
-            registered: bool | None = None
-            matches, withheld, rules = [], 0, set()
-            for candidate, decision in zip(candidates, decisions, strict=True):
+            lookup_id = time_ordered_uuid()
+            handle_key = self._handle_key()
+            matches, decided, shown = [], [], []
+            withheld_policy = withheld_reciprocity = 0
+            for candidate in candidates:
+                decision = policy.decide(
+                    DecisionRequest(requester_type, candidate.org_type, purpose, basis))
                 if not decision.allowed:
-                    continue
-                if decision.requires_registration:
-                    if registered is None:
-                        registered = bool(OWN_REGISTRATION.all(
-                            connection, {"values": values, "today": today, "own": org_id}))
-                    if not registered:
-                        withheld += 1
-                        continue
-                matches.append(_disclose(candidate, decision))
-                rules.add(decision.rule_ids[0])
+                    withheld_policy += 1
+                elif decision.requires_registration and not registered:
+                    withheld_reciprocity += 1
+                else:
+                    matches.append(_disclose(candidate, decision,
+                                             _handle(handle_key, lookup_id, candidate)))
+                    decided.append(decision)
+                    shown.append(candidate.involvement_id)
             flagged = basis == "vital_interest" or any(
-                "flag_for_review" in d.obligations for d in decisions)
-            event = record_event(
-                connection, actor, "lookup:performed", purpose=purpose, legal_basis=basis,
-                policy_version=policy.version, rule_id=",".join(sorted(rules)) or None,
+                "flag_for_review" in d.obligations for d in decided)
+            record_event(
+                connection, actor, "lookup:performed", event_id=lookup_id, purpose=purpose,
+                legal_basis=basis, policy_version=policy.version,
+                rule_id=",".join(sorted({d.rule_ids[0] for d in decided})) or None,
                 subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
                           for k in (group[0] for group in variants)],
                 details={
                     "match_count": len(matches),
-                    "matched_involvements": [m.involvement_id for m in matches],
-                    "withheld_by_policy": len(candidates) - len(matches) - withheld,
-                    "withheld_for_reciprocity": withheld,
+                    "matched_involvements": shown,
+                    "withheld_by_policy": withheld_policy,
+                    "withheld_for_reciprocity": withheld_reciprocity,
                     "flag_for_review": flagged,
                     **_evidence_details(evidence),
                 },
             )
-        return LookupResult(event.event_id, matches, withheld, policy.version, flagged)
+        return LookupResult(lookup_id, matches, reciprocal and not registered, policy.version,
+                            flagged)
+
+    def _handle_key(self) -> bytes:
+        """The key of match handles, derived from the broker's current key ``b``."""
+        b = self.core.keystore.load("broker", self.core.keystore.current_epoch("broker"))
+        return hashlib.sha256(b"broker match handle v1\0" + b).digest()
 
     def _check_basis(self, actor: Actor, policy: Policy, purpose: str, basis: str,
                      evidence: Evidence) -> None:
@@ -201,11 +244,31 @@ class LookupService:
         ]
 
 
-def _disclose(candidate: _Candidate, decision: Decision) -> Match:
+def _reciprocity_applies(policy: Policy, requester_type: str, purpose: str, basis: str) -> bool:
+    """True when some holder type would be shown to this requester only after registering."""
+    return any(
+        decision.allowed and decision.requires_registration
+        for decision in (policy.decide(DecisionRequest(requester_type, holder, purpose, basis))
+                         for holder in policy.org_types)
+    )
+
+
+def _handle(key: bytes, lookup_id: str, candidate: _Candidate) -> str:
+    """An opaque name for a match, valid for this look-up only (128 bits, base64url).
+
+    Another organisation's involvement id is stable; handing it out would let an asker link
+    separate look-ups to one holder even where the policy reveals nothing. The broker can
+    recompute the handle from the look-up's audit event when contact is requested.
+    """
+    digest = hmac.new(key, f"{lookup_id}:{candidate.involvement_id}".encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode("ascii")
+
+
+def _disclose(candidate: _Candidate, decision: Decision, handle: str) -> Match:
     """The match as far as the decision's ``reveal`` allows."""
     reveal = decision.reveal
     return Match(
-        involvement_id=candidate.involvement_id,
+        match_id=handle,
         matched_on=candidate.matched_on,
         reveal=reveal,
         org_type=candidate.org_type if reveal in ("organisation_type", "organisation") else None,

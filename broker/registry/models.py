@@ -82,7 +82,7 @@ class Involvement(Base):
     ends_on: Mapped[date] = mapped_column(Date)
     state: Mapped[str] = mapped_column(String(16), default=INVOLVEMENT_ACTIVE)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    end_reason: Mapped[str | None] = mapped_column(String(32))
+    end_reason: Mapped[str | None] = mapped_column(String(64))
     history_until: Mapped[date | None] = mapped_column(Date)
     # "<Idempotency-Key>#<position in the batch>": a retried API request finds what the first
     # one registered instead of registering it twice (unique per organisation).

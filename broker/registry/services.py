@@ -23,6 +23,7 @@ from datetime import date
 from functools import partial
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from broker.audit.services import Actor, Subject, record_event
@@ -108,6 +109,15 @@ class RegistryService:
         with self.core.unit_of_work() as session:
             orgs = session.scalars(select(Organisation).order_by(Organisation.identifier))
             return [OrganisationInfo.of(o) for o in orgs]
+
+    def organisation_code(self, organisation_id: int) -> str:
+        """The code of the organisation with database id ``organisation_id``."""
+        with self.core.unit_of_work() as session:
+            code = session.scalar(
+                select(Organisation.identifier).where(Organisation.id == organisation_id))
+        if code is None:
+            raise NotFound("There is no such organisation.", "Die organisatie bestaat niet.")
+        return code
 
     def get_organisation(self, identifier: str) -> OrganisationInfo:
         """One organisation by code."""
@@ -229,6 +239,28 @@ class RegistryService:
             numbered(len(items), n, partial(self._prepare, item, today))
             for n, item in enumerate(items, start=1)
         ]
+        try:
+            return self._register(actor, organisation, items, prepared, today, request_key)
+        except IntegrityError:
+            if request_key is None:
+                raise
+            # A concurrent request with the same key committed first: answer with its result.
+            with self.core.unit_of_work() as session:
+                org = self._organisation(session, organisation)
+                earlier = self._registered_by_request(session, org.id, request_key)
+            if not earlier:
+                raise
+            return earlier
+
+    def _register(
+        self,
+        actor: Actor,
+        organisation: str,
+        items: Sequence[NewInvolvement],
+        prepared: list[tuple[str, date, list[StoredKey]]],
+        today: date,
+        request_key: str | None,
+    ) -> list[InvolvementInfo]:
         with self.core.unit_of_work() as session:
             org = self._organisation(session, organisation)
             self._check_acting_for(actor, org.id)
@@ -313,13 +345,28 @@ class RegistryService:
         return purpose, ends_on, list(unique.values())
 
     def _contact(self, session: Session, org: Organisation, username: str) -> Professional:
-        person = self._professional(session, username)
-        if person.organisation_id != org.id or not person.active:
+        # Unknown, another organisation's and inactive professionals get one answer, which does
+        # not repeat the name: the API must not let callers enumerate other organisations' staff.
+        person = session.scalar(
+            select(Professional).filter_by(username=username, organisation_id=org.id,
+                                           active=True)
+            .options(selectinload(Professional.organisation))
+        )
+        if person is None:
             raise ValidationError(
-                "The contact professional must be an active member of the organisation.",
-                "De contactprofessional moet een actieve medewerker van de organisatie zijn.",
+                "The professional must be an active member of your organisation.",
+                "De professional moet een actieve medewerker van uw organisatie zijn.",
             )
         return person
+
+    def check_member(self, actor: Actor, username: str) -> None:
+        """Refuse unless ``username`` is an active professional of the actor's organisation."""
+        with self.core.unit_of_work() as session:
+            org = session.get(Organisation, actor.organisation_id)
+            if org is None:
+                raise Forbidden("You act for no organisation.", "U handelt niet namens een "
+                                "organisatie.")
+            self._contact(session, org, username)
 
     def get_involvement(self, actor: Actor, involvement_id: str) -> InvolvementInfo:
         """One of the actor's own organisation's involvements."""

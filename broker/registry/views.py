@@ -92,9 +92,10 @@ class Match:
     ``org_type`` and ``organisation`` are filled in only as far as the policy's ``reveal`` lets
     the asker learn before contact; ``contact`` says how contact can be had (``direct``,
     ``approval`` or ``none``); ``rule_id`` is the rule that allowed the disclosure.
+    ``match_id`` names the match for this look-up only (never the holder's involvement id).
     """
 
-    involvement_id: str
+    match_id: str
     matched_on: tuple[Category, ...]
     reveal: str
     org_type: str | None
@@ -107,12 +108,13 @@ class Match:
 class LookupResult:
     """The answer to one look-up, with the audit event that records it.
 
-    ``registration_required`` counts matches the policy shows only to organisations registered
-    on the household themselves (reciprocity); register, then ask again.
+    ``registration_required`` says that the policy shows some organisations only to askers
+    registered on the household themselves (reciprocity) and the asker is not: register, then
+    ask again. It depends on the policy alone, never on what matched.
     """
 
     lookup_id: str
     matches: list[Match]
-    registration_required: int
+    registration_required: bool
     policy_version: str
     flagged_for_review: bool

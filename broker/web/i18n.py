@@ -87,8 +87,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "contact_none": {"nl": "Geen contact via de makelaar", "en": "No contact through the broker"},
     "reciprocity": {
-        "nl": "Nog {count} organisatie(s) zijn alleen zichtbaar als u zelf geregistreerd bent.",
-        "en": "{count} more organisation(s) are shown only once you are registered yourself.",
+        "nl": "Sommige organisaties ziet u alleen als u zelf bij dit huishouden geregistreerd "
+              "bent; vink 'Registreer ook mijn eigen betrokkenheid' aan.",
+        "en": "Some organisations are shown only once you are registered on this household "
+              "yourself; tick 'Also register my own involvement'.",
     },
 }
 

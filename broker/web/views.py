@@ -30,7 +30,7 @@ from broker.audit.services import Actor
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError
 from broker.registry.lookups import LookupService
-from broker.registry.services import RegistryService
+from broker.registry.services import NewInvolvement, RegistryService
 from broker.web.forms import HouseholdForm, parse_household_form
 from broker.web.i18n import LANGUAGES, current_language, t
 
@@ -138,14 +138,11 @@ def check() -> str:
             parsed = parse_household_form(form)
             me, core = g.professional, core_of(current_app)
             pseudonyms = core.pseudonymise(parsed.identifiers)
-            if form.register_too:
-                registry().register_involvement(
-                    actor(), organisation=me.organisation_identifier, professional=me.username,
-                    pseudonyms=pseudonyms, purpose=form.purpose,
-                )
             result = LookupService(core).lookup(
                 actor(), pseudonyms=pseudonyms, purpose=form.purpose, basis=form.basis,
                 evidence=form.evidence(),
+                register=NewInvolvement(me.username, pseudonyms, form.purpose)
+                if form.register_too else None,
             )
         except (BrokerError, IdentifierError) as exc:
             errors = [exc.message(current_language())]

@@ -119,6 +119,7 @@ def test_idempotency_key_replays_and_refuses_reuse(core: Core, base: str,
     assert first.json() == second.json()
     assert second.headers["Idempotent-Replayed"] == "true"
     assert count(core, Involvement) == 1
+    assert count(core, AuditEvent, event_type="api:answer_replayed") == 1
     other = call(base, vt, "POST", "/v1/involvements",
                  {"involvements": [new_involvement(core, vt, "111222333")]}, extra_headers=key)
     assert other.status_code == 422

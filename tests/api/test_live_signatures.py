@@ -100,6 +100,11 @@ def test_changed_path_method_and_authority(live: Live) -> None:
     url, headers, raw = signed(live.base, live.org, "POST", EVALUATE, body())
     refused(live, send("POST", url.replace("evaluate", "evaluate?x=1"), headers, raw),
             "signature-invalid")
+    with live.core.unit_of_work() as session:
+        event = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    # A key id travels in clear: a failed signature is not charged to its organisation.
+    assert event is not None and event.organisation_id is None
+    assert event.details["claimed_key_id"] == live.org.key_id
     url, headers, raw = signed(live.base, live.org, "GET", "/v1/involvements/x")
     refused(live, send("DELETE", url, headers, raw), "signature-invalid")
     url, headers, raw = signed(live.base, live.org, "POST", EVALUATE, body())

@@ -302,7 +302,7 @@ class FakeBroker:
         for involvement_id, stored in self.involvements.items():
             shared = {category for category, element in keys & stored.keys}
             if stored.organisation != organisation and stored.data["state"] == "active" and shared:
-                matches.append({"involvement_id": involvement_id,
+                matches.append({"match_id": involvement_id,
                                 "matched_on": sorted(shared), "reveal": "organisation",
                                 "org_type": "test", "organisation": stored.organisation,
                                 "contact": "approval", "rule_id": "test-rule"})
@@ -312,5 +312,5 @@ class FakeBroker:
                                         "ends_on": data["register"].get("ends_on"),
                                         "matching_keys": data["matching_keys"]})
         return {"lookup_id": str(uuid.uuid4()), "matches": matches,
-                "registration_required": 0, "policy_version": "test",
+                "registration_required": False, "policy_version": "test",
                 "flagged_for_review": basis == "vital_interest"}

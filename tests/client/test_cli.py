@@ -144,7 +144,7 @@ def test_lookup_prints_matches_and_never_sends_the_bsn(env: Env) -> None:
                         "--basis", "legal_task", "--statute", "Jeugdwet 7.1")
     assert result.exit_code == 0, result.output
     assert "1 match(es)" in result.stdout
-    assert f"org-b: matched on person; contact approval; involvement {registered['id']}" in (
+    assert f"org-b: matched on person; contact approval; match {registered['id']}" in (
         result.stdout)
     as_json = env.invoke("lookup", "--bsn", BSNS[0], "--purpose", "protection", "--basis",
                          "consent", "--consent-reference", "C-9", "--json")

@@ -57,7 +57,7 @@ def test_register_then_lookup_from_another_organisation(
     other = make_client("org-b-1")
     result = other.lookup(purpose="safety_assessment", basis="legal_task", statute="Wmo 2015",
                           bsn="111222333", professional="politie-1")
-    assert [m["involvement_id"] for m in result["matches"]] == [involvement["id"]]
+    assert [m["match_id"] for m in result["matches"]] == [involvement["id"]]  # the fake's handle
     assert result["matches"][0]["matched_on"] == ["person"]
     by_address = other.lookup(purpose="safety_assessment", basis="consent",
                               consent_reference="C-1", address="1011ab 12-a")

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import ValidationError
 from broker.registry.lookups import Evidence, LookupService
-from broker.registry.services import RegistryService
+from broker.registry.models import Involvement
+from broker.registry.services import NewInvolvement, RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register
 
@@ -84,12 +85,17 @@ def test_reciprocity_hides_matches_until_registered(core: Core, registry: Regist
     service = LookupService(core)
     before = service.lookup(newcomer.actor, pseudonyms=keys, purpose="safety_assessment",
                             basis="legal_task", evidence=LEGAL_TASK)
-    assert before.matches == [] and before.registration_required == 1
+    assert before.matches == [] and before.registration_required
     register(registry, newcomer, keys, purpose="safety_assessment")
     after = service.lookup(newcomer.actor, pseudonyms=keys, purpose="safety_assessment",
                            basis="legal_task", evidence=LEGAL_TASK)
     assert [m.organisation for m in after.matches] == ["Veilig Thuis Midden"]
-    assert after.registration_required == 0
+    assert not after.registration_required
+    # The flag depends on the policy, not on the data: a household nobody is registered on
+    # gives the same answer to an unregistered asker.
+    empty = service.lookup(newcomer.actor, pseudonyms=household(core, address=("9999 ZZ 1",)),
+                           purpose="safety_assessment", basis="legal_task", evidence=LEGAL_TASK)
+    assert empty.matches == [] and empty.registration_required
 
 
 def test_basis_without_its_evidence_is_refused_and_audited(
@@ -137,3 +143,31 @@ def _member(registry: RegistryService, identifier: str, org_type: str) -> Member
                               username=f"{identifier}-1", name="P", role="r")
     actor = Actor(actor=f"professional:{identifier}-1", channel="web", organisation_id=org.id)
     return Member(identifier, f"{identifier}-1", actor)
+
+
+def test_a_refused_lookup_registers_nothing(core: Core, registry: RegistryService,
+                                            members: dict[str, Member]) -> None:
+    newcomer = _member(registry, "ggz-y", "ggz")
+    with core.unit_of_work() as session:
+        before = session.scalar(select(func.count()).select_from(Involvement))
+    with pytest.raises(ValidationError, match="justification"):
+        LookupService(core).lookup(
+            newcomer.actor, pseudonyms=household(core, address=(ADDRESS,)),
+            purpose="safety_assessment", basis="vital_interest",
+            evidence=Evidence(justification="short"),
+            register=NewInvolvement(newcomer.username, household(core, address=(ADDRESS,)),
+                                    "safety_assessment"))
+    with core.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Involvement)) == before
+
+
+def test_on_behalf_of_must_be_a_member_of_the_asking_organisation(
+    core: Core, members: dict[str, Member]
+) -> None:
+    for who in ("veilig-thuis-1", "nobody-at-all"):
+        with pytest.raises(ValidationError) as caught:
+            LookupService(core).lookup(
+                members["wijkteam"].actor, pseudonyms=household(core, address=(ADDRESS,)),
+                purpose="safety_assessment", basis="legal_task", evidence=LEGAL_TASK,
+                on_behalf_of=who)
+        assert who not in str(caught.value)
