@@ -39,6 +39,9 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
         SECRET_KEY=read_secret(core.settings.instance_dir),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Set BROKER_COOKIE_SECURE=1 behind HTTPS (always, in production); the embedded default
+        # serves plain HTTP on 127.0.0.1.
+        SESSION_COOKIE_SECURE=core.settings.cookie_secure,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     app.config.update(overrides)

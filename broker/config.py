@@ -14,6 +14,7 @@ directory). Production names a PostgreSQL database and a Redis server instead.
 | BROKER_REDIS_URL         | (none: in-memory stores)              |
 | BROKER_LOG_LEVEL         | INFO                                  |
 | BROKER_TRUSTED_PROXIES   | (none: X-Forwarded-* is ignored)      |
+| BROKER_COOKIE_SECURE     | 0 (set 1 behind HTTPS)                |
 | BROKER_API_IP_RATE       | 600/minute (per client address)       |
 | BROKER_API_ORG_RATE      | 1200/minute (per organisation)        |
 """
@@ -40,6 +41,7 @@ class Settings:
     trusted_proxies: str = ""
     api_ip_rate: str = "600/minute"
     api_org_rate: str = "1200/minute"
+    cookie_secure: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
             trusted_proxies=env.get("BROKER_TRUSTED_PROXIES", ""),
             api_ip_rate=env.get("BROKER_API_IP_RATE") or "600/minute",
             api_org_rate=env.get("BROKER_API_ORG_RATE") or "1200/minute",
+            cookie_secure=env.get("BROKER_COOKIE_SECURE", "0") in ("1", "true", "yes"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

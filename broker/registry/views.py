@@ -39,6 +39,7 @@ class ProfessionalInfo:
     phone: str | None
     email: str | None
     organisation_identifier: str
+    active: bool
 
     @classmethod
     def of(cls, professional: Professional) -> ProfessionalInfo:
@@ -51,6 +52,7 @@ class ProfessionalInfo:
             professional.phone,
             professional.email,
             professional.organisation.identifier,
+            professional.active,
         )
 
 

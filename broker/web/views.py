@@ -8,6 +8,7 @@ dropped; they are never put in the session, a log line, a redirect URL or an err
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -27,7 +28,7 @@ from werkzeug.wrappers import Response
 
 from broker.app import core_of
 from broker.audit.services import Actor
-from broker.errors import BrokerError
+from broker.errors import BrokerError, NotFound
 from broker.identifiers import IdentifierError
 from broker.registry.lookups import LookupService
 from broker.registry.services import NewInvolvement, RegistryService
@@ -38,6 +39,9 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
                static_url_path="/static/web")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+IDLE_SECONDS = 30 * 60  # signed out after half an hour without a request
+SESSION_SECONDS = 8 * 60 * 60  # and after a working day in any case
 
 
 def registry() -> RegistryService:
@@ -73,9 +77,20 @@ def login_required(view: F) -> F:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         username = session.get("professional")
-        if not username:
+        now = int(time.time())
+        fresh = (now - session.get("seen", 0) <= IDLE_SECONDS
+                 and now - session.get("since", 0) <= SESSION_SECONDS)
+        try:
+            me = registry().get_professional(username) if username and fresh else None
+        except NotFound:
+            me = None
+        # A session ends when idle, when too old, or when the professional was removed or
+        # deactivated: the signed cookie alone is not enough.
+        if me is None or not me.active:
+            _end_session()
             return redirect(url_for("web.login"))
-        g.professional = registry().get_professional(username)
+        session["seen"] = now
+        g.professional = me
         return view(*args, **kwargs)
 
     return cast(F, wrapped)
@@ -112,7 +127,9 @@ def login() -> str | Response:
         if registry().authenticate(username, request.form.get("password", "")):
             lang = current_language()
             session.clear()
-            session.update(professional=username, lang=lang, csrf=secrets.token_urlsafe(32))
+            now = int(time.time())
+            session.update(professional=username, lang=lang, csrf=secrets.token_urlsafe(32),
+                           since=now, seen=now)
             return redirect(url_for("web.check"))
         error = t("bad_login")
     return render_template("login.html", error=error)
@@ -121,10 +138,14 @@ def login() -> str | Response:
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     """Sign out."""
+    _end_session()
+    return redirect(url_for("web.login"))
+
+
+def _end_session() -> None:
     lang = current_language()
     session.clear()
     session["lang"] = lang
-    return redirect(url_for("web.login"))
 
 
 @bp.route("/check", methods=["GET", "POST"])

@@ -6,8 +6,10 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from broker.core import Core
+from broker.registry.models import Professional
 from broker.registry.services import RegistryService
 from tests.factories import CHILD_BSN, household, make_member, register
 
@@ -103,3 +105,17 @@ def test_app_refuses_to_start_with_readable_key(core: Core) -> None:
     (core.settings.keys_dir / "oprf" / "0001.key").chmod(0o644)
     with pytest.raises(UnsafeKeyError, match="chmod 600"):
         create_app(core=core)
+
+
+@pytest.mark.usefixtures("world")
+def test_session_ends_when_deactivated_or_idle(client: FlaskClient, core: Core) -> None:
+    sign_in(client, "basisschool-1")
+    assert client.get("/check").status_code == 200
+    with client.session_transaction() as session:
+        session["seen"] = session["seen"] - 31 * 60
+    assert client.get("/check").status_code == 302  # idle for more than half an hour
+    sign_in(client, "basisschool-1")
+    with core.unit_of_work() as db:
+        db.execute(update(Professional).filter_by(username="basisschool-1").values(active=False))
+    response = client.get("/check")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
