@@ -15,6 +15,7 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -28,11 +29,12 @@ from broker.api.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.audit.services import Actor, record_event
 from broker.core import Core
 from broker.db import Prepared
-from broker.errors import Conflict, NotFound, ValidationError
-from broker.pseudonyms.keys import check_private_file
+from broker.errors import BrokerError, Conflict, NotFound, ValidationError
+from broker.pseudonyms.keys import check_directory, check_private_file
 from broker.registry.models import Organisation
 
 RESPONSE_KEY_ID = "broker-api-1"
+log = logging.getLogger("broker.api")
 _KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,99}$")
 _FILE = re.compile(
     r"^(?P<org>[a-z0-9][a-z0-9_-]{1,63})\.(?P<key>[A-Za-z0-9][A-Za-z0-9._:-]{2,99})\.pub$"
@@ -160,14 +162,24 @@ class OrganisationKeys:
         """Import ``<org>.<key-id>.pub`` files whose key id is not known yet; returns them."""
         if not directory.is_dir():
             return []
+        # Whoever can write here can enrol a key for any organisation.
+        check_directory(directory)
         known = {k.key_id for k in self.listing()}
         imported = []
         for path in sorted(directory.glob("*.pub")):
             match = _FILE.match(path.name)
-            if match is None or match["key"] in known:
+            if match is None:
+                log.warning("ignored %s: name it <org-code>.<key-id>.pub", path.name)
                 continue
-            self.add(actor, organisation=match["org"], key_id=match["key"],
-                     public_key=path.read_text(), source="file")
+            if match["key"] in known:
+                continue
+            try:
+                self.add(actor, organisation=match["org"], key_id=match["key"],
+                         public_key=path.read_text(), source="file")
+            except BrokerError as exc:
+                # One bad file must not stop the broker; it is reported and left out.
+                log.warning("ignored %s: %s", path.name, exc.message("en"))
+                continue
             imported.append(match["key"])
         return imported
 
@@ -195,5 +207,6 @@ def ensure_response_key(keys_dir: Path) -> bool:
 def load_response_key(keys_dir: Path) -> SigningKey:
     """The broker's response-signing key; refused when missing or readable by others."""
     path = response_key_path(keys_dir)
+    check_directory(path.parent)
     check_private_file(path)
     return SigningKey(bytes.fromhex(path.read_text().strip()))

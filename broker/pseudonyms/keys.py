@@ -60,7 +60,8 @@ def check_private_file(path: Path) -> None:
         )
 
 
-def _check_directory(path: Path) -> None:
+def check_directory(path: Path) -> None:
+    """Refuse a key directory that other users can change."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o022:
         raise UnsafeKeyError(
@@ -186,9 +187,9 @@ class FileKeyStore:
                 "broker keys init",
                 f"Sleutelmap {self.keys_dir} bestaat niet. Maak de sleutels met: broker keys init",
             )
-        _check_directory(self.keys_dir)
+        check_directory(self.keys_dir)
         for which in names:
             self.current_epoch(which)  # raises MissingKeyError when there is none
-            _check_directory(self._dir(which))
+            check_directory(self._dir(which))
             for epoch in self.epochs(which):
                 self.load(which, epoch)
