@@ -102,6 +102,14 @@ class MatchingKeys:
         self.keystore = keystore
         self._rotation: tuple[tuple[int, int], float, RotationState | None] | None = None
 
+    def snapshot(self, connection: Connection | Session
+                 ) -> tuple[RotationState | None, tuple[int, int]]:
+        """The rotation state and the key epochs it was read under, for one look-up: the
+        look-up computes its forms at exactly these epochs, even if a key appears meanwhile
+        (a new rotation waits before re-keying its first row; see rotation.start_or_resume)."""
+        state = self.rotation(connection)
+        return state, self._rotation[0] if self._rotation is not None else self.keystore.stamp()
+
     def rotation(self, connection: Connection | Session) -> RotationState | None:
         """The unfinished rotation, cached while the current key epochs are unchanged (≤ 5 s).
 
@@ -151,10 +159,12 @@ class MatchingKeys:
         """The value to store for ``pseudonym``: ``b·N`` at the current epochs of both keys."""
         return self.to_stored_many([pseudonym])[0]
 
-    def to_stored_many(self, pseudonyms: Sequence[Pseudonym]) -> list[StoredKey]:
-        """:meth:`to_stored` for several pseudonyms, reading the current epochs once."""
-        current_oprf = self.keystore.current_epoch("oprf")
-        broker_epoch, b = self.keystore.current("broker")
+    def to_stored_many(self, pseudonyms: Sequence[Pseudonym],
+                       epochs: tuple[int, int] | None = None) -> list[StoredKey]:
+        """:meth:`to_stored` for several pseudonyms, at ``epochs`` (OPRF, broker) or at the
+        current epochs, read once."""
+        current_oprf, broker_epoch = epochs or self.keystore.stamp()
+        b = self.keystore.load("broker", broker_epoch)
         stored = []
         for pseudonym in pseudonyms:
             self._check(pseudonym)
@@ -184,12 +194,15 @@ class MatchingKeys:
         return sorted(epochs)
 
     def search_values(
-        self, pseudonyms: Sequence[Pseudonym], rotation: RotationState | None
+        self,
+        pseudonyms: Sequence[Pseudonym],
+        rotation: RotationState | None,
+        epochs: tuple[int, int] | None = None,
     ) -> list[list[StoredKey]]:
         """Per pseudonym, every stored form a row of the same identifier can have now: one, or
         two mid-rotation. The first form of each is the one a new registration would store.
         """
-        current = self.to_stored_many(pseudonyms)
+        current = self.to_stored_many(pseudonyms, epochs)
         if rotation is None:
             return [[stored] for stored in current]
         oprf_epochs = self._live_epochs("oprf", rotation)

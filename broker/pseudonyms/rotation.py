@@ -17,6 +17,7 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ from broker.registry.models import MatchingKey
 
 PSEUDONYM_TABLES: tuple[type[MatchingKey] | type[AuditSubject], ...] = (MatchingKey, AuditSubject)
 DEFAULT_BATCH = 2000
+GRACE_SECONDS = 1.0
 
 Progress = Callable[[int], None]
 
@@ -61,8 +63,14 @@ def _epoch_column(
     return table.oprf_epoch if which == "oprf" else table.broker_epoch
 
 
-def start_or_resume(core: Core, actor: Actor, which: KeyName) -> tuple[RotationState, bool]:
-    """Begin a rotation of ``which``, or pick up the unfinished one; ``True`` when resumed."""
+def start_or_resume(core: Core, actor: Actor, which: KeyName, *, grace: float = GRACE_SECONDS
+                    ) -> tuple[RotationState, bool]:
+    """Begin a rotation of ``which``, or pick up the unfinished one; ``True`` when resumed.
+
+    After writing a new key file it waits ``grace`` seconds before returning, so that look-ups
+    and registrations that read the epochs just before the file appeared finish before the
+    first row is re-keyed.
+    """
     with core.unit_of_work() as session:
         running = active_rotation(session)
         if running is not None and running.which != which:
@@ -81,7 +89,9 @@ def start_or_resume(core: Core, actor: Actor, which: KeyName) -> tuple[RotationS
                 session, actor, "keys:rotation_started",
                 details={"which": which, "from_epoch": current, "to_epoch": current + 1},
             )
-    core.keystore.ensure(which, running.to_epoch)
+    if not core.keystore.has(which, running.to_epoch):
+        core.keystore.create(which, running.to_epoch)
+        time.sleep(grace)
     return running, resumed
 
 
@@ -158,18 +168,27 @@ def run_rotation(
             if progress is not None:
                 progress(count)
     if max_batches is None or batches < max_batches:
-        _finish(core, actor, rotation)
+        done += _finish(core, actor, rotation, factor, batch_size)
     return done
 
 
-def _finish(core: Core, actor: Actor, rotation: RotationState) -> None:
+def _finish(core: Core, actor: Actor, rotation: RotationState, factor: bytes,
+            batch_size: int) -> int:
+    """Mark the rotation finished, re-keying in the same transaction any row that a writer
+    committed at the old epoch after the last batch (so none is ever stranded)."""
+    late = 0
     with core.unit_of_work() as session:
         row = session.scalar(select(KeyRotation).where(KeyRotation.finished_at.is_(None)))
         if row is None:
-            return
+            return 0
+        for table in PSEUDONYM_TABLES:
+            while count := _rotate_batch(session, table, rotation, factor, batch_size):
+                late += count
+        row.rows_done += late
         row.finished_at = core.now()
         record_event(
             session, actor, "keys:rotation_finished",
             details={"which": rotation.which, "from_epoch": rotation.from_epoch,
                      "to_epoch": rotation.to_epoch, "rows": row.rows_done},
         )
+    return late

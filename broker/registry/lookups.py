@@ -155,9 +155,8 @@ class LookupService:
         today = self.core.today()
         with self.core.transaction() as connection:
             requester_type = self.core.org_type(connection, org_id)
-            variants = self.core.matching.search_values(
-                pseudonyms, self.core.matching.rotation(connection)
-            )
+            rotation, epochs = self.core.matching.snapshot(connection)
+            variants = self.core.matching.search_values(pseudonyms, rotation, epochs)
             values = unique_values(v for group in variants for v in group)
             # Whether reciprocity applies depends on the policy only, never on what matched,
             # so an unregistered asker learns nothing about who is involved.

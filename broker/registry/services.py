@@ -59,6 +59,10 @@ from broker.registry.views import (
 )
 
 
+class _KeysChanged(Exception):
+    """The key epochs changed between making the matching keys and storing them."""
+
+
 @dataclass(frozen=True)
 class NewInvolvement:
     """One involvement to register: who is the contact, which household, why, until when."""
@@ -235,12 +239,33 @@ class RegistryService:
                 f"Stuur tussen 1 en {MAX_BATCH} betrokkenheden tegelijk.",
             )
         today = self.core.today()
-        prepared = [
-            numbered(len(items), n, partial(self._prepare, item, today))
-            for n, item in enumerate(items, start=1)
-        ]
+        for _ in range(3):
+            epochs = self.core.keystore.stamp()
+            prepared = [
+                numbered(len(items), n, partial(self._prepare, item, today, epochs))
+                for n, item in enumerate(items, start=1)
+            ]
+            try:
+                return self._register_once(actor, organisation, items, prepared, today,
+                                           request_key, epochs)
+            except _KeysChanged:
+                continue  # a key rotation began meanwhile: make the keys again
+        raise Conflict("The keys kept changing during registration; try again.",
+                       "De sleutels veranderden tijdens de registratie; probeer het opnieuw.")
+
+    def _register_once(
+        self,
+        actor: Actor,
+        organisation: str,
+        items: Sequence[NewInvolvement],
+        prepared: list[tuple[str, date, list[StoredKey]]],
+        today: date,
+        request_key: str | None,
+        epochs: tuple[int, int],
+    ) -> list[InvolvementInfo]:
         try:
-            return self._register(actor, organisation, items, prepared, today, request_key)
+            return self._register(actor, organisation, items, prepared, today, request_key,
+                                  epochs)
         except IntegrityError:
             if request_key is None:
                 raise
@@ -260,8 +285,11 @@ class RegistryService:
         prepared: list[tuple[str, date, list[StoredKey]]],
         today: date,
         request_key: str | None,
+        epochs: tuple[int, int],
     ) -> list[InvolvementInfo]:
         with self.core.unit_of_work() as session:
+            if self.core.keystore.stamp() != epochs:
+                raise _KeysChanged
             org = self._organisation(session, organisation)
             self._check_acting_for(actor, org.id)
             if request_key is not None:
@@ -330,7 +358,8 @@ class RegistryService:
             )
             return InvolvementInfo.of(involvement)
 
-    def _prepare(self, item: NewInvolvement, today: date) -> tuple[str, date, list[StoredKey]]:
+    def _prepare(self, item: NewInvolvement, today: date, epochs: tuple[int, int]
+                 ) -> tuple[str, date, list[StoredKey]]:
         """Validate one new involvement and compute its stored keys (no database access)."""
         purpose = require_known(item.purpose, self.core.policy().purposes, "purpose", "doel")
         if not 1 <= len(item.pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
@@ -340,7 +369,7 @@ class RegistryService:
             )
         ends_on = self._check_end(today, item.ends_on)
         unique: dict[bytes, StoredKey] = {}
-        for key in self.core.matching.to_stored_many(item.pseudonyms):
+        for key in self.core.matching.to_stored_many(item.pseudonyms, epochs):
             unique.setdefault(key.value, key)
         return purpose, ends_on, list(unique.values())
 

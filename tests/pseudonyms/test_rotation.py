@@ -9,6 +9,7 @@ from broker.audit.models import AuditSubject
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import Conflict
+from broker.pseudonyms import rotation as rotation_module
 from broker.pseudonyms.keys import KeyName
 from broker.pseudonyms.rotation import (
     active_rotation,
@@ -16,7 +17,7 @@ from broker.pseudonyms.rotation import (
     run_rotation,
     start_or_resume,
 )
-from broker.registry.models import MatchingKey
+from broker.registry.models import Involvement, MatchingKey
 from broker.registry.services import RegistryService
 from tests.factories import (
     ADDRESS,
@@ -65,7 +66,7 @@ def test_rotation_rekeys_in_place_and_lookups_still_match(
 ) -> None:
     _populate(core, registry)
     before = _values(core)
-    rotation, resumed = start_or_resume(core, OPERATOR, which)
+    rotation, resumed = start_or_resume(core, OPERATOR, which, grace=0)
     assert not resumed
     assert (rotation.from_epoch, rotation.to_epoch) == (1, 2)
     total = remaining_rows(core, rotation)
@@ -83,7 +84,7 @@ def test_rotation_rekeys_in_place_and_lookups_still_match(
 
 def test_crash_halfway_keeps_matching_and_resumes(core: Core, registry: RegistryService) -> None:
     _populate(core, registry)
-    rotation, _ = start_or_resume(core, OPERATOR, "broker")
+    rotation, _ = start_or_resume(core, OPERATOR, "broker", grace=0)
     total = remaining_rows(core, rotation)
     done = run_rotation(core, OPERATOR, rotation, batch_size=2, max_batches=2)
     assert done == 4
@@ -93,8 +94,8 @@ def test_crash_halfway_keeps_matching_and_resumes(core: Core, registry: Registry
     register(registry, make_member(registry, "wijkteam"), household(core, bsn=(CHILD_BSN,)))
 
     with pytest.raises(Conflict):
-        start_or_resume(core, OPERATOR, "oprf")
-    resumed_rotation, resumed = start_or_resume(core, OPERATOR, "broker")
+        start_or_resume(core, OPERATOR, "oprf", grace=0)
+    resumed_rotation, resumed = start_or_resume(core, OPERATOR, "broker", grace=0)
     assert resumed and resumed_rotation == rotation
     run_rotation(core, OPERATOR, resumed_rotation, batch_size=2)
     assert remaining_rows(core, rotation) == 0
@@ -109,7 +110,31 @@ def test_crash_halfway_keeps_matching_and_resumes(core: Core, registry: Registry
 def test_two_rotations_in_a_row(core: Core, registry: RegistryService) -> None:
     _populate(core, registry)
     for which in ("oprf", "broker", "oprf"):
-        rotation, _ = start_or_resume(core, OPERATOR, which)  # type: ignore[arg-type]
+        rotation, _ = start_or_resume(core, OPERATOR, which, grace=0)  # type: ignore[arg-type]
         run_rotation(core, OPERATOR, rotation)
     assert core.keystore.current_epoch("oprf") == 3
     assert _finds_each_other(core, registry)
+
+
+def test_a_row_committed_at_the_old_epoch_after_the_last_batch_is_not_stranded(
+    core: Core, registry: RegistryService
+) -> None:
+    _populate(core, registry)
+    rotation, _ = start_or_resume(core, OPERATOR, "broker", grace=0)
+    total = remaining_rows(core, rotation)
+    run_rotation(core, OPERATOR, rotation, batch_size=total, max_batches=2)  # not finished
+    assert remaining_rows(core, rotation) == 0
+    # A registration that made its keys before the new key existed commits only now.
+    late = core.matching.to_stored_many(household(core, bsn=("999999990",)), epochs=(1, 1))
+    with core.unit_of_work() as session:
+        involvement = session.scalars(select(Involvement)).first()
+        assert involvement is not None
+        session.add(MatchingKey(involvement_id=involvement.id, category="person",
+                                value=late[0].value, oprf_epoch=1, broker_epoch=1))
+    assert remaining_rows(core, rotation) == 1
+    # Finishing re-counts under the same transaction and re-keys what came late.
+    factor = core.matching.rotation_factor(rotation)
+    assert rotation_module._finish(core, OPERATOR, rotation, factor, total) == 1
+    assert remaining_rows(core, rotation) == 0
+    with core.unit_of_work() as session:
+        assert active_rotation(session) is None
