@@ -46,6 +46,7 @@ class CliContext:
     key_id: str | None = None
     key_file: Path | None = None
     broker_public_key: str | None = None
+    insecure: bool = False
     timeout: float = 10.0
     retries: int = 3
     transport: httpx.BaseTransport | None = None
@@ -66,14 +67,17 @@ class CliContext:
             fail("No broker URL: set BROKER_URL or give --url.")
         if not self.key_id:
             fail("No key id: set BROKER_KEY_ID or give --key-id.")
+        if self.broker_public_key is None and not self.insecure:
+            fail("No broker public key: set BROKER_PUBLIC_KEY or give --broker-public-key "
+                 "(the broker's keys/api/signing.pub), or --insecure for a test set-up.")
         if self.broker_public_key is None:
-            click.echo("warning: BROKER_PUBLIC_KEY is not set; the broker's responses are not "
-                       "verified", err=True)
+            click.echo("warning: --insecure: the broker's responses are not verified", err=True)
         try:
             return BrokerClient(self.url, self.key_id, key,
                                 broker_public_key=self.broker_public_key, timeout=self.timeout,
                                 retries=self.retries, backoff=self.backoff,
-                                transport=self.transport)
+                                transport=self.transport,
+                                insecure_skip_verification=self.insecure)
         except ValueError as exc:
             fail(str(exc))
 
@@ -106,13 +110,16 @@ def client_errors() -> Iterator[None]:
               help="Seconds per attempt.")
 @click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True,
               help="Extra attempts after a network error.")
+@click.option("--insecure", is_flag=True,
+              help="Accept unsigned responses when no broker public key is given (tests only).")
 @click.pass_context
 def main(ctx: click.Context, url: str | None, key_id: str | None, key_file: Path | None,
-         broker_public_key: str | None, timeout: float, retries: int) -> None:
+         broker_public_key: str | None, timeout: float, retries: int, insecure: bool) -> None:
     """Talk to the household involvement broker with this organisation's signed key."""
     settings = ctx.ensure_object(CliContext)
     settings.url, settings.key_id, settings.key_file = url, key_id, key_file
     settings.broker_public_key = broker_public_key or None
+    settings.insecure = insecure
     settings.timeout, settings.retries = timeout, retries
 
 

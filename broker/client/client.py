@@ -104,6 +104,7 @@ class BrokerClient:
         retries: int = 3,
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
+        insecure_skip_verification: bool = False,
     ) -> None:
         """Connect to the broker at ``base_url`` as ``key_id``.
 
@@ -118,7 +119,17 @@ class BrokerClient:
             retries: extra attempts after a network error (or 502/503/504).
             backoff: the first back-off delay in seconds; it doubles per retry.
             transport: an httpx transport (tests; custom TLS or proxies).
+            insecure_skip_verification: accept unsigned responses when no
+                ``broker_public_key`` is given (never in production).
+
+        Raises:
+            ValueError: no ``broker_public_key`` and verification not explicitly skipped.
         """
+        if broker_public_key is None and not insecure_skip_verification:
+            raise ValueError(
+                "Give broker_public_key (the broker's keys/api/signing.pub) so that every "
+                "response is verified, or insecure_skip_verification=True for a test set-up."
+            )
         self._http = SignedTransport(
             base_url,
             key_id,

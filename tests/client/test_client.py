@@ -324,9 +324,12 @@ def test_a_rate_limit_with_a_short_retry_after_is_waited_out(
     assert len(fake.received) == 3
 
 
-def test_without_the_broker_key_responses_are_used_unverified(
+def test_without_the_broker_key_the_client_refuses_unless_told_it_is_a_test(
     fake: FakeBroker, make_client: MakeClient, org_key: SigningKey
 ) -> None:
-    client = make_client("org-a-1", org_key, broker_public_key=None)
+    with pytest.raises(ValueError, match="broker_public_key"):
+        make_client("org-a-1", org_key, broker_public_key=None)
+    client = make_client("org-a-1", org_key, broker_public_key=None,
+                         insecure_skip_verification=True)
     fake.sign_responses = False
     assert len(client.pseudonymise(bsn=BSNS[0])) == 1
