@@ -275,13 +275,16 @@ def professional() -> None:
 @click.option("--role", required=True)
 @click.option("--phone")
 @click.option("--email")
-@click.option("--password", help="Lets this professional sign in on the web form.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read a web sign-in password from standard input (never as an argument: "
+                   "arguments show in the process list and the shell history).")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def professional_add(ctx: Context, organisation: str, username: str, name: str, role: str,
-                     phone: str | None, email: str | None, password: str | None,
+                     phone: str | None, email: str | None, password_stdin: bool,
                      as_json: bool) -> None:
     """Add a contact professional to an organisation."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with domain_errors(ctx):
         info = ctx.registry.add_professional(
             Actor.operator(), organisation=organisation, username=username, name=name,

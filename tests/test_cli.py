@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from broker.audit.models import AuditEvent
 from broker.cli import main
@@ -147,3 +147,18 @@ def test_purge_and_demo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
         "expired: 0, purged: 0, stored API answers removed: 0")
     again = run("init", "--demo")
     assert "demo not loaded" in again.output
+
+
+def test_professional_password_comes_from_stdin(run: Run, tmp_path: Path) -> None:
+    _setup(run)
+    runner = CliRunner()
+    result = runner.invoke(main, ["--lang", "en", "professional", "add", "--org", "vt-a",
+                                  "--username", "vt-web", "--name", "W", "--role", "r",
+                                  "--password-stdin"], input="correct horse battery\n")
+    assert result.exit_code == 0, result.output
+    engine = create_engine(f"sqlite:///{tmp_path / 'instance' / 'broker.db'}")
+    with engine.connect() as connection:
+        stored = connection.execute(text(
+            "SELECT password_hash FROM professionals WHERE username = 'vt-web'")).scalar()
+    engine.dispose()
+    assert stored and stored.startswith("$argon2id$") and "correct horse" not in stored
