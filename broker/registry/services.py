@@ -246,36 +246,24 @@ class RegistryService:
                 for n, item in enumerate(items, start=1)
             ]
             try:
-                return self._register_once(actor, organisation, items, prepared, today,
-                                           request_key, epochs)
+                return self._register(actor, organisation, items, prepared, today,
+                                      request_key, epochs)
             except _KeysChanged:
                 continue  # a key rotation began meanwhile: make the keys again
+            except IntegrityError:
+                # A concurrent request with the same key committed first: answer with its
+                # result (without a key, the conflict is a real error).
+                earlier = self._earlier(organisation, request_key) if request_key else []
+                if not earlier:
+                    raise
+                return earlier
         raise Conflict("The keys kept changing during registration; try again.",
                        "De sleutels veranderden tijdens de registratie; probeer het opnieuw.")
 
-    def _register_once(
-        self,
-        actor: Actor,
-        organisation: str,
-        items: Sequence[NewInvolvement],
-        prepared: list[tuple[str, date, list[StoredKey]]],
-        today: date,
-        request_key: str | None,
-        epochs: tuple[int, int],
-    ) -> list[InvolvementInfo]:
-        try:
-            return self._register(actor, organisation, items, prepared, today, request_key,
-                                  epochs)
-        except IntegrityError:
-            if request_key is None:
-                raise
-            # A concurrent request with the same key committed first: answer with its result.
-            with self.core.unit_of_work() as session:
-                org = self._organisation(session, organisation)
-                earlier = self._registered_by_request(session, org.id, request_key)
-            if not earlier:
-                raise
-            return earlier
+    def _earlier(self, organisation: str, request_key: str) -> list[InvolvementInfo]:
+        with self.core.unit_of_work() as session:
+            org = self._organisation(session, organisation)
+            return self._registered_by_request(session, org.id, request_key)
 
     def _register(
         self,
