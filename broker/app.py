@@ -90,8 +90,7 @@ def _api_context(app: Flask, core: Core) -> ApiContext:
     keys.import_files(Actor.system("startup"), settings.keys_dir / "organisations")
     return ApiContext(keys=keys, replay=replay, limiter=limiter,
                       response_key=load_response_key(settings.keys_dir),
-                      org_rate=settings.api_org_rate,
-                      trusted_proxies=parse_trusted(settings.trusted_proxies))
+                      org_rate=settings.api_org_rate)
 
 
 def core_of(app: Flask) -> Core:

@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from limits import RateLimitItem, RateLimitItemPerDay, parse
 from nacl.signing import VerifyKey
 
@@ -31,6 +31,7 @@ from broker.api.signature_policy import SignatureError
 from broker.api.signatures import RequestMessage, sign_response, verify_request
 from broker.app import core_of
 from broker.audit.services import Actor, record_event
+from broker.core import Core
 from broker.errors import BrokerError
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
@@ -61,10 +62,8 @@ def _audit_refusal(event_type: str, reason: str, details: dict[str, Any],
                               "source": truncated_address(request.remote_addr)})
 
 
-def core_of_request() -> Any:
+def core_of_request() -> Core:
     """The core of the running app."""
-    from flask import current_app  # noqa: PLC0415
-
     return core_of(current_app)
 
 

@@ -22,7 +22,6 @@ class ApiContext:
     limiter: Limiter
     response_key: SigningKey
     org_rate: str
-    trusted_proxies: frozenset[str]
 
 
 def api_context(app: Flask | None = None) -> ApiContext:
