@@ -45,8 +45,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _populate(core: Core, keys: int) -> tuple[SigningKey, list[list[Pseudonym]], int]:
-    """Two organisations with API keys; ``keys`` stored matching keys; the asker's id."""
+def _populate(core: Core, keys: int) -> tuple[SigningKey, list[list[Pseudonym]]]:
+    """Two organisations, the asker with an API key; ``keys`` stored matching keys."""
     operator = Actor.operator("bench")
     registry = RegistryService(core)
     ids = {}
@@ -66,7 +66,7 @@ def _populate(core: Core, keys: int) -> tuple[SigningKey, list[list[Pseudonym]],
         households += batch
         registry.register_involvements(holder, organisation="vt-bench", items=[
             NewInvolvement("vt-bench-p", h, "safety_assessment") for h in batch])
-    return key, households, ids["wijkteam-bench"]
+    return key, households
 
 
 def _body(household: list[Pseudonym]) -> bytes:
@@ -84,8 +84,7 @@ def _signed(url: str, key: SigningKey, body: bytes) -> dict[str, str]:
     return headers
 
 
-def floor(core: Core, key: SigningKey, households: list[list[Pseudonym]], asker: int,
-          count: int) -> float:
+def floor(core: Core, key: SigningKey, households: list[list[Pseudonym]], count: int) -> float:
     """Look-ups per second of the irreducible work, in this process."""
     from broker.api.replay import InMemoryReplayCache  # noqa: PLC0415
     from broker.api.signatures import verify_request  # noqa: PLC0415
@@ -105,7 +104,7 @@ def floor(core: Core, key: SigningKey, households: list[list[Pseudonym]], asker:
                            resolve_key=lambda _k: key.verify_key, replay=replay)
             values = [oprf.scalar_mult_trusted(b, p.element)
                       for p in households[n % len(households)]]
-            MATCHES.all(connection, {"values": values, "today": today, "own": asker})
+            MATCHES.all(connection, {"values": values, "today": today})
         return count / (time.perf_counter() - started)
 
 
@@ -121,8 +120,8 @@ def run(*, keys: int, clients: int, seconds: float, workers: int, threads: int =
         core = Core(Settings.from_env(env))
         initialise(core, Actor.operator("bench"))
         print(f"http: registering {keys:,} keys ...", file=sys.stderr, flush=True)
-        key, households, asker = _populate(core, keys)
-        floor_rate = floor(core, key, households, asker, 2000)
+        key, households = _populate(core, keys)
+        floor_rate = floor(core, key, households, 2000)
         port = _free_port()
         server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),

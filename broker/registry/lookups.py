@@ -3,6 +3,9 @@
 Rules this module guarantees:
 
 - The asker is the actor's organisation, as authenticated by the door; it is never a match.
+- One statement, driven by the matching-key index, finds every active involvement sharing a
+  key; whether the asker is registered itself comes from the same rows, so the work done does
+  not depend on what the policy will disclose.
 - The purpose and the legal basis are codes of the policy, and the basis carries what the policy
   demands of it (a consent reference, a statute, a written justification of minimum length).
   A look-up refused for that is itself audited (``lookup:refused``), then reported.
@@ -42,7 +45,7 @@ from broker.registry.views import LookupResult, Match
 MATCHES = Prepared(
     select(
         Involvement.id, MatchingKey.category, Involvement.public_id,
-        Organisation.org_type, Organisation.name,
+        Involvement.organisation_id, Organisation.org_type, Organisation.name,
     )
     .join(Involvement, Involvement.id == MatchingKey.involvement_id)
     .join(Organisation, Organisation.id == Involvement.organisation_id)
@@ -50,22 +53,7 @@ MATCHES = Prepared(
         MatchingKey.value.in_(bindparam("values", expanding=True)),
         Involvement.state == INVOLVEMENT_ACTIVE,
         Involvement.ends_on >= bindparam("today"),
-        Involvement.organisation_id != bindparam("own"),
     ),
-    expanding=["values"],
-)
-OWN_REGISTRATION = Prepared(
-    select(MatchingKey.id)
-    .join(Involvement, Involvement.id == MatchingKey.involvement_id)
-    .where(
-        MatchingKey.value.in_(bindparam("values", expanding=True)),
-        Involvement.state == INVOLVEMENT_ACTIVE,
-        Involvement.ends_on >= bindparam("today"),
-        # "+ 0" keeps the planner from driving this query from the organisation index (every
-        # involvement of the asker) instead of from the matching-key index (a handful of rows).
-        Involvement.organisation_id + 0 == bindparam("own"),
-    )
-    .limit(1),
     expanding=["values"],
 )
 
@@ -161,9 +149,9 @@ class LookupService:
             # Whether reciprocity applies depends on the policy only, never on what matched,
             # so an unregistered asker learns nothing about who is involved.
             reciprocal = _reciprocity_applies(policy, requester_type, purpose, basis)
-            registered = reciprocal and bool(OWN_REGISTRATION.all(
-                connection, {"values": values, "today": today, "own": org_id}))
-            candidates = self._candidates(connection, values, org_id, today)
+            # One statement finds the others and the asker's own registration alike, so the
+            # work (and the time) does not depend on what matched.
+            candidates, registered = self._candidates(connection, values, org_id, today)
             lookup_id = time_ordered_uuid()
             handle_key = self._handle_key()
             matches, decided, shown = [], [], []
@@ -229,18 +217,24 @@ class LookupService:
     @staticmethod
     def _candidates(
         connection: Connection, values: list[bytes], own_organisation_id: int, today: date
-    ) -> list[_Candidate]:
-        rows = MATCHES.all(connection, {"values": values, "today": today,
-                                        "own": own_organisation_id})
+    ) -> tuple[list[_Candidate], bool]:
+        """Other organisations' active involvements sharing a key, and whether the asker's
+        own organisation is registered on the household too."""
+        rows = MATCHES.all(connection, {"values": values, "today": today})
         categories: dict[int, set[Category]] = defaultdict(set)
         details: dict[int, tuple[str, str, str]] = {}
-        for involvement_id, category, public_id, org_type, org_name in rows:
+        registered = False
+        for involvement_id, category, public_id, organisation_id, org_type, org_name in rows:
+            if organisation_id == own_organisation_id:
+                registered = True  # never a match: the caller's own organisation
+                continue
             categories[involvement_id].add(cast(Category, category))
             details[involvement_id] = (public_id, org_type, org_name)
-        return [
+        candidates = [
             _Candidate(public_id, tuple(sorted(categories[i], reverse=True)), org_type, name)
             for i, (public_id, org_type, name) in sorted(details.items())
         ]
+        return candidates, registered
 
 
 def _reciprocity_applies(policy: Policy, requester_type: str, purpose: str, basis: str) -> bool:
