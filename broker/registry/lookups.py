@@ -100,9 +100,8 @@ class LookupService:
         (reciprocity); it happens only after every check of the look-up itself has passed, so a
         refused look-up registers nothing.
 
-        The hot path: one prepared SELECT for the matches (and one for the asker's own
-        registration when a rule demands reciprocity), the policy's compiled table, and one
-        audit event, on a plain connection.
+        The hot path: one prepared SELECT (the matches and the asker's own registration), the
+        policy's compiled table, and one audit event, on a plain connection.
         """
         org_id = actor.organisation_id
         if org_id is None:
@@ -118,11 +117,10 @@ class LookupService:
         policy = self.core.policy()
         purpose = require_known(purpose, policy.purposes, "purpose", "doel")
         basis = require_known(basis, policy.bases, "legal basis", "grondslag")
-        if on_behalf_of is not None or register is not None:
-            registry = RegistryService(self.core)
-            if on_behalf_of is not None:
-                registry.check_member(actor, on_behalf_of)
-                actor = actor.on_behalf_of(on_behalf_of)
+        registry = RegistryService(self.core)
+        if on_behalf_of is not None:
+            registry.check_member(actor, on_behalf_of)
+            actor = actor.on_behalf_of(on_behalf_of)
         self._check_basis(actor, policy, purpose, basis, evidence)
         if register is not None:
             registry.register_involvements(
