@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]  # Flask's documented way
         app.wsgi_app, parse_trusted(core.settings.trusted_proxies))
     record_policy_in_force(core, Actor.system("startup"))
+    core.start_audit_checkpoints()
     watcher = PolicyWatcher(core)
     app.extensions["broker.policy_watcher"] = watcher
 

@@ -17,9 +17,13 @@ from datetime import date
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from broker.api.idempotency import purge_records
 from broker.api.keys import OrganisationKeys
+from broker.audit.checkpoints import audit_key_path, sign_checkpoint
+from broker.audit.cli import audit_group
+from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
@@ -53,6 +57,18 @@ class Context:
     def registry(self) -> RegistryService:
         """The registry service on this core."""
         return RegistryService(self.core)
+
+    def close(self) -> None:
+        """Sign an audit checkpoint of what this command wrote, and release the core."""
+        if self._core is None:
+            return
+        core, self._core = self._core, None
+        if core.audit_checkpointer is None and audit_key_path(core.settings.keys_dir).exists():
+            try:
+                sign_checkpoint(core)
+            except (BrokerError, SQLAlchemyError) as exc:  # e.g. a database not yet set up
+                click.echo(f"warning: no audit checkpoint signed: {exc}", err=True)
+        core.dispose()
 
     def involvement_pairs(self) -> list[InvolvementPair]:
         """Current pairs of involvements sharing a key, for ``broker policy diff``."""
@@ -97,9 +113,11 @@ def echo_json(value: Any) -> None:
 def main(click_ctx: click.Context, lang: str) -> None:
     """The household involvement broker: who else is involved, and how do I reach them?"""
     click_ctx.obj = Context(lang)
+    click_ctx.call_on_close(click_ctx.obj.close)
 
 
 main.add_command(policy_group, name="policy")
+main.add_command(audit_group, name="audit")
 
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -401,13 +419,15 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
 @main.command()
 @pass_context
 def purge(ctx: Context) -> None:
-    """Move expired involvements to the history, delete history past its retention, and
-    drop stored API answers older than a week."""
+    """Move expired involvements to the history, delete history past its retention, drop
+    stored API answers older than a week, and erase audit events' personal details past theirs."""
     with domain_errors(ctx):
         counts = ctx.registry.purge(Actor.system("purge"))
         answers = purge_records(ctx.core, Actor.system("purge"))
+        erased = erase_personal_details(ctx.core, Actor.system("purge"))
     click.echo(f"expired: {counts['expired']}, purged: {counts['purged']}, "
-               f"stored API answers removed: {answers}")
+               f"stored API answers removed: {answers}, "
+               f"audit events whose personal details were erased: {erased}")
 
 
 @main.command()

@@ -17,6 +17,8 @@ directory). Production names a PostgreSQL database and a Redis server instead.
 | BROKER_COOKIE_SECURE     | 0 (set 1 behind HTTPS)                |
 | BROKER_API_IP_RATE       | 600/minute (per client address)       |
 | BROKER_API_ORG_RATE      | 1200/minute (per organisation)        |
+| BROKER_AUDIT_ORIGIN      | broker.local/audit (name of the log)  |
+| BROKER_AUDIT_CHECKPOINT_INTERVAL | 60 (seconds between checkpoints) |
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class Settings:
     api_ip_rate: str = "600/minute"
     api_org_rate: str = "1200/minute"
     cookie_secure: bool = False
+    # The audit log's name in its signed checkpoints; give each installation its own
+    # (a schema-less URL such as ``broker.gemeente.example/audit``).
+    audit_origin: str = "broker.local/audit"
+    audit_checkpoint_interval: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +68,8 @@ class Settings:
             api_ip_rate=env.get("BROKER_API_IP_RATE") or "600/minute",
             api_org_rate=env.get("BROKER_API_ORG_RATE") or "1200/minute",
             cookie_secure=env.get("BROKER_COOKIE_SECURE", "0") in ("1", "true", "yes"),
+            audit_origin=env.get("BROKER_AUDIT_ORIGIN") or "broker.local/audit",
+            audit_checkpoint_interval=_positive(env, "BROKER_AUDIT_CHECKPOINT_INTERVAL", 60.0),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -72,3 +80,22 @@ class Settings:
     def is_sqlite(self) -> bool:
         """True for the embedded default database."""
         return self.database_url.startswith("sqlite")
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number from ``env``; a clear error for anything else."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        from broker.errors import ConfigurationError  # noqa: PLC0415 - avoid an import cycle
+
+        raise ConfigurationError(
+            f"{name} must be a positive number of seconds, not {raw!r}",
+            f"{name} moet een positief aantal seconden zijn, niet {raw!r}",
+        )
+    return value

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from broker.audit.checkpoints import Checkpointer, NoteKey
 from broker.config import Settings
 from broker.db import (
     make_engine,
@@ -53,6 +54,8 @@ class Core:
         # cannot be "no policy at all").
         self.policies = PolicyHolder(settings.policy_dir)
         self._org_types: dict[int, str] = {}
+        self._audit_key: NoteKey | None = None
+        self.audit_checkpointer: Checkpointer | None = None
 
     def policy(self) -> Policy:
         """The sharing policy in force."""
@@ -96,8 +99,24 @@ class Core:
         """
         return pseudonymise(identifiers, self.pseudonym_service.evaluate)
 
+    def audit_key(self) -> NoteKey:
+        """The audit log's signing key under the log's origin (loaded once)."""
+        if self._audit_key is None:
+            self._audit_key = NoteKey.load(self.settings.audit_origin, self.settings.keys_dir)
+        return self._audit_key
+
+    def start_audit_checkpoints(self) -> None:
+        """Sign audit checkpoints in the background (a serving process calls this once)."""
+        if self.audit_checkpointer is None:
+            self.audit_key()  # a missing or exposed key stops the start, not the thread
+            self.audit_checkpointer = Checkpointer(self, self.settings.audit_checkpoint_interval)
+
     def dispose(self) -> None:
-        """Stop the background checkpoints and close the database connections."""
+        """Sign the last audit checkpoint, stop the background threads and close the database
+        connections."""
+        if self.audit_checkpointer is not None:
+            self.audit_checkpointer.stop()
+            self.audit_checkpointer = None
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self.engine.dispose()

@@ -233,6 +233,16 @@ class Prepared:
         finally:
             cursor.close()
 
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; the number of rows it changed."""
+        sql, values = self._params(connection.dialect, params)
+        cursor = self._cursor(connection)
+        try:
+            cursor.execute(sql, values)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
     def insert_one(self, connection: Connection, row: Mapping[str, Any]) -> Any:
         """Run an INSERT … RETURNING of one column for one row; returns that value."""
         sql, values = self._params(connection.dialect, row)

@@ -1,13 +1,15 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from broker.api.models import IdempotencyRecord, OrganisationKey
-from broker.audit.models import AuditEvent, AuditSubject
+from broker.audit.models import AuditCheckpoint, AuditEvent, AuditLogState, AuditSubject
 from broker.db import Base
 from broker.pseudonyms.models import KeyRotation
 from broker.registry.models import Involvement, MatchingKey, Organisation, Professional
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditLogState",
     "AuditSubject",
     "Base",
     "IdempotencyRecord",

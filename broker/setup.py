@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.api.keys import ensure_response_key
+from broker.audit.checkpoints import ensure_audit_key
 from broker.audit.services import Actor, record_event
 from broker.core import Core
 from broker.errors import ConfigurationError
@@ -31,8 +32,8 @@ class InitReport:
 
 
 def initialise(core: Core, actor: Actor) -> InitReport:
-    """Create or upgrade the schema, create missing keys (pseudonym keys, the API response key)
-    and the session secret."""
+    """Create or upgrade the schema, create missing keys (pseudonym keys, the API response key,
+    the audit key) and the session secret."""
     upgrade(core.engine)
     created: list[str] = []
     for which in KEY_NAMES:
@@ -41,6 +42,8 @@ def initialise(core: Core, actor: Actor) -> InitReport:
             created.append(which)
     if ensure_response_key(core.settings.keys_dir):
         created.append("api")
+    if ensure_audit_key(core.settings.keys_dir):
+        created.append("audit")
     if created:
         with core.unit_of_work() as session:
             record_event(session, actor, "keys:created", details={"keys": created, "epoch": 1})

@@ -3,6 +3,9 @@
 Settings come from the ``BROKER_*`` environment variables (see broker.config).
 """
 
-from broker.app import create_app
+import atexit
+
+from broker.app import core_of, create_app
 
 app = create_app()
+atexit.register(core_of(app).dispose)  # the last audit checkpoint when the worker stops

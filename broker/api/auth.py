@@ -30,7 +30,7 @@ from broker.api.keys import RESPONSE_KEY_ID, Caller
 from broker.api.signature_policy import SignatureError
 from broker.api.signatures import RequestMessage, sign_response, verify_request
 from broker.app import core_of
-from broker.audit.services import Actor, record_event
+from broker.audit.services import Actor, record_event, truncate_address
 from broker.core import Core
 from broker.errors import BrokerError
 
@@ -55,26 +55,16 @@ def _audit_refusal(event_type: str, reason: str, details: dict[str, Any],
                    organisation_id: int | None = None) -> None:
     core = core_of_request()
     actor = Actor(actor=f"key:{details.get('key_id', 'unverified')}", channel="api",
-                  organisation_id=organisation_id, request_id=g.request_id)
+                  organisation_id=organisation_id, request_id=g.request_id,
+                  source_address=truncate_address(request.remote_addr))
     with core.transaction() as connection:
         record_event(connection, actor, event_type, outcome="refused", reason=reason,
-                     details={**details, "method": request.method, "path": request.path,
-                              "source": truncated_address(request.remote_addr)})
+                     details={**details, "method": request.method, "path": request.path})
 
 
 def core_of_request() -> Core:
     """The core of the running app."""
     return core_of(current_app)
-
-
-def truncated_address(address: str | None) -> str | None:
-    """The source address with its last part dropped (IPv4 /24, IPv6 /48), as NEN 7513 asks
-    for the source without making the log a tracking tool."""
-    if not address:
-        return None
-    if ":" in address:
-        return ":".join(address.split(":")[:3]) + "::/48"
-    return ".".join(address.split(".")[:3]) + ".0/24"
 
 
 def authenticate() -> None:
@@ -113,7 +103,8 @@ def authenticate() -> None:
     g.signature_label = verified.label
     g.caller = caller
     g.actor = Actor(actor=f"key:{caller.key_id}", channel="api",
-                    organisation_id=caller.organisation_id, role=None, request_id=g.request_id)
+                    organisation_id=caller.organisation_id, role=None, request_id=g.request_id,
+                    source_address=truncate_address(request.remote_addr))
     limit_organisation(caller, parse(context.org_rate), cost=1, scope="requests")
 
 

@@ -16,7 +16,6 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,9 @@ from broker.audit.services import Actor, record_event
 from broker.core import Core
 from broker.db import Prepared
 from broker.errors import BrokerError, Conflict, NotFound, ValidationError
-from broker.pseudonyms.keys import check_directory, check_private_file
+from broker.pseudonyms.keys import check_directory
 from broker.registry.models import Organisation
+from broker.signing import ensure_signing_key, load_signing_key
 
 RESPONSE_KEY_ID = "broker-api-1"
 log = logging.getLogger("broker.api")
@@ -191,22 +191,9 @@ def response_key_path(keys_dir: Path) -> Path:
 
 def ensure_response_key(keys_dir: Path) -> bool:
     """Create the broker's response-signing key pair if missing; True when created."""
-    path = response_key_path(keys_dir)
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
-    key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(bytes(key).hex() + "\n")
-    path.with_suffix(".pub").write_text(bytes(key.verify_key).hex() + "\n")
-    return True
+    return ensure_signing_key(response_key_path(keys_dir))
 
 
 def load_response_key(keys_dir: Path) -> SigningKey:
     """The broker's response-signing key; refused when missing or readable by others."""
-    path = response_key_path(keys_dir)
-    check_directory(path.parent)
-    check_private_file(path)
-    return SigningKey(bytes.fromhex(path.read_text().strip()))
+    return load_signing_key(response_key_path(keys_dir))

@@ -1,15 +1,33 @@
 """Audit tables.
 
-An event never holds a raw identifier: the household it concerns is referenced through
-:class:`AuditSubject` rows, which hold matching keys (re-keyed in place on rotation like the
-registry's, so a subject access request can still find them).
+An event row holds two kinds of columns:
+
+- the *content*, covered by the event's hash (see ``docs/audit-bundle.md``): what happened, who,
+  on whose behalf, why, under which rule. The database refuses to change or delete it
+  (triggers, migration 0003);
+- *personal details* (a truncated source address, a free-text justification) kept outside the
+  hash and bound to it by a salted digest, so that retention can erase them and every proof
+  stays valid.
+
+The household an event concerns is referenced through :class:`AuditSubject` rows holding matching
+keys; they are re-keyed in place on rotation like the registry's (so a subject access request can
+still find them), which is why the content records only their categories.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from broker.db import Base, UTCDateTime, utcnow
@@ -21,6 +39,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # Only the time is indexed: every look-up appends an event, and each index costs a page
@@ -31,14 +50,27 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(300))
     actor_role: Mapped[str | None] = mapped_column(String(100))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(300))
     organisation_id: Mapped[int | None] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str | None] = mapped_column(String(64))
     purpose: Mapped[str | None] = mapped_column(String(64))
     legal_basis: Mapped[str | None] = mapped_column(String(32))
+    statute: Mapped[str | None] = mapped_column(String(300))
+    consent_reference: Mapped[str | None] = mapped_column(String(200))
     policy_version: Mapped[str | None] = mapped_column(String(64))
     rule_id: Mapped[str | None] = mapped_column(String(200))
+    obligations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    vital_interest: Mapped[bool] = mapped_column(Boolean, default=False)
+    subject_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    personal_digest: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # Personal details: outside the hash, erased by retention (see the module docstring).
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    justification: Mapped[str | None] = mapped_column(Text)
+    personal_salt: Mapped[bytes | None] = mapped_column(LargeBinary(16))
 
     subjects: Mapped[list[AuditSubject]] = relationship(
         back_populates="event", cascade="all, delete-orphan"
@@ -61,3 +93,28 @@ class AuditSubject(Base):
     broker_epoch: Mapped[int] = mapped_column(Integer)
 
     event: Mapped[AuditEvent] = relationship(back_populates="subjects")
+
+
+class AuditLogState(Base):
+    """The log's head, one row: its size, the last event's hash and the Merkle tree's compact
+    range (the roots of its perfect subtrees), so appending and checkpointing never read the
+    whole log. Appending locks this row, which makes the sequence linear: no fork, no gap."""
+
+    __tablename__ = "audit_log_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    head: Mapped[bytes] = mapped_column(LargeBinary(32))
+    frontier: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint of the tree (C2SP signed note), append-only like the events."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text)

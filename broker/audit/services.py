@@ -7,6 +7,7 @@ are typed: an unknown tag is a programming error and raises, it is never written
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import Literal, cast
 from sqlalchemy import Connection, Table
 from sqlalchemy.orm import Session
 
+from broker.audit.chain import Personal, check_json, new_salt, seal, to_millisecond
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.db import prepared_insert, utcnow
 
@@ -46,33 +48,53 @@ EVENT_TYPES: Mapping[str, str] = {
     "involvement:contact_changed": "U",
     "policy:loaded": "E",
     "policy:load_failed": "E",
+    "audit:details_erased": "U",
+    "audit:exported": "R",
+    "audit:searched": "R",
+    "audit:reported": "R",
+    "audit:reviewed": "E",
 }
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, on whose behalf, through which door."""
+    """Who acts, on whose behalf, through which door, from where."""
 
     actor: str
     channel: Channel
     organisation_id: int | None = None
     role: str | None = None
     request_id: str | None = None
+    on_behalf_of: str | None = None
+    source_address: str | None = None  # already truncated (see truncate_address)
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
         """The broker itself (purge, rotation, policy reload)."""
         return cls(actor=name, channel="system")
 
-    def on_behalf_of(self, professional: str) -> Actor:
+    def acting_for(self, professional: str) -> Actor:
         """The same actor, recording the professional it acts for (NEN 7513: the user behind a
         system's request)."""
-        return replace(self, actor=f"{self.actor} for professional:{professional}")
+        return replace(self, on_behalf_of=f"professional:{professional}")
 
     @classmethod
     def operator(cls, name: str = "operator") -> Actor:
         """An operator at the command line."""
         return cls(actor=f"cli:{name}", channel="cli")
+
+
+def truncate_address(address: str | None) -> str | None:
+    """A source address cut to its network (IPv4 /24, IPv6 /48): enough for an auditor to see
+    where requests came from, not enough to single out one device."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 @dataclass(frozen=True)
@@ -87,10 +109,11 @@ class Subject:
 
 @dataclass(frozen=True)
 class RecordedEvent:
-    """The identity of an event once appended: database id and public event id."""
+    """The identity of an event once appended: database id, public event id, sequence number."""
 
     id: int
     event_id: str
+    seq: int
 
 
 _EVENTS = cast(Table, AuditEvent.__table__)
@@ -121,8 +144,13 @@ def record_event(
     organisation_id: int | None = None,
     purpose: str | None = None,
     legal_basis: str | None = None,
+    statute: str | None = None,
+    consent_reference: str | None = None,
+    justification: str | None = None,
     policy_version: str | None = None,
     rule_id: str | None = None,
+    obligations: Iterable[str] = (),
+    vital_interest: bool = False,
     details: Mapping[str, object] | None = None,
     subjects: Iterable[Subject] = (),
     event_id: str | None = None,
@@ -131,41 +159,57 @@ def record_event(
 
     ``organisation_id`` defaults to the actor's organisation: on whose behalf the act was done.
     The rows are written at once (not at the next flush), so a failure surfaces in the service
-    that caused it, and the service's commit writes the change and its event together.
+    that caused it, and the service's commit writes the change and its event together. The
+    event takes the next sequence number and its place in the hash chain (:func:`seal`); the
+    ``justification`` and the actor's source address are personal details, kept outside the
+    hash and bound to it by a digest.
     """
     try:
         action = EVENT_TYPES[event_type]
     except KeyError:
         raise ValueError(f"unknown audit event type {event_type!r}") from None
-    event_id = event_id or time_ordered_uuid()
+    details = dict(details or {})
+    check_json(details)
+    subjects = list(subjects)
+    personal = Personal(actor.source_address, justification)
+    salt = new_salt() if personal else None
+    fields: dict[str, object] = {
+        "event_id": event_id or time_ordered_uuid(),
+        "occurred_at": to_millisecond(utcnow()),
+        "event_type": event_type,
+        "action": action,
+        "outcome": outcome,
+        "reason": reason,
+        "actor": actor.actor,
+        "actor_role": actor.role,
+        "on_behalf_of": actor.on_behalf_of,
+        "organisation_id": (
+            organisation_id if organisation_id is not None else actor.organisation_id
+        ),
+        "channel": actor.channel,
+        "request_id": actor.request_id,
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "statute": statute,
+        "consent_reference": consent_reference,
+        "policy_version": policy_version,
+        "rule_id": rule_id,
+        "obligations": sorted(obligations),
+        "vital_interest": vital_interest,
+        "subject_categories": sorted(s.category for s in subjects),
+        "personal_digest": personal.digest(salt) if salt else None,
+        "details": details,
+        "source_address": personal.source_address,
+        "justification": personal.justification,
+        "personal_salt": salt,
+    }
     connection = session.connection() if isinstance(session, Session) else session
-    row_id: int = _INSERT_EVENT.insert_one(
-        connection,
-        {
-            "event_id": event_id,
-            "occurred_at": utcnow(),
-            "event_type": event_type,
-            "action": action,
-            "outcome": outcome,
-            "reason": reason,
-            "actor": actor.actor,
-            "actor_role": actor.role,
-            "organisation_id": (
-                organisation_id if organisation_id is not None else actor.organisation_id
-            ),
-            "channel": actor.channel,
-            "request_id": actor.request_id,
-            "purpose": purpose,
-            "legal_basis": legal_basis,
-            "policy_version": policy_version,
-            "rule_id": rule_id,
-            "details": dict(details or {}),
-        },
-    )
+    link = seal(connection, fields)
+    row_id: int = _INSERT_EVENT.insert_one(connection, fields)
     subject_rows = [
         {"event_id": row_id, "category": s.category, "value": s.value,
          "oprf_epoch": s.oprf_epoch, "broker_epoch": s.broker_epoch}
         for s in subjects
     ]
     _INSERT_SUBJECTS.insert_many(connection, subject_rows)
-    return RecordedEvent(row_id, event_id)
+    return RecordedEvent(row_id, str(fields["event_id"]), link.seq)

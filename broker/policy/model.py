@@ -135,6 +135,7 @@ class Retention:
     contact_link_days: int = 14
     history_years: int = 5
     audit_years: int = 5
+    audit_details_months: int = 12
 
 
 @dataclass(frozen=True)

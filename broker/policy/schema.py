@@ -299,6 +299,7 @@ class RetentionSchema(PolicySchema):
     contact_link_days = Count(load_default=14)
     history_years = Count(load_default=5)
     audit_years = Count(load_default=MIN_AUDIT_YEARS)
+    audit_details_months = Count(load_default=12)
 
     @validates_schema(skip_on_field_errors=False)
     def _check_order(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -314,6 +315,12 @@ class RetentionSchema(PolicySchema):
         if isinstance(audit, int) and audit < MIN_AUDIT_YEARS:
             errors["audit_years"] = [
                 f"NEN 7513 asks to keep access logs at least {MIN_AUDIT_YEARS} years"
+            ]
+        details = data.get("audit_details_months")
+        if isinstance(audit, int) and isinstance(details, int) and details > audit * 12:
+            errors["audit_details_months"] = [
+                f"personal details of audit events ({details} months) cannot outlive the log "
+                f"itself ({audit} years)"
             ]
         if errors:
             raise ValidationError(errors)  # per-key messages

@@ -20,13 +20,12 @@ Rules this module guarantees:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import cast
+from typing import TypedDict, cast
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -120,7 +119,7 @@ class LookupService:
         registry = RegistryService(self.core)
         if on_behalf_of is not None:
             registry.check_member(actor, on_behalf_of)
-            actor = actor.on_behalf_of(on_behalf_of)
+            actor = actor.acting_for(on_behalf_of)
         self._check_basis(actor, policy, purpose, basis, evidence)
         if register is not None:
             registry.register_involvements(
@@ -151,7 +150,7 @@ class LookupService:
             # work (and the time) does not depend on what matched.
             candidates, registered = self._candidates(connection, values, org_id, today)
             lookup_id = time_ordered_uuid()
-            handle_key = self._handle_key()
+            handle_key = self._handle_key(epochs[1])
             matches, decided, shown = [], [], []
             withheld_policy = withheld_reciprocity = 0
             for candidate in candidates:
@@ -172,6 +171,8 @@ class LookupService:
                 connection, actor, "lookup:performed", event_id=lookup_id, purpose=purpose,
                 legal_basis=basis, policy_version=policy.version,
                 rule_id=",".join(sorted({d.rule_ids[0] for d in decided})) or None,
+                obligations={o for d in decided for o in d.obligations},
+                vital_interest=basis == "vital_interest",
                 subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
                           for k in (group[0] for group in variants)],
                 details={
@@ -180,16 +181,16 @@ class LookupService:
                     "withheld_by_policy": withheld_policy,
                     "withheld_for_reciprocity": withheld_reciprocity,
                     "flag_for_review": flagged,
-                    **_evidence_details(evidence),
                 },
+                **_evidence(evidence),
             )
         return LookupResult(lookup_id, matches, reciprocal and not registered, policy.version,
                             flagged)
 
-    def _handle_key(self) -> bytes:
-        """The key of match handles, derived from the broker's current key ``b``."""
-        b = self.core.keystore.load("broker", self.core.keystore.current_epoch("broker"))
-        return hashlib.sha256(b"broker match handle v1\0" + b).digest()
+    def _handle_key(self, broker_epoch: int) -> bytes:
+        """The key of match handles, derived from the broker's key ``b`` of the look-up's
+        epoch (once per epoch)."""
+        return self.core.keystore.derive("broker", broker_epoch, b"broker match handle v1")
 
     def _check_basis(self, actor: Actor, policy: Policy, purpose: str, basis: str,
                      evidence: Evidence) -> None:
@@ -204,7 +205,9 @@ class LookupService:
                 connection, actor, "lookup:refused", outcome="refused", purpose=purpose,
                 legal_basis=basis, policy_version=policy.version,
                 reason="; ".join(str(p) for p in problems),
+                vital_interest=basis == "vital_interest",
                 details={"flag_for_review": basis == "vital_interest"},
+                **_evidence(evidence),
             )
         raise ValidationError(
             "; ".join(p.message("en") for p in problems),
@@ -269,10 +272,16 @@ def _disclose(candidate: _Candidate, decision: Decision, handle: str) -> Match:
     )
 
 
-def _evidence_details(evidence: Evidence) -> dict[str, str]:
-    """The evidence the auditor reviews (a justification, a statute, a consent reference)."""
-    return {name: value for name, value in (
-        ("consent_reference", evidence.consent_reference),
-        ("statute", evidence.statute),
-        ("justification", evidence.justification),
-    ) if value}
+class _EvidenceFields(TypedDict):
+    statute: str | None
+    consent_reference: str | None
+    justification: str | None
+
+
+def _evidence(evidence: Evidence) -> _EvidenceFields:
+    """The evidence the auditor reviews, as audit fields: the statute and the consent reference
+    are hashed; the justification is free text that may hold personal details, so it is kept
+    outside the hash (bound by its digest) and erased by retention."""
+    return _EvidenceFields(statute=evidence.statute,
+                           consent_reference=evidence.consent_reference,
+                           justification=evidence.justification)

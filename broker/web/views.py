@@ -27,7 +27,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from broker.app import core_of
-from broker.audit.services import Actor
+from broker.audit.services import Actor, truncate_address
 from broker.errors import BrokerError, NotFound
 from broker.identifiers import IdentifierError
 from broker.registry.lookups import LookupService
@@ -101,7 +101,8 @@ def actor() -> Actor:
     me = g.professional
     org = registry().get_organisation(me.organisation_identifier)
     return Actor(actor=f"professional:{me.username}", channel="web", organisation_id=org.id,
-                 role=me.role, request_id=g.get("request_id"))
+                 role=me.role, request_id=g.get("request_id"),
+                 source_address=truncate_address(request.remote_addr))
 
 
 @bp.route("/")

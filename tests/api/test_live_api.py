@@ -103,7 +103,8 @@ def test_lookup_finds_the_other_organisation(core: Core, base: str,
         ("VT-A", ["person"])]
     with core.unit_of_work() as session:
         event = session.scalar(select(AuditEvent).filter_by(event_id=answer["lookup_id"]))
-    assert event is not None and event.actor == "key:school-a-key-1 for professional:school-a-p"
+    assert event is not None and event.actor == "key:school-a-key-1"
+    assert event.on_behalf_of == "professional:school-a-p"
     assert event.channel == "api"
 
 

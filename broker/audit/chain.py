@@ -1,0 +1,174 @@
+"""The hash chain and Merkle tree of the audit log (format 1, ``docs/audit-bundle.md``).
+
+Rules this module guarantees:
+
+- An event's content is canonical JSON (sorted keys, no whitespace, UTF-8, no floats); its hash
+  is the RFC 9162 leaf hash of those bytes, and the content holds the previous event's hash, so
+  the hashes form a chain and are, at the same time, the leaves of the Merkle tree.
+- Appending locks the single state row first (``UPDATE … RETURNING``), in the caller's
+  transaction: concurrent writers on SQLite and PostgreSQL queue there, so sequence numbers are
+  linear, without gaps (a rolled-back transaction takes its number back) and without forks.
+- Format 1 never changes: existing hashes depend on it (migration 0003 uses it to seal the events
+  written before the chain existed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, update
+
+from broker.audit.merkle import Frontier, leaf_hash
+from broker.audit.models import AuditLogState
+from broker.db import Prepared
+
+FORMAT = "broker-audit-bundle/1"
+GENESIS = bytes(32)  # the prev_hash of the first event
+STATE_ID = 1
+
+# The members of an event's content, in the order of docs/audit-bundle.md.
+CONTENT_MEMBERS = (
+    "seq", "event_id", "occurred_at", "event_type", "action", "outcome", "reason", "actor",
+    "actor_role", "on_behalf_of", "organisation_id", "channel", "request_id", "purpose",
+    "legal_basis", "statute", "consent_reference", "policy_version", "rule_id", "obligations",
+    "vital_interest", "subjects", "personal_digest", "details", "prev_hash",
+)
+PERSONAL_MEMBERS = ("justification", "source_address")
+
+_STATE = cast(Table, AuditLogState.__table__)
+# Compiled once per dialect and run on the DBAPI cursor: every look-up appends an event.
+_LOCK_STATE = Prepared(
+    update(_STATE).where(_STATE.c.id == bindparam("id")).values(size=_STATE.c.size + 1)
+    .returning(_STATE.c.size, _STATE.c.head, _STATE.c.frontier)
+)
+_SET_STATE = Prepared(
+    update(_STATE).where(_STATE.c.id == bindparam("id"))
+    .values(head=bindparam("head"), frontier=bindparam("frontier"))
+)
+
+
+def canonical(value: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of a JSON object (RFC 8785 for the value types the log uses)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def timestamp(moment: datetime) -> str:
+    """UTC with milliseconds: ``2026-11-24T13:48:00.123Z``."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def to_millisecond(moment: datetime) -> datetime:
+    """``moment`` truncated to whole milliseconds, so that the stored time and the hashed time
+    are the same value."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def check_json(value: object, where: str = "details") -> None:
+    """Refuse values the canonical form cannot carry exactly (floats, non-string keys, …)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            check_json(item, where)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"audit {where}: keys must be strings, not {key!r}")
+            check_json(item, f"{where}.{key}")
+        return
+    raise TypeError(f"audit {where}: {type(value).__name__} cannot be hashed exactly")
+
+
+@dataclass(frozen=True)
+class Personal:
+    """Personal details of an event, kept outside the hash and committed by a salted digest."""
+
+    source_address: str | None = None
+    justification: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.source_address is not None or self.justification is not None
+
+    def digest(self, salt: bytes) -> str:
+        """``hex(SHA-256(salt || canonical details))``."""
+        body = canonical({"justification": self.justification,
+                          "source_address": self.source_address})
+        return hashlib.sha256(salt + body).hexdigest()
+
+
+def new_salt() -> bytes:
+    """Sixteen random bytes: the digest of a truncated address cannot be brute-forced."""
+    return secrets.token_bytes(16)
+
+
+def entry_hash(content: Mapping[str, Any]) -> bytes:
+    """The event's hash: the RFC 9162 leaf hash of its canonical content."""
+    return leaf_hash(canonical(content))
+
+
+def content_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's content from its stored columns (a row mapping of ``audit_events``)."""
+    return {
+        "seq": row["seq"],
+        "event_id": row["event_id"],
+        "occurred_at": timestamp(row["occurred_at"]),
+        "event_type": row["event_type"],
+        "action": row["action"],
+        "outcome": row["outcome"],
+        "reason": row["reason"],
+        "actor": row["actor"],
+        "actor_role": row["actor_role"],
+        "on_behalf_of": row["on_behalf_of"],
+        "organisation_id": row["organisation_id"],
+        "channel": row["channel"],
+        "request_id": row["request_id"],
+        "purpose": row["purpose"],
+        "legal_basis": row["legal_basis"],
+        "statute": row["statute"],
+        "consent_reference": row["consent_reference"],
+        "policy_version": row["policy_version"],
+        "rule_id": row["rule_id"],
+        "obligations": list(row["obligations"] or []),
+        "vital_interest": bool(row["vital_interest"]),
+        "subjects": list(row["subject_categories"] or []),
+        "personal_digest": row["personal_digest"],
+        "details": dict(row["details"] or {}),
+        "prev_hash": bytes(row["prev_hash"]).hex(),
+    }
+
+
+@dataclass(frozen=True)
+class Link:
+    """An event's place in the log once sealed."""
+
+    seq: int
+    prev_hash: bytes
+    entry_hash: bytes
+
+
+def seal(connection: Connection, fields: dict[str, Any]) -> Link:
+    """Give ``fields`` (an event's columns, without ``seq`` and hashes) its place in the log.
+
+    Locks the state row, computes the hash over the content with the previous hash, and moves
+    the head and the Merkle frontier on; the caller inserts the row in the same transaction.
+    ``fields`` gains ``seq``, ``prev_hash`` and ``entry_hash``.
+    """
+    ((size, head, frontier_bytes),) = _LOCK_STATE.all(connection, {"id": STATE_ID})
+    frontier = Frontier.from_bytes(size - 1, bytes(frontier_bytes))
+    fields["seq"] = size
+    fields["prev_hash"] = bytes(head)
+    digest = entry_hash(content_of(fields))
+    fields["entry_hash"] = digest
+    frontier.append(digest)
+    _SET_STATE.execute(connection, {"id": STATE_ID, "head": digest,
+                                    "frontier": frontier.to_bytes()})
+    return Link(size, bytes(head), digest)

@@ -1,0 +1,371 @@
+"""``broker audit``: the auditor's commands. Thin: parse, call, print.
+
+- ``verify``: check the live log (hashes, chain, signed checkpoints); exit 1 naming the first
+  problem.
+- ``checkpoint``: sign a checkpoint of the log now.
+- ``export --from DATE --to DATE --out DIR``: a bundle for ``scripts/verify-audit``.
+- ``key``: print the verifier key to give auditors (through a channel they trust).
+- ``search``: events by organisation, professional, type, period, flag or household.
+- ``report vital-interest|fishing|volumes|refused``: the misuse reports
+  (:mod:`broker.audit.reports`); ``review``: the verdict on a vital-interest event.
+- ``subject-access``: the AVG art. 15 report for a person or household.
+
+Raw identifiers (``--bsn``, ``--address``, ``--person``) are parsed, pseudonymised in memory and
+never printed or stored; every search and report is itself audited. The acting auditor is the
+command-line operator (``cli:operator``), as for ``export``.
+
+The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core`` and ``lang``.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+import click
+
+from broker.audit import reports
+from broker.audit.checkpoints import sign_checkpoint
+from broker.audit.export import export_bundle
+from broker.audit.search import (
+    DEFAULT_LIMIT,
+    FLAGS,
+    MAX_LIMIT,
+    AuditQuery,
+    AuditRow,
+    Flag,
+    search_events,
+    write_csv,
+    write_json,
+)
+from broker.audit.services import Actor
+from broker.audit.subject_access import (
+    AccessEntry,
+    render_text,
+    subject_access_report,
+    write_report_json,
+)
+from broker.audit.verification import verify_log
+from broker.errors import BrokerError
+from broker.identifiers import IdentifierError, parse_household
+
+if TYPE_CHECKING:
+    from broker.core import Core
+    from broker.pseudonyms.matching import Pseudonym
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Root(Protocol):
+    @property
+    def core(self) -> Core: ...
+
+    lang: str
+
+
+def _root() -> _Root:
+    root: _Root = click.get_current_context().find_root().obj
+    return root
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except (BrokerError, IdentifierError) as exc:
+        click.echo(f"error: {exc.message(_root().lang)}", err=True)
+        sys.exit(1)
+
+
+def local_day_start(day: date) -> datetime:
+    """Midnight at the start of ``day`` in the Netherlands, as an aware datetime."""
+    from broker.core import LOCAL_ZONE  # noqa: PLC0415 - the core imports this package
+
+    return datetime.combine(day, clock_time(), tzinfo=LOCAL_ZONE)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Verify, checkpoint, export and search the tamper-evident audit log; misuse reports and
+    the subject access report."""
+
+
+@audit_group.command("verify")
+def verify() -> None:
+    """Check every event's hash, the chain and every signed checkpoint."""
+    core = _root().core
+    started = time.perf_counter()
+
+    reported = [0]
+
+    def progress(count: int) -> None:
+        if count // 1_000_000 > reported[0]:  # once per million events
+            reported[0] = count // 1_000_000
+            click.echo(f"{count:,} events checked", err=True)
+
+    with _errors(), core.transaction() as connection:
+        report = verify_log(connection, core.audit_key(), progress)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        click.echo(f"NOT VERIFIED: {report.problem}")
+        sys.exit(1)
+    click.echo(f"verified: {report.events:,} events, {report.checkpoints} signed checkpoints, "
+               f"in {seconds:.1f} s")
+
+
+@audit_group.command("checkpoint")
+def checkpoint() -> None:
+    """Sign a checkpoint of the log now (also when it did not grow)."""
+    core = _root().core
+    with _errors():
+        signed = sign_checkpoint(core, force=True)
+    assert signed is not None  # forced
+    click.echo(signed.note, nl=False)
+
+
+@audit_group.command("key")
+def key() -> None:
+    """Print the audit verifier key (give it to auditors through a channel they trust)."""
+    with _errors():
+        click.echo(_root().core.audit_key().verifier())
+
+
+@audit_group.command("export")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First day (inclusive, Dutch time); default: the beginning of the log.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day (inclusive, Dutch time); default: today.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="A new (or empty) directory for the bundle.")
+def export(start: datetime | None, end: datetime | None, out: Path) -> None:
+    """Write the events of a period, signed checkpoints and proofs, for offline verification."""
+    core = _root().core
+    first_day = start.date() if start else date(2000, 1, 1)
+    last_day = end.date() if end else core.today()
+    with _errors():
+        report = export_bundle(
+            core, Actor.operator(), out, local_day_start(first_day),
+            local_day_start(last_day + timedelta(days=1)),
+            progress=lambda message: click.echo(message, err=True))
+    click.echo(f"wrote {report.event_count:,} events ({report.first_seq}..{report.last_seq}), "
+               f"{report.checkpoints} checkpoints to {report.directory}; verify with: "
+               f"scripts/verify-audit {report.directory} --key '{core.audit_key().verifier()}'")
+
+
+# -- searching and reports ---------------------------------------------------------------------
+
+
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
+
+_household_options = _options(
+    click.option("--bsn", multiple=True, help="Citizen service number (repeatable)."),
+    click.option("--address", multiple=True, help='"1234 AB 12 A" (repeatable).'),
+    click.option("--person", multiple=True,
+                 help='"family name;initial;YYYY-MM-DD" for someone without a BSN.'),
+)
+_period_options = _options(
+    click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                 help="First day (inclusive, Dutch time); default: the beginning of the log."),
+    click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                 help="Last day (inclusive, Dutch time); default: no end."),
+)
+
+
+def _format(*choices: str) -> Callable[[F], F]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
+                        show_default=True, help="How to print the result.")
+
+
+def _period(start: datetime | None, end: datetime | None) -> tuple[datetime | None,
+                                                                   datetime | None]:
+    return (local_day_start(start.date()) if start else None,
+            local_day_start(end.date() + timedelta(days=1)) if end else None)
+
+
+def _pseudonyms(bsn: Sequence[str], address: Sequence[str], person: Sequence[str],
+                required: bool) -> list[Pseudonym]:
+    """The household's pseudonyms; the raw values stay in this call's memory."""
+    if not (bsn or address or person or required):
+        return []
+    return _root().core.pseudonymise(parse_household(bsn=bsn, address=address, person=person))
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return local_time(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "-"
+    return str(value)
+
+
+def local_time(moment: datetime) -> str:
+    """``moment`` in Dutch time, to the second."""
+    from broker.core import LOCAL_ZONE  # noqa: PLC0415 - the core imports this package
+
+    return moment.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print(rows: Sequence[Any], row_type: type[Any], fmt: str, columns: Sequence[str]) -> None:
+    """Print ``rows`` as an aligned table of ``columns``, or all fields as CSV or JSON."""
+    if fmt in ("csv", "json"):
+        buffer = io.StringIO()
+        if fmt == "csv":
+            write_csv(buffer, rows, row_type)
+        else:
+            write_json(buffer, rows)
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    table = [list(columns)] + [[_cell(getattr(row, c)) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True))
+                   .rstrip())
+    click.echo(f"({len(rows)})", err=True)
+
+
+@audit_group.command("search")
+@click.option("--org", "organisation", help="Organisation code.")
+@click.option("--professional", help="User name: events by them or on their behalf.")
+@click.option("--type", "event_types", multiple=True, help="Event type (repeatable).")
+@_period_options
+@click.option("--flag", "flags", multiple=True, type=click.Choice(FLAGS),
+              help="vital_interest, review (flagged for review) or refused (any of them).")
+@_household_options
+@_format("table", "csv", "json")
+@click.option("--limit", default=DEFAULT_LIMIT, show_default=True,
+              type=click.IntRange(1, MAX_LIMIT))
+def search(organisation: str | None, professional: str | None, event_types: tuple[str, ...],
+           start: datetime | None, end: datetime | None, flags: tuple[str, ...],
+           bsn: tuple[str, ...], address: tuple[str, ...], person: tuple[str, ...], fmt: str,
+           limit: int) -> None:
+    """Search the audit log (the search itself is audited)."""
+    with _errors():
+        first, last = _period(start, end)
+        query = AuditQuery(organisation, professional, event_types, first, last,
+                           cast(tuple[Flag, ...], flags),
+                           tuple(_pseudonyms(bsn, address, person, required=False)))
+        rows = search_events(_root().core, Actor.operator(), query, limit)
+    _print(rows, AuditRow, fmt, ("seq", "occurred_at", "event_type", "outcome", "organisation",
+                                 "actor", "on_behalf_of", "purpose", "legal_basis", "rule_id",
+                                 "vital_interest", "flagged_for_review"))
+    if len(rows) == limit:
+        click.echo(f"warning: the limit of {limit} events was reached; narrow the search or "
+                   "raise --limit", err=True)
+
+
+@audit_group.group("report")
+def report() -> None:
+    """Misuse reports: vital-interest uses awaiting review, possible fishing, unusual volumes,
+    refused requests (each run is audited)."""
+
+
+@report.command("vital-interest")
+@_period_options
+@_format("table", "csv", "json")
+def report_vital_interest(start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """Vital-interest ("zwaarwegend belang") events not yet reviewed."""
+    with _errors():
+        rows = reports.vital_interest_pending(_root().core, Actor.operator(), *_period(start, end))
+    _print(rows, reports.PendingReview, fmt, ("event_id", "occurred_at", "event_type", "outcome",
+                                              "organisation", "actor", "on_behalf_of",
+                                              "purpose", "justification"))
+
+
+@report.command("fishing")
+@_period_options
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366),
+              help="Days a look-up may precede its organisation's registration.")
+@_format("table", "csv", "json")
+def report_fishing(start: datetime | None, end: datetime | None, days: int, fmt: str) -> None:
+    """Look-ups never followed by a registration or a contact request."""
+    first, last = _period(start, end)
+    with _errors():
+        rows = reports.possible_fishing(_root().core, Actor.operator(), days=days, start=first,
+                                        end=last)
+    _print(rows, reports.PossibleFishing, fmt, ("seq", "occurred_at", "organisation", "actor",
+                                                "on_behalf_of", "purpose", "legal_basis",
+                                                "match_count"))
+
+
+@report.command("volumes")
+@_period_options
+@click.option("--type", "event_types", multiple=True,
+              help="Event types to count (repeatable); default: look-ups, refused ones too.")
+@click.option("--factor", default=3, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--professional-minimum", default=20, show_default=True,
+              type=click.IntRange(1, 1_000_000))
+@click.option("--organisation-minimum", default=100, show_default=True,
+              type=click.IntRange(1, 1_000_000))
+@_format("table", "csv", "json")
+def report_volumes(start: datetime | None, end: datetime | None, event_types: tuple[str, ...],
+                   factor: int, professional_minimum: int, organisation_minimum: int,
+                   fmt: str) -> None:
+    """Days with more than max(minimum, factor x median of the other days) requests."""
+    first, last = _period(start, end)
+    with _errors():
+        rows = reports.unusual_volumes(
+            _root().core, Actor.operator(), start=first, end=last,
+            event_types=event_types or reports.LOOKUP_TYPES, factor=factor,
+            professional_minimum=professional_minimum, organisation_minimum=organisation_minimum)
+    _print(rows, reports.UnusualVolume, fmt, ("day", "scope", "who", "organisation", "count",
+                                              "median_other_days", "threshold"))
+
+
+@report.command("refused")
+@_period_options
+@_format("table", "csv", "json")
+def report_refused(start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """Refused requests per organisation, event type and reason."""
+    first, last = _period(start, end)
+    with _errors():
+        rows = reports.refused_requests(_root().core, Actor.operator(), start=first, end=last)
+    _print(rows, reports.RefusedGroup, fmt, ("count", "organisation", "event_type", "reason",
+                                             "first_at", "last_at"))
+
+
+@audit_group.command("review")
+@click.argument("event_id")
+@click.option("--verdict", type=click.Choice(reports.VERDICTS), required=True)
+@click.option("--note", required=True, help="Why: the auditor's reasoning (kept in the log).")
+def review(event_id: str, verdict: str, note: str) -> None:
+    """Record the verdict on a vital-interest event (once; the review is audited)."""
+    with _errors():
+        recorded = reports.review(_root().core, Actor.operator(), event_id, verdict, note)
+    click.echo(f"recorded review {recorded}: event {event_id} {verdict}")
+
+
+@audit_group.command("subject-access")
+@_household_options
+@_format("text", "csv", "json")
+def subject_access(bsn: tuple[str, ...], address: tuple[str, ...], person: tuple[str, ...],
+                   fmt: str) -> None:
+    """Which organisations registered on or looked up this person (AVG art. 15), in --lang."""
+    root = _root()
+    with _errors():
+        pseudonyms = _pseudonyms(bsn, address, person, required=True)
+        found = subject_access_report(root.core, Actor.operator(), pseudonyms, root.lang)
+    buffer = io.StringIO()
+    if fmt == "text":
+        buffer.write(render_text(found))
+    elif fmt == "csv":
+        write_csv(buffer, found.entries, AccessEntry)
+    else:
+        write_report_json(buffer, found)
+    click.echo(buffer.getvalue(), nl=False)

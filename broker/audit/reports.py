@@ -1,0 +1,324 @@
+"""Auditor's reports on the log, each run itself audited (``audit:reported``).
+
+- **Vital interest awaiting review** (:func:`vital_interest_pending`): every event on the
+  ``vital_interest`` basis ("zwaarwegend belang", break the glass), allowed or refused, that no
+  ``audit:reviewed`` event references yet. :func:`review` records the auditor's verdict, once.
+- **Possible fishing** (:func:`possible_fishing`): a look-up (``lookup:performed``) after which
+  its organisation neither registered an involvement nor requested contact on the household
+  within ``days`` (default 14). An organisation that registered on any of the looked-up keys
+  earlier, or up to ``days`` after, was not fishing. Look-ups younger than ``days`` are not
+  judged yet. Keys are compared at one key epoch (rows in the middle of a rotation are brought
+  to the newest epoch first), so a rotation neither hides nor invents a follow-up.
+- **Unusual volumes** (:func:`unusual_volumes`): look-ups per professional (the actor, or the
+  professional a system acted for) and per organisation per Dutch calendar day. A day is unusual
+  when its count exceeds ``max(minimum, factor × median)``, where the median is over the same
+  actor's *other* days with events in the period (0 when there are none) — including the day
+  itself would let one extreme day raise its own bar. Defaults: factor 3, minimum 20 per
+  professional and 100 per organisation.
+- **Refused requests** (:func:`refused_requests`): events with outcome ``refused``, counted per
+  organisation, event type and reason.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, or_, select, true
+
+from broker.audit.chain import timestamp
+from broker.audit.models import AuditEvent, AuditSubject
+from broker.audit.search import AuditRow, check_period, period, query_rows
+from broker.audit.services import Actor, Subject, record_event
+from broker.errors import Conflict, NotFound, ValidationError
+from broker.pseudonyms import oprf
+from broker.pseudonyms.matching import RotationState
+from broker.registry.models import Organisation
+from broker.registry.validation import require_text
+
+if TYPE_CHECKING:
+    from broker.core import Core
+
+VERDICTS = ("justified", "unjustified")
+FOLLOW_UP_TYPES = ("involvement:registered", "contact:requested")
+LOOKUP_TYPES = ("lookup:performed", "lookup:refused")
+MAX_NOTE_LENGTH = 2000
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PendingReview(AuditRow):
+    """A vital-interest event awaiting review, with the written justification to judge (None
+    once retention erased it)."""
+
+    justification: str | None
+
+
+@dataclass(frozen=True)
+class PossibleFishing(AuditRow):
+    """A look-up its organisation never followed up, with how many matches it disclosed."""
+
+    match_count: int | None
+
+
+@dataclass(frozen=True)
+class UnusualVolume:
+    """A day on which a professional or an organisation made unusually many requests."""
+
+    scope: str  # "professional" or "organisation"
+    who: str
+    organisation: str | None
+    day: date
+    count: int
+    median_other_days: float
+    threshold: float
+
+
+@dataclass(frozen=True)
+class RefusedGroup:
+    """Refused requests of one organisation, event type and reason."""
+
+    organisation: str | None
+    organisation_name: str | None
+    event_type: str
+    reason: str | None
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
+def _reported(connection: Connection, actor: Actor, report: str, start: datetime | None,
+              end: datetime | None, rows: int, **parameters: int | str | None) -> None:
+    record_event(connection, actor, "audit:reported", details={
+        "report": report, "from": timestamp(start) if start else None,
+        "to": timestamp(end) if end else None, "rows": rows, **parameters})
+
+
+def _reviewed(connection: Connection, event_id: str | None = None) -> list[str]:
+    """The event ids ``audit:reviewed`` events reference (only ``event_id``'s, when given)."""
+    reviewed = AuditEvent.details["reviewed_event"].as_string()
+    statement = select(reviewed).where(AuditEvent.event_type == "audit:reviewed")
+    if event_id is not None:
+        statement = statement.where(reviewed == event_id)
+    return [value for value in connection.scalars(statement) if value is not None]
+
+
+def vital_interest_pending(core: Core, actor: Actor, start: datetime | None = None,
+                           end: datetime | None = None) -> list[PendingReview]:
+    """Vital-interest events in the period that no review references yet, oldest first."""
+    check_period(start, end)
+    with core.transaction() as connection:
+        done = set(_reviewed(connection))
+        rows = query_rows(connection, AuditEvent.vital_interest.is_(True), *period(start, end))
+        texts = dict(connection.execute(
+            select(AuditEvent.event_id, AuditEvent.justification)
+            .where(AuditEvent.vital_interest.is_(True), *period(start, end))).all())
+        result = [PendingReview(**asdict(row), justification=texts.get(row.event_id))
+                  for row in rows if row.event_id not in done]
+        _reported(connection, actor, "vital_interest", start, end, len(result))
+    return result
+
+
+def review(core: Core, actor: Actor, event_id: str, verdict: str, note: str) -> str:
+    """Record the auditor's verdict on a vital-interest event (``audit:reviewed``); returns the
+    review's event id. Each event is reviewed once; the review carries the event's subjects,
+    so a search by the household finds it too."""
+    if verdict not in VERDICTS:
+        raise ValidationError("The verdict must be justified or unjustified.",
+                              "Het oordeel moet justified (terecht) of unjustified (onterecht) "
+                              "zijn.")
+    note = require_text(note, "The review note", "De toelichting bij het oordeel",
+                        MAX_NOTE_LENGTH)
+    with core.transaction() as connection:
+        found = connection.execute(
+            select(AuditEvent.id, AuditEvent.vital_interest)
+            .where(AuditEvent.event_id == event_id)).first() if len(event_id) <= 36 else None
+        if found is None:
+            raise NotFound("There is no audit event with this id; see: broker audit report "
+                           "vital-interest",
+                           "Er is geen auditgebeurtenis met dit kenmerk; zie: broker audit "
+                           "report vital-interest")
+        if not found.vital_interest:
+            raise ValidationError(
+                "Only events on the vital-interest basis are reviewed.",
+                "Alleen gebeurtenissen op grond van zwaarwegend belang worden beoordeeld.")
+        if _reviewed(connection, event_id):
+            raise _already_reviewed()
+        subjects = [Subject(*row) for row in connection.execute(
+            select(AuditSubject.category, AuditSubject.value, AuditSubject.oprf_epoch,
+                   AuditSubject.broker_epoch).where(AuditSubject.event_id == found.id))]
+        # The note is free text about a case: a personal detail, erasable like a justification.
+        recorded = record_event(connection, actor, "audit:reviewed", subjects=subjects,
+                                justification=note,
+                                details={"reviewed_event": event_id, "verdict": verdict})
+        # Appending locked the log's head, so a concurrent review of the same event has
+        # committed by now or waits for us: counting again closes the race.
+        if len(_reviewed(connection, event_id)) > 1:
+            raise _already_reviewed()
+    return recorded.event_id
+
+
+def _already_reviewed() -> Conflict:
+    return Conflict("This event has been reviewed already; a review cannot be changed.",
+                    "Deze gebeurtenis is al beoordeeld; een oordeel kan niet worden gewijzigd.")
+
+
+class _EpochAligner:
+    """Brings a stored value to the newest key epochs among the rows it is compared with
+    (only rows written or left behind during a rotation differ)."""
+
+    def __init__(self, core: Core, epochs: Iterable[tuple[int, int]]) -> None:
+        pairs = set(epochs)
+        self.core = core
+        self.target = (max((o for o, _ in pairs), default=0),
+                       max((b for _, b in pairs), default=0))
+        self._factors: dict[tuple[str, int], bytes] = {}
+
+    def _factor(self, which: str, from_epoch: int) -> bytes:
+        key = (which, from_epoch)
+        if key not in self._factors:
+            to_epoch = self.target[0] if which == "oprf" else self.target[1]
+            self._factors[key] = self.core.matching.rotation_factor(
+                RotationState("oprf" if which == "oprf" else "broker", from_epoch, to_epoch))
+        return self._factors[key]
+
+    def __call__(self, value: bytes, oprf_epoch: int, broker_epoch: int) -> bytes:
+        if oprf_epoch != self.target[0]:
+            value = oprf.scalar_mult(self._factor("oprf", oprf_epoch), value)
+        if broker_epoch != self.target[1]:
+            value = oprf.scalar_mult(self._factor("broker", broker_epoch), value)
+        return value
+
+
+def possible_fishing(core: Core, actor: Actor, *, days: int = 14, start: datetime | None = None,
+                     end: datetime | None = None) -> list[PossibleFishing]:
+    """Look-ups in the period that were at least ``days`` old and never followed up by their
+    organisation (see the module docstring for the rule)."""
+    if not 1 <= days <= 366:
+        raise ValidationError("The number of days must lie between 1 and 366.",
+                              "Het aantal dagen moet tussen 1 en 366 liggen.")
+    check_period(start, end)
+    window = timedelta(days=days)
+    judged_until = core.now() - window
+    end_of_lookups = judged_until if end is None else min(end, judged_until)
+    with core.transaction() as connection:
+        # One statement, so every row is read in the same state of any running rotation.
+        found = connection.execute(
+            select(AuditEvent.id, AuditEvent.event_type, AuditEvent.organisation_id,
+                   AuditEvent.occurred_at, AuditSubject.value, AuditSubject.oprf_epoch,
+                   AuditSubject.broker_epoch)
+            .join(AuditSubject, AuditSubject.event_id == AuditEvent.id)
+            .where(AuditEvent.event_type.in_(("lookup:performed", *FOLLOW_UP_TYPES)),
+                   AuditEvent.organisation_id.is_not(None),
+                   AuditEvent.occurred_at < end_of_lookups + window,
+                   or_(AuditEvent.event_type != "lookup:performed",
+                       AuditEvent.occurred_at >= start) if start is not None else true())
+        ).all()
+        align = _EpochAligner(core, ((o, b) for *_, o, b in found))
+        first_follow_up: dict[tuple[int, bytes], datetime] = {}
+        lookups: dict[int, tuple[int, datetime, set[bytes]]] = {}
+        for row_id, event_type, org_id, at, value, oprf_epoch, broker_epoch in found:
+            assert org_id is not None  # filtered above
+            key = align(value, oprf_epoch, broker_epoch)
+            if event_type != "lookup:performed":
+                earliest = first_follow_up.get((org_id, key))
+                if earliest is None or at < earliest:
+                    first_follow_up[(org_id, key)] = at
+            elif (start is None or at >= start) and at < end_of_lookups:
+                lookups.setdefault(row_id, (org_id, at, set()))[2].add(key)
+
+        def followed_up(org_id: int, at: datetime, keys: set[bytes]) -> bool:
+            firsts = (first_follow_up.get((org_id, key)) for key in keys)
+            return any(first is not None and first <= at + window for first in firsts)
+
+        unfollowed = [row_id for row_id, (org_id, at, keys) in lookups.items()
+                      if not followed_up(org_id, at, keys)]
+        result = []
+        for chunk in (unfollowed[i:i + _CHUNK] for i in range(0, len(unfollowed), _CHUNK)):
+            counts = AuditEvent.details["match_count"].as_integer()
+            matched: dict[int, int | None] = dict(connection.execute(
+                select(AuditEvent.seq, counts).where(AuditEvent.id.in_(chunk))).all())
+            result += [PossibleFishing(**asdict(row), match_count=matched.get(row.seq))
+                       for row in query_rows(connection, AuditEvent.id.in_(chunk))]
+        result.sort(key=lambda row: row.seq)
+        _reported(connection, actor, "fishing", start, end, len(result), days=days)
+    return result
+
+
+def _median_without(ordered: Sequence[int], value: int) -> float:
+    """The median of ``ordered`` (sorted) with one occurrence of ``value`` left out."""
+    others = list(ordered)
+    others.remove(value)
+    return float(statistics.median(others)) if others else 0.0
+
+
+def unusual_volumes(core: Core, actor: Actor, *, start: datetime | None = None,
+                    end: datetime | None = None, event_types: Sequence[str] = LOOKUP_TYPES,
+                    factor: int = 3, professional_minimum: int = 20,
+                    organisation_minimum: int = 100) -> list[UnusualVolume]:
+    """Days on which a professional or an organisation made more requests than the rule in the
+    module docstring allows, by day."""
+    from broker.core import LOCAL_ZONE  # noqa: PLC0415 - the core imports this package
+
+    check_period(start, end)
+    if factor < 1 or professional_minimum < 1 or organisation_minimum < 1:
+        raise ValidationError("The factor and the minimums must be at least 1.",
+                              "De factor en de minima moeten minstens 1 zijn.")
+    with core.transaction() as connection:
+        codes = dict(connection.execute(
+            select(Organisation.id, Organisation.identifier)).all())
+        per_day: dict[tuple[str, str, str | None], Counter[date]] = defaultdict(Counter)
+        for at, who, behalf, org_id in connection.execute(
+            select(AuditEvent.occurred_at, AuditEvent.actor, AuditEvent.on_behalf_of,
+                   AuditEvent.organisation_id)
+            .where(AuditEvent.event_type.in_(list(event_types)), *period(start, end))
+        ):
+            day = at.astimezone(LOCAL_ZONE).date()
+            org = codes.get(org_id) if org_id is not None else None
+            person = behalf if behalf is not None else who
+            if person.startswith("professional:"):
+                per_day[("professional", person.removeprefix("professional:"), org)][day] += 1
+            if org is not None:
+                per_day[("organisation", org, org)][day] += 1
+        result = []
+        for (scope, who, org), counts in per_day.items():
+            minimum = professional_minimum if scope == "professional" else organisation_minimum
+            ordered = sorted(counts.values())
+            for day, count in counts.items():
+                median = _median_without(ordered, count)
+                threshold = max(float(minimum), factor * median)
+                if count > threshold:
+                    result.append(UnusualVolume(scope, who, org, day, count, median, threshold))
+        result.sort(key=lambda r: (r.day, r.scope, r.who))
+        _reported(connection, actor, "volumes", start, end, len(result), factor=factor,
+                  professional_minimum=professional_minimum,
+                  organisation_minimum=organisation_minimum)
+    return result
+
+
+def refused_requests(core: Core, actor: Actor, *, start: datetime | None = None,
+                     end: datetime | None = None) -> list[RefusedGroup]:
+    """Refused requests in the period, per organisation, event type and reason; most first."""
+    check_period(start, end)
+    with core.transaction() as connection:
+        groups = connection.execute(
+            select(Organisation.identifier, Organisation.name, AuditEvent.event_type,
+                   AuditEvent.reason, func.count(), func.min(AuditEvent.occurred_at),
+                   func.max(AuditEvent.occurred_at))
+            .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
+            .where(AuditEvent.outcome == "refused", *period(start, end))
+            .group_by(Organisation.identifier, Organisation.name, AuditEvent.event_type,
+                      AuditEvent.reason)
+        ).all()
+        result = sorted((RefusedGroup(*row) for row in groups), key=_refused_order)
+        _reported(connection, actor, "refused", start, end, len(result))
+    return result
+
+
+def _refused_order(group: RefusedGroup) -> tuple[Any, ...]:
+    return (-group.count, group.organisation or "", group.event_type, group.reason or "")
+

@@ -1,0 +1,316 @@
+"""The auditor's reports: each finds what it should and nothing more; review is audited."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from broker.audit import reports
+from broker.audit.models import AuditSubject
+from broker.audit.services import Actor, record_event
+from broker.core import Core
+from broker.errors import Conflict, NotFound, ValidationError
+from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
+from broker.registry.lookups import Evidence
+from broker.registry.services import RegistryService
+from tests.audit.test_search import (
+    AUDITOR,
+    B_BSN,
+    HOUSEHOLD_A,
+    HOUSEHOLD_B,
+    JUSTIFICATION,
+    Run,
+    assert_no_raw,
+    audit_count,
+    audit_text,
+    follow_clock,
+    last_event,
+    look_up,
+    run,  # noqa: F401 - the command-line fixture
+)
+from tests.conftest import FakeClock
+from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register
+
+VITAL = {"purpose": "protection", "basis": "vital_interest",
+         "evidence": Evidence(justification=JUSTIFICATION)}
+
+
+def police(registry: RegistryService) -> Member:
+    """A fourth organisation (the open policy knows the police type)."""
+    org = registry.create_organisation(AUDITOR, identifier="politie", name="Politie Centrum",
+                                       org_type="politie")
+    registry.add_professional(AUDITOR, organisation="politie", username="politie-1",
+                              name="Agent", role="wijkagent")
+    return Member("politie", "politie-1", Actor(actor="professional:politie-1", channel="web",
+                                                organisation_id=org.id))
+
+
+# -- vital interest and review -----------------------------------------------------------------
+
+
+def test_vital_interest_uses_await_review_until_reviewed(core: Core,
+                                                         registry: RegistryService) -> None:
+    vt = make_member(registry, "vt")
+    keys = household(core, bsn=(MOTHER_BSN,), address=(ADDRESS,))
+    look_up(core, vt, keys)  # an ordinary look-up: never pending
+    first = look_up(core, vt, keys, **VITAL)  # type: ignore[arg-type]
+    second = look_up(core, vt, household(core, bsn=(B_BSN,)), **VITAL)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):  # too short a justification: refused, still flagged
+        look_up(core, vt, keys, purpose="protection", basis="vital_interest",
+                evidence=Evidence(justification="te kort"))
+    pending = reports.vital_interest_pending(core, AUDITOR)
+    assert [(p.event_type, p.outcome) for p in pending] == [
+        ("lookup:performed", "success"), ("lookup:performed", "success"),
+        ("lookup:refused", "refused")]
+    assert [p.event_id for p in pending][:2] == [first, second]
+    assert pending[0].justification == JUSTIFICATION and pending[2].justification == "te kort"
+    assert (last_event(core).event_type, last_event(core).details["report"]) == (
+        "audit:reported", "vital_interest")
+
+    review_id = reports.review(core, AUDITOR, first, "justified", "Acuut gevaar, goed onderbouwd.")
+    event = last_event(core)
+    assert (event.event_id, event.event_type, event.action, event.actor) == (
+        review_id, "audit:reviewed", "E", "cli:operator")
+    assert event.details == {"reviewed_event": first, "verdict": "justified"}
+    # The note is free text: kept outside the hash, erasable by retention.
+    assert event.justification == "Acuut gevaar, goed onderbouwd." and event.personal_digest
+    assert event.subject_categories == ["address", "person"]  # the reviewed event's subjects
+    assert [p.event_id for p in reports.vital_interest_pending(core, AUDITOR)] == [
+        p.event_id for p in pending[1:]]
+
+
+def test_review_refuses_bad_input_and_writes_nothing(core: Core,
+                                                     registry: RegistryService) -> None:
+    vt = make_member(registry, "vt")
+    keys = household(core, bsn=(MOTHER_BSN,))
+    ordinary = look_up(core, vt, keys)
+    vital = look_up(core, vt, keys, **VITAL)  # type: ignore[arg-type]
+    reports.review(core, AUDITOR, vital, "unjustified", "Geen acuut gevaar beschreven.")
+    before = audit_count(core)
+    for args, error in (
+        (("00000000-0000-7000-8000-000000000000", "justified", "note"), NotFound),
+        ((ordinary, "justified", "note"), ValidationError),
+        ((vital, "justified", "Toch terecht."), Conflict),
+        ((vital, "maybe", "note"), ValidationError),
+        ((vital, "justified", "   "), ValidationError),
+        ((vital, "justified", "x" * 2001), ValidationError),
+    ):
+        with pytest.raises(error) as refused:
+            reports.review(core, AUDITOR, *args)
+        assert refused.value.message("nl") != refused.value.message("en")
+    assert audit_count(core) == before
+
+
+# -- possible fishing --------------------------------------------------------------------------
+
+
+def test_fishing_finds_lookups_never_followed_up(core: Core, registry: RegistryService,
+                                                 clock: FakeClock,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    follow_clock(monkeypatch, clock)
+    vt, school, wijkteam = (make_member(registry, k) for k in ("vt", "school", "wijkteam"))
+    politie = police(registry)
+    a = household(core, bsn=(MOTHER_BSN, CHILD_BSN), address=(ADDRESS,))
+    b = household(core, bsn=(B_BSN,))
+    register(registry, vt, a[:1])  # ten days before its look-up: VT is involved
+    clock.now += timedelta(days=10)
+    start = clock.now
+    expected = {
+        look_up(core, wijkteam, a),  # never registers: fishing
+        look_up(core, politie, a),  # registers on another household only: fishing
+    }
+    # The rule compares keys: VT's look-up of the address alone shares none with VT's
+    # registration (the mother), so it is listed; its look-up with her BSN is not.
+    expected.add(look_up(core, vt, a[2:]))
+    followed = look_up(core, vt, a)
+    followed_school = look_up(core, school, b)
+    clock.now += timedelta(days=5)
+    register(registry, school, b)  # five days later: followed up
+    register(registry, politie, household(core, bsn=(B_BSN,), address=("2000 AB 1",))[1:])
+    clock.now += timedelta(days=4)
+    late = look_up(core, school, a)
+    clock.now += timedelta(days=15)
+    register(registry, school, a[1:2])  # 15 days after: too late, still fishing
+    expected.add(late)
+    recent = look_up(core, wijkteam, b)  # younger than 14 days: not judged yet
+
+    found = reports.possible_fishing(core, AUDITOR)
+    assert {row.event_id for row in found} == expected
+    assert {followed, followed_school, recent}.isdisjoint(expected)
+    assert all(row.event_type == "lookup:performed" and row.match_count is not None
+               for row in found)
+    assert [r.seq for r in found] == sorted(r.seq for r in found)
+    assert (last_event(core).details["report"], last_event(core).details["rows"]) == (
+        "fishing", 4)
+    # A period starting later leaves the earlier look-ups out.
+    assert {r.event_id for r in reports.possible_fishing(
+        core, AUDITOR, start=start + timedelta(days=1))} == {late}
+    # Weeks later, with a longer window, the late registration counts as a follow-up, and the
+    # recent look-up is judged too.
+    clock.now += timedelta(days=30)
+    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR, days=20)} == (
+        expected - {late}) | {recent}
+    with pytest.raises(ValidationError):
+        reports.possible_fishing(core, AUDITOR, days=0)
+
+
+def test_fishing_compares_keys_at_one_epoch_during_a_rotation(
+        core: Core, registry: RegistryService, clock: FakeClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    follow_clock(monkeypatch, clock)
+    school, wijkteam = make_member(registry, "school"), make_member(registry, "wijkteam")
+    b = household(core, bsn=(B_BSN,))
+    followed = look_up(core, school, b)
+    fishing = look_up(core, wijkteam, b)
+    clock.now += timedelta(days=3)
+    register(registry, school, b)
+    clock.now += timedelta(days=30)
+    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR)} == {fishing}
+    rotation, _ = start_or_resume(core, AUDITOR, "broker", grace=0)
+    # Re-key the registry's row and the first look-up's subject only: the follow-up's subject
+    # stays at the old epoch while the look-up it follows is at the new one.
+    run_rotation(core, AUDITOR, rotation, batch_size=1, max_batches=2)
+    with core.unit_of_work() as session:
+        assert set(session.scalars(select(AuditSubject.broker_epoch))) == {1, 2}
+    assert remaining_rows(core, rotation) > 0
+    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR)} == {fishing}
+    run_rotation(core, AUDITOR, rotation)
+    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR)} == {fishing}
+    assert followed != fishing
+
+
+# -- unusual volumes ---------------------------------------------------------------------------
+
+
+def _requests(core: Core, clock: FakeClock, actor: Actor, day: int, count: int,
+              event_type: str = "lookup:performed") -> None:
+    clock.now = datetime(2026, 3, 1, 10, 0, tzinfo=clock.now.tzinfo) + timedelta(days=day)
+    for _ in range(count):
+        with core.transaction() as connection:
+            record_event(connection, actor, event_type, purpose="care_coordination")
+
+
+def test_unusual_volumes(core: Core, registry: RegistryService, clock: FakeClock,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    follow_clock(monkeypatch, clock)
+    vt, school = make_member(registry, "vt"), make_member(registry, "school")
+    registry.add_professional(AUDITOR, organisation="veilig-thuis", username="vt-2", name="B",
+                              role="r")
+    system = Actor(actor="key:vt-cms", channel="api", organisation_id=vt.actor.organisation_id)
+    for day in range(1, 6):
+        _requests(core, clock, vt.actor, day, 1)
+        _requests(core, clock, system.acting_for("vt-2"), day, 1)
+        _requests(core, clock, school.actor, day, 8)  # steady, if high: never unusual
+    _requests(core, clock, vt.actor, 6, 7)
+    _requests(core, clock, vt.actor, 6, 1, "lookup:refused")  # refused look-ups count too
+    _requests(core, clock, system.acting_for("vt-2"), 6, 8)
+    _requests(core, clock, school.actor, 6, 8)
+    _requests(core, clock, school.actor, 3, 50, "involvement:registered")  # not a look-up
+    found = reports.unusual_volumes(core, AUDITOR, professional_minimum=5,
+                                    organisation_minimum=10)
+    day6 = datetime(2026, 3, 7).date()
+    assert [(r.day, r.scope, r.who, r.organisation, r.count, r.threshold) for r in found] == [
+        (day6, "organisation", "veilig-thuis", "veilig-thuis", 16, 10.0),
+        (day6, "professional", "veilig-thuis-1", "veilig-thuis", 8, 5.0),
+        (day6, "professional", "vt-2", "veilig-thuis", 8, 5.0),
+    ]
+    assert found[1].median_other_days == 1.0
+    # With the default minimums (20 per professional, 100 per organisation) nothing stands out.
+    assert reports.unusual_volumes(core, AUDITOR) == []
+    # Counting registrations instead: the school's 50 on one day stand out.
+    registered = reports.unusual_volumes(core, AUDITOR, event_types=("involvement:registered",))
+    assert [(r.scope, r.who, r.count) for r in registered] == [
+        ("professional", "basisschool-1", 50)]
+    assert last_event(core).details == {
+        "report": "volumes", "from": None, "to": None, "rows": 1, "factor": 3,
+        "professional_minimum": 20, "organisation_minimum": 100}
+
+
+def test_volumes_count_dutch_calendar_days(core: Core, registry: RegistryService,
+                                           clock: FakeClock,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    follow_clock(monkeypatch, clock)
+    vt = make_member(registry, "vt")
+    _requests(core, clock, vt.actor, 1, 3)
+    clock.now = clock.now.replace(hour=23, minute=30)  # 00:30 the next day in Amsterdam
+    for _ in range(3):
+        with core.transaction() as connection:
+            record_event(connection, vt.actor, "lookup:performed")
+    found = reports.unusual_volumes(core, AUDITOR, professional_minimum=4,
+                                    organisation_minimum=4)
+    assert found == []  # 3 + 3 on two days, not 6 on one
+
+
+# -- refused requests --------------------------------------------------------------------------
+
+
+def test_refused_requests_grouped(core: Core, registry: RegistryService) -> None:
+    vt, school = make_member(registry, "vt"), make_member(registry, "school")
+    keys = household(core, bsn=(MOTHER_BSN,))
+    for _ in range(3):
+        with pytest.raises(ValidationError):
+            look_up(core, vt, keys, evidence=Evidence())
+    with pytest.raises(ValidationError):
+        look_up(core, school, keys, evidence=Evidence())
+    look_up(core, school, keys)  # allowed: not listed
+    key = Actor(actor="key:unverified", channel="api")
+    for _ in range(2):
+        with core.transaction() as connection:
+            record_event(connection, key, "auth:signature_rejected", outcome="refused",
+                         reason="unknown key")
+    found = reports.refused_requests(core, AUDITOR)
+    assert [(g.organisation, g.event_type, g.count) for g in found] == [
+        ("veilig-thuis", "lookup:refused", 3), (None, "auth:signature_rejected", 2),
+        ("basisschool", "lookup:refused", 1)]
+    assert found[1].reason == "unknown key" and found[0].reason
+    assert found[0].first_at <= found[0].last_at
+    assert found[0].organisation_name == "Veilig Thuis Midden"
+    assert last_event(core).details["rows"] == 3
+    later = reports.refused_requests(core, AUDITOR, start=core.now() + timedelta(days=1000))
+    assert later == []
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_cli_reports_and_review(run: Run) -> None:  # noqa: F811 - the imported fixture
+    vital = run("lookup", "--org", "vt-a", "--professional", "vt-a-p", "--purpose", "protection",
+                "--basis", "vital_interest", "--justification", JUSTIFICATION, "--bsn", B_BSN)
+    assert vital.exit_code == 0, vital.output
+    pending = run("audit", "report", "vital-interest", "--format", "json")
+    assert pending.exit_code == 0, pending.output
+    (event,) = json.loads(pending.stdout)
+    assert event["justification"] == JUSTIFICATION
+    table = run("audit", "report", "vital-interest")
+    assert event["event_id"] in table.stdout
+    reviewed = run("audit", "review", event["event_id"], "--verdict", "justified", "--note",
+                   "Goed onderbouwd.")
+    assert reviewed.exit_code == 0 and "justified" in reviewed.output
+    assert json.loads(run("audit", "report", "vital-interest", "--format", "json").stdout) == []
+    twice = run("audit", "review", event["event_id"], "--verdict", "justified", "--note", "x")
+    assert twice.exit_code == 1 and "reviewed already" in twice.output
+    unknown = run("audit", "review", "nope", "--verdict", "justified", "--note", "x")
+    assert unknown.exit_code == 1 and "no audit event" in unknown.output
+    assert run("audit", "review", "x", "--verdict", "maybe", "--note", "x").exit_code == 2
+    for name in ("fishing", "volumes", "refused"):
+        result = run("audit", "report", name, "--format", "csv")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.count("\n") == 1  # the header: nothing to report here
+        assert run("audit", "report", name).exit_code == 0
+    refused = run("audit", "report", "refused", "--format", "json", "--from", "2000-01-01")
+    assert json.loads(refused.stdout) == []
+    assert_no_raw(pending.output + table.output, HOUSEHOLD_A, HOUSEHOLD_B)
+
+
+def test_reports_leave_no_raw_identifier_in_the_log(core: Core,
+                                                    registry: RegistryService) -> None:
+    vt = make_member(registry, "vt")
+    keys = household(core, bsn=(MOTHER_BSN,), address=(ADDRESS,))
+    look_up(core, vt, keys, **VITAL)  # type: ignore[arg-type]
+    for run_report in (reports.vital_interest_pending, reports.possible_fishing,
+                       reports.unusual_volumes, reports.refused_requests):
+        run_report(core, AUDITOR)
+    assert_no_raw(audit_text(core), HOUSEHOLD_A, HOUSEHOLD_B)
