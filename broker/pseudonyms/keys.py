@@ -14,6 +14,7 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import threading
@@ -79,6 +80,9 @@ class FileKeyStore:
         self.keys_dir = keys_dir
         self._cache: dict[tuple[KeyName, int], bytes] = {}
         self._epochs: dict[KeyName, tuple[int, int, list[int]]] = {}
+        # Every look-up stats these directories: plain strings skip pathlib's work.
+        self._derived: dict[tuple[KeyName, int, bytes], bytes] = {}
+        self._dir_names: dict[KeyName, str] = {w: str(keys_dir / w) for w in KEY_NAMES}
         self._lock = threading.Lock()
 
     def _dir(self, which: KeyName) -> Path:
@@ -96,18 +100,28 @@ class FileKeyStore:
         created in the same tick by another process would otherwise stay unseen ("racy" mtime,
         the problem git's index has and solves the same way).
         """
-        directory = self._dir(which)
         try:
-            mtime = directory.stat().st_mtime_ns
+            mtime = os.stat(self._dir_names[which]).st_mtime_ns
         except FileNotFoundError:
             return []
         cached = self._epochs.get(which)
         if cached is not None and cached[0] == mtime and cached[1] - mtime > SETTLE_NS:
             return list(cached[2])
+        directory = self._dir(which)
         listed_at = time.time_ns()
         found = sorted(int(p.stem) for p in directory.glob("*.key") if p.stem.isdigit())
         self._epochs[which] = (mtime, listed_at, found)
         return list(found)
+
+    def derive(self, which: KeyName, epoch: int, label: bytes) -> bytes:
+        """``SHA-256(label || 0 || key)``: a key for another purpose derived from ``which`` at
+        ``epoch`` (cached like the scalars)."""
+        cache_key = (which, epoch, label)
+        derived = self._derived.get(cache_key)
+        if derived is None:
+            derived = hashlib.sha256(label + b"\0" + self.load(which, epoch)).digest()
+            self._derived[cache_key] = derived
+        return derived
 
     def stamp(self) -> tuple[int, int]:
         """The current epochs of both keys: changes whenever a key is added."""
