@@ -190,12 +190,15 @@ def main() -> int:
     parser.add_argument("--lookups", type=int, default=2000, help="look-ups per size")
     parser.add_argument("--rotation-rows", type=int, default=20_000)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--only", default="registry,policy,http",
+    parser.add_argument("--only", default="registry,policy,http,audit",
                         help="sections to run (default: %(default)s)")
     parser.add_argument("--http-keys", type=int, default=10_000)
     parser.add_argument("--http-clients", type=int, default=8)
     parser.add_argument("--http-seconds", type=float, default=10.0)
     parser.add_argument("--http-workers", type=int, default=2)
+    parser.add_argument("--audit-events", type=int, default=2000)
+    parser.add_argument("--verify-events", type=int, default=1_000_000)
+    parser.add_argument("--checkpoint-events", type=int, default=10_000_000)
     args = parser.parse_args()
     sections = set(args.only.split(","))
     figures: dict[str, object] = {"machine": machine_info()}
@@ -214,6 +217,19 @@ def main() -> int:
               f"{http['http_p50_ms']:.1f} ms, p99 {http['http_p99_ms']:.1f} ms, "
               f"{http['errors']} errors); floor {http['floor_lookups_per_s_one_core']:,.0f}/s "
               "on one core (signature check, b·N, index probe)")
+    if "audit" in sections:
+        from bench_audit import run as run_audit  # noqa: PLC0415 - scripts/ is on sys.path
+
+        audit = run_audit(events=args.audit_events, verify_events=args.verify_events,
+                          checkpoint_events=args.checkpoint_events)
+        figures["audit"] = audit
+        print(f"audit: {audit['audit_marginal_ms']:.3f} ms added per request (p99 "
+              f"{audit['audit_marginal_p99_ms']:.3f} ms; goal < 0.5 ms), "
+              f"{audit['audit_txn_ms']:.3f} ms as a transaction of its own; offline "
+              f"verification {audit['verify_events_per_s']:,.0f} events/s over "
+              f"{audit['verify_events']:,} events (goal >= 200,000); checkpoint of "
+              f"{audit['checkpoint_events']:,} events {audit['checkpoint_ms']:.1f} ms "
+              "(goal < 1 s)")
     if "registry" in sections:
         figures.update(registry_section(args))
     if args.json:
