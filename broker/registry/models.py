@@ -39,6 +39,8 @@ class Organisation(Base):
     identifier: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     org_type: Mapped[str] = mapped_column(String(64))
+    # Where the broker posts signed notifications for this organisation's case system (https).
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     professionals: Mapped[list[Professional]] = relationship(back_populates="organisation")
@@ -87,6 +89,12 @@ class Involvement(Base):
     # "<Idempotency-Key>#<position in the batch>": a retried API request finds what the first
     # one registered instead of registering it twice (unique per organisation).
     request_key: Mapped[str | None] = mapped_column(String(220))
+    # Duty to inform (AVG art. 14): informed on a date, or postponed with a reason until a date
+    # (the professional is reminded when it passes). Unknown while all three are empty.
+    informed_on: Mapped[date | None] = mapped_column(Date)
+    inform_postponed_reason: Mapped[str | None] = mapped_column(String(500))
+    inform_postponed_until: Mapped[date | None] = mapped_column(Date)
+    inform_reminded_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,1 @@
+"""Consented contact hand-over: from a match to a need-to-know contact link."""

@@ -1,0 +1,1 @@
+"""Telling professionals and case systems that something happened: inbox, e-mail, webhooks."""

@@ -1,0 +1,48 @@
+"""Notification tables: each professional's inbox, and the outbox of e-mails and webhooks.
+
+Inbox messages hold a kind and a reference, never a name or an identifier; they are rendered
+when read, as far as the reader may see. The outbox is written in the same transaction as the
+event it announces, so a crash never loses a notification; a deliverer sends it later, with
+retries and exponential back-off.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from broker.db import Base, UTCDateTime, utcnow
+
+
+class InboxMessage(Base):
+    """Something a professional should know about: a kind and what it refers to."""
+
+    __tablename__ = "inbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    professional_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"), index=True)
+    # new_match | contact_request | decision | link | coordinator_proposal | inform_review_due
+    kind: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(64))  # public id of the request, link, …
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """An e-mail or webhook to send, kept until delivered (or given up after its attempts)."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # webhook | email
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    professional_id: Mapped[int | None] = mapped_column(ForeignKey("professionals.id"))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # gave up
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
