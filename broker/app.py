@@ -24,6 +24,7 @@ from broker.api.replay import InMemoryReplayCache, RedisReplayCache, ReplayCache
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.delivery import start_delivery
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
         app.wsgi_app, parse_trusted(core.settings.trusted_proxies))
     record_policy_in_force(core, Actor.system("startup"))
     core.start_audit_checkpoints()
+    start_delivery(core)  # e-mails and webhooks from the outbox (one deliverer per core)
     watcher = PolicyWatcher(core)
     app.extensions["broker.policy_watcher"] = watcher
 

@@ -26,9 +26,12 @@ from broker.audit.cli import audit_group
 from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor
 from broker.config import Settings
+from broker.contact.cli import consent_group, contact_group, professional_actor
+from broker.contact.coordination_cli import coordinator_group, inform_group
 from broker.core import Core
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError, parse_household
+from broker.notifications.cli import notify_group
 from broker.policy.cli import policy_group
 from broker.policy.diff import InvolvementPair
 from broker.pseudonyms.keys import KeyName
@@ -118,6 +121,11 @@ def main(click_ctx: click.Context, lang: str) -> None:
 
 main.add_command(policy_group, name="policy")
 main.add_command(audit_group, name="audit")
+main.add_command(contact_group, name="contact")
+main.add_command(consent_group, name="consent")
+main.add_command(inform_group, name="inform")
+main.add_command(coordinator_group, name="coordinator")
+main.add_command(notify_group, name="notify")
 
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -343,10 +351,7 @@ def identifier_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _acting(ctx: Context, organisation: str, username: str) -> Actor:
-    org_info = ctx.registry.get_organisation(organisation)
-    person = ctx.registry.get_professional(username)
-    return Actor(actor=f"professional:{person.username}", channel="cli",
-                 organisation_id=org_info.id, role=person.role)
+    return professional_actor(ctx.registry, organisation, username)
 
 
 @main.command()

@@ -114,6 +114,9 @@ class Core:
     def dispose(self) -> None:
         """Sign the last audit checkpoint, stop the background threads and close the database
         connections."""
+        from broker.notifications.delivery import stop_delivery  # noqa: PLC0415 - imports core
+
+        stop_delivery(self)  # first, so that the last checkpoint covers its events
         if self.audit_checkpointer is not None:
             self.audit_checkpointer.stop()
             self.audit_checkpointer = None

@@ -41,7 +41,38 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, int,
     ("/v1/lookups", "post", "lookup",
      "Who else is involved with this household, as far as the policy allows",
      schemas.LookupRequest, 200, schemas.LookupResponse),
+    ("/v1/contact-requests", "post", "requestContact",
+     "Ask for contact with the holder of a match of one of your look-ups",
+     schemas.ContactRequestIn, 201, schemas.ContactRequestOut),
+    ("/v1/contact-requests/{request_id}", "get", "getContactRequest",
+     "A contact request of, or to, your organisation", None, 200, schemas.ContactRequestOut),
+    ("/v1/contact-requests/{request_id}/decision", "post", "decideContactRequest",
+     "Approve or deny a contact request made to your organisation", schemas.DecisionIn, 200,
+     schemas.ContactRequestOut),
+    ("/v1/contact-requests/{request_id}/withdrawal", "post", "withdrawContactRequest",
+     "Take back a pending contact request", schemas.WithdrawalIn, 200,
+     schemas.ContactRequestOut),
+    ("/v1/contact-links/{token}", "get", "openContactLink",
+     "The contact details a link issued to your organisation shows", None, 200,
+     schemas.ContactCardOut),
+    ("/v1/contact-links/{token}", "delete", "revokeContactLink",
+     "Revoke a contact link (either side)", None, 200, schemas.LinkRevokedOut),
+    ("/v1/consents", "post", "recordConsent", "Record consent given to your organisation",
+     schemas.ConsentIn, 201, schemas.ConsentOut),
+    ("/v1/consents/{consent_id}", "delete", "withdrawConsent",
+     "Withdraw consent (query parameter professional): its links are revoked", None, 200,
+     schemas.ConsentWithdrawnOut),
+    ("/v1/inbox", "get", "readInbox",
+     "A professional's inbox, newest first (query parameters professional, unread)", None,
+     200, schemas.InboxOut),
 ]
+
+_PATH_PARAMETERS = {
+    "involvement_id": {"type": "string", "format": "uuid"},
+    "request_id": {"type": "string", "format": "uuid"},
+    "consent_id": {"type": "string", "format": "uuid"},
+    "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{20,100}$"},
+}
 
 ERRORS = {
     "400": "Malformed request or signature",
@@ -75,9 +106,15 @@ def openapi_document() -> dict[str, Any]:
                    for code, text in ERRORS.items()},
             },
         }
-        if "{involvement_id}" in path:
-            operation["parameters"] = [{"name": "involvement_id", "in": "path", "required": True,
-                                        "schema": {"type": "string", "format": "uuid"}}]
+        operation["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": schema}
+            for name, schema in _PATH_PARAMETERS.items() if f"{{{name}}}" in path]
+        if (path.startswith("/v1/consents/") and method == "delete") or path == "/v1/inbox":
+            operation["parameters"].append(
+                {"name": "professional", "in": "query", "required": True,
+                 "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{1,63}$"}})
+        if not operation["parameters"]:
+            del operation["parameters"]
         if request_schema is not None:
             operation["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": request_schema}}}

@@ -178,3 +178,122 @@ class Problem(Schema):
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+# -- contact hand-over ---------------------------------------------------------------------------
+
+_HANDLE = validate.Regexp(r"^[A-Za-z0-9_-]{10,64}$", error="Expected a match id.")
+_UUID = validate.Regexp(r"^[0-9a-f-]{36}$", error="Expected an id.")
+
+
+class ContactRequestIn(Strict):
+    """Ask for contact on a match of one of your look-ups."""
+
+    lookup_id = fields.String(required=True, validate=_UUID)
+    match_id = fields.String(required=True, validate=_HANDLE)
+    professional = fields.String(required=True, validate=_CODE)
+    purpose = fields.String(required=True, validate=_CODE)
+    basis = fields.String(required=True, validate=_CODE)
+    consent_reference = fields.String(validate=validate.Length(1, 200))
+    statute = fields.String(validate=validate.Length(1, 200))
+    justification = fields.String(validate=validate.Length(1, 4000))
+
+
+class DecisionIn(Strict):
+    """The holder's answer to a contact request."""
+
+    professional = fields.String(required=True, validate=_CODE)
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "deny"]))
+    message = fields.String(validate=validate.Length(1, 2000))
+
+
+class WithdrawalIn(Strict):
+    """The requester takes back a pending request."""
+
+    professional = fields.String(required=True, validate=_CODE)
+
+
+class ContactRequestOut(Schema):
+    """A contact request as either side sees it; ``link_tokens`` holds the tokens of links
+    issued to the caller by this call (returned once, never again)."""
+
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    mode = fields.String(required=True)
+    purpose = fields.String(required=True)
+    legal_basis = fields.String(required=True)
+    requester_organisation = fields.String(required=True)
+    requester_role = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+    decision_message = fields.String(allow_none=True, required=True)
+    link_tokens = fields.List(fields.String(), required=True)
+
+
+class ContactCardOut(Schema):
+    """What a contact link shows: the fields the policy allows, the others null."""
+
+    link_id = fields.String(required=True)
+    request_id = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+    name = fields.String(allow_none=True, required=True)
+    role = fields.String(allow_none=True, required=True)
+    phone = fields.String(allow_none=True, required=True)
+    email = fields.String(allow_none=True, required=True)
+    organisation = fields.String(allow_none=True, required=True)
+
+
+class LinkRevokedOut(Schema):
+    """A revoked link."""
+
+    link_id = fields.String(required=True)
+    revoked = fields.Boolean(required=True)
+
+
+class ConsentIn(Strict):
+    """A consent given to your organisation, for the ``consent`` legal basis."""
+
+    professional = fields.String(required=True, validate=_CODE)
+    given_by = fields.String(required=True,
+                             validate=validate.OneOf(["person", "parent", "guardian"]))
+    given_on = fields.Date(required=True)
+    valid_until = fields.Date(required=True)
+    purposes = fields.List(fields.String(validate=_CODE), required=True,
+                           validate=validate.Length(1, 20))
+    holder_types = fields.List(fields.String(validate=_CODE), validate=validate.Length(0, 20))
+
+
+class ConsentOut(Schema):
+    """A consent record (no name, no identifier)."""
+
+    id = fields.String(required=True)
+    given_by = fields.String(required=True)
+    given_on = fields.Date(required=True)
+    valid_until = fields.Date(required=True)
+    purposes = fields.List(fields.String(), required=True)
+    holder_types = fields.List(fields.String(), required=True)
+    recorded_by = fields.String(required=True)
+    withdrawn = fields.Boolean(required=True)
+
+
+class ConsentWithdrawnOut(Schema):
+    """A withdrawn consent and how many contact links it took with it."""
+
+    id = fields.String(required=True)
+    links_revoked = fields.Integer(required=True)
+
+
+class InboxEntryOut(Schema):
+    """A message in a professional's inbox: what happened and to what (no names)."""
+
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    reference = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    read_at = fields.DateTime(allow_none=True, required=True)
+
+
+class InboxOut(Schema):
+    """A professional's inbox, newest first."""
+
+    messages = fields.List(fields.Nested(InboxEntryOut), required=True)

@@ -151,3 +151,7 @@ def openapi() -> Response:
 def docs() -> Response:
     """Readable API documentation, served by the broker itself (no CDN)."""
     return Response(docs_page(), mimetype="text/html")
+
+
+# The contact hand-over's routes live in their own module on this blueprint.
+from broker.api import contact_views  # noqa: E402, F401

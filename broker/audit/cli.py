@@ -22,12 +22,11 @@ from __future__ import annotations
 import io
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -53,35 +52,13 @@ from broker.audit.subject_access import (
     write_report_json,
 )
 from broker.audit.verification import verify_log
-from broker.errors import BrokerError
-from broker.identifiers import IdentifierError, parse_household
+from broker.cli_support import cli_errors, cli_root
+from broker.identifiers import parse_household
 
 if TYPE_CHECKING:
-    from broker.core import Core
     from broker.pseudonyms.matching import Pseudonym
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _Root(Protocol):
-    @property
-    def core(self) -> Core: ...
-
-    lang: str
-
-
-def _root() -> _Root:
-    root: _Root = click.get_current_context().find_root().obj
-    return root
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except (BrokerError, IdentifierError) as exc:
-        click.echo(f"error: {exc.message(_root().lang)}", err=True)
-        sys.exit(1)
 
 
 def local_day_start(day: date) -> datetime:
@@ -100,7 +77,7 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def verify() -> None:
     """Check every event's hash, the chain and every signed checkpoint."""
-    core = _root().core
+    core = cli_root().core
     started = time.perf_counter()
 
     reported = [0]
@@ -110,7 +87,7 @@ def verify() -> None:
             reported[0] = count // 1_000_000
             click.echo(f"{count:,} events checked", err=True)
 
-    with _errors(), core.transaction() as connection:
+    with cli_errors(), core.transaction() as connection:
         report = verify_log(connection, core.audit_key(), progress)
     seconds = time.perf_counter() - started
     if not report.ok:
@@ -123,8 +100,8 @@ def verify() -> None:
 @audit_group.command("checkpoint")
 def checkpoint() -> None:
     """Sign a checkpoint of the log now (also when it did not grow)."""
-    core = _root().core
-    with _errors():
+    core = cli_root().core
+    with cli_errors():
         signed = sign_checkpoint(core, force=True)
     assert signed is not None  # forced
     click.echo(signed.note, nl=False)
@@ -133,8 +110,8 @@ def checkpoint() -> None:
 @audit_group.command("key")
 def key() -> None:
     """Print the audit verifier key (give it to auditors through a channel they trust)."""
-    with _errors():
-        click.echo(_root().core.audit_key().verifier())
+    with cli_errors():
+        click.echo(cli_root().core.audit_key().verifier())
 
 
 @audit_group.command("export")
@@ -146,10 +123,10 @@ def key() -> None:
               help="A new (or empty) directory for the bundle.")
 def export(start: datetime | None, end: datetime | None, out: Path) -> None:
     """Write the events of a period, signed checkpoints and proofs, for offline verification."""
-    core = _root().core
+    core = cli_root().core
     first_day = start.date() if start else date(2000, 1, 1)
     last_day = end.date() if end else core.today()
-    with _errors():
+    with cli_errors():
         report = export_bundle(
             core, Actor.operator(), out, local_day_start(first_day),
             local_day_start(last_day + timedelta(days=1)),
@@ -200,7 +177,7 @@ def _pseudonyms(bsn: Sequence[str], address: Sequence[str], person: Sequence[str
     """The household's pseudonyms; the raw values stay in this call's memory."""
     if not (bsn or address or person or required):
         return []
-    return _root().core.pseudonymise(parse_household(bsn=bsn, address=address, person=person))
+    return cli_root().core.pseudonymise(parse_household(bsn=bsn, address=address, person=person))
 
 
 def _cell(value: object) -> str:
@@ -256,12 +233,12 @@ def search(organisation: str | None, professional: str | None, event_types: tupl
            bsn: tuple[str, ...], address: tuple[str, ...], person: tuple[str, ...], fmt: str,
            limit: int) -> None:
     """Search the audit log (the search itself is audited)."""
-    with _errors():
+    with cli_errors():
         first, last = _period(start, end)
         query = AuditQuery(organisation, professional, event_types, first, last,
                            cast(tuple[Flag, ...], flags),
                            tuple(_pseudonyms(bsn, address, person, required=False)))
-        rows = search_events(_root().core, Actor.operator(), query, limit)
+        rows = search_events(cli_root().core, Actor.operator(), query, limit)
     _print(rows, AuditRow, fmt, ("seq", "occurred_at", "event_type", "outcome", "organisation",
                                  "actor", "on_behalf_of", "purpose", "legal_basis", "rule_id",
                                  "vital_interest", "flagged_for_review"))
@@ -281,8 +258,9 @@ def report() -> None:
 @_format("table", "csv", "json")
 def report_vital_interest(start: datetime | None, end: datetime | None, fmt: str) -> None:
     """Vital-interest ("zwaarwegend belang") events not yet reviewed."""
-    with _errors():
-        rows = reports.vital_interest_pending(_root().core, Actor.operator(), *_period(start, end))
+    with cli_errors():
+        rows = reports.vital_interest_pending(cli_root().core, Actor.operator(),
+                                              *_period(start, end))
     _print(rows, reports.PendingReview, fmt, ("event_id", "occurred_at", "event_type", "outcome",
                                               "organisation", "actor", "on_behalf_of",
                                               "purpose", "justification"))
@@ -296,8 +274,8 @@ def report_vital_interest(start: datetime | None, end: datetime | None, fmt: str
 def report_fishing(start: datetime | None, end: datetime | None, days: int, fmt: str) -> None:
     """Look-ups never followed by a registration or a contact request."""
     first, last = _period(start, end)
-    with _errors():
-        rows = reports.possible_fishing(_root().core, Actor.operator(), days=days, start=first,
+    with cli_errors():
+        rows = reports.possible_fishing(cli_root().core, Actor.operator(), days=days, start=first,
                                         end=last)
     _print(rows, reports.PossibleFishing, fmt, ("seq", "occurred_at", "organisation", "actor",
                                                 "on_behalf_of", "purpose", "legal_basis",
@@ -319,9 +297,9 @@ def report_volumes(start: datetime | None, end: datetime | None, event_types: tu
                    fmt: str) -> None:
     """Days with more than max(minimum, factor x median of the other days) requests."""
     first, last = _period(start, end)
-    with _errors():
+    with cli_errors():
         rows = reports.unusual_volumes(
-            _root().core, Actor.operator(), start=first, end=last,
+            cli_root().core, Actor.operator(), start=first, end=last,
             event_types=event_types or reports.LOOKUP_TYPES, factor=factor,
             professional_minimum=professional_minimum, organisation_minimum=organisation_minimum)
     _print(rows, reports.UnusualVolume, fmt, ("day", "scope", "who", "organisation", "count",
@@ -334,8 +312,8 @@ def report_volumes(start: datetime | None, end: datetime | None, event_types: tu
 def report_refused(start: datetime | None, end: datetime | None, fmt: str) -> None:
     """Refused requests per organisation, event type and reason."""
     first, last = _period(start, end)
-    with _errors():
-        rows = reports.refused_requests(_root().core, Actor.operator(), start=first, end=last)
+    with cli_errors():
+        rows = reports.refused_requests(cli_root().core, Actor.operator(), start=first, end=last)
     _print(rows, reports.RefusedGroup, fmt, ("count", "organisation", "event_type", "reason",
                                              "first_at", "last_at"))
 
@@ -346,8 +324,8 @@ def report_refused(start: datetime | None, end: datetime | None, fmt: str) -> No
 @click.option("--note", required=True, help="Why: the auditor's reasoning (kept in the log).")
 def review(event_id: str, verdict: str, note: str) -> None:
     """Record the verdict on a vital-interest event (once; the review is audited)."""
-    with _errors():
-        recorded = reports.review(_root().core, Actor.operator(), event_id, verdict, note)
+    with cli_errors():
+        recorded = reports.review(cli_root().core, Actor.operator(), event_id, verdict, note)
     click.echo(f"recorded review {recorded}: event {event_id} {verdict}")
 
 
@@ -357,8 +335,8 @@ def review(event_id: str, verdict: str, note: str) -> None:
 def subject_access(bsn: tuple[str, ...], address: tuple[str, ...], person: tuple[str, ...],
                    fmt: str) -> None:
     """Which organisations registered on or looked up this person (AVG art. 15), in --lang."""
-    root = _root()
-    with _errors():
+    root = cli_root()
+    with cli_errors():
         pseudonyms = _pseudonyms(bsn, address, person, required=True)
         found = subject_access_report(root.core, Actor.operator(), pseudonyms, root.lang)
     buffer = io.StringIO()

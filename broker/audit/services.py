@@ -71,6 +71,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "coordinator:voted": "U",
     "coordinator:agreed": "U",
     "coordinator:declined": "U",
+    "coordinator:viewed": "R",
     "notification:delivered": "E",
     "notification:retry": "E",
     "notification:given_up": "E",

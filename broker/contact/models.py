@@ -90,6 +90,10 @@ class ContactLink(Base):
     shows_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"))  # whose details
     fields: Mapped[list[str]] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When its token was handed to its holder: at once for the one whose request made it; for
+    # the other side, at the first read of the request by that organisation. Until then the
+    # stored hash is of a random value nobody holds.
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -162,7 +162,8 @@ class LookupService:
                     withheld_reciprocity += 1
                 else:
                     matches.append(_disclose(candidate, decision,
-                                             _handle(handle_key, lookup_id, candidate)))
+                                             match_handle(handle_key, lookup_id,
+                                                          candidate.involvement_id)))
                     decided.append(decision)
                     shown.append(candidate.involvement_id)
             flagged = basis == "vital_interest" or any(
@@ -181,6 +182,7 @@ class LookupService:
                     "withheld_by_policy": withheld_policy,
                     "withheld_for_reciprocity": withheld_reciprocity,
                     "flag_for_review": flagged,
+                    "handle_epoch": epochs[1],
                 },
                 **_evidence(evidence),
             )
@@ -188,9 +190,7 @@ class LookupService:
                             flagged)
 
     def _handle_key(self, broker_epoch: int) -> bytes:
-        """The key of match handles, derived from the broker's key ``b`` of the look-up's
-        epoch (once per epoch)."""
-        return self.core.keystore.derive("broker", broker_epoch, b"broker match handle v1")
+        return handle_key(self.core, broker_epoch)
 
     def _check_basis(self, actor: Actor, policy: Policy, purpose: str, basis: str,
                      evidence: Evidence) -> None:
@@ -247,14 +247,20 @@ def _reciprocity_applies(policy: Policy, requester_type: str, purpose: str, basi
     )
 
 
-def _handle(key: bytes, lookup_id: str, candidate: _Candidate) -> str:
+def handle_key(core: Core, broker_epoch: int) -> bytes:
+    """The key of match handles, derived from the broker's key ``b`` of the look-up's epoch
+    (once per epoch)."""
+    return core.keystore.derive("broker", broker_epoch, b"broker match handle v1")
+
+
+def match_handle(key: bytes, lookup_id: str, involvement_id: str) -> str:
     """An opaque name for a match, valid for this look-up only (128 bits, base64url).
 
     Another organisation's involvement id is stable; handing it out would let an asker link
-    separate look-ups to one holder even where the policy reveals nothing. The broker can
-    recompute the handle from the look-up's audit event when contact is requested.
+    separate look-ups to one holder even where the policy reveals nothing. The broker
+    recomputes the handle from the look-up's audit event when contact is requested.
     """
-    digest = hmac.new(key, f"{lookup_id}:{candidate.involvement_id}".encode(), "sha256")
+    digest = hmac.new(key, f"{lookup_id}:{involvement_id}".encode(), "sha256")
     return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode("ascii")
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import Core
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
+from broker.notifications.services import notify_new_matches
 from broker.policy.diff import InvolvementPair
 from broker.pseudonyms.matching import Pseudonym, StoredKey
 from broker.registry.models import (
@@ -306,11 +307,15 @@ class RegistryService:
                 involvements.append((involvement, keys))
             session.flush()
             for involvement, keys in involvements:
+                # Other organisations' contacts on the household learn of it, as far as the
+                # policy allows; who was told is part of this registration's event.
+                notified = notify_new_matches(session, self.core, involvement)
                 record_event(
                     session, actor, "involvement:registered", organisation_id=org.id,
                     purpose=involvement.purpose, subjects=_subjects(keys),
                     details={"involvement_id": involvement.public_id,
-                             "ends_on": involvement.ends_on.isoformat(), "key_count": len(keys)},
+                             "ends_on": involvement.ends_on.isoformat(), "key_count": len(keys),
+                             **({"notified_involvements": notified} if notified else {})},
                 )
             return [InvolvementInfo.of(involvement) for involvement, _ in involvements]
 

@@ -191,3 +191,7 @@ def register() -> str:
             errors = [exc.message(current_language())]
         form = form.without_identifiers()
     return render_template("register.html", form=form, registered=registered, errors=errors)
+
+
+# The contact hand-over's pages live in their own module on this blueprint.
+from broker.web import contact_views  # noqa: E402, F401

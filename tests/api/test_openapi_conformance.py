@@ -40,8 +40,12 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     document = openapi_document()
     validate(document)
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == {"/v1/pseudonyms/evaluate", "/v1/involvements",
-                                      "/v1/involvements/{involvement_id}", "/v1/lookups"}
+    assert set(document["paths"]) == {
+        "/v1/pseudonyms/evaluate", "/v1/involvements", "/v1/involvements/{involvement_id}",
+        "/v1/lookups", "/v1/contact-requests", "/v1/contact-requests/{request_id}",
+        "/v1/contact-requests/{request_id}/decision",
+        "/v1/contact-requests/{request_id}/withdrawal", "/v1/contact-links/{token}",
+        "/v1/consents", "/v1/consents/{consent_id}", "/v1/inbox"}
 
 
 class Signed(requests.auth.AuthBase):

@@ -4,9 +4,10 @@ The test walks every module of the broker (it does not list services by hand), f
 function that writes to the database — ORM ``session.add``/``delete``/``merge``, attribute
 assignments on loaded objects inside a unit of work, SQLAlchemy ``insert``/``update``/``delete``
 statements, prepared inserts — and each that records an audit event, follows calls between them
-by name, and demands that every public function that writes also records. Private helpers are
-covered by the public functions that call them. The few writes that are not audit events by
-design are listed with the reason.
+by name, and demands that every public function that writes also records. Private helpers, and
+functions that write in a transaction their caller hands them (a ``session`` or ``connection``
+argument), are covered by the public functions that call them. The few writes that are not
+audit events by design are listed with the reason.
 """
 
 from __future__ import annotations
@@ -60,14 +61,20 @@ class _Walker(ast.NodeVisitor):
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.stack.append(node.name)
         qualname = ".".join([self.module, *self.stack])
-        public = not any(part.startswith("_") for part in self.stack) or node.name in (
-            "__call__",)
+        # A function handed the caller's session or connection writes in the caller's
+        # transaction: like a private helper, it is covered by callers that record.
+        arguments = [a.arg for a in (*node.args.args, *node.args.kwonlyargs)]
+        in_callers_transaction = "session" in arguments or "connection" in arguments
+        public = not any(part.startswith("_") for part in self.stack) and (
+            not in_callers_transaction)
         function = Function(qualname, public)
         for child in ast.walk(node):
             if isinstance(child, ast.Call):
                 self._call(child, function)
             elif isinstance(child, (ast.Assign, ast.AugAssign)):
                 targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                targets = [e for t in targets for e in (
+                    t.elts if isinstance(t, ast.Tuple) else [t])]  # a.x, a.y = …
                 for target in targets:
                     if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
                             and target.value.id not in ("self", "cls", "g")

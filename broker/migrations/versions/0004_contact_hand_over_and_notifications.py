@@ -204,6 +204,7 @@ def upgrade() -> None:
         sa.Column("shows_id", sa.Integer(), nullable=False),
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("expires_at", broker.db.UTCDateTime(), nullable=False),
+        sa.Column("delivered_at", broker.db.UTCDateTime(), nullable=True),
         sa.Column("revoked_at", broker.db.UTCDateTime(), nullable=True),
         sa.Column("revoked_reason", sa.String(length=64), nullable=True),
         sa.Column("created_at", broker.db.UTCDateTime(), nullable=False),

@@ -1,0 +1,121 @@
+"""API v1 for the contact hand-over: requests, decisions, links, consents. Thin, like views.
+
+Link tokens travel in the path of ``/v1/contact-links/{token}``;
+:class:`broker.contact.links.TokenRedaction` keeps them out of the access logs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Response, g, request
+
+from broker.api import schemas
+from broker.api.idempotency import idempotent
+from broker.api.views import _body, _core, _json, bp
+from broker.contact.consents import ConsentService
+from broker.contact.links import LinkService
+from broker.contact.services import ContactService
+from broker.errors import ValidationError
+from broker.notifications.services import inbox
+from broker.registry.lookups import Evidence
+
+_REQUEST_IN = schemas.ContactRequestIn()
+_REQUEST_OUT = schemas.ContactRequestOut()
+_DECISION_IN = schemas.DecisionIn()
+_WITHDRAWAL_IN = schemas.WithdrawalIn()
+_CARD_OUT = schemas.ContactCardOut()
+_REVOKED_OUT = schemas.LinkRevokedOut()
+_CONSENT_IN = schemas.ConsentIn()
+_CONSENT_OUT = schemas.ConsentOut()
+_CONSENT_WITHDRAWN_OUT = schemas.ConsentWithdrawnOut()
+_INBOX_OUT = schemas.InboxOut()
+
+
+def _professional_param() -> str:
+    value = request.args.get("professional", "")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{1,63}", value):
+        raise ValidationError("Name the acting professional: ?professional=<user name>.",
+                              "Noem de handelende professional: ?professional=<gebruikersnaam>.")
+    return value
+
+
+@bp.post("/contact-requests")
+@idempotent
+def request_contact() -> Response:
+    """Ask for contact with the holder of a match."""
+    ask = _body(_REQUEST_IN)
+    view = ContactService(_core()).request(
+        g.actor, professional=ask["professional"], lookup_id=ask["lookup_id"],
+        match_id=ask["match_id"], purpose=ask["purpose"], basis=ask["basis"],
+        evidence=Evidence(ask.get("consent_reference"), ask.get("statute"),
+                          ask.get("justification")))
+    return _json(_REQUEST_OUT, view, 201)
+
+
+@bp.get("/contact-requests/<request_id>")
+def get_contact_request(request_id: str) -> Response:
+    """A contact request of (or to) your organisation."""
+    return _json(_REQUEST_OUT, ContactService(_core()).get(g.actor, request_id))
+
+
+@bp.post("/contact-requests/<request_id>/decision")
+@idempotent
+def decide_contact_request(request_id: str) -> Response:
+    """Approve or deny a request made to your organisation."""
+    answer = _body(_DECISION_IN)
+    view = ContactService(_core()).decide(
+        g.actor, request_id, professional=answer["professional"],
+        approve=answer["decision"] == "approve", message=answer.get("message"))
+    return _json(_REQUEST_OUT, view)
+
+
+@bp.post("/contact-requests/<request_id>/withdrawal")
+@idempotent
+def withdraw_contact_request(request_id: str) -> Response:
+    """Take back a pending request of your organisation."""
+    who = _body(_WITHDRAWAL_IN)
+    view = ContactService(_core()).withdraw(g.actor, request_id,
+                                            professional=who["professional"])
+    return _json(_REQUEST_OUT, view)
+
+
+@bp.get("/contact-links/<token>")
+def open_contact_link(token: str) -> Response:
+    """The contact details a link issued to your organisation shows."""
+    return _json(_CARD_OUT, LinkService(_core()).open_by_token(g.actor, token))
+
+
+@bp.delete("/contact-links/<token>")
+def revoke_contact_link(token: str) -> Response:
+    """Revoke a link (either side)."""
+    link_id = LinkService(_core()).revoke(g.actor, token=token)
+    return _json(_REVOKED_OUT, {"link_id": link_id, "revoked": True})
+
+
+@bp.post("/consents")
+@idempotent
+def record_consent() -> Response:
+    """Record consent given to your organisation."""
+    given = _body(_CONSENT_IN)
+    info = ConsentService(_core()).record(
+        g.actor, professional=given["professional"], given_by=given["given_by"],
+        given_on=given["given_on"], valid_until=given["valid_until"],
+        purposes=given["purposes"], holder_types=given.get("holder_types"))
+    return _json(_CONSENT_OUT, info, 201)
+
+
+@bp.delete("/consents/<consent_id>")
+def withdraw_consent(consent_id: str) -> Response:
+    """Withdraw consent: no new requests under it, and its links are revoked."""
+    revoked = ConsentService(_core()).withdraw(g.actor, consent_id,
+                                               professional=_professional_param())
+    return _json(_CONSENT_WITHDRAWN_OUT, {"id": consent_id, "links_revoked": revoked})
+
+
+@bp.get("/inbox")
+def read_inbox() -> Response:
+    """A professional's inbox (query parameters professional, and unread=1 for unread only)."""
+    messages = inbox(_core(), g.actor, _professional_param(),
+                     unread_only=request.args.get("unread") == "1")
+    return _json(_INBOX_OUT, {"messages": messages})

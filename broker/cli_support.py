@@ -1,0 +1,48 @@
+"""What the command groups of ``broker`` share: the root context object and error printing.
+
+The main ``broker`` command puts an object with ``core`` (built on first use) and ``lang`` in
+the root click context; groups defined in their own packages (``audit``, ``contact``, …) reach
+it through :func:`cli_root`, so they need not import :mod:`broker.cli` (which imports them).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol
+
+import click
+
+from broker.errors import BrokerError
+from broker.identifiers import IdentifierError
+
+if TYPE_CHECKING:
+    from broker.core import Core
+
+
+class Root(Protocol):
+    """The root context object of ``broker``."""
+
+    @property
+    def core(self) -> Core:
+        """The core of this invocation."""
+        ...
+
+    lang: str
+
+
+def cli_root() -> Root:
+    """The root context object of the running ``broker`` invocation."""
+    root: Root = click.get_current_context().find_root().obj
+    return root
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn domain and identifier errors into one readable line and exit status 1."""
+    try:
+        yield
+    except (BrokerError, IdentifierError) as exc:
+        click.echo(f"error: {exc.message(cli_root().lang)}", err=True)
+        sys.exit(1)

@@ -1,0 +1,177 @@
+"""``broker contact`` and ``broker consent``: the contact hand-over at the command line, for
+operators and demos (professionals use the web form, case systems the API). Thin: parse, call,
+print. Each command acts as one professional: ``--org`` and ``--professional``.
+
+The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core`` and ``lang``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from broker.audit.services import Actor
+from broker.cli_support import cli_errors, cli_root
+from broker.contact.consents import ConsentService
+from broker.contact.links import LinkService
+from broker.contact.services import ContactService, RequestView
+from broker.registry.lookups import Evidence
+from broker.registry.services import RegistryService
+
+if TYPE_CHECKING:
+    pass
+
+
+def professional_actor(registry: RegistryService, organisation: str, username: str) -> Actor:
+    """The command line acting as professional ``username`` of ``organisation``."""
+    org = registry.get_organisation(organisation)
+    person = registry.get_professional(username)
+    return Actor(actor=f"professional:{person.username}", channel="cli",
+                 organisation_id=org.id, role=person.role)
+
+
+def act_as(organisation: str, username: str) -> Actor:
+    return professional_actor(RegistryService(cli_root().core), organisation, username)
+
+
+def acting_options(command: Any) -> Any:
+    command = click.option("--professional", "username", required=True,
+                           help="Who acts (user name).")(command)
+    return click.option("--org", "organisation", required=True,
+                        help="Their organisation's code.")(command)
+
+
+def _show(view: RequestView) -> None:
+    click.echo(f"request {view.id}: {view.status} ({view.mode}); purpose {view.purpose}, "
+               f"basis {view.legal_basis}; asked by a {view.requester_role} of "
+               f"{view.requester_organisation}; expires {view.expires_at:%Y-%m-%d %H:%M} UTC")
+    if view.decision_message:
+        click.echo(f"message: {view.decision_message}")
+    for token in view.link_tokens:
+        click.echo(f"your contact link (shown once): {token}")
+
+
+@click.group("contact")
+def contact_group() -> None:
+    """Ask for contact on a match, answer, withdraw, open and revoke links."""
+
+
+@contact_group.command("request")
+@acting_options
+@click.option("--lookup", "lookup_id", required=True, help="The look-up's id.")
+@click.option("--match", "match_id", required=True, help="The match's id from that look-up.")
+@click.option("--purpose", required=True)
+@click.option("--basis", required=True)
+@click.option("--statute")
+@click.option("--consent-reference")
+@click.option("--justification")
+def request_command(organisation: str, username: str, lookup_id: str, match_id: str,
+                    purpose: str, basis: str, statute: str | None,
+                    consent_reference: str | None, justification: str | None) -> None:
+    """Ask for contact with the holder of a match."""
+    with cli_errors():
+        view = ContactService(cli_root().core).request(
+            act_as(organisation, username), professional=username, lookup_id=lookup_id,
+            match_id=match_id, purpose=purpose, basis=basis,
+            evidence=Evidence(consent_reference, statute, justification))
+    _show(view)
+
+
+@contact_group.command("decide")
+@acting_options
+@click.argument("request_id")
+@click.option("--approve/--deny", required=True)
+@click.option("--message")
+def decide_command(organisation: str, username: str, request_id: str, approve: bool,
+                   message: str | None) -> None:
+    """Approve or deny a request made to your organisation."""
+    with cli_errors():
+        view = ContactService(cli_root().core).decide(
+            act_as(organisation, username), request_id, professional=username, approve=approve,
+            message=message)
+    _show(view)
+
+
+@contact_group.command("withdraw")
+@acting_options
+@click.argument("request_id")
+def withdraw_command(organisation: str, username: str, request_id: str) -> None:
+    """Take back a pending request."""
+    with cli_errors():
+        _show(ContactService(cli_root().core).withdraw(act_as(organisation, username), request_id,
+                                                    professional=username))
+
+
+@contact_group.command("open")
+@acting_options
+@click.argument("token")
+def open_command(organisation: str, username: str, token: str) -> None:
+    """Show the contact details a link issued to your organisation shows."""
+    with cli_errors():
+        card = LinkService(cli_root().core).open_by_token(act_as(organisation, username), token)
+    for name in ("name", "role", "phone", "email", "organisation"):
+        value = getattr(card, name)
+        if value is not None:
+            click.echo(f"{name}: {value}")
+    click.echo(f"(link {card.link_id}, valid until {card.expires_at:%Y-%m-%d %H:%M} UTC)")
+
+
+@contact_group.command("revoke")
+@acting_options
+@click.argument("token")
+def revoke_command(organisation: str, username: str, token: str) -> None:
+    """Revoke a contact link (either side)."""
+    with cli_errors():
+        link_id = LinkService(cli_root().core).revoke(act_as(organisation, username), token=token)
+    click.echo(f"revoked link {link_id}")
+
+
+@contact_group.command("expire")
+def expire_command() -> None:
+    """Expire unanswered requests past the policy's time."""
+    with cli_errors():
+        count = ContactService(cli_root().core).expire(Actor.system("expire"))
+    click.echo(f"expired requests: {count}")
+
+
+@click.group("consent")
+def consent_group() -> None:
+    """Record and withdraw consent (the ``consent`` legal basis)."""
+
+
+@consent_group.command("add")
+@acting_options
+@click.option("--given-by", type=click.Choice(["person", "parent", "guardian"]), required=True)
+@click.option("--given-on", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--purpose", "purposes", multiple=True, required=True)
+@click.option("--holder-type", "holder_types", multiple=True,
+              help="Kinds of organisation it may reach (default: any).")
+def consent_add(organisation: str, username: str, given_by: str, given_on: datetime,
+                valid_until: datetime, purposes: tuple[str, ...],
+                holder_types: tuple[str, ...]) -> None:
+    """Record consent given to your organisation; prints its reference."""
+    with cli_errors():
+        info = ConsentService(cli_root().core).record(
+            act_as(organisation, username), professional=username, given_by=given_by,
+            given_on=_day(given_on), valid_until=_day(valid_until), purposes=list(purposes),
+            holder_types=list(holder_types))
+    click.echo(f"consent {info.id}: given by the {info.given_by} on {info.given_on}, valid "
+               f"until {info.valid_until}, for {', '.join(info.purposes)}")
+
+
+@consent_group.command("withdraw")
+@acting_options
+@click.argument("consent_id")
+def consent_withdraw(organisation: str, username: str, consent_id: str) -> None:
+    """Withdraw consent: no new requests under it; its links are revoked."""
+    with cli_errors():
+        revoked = ConsentService(cli_root().core).withdraw(act_as(organisation, username),
+                                                        consent_id, professional=username)
+    click.echo(f"consent {consent_id} withdrawn; contact links revoked: {revoked}")
+
+
+def _day(value: datetime) -> date:
+    return value.date()

@@ -1,0 +1,147 @@
+"""``broker inform`` and ``broker coordinator``: the duty to inform and the coordinator at the
+command line, for operators and demos (professionals use the web form, case systems the API).
+Thin: parse, call, print. Each command but ``inform remind`` acts as one professional:
+``--org`` and ``--professional``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from broker.audit.services import Actor
+from broker.cli_support import cli_errors, cli_root
+from broker.contact.cli import act_as, acting_options
+from broker.contact.coordinator import Coordinator, CoordinatorService, MatchRef, ProposalView
+from broker.contact.inform import InformService, InformStatus
+from broker.errors import ValidationError
+
+_DATE = click.DateTime(["%Y-%m-%d"])
+
+
+def _show_status(status: InformStatus) -> None:
+    if status.state == "informed":
+        click.echo(f"involvement {status.involvement_id}: household informed on "
+                   f"{status.informed_on}")
+    elif status.state == "postponed":
+        click.echo(f"involvement {status.involvement_id}: informing postponed until "
+                   f"{status.postponed_until}")
+    else:
+        click.echo(f"involvement {status.involvement_id}: not recorded whether the household "
+                   "was informed")
+
+
+def _describe(coordinator: Coordinator) -> str:
+    """Who the coordinator is, in as much detail as the policy allows."""
+    if coordinator.reveal == "organisation":
+        own = " (your organisation)" if coordinator.own_organisation else ""
+        return f"{coordinator.name} ({coordinator.role}), {coordinator.organisation}{own}"
+    if coordinator.reveal == "organisation_type":
+        return f"someone of a {coordinator.org_type}"
+    return "someone (the policy does not let your organisation know who)"
+
+
+def _show_proposal(view: ProposalView) -> None:
+    mine = "; proposed by you" if view.proposed_by_you else ""
+    vote = f"; your vote: {view.your_vote}" if view.your_vote else ""
+    click.echo(f"proposal {view.id}: {view.status}{mine}{vote}; proposed coordinator: "
+               f"{_describe(view.coordinator)}")
+
+
+@click.group("inform")
+def inform_group() -> None:
+    """Duty to inform (AVG art. 14): record informing, postpone it, remind when due."""
+
+
+@inform_group.command("informed")
+@acting_options
+@click.argument("involvement_id")
+@click.option("--on", "informed_on", type=_DATE, help="The day informed (default: today).")
+def informed_command(organisation: str, username: str, involvement_id: str,
+                     informed_on: datetime | None) -> None:
+    """Record that the household of an involvement was informed."""
+    core = cli_root().core
+    with cli_errors():
+        day = informed_on.date() if informed_on else core.today()
+        _show_status(InformService(core).record_informed(
+            act_as(organisation, username), involvement_id, informed_on=day))
+
+
+@inform_group.command("postpone")
+@acting_options
+@click.argument("involvement_id")
+@click.option("--reason", required=True, help="Why informing must wait (written down).")
+@click.option("--until", type=_DATE, required=True, help="Review the postponement on this day.")
+def postpone_command(organisation: str, username: str, involvement_id: str, reason: str,
+                     until: datetime) -> None:
+    """Postpone informing the household, with a reason, until a date."""
+    with cli_errors():
+        _show_status(InformService(cli_root().core).postpone(
+            act_as(organisation, username), involvement_id, reason=reason, until=until.date()))
+
+
+@inform_group.command("remind")
+def remind_command() -> None:
+    """Remind professionals whose postponement date has come (run daily)."""
+    with cli_errors():
+        count = InformService(cli_root().core).remind_due(Actor.system("inform-reminder"))
+    click.echo(f"reminders sent: {count}")
+
+
+@click.group("coordinator")
+def coordinator_group() -> None:
+    """Agree on one coordinator (regievoerder) for a household."""
+
+
+@coordinator_group.command("propose")
+@acting_options
+@click.argument("involvement_id")
+@click.option("--lookup", "lookup_id",
+              help="The look-up of yours that showed the nominee (default: you coordinate).")
+@click.option("--match", "match_id", help="The nominee's match id in that look-up.")
+def propose_command(organisation: str, username: str, involvement_id: str,
+                    lookup_id: str | None, match_id: str | None) -> None:
+    """Propose yourself, or the holder of a match, as the household's coordinator."""
+    with cli_errors():
+        if (lookup_id is None) != (match_id is None):
+            raise ValidationError("Give --lookup and --match together, or neither.",
+                                  "Geef --lookup en --match samen, of geen van beide.")
+        nominee = MatchRef(lookup_id, match_id) if lookup_id and match_id else None
+        view = CoordinatorService(cli_root().core).propose(
+            act_as(organisation, username), professional=username,
+            involvement_id=involvement_id, coordinator=nominee)
+    _show_proposal(view)
+
+
+@coordinator_group.command("vote")
+@acting_options
+@click.argument("proposal_id")
+@click.option("--involvement", "involvement_id", required=True,
+              help="Your involvement the proposal was sent to.")
+@click.option("--agree/--decline", required=True)
+def vote_command(organisation: str, username: str, proposal_id: str, involvement_id: str,
+                 agree: bool) -> None:
+    """Agree with or decline a coordinator proposal."""
+    with cli_errors():
+        view = CoordinatorService(cli_root().core).vote(
+            act_as(organisation, username), proposal_id, professional=username,
+            involvement_id=involvement_id, agree=agree)
+    _show_proposal(view)
+
+
+@coordinator_group.command("show")
+@acting_options
+@click.argument("involvement_id")
+def show_command(organisation: str, username: str, involvement_id: str) -> None:
+    """Who coordinates the household of your involvement, and proposals awaiting you."""
+    with cli_errors():
+        coordination = CoordinatorService(cli_root().core).current(act_as(organisation, username),
+                                                                involvement_id)
+    who = coordination.coordinator
+    click.echo(f"involvement {coordination.involvement_id}: " + (
+        f"coordinator {_describe(who)}, agreed {coordination.agreed_at:%Y-%m-%d}"
+        if who is not None and coordination.agreed_at is not None
+        else "no coordinator agreed on"))
+    for proposal in coordination.open_proposals:
+        _show_proposal(proposal)

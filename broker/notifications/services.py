@@ -1,0 +1,298 @@
+"""Notifications: each professional's inbox, and the e-mails and webhooks that announce it.
+
+Rules this module guarantees:
+
+- :func:`notify` writes in the *caller's* transaction: the inbox message and the outbox rows
+  that announce it commit together with the change they announce, or not at all. A crash never
+  loses one (the outbox is delivered later, see :mod:`broker.notifications.delivery`); a rollback
+  never sends one. The caller's own audit event covers the change.
+- What leaves the broker says as little as possible. An e-mail row holds only the kind; the mail,
+  rendered when it is sent, says in Dutch and English that there is a new message in the broker
+  and where to sign in, nothing else. A webhook body holds a message id (receivers deduplicate
+  on it), the kind, the reference and the time. The reference is always something of the
+  receiving organisation's own (its involvement, a contact request or link it is party to):
+  never a name, an identifier or a token.
+- A new registration notifies the contact professional of another organisation's active
+  involvement on the same household only when the policy lets that organisation's type discover
+  the newcomer's type, for its own involvement's purpose, under a basis that purpose accepts:
+  otherwise the notification itself would disclose the registration.
+- An inbox is read by members of the professional's own organisation only; marking messages
+  read is audited (``inbox:read``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.orm import Session
+
+from broker.audit.services import Actor, record_event
+from broker.contact.common import member
+from broker.core import Core
+from broker.db import utcnow
+from broker.errors import ConfigurationError
+from broker.notifications.models import InboxMessage, OutboxMessage
+from broker.policy import DecisionRequest, Policy
+from broker.pseudonyms import oprf
+from broker.registry.models import (
+    INVOLVEMENT_ACTIVE,
+    Involvement,
+    MatchingKey,
+    Organisation,
+    Professional,
+)
+
+KINDS = frozenset({"new_match", "contact_request", "decision", "link", "coordinator_proposal",
+                   "inform_review_due"})
+_EVENT_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+# Keys a webhook's extra data may never carry, whatever the caller meant by them.
+_FORBIDDEN_KEYS = frozenset({"name", "email", "phone", "token", "bsn", "address", "postcode",
+                             "person", "identifier", "url"})
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """How notifications leave the broker, from ``BROKER_*`` environment variables.
+
+    | variable                   | default                               |
+    | -------------------------- | ------------------------------------- |
+    | BROKER_SMTP_URL            | (none: no e-mail; see below)          |
+    | BROKER_SMTP_FROM           | broker@localhost                      |
+    | BROKER_BASE_URL            | http://127.0.0.1:5000 (in the e-mail) |
+    | BROKER_NOTIFY_INTERVAL     | 2 (seconds between delivery rounds)   |
+    | BROKER_WEBHOOK_TIMEOUT     | 5 (seconds, per webhook or e-mail)    |
+    | BROKER_NOTIFY_BACKOFF      | 30 (seconds before the first retry; doubles) |
+    | BROKER_NOTIFY_BACKOFF_MAX  | 3600 (the longest wait between attempts) |
+    | BROKER_NOTIFY_JITTER       | 0.2 (a wait is shortened by up to this fraction) |
+    | BROKER_NOTIFY_MAX_ATTEMPTS | 10 (then the message is given up)     |
+    | BROKER_NOTIFY_LEASE        | 300 (seconds a claimed message is left to its deliverer) |
+
+    ``BROKER_SMTP_URL`` is ``smtp://relay:25`` (a local relay, no TLS),
+    ``smtp+starttls://user:password@host:587`` or ``smtps://user:password@host:465``.
+    """
+
+    smtp_url: str | None = None
+    mail_from: str = "broker@localhost"
+    base_url: str = "http://127.0.0.1:5000"
+    interval: float = 2.0
+    timeout: float = 5.0
+    backoff: float = 30.0
+    backoff_max: float = 3600.0
+    jitter: float = 0.2
+    max_attempts: int = 10
+    lease: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationSettings:
+        """Read the settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        smtp_url = env.get("BROKER_SMTP_URL") or None
+        if smtp_url and smtp_url.split("://", 1)[0] not in ("smtp", "smtp+starttls", "smtps"):
+            raise ConfigurationError(
+                "BROKER_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://",
+                "BROKER_SMTP_URL moet beginnen met smtp://, smtp+starttls:// of smtps://")
+        jitter = _number(env, "BROKER_NOTIFY_JITTER", 0.2, allow_zero=True)
+        if jitter >= 1:
+            raise ConfigurationError("BROKER_NOTIFY_JITTER must lie between 0 and 1",
+                                     "BROKER_NOTIFY_JITTER moet tussen 0 en 1 liggen")
+        return cls(
+            smtp_url=smtp_url,
+            mail_from=env.get("BROKER_SMTP_FROM") or "broker@localhost",
+            base_url=(env.get("BROKER_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            interval=_number(env, "BROKER_NOTIFY_INTERVAL", 2.0),
+            timeout=_number(env, "BROKER_WEBHOOK_TIMEOUT", 5.0),
+            backoff=_number(env, "BROKER_NOTIFY_BACKOFF", 30.0),
+            backoff_max=_number(env, "BROKER_NOTIFY_BACKOFF_MAX", 3600.0),
+            jitter=jitter,
+            max_attempts=int(_number(env, "BROKER_NOTIFY_MAX_ATTEMPTS", 10)),
+            lease=_number(env, "BROKER_NOTIFY_LEASE", 300.0),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False
+            ) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 if allow_zero else value > 0):
+        raise ConfigurationError(f"{name} must be a positive number, not {raw!r}",
+                                 f"{name} moet een positief getal zijn, niet {raw!r}")
+    return value
+
+
+def _connection(session: Session | Connection) -> Connection:
+    return session.connection() if isinstance(session, Session) else session
+
+
+def _event_data(event: Mapping[str, object] | None) -> dict[str, object]:
+    """A webhook's extra data: short keys, scalar values, nothing that names anyone."""
+    data = dict(event or {})
+    for key, value in data.items():
+        if not _EVENT_KEY.fullmatch(key) or key in _FORBIDDEN_KEYS:
+            raise ValueError(f"a webhook event may not carry the key {key!r}")
+        if not (value is None or isinstance(value, (bool, int))
+                or (isinstance(value, str) and len(value) <= 100)):
+            raise ValueError(f"a webhook event's {key!r} must be a short string, number or bool")
+    return data
+
+
+def notify(
+    session: Session | Connection,
+    *,
+    professional_id: int,
+    kind: str,
+    reference: str,
+    organisation_id: int,
+    webhook_event: Mapping[str, object] | None = None,
+) -> None:
+    """Put a message in the professional's inbox and queue what announces it, in the caller's
+    transaction: an e-mail when SMTP is configured and the professional has an address, a
+    webhook when their organisation has a webhook URL.
+
+    ``reference`` is the public id the message is about, of the receiver's own side (their
+    involvement, the contact request, the link); ``webhook_event`` adds scalar fields to the
+    webhook body (never a name, an identifier or a token). An unknown ``kind`` is a programming
+    error and raises ``ValueError``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if not 0 < len(reference) <= 64:
+        raise ValueError("a notification's reference is a public id of 1 to 64 characters")
+    data = _event_data(webhook_event)
+    connection = _connection(session)
+    now = utcnow()
+    connection.execute(insert(InboxMessage).values(
+        professional_id=professional_id, kind=kind, reference=reference, created_at=now))
+    if NotificationSettings.from_env().smtp_url and connection.execute(
+            select(Professional.email).where(Professional.id == professional_id,
+                                             Professional.active.is_(True))).scalar():
+        _queue(connection, "email", organisation_id, professional_id,
+               {"id": str(uuid.uuid4()), "kind": kind}, now)
+    if connection.execute(select(Organisation.webhook_url)
+                          .where(Organisation.id == organisation_id)).scalar():
+        payload: dict[str, object] = {"id": str(uuid.uuid4()), "event": kind,
+                                      "reference": reference, "time": now.isoformat()}
+        if data:
+            payload["data"] = data
+        _queue(connection, "webhook", organisation_id, None, payload, now)
+
+
+def _queue(connection: Connection, channel: str, organisation_id: int,
+           professional_id: int | None, payload: dict[str, object], now: datetime) -> None:
+    connection.execute(insert(OutboxMessage).values(
+        channel=channel, organisation_id=organisation_id, professional_id=professional_id,
+        payload=payload, attempts=0, next_attempt_at=now, created_at=now))
+
+
+def may_learn_of(policy: Policy, notified_type: str, registrant_type: str, purpose: str) -> bool:
+    """Whether an organisation of ``notified_type``, involved for ``purpose``, may discover one
+    of ``registrant_type`` under at least one basis the purpose accepts."""
+    spec = policy.purposes.get(purpose)
+    if spec is None:
+        return False
+    return any(policy.decide(DecisionRequest(notified_type, registrant_type, purpose, basis)
+                             ).allowed for basis in spec.accepted_bases)
+
+
+def notify_new_matches(session: Session, core: Core, involvement: Involvement) -> list[str]:
+    """Tell other organisations' contacts on the same household that someone new registered.
+
+    Called in the registration's transaction, after ``involvement`` (with its matching keys) is
+    flushed. Each other organisation's active involvement sharing a key is notified once, with
+    kind ``new_match`` and its *own* public id as the reference, when :func:`may_learn_of`
+    allows it. Returns the public ids of the notified involvements (for the audit event of the
+    registration).
+    """
+    connection = _connection(session)
+    policy = core.policy()
+    registrant_type = core.org_type(connection, involvement.organisation_id)
+    values = _search_values(core, connection, involvement.matching_keys)
+    rows = connection.execute(
+        select(Involvement.public_id, Involvement.professional_id, Involvement.organisation_id,
+               Involvement.purpose, Organisation.org_type)
+        .join(MatchingKey, MatchingKey.involvement_id == Involvement.id)
+        .join(Organisation, Organisation.id == Involvement.organisation_id)
+        .where(MatchingKey.value.in_(values),
+               Involvement.organisation_id != involvement.organisation_id,
+               Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on >= core.today())
+        .distinct().order_by(Involvement.public_id)
+    ).all()
+    notified = []
+    for public_id, professional_id, organisation_id, purpose, org_type in rows:
+        if may_learn_of(policy, org_type, registrant_type, purpose):
+            notify(connection, professional_id=professional_id, kind="new_match",
+                   reference=public_id, organisation_id=organisation_id)
+            notified.append(public_id)
+    return notified
+
+
+def _search_values(core: Core, connection: Connection, keys: Sequence[MatchingKey]
+                   ) -> list[bytes]:
+    """The stored values of ``keys``, and during a key rotation their form under the other
+    epoch too (rows not yet re-keyed still match)."""
+    values = {key.value for key in keys}
+    rotation = core.matching.rotation(connection)
+    if rotation is None:
+        return sorted(values)
+    store, which = core.keystore, rotation.which
+    for key in keys:
+        epoch = key.oprf_epoch if which == "oprf" else key.broker_epoch
+        other = rotation.from_epoch if epoch == rotation.to_epoch else rotation.to_epoch
+        if store.has(which, epoch) and store.has(which, other):
+            factor = oprf.rotation_factor(store.load(which, epoch), store.load(which, other))
+            values.add(oprf.scalar_mult(factor, key.value))
+    return sorted(values)
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One inbox message: what kind, about what, when, and when it was read."""
+
+    id: int
+    kind: str
+    reference: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+def inbox(core: Core, actor: Actor, professional_username: str, unread_only: bool = False
+          ) -> list[InboxEntry]:
+    """The professional's messages, newest first (for members of their own organisation)."""
+    with core.unit_of_work() as session:
+        person = member(session, actor, professional_username)
+        query = select(InboxMessage).where(InboxMessage.professional_id == person.id)
+        if unread_only:
+            query = query.where(InboxMessage.read_at.is_(None))
+        messages = session.scalars(query.order_by(InboxMessage.id.desc()))
+        return [InboxEntry(m.id, m.kind, m.reference, m.created_at, m.read_at) for m in messages]
+
+
+def mark_read(core: Core, actor: Actor, professional_username: str,
+              message_ids: Sequence[int] | None = None) -> int:
+    """Mark the professional's unread messages (all, or those of ``message_ids``) read; returns
+    how many changed. Audited as ``inbox:read`` when any did."""
+    now = core.now()
+    with core.unit_of_work() as session:
+        person = member(session, actor, professional_username)
+        query = select(InboxMessage.id).where(InboxMessage.professional_id == person.id,
+                                              InboxMessage.read_at.is_(None))
+        if message_ids is not None:
+            query = query.where(InboxMessage.id.in_(list(message_ids)))
+        ids = list(session.scalars(query.order_by(InboxMessage.id)))
+        if not ids:
+            return 0
+        session.execute(update(InboxMessage).where(InboxMessage.id.in_(ids)).values(read_at=now))
+        record_event(session, actor.acting_for(person.username), "inbox:read",
+                     organisation_id=person.organisation_id,
+                     details={"professional_id": person.id, "messages": ids})
+        return len(ids)

@@ -1,0 +1,177 @@
+"""Inbox and outbox rows are written in the registration's own transaction, carry nothing that
+names anyone, and reach only other organisations' active involvements on the household."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from broker.audit.services import Actor
+from broker.errors import ValidationError
+from broker.notifications.services import inbox, mark_read, notify
+from broker.pseudonyms.rotation import start_or_resume
+from broker.registry import services as registry_services
+from broker.registry.models import Involvement, Professional
+from tests.factories import register
+from tests.notifications.conftest import World
+from tests.notifications.helpers import SmtpSink
+
+
+def _professional_id(world: World, username: str) -> int:
+    with world.core.unit_of_work() as session:
+        found = session.scalar(select(Professional.id).filter_by(username=username))
+    assert found is not None
+    return found
+
+
+def test_a_registration_notifies_the_others_in_its_own_transaction(
+        world: World, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_SMTP_URL", sink.url)
+    school_case = register(world.registry, world.school, world.child)
+    wijkteam_case = register(world.registry, world.wijkteam, world.mother, purpose="protection")
+    world.webhook(world.school, "https://school.example.nl/hooks/broker")
+    seen_inbox, seen_outbox = len(world.inbox()), len(world.outbox())  # the school, told once
+
+    vt_case = register(world.registry, world.vt, world.mother)
+
+    messages = [(m.professional_id, m.kind, m.reference) for m in world.inbox()[seen_inbox:]]
+    assert sorted(messages) == sorted([
+        (_professional_id(world, world.school.username), "new_match", school_case),
+        (_professional_id(world, world.wijkteam.username), "new_match", wijkteam_case)])
+    assert all(m.read_at is None for m in world.inbox())
+    outbox = world.outbox()[seen_outbox:]
+    assert sorted(o.channel for o in outbox) == ["email", "email", "webhook"]
+    (webhook,) = [o for o in outbox if o.channel == "webhook"]
+    assert set(webhook.payload) == {"id", "event", "reference", "time"}
+    assert (webhook.payload["event"], webhook.payload["reference"]) == ("new_match", school_case)
+    assert all(set(o.payload) == {"id", "kind"} for o in outbox if o.channel == "email")
+    registered = world.events("involvement:registered")[-1]
+    assert registered.details["involvement_id"] == vt_case
+    assert sorted(registered.details["notified_involvements"]) == sorted(  # type: ignore[arg-type]
+        [school_case, wijkteam_case])
+    assert not any(vt_case in str(o.payload) for o in world.outbox())
+
+
+def test_the_first_registration_tells_nobody_and_later_ones_tell_the_earlier(
+        world: World) -> None:
+    school_case = register(world.registry, world.school, world.child)
+    assert world.inbox() == [] and world.outbox() == []
+    register(world.registry, world.wijkteam, world.mother)
+    assert [(m.kind, m.reference) for m in world.inbox()] == [("new_match", school_case)]
+    assert world.outbox() == []  # no SMTP, no webhook URL: the inbox only
+
+
+def test_a_registration_that_fails_leaves_no_notification(
+        world: World, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_SMTP_URL", sink.url)
+    register(world.registry, world.school, world.child)
+    world.webhook(world.school, "https://school.example.nl/hooks/broker")
+
+    def broken(_involvement: Involvement) -> object:
+        raise RuntimeError("after the notifications were written")
+
+    monkeypatch.setattr(registry_services.InvolvementInfo, "of", broken)
+    with pytest.raises(RuntimeError):
+        register(world.registry, world.vt, world.mother)
+    assert world.inbox() == [] and world.outbox() == []
+    with world.core.unit_of_work() as session:
+        assert session.scalar(select(Involvement.id).where(
+            Involvement.organisation_id == world.vt.actor.organisation_id)) is None
+
+
+def test_notify_writes_nothing_when_the_callers_transaction_rolls_back(
+        world: World, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_SMTP_URL", sink.url)
+    world.webhook(world.school, "https://school.example.nl/hooks/broker")
+    school_id = _professional_id(world, world.school.username)
+    with pytest.raises(RuntimeError), world.core.unit_of_work() as session:
+        notify(session, professional_id=school_id, kind="contact_request", reference="r-1",
+               organisation_id=world.school.actor.organisation_id or 0)
+        assert len(world.inbox()) == 0  # not visible outside the transaction either
+        raise RuntimeError("the caller's change failed")
+    assert world.inbox() == [] and world.outbox() == []
+
+
+def test_notify_checks_its_kind_and_what_a_webhook_may_carry(world: World) -> None:
+    school_id = _professional_id(world, world.school.username)
+    org_id = world.school.actor.organisation_id or 0
+    world.webhook(world.school, "https://school.example.nl/hooks/broker")
+    with world.core.unit_of_work() as session:
+        for bad in ({"name": "Jansen"}, {"token": "abc"}, {"Nested": 1}, {"data": {"a": 1}},
+                    {"long": "x" * 101}):
+            with pytest.raises(ValueError, match="webhook event"):
+                notify(session, professional_id=school_id, kind="link", reference="l-1",
+                       organisation_id=org_id, webhook_event=bad)
+        with pytest.raises(ValueError, match="kind"):
+            notify(session, professional_id=school_id, kind="gossip", reference="x",
+                   organisation_id=org_id)
+        with pytest.raises(ValueError, match="reference"):
+            notify(session, professional_id=school_id, kind="link", reference="",
+                   organisation_id=org_id)
+        notify(session, professional_id=school_id, kind="decision", reference="req-1",
+               organisation_id=org_id, webhook_event={"status": "approved", "final": True})
+    (webhook,) = world.outbox()
+    assert webhook.payload["data"] == {"status": "approved", "final": True}
+    assert [m.kind for m in world.inbox()] == ["decision"]
+
+
+def test_no_email_without_smtp_or_without_an_address(
+        world: World, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    register(world.registry, world.school, world.child)
+    register(world.registry, world.vt, world.mother)
+    assert world.outbox() == []  # no SMTP configured
+    monkeypatch.setenv("BROKER_SMTP_URL", sink.url)
+    nameless = world.registry.add_professional(
+        Actor.operator("test"), organisation=world.wijkteam.org, username="wijkteam-2",
+        name="Zonder Mail", role="r")
+    world.registry.register_involvement(
+        world.wijkteam.actor, organisation=world.wijkteam.org, professional=nameless.username,
+        pseudonyms=world.mother, purpose="protection")
+    seen_inbox, seen_outbox = len(world.inbox()), len(world.outbox())
+    register(world.registry, world.vt, world.child)  # tells the school and wijkteam-2
+    told = {m.professional_id for m in world.inbox()[seen_inbox:]}
+    assert told == {_professional_id(world, world.school.username), nameless.id}
+    assert [(o.channel, o.professional_id) for o in world.outbox()[seen_outbox:]] == [
+        ("email", _professional_id(world, world.school.username))]
+
+
+def test_neither_the_own_organisation_nor_ended_involvements_are_notified(world: World) -> None:
+    first = register(world.registry, world.school, world.child)
+    register(world.registry, world.school, world.mother)  # the same organisation
+    assert world.inbox() == []
+    world.registry.end_involvement(world.school.actor, first)
+    with world.core.unit_of_work() as session:
+        other = session.scalar(select(Involvement.public_id).where(
+            Involvement.public_id != first, Involvement.state == "active"))
+    register(world.registry, world.vt, world.child)
+    assert [m.reference for m in world.inbox()] == [other]
+
+
+def test_registrations_during_a_key_rotation_still_notify(world: World) -> None:
+    school_case = register(world.registry, world.school, world.child)
+    start_or_resume(world.core, Actor.operator("test"), "broker", grace=0)  # nothing re-keyed
+    register(world.registry, world.vt, world.mother)  # stored under the new key
+    assert [m.reference for m in world.inbox()] == [school_case]
+
+
+def test_the_inbox_lists_and_marks_read_for_the_own_organisation_only(world: World) -> None:
+    register(world.registry, world.school, world.child)
+    register(world.registry, world.vt, world.mother)
+    register(world.registry, world.wijkteam, world.mother)
+    school = world.school
+    listed = inbox(world.core, school.actor, school.username)
+    assert [e.kind for e in listed] == ["new_match", "new_match"]
+    assert listed[0].id > listed[1].id  # newest first
+    assert mark_read(world.core, school.actor, school.username, [listed[1].id]) == 1
+    unread = inbox(world.core, school.actor, school.username, unread_only=True)
+    assert [e.id for e in unread] == [listed[0].id]
+    assert mark_read(world.core, school.actor, school.username) == 1
+    assert mark_read(world.core, school.actor, school.username) == 0  # nothing left: no event
+    events = world.events("inbox:read")
+    assert [e.details["messages"] for e in events] == [[listed[1].id], [listed[0].id]]
+    assert events[0].on_behalf_of == f"professional:{school.username}"
+    assert all(e.read_at is not None for e in inbox(world.core, school.actor, school.username))
+    with pytest.raises(ValidationError):  # another organisation's professional
+        inbox(world.core, world.vt.actor, school.username)
+    with pytest.raises(ValidationError):
+        mark_read(world.core, world.vt.actor, school.username)
