@@ -215,6 +215,20 @@ def org() -> None:
     """Organisations."""
 
 
+@org.command("webhook")
+@click.argument("organisation")
+@click.argument("url", required=False)
+@click.option("--clear", is_flag=True, help="Stop sending webhooks to this organisation.")
+@pass_context
+def org_webhook(ctx: Context, organisation: str, url: str | None, clear: bool) -> None:
+    """Set where ORGANISATION's case system receives signed notifications (or --clear)."""
+    if (url is None) == (not clear):
+        fail("give a URL, or --clear")
+    with domain_errors(ctx):
+        ctx.registry.set_webhook(Actor.operator(), organisation, None if clear else url)
+    click.echo(f"webhook of {organisation}: {'cleared' if clear else 'set'}")
+
+
 @org.command("add")
 @click.option("--identifier", required=True, help="Short stable code, e.g. vt-amsterdam.")
 @click.option("--name", required=True)

@@ -163,3 +163,44 @@ def test_professional_password_comes_from_stdin(run: Run, tmp_path: Path) -> Non
             "SELECT password_hash FROM professionals WHERE username = 'vt-web'")).scalar()
     engine.dispose()
     assert stored and stored.startswith("$argon2id$") and "correct horse" not in stored
+
+
+def test_org_webhook_is_set_cleared_and_checked(run: Run, tmp_path: Path) -> None:
+    _setup(run)
+    assert run("org", "webhook", "vt-a", "https://case.example/hooks?secret=s3").exit_code == 0
+    refused = run("org", "webhook", "vt-a", "http://case.example/hooks")
+    assert refused.exit_code == 1 and "https://" in refused.output
+    assert run("org", "webhook", "vt-a").exit_code == 1  # neither a URL nor --clear
+    assert run("org", "webhook", "vt-a", "--clear").output.strip() == "webhook of vt-a: cleared"
+    engine = create_engine(f"sqlite:///{tmp_path / 'instance' / 'broker.db'}")
+    with engine.connect() as connection:
+        details = connection.scalars(text(
+            "SELECT details FROM audit_events WHERE event_type = 'organisation:webhook_set'"
+        )).all()
+    engine.dispose()
+    assert len(details) == 2 and all("s3" not in str(d) for d in details)
+
+
+def test_contact_and_consent_commands(run: Run) -> None:
+    _setup(run)
+    run("register", "--org", "vt-a", "--professional", "vt-a-p", "--purpose", "protection",
+        "--bsn", "123456782")
+    found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
+                "care_coordination", "--basis", "legal_task", "--statute", "Jeugdwet 7.1",
+                "--bsn", "123456782", "--json")
+    answer = json.loads(found.output)
+    consent = run("consent", "add", "--org", "school-a", "--professional", "school-a-p",
+                  "--given-by", "parent", "--given-on", "2026-01-01", "--valid-until",
+                  "2099-01-01", "--purpose", "care_coordination")
+    assert consent.exit_code == 0, consent.output
+    asked = run("contact", "request", "--org", "school-a", "--professional", "school-a-p",
+                "--lookup", answer["lookup_id"], "--match", answer["matches"][0]["match_id"],
+                "--purpose", "care_coordination", "--basis", "legal_task",
+                "--statute", "Jeugdwet 7.1")
+    assert asked.exit_code == 0, asked.output
+    assert "approved (direct)" in asked.output  # the open test policy grants contact directly
+    token = asked.output.split("(shown once): ")[1].split()[0]
+    opened = run("contact", "open", "--org", "school-a", "--professional", "school-a-p", token)
+    assert opened.exit_code == 0 and "name: P" in opened.output
+    stolen = run("contact", "open", "--org", "vt-a", "--professional", "vt-a-p", token)
+    assert stolen.exit_code == 1 and "name:" not in stolen.output

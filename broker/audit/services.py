@@ -27,6 +27,7 @@ Channel = Literal["web", "api", "cli", "system"]
 # Tag -> NEN 7513 action code (C create, R read, U update, D delete, E execute).
 EVENT_TYPES: Mapping[str, str] = {
     "organisation:created": "C",
+    "organisation:webhook_set": "U",
     "professional:created": "C",
     "involvement:registered": "C",
     "involvement:renewed": "U",

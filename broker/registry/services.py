@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -108,6 +109,26 @@ class RegistryService:
                 details={"identifier": identifier, "org_type": org_type},
             )
             return OrganisationInfo.of(org)
+
+    def set_webhook(self, actor: Actor, identifier: str, url: str | None) -> None:
+        """Set (or, with None, clear) where the organisation's case system gets notifications:
+        an https URL, or http on this machine for a local test receiver."""
+        if url is not None:
+            parsed = urlsplit(url)
+            local = parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost",
+                                                                   "::1")
+            if not (parsed.scheme == "https" or local) or not parsed.hostname or len(url) > 500:
+                raise ValidationError(
+                    "A webhook URL must be https:// (http:// only on this machine), at most 500 "
+                    "characters.",
+                    "Een webhook-URL moet met https:// beginnen (http:// alleen op deze machine), "
+                    "en is hoogstens 500 tekens.")
+        with self.core.unit_of_work() as session:
+            org = self._organisation(session, identifier)
+            org.webhook_url = url
+            # The URL may hold a receiver's secret: the event says only whether one is set.
+            record_event(session, actor, "organisation:webhook_set", organisation_id=org.id,
+                         details={"identifier": identifier, "webhook": url is not None})
 
     def list_organisations(self) -> list[OrganisationInfo]:
         """All organisations, by code."""
