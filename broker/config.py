@@ -69,7 +69,7 @@ class Settings:
             api_org_rate=env.get("BROKER_API_ORG_RATE") or "1200/minute",
             cookie_secure=env.get("BROKER_COOKIE_SECURE", "0") in ("1", "true", "yes"),
             audit_origin=env.get("BROKER_AUDIT_ORIGIN") or "broker.local/audit",
-            audit_checkpoint_interval=_positive(env, "BROKER_AUDIT_CHECKPOINT_INTERVAL", 60.0),
+            audit_checkpoint_interval=number_setting(env, "BROKER_AUDIT_CHECKPOINT_INTERVAL", 60.0),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -82,20 +82,20 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
-    """A positive number from ``env``; a clear error for anything else."""
+def number_setting(env: Mapping[str, str], name: str, default: float, *,
+                   allow_zero: bool = False) -> float:
+    """A positive (or, with ``allow_zero``, non-negative) number from ``env``; a clear error,
+    in Dutch and English, for anything else."""
     raw = env.get(name)
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        value = 0.0
-    if not value > 0:
+        value = -1.0
+    if not (value >= 0 if allow_zero else value > 0):
         from broker.errors import ConfigurationError  # noqa: PLC0415 - avoid an import cycle
 
-        raise ConfigurationError(
-            f"{name} must be a positive number of seconds, not {raw!r}",
-            f"{name} moet een positief aantal seconden zijn, niet {raw!r}",
-        )
+        raise ConfigurationError(f"{name} must be a positive number, not {raw!r}",
+                                 f"{name} moet een positief getal zijn, niet {raw!r}")
     return value

@@ -8,13 +8,13 @@ their SHA-256.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db import Base, UTCDateTime, utcnow
+from broker.registry.models import new_public_id
 
 REQUEST_PENDING = "pending"
 REQUEST_APPROVED = "approved"
@@ -23,17 +23,13 @@ REQUEST_WITHDRAWN = "withdrawn"
 REQUEST_EXPIRED = "expired"
 
 
-def _public_id() -> str:
-    return str(uuid.uuid4())
-
-
 class Consent(Base):
     """Consent for the ``consent`` legal basis, recorded by a professional of an organisation."""
 
     __tablename__ = "consents"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=_public_id)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"))
     given_by: Mapped[str] = mapped_column(String(16))  # person | parent | guardian
@@ -51,7 +47,7 @@ class ContactRequest(Base):
     __tablename__ = "contact_requests"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=_public_id)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     lookup_id: Mapped[str] = mapped_column(String(36))  # the look-up event that showed the match
     requester_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     requester_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"))
@@ -82,7 +78,7 @@ class ContactLink(Base):
     __tablename__ = "contact_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=_public_id)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("contact_requests.id"), index=True)
     issued_to_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"), index=True)
@@ -105,7 +101,7 @@ class CoordinatorProposal(Base):
     __tablename__ = "coordinator_proposals"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=_public_id)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     proposed_by_id: Mapped[int] = mapped_column(ForeignKey("involvements.id",
                                                            ondelete="CASCADE"))
     coordinator_id: Mapped[int] = mapped_column(ForeignKey("involvements.id",

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, record_event
+from broker.config import number_setting
 from broker.contact.common import member
 from broker.core import Core
 from broker.db import utcnow
@@ -97,7 +98,7 @@ class NotificationSettings:
             raise ConfigurationError(
                 "BROKER_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://",
                 "BROKER_SMTP_URL moet beginnen met smtp://, smtp+starttls:// of smtps://")
-        jitter = _number(env, "BROKER_NOTIFY_JITTER", 0.2, allow_zero=True)
+        jitter = number_setting(env, "BROKER_NOTIFY_JITTER", 0.2, allow_zero=True)
         if jitter >= 1:
             raise ConfigurationError("BROKER_NOTIFY_JITTER must lie between 0 and 1",
                                      "BROKER_NOTIFY_JITTER moet tussen 0 en 1 liggen")
@@ -105,29 +106,14 @@ class NotificationSettings:
             smtp_url=smtp_url,
             mail_from=env.get("BROKER_SMTP_FROM") or "broker@localhost",
             base_url=(env.get("BROKER_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-            interval=_number(env, "BROKER_NOTIFY_INTERVAL", 2.0),
-            timeout=_number(env, "BROKER_WEBHOOK_TIMEOUT", 5.0),
-            backoff=_number(env, "BROKER_NOTIFY_BACKOFF", 30.0),
-            backoff_max=_number(env, "BROKER_NOTIFY_BACKOFF_MAX", 3600.0),
+            interval=number_setting(env, "BROKER_NOTIFY_INTERVAL", 2.0),
+            timeout=number_setting(env, "BROKER_WEBHOOK_TIMEOUT", 5.0),
+            backoff=number_setting(env, "BROKER_NOTIFY_BACKOFF", 30.0),
+            backoff_max=number_setting(env, "BROKER_NOTIFY_BACKOFF_MAX", 3600.0),
             jitter=jitter,
-            max_attempts=int(_number(env, "BROKER_NOTIFY_MAX_ATTEMPTS", 10)),
-            lease=_number(env, "BROKER_NOTIFY_LEASE", 300.0),
+            max_attempts=int(number_setting(env, "BROKER_NOTIFY_MAX_ATTEMPTS", 10)),
+            lease=number_setting(env, "BROKER_NOTIFY_LEASE", 300.0),
         )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False
-            ) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 if allow_zero else value > 0):
-        raise ConfigurationError(f"{name} must be a positive number, not {raw!r}",
-                                 f"{name} moet een positief getal zijn, niet {raw!r}")
-    return value
 
 
 def _connection(session: Session | Connection) -> Connection:

@@ -26,7 +26,8 @@ INVOLVEMENT_ACTIVE = "active"
 INVOLVEMENT_ENDED = "ended"
 
 
-def _new_public_id() -> str:
+def new_public_id() -> str:
+    """A random public id (UUID version 4): what other systems may hold of a row."""
     return str(uuid.uuid4())
 
 
@@ -76,7 +77,7 @@ class Involvement(Base):
     __tablename__ = "involvements"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=_new_public_id)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     professional_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(64))

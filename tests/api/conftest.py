@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from nacl.signing import SigningKey, VerifyKey
+
+from broker.app import create_app
+from broker.core import Core
+from tests.api.live import Organisation, enrol, serve
 
 NOW = 1_780_000_000  # a fixed "now" (2026), so time rules are tested without the wall clock
 TARGET = "https://broker.example/v1/lookups"
@@ -44,3 +48,16 @@ def keyring(org_key: SigningKey) -> KeyRing:
 
 
 Resolver = Callable[[str], VerifyKey | None]
+
+
+@pytest.fixture
+def orgs(core: Core) -> tuple[Organisation, Organisation]:
+    """Veilig Thuis and a school, each with an API key."""
+    return enrol(core, "vt-a", "veilig_thuis"), enrol(core, "school-a", "school")
+
+
+@pytest.fixture
+def base(core: Core, orgs: object) -> Iterator[str]:
+    """A live broker."""
+    with serve(create_app(core=core)) as url:
+        yield url

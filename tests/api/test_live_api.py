@@ -4,7 +4,6 @@ validation problems, rate limits, the evaluation quota and failing closed."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,19 +45,6 @@ def count(core: Core, model: Any, **where: Any) -> int:
     """Rows of ``model`` matching ``where``."""
     with core.unit_of_work() as session:
         return session.scalar(select(func.count()).select_from(model).filter_by(**where)) or 0
-
-
-@pytest.fixture
-def orgs(core: Core) -> tuple[Organisation, Organisation]:
-    """Veilig Thuis and a school, each with an API key."""
-    return enrol(core, "vt-a", "veilig_thuis"), enrol(core, "school-a", "school")
-
-
-@pytest.fixture
-def base(core: Core, orgs: object) -> Iterator[str]:
-    """A live broker."""
-    with serve(create_app(core=core)) as url:
-        yield url
 
 
 def test_register_read_renew_change_end(core: Core, base: str,

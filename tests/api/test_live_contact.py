@@ -4,15 +4,13 @@ request, the holder's decision, both links, revocation and consent withdrawal.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from broker.app import create_app
 from broker.core import Core
-from tests.api.live import Organisation, call, enrol, serve
+from tests.api.live import Organisation, call
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN
 
@@ -21,19 +19,6 @@ from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN
 def policy_path() -> Path:
     """The shipped policy: a school needs the holder's approval."""
     return SHIPPED_POLICY
-
-
-@pytest.fixture
-def orgs(core: Core) -> tuple[Organisation, Organisation]:
-    """Veilig Thuis and a school, each with an API key."""
-    return enrol(core, "vt-a", "veilig_thuis"), enrol(core, "school-a", "school")
-
-
-@pytest.fixture
-def base(core: Core, orgs: object) -> Iterator[str]:
-    """A live broker."""
-    with serve(create_app(core=core)) as url:
-        yield url
 
 
 def _keys(core: Core, *identifiers: str) -> list[dict[str, Any]]:
