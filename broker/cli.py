@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -164,6 +165,9 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
     with domain_errors(ctx):
         app = create_app(core=ctx.core)
+    # SIGTERM (a service manager stopping the broker) ends the run like Ctrl+C does, so the
+    # closing of the context signs the last audit checkpoint.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     app.run(host=host, port=port, threaded=True)
 
 
