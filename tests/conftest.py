@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -101,3 +102,19 @@ def app(core: Core) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client of the web app."""
     return app.test_client()
+
+
+def broker_cli(monkeypatch: pytest.MonkeyPatch, home: Path,
+               policy: Path = OPEN_POLICY) -> Callable[..., Result]:
+    """``broker`` (in English) on the embedded database under ``home``, with ``policy``."""
+    from broker.cli import main  # noqa: PLC0415 - only the CLI tests need it
+
+    monkeypatch.setenv("BROKER_HOME", str(home))
+    monkeypatch.setenv("BROKER_POLICY_DIR", str(policy))
+    monkeypatch.delenv("BROKER_DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(main, ["--lang", "en", *args], catch_exceptions=False)
+
+    return invoke

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, func, select, text
 from broker.audit.models import AuditEvent
 from broker.cli import main
 from broker.registry.models import Involvement
-from tests.conftest import OPEN_POLICY, SHIPPED_POLICY
+from tests.conftest import SHIPPED_POLICY, broker_cli
 
 Run = Callable[..., Result]
 
@@ -21,15 +21,7 @@ Run = Callable[..., Result]
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     """Invoke ``broker`` with BROKER_HOME on a temporary directory, in English."""
-    monkeypatch.setenv("BROKER_HOME", str(tmp_path))
-    monkeypatch.setenv("BROKER_POLICY_DIR", str(OPEN_POLICY))
-    monkeypatch.delenv("BROKER_DATABASE_URL", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, ["--lang", "en", *args], catch_exceptions=False)
-
-    return invoke
+    return broker_cli(monkeypatch, tmp_path)
 
 
 def _rows(tmp_path: Path) -> tuple[int, int]:

@@ -13,13 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import func, select
 
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.search import AuditQuery, AuditRow, search_events, write_csv, write_json
 from broker.audit.services import Actor
-from broker.cli import main
 from broker.core import Core
 from broker.demo import Household
 from broker.errors import NotFound, ValidationError
@@ -27,7 +26,7 @@ from broker.pseudonyms.matching import Pseudonym
 from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
-from tests.conftest import OPEN_POLICY, FakeClock
+from tests.conftest import FakeClock, broker_cli
 from tests.factories import (
     ADDRESS,
     CHILD_BSN,
@@ -307,14 +306,7 @@ def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     """``broker`` on a temporary home with the open policy, in English, with two
     organisations, a registration on A and a look-up of it."""
-    monkeypatch.setenv("BROKER_HOME", str(tmp_path))
-    monkeypatch.setenv("BROKER_POLICY_DIR", str(OPEN_POLICY))
-    monkeypatch.delenv("BROKER_DATABASE_URL", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, ["--lang", "en", *args], catch_exceptions=False)
-
+    invoke = broker_cli(monkeypatch, tmp_path)
     assert invoke("init").exit_code == 0
     for code, org_type in (("school-a", "school"), ("vt-a", "veilig_thuis")):
         assert invoke("org", "add", "--identifier", code, "--name", code.upper(),
