@@ -31,6 +31,7 @@ from broker.api.signature_policy import SignatureError
 from broker.api.signatures import RequestMessage, sign_response, verify_request
 from broker.app import core_of
 from broker.audit.services import Actor, record_event, truncate_address
+from broker.contact.links import redact_tokens
 from broker.core import Core
 from broker.errors import BrokerError
 
@@ -59,7 +60,8 @@ def _audit_refusal(event_type: str, reason: str, details: dict[str, Any],
                   source_address=truncate_address(request.remote_addr))
     with core.transaction() as connection:
         record_event(connection, actor, event_type, outcome="refused", reason=reason,
-                     details={**details, "method": request.method, "path": request.path})
+                     details={**details, "method": request.method,
+                              "path": redact_tokens(request.path)})
 
 
 def core_of_request() -> Core:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from broker.api.auth import core_of_request
 from broker.api.models import IdempotencyRecord
 from broker.audit.services import Actor, record_event
+from broker.contact.links import redact_tokens
 from broker.core import Core
 from broker.errors import ValidationError
 
@@ -76,7 +77,7 @@ def idempotent(view: F) -> F:
                     )
                 # A replayed answer is disclosed again: it gets its own audit event.
                 record_event(session, g.actor, "api:answer_replayed",
-                             details={"path": request.path, "status": earlier.status,
+                             details={"path": redact_tokens(request.path), "status": earlier.status,
                                       "first_answer_at": earlier.created_at.isoformat()})
                 response = Response(earlier.body, status=earlier.status,
                                     mimetype="application/json")

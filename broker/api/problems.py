@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from broker.api.replay import ReplayCacheUnavailable
 from broker.api.signature_policy import SignatureError
+from broker.contact.links import redact_tokens
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError
 
@@ -155,6 +156,7 @@ def register_error_handlers(bp: Blueprint) -> None:
     def _unexpected(exc: Exception) -> Response:
         # Logged with its type only: a database error's message carries the statement's
         # parameters (matching keys); the client learns nothing about the inside either.
-        log.error("unexpected %s in %s %s", type(exc).__name__, request.method, request.path)
+        log.error("unexpected %s in %s %s", type(exc).__name__, request.method,
+                  redact_tokens(request.path))
         return problem(500, "internal", "Something went wrong on the broker's side; the "
                        "request was not carried out. Try again later.")

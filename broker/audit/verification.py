@@ -53,19 +53,25 @@ class VerifyReport:
 
 def verify_log(connection: Connection, key: NoteKey,
                progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Verify the whole log on ``connection`` (one read snapshot) against ``key``."""
+    """Verify the log on ``connection`` against ``key``, up to the size its state row had when
+    the check began (a running broker goes on appending meanwhile).
+
+    The checkpoints are read before the state row: a log only grows, so every checkpoint read
+    must lie within that state; one beyond it means events were removed.
+    """
     report = VerifyReport()
     checkpoints = _checkpoints(connection, key, report)
     if report.problem:
         return report
+    size, root, head = current_tree(connection)
     frontier = Frontier.empty()
     previous, expected_seq = GENESIS, 1
     pending = list(checkpoints)
     last_seq = 0
     while True:
         rows = connection.execute(
-            select(*_COLUMNS).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq)
-            .limit(BATCH)
+            select(*_COLUMNS).where(AuditEvent.seq > last_seq, AuditEvent.seq <= size)
+            .order_by(AuditEvent.seq).limit(BATCH)
         ).mappings().all()
         if not rows:
             break
@@ -78,22 +84,21 @@ def verify_log(connection: Connection, key: NoteKey,
             previous, expected_seq = bytes(row["entry_hash"]), expected_seq + 1
             report.events += 1
             while pending and pending[0][0] == frontier.size:
-                size, root = pending.pop(0)
-                if frontier.root() != root:
+                signed_size, signed_root = pending.pop(0)
+                if frontier.root() != signed_root:
                     report.problem = Problem(
-                        "checkpoint", f"the events up to {size} do not match the signed "
-                        f"checkpoint of size {size}: an event before it was altered",
-                        row["seq"], row["event_id"])
+                        "checkpoint", f"the events up to {signed_size} do not match the "
+                        f"signed checkpoint of size {signed_size}: an event before it was "
+                        "altered", row["seq"], row["event_id"])
                     return report
         last_seq = rows[-1]["seq"]
         if progress:
             progress(report.events)
     if pending:
-        size = pending[0][0]
-        report.problem = Problem("removed", f"a signed checkpoint covers {size} events, but "
-                                 f"the log holds {report.events}: events were removed")
+        report.problem = Problem("removed", f"a signed checkpoint covers {pending[0][0]} "
+                                 f"events, but the log holds {report.events}: events were "
+                                 "removed")
         return report
-    size, root, head = current_tree(connection)
     if (size, root, head) != (report.events, frontier.root(), previous):
         report.problem = Problem("state", "the log's head does not match its events")
     return report

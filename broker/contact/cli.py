@@ -71,11 +71,14 @@ def request_command(organisation: str, username: str, lookup_id: str, match_id: 
                     purpose: str, basis: str, statute: str | None,
                     consent_reference: str | None, justification: str | None) -> None:
     """Ask for contact with the holder of a match."""
+    service = ContactService(cli_root().core)
+    actor = act_as(organisation, username)
     with cli_errors():
-        view = ContactService(cli_root().core).request(
-            act_as(organisation, username), professional=username, lookup_id=lookup_id,
-            match_id=match_id, purpose=purpose, basis=basis,
-            evidence=Evidence(consent_reference, statute, justification))
+        view = service.request(actor, professional=username, lookup_id=lookup_id,
+                               match_id=match_id, purpose=purpose, basis=basis,
+                               evidence=Evidence(consent_reference, statute, justification))
+        if view.status == "approved":  # granted directly: hand over this side's token
+            view = service.get(actor, view.id)
     _show(view)
 
 
@@ -87,11 +90,23 @@ def request_command(organisation: str, username: str, lookup_id: str, match_id: 
 def decide_command(organisation: str, username: str, request_id: str, approve: bool,
                    message: str | None) -> None:
     """Approve or deny a request made to your organisation."""
+    service = ContactService(cli_root().core)
+    actor = act_as(organisation, username)
     with cli_errors():
-        view = ContactService(cli_root().core).decide(
-            act_as(organisation, username), request_id, professional=username, approve=approve,
-            message=message)
+        view = service.decide(actor, request_id, professional=username, approve=approve,
+                              message=message)
+        if view.status == "approved":
+            view = service.get(actor, request_id)
     _show(view)
+
+
+@contact_group.command("show")
+@acting_options
+@click.argument("request_id")
+def show_command(organisation: str, username: str, request_id: str) -> None:
+    """Show a request of (or to) your organisation, with your link's token the first time."""
+    with cli_errors():
+        _show(ContactService(cli_root().core).get(act_as(organisation, username), request_id))
 
 
 @contact_group.command("withdraw")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Executable, select
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor
@@ -20,3 +22,11 @@ def member(session: Session, actor: Actor, username: str) -> Professional:
             "The professional must be an active member of your organisation.",
             "De professional moet een actieve medewerker van uw organisatie zijn.")
     return person
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run a conditional UPDATE; the number of rows it changed (0: the condition no longer
+    held, someone else got there first)."""
+    result = cast(CursorResult[Any], session.execute(
+        statement, execution_options={"synchronize_session": False}))
+    return int(result.rowcount)

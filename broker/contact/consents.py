@@ -7,8 +7,9 @@ Rules this module guarantees:
   professional recorded it. It never holds a name or an identifier of the person.
 - A request or look-up under ``consent`` names a record of the asker's own organisation that is
   in force for its purpose (and the holder's type); anything else is refused.
-- Withdrawing consent refuses new requests under it and revokes every link issued under it, in
-  the same transaction, each with its audit event.
+- Withdrawing consent refuses new requests under it, withdraws the pending ones and revokes
+  every link issued under it, in one transaction with its audit event; approving a request
+  checks its consent again.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, record_event
-from broker.contact.common import member
-from broker.contact.models import Consent, ContactLink, ContactRequest
+from broker.contact.common import changed, member
+from broker.contact.models import (
+    REQUEST_PENDING,
+    REQUEST_WITHDRAWN,
+    Consent,
+    ContactLink,
+    ContactRequest,
+)
 from broker.core import Core
 from broker.errors import NotFound, ValidationError
 from broker.registry.models import Professional
@@ -115,10 +122,18 @@ class ConsentService:
             ).all()
             for link in links:
                 link.revoked_at, link.revoked_reason = now, "consent_withdrawn"
+            pending = session.scalars(select(ContactRequest).filter_by(
+                consent_id=consent.id, status=REQUEST_PENDING)).all()
+            closed = [r.public_id for r in pending
+                      if changed(session, update(ContactRequest)
+                                 .where(ContactRequest.id == r.id,
+                                        ContactRequest.status == REQUEST_PENDING)
+                                 .values(status=REQUEST_WITHDRAWN, decided_at=now)) == 1]
             record_event(session, actor.acting_for(person.username), "consent:withdrawn",
                          organisation_id=person.organisation_id,
                          consent_reference=consent.public_id,
-                         details={"links_revoked": [link.public_id for link in links]})
+                         details={"links_revoked": [link.public_id for link in links],
+                                  "requests_withdrawn": closed})
             return len(links)
 
     def get(self, actor: Actor, consent_id: str) -> ConsentInfo:

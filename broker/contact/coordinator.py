@@ -255,8 +255,11 @@ class CoordinatorService:
         reveal = decision.reveal if decision.allowed else "nothing"
         rule = decision.rule_ids[0] if decision.allowed else None
         if reveal == "organisation":
-            return Coordinator(reveal, False, org.org_type, org.name, person.name,
-                               person.role), rule
+            # A person's name and role go only where a contact link could show them too.
+            fields = decision.link_fields if decision.contact != "none" else frozenset()
+            return Coordinator(reveal, False, org.org_type, org.name,
+                               person.name if "name" in fields else None,
+                               person.role if "role" in fields else None), rule
         return Coordinator(reveal, False,
                            org.org_type if reveal == "organisation_type" else None), rule
 

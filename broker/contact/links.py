@@ -18,14 +18,16 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, record_event
+from broker.contact.common import changed
 from broker.contact.models import ContactLink, ContactRequest
 from broker.core import Core
 from broker.errors import Forbidden, NotFound
@@ -39,16 +41,28 @@ _REFUSED = ("There is no contact link for you with this reference, or it has exp
             "Er is geen contactlink voor u met dit kenmerk, of hij is verlopen.")
 
 
+def redact_tokens(text: str) -> str:
+    """``text`` with every contact-link token in a path replaced by ``[redacted]``."""
+    return _TOKEN_IN_PATH.sub(r"\1[redacted]", text)
+
+
+def _redact_argument(value: object) -> object:
+    if isinstance(value, str) or type(value).__name__ == "URL":  # httpx.URL
+        return redact_tokens(str(value))
+    return value
+
+
 class TokenRedaction(logging.Filter):
-    """Replaces contact-link tokens in a log record's message and arguments (never drops)."""
+    """Replaces contact-link tokens in a log record's message and arguments (never drops);
+    arguments may be a tuple (werkzeug, httpx) or a mapping (gunicorn's access log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place."""
-        record.msg = _TOKEN_IN_PATH.sub(r"\1[redacted]", str(record.msg))
+        record.msg = redact_tokens(str(record.msg))
         if isinstance(record.args, tuple):
-            record.args = tuple(_TOKEN_IN_PATH.sub(r"\1[redacted]", str(a))
-                                if isinstance(a, str) or type(a).__name__ == "URL"
-                                else a for a in record.args)
+            record.args = tuple(_redact_argument(a) for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: _redact_argument(v) for k, v in record.args.items()}
         return True
 
 
@@ -63,7 +77,8 @@ def token_hash(token: str) -> bytes:
 
 @dataclass(frozen=True)
 class IssuedLink:
-    """A new link and its token (the only time the token exists outside its holder)."""
+    """A link and, when it is being handed over, its token (the only time the token exists
+    outside its holder; empty otherwise)."""
 
     link_id: str
     issued_to_id: int
@@ -85,27 +100,24 @@ class ContactCard:
 
 
 def issue_links(session: Session, request: ContactRequest, holder: Professional,
-                requester: Professional, days: int, now: datetime,
-                deliver_to: Professional) -> list[IssuedLink]:
+                requester: Professional, days: int, now: datetime) -> list[IssuedLink]:
     """Links for an approved request: the requester sees the holder and, when mutual, the
-    holder sees the requester. Only ``deliver_to``'s token is made now (returned once); the
-    other side's is made when its organisation first reads the request
+    holder sees the requester. No token exists yet (the stored hash is of a random value
+    nobody holds): each organisation receives its token at its first read of the request
     (:func:`deliver_tokens`). The caller records the audit events."""
     pairs = [(requester, holder)]
     if request.link_direction == "mutual":
         pairs.append((holder, requester))
     issued = []
     for viewer, shown in pairs:
-        now_delivered = viewer.id == deliver_to.id
-        token = secrets.token_urlsafe(32)
-        link = ContactLink(token_hash=token_hash(token), request_id=request.id,
-                           issued_to_id=viewer.id, issued_to_org_id=viewer.organisation_id,
-                           shows_id=shown.id, fields=list(request.link_fields),
-                           expires_at=now + timedelta(days=days),
-                           delivered_at=now if now_delivered else None)
+        link = ContactLink(token_hash=token_hash(secrets.token_urlsafe(32)),
+                           request_id=request.id, issued_to_id=viewer.id,
+                           issued_to_org_id=viewer.organisation_id, shows_id=shown.id,
+                           fields=list(request.link_fields),
+                           expires_at=now + timedelta(days=days))
         session.add(link)
         session.flush()
-        issued.append(IssuedLink(link.public_id, viewer.id, token if now_delivered else ""))
+        issued.append(IssuedLink(link.public_id, viewer.id, ""))
     return issued
 
 
@@ -119,8 +131,13 @@ def deliver_tokens(session: Session, request: ContactRequest, organisation_id: i
     delivered = []
     for link in links:
         token = secrets.token_urlsafe(32)
-        link.token_hash, link.delivered_at = token_hash(token), now
-        delivered.append(IssuedLink(link.public_id, link.issued_to_id, token))
+        # Conditional: of two first reads at once, only one receives a (working) token.
+        if changed(session,
+            update(ContactLink)
+            .where(ContactLink.id == link.id, ContactLink.delivered_at.is_(None))
+            .values(token_hash=token_hash(token), delivered_at=now)
+        ) == 1:
+            delivered.append(IssuedLink(link.public_id, link.issued_to_id, token))
     return delivered
 
 

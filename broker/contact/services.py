@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import NoReturn, TypedDict
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Actor, Subject, record_event
-from broker.contact.common import member
+from broker.contact.common import changed, member
 from broker.contact.consents import consent_in_force
 from broker.contact.links import IssuedLink, deliver_tokens, issue_links
 from broker.contact.models import (
@@ -36,6 +36,7 @@ from broker.contact.models import (
     REQUEST_EXPIRED,
     REQUEST_PENDING,
     REQUEST_WITHDRAWN,
+    Consent,
     ContactLink,
     ContactRequest,
 )
@@ -139,14 +140,13 @@ class ContactService:
                          details={"request_id": request.public_id, "mode": request.mode,
                                   "holder_organisation_id": holder.organisation_id,
                                   "lookup_id": lookup.event_id}, **fields)
-            tokens: list[str] = []
             if decision.contact == "direct":
-                issued = self._approve(session, actor, request, None, None, now, subjects)
-                tokens = [i.token for i in issued if i.issued_to_id == requester.id]
+                request.status = REQUEST_APPROVED
+                self._approve(session, actor, request, None, now, subjects)
             else:
                 notify(session, professional_id=holder.professional_id, kind="contact_request",
                        reference=request.public_id, organisation_id=holder.organisation_id)
-            return self._view(session, request, tokens, actor)
+            return self._view(session, request, [], actor)
 
     def decide(self, actor: Actor, request_id: str, *, professional: str, approve: bool,
                message: str | None = None) -> RequestView:
@@ -155,32 +155,29 @@ class ContactService:
         actor = actor.acting_for(professional)
         with self.core.unit_of_work() as session:
             decider = member(session, actor, professional)
-            request = self._pending(session, request_id, holder_org=decider.organisation_id)
-            request.decided_at, request.decided_by_id = now, decider.id
+            request = self._take(session, actor, request_id, "holder", now,
+                                 REQUEST_APPROVED if approve else REQUEST_DENIED)
+            request.decided_by_id = decider.id
             request.decision_message = (message or "").strip()[:2000] or None
             subjects = _subjects(session, session.scalar(
                 select(AuditEvent).filter_by(event_id=request.lookup_id)))
-            tokens: list[str] = []
             if approve:
-                issued = self._approve(session, actor, request, decider, message, now, subjects)
-                tokens = [i.token for i in issued if i.issued_to_id == decider.id]
+                self._approve(session, actor, request, decider, now, subjects)
             else:
-                request.status = REQUEST_DENIED
                 record_event(session, actor, "contact:denied", purpose=request.purpose,
                              legal_basis=request.legal_basis, subjects=subjects,
                              details={"request_id": request.public_id})
                 notify(session, professional_id=request.requester_id, kind="decision",
                        reference=request.public_id, organisation_id=request.requester_org_id)
-            return self._view(session, request, tokens, actor)
+            return self._view(session, request, [], actor)
 
     def withdraw(self, actor: Actor, request_id: str, *, professional: str) -> RequestView:
         """The requester takes back a pending request."""
         actor = actor.acting_for(professional)
         with self.core.unit_of_work() as session:
-            requester = member(session, actor, professional)
-            request = self._pending(session, request_id,
-                                    requester_org=requester.organisation_id)
-            request.status, request.decided_at = REQUEST_WITHDRAWN, self.core.now()
+            member(session, actor, professional)
+            request = self._take(session, actor, request_id, "requester", self.core.now(),
+                                 REQUEST_WITHDRAWN)
             record_event(session, actor, "contact:withdrawn", purpose=request.purpose,
                          details={"request_id": request.public_id})
             return self._view(session, request, [], actor)
@@ -188,14 +185,15 @@ class ContactService:
     def get(self, actor: Actor, request_id: str, *, deliver: bool = True) -> RequestView:
         """A request, for either side's organisation (anyone else: not found). Unless
         ``deliver`` is False (the web, which opens links by the signed-in professional), the
-        first read after approval hands over the tokens of the reader's links (once)."""
+        first read after approval hands over the tokens of the reader's links (once): it is
+        the only door through which a token leaves the broker, so no stored answer (such as an
+        idempotent replay) ever holds one."""
         with self.core.unit_of_work() as session:
             request = session.scalar(select(ContactRequest).filter_by(public_id=request_id))
             if (request is None or actor.organisation_id is None
                     or actor.organisation_id not in (request.requester_org_id,
                                                      request.holder_org_id)):
-                raise NotFound("There is no such contact request for your organisation.",
-                               "Er is geen contactverzoek met dit kenmerk voor uw organisatie.")
+                _refuse_unknown(session, actor, request_id)
             delivered = (deliver_tokens(session, request, actor.organisation_id, self.core.now())
                          if deliver else [])
             record_event(session, actor, "contact:request_viewed",
@@ -209,14 +207,23 @@ class ContactService:
         with self.core.unit_of_work() as session:
             due = session.scalars(select(ContactRequest).where(
                 ContactRequest.status == REQUEST_PENDING, ContactRequest.expires_at <= now)).all()
+            expired = []
             for request in due:
-                request.status, request.decided_at = REQUEST_EXPIRED, now
+                # Conditional, like _take: a request answered meanwhile stays answered.
+                if changed(session,
+                    update(ContactRequest)
+                    .where(ContactRequest.id == request.id,
+                           ContactRequest.status == REQUEST_PENDING)
+                    .values(status=REQUEST_EXPIRED, decided_at=now)
+                ) == 1:
+                    expired.append(request)
+            for request in expired:
                 record_event(session, actor, "contact:expired",
                              organisation_id=request.requester_org_id,
                              details={"request_id": request.public_id})
                 notify(session, professional_id=request.requester_id, kind="decision",
                        reference=request.public_id, organisation_id=request.requester_org_id)
-            return len(due)
+            return len(expired)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -247,8 +254,14 @@ class ContactService:
         return lookup, involvement
 
     def _approve(self, session: Session, actor: Actor, request: ContactRequest,
-                 decider: Professional | None, message: str | None, now: datetime,
+                 decider: Professional | None, now: datetime,
                  subjects: list[Subject]) -> list[IssuedLink]:
+        if request.consent_id is not None:  # still in force? (withdrawn meanwhile: refused)
+            consent = session.get(Consent, request.consent_id)
+            holder_org = session.get(Organisation, request.holder_org_id)
+            assert consent is not None and holder_org is not None
+            consent_in_force(session, request.requester_org_id, consent.public_id,
+                             request.purpose, holder_org.org_type, now.date())
         holder_involvement = session.get(Involvement, request.holder_involvement_id)
         if holder_involvement is None:
             raise Conflict("The holder's involvement has ended; no contact can be made.",
@@ -257,7 +270,6 @@ class ContactService:
         holder = session.get(Professional, holder_involvement.professional_id)
         requester = session.get(Professional, request.requester_id)
         assert holder is not None and requester is not None
-        request.status = REQUEST_APPROVED
         request.decided_at = now
         record_event(session, actor, "contact:approved", purpose=request.purpose,
                      legal_basis=request.legal_basis, rule_id=request.rule_id,
@@ -265,8 +277,7 @@ class ContactService:
                      details={"request_id": request.public_id,
                               "direct": decider is None})
         days = self.core.policy().retention.contact_link_days
-        issued = issue_links(session, request, holder, requester, days, now,
-                             deliver_to=decider or requester)
+        issued = issue_links(session, request, holder, requester, days, now)
         for link in issued:
             record_event(session, actor, "contact:link_issued", purpose=request.purpose,
                          rule_id=request.rule_id,
@@ -279,19 +290,34 @@ class ContactService:
                reference=request.public_id, organisation_id=requester.organisation_id)
         return issued
 
-    @staticmethod
-    def _pending(session: Session, request_id: str, *, holder_org: int | None = None,
-                 requester_org: int | None = None) -> ContactRequest:
+    def _take(self, session: Session, actor: Actor, request_id: str, side: str,
+              now: datetime, status: str) -> ContactRequest:
+        """Move a pending request of the actor's side to ``status``, or refuse: not ours
+        (audited, not found), no longer pending, or past its time (then it expires now).
+        The move is one conditional UPDATE, so two answers at once cannot both win."""
         request = session.scalar(select(ContactRequest).filter_by(public_id=request_id))
-        side = holder_org if holder_org is not None else requester_org
-        owner = (request.holder_org_id if holder_org is not None else request.requester_org_id
+        owner = (request.holder_org_id if side == "holder" else request.requester_org_id
                  ) if request else None
-        if request is None or owner != side:
-            raise NotFound("There is no such contact request for your organisation.",
-                           "Er is geen contactverzoek met dit kenmerk voor uw organisatie.")
-        if request.status != REQUEST_PENDING:
+        if request is None or owner is None or owner != actor.organisation_id:
+            _refuse_unknown(session, actor, request_id)
+        expired = request.status == REQUEST_PENDING and request.expires_at <= now
+        moved = changed(session,
+            update(ContactRequest)
+            .where(ContactRequest.id == request.id, ContactRequest.status == REQUEST_PENDING)
+            .values(status=REQUEST_EXPIRED if expired else status, decided_at=now)
+        )
+        if moved != 1:
+            session.refresh(request)
             raise Conflict(f"This contact request is {request.status} already.",
                            f"Dit contactverzoek is al afgehandeld ({request.status}).")
+        session.refresh(request)
+        if expired:
+            record_event(session, actor, "contact:expired",
+                         organisation_id=request.requester_org_id,
+                         details={"request_id": request.public_id})
+            session.commit()  # it expired, whatever the caller wanted
+            raise Conflict("This contact request has expired.",
+                           "Dit contactverzoek is verlopen.")
         return request
 
     @staticmethod
@@ -319,6 +345,15 @@ class _RequestFields(TypedDict):
     justification: str | None
     vital_interest: bool
     policy_version: str
+
+
+def _refuse_unknown(session: Session, actor: Actor, request_id: str) -> NoReturn:
+    """Another organisation's (or no) request: logged, and answered as not found."""
+    record_event(session, actor, "contact:request_viewed", outcome="refused",
+                 reason="unknown_or_foreign", details={"request_id": request_id[:64]})
+    session.commit()
+    raise NotFound("There is no such contact request for your organisation.",
+                   "Er is geen contactverzoek met dit kenmerk voor uw organisatie.")
 
 
 def _subjects(session: Session, lookup: AuditEvent | None) -> list[Subject]:

@@ -67,7 +67,8 @@ def test_request_decide_open_revoke(core: Core, base: str,
     decided = call(base, vt, "POST", f"/v1/contact-requests/{request_id}/decision", {
         "professional": vt.professional, "decision": "approve", "message": "Bel maar."})
     assert decided.status_code == 200, decided.text
-    (vt_token,) = decided.json()["link_tokens"]
+    assert decided.json()["link_tokens"] == []  # tokens leave only through the GET
+    (vt_token,) = call(base, vt, "GET", f"/v1/contact-requests/{request_id}").json()["link_tokens"]
     (school_token,) = call(base, school, "GET",
                            f"/v1/contact-requests/{request_id}").json()["link_tokens"]
     card = call(base, school, "GET", f"/v1/contact-links/{school_token}")
@@ -86,6 +87,19 @@ def test_request_decide_open_revoke(core: Core, base: str,
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["links_revoked"] == 1  # the school's link; VT's was revoked already
     assert call(base, school, "GET", f"/v1/contact-links/{school_token}").status_code == 403
+
+    # A request refused for its signature keeps the token out of the audit log too.
+    import httpx  # noqa: PLC0415
+
+    assert httpx.get(f"{base}/v1/contact-links/{school_token}").status_code == 401
+    with core.unit_of_work() as session:
+        from sqlalchemy import select  # noqa: PLC0415
+
+        from broker.audit.models import AuditEvent  # noqa: PLC0415
+
+        stored = [str(d) for d in session.scalars(select(AuditEvent.details))]
+    assert any("/v1/contact-links/[redacted]" in d for d in stored)
+    assert not any(t in d for d in stored for t in (school_token, vt_token))
 
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert school_token not in logged and vt_token not in logged

@@ -211,3 +211,24 @@ def test_a_note_with_anything_but_signatures_after_the_blank_line_is_refused(cor
     assert key.open(checkpoint.note) is not None
     assert key.open(checkpoint.note + "tampered\n") is None
     assert key.open(checkpoint.note.rstrip("\n")) is None
+
+
+def test_removing_the_newest_events_and_rewinding_the_head_is_caught(core: Core) -> None:
+    """A careful attacker deletes the last events and sets the state row back as it was;
+    the signed checkpoint that covered them still says how large the log was."""
+    append(core, 3)
+    sign_checkpoint(core)
+    rows = events(core)
+    keep = rows[:-2]
+    _drop_guards(core)
+    from broker.audit.merkle import Frontier  # noqa: PLC0415
+    from broker.audit.models import AuditLogState  # noqa: PLC0415
+
+    frontier = Frontier.empty()
+    frontier.extend(r.entry_hash for r in keep)
+    with core.transaction() as connection:
+        connection.execute(text("DELETE FROM audit_events WHERE seq > :n"), {"n": len(keep)})
+        connection.execute(update(AuditLogState).values(
+            size=len(keep), head=keep[-1].entry_hash, frontier=frontier.to_bytes()))
+    problem = verify(core)
+    assert problem is not None and problem.startswith("removed")

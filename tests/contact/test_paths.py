@@ -41,8 +41,9 @@ def test_veilig_thuis_gets_contact_directly(story: Story) -> None:
         story.vt.actor, professional=story.vt.username, lookup_id=result.lookup_id,
         match_id=match.match_id, purpose="safety_assessment", basis="legal_task",
         evidence=VT_STATUTE)
-    assert (view.status, view.mode, len(view.link_tokens)) == ("approved", "direct", 1)
-    card = LinkService(story.core).open_by_token(story.vt.actor, view.link_tokens[0])
+    assert (view.status, view.mode, view.link_tokens) == ("approved", "direct", [])
+    (token,) = ContactService(story.core).get(story.vt.actor, view.id).link_tokens
+    card = LinkService(story.core).open_by_token(story.vt.actor, token)
     assert (card.name, card.email, card.organisation) == (
         "Contact Basisschool De Linde", "basisschool@example.org", "Basisschool De Linde")
 
@@ -86,8 +87,8 @@ def _approved(story: Story) -> tuple[str, str]:
     """An approved request; the tokens of Veilig Thuis's and the school's links."""
     asked = _ask(story)
     contact = ContactService(story.core)
-    vt_token = contact.decide(story.vt.actor, asked.id, professional=story.vt.username,
-                              approve=True).link_tokens[0]
+    contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
+    vt_token = contact.get(story.vt.actor, asked.id).link_tokens[0]
     school_token = contact.get(story.school.actor, asked.id).link_tokens[0]
     return vt_token, school_token
 
@@ -145,8 +146,8 @@ def test_withdrawn_consent_revokes_links_and_refuses_new_requests(story: Story) 
         story.school.actor, professional=story.school.username, lookup_id=result.lookup_id,
         match_id=result.matches[0].match_id, purpose="care_coordination", basis="consent",
         evidence=Evidence(consent_reference=consent_id))
-    vt_token = contact.decide(story.vt.actor, asked.id, professional=story.vt.username,
-                              approve=True).link_tokens[0]
+    contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
+    vt_token = contact.get(story.vt.actor, asked.id).link_tokens[0]
     revoked = ConsentService(story.core).withdraw(story.school.actor, consent_id,
                                                   professional=story.school.username)
     assert revoked == 2
@@ -186,3 +187,50 @@ def test_a_basis_without_its_evidence_is_refused_and_logged(story: Story) -> Non
             purpose="care_coordination", basis="consent", evidence=Evidence())
     assert [(e.event_type, e.outcome) for e in story.events(start)] == [
         ("contact:requested", "refused")]
+
+
+def test_withdrawn_consent_closes_pending_requests(story: Story) -> None:
+    asked = _ask(story)
+    with story.core.unit_of_work() as session:
+        from sqlalchemy import select  # noqa: PLC0415
+
+        from broker.contact.models import Consent, ContactRequest  # noqa: PLC0415
+
+        consent_id = session.scalar(select(Consent.public_id).join(
+            ContactRequest, ContactRequest.consent_id == Consent.id)
+            .where(ContactRequest.public_id == asked.id))
+    assert consent_id is not None
+    ConsentService(story.core).withdraw(story.school.actor, consent_id,
+                                        professional=story.school.username)
+    with pytest.raises(Conflict, match="withdrawn"):
+        ContactService(story.core).decide(story.vt.actor, asked.id,
+                                          professional=story.vt.username, approve=True)
+
+
+def test_a_request_past_its_time_cannot_be_approved(story: Story, clock: FakeClock) -> None:
+    asked = _ask(story)
+    clock.now += timedelta(days=15)  # no `broker contact expire` has run
+    contact = ContactService(story.core)
+    with pytest.raises(Conflict, match="expired"):
+        contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
+    assert contact.get(story.school.actor, asked.id).status == "expired"
+    assert story.events()[-2].event_type == "contact:expired"
+
+
+def test_a_token_is_handed_over_once_even_to_two_readers_at_once(story: Story) -> None:
+    asked = _ask(story)
+    contact = ContactService(story.core)
+    contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
+    first = contact.get(story.school.actor, asked.id).link_tokens
+    second = contact.get(story.school.actor, asked.id).link_tokens
+    assert len(first) == 1 and second == []
+
+
+def test_someone_elses_request_is_refused_and_logged(story: Story) -> None:
+    asked = _ask(story)
+    start = story.last_seq()
+    with pytest.raises(NotFound):
+        ContactService(story.core).decide(story.school.actor, asked.id,
+                                          professional=story.school.username, approve=True)
+    assert [(e.event_type, e.outcome) for e in story.events(start)] == [
+        ("contact:request_viewed", "refused")]

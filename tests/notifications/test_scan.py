@@ -47,7 +47,8 @@ def test_nothing_that_leaves_the_broker_names_the_other_side(
             world.school.actor, professional=world.school.username, lookup_id=found.lookup_id,
             match_id=match.match_id, purpose="care_coordination", basis="legal_task",
             evidence=STATUTE)
-        tokens = [*asked.link_tokens, *contact.get(world.vt.actor, asked.id).link_tokens]
+        tokens = [*contact.get(world.school.actor, asked.id).link_tokens,
+                  *contact.get(world.vt.actor, asked.id).link_tokens]
         assert len(tokens) == 2  # one link for each side
         settings = dataclasses.replace(FAST, smtp_url=sink.url)
         report = deliver_due(world.core, settings=settings)
