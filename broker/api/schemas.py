@@ -214,8 +214,9 @@ class WithdrawalIn(Strict):
 
 
 class ContactRequestOut(Schema):
-    """A contact request as either side sees it; ``link_tokens`` holds the tokens of links
-    issued to the caller by this call (returned once, never again)."""
+    """A contact request as either side sees it; ``link_tokens`` holds the tokens of the
+    caller's links on it, in the first GET after approval only (never again, never in a POST's
+    answer)."""
 
     id = fields.String(required=True)
     status = fields.String(required=True)

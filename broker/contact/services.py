@@ -71,7 +71,7 @@ class RequestView:
     # Which side the reader is on, and the reader's links on this request (public ids).
     side: str = ""
     link_ids: list[str] = field(default_factory=list)
-    # Tokens issued to the caller by this very call (shown once, stored only hashed).
+    # Tokens handed to the caller by this very read (once; stored only hashed).
     link_tokens: list[str] = field(default_factory=list)
 
 
