@@ -66,6 +66,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "contact:link_revoked": "U",
     "consent:recorded": "C",
     "consent:withdrawn": "U",
+    "consent:viewed": "R",
     "involvement:inform_recorded": "U",
     "involvement:inform_reminded": "E",
     "coordinator:proposed": "C",

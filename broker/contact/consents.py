@@ -110,7 +110,8 @@ class ConsentService:
         now = self.core.now()
         with self.core.unit_of_work() as session:
             person = member(session, actor, professional)
-            consent = _own(session, person.organisation_id, consent_id)
+            consent = _own(session, actor, person.organisation_id, consent_id,
+                           "consent:withdrawn")
             if consent.withdrawn_at is not None:
                 raise ValidationError("This consent was already withdrawn.",
                                       "Deze toestemming is al ingetrokken.", code="consent")
@@ -137,12 +138,10 @@ class ConsentService:
             return len(links)
 
     def get(self, actor: Actor, consent_id: str) -> ConsentInfo:
-        """One of the actor's organisation's consent records."""
+        """One of the actor's organisation's consent records (a read, audited)."""
         with self.core.unit_of_work() as session:
-            if actor.organisation_id is None:
-                raise NotFound("There is no such consent record of your organisation.",
-                               "Uw organisatie heeft geen toestemming met dit kenmerk.")
-            consent = _own(session, actor.organisation_id, consent_id)
+            consent = _own(session, actor, actor.organisation_id, consent_id, "consent:viewed")
+            record_event(session, actor, "consent:viewed", consent_reference=consent.public_id)
             recorded_by = session.get(Professional, consent.recorded_by_id)
             return ConsentInfo.of(consent, recorded_by.username if recorded_by else "?")
 
@@ -172,10 +171,15 @@ def consent_in_force(session: Session, organisation_id: int, reference: str | No
     return consent
 
 
-def _own(session: Session, organisation_id: int, consent_id: str) -> Consent:
+def _own(session: Session, actor: Actor, organisation_id: int | None, consent_id: str,
+         event_type: str) -> Consent:
+    """The organisation's consent record, or an audited refusal answered as not found."""
     consent = session.scalar(select(Consent).filter_by(public_id=consent_id,
                                                        organisation_id=organisation_id))
-    if consent is None:
+    if consent is None or organisation_id is None:
+        record_event(session, actor, event_type, outcome="refused", reason="unknown_or_foreign",
+                     details={"consent_id": consent_id[:64]})
+        session.commit()
         raise NotFound("There is no such consent record of your organisation.",
                        "Uw organisatie heeft geen toestemming met dit kenmerk.")
     return consent

@@ -234,3 +234,18 @@ def test_someone_elses_request_is_refused_and_logged(story: Story) -> None:
                                           professional=story.school.username, approve=True)
     assert [(e.event_type, e.outcome) for e in story.events(start)] == [
         ("contact:request_viewed", "refused")]
+
+
+def test_a_consent_record_is_shown_to_its_own_organisation_only(story: Story) -> None:
+    consent_id = story.consent()
+    consents = ConsentService(story.core)
+    info = consents.get(story.school.actor, consent_id)
+    assert (info.given_by, info.purposes, info.recorded_by, info.withdrawn) == (
+        "parent", ["care_coordination"], story.school.username, False)
+    start = story.last_seq()
+    with pytest.raises(NotFound):
+        consents.get(story.vt.actor, consent_id)
+    with pytest.raises(NotFound):
+        consents.withdraw(story.vt.actor, consent_id, professional=story.vt.username)
+    assert [(e.event_type, e.outcome) for e in story.events(start)] == [
+        ("consent:viewed", "refused"), ("consent:withdrawn", "refused")]
