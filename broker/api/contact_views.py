@@ -12,7 +12,7 @@ from flask import Response, g, request
 
 from broker.api import schemas
 from broker.api.idempotency import idempotent
-from broker.api.views import _body, _core, _json, bp
+from broker.api.views import bp, current_core, json_response, read_body
 from broker.contact.consents import ConsentService
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService
@@ -44,78 +44,78 @@ def _professional_param() -> str:
 @idempotent
 def request_contact() -> Response:
     """Ask for contact with the holder of a match."""
-    ask = _body(_REQUEST_IN)
-    view = ContactService(_core()).request(
+    ask = read_body(_REQUEST_IN)
+    view = ContactService(current_core()).request(
         g.actor, professional=ask["professional"], lookup_id=ask["lookup_id"],
         match_id=ask["match_id"], purpose=ask["purpose"], basis=ask["basis"],
         evidence=Evidence(ask.get("consent_reference"), ask.get("statute"),
                           ask.get("justification")))
-    return _json(_REQUEST_OUT, view, 201)
+    return json_response(_REQUEST_OUT, view, 201)
 
 
 @bp.get("/contact-requests/<request_id>")
 def get_contact_request(request_id: str) -> Response:
     """A contact request of (or to) your organisation."""
-    return _json(_REQUEST_OUT, ContactService(_core()).get(g.actor, request_id))
+    return json_response(_REQUEST_OUT, ContactService(current_core()).get(g.actor, request_id))
 
 
 @bp.post("/contact-requests/<request_id>/decision")
 @idempotent
 def decide_contact_request(request_id: str) -> Response:
     """Approve or deny a request made to your organisation."""
-    answer = _body(_DECISION_IN)
-    view = ContactService(_core()).decide(
+    answer = read_body(_DECISION_IN)
+    view = ContactService(current_core()).decide(
         g.actor, request_id, professional=answer["professional"],
         approve=answer["decision"] == "approve", message=answer.get("message"))
-    return _json(_REQUEST_OUT, view)
+    return json_response(_REQUEST_OUT, view)
 
 
 @bp.post("/contact-requests/<request_id>/withdrawal")
 @idempotent
 def withdraw_contact_request(request_id: str) -> Response:
     """Take back a pending request of your organisation."""
-    who = _body(_WITHDRAWAL_IN)
-    view = ContactService(_core()).withdraw(g.actor, request_id,
+    who = read_body(_WITHDRAWAL_IN)
+    view = ContactService(current_core()).withdraw(g.actor, request_id,
                                             professional=who["professional"])
-    return _json(_REQUEST_OUT, view)
+    return json_response(_REQUEST_OUT, view)
 
 
 @bp.get("/contact-links/<token>")
 def open_contact_link(token: str) -> Response:
     """The contact details a link issued to your organisation shows."""
-    return _json(_CARD_OUT, LinkService(_core()).open_by_token(g.actor, token))
+    return json_response(_CARD_OUT, LinkService(current_core()).open_by_token(g.actor, token))
 
 
 @bp.delete("/contact-links/<token>")
 def revoke_contact_link(token: str) -> Response:
     """Revoke a link (either side)."""
-    link_id = LinkService(_core()).revoke(g.actor, token=token)
-    return _json(_REVOKED_OUT, {"link_id": link_id, "revoked": True})
+    link_id = LinkService(current_core()).revoke(g.actor, token=token)
+    return json_response(_REVOKED_OUT, {"link_id": link_id, "revoked": True})
 
 
 @bp.post("/consents")
 @idempotent
 def record_consent() -> Response:
     """Record consent given to your organisation."""
-    given = _body(_CONSENT_IN)
-    info = ConsentService(_core()).record(
+    given = read_body(_CONSENT_IN)
+    info = ConsentService(current_core()).record(
         g.actor, professional=given["professional"], given_by=given["given_by"],
         given_on=given["given_on"], valid_until=given["valid_until"],
         purposes=given["purposes"], holder_types=given.get("holder_types"))
-    return _json(_CONSENT_OUT, info, 201)
+    return json_response(_CONSENT_OUT, info, 201)
 
 
 @bp.delete("/consents/<consent_id>")
 def withdraw_consent(consent_id: str) -> Response:
     """Withdraw consent: no new requests under it, and its links are revoked."""
-    revoked = ConsentService(_core()).withdraw(g.actor, consent_id,
+    revoked = ConsentService(current_core()).withdraw(g.actor, consent_id,
                                                professional=_professional_param())
-    return _json(_CONSENT_WITHDRAWN_OUT, {"id": consent_id, "links_revoked": revoked})
+    return json_response(_CONSENT_WITHDRAWN_OUT, {"id": consent_id, "links_revoked": revoked})
 
 
 @bp.get("/inbox")
 def read_inbox() -> Response:
     """A professional's inbox (query parameters professional, and unread=1 for unread only)."""
-    messages = inbox(_core(), g.actor, _professional_param(),
+    messages = inbox(current_core(), g.actor, _professional_param(),
                      unread_only=request.args.get("unread") == "1")
-    return _json(_INBOX_OUT, {"messages": messages})
+    return json_response(_INBOX_OUT, {"messages": messages})

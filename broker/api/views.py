@@ -42,11 +42,12 @@ bp.after_request(sign)
 register_error_handlers(bp)
 
 
-def _core() -> Core:
+def current_core() -> Core:
+    """The core of the app serving this request (the API views' and contact_views')."""
     return core_of(current_app)
 
 
-def _body(schema: Schema) -> Any:
+def read_body(schema: Schema) -> Any:
     """The JSON body loaded with ``schema``."""
     if request.mimetype != "application/json":
         raise ValidationError("Send the body as application/json.",
@@ -59,7 +60,8 @@ def _body(schema: Schema) -> Any:
     return schema.load(data if data is not None else {})
 
 
-def _json(schema: Schema, value: Any, status: int = 200) -> Response:
+def json_response(schema: Schema, value: Any, status: int = 200) -> Response:
+    """``value`` dumped with ``schema`` as a JSON answer."""
     return Response(json.dumps(schema.dump(value), ensure_ascii=False), status=status,
                     mimetype="application/json")
 
@@ -72,10 +74,10 @@ def _pseudonyms(keys: list[dict[str, Any]]) -> list[Pseudonym]:
 @idempotent
 def evaluate() -> Response:
     """The pseudonym service: evaluate blinded elements (each one counts against the quota)."""
-    blinded = _body(_EVALUATE_REQUEST)["blinded_elements"]
+    blinded = read_body(_EVALUATE_REQUEST)["blinded_elements"]
     evaluation_quota(g.caller, len(blinded))
-    result = evaluate_and_record(_core(), g.actor, blinded)
-    return _json(_EVALUATE_RESPONSE,
+    result = evaluate_and_record(current_core(), g.actor, blinded)
+    return json_response(_EVALUATE_RESPONSE,
                  {"evaluated_elements": result.elements, "key_epoch": result.key_epoch})
 
 
@@ -83,28 +85,28 @@ def evaluate() -> Response:
 @idempotent
 def register() -> Response:
     """Register one involvement or a batch of up to 1000, all or none."""
-    items = _body(_REGISTER_REQUEST)["involvements"]
-    registered = RegistryService(_core()).register_involvements(
+    items = read_body(_REGISTER_REQUEST)["involvements"]
+    registered = RegistryService(current_core()).register_involvements(
         g.actor, organisation=g.caller.organisation,
         items=[NewInvolvement(i["professional"], _pseudonyms(i["matching_keys"]), i["purpose"],
                               i["ends_on"]) for i in items],
         request_key=request_key(),
     )
-    return _json(_INVOLVEMENT_LIST, {"involvements": registered}, 201)
+    return json_response(_INVOLVEMENT_LIST, {"involvements": registered}, 201)
 
 
 @bp.get("/involvements/<involvement_id>")
 def get_involvement(involvement_id: str) -> Response:
     """One of the caller's organisation's involvements."""
-    return _json(_INVOLVEMENT_OUT,
-                 RegistryService(_core()).get_involvement(g.actor, involvement_id))
+    return json_response(_INVOLVEMENT_OUT,
+                 RegistryService(current_core()).get_involvement(g.actor, involvement_id))
 
 
 @bp.patch("/involvements/<involvement_id>")
 def change_involvement(involvement_id: str) -> Response:
     """Renew, change the contact professional, or end."""
-    change = _body(_INVOLVEMENT_PATCH)
-    registry = RegistryService(_core())
+    change = read_body(_INVOLVEMENT_PATCH)
+    registry = RegistryService(current_core())
     if "professional" in change:
         info = registry.change_contact(g.actor, involvement_id, change["professional"])
     elif "ends_on" in change:
@@ -112,24 +114,24 @@ def change_involvement(involvement_id: str) -> Response:
     else:
         info = registry.end_involvement(g.actor, involvement_id,
                                         change.get("end_reason", "concern_resolved"))
-    return _json(_INVOLVEMENT_OUT, info)
+    return json_response(_INVOLVEMENT_OUT, info)
 
 
 @bp.delete("/involvements/<involvement_id>")
 def end_involvement(involvement_id: str) -> Response:
     """End an involvement now."""
-    return _json(_INVOLVEMENT_OUT,
-                 RegistryService(_core()).end_involvement(g.actor, involvement_id))
+    return json_response(_INVOLVEMENT_OUT,
+                 RegistryService(current_core()).end_involvement(g.actor, involvement_id))
 
 
 @bp.post("/lookups")
 @idempotent
 def lookup() -> Response:
     """Who else is involved with this household, as far as the policy allows?"""
-    question = _body(_LOOKUP_REQUEST)
+    question = read_body(_LOOKUP_REQUEST)
     pseudonyms = _pseudonyms(question["matching_keys"])
     register = question.get("register")
-    result = LookupService(_core()).lookup(
+    result = LookupService(current_core()).lookup(
         g.actor, pseudonyms=pseudonyms, purpose=question["purpose"], basis=question["basis"],
         evidence=Evidence(question.get("consent_reference"), question.get("statute"),
                           question.get("justification")),
@@ -138,7 +140,7 @@ def lookup() -> Response:
                                 register["ends_on"]) if register else None,
         request_key=request_key(),
     )
-    return _json(_LOOKUP_RESPONSE, result)
+    return json_response(_LOOKUP_RESPONSE, result)
 
 
 @bp.get("/openapi.json")

@@ -8,7 +8,7 @@ and compares it with every signed checkpoint and with the state row. It names th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -43,7 +43,6 @@ class VerifyReport:
     events: int = 0
     checkpoints: int = 0
     problem: Problem | None = None
-    checkpoint_sizes: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -127,7 +126,6 @@ def _checkpoints(connection: Connection, key: NoteKey,
             return []
         result[size] = parsed[2]
         report.checkpoints += 1
-    report.checkpoint_sizes = sorted(result)
     return sorted(result.items())
 
 

@@ -188,11 +188,6 @@ class FileKeyStore:
             os.fsync(handle.fileno())
         return path
 
-    def ensure(self, which: KeyName, epoch: int) -> None:
-        """Create the key for ``epoch`` unless it exists (resuming a rotation needs this)."""
-        if not self.has(which, epoch):
-            self.create(which, epoch)
-
     def check(self, names: Iterable[KeyName] = KEY_NAMES) -> None:
         """Refuse to start when a key is missing, unreadable by us, or readable by others."""
         if not self.keys_dir.is_dir():

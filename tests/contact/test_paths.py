@@ -217,7 +217,7 @@ def test_a_request_past_its_time_cannot_be_approved(story: Story, clock: FakeClo
     assert story.events()[-2].event_type == "contact:expired"
 
 
-def test_a_token_is_handed_over_once_even_to_two_readers_at_once(story: Story) -> None:
+def test_a_token_is_handed_over_once(story: Story) -> None:
     asked = _ask(story)
     contact = ContactService(story.core)
     contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
