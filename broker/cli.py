@@ -38,6 +38,7 @@ from broker.policy.diff import InvolvementPair
 from broker.pseudonyms.keys import KeyName
 from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.models import ACCESS_PROFESSIONAL, ACCESS_ROLES
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.views import OrganisationInfo, ProfessionalInfo
 from broker.setup import initialise
@@ -322,17 +323,21 @@ def professional() -> None:
 @click.option("--password-stdin", is_flag=True,
               help="Read a web sign-in password from standard input (never as an argument: "
                    "arguments show in the process list and the shell history).")
+@click.option("--access", "access_role", type=click.Choice(ACCESS_ROLES),
+              default=ACCESS_PROFESSIONAL, show_default=True,
+              help="What the account may do: chain work, or the privacy officer's or the "
+                   "auditor's pages.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def professional_add(ctx: Context, organisation: str, username: str, name: str, role: str,
                      phone: str | None, email: str | None, password_stdin: bool,
-                     as_json: bool) -> None:
-    """Add a contact professional to an organisation."""
+                     access_role: str, as_json: bool) -> None:
+    """Add a contact professional (or a privacy officer or auditor) to an organisation."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with domain_errors(ctx):
         info = ctx.registry.add_professional(
             Actor.operator(), organisation=organisation, username=username, name=name,
-            role=role, phone=phone, email=email, password=password,
+            role=role, phone=phone, email=email, password=password, access_role=access_role,
         )
     echo_json(info) if as_json else click.echo(f"added professional {info.username}")
 

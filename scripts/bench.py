@@ -49,7 +49,7 @@ KEYS_PER_HOUSEHOLD = 3
 ORGS_PER_HOUSEHOLD = 2
 BATCH = 500
 CATEGORIES: tuple[Category, ...] = ("person", "person", "address")
-STATUTE = Evidence(statute="Jeugdwet art. 7.4.0")
+STATUTE = Evidence(statute="jeugdwet_7_4_0")
 
 
 def log(message: str) -> None:

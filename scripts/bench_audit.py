@@ -49,7 +49,7 @@ def log(message: str) -> None:
 def _lookup_event(connection: object) -> None:
     record_event(connection, ACTOR, "lookup:performed",  # type: ignore[arg-type]
                  purpose="safety_assessment", legal_basis="legal_task",
-                 statute="Wmo 2015 art. 5.2.6", policy_version="ab" * 32,
+                 statute="wmo2015_5_2_6", policy_version="ab" * 32,
                  rule_id="wijkteam-ziet-veilig-thuis", subjects=SUBJECTS,
                  details={"match_count": 1, "matched_involvements": [17],
                           "withheld_by_policy": 0, "withheld_for_reciprocity": 0,
@@ -97,7 +97,7 @@ def write_bundle(core: Core, directory: Path, events: int) -> None:
                 "outcome": "success", "reason": None, "actor": "key:bench-1",
                 "actor_role": None, "on_behalf_of": "professional:anna", "organisation_id": 1,
                 "channel": "api", "request_id": None, "purpose": "safety_assessment",
-                "legal_basis": "legal_task", "statute": "Wmo 2015 art. 5.2.6",
+                "legal_basis": "legal_task", "statute": "wmo2015_5_2_6",
                 "consent_reference": None, "policy_version": "ab" * 32,
                 "rule_id": "wijkteam-ziet-veilig-thuis", "obligations": [],
                 "vital_interest": False, "subjects": ["address", "person", "person"],

@@ -74,7 +74,7 @@ def _body(household: list[Pseudonym]) -> bytes:
         "matching_keys": [{"category": p.category, "element": b64url(p.element),
                            "key_epoch": p.oprf_epoch} for p in household],
         "purpose": "safety_assessment", "basis": "legal_task",
-        "statute": "Wmo 2015 art. 5.2.6"}).encode()
+        "statute": "wmo2015_5_2_6"}).encode()
 
 
 def _signed(url: str, key: SigningKey, body: bytes) -> dict[str, str]:

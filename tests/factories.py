@@ -15,7 +15,7 @@ MOTHER_BSN = "111222333"
 CHILD_BSN = "123456782"
 ADDRESS = "1011 AB 12 A"
 
-STATUTE = Evidence(statute="Jeugdwet art. 7.1.1")
+STATUTE = Evidence(statute="jeugdwet_7_1_1")
 
 ORGS = {
     "school": ("basisschool", "Basisschool De Linde", "school"),

@@ -50,13 +50,13 @@ def test_register_and_lookup(run: Run, tmp_path: Path) -> None:
     assert json.loads(out.output)["key_count"] == 2
     found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
                 "care_coordination", "--basis", "legal_task",
-                "--statute", "Jeugdwet 7.1", "--address", "1011ab 12a",
+                "--statute", "jeugdwet_7_1_1", "--address", "1011ab 12a",
                 "--json")
     assert found.exit_code == 0, found.output
     matches = json.loads(found.output)["matches"]
     assert [(m["organisation"], m["matched_on"]) for m in matches] == [("VT-A", ["address"])]
     text = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
-               "care_coordination", "--basis", "legal_task", "--statute", "Jeugdwet 7.1",
+               "care_coordination", "--basis", "legal_task", "--statute", "jeugdwet_7_1_1",
                "--bsn", "123456782")
     assert "VT-A" in text.output and "matched on person" in text.output
     listed = run("org", "list", "--json")
@@ -114,7 +114,7 @@ def test_keys_rotate_from_the_command_line(run: Run, tmp_path: Path) -> None:
     assert rotated.exit_code == 0, rotated.output
     assert "epoch 1 -> 2" in rotated.output and "done: 2 stored keys" in rotated.output
     found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
-                "care_coordination", "--basis", "legal_task", "--statute", "Jeugdwet 7.1",
+                "care_coordination", "--basis", "legal_task", "--statute", "jeugdwet_7_1_1",
                 "--bsn", "123456782", "--json")
     assert len(json.loads(found.output)["matches"]) == 1
     assert run("keys", "init").output.startswith("keys exist already")
@@ -178,7 +178,7 @@ def test_contact_and_consent_commands(run: Run) -> None:
     run("register", "--org", "vt-a", "--professional", "vt-a-p", "--purpose", "protection",
         "--bsn", "123456782")
     found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
-                "care_coordination", "--basis", "legal_task", "--statute", "Jeugdwet 7.1",
+                "care_coordination", "--basis", "legal_task", "--statute", "jeugdwet_7_1_1",
                 "--bsn", "123456782", "--json")
     answer = json.loads(found.output)
     consent = run("consent", "add", "--org", "school-a", "--professional", "school-a-p",
@@ -188,7 +188,7 @@ def test_contact_and_consent_commands(run: Run) -> None:
     asked = run("contact", "request", "--org", "school-a", "--professional", "school-a-p",
                 "--lookup", answer["lookup_id"], "--match", answer["matches"][0]["match_id"],
                 "--purpose", "care_coordination", "--basis", "legal_task",
-                "--statute", "Jeugdwet 7.1")
+                "--statute", "jeugdwet_7_1_1")
     assert asked.exit_code == 0, asked.output
     assert "approved (direct)" in asked.output  # the open test policy grants contact directly
     token = asked.output.split("(shown once): ")[1].split()[0]

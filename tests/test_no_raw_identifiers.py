@@ -58,7 +58,7 @@ def test_demo_and_use_leave_no_raw_identifier(tmp_path: Path, caplog: pytest.Log
     page = client.post("/check", data={"bsn": "111222333\n123456782", "address": "1011 AB 12 A",
                                        "person": "van der Horst;J;2015-02-03",
                                        "purpose": "safety_assessment", "basis": "legal_task",
-                                       "statute": "Wmo 2015 art. 5.2.6",
+                                       "statute": "wmo2015_5_2_6",
                                        "csrf": csrf(client, "/check")})
     assert "Veilig Thuis Regio Midden" in page.get_data(as_text=True)
     app.extensions["broker.core"].dispose()

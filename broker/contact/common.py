@@ -9,14 +9,15 @@ from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor
 from broker.errors import ValidationError
-from broker.registry.models import Professional
+from broker.registry.models import ACCESS_PROFESSIONAL, Professional
 
 
 def member(session: Session, actor: Actor, username: str) -> Professional:
     """The active professional ``username`` of the actor's organisation, or a refusal that
     does not say whether the name exists elsewhere."""
     person = session.scalar(select(Professional).filter_by(
-        username=username, organisation_id=actor.organisation_id, active=True))
+        username=username, organisation_id=actor.organisation_id, active=True,
+        access_role=ACCESS_PROFESSIONAL))
     if person is None:
         raise ValidationError(
             "The professional must be an active member of your organisation.",

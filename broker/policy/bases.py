@@ -2,10 +2,15 @@
 
 - ``consent`` (AVG art. 6(1)(a), 9(2)(a)): a reference to a consent record (who consented, when,
   to what), kept by the professional's organisation;
-- ``legal_task`` (AVG art. 6(1)(c)/(e)): the statute that grants the task, named;
+- ``legal_task`` (AVG art. 6(1)(c)/(e)): the statute that grants the task, as one of the codes
+  the policy lists for the purpose (``purposes: ... statutes:``), never free text;
 - ``vital_interest`` ("zwaarwegend belang", conflict of duties, AVG art. 6(1)(d)): a written
-  justification of at least the policy's ``min_justification_length`` characters. The engine
-  flags every such request for auditor review.
+  justification of at least the policy's ``min_justification_length`` characters and at most
+  :data:`MAX_JUSTIFICATION_LENGTH`, free of anything shaped like an identifier
+  (:mod:`broker.freetext`). The engine flags every such request for auditor review.
+
+Whether a consent reference names a consent record in force for the household is for the
+services to check (they can read the records); here only that one is given.
 
 In every case the purpose must accept the basis (``purposes: ... accepted_bases``). Problems come
 in English and Dutch.
@@ -13,7 +18,12 @@ in English and Dutch.
 
 from __future__ import annotations
 
-from broker.policy.model import VITAL_INTEREST, PolicySpec
+from broker.errors import ValidationError
+from broker.freetext import check_free_text
+from broker.policy.model import LEGAL_TASK, VITAL_INTEREST, PolicySpec
+
+# A justification is read by an auditor; two pages is more than enough.
+MAX_JUSTIFICATION_LENGTH = 4000
 
 
 class BasisProblem(str):
@@ -80,16 +90,33 @@ def check_basis(
                 "(wie, wanneer, waarvoor)",
             )
         )
-    if basis == "legal_task" and not _filled(statute):
-        problems.append(
-            BasisProblem(
-                'a legal task needs the statute that grants it, e.g. "Wmo 2015 art. 5.2.6"',
-                'een wettelijke taak vraagt de wet waarop die berust, bijv. "Wmo 2015 art. 5.2.6"',
+    if basis == LEGAL_TASK:
+        statutes = spec.purposes[purpose].statutes
+        choices = ", ".join(statutes) or "-"
+        if not _filled(statute):
+            problems.append(
+                BasisProblem(
+                    f"a legal task needs the statute that grants it: one of {choices}",
+                    f"een wettelijke taak vraagt de wet waarop die berust: een van {choices}",
+                )
             )
-        )
+        elif statute not in statutes:
+            problems.append(
+                BasisProblem(
+                    f'the statute must be one of the codes the policy lists for purpose '
+                    f'"{purpose}": {choices}',
+                    f'de wet moet een van de codes zijn die het beleid bij doel "{purpose}" '
+                    f"noemt: {choices}",
+                )
+            )
     if basis == VITAL_INTEREST:
         minimum = spec.bases[basis].min_justification_length or 1
         written = len((justification or "").strip())
+        try:
+            check_free_text(justification, field_en="The justification",
+                            field_nl="De onderbouwing", max_length=MAX_JUSTIFICATION_LENGTH)
+        except ValidationError as refused:
+            problems.append(BasisProblem(refused.message_en, refused.message_nl))
         if written < minimum:
             problems.append(
                 BasisProblem(

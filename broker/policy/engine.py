@@ -36,6 +36,7 @@ from broker.policy.model import (
     ContactMode,
     LegalBasis,
     LinkDirection,
+    Misuse,
     OrgType,
     PolicySpec,
     Purpose,
@@ -43,6 +44,9 @@ from broker.policy.model import (
     Retention,
     Reveal,
     Rule,
+    SignIn,
+    Statute,
+    SubjectAccess,
 )
 
 DecidedBy = Literal[
@@ -361,6 +365,31 @@ class Policy:
         """Pseudonym evaluations per day for one organisation of ``org_type``."""
         quotas = self.spec.quotas
         return quotas.per_organisation_type.get(org_type, quotas.pseudonym_evaluations_per_day)
+
+    @property
+    def statutes(self) -> Mapping[str, Statute]:
+        """Statutes by code, in the order written."""
+        return self.spec.statutes
+
+    def statutes_for(self, purpose: str) -> tuple[Statute, ...]:
+        """The statutes that may carry ``purpose`` on the ``legal_task`` basis."""
+        found = self.spec.purposes.get(purpose)
+        return tuple(self.spec.statutes[c] for c in found.statutes) if found else ()
+
+    @property
+    def subject_access(self) -> SubjectAccess:
+        """Which organisation types a subject access report withholds by default, and why."""
+        return self.spec.subject_access
+
+    @property
+    def misuse(self) -> Misuse:
+        """Sliding windows and thresholds for fishing and unusual volumes."""
+        return self.spec.misuse
+
+    @property
+    def sign_in(self) -> SignIn:
+        """Web sign-in: who needs a second factor."""
+        return self.spec.sign_in
 
     @property
     def org_types(self) -> Mapping[str, OrgType]:

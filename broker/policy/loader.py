@@ -4,7 +4,8 @@
 (sorted by name; sub-directories such as ``tests/`` are not read), merges them and compiles the
 result. Merging: ``organisation_types``, ``purposes`` and ``legal_bases`` are combined (a code
 defined twice is an error), ``rules`` are concatenated in file order (a rule id used twice is an
-error), and ``policy``, ``retention`` and ``quotas`` may each be written in one file only.
+error), and ``policy``, ``retention``, ``quotas``, ``subject_access``, ``misuse`` and
+``sign_in`` may each be written in one file only. ``statutes`` are combined like the other codes.
 
 Guarantees:
 - default deny: a policy without organisation types, purposes, legal bases or at least one allow
@@ -30,24 +31,31 @@ from broker.policy.model import (
     KNOWN_BASES,
     Label,
     LegalBasis,
+    Misuse,
     OrgType,
     PolicySpec,
     Purpose,
     Quotas,
     Retention,
     Rule,
+    SignIn,
     Source,
+    Statute,
+    SubjectAccess,
 )
 from broker.policy.schema import (
     CODE_PATTERN,
     FileSchema,
     LabelSchema,
     LegalBasisSchema,
+    MisuseSchema,
     PurposeSchema,
     QuotasSchema,
     RetentionSchema,
     RuleSchema,
     SettingsSchema,
+    SignInSchema,
+    SubjectAccessSchema,
     Vocabulary,
     did_you_mean,
     unknown_message,
@@ -56,7 +64,7 @@ from broker.policy.yamlpos import LocatedDocument, NodePath, parse_located
 
 _UNKNOWN = "Unknown field."
 _REQUIRED = "Missing data for required field."
-_SINGLE_SECTIONS = ("policy", "retention", "quotas")
+_SINGLE_SECTIONS = ("policy", "retention", "quotas", "subject_access", "misuse", "sign_in")
 _T = TypeVar("_T")
 
 
@@ -232,6 +240,14 @@ class _Reader:
             return None
         return OrgType(code, Label(data["nl"], data["en"]), self.source(doc, node_path))
 
+    def build_statute(
+        self, doc: LocatedDocument, node_path: NodePath, code: str, body: Any
+    ) -> Statute | None:
+        data = self.checked(doc, node_path, body, LabelSchema())
+        if data is None:
+            return None
+        return Statute(code, Label(data["nl"], data["en"]), self.source(doc, node_path))
+
     def build_basis(
         self, doc: LocatedDocument, node_path: NodePath, code: str, body: Any
     ) -> LegalBasis | None:
@@ -252,7 +268,8 @@ class _Reader:
             if data is None:
                 return None
             label = Label(data["nl"], data["en"])
-            return Purpose(code, label, data["accepted_bases"], self.source(doc, node_path))
+            return Purpose(code, label, data["accepted_bases"], self.source(doc, node_path),
+                           tuple(data.get("statutes", ())))
 
         return build
 
@@ -311,7 +328,41 @@ class _Reader:
                 per_type[code] = limit
         if data is None:
             return Quotas()
-        return Quotas(data["pseudonym_evaluations_per_day"], per_type)
+        return Quotas(data["pseudonym_evaluations_per_day"], per_type,
+                      data["web_identifiers_per_check"])
+
+    def subject_access(self, org_types: Sequence[str]) -> SubjectAccess:
+        if "subject_access" not in self.single:
+            return SubjectAccess()
+        doc, body = self.single["subject_access"]
+        data = self.checked(doc, ("subject_access",), body, SubjectAccessSchema())
+        raw = body.get("withhold") if isinstance(body, dict) else None
+        withhold: dict[str, str] = {}
+        for code, ground in (raw if isinstance(raw, dict) else {}).items():
+            node_path = ("subject_access", "withhold", code)
+            if code not in org_types:
+                msg = unknown_message("organisation type", code, org_types)
+                self.problems.append(doc.problem(node_path, msg, at_key=True))
+            elif not isinstance(ground, str) or not ground.strip():
+                msg = "expected the ground for withholding this type (UAVG art. 41), as text"
+                self.problems.append(doc.problem(node_path, msg))
+            else:
+                withhold[code] = ground.strip()
+        return SubjectAccess(withhold) if data is not None else SubjectAccess()
+
+    def misuse(self) -> Misuse:
+        if "misuse" not in self.single:
+            return Misuse()
+        doc, body = self.single["misuse"]
+        data = self.checked(doc, ("misuse",), body, MisuseSchema())
+        return Misuse(**data) if data else Misuse()
+
+    def sign_in(self, vocab: Vocabulary) -> SignIn:
+        if "sign_in" not in self.single:
+            return SignIn()
+        doc, body = self.single["sign_in"]
+        data = self.checked(doc, ("sign_in",), body, SignInSchema(vocab))
+        return SignIn(frozenset(data["second_factor"])) if data else SignIn()
 
     def missing(self, section: str, hint: str) -> None:
         where = self.docs[0].path if self.docs else "<policy>"
@@ -354,12 +405,15 @@ def read_spec(files: Sequence[Path]) -> PolicySpec:
     bases, basis_codes = reader.entries(
         "legal_bases", reader.build_basis, ("legal basis", KNOWN_BASES)
     )
-    vocab = Vocabulary(org_types=tuple(type_codes), bases=tuple(basis_codes))
+    statutes, statute_codes = reader.entries("statutes", reader.build_statute)
+    vocab = Vocabulary(org_types=tuple(type_codes), bases=tuple(basis_codes),
+                       statutes=tuple(statute_codes))
     purposes, purpose_codes = reader.entries("purposes", reader.purpose_builder(vocab))
     accepted = {code: frozenset(p.accepted_bases) for code, p in purposes.items()}
     for code in purpose_codes:
         accepted.setdefault(code, frozenset(basis_codes))  # broken entry: do not cascade
-    vocab = Vocabulary(tuple(type_codes), tuple(purpose_codes), tuple(basis_codes), accepted)
+    vocab = Vocabulary(tuple(type_codes), tuple(purpose_codes), tuple(basis_codes), accepted,
+                       tuple(statute_codes))
     rules = reader.rules(vocab)
     for section, built, hint in (
         ("organisation_types", type_codes, "with one code: entry per type"),
@@ -381,9 +435,14 @@ def read_spec(files: Sequence[Path]) -> PolicySpec:
         retention=reader.retention(),
         quotas=reader.quotas(type_codes),
         files=tuple(str(f) for f in files),
+        statutes=statutes,
+        subject_access=reader.subject_access(type_codes),
+        misuse=reader.misuse(),
+        sign_in=reader.sign_in(vocab),
     )
     complete = (
-        len(org_types) == len(type_codes)
+        len(statutes) == len(statute_codes)
+        and len(org_types) == len(type_codes)
         and len(purposes) == len(purpose_codes)
         and len(bases) == len(basis_codes)
     )

@@ -33,9 +33,12 @@ LINK_FIELDS: tuple[str, ...] = ("name", "role", "phone", "email", "organisation"
 # The legal bases and what each needs as evidence (see Policy.check_basis).
 KNOWN_BASES: tuple[str, ...] = ("consent", "legal_task", "vital_interest")
 VITAL_INTEREST = "vital_interest"
+LEGAL_TASK = "legal_task"
+CONSENT = "consent"
 
-# Obligations the broker knows how to carry out. Anything else means deny (engine) and is a
-# validation error (loader).
+# Obligations: what the broker must do when a rule applies. The vocabulary *is* the table of
+# executors (broker.policy.obligations): a word without an executor cannot be written, so a
+# policy naming one does not load.
 NOTIFY_HOLDER = "notify_holder"
 REQUIRE_SECOND_APPROVER = "require_second_approver"
 FLAG_FOR_REVIEW = "flag_for_review"
@@ -82,13 +85,28 @@ class OrgType:
 
 
 @dataclass(frozen=True)
+class Statute:
+    """A statute that grants a legal task, named by a code (``wmo2015_5_2_6``).
+
+    A professional picks one of the statutes the policy lists for the purpose; free text is never
+    accepted, so no identifier can be typed into the audit log's hashed content.
+    """
+
+    code: str
+    label: Label
+    source: Source = NOWHERE
+
+
+@dataclass(frozen=True)
 class Purpose:
-    """Why a professional looks up a household, and the legal bases accepted for it."""
+    """Why a professional looks up a household, the legal bases accepted for it, and the
+    statutes that can carry it on the ``legal_task`` basis."""
 
     code: str
     label: Label
     accepted_bases: tuple[str, ...]
     source: Source = NOWHERE
+    statutes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,10 +158,46 @@ class Retention:
 
 @dataclass(frozen=True)
 class Quotas:
-    """Pseudonym evaluations per organisation per day, with optional per-type limits."""
+    """Pseudonym evaluations per organisation per day, with optional per-type limits, and how
+    many identifiers one check on the web form may hold (one household at a time)."""
 
     pseudonym_evaluations_per_day: int = 1000
     per_organisation_type: Mapping[str, int] = field(default_factory=dict)
+    web_identifiers_per_check: int = 10
+
+
+@dataclass(frozen=True)
+class SubjectAccess:
+    """AVG art. 15 reports. ``withhold`` maps organisation types whose disclosure to the subject
+    could endanger the subject or someone else (a shelter, Veilig Thuis during an investigation,
+    the police) to the ground for withholding them (UAVG art. 41); a privacy officer may release
+    one by an explicit, audited decision."""
+
+    withhold: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Misuse:
+    """Thresholds for seeing misuse the same day, judged over a sliding window.
+
+    Fishing: one professional's look-ups on households their organisation is not registered on.
+    Volume: one professional's or one organisation's look-ups of any kind. A count that reaches
+    its threshold within the window is flagged.
+    """
+
+    fishing_window_minutes: int = 60
+    fishing_lookups: int = 10
+    volume_window_minutes: int = 60
+    volume_lookups_per_professional: int = 20
+    volume_lookups_per_organisation: int = 500
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Web sign-in: the organisation types whose professionals must use a second factor (TOTP).
+    Privacy officers and auditors always must."""
+
+    second_factor: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -159,6 +213,10 @@ class PolicySpec:
     retention: Retention = Retention()
     quotas: Quotas = Quotas()
     files: tuple[str, ...] = ()
+    statutes: Mapping[str, Statute] = field(default_factory=dict)
+    subject_access: SubjectAccess = SubjectAccess()
+    misuse: Misuse = Misuse()
+    sign_in: SignIn = SignIn()
 
     def canonical(self) -> dict[str, Any]:
         """The policy's content as plain JSON-ready data (no positions, no file names)."""
@@ -172,8 +230,10 @@ class PolicySpec:
         return {
             "policy": {"name": self.name, "reciprocity": self.reciprocity},
             "organisation_types": {c: label(t.label) for c, t in self.org_types.items()},
+            "statutes": {c: label(s.label) for c, s in self.statutes.items()},
             "purposes": {
-                c: {**label(p.label), "accepted_bases": sorted(p.accepted_bases)}
+                c: {**label(p.label), "accepted_bases": sorted(p.accepted_bases),
+                    "statutes": sorted(p.statutes)}
                 for c, p in self.purposes.items()
             },
             "legal_bases": {
@@ -202,7 +262,11 @@ class PolicySpec:
             "quotas": {
                 "pseudonym_evaluations_per_day": self.quotas.pseudonym_evaluations_per_day,
                 "per_organisation_type": dict(self.quotas.per_organisation_type),
+                "web_identifiers_per_check": self.quotas.web_identifiers_per_check,
             },
+            "subject_access": {"withhold": dict(self.subject_access.withhold)},
+            "misuse": vars(self.misuse).copy(),
+            "sign_in": {"second_factor": sorted(self.sign_in.second_factor)},
         }
 
     def version(self) -> str:

@@ -27,6 +27,7 @@ from broker.policy.model import (
     DEFAULT_RULE,
     EFFECTS,
     KNOWN_OBLIGATIONS,
+    LEGAL_TASK,
     LINK_DIRECTIONS,
     LINK_FIELDS,
     REQUIRE_SECOND_APPROVER,
@@ -76,13 +77,15 @@ class Vocabulary:
     purposes: tuple[str, ...] = ()
     bases: tuple[str, ...] = ()
     accepted_bases: Mapping[str, frozenset[str]] | None = None
+    statutes: tuple[str, ...] = ()
 
     def choices(self, kind: str) -> tuple[str, ...]:
-        """The codes for ``kind``: "organisation type", "purpose" or "legal basis"."""
+        """The codes for ``kind``: "organisation type", "purpose", "legal basis" or "statute"."""
         by_kind = {
             "organisation type": self.org_types,
             "purpose": self.purposes,
             "legal basis": self.bases,
+            "statute": self.statutes,
         }
         return by_kind[kind]
 
@@ -245,6 +248,12 @@ class FileSchema(PolicySchema):
     )
     retention = fields.Dict(error_messages={"invalid": "expected a mapping of retention periods"})
     quotas = fields.Dict(error_messages={"invalid": "expected a mapping of quotas"})
+    statutes = fields.Dict(
+        error_messages={"invalid": "expected one 'code:' entry per statute, with nl: and en:"}
+    )
+    subject_access = fields.Dict(error_messages={"invalid": "expected withhold: below it"})
+    misuse = fields.Dict(error_messages={"invalid": "expected a mapping of misuse thresholds"})
+    sign_in = fields.Dict(error_messages={"invalid": "expected second_factor: below it"})
 
 
 class SettingsSchema(PolicySchema):
@@ -262,9 +271,25 @@ class LabelSchema(PolicySchema):
 
 
 class PurposeSchema(LabelSchema):
-    """A purpose: labels and the legal bases accepted for it."""
+    """A purpose: labels, the legal bases accepted for it and, when ``legal_task`` is among
+    them, the statutes a professional may name for it (codes of ``statutes:``)."""
 
     accepted_bases = CodeList("legal basis", required=True, non_empty=True)
+    statutes = CodeList("statute")
+
+    @validates_schema(skip_on_field_errors=True)
+    def _check_statutes(self, data: dict[str, Any], **kwargs: Any) -> None:
+        legal_task = LEGAL_TASK in data.get("accepted_bases", ())
+        if legal_task and not data.get("statutes"):
+            raise ValidationError(
+                "a purpose that accepts legal_task must list the statutes that can carry it "
+                "(statutes: [code, ...], codes of the statutes: section)"
+            )
+        if not legal_task and "statutes" in data:
+            raise ValidationError(
+                "statutes carry the legal_task basis only, which this purpose does not accept",
+                field_name="statutes",
+            )
 
 
 class LegalBasisSchema(LabelSchema):
@@ -327,12 +352,39 @@ class RetentionSchema(PolicySchema):
 
 
 class QuotasSchema(PolicySchema):
-    """``quotas:`` pseudonym evaluations per organisation per day, optionally per type."""
+    """``quotas:`` pseudonym evaluations per organisation per day, optionally per type, and the
+    identifiers one check on the web form may hold."""
 
     pseudonym_evaluations_per_day = Count(load_default=1000)
     per_organisation_type = fields.Dict(
         load_default=dict, error_messages={"invalid": "expected 'type: number' entries"}
     )
+    web_identifiers_per_check = Count(load_default=10)
+
+
+class SubjectAccessSchema(PolicySchema):
+    """``subject_access:`` ``withhold:`` organisation type -> ground (UAVG art. 41)."""
+
+    withhold = fields.Dict(
+        load_default=dict,
+        error_messages={"invalid": "expected 'type: ground' entries (UAVG art. 41)"},
+    )
+
+
+class MisuseSchema(PolicySchema):
+    """``misuse:`` sliding windows and thresholds for fishing and unusual volumes."""
+
+    fishing_window_minutes = Count(load_default=60)
+    fishing_lookups = Count(minimum=2, load_default=10)
+    volume_window_minutes = Count(load_default=60)
+    volume_lookups_per_professional = Count(minimum=2, load_default=20)
+    volume_lookups_per_organisation = Count(minimum=2, load_default=500)
+
+
+class SignInSchema(PolicySchema):
+    """``sign_in:`` ``second_factor:`` the organisation types whose professionals need TOTP."""
+
+    second_factor = CodeList("organisation type", load_default=tuple)
 
 
 _Add = Callable[[str, str], None]

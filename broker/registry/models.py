@@ -31,6 +31,12 @@ def new_public_id() -> str:
     return str(uuid.uuid4())
 
 
+ACCESS_PROFESSIONAL = "professional"
+ACCESS_PRIVACY_OFFICER = "privacy_officer"
+ACCESS_AUDITOR = "auditor"
+ACCESS_ROLES = (ACCESS_PROFESSIONAL, ACCESS_PRIVACY_OFFICER, ACCESS_AUDITOR)
+
+
 class Organisation(Base):
     """An organisation in the chain; ``org_type`` is a code from the policy's types."""
 
@@ -61,6 +67,10 @@ class Professional(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     # argon2id (libsodium crypto_pwhash_str); None: this professional cannot sign in on the web.
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # What the account may do (ACCESS_ROLES): chain work as a professional, or the privacy
+    # officer's or the auditor's pages. Only a professional looks up, registers or is a contact.
+    access_role: Mapped[str] = mapped_column(String(32), default=ACCESS_PROFESSIONAL,
+                                             server_default=ACCESS_PROFESSIONAL)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -34,6 +34,8 @@ from broker.notifications.services import notify_new_matches
 from broker.policy.diff import InvolvementPair
 from broker.pseudonyms.matching import Pseudonym, StoredKey
 from broker.registry.models import (
+    ACCESS_PROFESSIONAL,
+    ACCESS_ROLES,
     INVOLVEMENT_ACTIVE,
     INVOLVEMENT_ENDED,
     Involvement,
@@ -161,9 +163,15 @@ class RegistryService:
         phone: str | None = None,
         email: str | None = None,
         password: str | None = None,
+        access_role: str = ACCESS_PROFESSIONAL,
     ) -> ProfessionalInfo:
-        """Add a contact professional; with a password they can sign in on the web form."""
+        """Add a contact professional, or (``access_role``) a privacy officer or auditor; with a
+        password they can sign in on the web."""
         username = require_slug(username, "The user name", "De gebruikersnaam")
+        if access_role not in ACCESS_ROLES:
+            choices = ", ".join(ACCESS_ROLES)
+            raise ValidationError(f"The access role must be one of: {choices}.",
+                                  f"De toegangsrol moet een van deze zijn: {choices}.")
         name = require_text(name, "The name", "De naam")
         role = require_text(role, "The role", "De functie", 100)
         if phone and not PHONE.match(phone):
@@ -191,12 +199,14 @@ class RegistryService:
                 organisation=org, username=username, name=name, role=role,
                 phone=phone or None, email=email or None,
                 password_hash=hash_password(password) if password else None,
+                access_role=access_role,
             )
             session.add(professional)
             session.flush()
             record_event(
                 session, actor, "professional:created", organisation_id=org.id,
-                details={"professional_id": professional.id, "role": role},
+                details={"professional_id": professional.id, "role": role,
+                         "access_role": access_role},
             )
             return ProfessionalInfo.of(professional)
 
@@ -392,7 +402,7 @@ class RegistryService:
         # not repeat the name: the API must not let callers enumerate other organisations' staff.
         person = session.scalar(
             select(Professional).filter_by(username=username, organisation_id=org.id,
-                                           active=True)
+                                           active=True, access_role=ACCESS_PROFESSIONAL)
             .options(selectinload(Professional.organisation))
         )
         if person is None:

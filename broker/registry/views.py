@@ -40,6 +40,7 @@ class ProfessionalInfo:
     email: str | None
     organisation_identifier: str
     active: bool
+    access_role: str = "professional"
 
     @classmethod
     def of(cls, professional: Professional) -> ProfessionalInfo:
@@ -53,6 +54,7 @@ class ProfessionalInfo:
             professional.email,
             professional.organisation.identifier,
             professional.active,
+            professional.access_role,
         )
 
 

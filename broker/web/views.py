@@ -31,6 +31,7 @@ from broker.audit.services import Actor, truncate_address
 from broker.errors import BrokerError, NotFound
 from broker.identifiers import IdentifierError
 from broker.registry.lookups import LookupService
+from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.web.forms import HouseholdForm, parse_household_form
 from broker.web.i18n import LANGUAGES, current_language, t
@@ -59,7 +60,8 @@ def inject() -> dict[str, Any]:
     return {"t": t, "lang": lang, "csrf_token": session["csrf"],
             "me": session.get("professional"),
             "purposes": {code: p.label.get(lang) for code, p in policy.purposes.items()},
-            "bases": {code: b.label.get(lang) for code, b in policy.bases.items()}}
+            "bases": {code: b.label.get(lang) for code, b in policy.bases.items()},
+            "statutes": {code: s.label.get(lang) for code, s in policy.statutes.items()}}
 
 
 @bp.before_request
@@ -89,6 +91,9 @@ def login_required(view: F) -> F:
         if me is None or not me.active:
             _end_session()
             return redirect(url_for("web.login"))
+        # Privacy officers and auditors do no chain work: these pages are a professional's.
+        if me.access_role != ACCESS_PROFESSIONAL:
+            abort(403)
         session["seen"] = now
         g.professional = me
         return view(*args, **kwargs)

@@ -82,7 +82,7 @@ def test_lookup_finds_the_other_organisation(core: Core, base: str,
                 {"involvements": [new_involvement(core, vt)]}).status_code == 201
     found = call(base, school, "POST", "/v1/lookups", {
         "matching_keys": [matching_key(core)], "purpose": "care_coordination",
-        "basis": "legal_task", "statute": "Jeugdwet 7.1", "professional": school.professional})
+        "basis": "legal_task", "statute": "jeugdwet_7_1_1", "professional": school.professional})
     assert found.status_code == 200, found.text
     answer = found.json()
     assert [(m["organisation"], m["matched_on"]) for m in answer["matches"]] == [

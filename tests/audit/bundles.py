@@ -94,7 +94,7 @@ def synthetic_events(count: int, *, seed: int = 0) -> Iterator[dict[str, Any]]:
             "request_id": rng.choice([None, f"req-{rng.getrandbits(32):08x}"]),
             "purpose": rng.choice([None, "safety_assessment", "care_coordination"]),
             "legal_basis": basis,
-            "statute": "Wmo 2015 art. 5.2.6" if basis == "legal_task" else None,
+            "statute": "wmo2015_5_2_6" if basis == "legal_task" else None,
             "consent_reference": f"consent-{n}" if basis == "consent" else None,
             "policy_version": hashlib.sha256(b"policy").hexdigest(),
             "rule_id": rng.choice([None, "r1", "r1,r4"]),

@@ -51,7 +51,7 @@ def _story(core: Core, registry: RegistryService) -> None:
     service = LookupService(core)
     for _ in range(3):
         service.lookup(school.actor, pseudonyms=child, purpose="care_coordination",
-                       basis="legal_task", evidence=Evidence(statute="Jeugdwet art. 7.1.1"))
+                       basis="legal_task", evidence=Evidence(statute="jeugdwet_7_1_1"))
         sign_checkpoint(core)  # several checkpoints, so consistency proofs are exercised
     why = "Acuut gevaar voor het kind: zwaarwegend belang, overlegd met de aandachtsfunctionaris."
     service.lookup(vt.actor, pseudonyms=child, purpose="safety_assessment",

@@ -201,7 +201,7 @@ def test_filters_by_organisation_professional_type_and_period(
     assert (row.actor, row.on_behalf_of, row.channel) == (
         "key:school-cms", "professional:basisschool-1", "api")
     assert (row.purpose, row.legal_basis, row.statute, row.rule_id) == (
-        "care_coordination", "legal_task", "Jeugdwet art. 7.1.1", "everyone-sees-everyone")
+        "care_coordination", "legal_task", "jeugdwet_7_1_1", "everyone-sees-everyone")
     assert row.organisation_name == "Basisschool De Linde"
 
 
@@ -318,7 +318,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     assert invoke("register", "--org", "school-a", "--professional", "school-a-p", "--purpose",
                   "protection", "--bsn", B_BSN).exit_code == 0
     assert invoke("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
-                  "care_coordination", "--basis", "legal_task", "--statute", "Jeugdwet 7.1",
+                  "care_coordination", "--basis", "legal_task", "--statute", "jeugdwet_7_1_1",
                   "--address", ADDRESS).exit_code == 0
     return invoke
 

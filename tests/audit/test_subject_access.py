@@ -45,7 +45,7 @@ from tests.conftest import SHIPPED_POLICY, FakeClock
 HOUSEHOLDS = 8
 A, B = SHOWCASE
 NAMES = {code: name for code, name, _ in ORGANISATIONS}
-STATUTE = Evidence(statute="Wmo 2015 art. 5.2.6")
+STATUTE = Evidence(statute="wmo2015_5_2_6")
 SECRET_REASON = ("Moeder belde in paniek; de vader dreigt het kind mee te nemen naar het "
                  "buitenland en niemand weet waar het gezin nu verblijft. Uniek-kenmerk-XYZ.")
 
@@ -141,7 +141,7 @@ def test_entries_say_what_when_why_and_under_which_rule(core: Core,
     ggz = next(e for e in lookups if e.organisation == "GGZ Centraal")
     assert (ggz.what, ggz.purpose, ggz.legal_basis, ggz.statute, ggz.organisation_type) == (
         "raadpleegde of andere organisaties betrokken zijn", "Veiligheidstaxatie",
-        "Wettelijke taak", "Wmo 2015 art. 5.2.6", "GGZ (geestelijke gezondheidszorg)")
+        "Wettelijke taak", "wmo2015_5_2_6", "GGZ (geestelijke gezondheidszorg)")
     vt = next(e for e in report.entries if e.organisation == "Veilig Thuis Regio Midden")
     assert (vt.event_type, vt.what, vt.concerning) == (
         "involvement:registered", "registreerde dat zij betrokken is", ("persoon", "adres"))

@@ -141,7 +141,7 @@ def test_lookup_prints_matches_and_never_sends_the_bsn(env: Env) -> None:
                          transport=env.fake.transport())
     registered = other.register(professional="p", purpose="protection", bsn=BSNS[0])
     result = env.invoke("lookup", "--bsn", BSNS[0], "--bsn", BSNS[1], "--purpose", "protection",
-                        "--basis", "legal_task", "--statute", "Jeugdwet 7.1")
+                        "--basis", "legal_task", "--statute", "jeugdwet_7_1_1")
     assert result.exit_code == 0, result.output
     assert "1 match(es)" in result.stdout
     assert f"org-b: matched on person; contact approval; match {registered['id']}" in (

@@ -55,7 +55,7 @@ def test_register_then_lookup_from_another_organisation(
     assert involvement["ends_on"] == "2026-09-01"
 
     other = make_client("org-b-1")
-    result = other.lookup(purpose="safety_assessment", basis="legal_task", statute="Wmo 2015",
+    result = other.lookup(purpose="safety_assessment", basis="legal_task", statute="wmo2015_5_2_6",
                           bsn="111222333", professional="politie-1")
     assert [m["match_id"] for m in result["matches"]] == [involvement["id"]]  # the fake's handle
     assert result["matches"][0]["matched_on"] == ["person"]

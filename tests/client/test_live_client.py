@@ -85,7 +85,7 @@ def test_register_and_lookup_through_the_client_only(server: Server) -> None:
                                  **household)
     with server.client(server.school) as school:
         answer = school.lookup(purpose="care_coordination", basis="legal_task",
-                               statute="Jeugdwet art. 7.1.1", address=["1011ab 12-a"],
+                               statute="jeugdwet_7_1_1", address=["1011ab 12-a"],
                                bsn=["123456782"])
     assert [(m["organisation"], tuple(m["matched_on"])) for m in answer["matches"]] == [
         ("VT-A", ("person", "address"))]

@@ -27,7 +27,7 @@ from tests.factories import (
     register,
 )
 
-VT_STATUTE = Evidence(statute="Wmo 2015 art. 4.1.1")
+VT_STATUTE = Evidence(statute="wmo2015_4_1_1")
 
 
 @pytest.fixture

@@ -27,8 +27,14 @@ legal_bases:
   legal_task: {nl: Wettelijke taak, en: Legal task}
   vital_interest: {nl: Zwaarwegend belang, en: Vital interest, min_justification_length: 20}
 purposes:
-  care_coordination: {nl: Afstemming, en: Coordination, accepted_bases: [consent, legal_task]}
-  protection: {nl: Bescherming, en: Protection, accepted_bases: [legal_task, vital_interest]}
+  care_coordination: {nl: Afstemming, en: Coordination, accepted_bases: [consent, legal_task], statutes: [wmo]}
+  protection: {nl: Bescherming, en: Protection, accepted_bases: [legal_task, vital_interest], statutes: [wmo]}
+"""  # noqa: E501 - one purpose per line keeps the line numbers the tests assert
+
+# Written after the rules, so that the line numbers of BASE and RULES stay as the tests assert.
+STATUTES = """
+statutes:
+  wmo: {nl: Wmo 2015 art. 5.2.6, en: Social Support Act 2015 art. 5.2.6}
 """
 
 RULES = """\
@@ -88,7 +94,7 @@ def write_policy(tmp_path: Path) -> WritePolicy:
 
     def write(rules: str = RULES, base: str = BASE, name: str = "policy.yaml") -> Path:
         path = tmp_path / name
-        path.write_text(base + textwrap.dedent(rules), encoding="utf-8")
+        path.write_text(base + textwrap.dedent(rules) + STATUTES, encoding="utf-8")
         return path
 
     return write

@@ -10,7 +10,7 @@ import pytest
 
 from broker.policy import DecisionRequest, Policy, PolicyLoadError, load_policy
 from broker.policy.model import Rule
-from tests.policy.conftest import BASE, RULES, WritePolicy
+from tests.policy.conftest import BASE, RULES, STATUTES, WritePolicy
 
 R = DecisionRequest
 
@@ -141,7 +141,7 @@ def test_version_ignores_comments_whitespace_order_and_style(
     split = tmp_path / "split"
     split.mkdir()
     (split / "1.yaml").write_text(BASE)
-    (split / "2.yaml").write_text(RULES)
+    (split / "2.yaml").write_text(RULES + STATUTES)
     assert load_policy(split).version == small.version
 
 
@@ -159,14 +159,22 @@ def test_check_basis_for_each_basis(small: Policy) -> None:
     assert missing.nl.startswith("toestemming vraagt een vastgelegde toestemming")
     assert missing.message("en") == missing.en == str(missing)
 
-    assert small.check_basis("protection", "legal_task", statute="Wmo 2015 art. 5.2.6") == []
+    assert small.check_basis("protection", "legal_task", statute="wmo") == []
     [no_statute] = small.check_basis("protection", "legal_task", statute="  ")
     assert "statute" in no_statute and "wet waarop" in no_statute.nl
+    # A statute is a code the policy lists for the purpose, never prose (which could hold a BSN).
+    [prose] = small.check_basis("protection", "legal_task", statute="Wmo, BSN 111222333")
+    assert prose == ('the statute must be one of the codes the policy lists for purpose '
+                     '"protection": wmo')
 
     assert small.check_basis("protection", "vital_interest", justification="x" * 20) == []
     [short] = small.check_basis("protection", "vital_interest", justification="too short")
     assert short == "vital interest needs a written justification of at least 20 characters (now 9)"
     assert short.message("nl").endswith("ten minste 20 tekens (nu 9)")
+    [with_bsn] = small.check_basis("protection", "vital_interest",
+                                   justification="moeder 111222333 is in gevaar, acuut")
+    assert "citizen service number" in with_bsn and "burgerservicenummer" in with_bsn.nl
+    assert "111222333" not in with_bsn + with_bsn.nl
 
 
 def test_check_basis_refuses_unaccepted_and_unknown(small: Policy) -> None:

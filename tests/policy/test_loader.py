@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from broker.policy import PolicyLoadError, load_policy
 from broker.policy.loader import policy_files
-from tests.policy.conftest import BASE, DATA, RULES, SHIPPED, WritePolicy
+from tests.policy.conftest import BASE, DATA, RULES, SHIPPED, STATUTES, WritePolicy
 
 
 def problems_of(path: Path) -> list[tuple[int, int, str]]:
@@ -150,6 +151,7 @@ def test_files_are_merged_and_duplicates_across_files_reported(tmp_path: Path) -
     (tmp_path / "a.yaml").write_text(BASE)
     (tmp_path / "b.yaml").write_text(
         RULES + "organisation_types:\n  school: {nl: S, en: S}\npolicy:\n  name: Again\n"
+        + STATUTES
     )
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "ignored.yaml").write_text("not: a policy\n")
@@ -158,7 +160,7 @@ def test_files_are_merged_and_duplicates_across_files_reported(tmp_path: Path) -
         (41, '"school" is already defined'),
         (42, 'section "policy" is already written'),
     ]
-    (tmp_path / "b.yaml").write_text(RULES)
+    (tmp_path / "b.yaml").write_text(RULES + STATUTES)
     policy = load_policy(tmp_path)
     assert policy.rules[0].id == "anyone-finds-wijkteam"
     assert policy.rules[0].source.path == str(tmp_path / "b.yaml")
@@ -278,3 +280,60 @@ def test_a_purpose_must_accept_some_basis(write_policy: WritePolicy) -> None:
     assert [(line, m) for line, _, m in found] == [
         (14, "list at least one legal basis, e.g. [consent]")
     ]
+
+
+def test_a_legal_task_purpose_names_its_statutes_by_declared_code(
+    write_policy: WritePolicy,
+) -> None:
+    no_statutes = BASE.replace(
+        "accepted_bases: [legal_task, vital_interest], statutes: [wmo]",
+        "accepted_bases: [legal_task, vital_interest]")
+    [(line, message)] = [(line, m) for line, _, m in problems_of(write_policy(base=no_statutes))]
+    assert line == 14 and "must list the statutes that can carry it" in message
+    unknown = BASE.replace("accepted_bases: [legal_task, vital_interest], statutes: [wmo]",
+                           "accepted_bases: [legal_task, vital_interest], statutes: [wpg]")
+    [(_, _, message)] = problems_of(write_policy(base=unknown))
+    assert message.startswith('unknown statute "wpg"')
+    consent_only = BASE.replace(
+        "accepted_bases: [consent, legal_task], statutes: [wmo]",
+        "accepted_bases: [consent], statutes: [wmo]")
+    found = problems_of(write_policy(base=consent_only))
+    assert any("carry the legal_task basis only" in m for _, _, m in found)
+
+
+def test_subject_access_misuse_and_sign_in_sections(write_policy: WritePolicy) -> None:
+    extra = textwrap.dedent("""\
+        subject_access:
+          withhold:
+            veilig_thuis: UAVG art. 41 lid 1 onder d
+            shelter: UAVG art. 41
+            school: 12
+        misuse:
+          fishing_lookups: 1
+          volume_window_minutes: 30
+        sign_in:
+          second_factor: [veilig_thuis, police]
+        """)
+    found = problems_of(write_policy(base=BASE + extra))
+    messages = {line: m for line, _, m in found}
+    assert messages[18].startswith('unknown organisation type "shelter"')
+    assert messages[19].startswith("expected the ground for withholding")
+    assert messages[21] == "must be at least 2"
+    assert messages[24].startswith('unknown organisation type "police"')
+    good = extra.replace("    shelter: UAVG art. 41\n    school: 12\n", "").replace(
+        "fishing_lookups: 1", "fishing_lookups: 5").replace(", police", "")
+    policy = load_policy(write_policy(base=BASE + good))
+    assert policy.subject_access.withhold == {"veilig_thuis": "UAVG art. 41 lid 1 onder d"}
+    assert policy.misuse.fishing_lookups == 5 and policy.misuse.volume_window_minutes == 30
+    assert policy.misuse.volume_lookups_per_professional == 20  # the default
+    assert policy.sign_in.second_factor == frozenset({"veilig_thuis"})
+    assert policy.quotas.web_identifiers_per_check == 10
+
+
+def test_shipped_policy_withholds_the_endangering_types_and_names_statutes() -> None:
+    policy = load_policy(SHIPPED)
+    assert set(policy.subject_access.withhold) == {"vrouwenopvang", "veilig_thuis", "politie"}
+    for purpose in policy.purposes.values():
+        assert ("legal_task" in purpose.accepted_bases) == bool(purpose.statutes)
+    assert [s.code for s in policy.statutes_for("care_coordination")] == [
+        "jeugdwet_7_4_0", "jeugdwet_7_3_11"]

@@ -17,7 +17,8 @@ from broker.registry.services import NewInvolvement, RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register
 
-LEGAL_TASK = Evidence(statute="Wmo 2015 art. 5.2.6")
+LEGAL_TASK = Evidence(statute="wmo2015_5_2_6")
+COORDINATION = Evidence(statute="jeugdwet_7_4_0")
 
 
 @pytest.fixture
@@ -55,12 +56,12 @@ def test_reveal_organisation(core: Core, members: dict[str, Member]) -> None:
 
 
 def test_reveal_organisation_type_only(core: Core, members: dict[str, Member]) -> None:
-    found = ask(core, members["wijkteam"], "care_coordination")
+    found = ask(core, members["wijkteam"], "care_coordination", evidence=COORDINATION)
     assert [(t, o, r) for t, o, r, _, _ in found] == [("school", None, "organisation_type")]
 
 
 def test_reveal_nothing_but_presence(core: Core, members: dict[str, Member]) -> None:
-    found = ask(core, members["school"], "care_coordination")
+    found = ask(core, members["school"], "care_coordination", evidence=COORDINATION)
     assert len(found) == 2
     assert all((t, o, r, c) == (None, None, "nothing", "approval") for t, o, r, c, _ in found)
 

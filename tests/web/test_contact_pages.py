@@ -44,7 +44,7 @@ def test_ask_approve_and_open_the_link(client: FlaskClient, app: Flask) -> None:
     token = csrf(client, "/check")
     html = client.post("/check", data={
         "bsn": CHILD_BSN, "address": ADDRESS, "purpose": "care_coordination",
-        "basis": "legal_task", "statute": "Wet op het primair onderwijs", "csrf": token,
+        "basis": "legal_task", "statute": "jeugdwet_7_4_0", "csrf": token,
     }).get_data(as_text=True)
     form = {name: _first(rf'name="{name}" value="([^"]*)"', html)
             for name in ("csrf", "lookup_id", "match_id", "purpose", "basis", "statute")}

@@ -42,7 +42,7 @@ def test_check_shows_match_without_echoing_identifiers(client: FlaskClient) -> N
     sign_in(client, "basisschool-1")
     token = csrf(client, "/check")
     page = client.post("/check", data={"bsn": "1234.56.782", "purpose": "care_coordination",
-                                       "basis": "legal_task", "statute": "Jeugdwet 7.1",
+                                       "basis": "legal_task", "statute": "jeugdwet_7_1_1",
                                        "csrf": token})
     html = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -62,7 +62,7 @@ def test_register_then_found_by_the_other_side(client: FlaskClient, app_client_v
     sign_in(app_client_vt, "veilig-thuis-1")
     token = csrf(app_client_vt, "/check")
     html = app_client_vt.post("/check", data={"address": "1011ab 12-a", "purpose": "protection",
-                                              "basis": "legal_task", "statute": "Jeugdwet 7.1",
+                                              "basis": "legal_task", "statute": "jeugdwet_7_1_1",
                                               "csrf": token}).get_data(as_text=True)
     assert "Basisschool De Linde" in html and "adres" in html
 
@@ -78,7 +78,7 @@ def test_bad_input_is_explained_in_the_chosen_language(client: FlaskClient) -> N
     sign_in(client, "basisschool-1")
     token = csrf(client, "/check")
     data = {"bsn": "123456789", "purpose": "protection", "basis": "legal_task",
-            "statute": "Jeugdwet 7.1", "csrf": token}
+            "statute": "jeugdwet_7_1_1", "csrf": token}
     html = client.post("/check", data=data).get_data(as_text=True)
     assert "elfproef" in html and "123456789" not in html
     client.get("/lang/en")
