@@ -42,6 +42,7 @@ from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
 from broker.pseudonyms import oprf
 from broker.registry.models import (
+    ACCESS_AUDITOR,
     INVOLVEMENT_ACTIVE,
     Involvement,
     MatchingKey,
@@ -50,7 +51,9 @@ from broker.registry.models import (
 )
 
 KINDS = frozenset({"new_match", "contact_request", "decision", "link", "coordinator_proposal",
-                   "inform_review_due"})
+                   "inform_review_due", "lookup_notice", "review_flag", "misuse_flag"})
+# Kinds that go to the auditors (accounts with the auditor access role), never to the chain.
+AUDITOR_KINDS = frozenset({"review_flag", "misuse_flag"})
 _EVENT_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # Keys a webhook's extra data may never carry, whatever the caller meant by them.
 _FORBIDDEN_KEYS = frozenset({"name", "email", "phone", "token", "bsn", "address", "postcode",
@@ -171,6 +174,33 @@ def notify(
         if data:
             payload["data"] = data
         _queue(connection, "webhook", organisation_id, None, payload, now)
+
+
+def notify_auditors(session: Session | Connection, *, kind: str, reference: str) -> list[int]:
+    """Put a message in the inbox of every active auditor, in the caller's transaction (the
+    caller's audit event covers it); an e-mail is queued for each auditor with an address when
+    SMTP is configured. ``reference`` is the public id of what to look at (an audit event id).
+    Returns the ids of the auditors told (empty when there are none: the flag still stands in
+    the log and the reports)."""
+    if kind not in AUDITOR_KINDS:
+        raise ValueError(f"{kind!r} is not a message for auditors")
+    if not 0 < len(reference) <= 64:
+        raise ValueError("a notification's reference is a public id of 1 to 64 characters")
+    connection = _connection(session)
+    now = utcnow()
+    auditors = connection.execute(
+        select(Professional.id, Professional.organisation_id, Professional.email)
+        .where(Professional.access_role == ACCESS_AUDITOR, Professional.active.is_(True))
+        .order_by(Professional.id)
+    ).all()
+    mail = NotificationSettings.from_env().smtp_url is not None
+    for professional_id, organisation_id, email in auditors:
+        connection.execute(insert(InboxMessage).values(
+            professional_id=professional_id, kind=kind, reference=reference, created_at=now))
+        if mail and email:
+            _queue(connection, "email", organisation_id, professional_id,
+                   {"id": str(uuid.uuid4()), "kind": kind}, now)
+    return [row[0] for row in auditors]
 
 
 def _queue(connection: Connection, channel: str, organisation_id: int,

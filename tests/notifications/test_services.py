@@ -7,11 +7,14 @@ import pytest
 from sqlalchemy import select
 
 from broker.audit.services import Actor
+from broker.core import Core
 from broker.errors import ValidationError
-from broker.notifications.services import inbox, mark_read, notify
+from broker.notifications.models import InboxMessage
+from broker.notifications.services import inbox, mark_read, notify, notify_auditors
 from broker.pseudonyms.rotation import start_or_resume
 from broker.registry import services as registry_services
 from broker.registry.models import Involvement, Professional
+from broker.registry.services import RegistryService
 from tests.factories import register
 from tests.notifications.conftest import World
 from tests.notifications.helpers import SmtpSink
@@ -175,3 +178,23 @@ def test_the_inbox_lists_and_marks_read_for_the_own_organisation_only(world: Wor
         inbox(world.core, world.vt.actor, school.username)
     with pytest.raises(ValidationError):
         mark_read(world.core, world.vt.actor, school.username)
+
+
+def test_notify_auditors_reaches_every_active_auditor_only(core: Core,
+                                                           registry: RegistryService) -> None:
+    registry.create_organisation(Actor.operator(), identifier="toezicht", name="Toezicht",
+                                 org_type="wijkteam")
+    auditor = registry.add_professional(Actor.operator(), organisation="toezicht",
+                                        username="auditor-1", name="A", role="Auditor",
+                                        access_role="auditor")
+    registry.add_professional(Actor.operator(), organisation="toezicht", username="fg-1",
+                              name="F", role="FG", access_role="privacy_officer")
+    with core.unit_of_work() as session:
+        told = notify_auditors(session, kind="misuse_flag", reference="event-1")
+    assert told == [auditor.id]
+    with core.unit_of_work() as session:
+        rows = session.execute(select(InboxMessage.professional_id, InboxMessage.kind)).all()
+    assert rows == [(auditor.id, "misuse_flag")]
+    with pytest.raises(ValueError, match="not a message for auditors"), \
+            core.unit_of_work() as session:
+        notify_auditors(session, kind="new_match", reference="x")
