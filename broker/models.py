@@ -3,7 +3,6 @@
 from broker.api.models import IdempotencyRecord, OrganisationKey
 from broker.audit.models import AuditCheckpoint, AuditEvent, AuditLogState, AuditSubject
 from broker.contact.models import (
-    Consent,
     ContactLink,
     ContactRequest,
     CoordinatorProposal,
@@ -12,7 +11,14 @@ from broker.contact.models import (
 from broker.db import Base
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.pseudonyms.models import KeyRotation
-from broker.registry.models import Involvement, MatchingKey, Organisation, Professional
+from broker.registry.models import (
+    Consent,
+    ConsentKey,
+    Involvement,
+    MatchingKey,
+    Organisation,
+    Professional,
+)
 
 __all__ = [
     "AuditCheckpoint",
@@ -21,6 +27,7 @@ __all__ = [
     "AuditSubject",
     "Base",
     "Consent",
+    "ConsentKey",
     "ContactLink",
     "ContactRequest",
     "CoordinatorProposal",

@@ -78,6 +78,8 @@ EVENT_TYPES: Mapping[str, str] = {
     "notification:retry": "E",
     "notification:given_up": "E",
     "inbox:read": "R",
+    # Contact obligations (issue 10): the first of two approvals under require_second_approver.
+    "contact:first_approval": "U",
 }
 
 

@@ -1,60 +1,42 @@
-"""Consent records for the ``consent`` legal basis.
+"""The consent use cases: record, read and withdraw consent about a household.
+
+The record itself, and when it carries a look-up or a contact request, are the registry's
+(:mod:`broker.registry.consents`); here what consent means for the contact hand-over.
 
 Rules this module guarantees:
 
-- A consent record says who consented (the person, a parent, a guardian), when, for which
-  purposes (and, optionally, which kinds of organisation it may reach) and until when, and which
-  professional recorded it. It never holds a name or an identifier of the person.
-- A request or look-up under ``consent`` names a record of the asker's own organisation that is
-  in force for its purpose (and the holder's type); anything else is refused.
-- Withdrawing consent refuses new requests under it, withdraws the pending ones and revokes
-  every link issued under it, in one transaction with its audit event; approving a request
-  checks its consent again.
+- Consent is recorded by an active professional of the organisation it was given to, with the
+  household's identifiers already pseudonymised by the door (the broker never receives them
+  raw from the API; the web form and the command line blind them in-process).
+- A consent record is shown to, and withdrawn by, its own organisation only; another
+  organisation's attempt is refused as not found and audited.
+- Withdrawing consent refuses new look-ups and requests under it, withdraws the pending
+  requests made under it and revokes every link issued under it, in one transaction with its
+  audit event; approving a request checks its consent again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from broker.audit.services import Actor, record_event
+from broker.audit.services import Actor, Subject, record_event
 from broker.contact.common import changed, member
 from broker.contact.models import (
     REQUEST_PENDING,
     REQUEST_WITHDRAWN,
-    Consent,
     ContactLink,
     ContactRequest,
 )
 from broker.core import Core
 from broker.errors import NotFound, ValidationError
-from broker.registry.models import Professional
-
-GIVEN_BY = ("person", "parent", "guardian")
-
-
-@dataclass(frozen=True)
-class ConsentInfo:
-    """A consent record as its organisation sees it."""
-
-    id: str
-    given_by: str
-    given_on: date
-    valid_until: date
-    purposes: list[str]
-    holder_types: list[str]
-    recorded_by: str
-    withdrawn: bool
-
-    @classmethod
-    def of(cls, consent: Consent, recorded_by: str) -> ConsentInfo:
-        """The view of a stored record."""
-        return cls(consent.public_id, consent.given_by, consent.given_on, consent.valid_until,
-                   list(consent.purposes), list(consent.holder_types), recorded_by,
-                   consent.withdrawn_at is not None)
+from broker.policy.bases import consent_record_id
+from broker.pseudonyms.matching import Pseudonym
+from broker.registry.consents import ConsentInfo, NewConsent, prepare_consent, store_consent
+from broker.registry.models import Consent, Professional
 
 
 class ConsentService:
@@ -63,45 +45,17 @@ class ConsentService:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def record(self, actor: Actor, *, professional: str, given_by: str, given_on: date,
-               valid_until: date, purposes: list[str], holder_types: list[str] | None = None
-               ) -> ConsentInfo:
-        """Record consent given to the actor's organisation; returns the record."""
-        policy = self.core.policy()
-        today = self.core.today()
-        problems = []
-        if given_by not in GIVEN_BY:
-            problems.append(("who consented must be one of: " + ", ".join(GIVEN_BY),
-                             "wie toestemming gaf moet een van deze zijn: " + ", ".join(GIVEN_BY)))
-        if given_on > today:
-            problems.append(("consent cannot be given in the future",
-                             "toestemming kan niet in de toekomst gegeven zijn"))
-        if valid_until < today or valid_until < given_on:
-            problems.append(("consent must be valid until today or later",
-                             "toestemming moet tot vandaag of later gelden"))
-        unknown = sorted(set(purposes) - set(policy.purposes)) if purposes else ["(none)"]
-        if unknown:
-            problems.append((f"unknown purpose(s): {', '.join(unknown)}",
-                             f"onbekend doel: {', '.join(unknown)}"))
-        types = sorted(set(holder_types or ()))
-        if set(types) - set(policy.org_types):
-            problems.append(("unknown organisation type(s)", "onbekend organisatietype"))
-        if problems:
-            raise ValidationError("; ".join(p[0] for p in problems),
-                                  "; ".join(p[1] for p in problems), code="consent")
+    def record(self, actor: Actor, *, professional: str, pseudonyms: Sequence[Pseudonym],
+               given_by: str, given_on: date, valid_until: date, purposes: list[str],
+               holder_types: list[str] | None = None) -> ConsentInfo:
+        """Record consent given to the actor's organisation about the household of
+        ``pseudonyms``; returns the record (its id is the consent reference)."""
+        prepared = prepare_consent(self.core, NewConsent(
+            pseudonyms, given_by, given_on, valid_until, purposes, tuple(holder_types or ())))
         with self.core.unit_of_work() as session:
             person = member(session, actor, professional)
-            consent = Consent(organisation_id=person.organisation_id, recorded_by_id=person.id,
-                              given_by=given_by, given_on=given_on, valid_until=valid_until,
-                              purposes=sorted(set(purposes)), holder_types=types)
-            session.add(consent)
-            session.flush()
-            record_event(session, actor.acting_for(person.username), "consent:recorded",
-                         organisation_id=person.organisation_id,
-                         consent_reference=consent.public_id,
-                         details={"given_by": given_by, "given_on": given_on.isoformat(),
-                                  "valid_until": valid_until.isoformat(),
-                                  "purposes": consent.purposes, "holder_types": types})
+            consent = store_consent(session, self.core, actor.acting_for(person.username),
+                                    person, prepared)
             return ConsentInfo.of(consent, person.username)
 
     def withdraw(self, actor: Actor, consent_id: str, *, professional: str) -> int:
@@ -133,6 +87,8 @@ class ConsentService:
             record_event(session, actor.acting_for(person.username), "consent:withdrawn",
                          organisation_id=person.organisation_id,
                          consent_reference=consent.public_id,
+                         subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
+                                   for k in consent.keys],
                          details={"links_revoked": [link.public_id for link in links],
                                   "requests_withdrawn": closed})
             return len(links)
@@ -146,39 +102,15 @@ class ConsentService:
             return ConsentInfo.of(consent, recorded_by.username if recorded_by else "?")
 
 
-def consent_in_force(session: Session, organisation_id: int, reference: str | None,
-                     purpose: str, holder_type: str | None, today: date) -> Consent:
-    """The organisation's consent record ``reference`` if it carries ``purpose`` (towards
-    ``holder_type``) today; a clear refusal otherwise."""
-    consent = session.scalar(select(Consent).filter_by(public_id=reference or "",
-                                                       organisation_id=organisation_id))
-    if consent is None:
-        raise ValidationError(
-            "The consent reference names no consent record of your organisation; record the "
-            "consent first (POST /v1/consents or broker consent add).",
-            "Het toestemmingskenmerk hoort bij geen toestemming van uw organisatie; leg de "
-            "toestemming eerst vast.", code="consent")
-    if consent.withdrawn_at is not None or not consent.given_on <= today <= consent.valid_until:
-        raise ValidationError("This consent is withdrawn or no longer in force.",
-                              "Deze toestemming is ingetrokken of geldt niet meer.",
-                              code="consent")
-    if purpose not in consent.purposes or (
-            holder_type is not None and consent.holder_types
-            and holder_type not in consent.holder_types):
-        raise ValidationError("This consent does not cover this purpose or organisation.",
-                              "Deze toestemming dekt dit doel of deze organisatie niet.",
-                              code="consent")
-    return consent
-
-
 def _own(session: Session, actor: Actor, organisation_id: int | None, consent_id: str,
          event_type: str) -> Consent:
     """The organisation's consent record, or an audited refusal answered as not found."""
     consent = session.scalar(select(Consent).filter_by(public_id=consent_id,
                                                        organisation_id=organisation_id))
     if consent is None or organisation_id is None:
+        # Only an id-shaped reference is written: free text could hold an identifier.
         record_event(session, actor, event_type, outcome="refused", reason="unknown_or_foreign",
-                     details={"consent_id": consent_id[:64]})
+                     details={"consent_id": consent_record_id(consent_id)})
         session.commit()
         raise NotFound("There is no such consent record of your organisation.",
                        "Uw organisatie heeft geen toestemming met dit kenmerk.")

@@ -1,16 +1,16 @@
-"""Contact tables: requests, links, consent records, coordinator proposals.
+"""Contact tables: requests, links, coordinator proposals (consent records are the registry's,
+:class:`broker.registry.models.Consent`).
 
-None holds case content: a request records who asks, for what purpose and on which basis; a link
-records to whom it was issued and which fields of whose contact details it shows; a consent
-record says who consented, when, for which scope and until when. Link tokens are stored only as
-their SHA-256.
+None holds case content: a request records who asks, for what purpose and on which basis, and who
+of the holder approved it; a link records to whom it was issued and which fields of whose contact
+details it shows. Link tokens are stored only as their SHA-256.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db import Base, UTCDateTime, utcnow
@@ -21,24 +21,6 @@ REQUEST_APPROVED = "approved"
 REQUEST_DENIED = "denied"
 REQUEST_WITHDRAWN = "withdrawn"
 REQUEST_EXPIRED = "expired"
-
-
-class Consent(Base):
-    """Consent for the ``consent`` legal basis, recorded by a professional of an organisation."""
-
-    __tablename__ = "consents"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"))
-    given_by: Mapped[str] = mapped_column(String(16))  # person | parent | guardian
-    given_on: Mapped[date] = mapped_column(Date)
-    valid_until: Mapped[date] = mapped_column(Date)
-    purposes: Mapped[list[str]] = mapped_column(JSON)  # the scope: purposes it covers
-    holder_types: Mapped[list[str]] = mapped_column(JSON)  # and whom it may reach (empty: any)
-    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ContactRequest(Base):
@@ -67,6 +49,13 @@ class ContactRequest(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("professionals.id"))
+    # The rule's obligations when the request was made (the policy may change meanwhile; the
+    # request keeps what its rule demanded), e.g. require_second_approver for the decision.
+    obligations: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Under require_second_approver: the holder's professional who approved first, and when;
+    # the request stays pending until another professional of the holder approves.
+    first_approver_id: Mapped[int | None] = mapped_column(ForeignKey("professionals.id"))
+    first_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The holder's optional message to the requester (free text, shown to the requester only).
     decision_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

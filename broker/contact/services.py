@@ -7,8 +7,15 @@ Rules this module guarantees:
   reach an organisation it was actually shown.
 - The policy in force decides, for the request's purpose and legal basis: granted directly, the
   holder's approval needed, or not allowed (default deny). A basis without its evidence is
-  refused; ``consent`` must name a consent record in force; ``vital_interest`` needs its written
-  justification and is flagged for review.
+  refused; ``consent`` must name a consent record of the requester's organisation in force for
+  the purpose, about the household of the look-up (sharing a matching key with it) and reaching
+  the holder's type (:mod:`broker.registry.consents`); ``vital_interest`` needs its written
+  justification. A refusal is audited (``contact:requested``, outcome refused, with the reason).
+- The rule's obligations for this step are carried out in the request's transaction by their
+  executors (:mod:`broker.contact.obligations`): ``notify_holder`` and ``flag_for_review``; the
+  event lists only those carried out. The holder is always told of a request it must answer.
+  The rule's obligations are kept on the request for the decision (``require_second_approver``,
+  :mod:`broker.contact.decisions`).
 - The holder sees who asks (organisation, role, purpose, basis), never the requester's case
   content. Unanswered requests expire after the policy's ``contact_request_days``; the requester
   can withdraw a pending request.
@@ -18,61 +25,53 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NoReturn, TypedDict
+from typing import TypedDict
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from broker.audit.models import AuditEvent, AuditSubject
-from broker.audit.services import Actor, Subject, record_event
+from broker.audit.models import AuditEvent
+from broker.audit.services import Actor, record_event, time_ordered_uuid
 from broker.contact.common import changed, member
-from broker.contact.consents import consent_in_force
-from broker.contact.links import IssuedLink, deliver_tokens, issue_links
+from broker.contact.decisions import decide
+from broker.contact.links import deliver_tokens
 from broker.contact.models import (
     REQUEST_APPROVED,
-    REQUEST_DENIED,
     REQUEST_EXPIRED,
     REQUEST_PENDING,
     REQUEST_WITHDRAWN,
-    Consent,
-    ContactLink,
     ContactRequest,
 )
+from broker.contact.obligations import flag_request_for_review, notify_holder_of_request
+from broker.contact.steps import (
+    RequestView,
+    grant,
+    lookup_subjects,
+    move,
+    pending_request,
+    record_grant,
+    refuse_unknown,
+    request_view,
+)
 from broker.core import Core
-from broker.errors import Conflict, Forbidden, NotFound, ValidationError
+from broker.errors import Forbidden, NotFound, ValidationError
 from broker.notifications.services import notify
 from broker.policy import DecisionRequest
+from broker.policy.bases import consent_record_id
+from broker.policy.model import FLAG_FOR_REVIEW, NOTIFY_HOLDER
+from broker.policy.obligations import applies_at
 from broker.pseudonyms.keys import MissingKeyError
+from broker.registry.consents import consent_in_force, household_values
 from broker.registry.lookups import Evidence, handle_key, match_handle
-from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, Organisation, Professional
+from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, Organisation
+
+__all__ = ["ContactService", "RequestView"]
 
 _NO_MATCH = ("This match is not one of your organisation's recent look-ups; look the household "
              "up again.",
              "Deze match hoort niet bij een recente zoekvraag van uw organisatie; zoek het "
              "huishouden opnieuw op.")
-
-
-@dataclass(frozen=True)
-class RequestView:
-    """A request as either side may see it: never the other side's case content."""
-
-    id: str
-    status: str
-    mode: str
-    purpose: str
-    legal_basis: str
-    requester_organisation: str
-    requester_role: str
-    created_at: datetime
-    expires_at: datetime
-    decision_message: str | None
-    # Which side the reader is on, and the reader's links on this request (public ids).
-    side: str = ""
-    link_ids: list[str] = field(default_factory=list)
-    # Tokens handed to the caller by this very read (once; stored only hashed).
-    link_tokens: list[str] = field(default_factory=list)
 
 
 class ContactService:
@@ -92,11 +91,11 @@ class ContactService:
                                       consent_reference=evidence.consent_reference)
         with self.core.unit_of_work() as session:
             requester = member(session, actor, professional)
-            fields = _RequestFields(purpose=purpose, legal_basis=basis, statute=evidence.statute,
-                                    consent_reference=evidence.consent_reference,
-                                    justification=evidence.justification,
-                                    vital_interest=basis == "vital_interest",
-                                    policy_version=policy.version)
+            fields = _RequestFields(
+                purpose=purpose, legal_basis=basis, statute=evidence.statute,
+                consent_reference=consent_record_id(evidence.consent_reference),
+                justification=evidence.justification, vital_interest=basis == "vital_interest",
+                policy_version=policy.version)
             try:
                 if problems:
                     raise ValidationError("; ".join(p.message("en") for p in problems),
@@ -113,10 +112,14 @@ class ContactService:
                                     "legal basis.",
                                     "Het beleid staat contact voor dit doel en deze grondslag "
                                     "niet toe.")
-                consent = (consent_in_force(session, requester.organisation_id,
-                                            evidence.consent_reference, purpose,
-                                            holder_org.org_type, today)
-                           if basis == "consent" else None)
+                subjects = lookup_subjects(session, lookup.event_id)
+                consent = None
+                if basis == "consent":
+                    consent = consent_in_force(
+                        session, organisation_id=requester.organisation_id,
+                        reference=evidence.consent_reference or "", purpose=purpose,
+                        household=household_values(self.core, session, subjects), today=today)
+                    consent.require_reach(holder_org.org_type)
             except (ValidationError, Forbidden, NotFound) as refusal:
                 record_event(session, actor, "contact:requested", outcome="refused",
                              reason=refusal.code or type(refusal).__name__, **fields)
@@ -131,56 +134,56 @@ class ContactService:
                 policy_version=policy.version, rule_id=decision.rule_ids[0],
                 mode=decision.contact, link_fields=sorted(decision.link_fields),
                 link_direction=decision.link_direction or "mutual",
+                obligations=sorted(decision.obligations),
                 expires_at=now + timedelta(days=days))
             session.add(request)
             session.flush()
-            subjects = _subjects(session, lookup)
-            record_event(session, actor, "contact:requested", subjects=subjects,
-                         rule_id=request.rule_id, obligations=decision.obligations,
+            granted = None
+            if decision.contact == "direct":
+                move(session, request, REQUEST_APPROVED, now)
+                granted = grant(session, request, policy.retention.contact_link_days, now)
+            # This step's obligations, carried out before its event, which lists them.
+            due = {o for o in decision.obligations if applies_at(o, "contact_request")}
+            event_id, carried = time_ordered_uuid(), set()
+            # The holder must hear of a request it answers, obligation or not.
+            if NOTIFY_HOLDER in due or request.mode == "approval":
+                holder_links = [link.link_id for link in (granted.links if granted else [])
+                                if link.issued_to_id == holder.professional_id]
+                if notify_holder_of_request(session, request, holder, holder_links) and (
+                        NOTIFY_HOLDER in due):
+                    carried.add(NOTIFY_HOLDER)
+            if FLAG_FOR_REVIEW in due and flag_request_for_review(session, event_id):
+                carried.add(FLAG_FOR_REVIEW)
+            record_event(session, actor, "contact:requested", event_id=event_id,
+                         subjects=subjects, rule_id=request.rule_id, obligations=carried,
                          details={"request_id": request.public_id, "mode": request.mode,
                                   "holder_organisation_id": holder.organisation_id,
-                                  "lookup_id": lookup.event_id}, **fields)
-            if decision.contact == "direct":
-                request.status = REQUEST_APPROVED
-                self._approve(session, actor, request, None, now, subjects)
-            else:
-                notify(session, professional_id=holder.professional_id, kind="contact_request",
-                       reference=request.public_id, organisation_id=holder.organisation_id)
-            return self._view(session, request, [], actor)
+                                  "lookup_id": lookup.event_id,
+                                  **({"flag_for_review": True}
+                                     if FLAG_FOR_REVIEW in carried else {})},
+                         **fields)
+            if granted is not None:
+                record_grant(session, actor, request, granted, subjects,
+                             tell_holder=NOTIFY_HOLDER not in carried)
+            return request_view(session, request, [], actor)
 
     def decide(self, actor: Actor, request_id: str, *, professional: str, approve: bool,
                message: str | None = None) -> RequestView:
-        """The holder's answer to a pending request; approval issues the links."""
-        now = self.core.now()
-        actor = actor.acting_for(professional)
-        with self.core.unit_of_work() as session:
-            decider = member(session, actor, professional)
-            request = self._take(session, actor, request_id, "holder", now,
-                                 REQUEST_APPROVED if approve else REQUEST_DENIED)
-            request.decided_by_id = decider.id
-            request.decision_message = (message or "").strip()[:2000] or None
-            subjects = _subjects(session, session.scalar(
-                select(AuditEvent).filter_by(event_id=request.lookup_id)))
-            if approve:
-                self._approve(session, actor, request, decider, now, subjects)
-            else:
-                record_event(session, actor, "contact:denied", purpose=request.purpose,
-                             legal_basis=request.legal_basis, subjects=subjects,
-                             details={"request_id": request.public_id})
-                notify(session, professional_id=request.requester_id, kind="decision",
-                       reference=request.public_id, organisation_id=request.requester_org_id)
-            return self._view(session, request, [], actor)
+        """The holder's answer to a pending request (see :mod:`broker.contact.decisions`)."""
+        return decide(self.core, actor, request_id, professional=professional, approve=approve,
+                      message=message)
 
     def withdraw(self, actor: Actor, request_id: str, *, professional: str) -> RequestView:
         """The requester takes back a pending request."""
         actor = actor.acting_for(professional)
+        now = self.core.now()
         with self.core.unit_of_work() as session:
             member(session, actor, professional)
-            request = self._take(session, actor, request_id, "requester", self.core.now(),
-                                 REQUEST_WITHDRAWN)
+            request = pending_request(session, actor, request_id, "requester", now)
+            move(session, request, REQUEST_WITHDRAWN, now)
             record_event(session, actor, "contact:withdrawn", purpose=request.purpose,
                          details={"request_id": request.public_id})
-            return self._view(session, request, [], actor)
+            return request_view(session, request, [], actor)
 
     def get(self, actor: Actor, request_id: str, *, deliver: bool = True) -> RequestView:
         """A request, for either side's organisation (anyone else: not found). Unless
@@ -193,13 +196,13 @@ class ContactService:
             if (request is None or actor.organisation_id is None
                     or actor.organisation_id not in (request.requester_org_id,
                                                      request.holder_org_id)):
-                _refuse_unknown(session, actor, request_id)
+                refuse_unknown(session, actor, request_id)
             delivered = (deliver_tokens(session, request, actor.organisation_id, self.core.now())
                          if deliver else [])
             record_event(session, actor, "contact:request_viewed",
                          details={"request_id": request.public_id,
                                   "links_delivered": [d.link_id for d in delivered]})
-            return self._view(session, request, [d.token for d in delivered], actor)
+            return request_view(session, request, [d.token for d in delivered], actor)
 
     def expire(self, actor: Actor) -> int:
         """Expire pending requests past their time; returns how many."""
@@ -209,7 +212,7 @@ class ContactService:
                 ContactRequest.status == REQUEST_PENDING, ContactRequest.expires_at <= now)).all()
             expired = []
             for request in due:
-                # Conditional, like _take: a request answered meanwhile stays answered.
+                # Conditional, like steps.move: a request answered meanwhile stays answered.
                 if changed(session,
                     update(ContactRequest)
                     .where(ContactRequest.id == request.id,
@@ -253,87 +256,6 @@ class ContactService:
             raise NotFound(*_NO_MATCH)
         return lookup, involvement
 
-    def _approve(self, session: Session, actor: Actor, request: ContactRequest,
-                 decider: Professional | None, now: datetime,
-                 subjects: list[Subject]) -> list[IssuedLink]:
-        if request.consent_id is not None:  # still in force? (withdrawn meanwhile: refused)
-            consent = session.get(Consent, request.consent_id)
-            holder_org = session.get(Organisation, request.holder_org_id)
-            assert consent is not None and holder_org is not None
-            consent_in_force(session, request.requester_org_id, consent.public_id,
-                             request.purpose, holder_org.org_type, now.date())
-        holder_involvement = session.get(Involvement, request.holder_involvement_id)
-        if holder_involvement is None:
-            raise Conflict("The holder's involvement has ended; no contact can be made.",
-                           "De betrokkenheid van de houder is beëindigd; contact is niet "
-                           "mogelijk.")
-        holder = session.get(Professional, holder_involvement.professional_id)
-        requester = session.get(Professional, request.requester_id)
-        assert holder is not None and requester is not None
-        request.decided_at = now
-        record_event(session, actor, "contact:approved", purpose=request.purpose,
-                     legal_basis=request.legal_basis, rule_id=request.rule_id,
-                     policy_version=request.policy_version, subjects=subjects,
-                     details={"request_id": request.public_id,
-                              "direct": decider is None})
-        days = self.core.policy().retention.contact_link_days
-        issued = issue_links(session, request, holder, requester, days, now)
-        for link in issued:
-            record_event(session, actor, "contact:link_issued", purpose=request.purpose,
-                         rule_id=request.rule_id,
-                         details={"link_id": link.link_id, "request_id": request.public_id,
-                                  "fields": sorted(request.link_fields)})
-            viewer = requester if link.issued_to_id == requester.id else holder
-            notify(session, professional_id=viewer.id, kind="link", reference=link.link_id,
-                   organisation_id=viewer.organisation_id)
-        notify(session, professional_id=requester.id, kind="decision",
-               reference=request.public_id, organisation_id=requester.organisation_id)
-        return issued
-
-    def _take(self, session: Session, actor: Actor, request_id: str, side: str,
-              now: datetime, status: str) -> ContactRequest:
-        """Move a pending request of the actor's side to ``status``, or refuse: not ours
-        (audited, not found), no longer pending, or past its time (then it expires now).
-        The move is one conditional UPDATE, so two answers at once cannot both win."""
-        request = session.scalar(select(ContactRequest).filter_by(public_id=request_id))
-        owner = (request.holder_org_id if side == "holder" else request.requester_org_id
-                 ) if request else None
-        if request is None or owner is None or owner != actor.organisation_id:
-            _refuse_unknown(session, actor, request_id)
-        expired = request.status == REQUEST_PENDING and request.expires_at <= now
-        moved = changed(session,
-            update(ContactRequest)
-            .where(ContactRequest.id == request.id, ContactRequest.status == REQUEST_PENDING)
-            .values(status=REQUEST_EXPIRED if expired else status, decided_at=now)
-        )
-        if moved != 1:
-            session.refresh(request)
-            raise Conflict(f"This contact request is {request.status} already.",
-                           f"Dit contactverzoek is al afgehandeld ({request.status}).")
-        session.refresh(request)
-        if expired:
-            record_event(session, actor, "contact:expired",
-                         organisation_id=request.requester_org_id,
-                         details={"request_id": request.public_id})
-            session.commit()  # it expired, whatever the caller wanted
-            raise Conflict("This contact request has expired.",
-                           "Dit contactverzoek is verlopen.")
-        return request
-
-    @staticmethod
-    def _view(session: Session, request: ContactRequest, tokens: list[str],
-              actor: Actor) -> RequestView:
-        org = session.get(Organisation, request.requester_org_id)
-        requester = session.get(Professional, request.requester_id)
-        assert org is not None and requester is not None
-        side = "requester" if actor.organisation_id == request.requester_org_id else "holder"
-        link_ids = list(session.scalars(select(ContactLink.public_id).filter_by(
-            request_id=request.id, issued_to_org_id=actor.organisation_id)))
-        return RequestView(request.public_id, request.status, request.mode, request.purpose,
-                           request.legal_basis, org.name, requester.role, request.created_at,
-                           request.expires_at, request.decision_message, side, link_ids,
-                           tokens)
-
 
 class _RequestFields(TypedDict):
     """What a request's audit events say about it."""
@@ -345,21 +267,3 @@ class _RequestFields(TypedDict):
     justification: str | None
     vital_interest: bool
     policy_version: str
-
-
-def _refuse_unknown(session: Session, actor: Actor, request_id: str) -> NoReturn:
-    """Another organisation's (or no) request: logged, and answered as not found."""
-    record_event(session, actor, "contact:request_viewed", outcome="refused",
-                 reason="unknown_or_foreign", details={"request_id": request_id[:64]})
-    session.commit()
-    raise NotFound("There is no such contact request for your organisation.",
-                   "Er is geen contactverzoek met dit kenmerk voor uw organisatie.")
-
-
-def _subjects(session: Session, lookup: AuditEvent | None) -> list[Subject]:
-    """The household keys of the look-up behind a request, so that the request shows up in
-    a subject access report too."""
-    if lookup is None:
-        return []
-    return [Subject(s.category, s.value, s.oprf_epoch, s.broker_epoch) for s in session.scalars(
-        select(AuditSubject).filter_by(event_id=lookup.id))]

@@ -1,7 +1,8 @@
 """What each legal basis needs before a look-up may rest on it.
 
-- ``consent`` (AVG art. 6(1)(a), 9(2)(a)): a reference to a consent record (who consented, when,
-  to what), kept by the professional's organisation;
+- ``consent`` (AVG art. 6(1)(a), 9(2)(a)): the id of a consent record (who consented, when, to
+  what, about which household), kept by the professional's organisation: a UUID, never free
+  text (:func:`consent_record_id`);
 - ``legal_task`` (AVG art. 6(1)(c)/(e)): the statute that grants the task, as one of the codes
   the policy lists for the purpose (``purposes: ... statutes:``), never free text;
 - ``vital_interest`` ("zwaarwegend belang", conflict of duties, AVG art. 6(1)(d)): a written
@@ -10,13 +11,16 @@
   (:mod:`broker.freetext`). The engine flags every such request for auditor review.
 
 Whether a consent reference names a consent record in force for the household is for the
-services to check (they can read the records); here only that one is given.
+services to check (they can read the records, :mod:`broker.registry.consents`); here only that
+one is given, in the shape of a record's id.
 
 In every case the purpose must accept the basis (``purposes: ... accepted_bases``). Problems come
 in English and Dutch.
 """
 
 from __future__ import annotations
+
+import re
 
 from broker.errors import ValidationError
 from broker.freetext import check_free_text
@@ -47,8 +51,18 @@ class BasisProblem(str):
         return str(self) if lang == "en" else self.nl
 
 
+# A consent record's public id: a lower-case UUID, as the broker hands it out.
+_RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _filled(value: str | None) -> bool:
     return bool(value and value.strip())
+
+
+def consent_record_id(reference: str | None) -> str | None:
+    """``reference`` when it has the shape of a consent record's id, else None: only an id may
+    be written to the audit log (free text there could hold an identifier, for ever)."""
+    return reference if reference is not None and _RECORD_ID.fullmatch(reference) else None
 
 
 def check_basis(
@@ -88,6 +102,15 @@ def check_basis(
                 "consent needs a consent record: give its reference (who consented, when, to what)",
                 "toestemming vraagt een vastgelegde toestemming: geef het kenmerk ervan "
                 "(wie, wanneer, waarvoor)",
+            )
+        )
+    elif basis == "consent" and consent_record_id(consent_reference) is None:
+        problems.append(
+            BasisProblem(
+                "the consent reference must be the id of a consent record, such as "
+                "0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d; record the consent first",
+                "het toestemmingskenmerk moet het kenmerk van een vastgelegde toestemming zijn, "
+                "zoals 0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d; leg de toestemming eerst vast",
             )
         )
     if basis == LEGAL_TASK:

@@ -12,7 +12,8 @@ Rules this module guarantees:
   never re-keys a row twice.
 - While it runs, look-ups search both epochs (:meth:`MatchingKeys.search_values`), so
   registrations made before the rotation are still found.
-- Every table that stores matching keys (registry and audit subjects) is rotated.
+- Every table that stores matching keys (registry, consent records and audit subjects) is
+  rotated.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from broker.pseudonyms import oprf
 from broker.pseudonyms.keys import KeyName
 from broker.pseudonyms.matching import RotationState, read_rotation
 from broker.pseudonyms.models import KeyRotation
-from broker.registry.models import MatchingKey
+from broker.registry.models import ConsentKey, MatchingKey
 
-PSEUDONYM_TABLES: tuple[type[MatchingKey] | type[AuditSubject], ...] = (MatchingKey, AuditSubject)
+KeyTable = type[MatchingKey] | type[ConsentKey] | type[AuditSubject]
+PSEUDONYM_TABLES: tuple[KeyTable, ...] = (MatchingKey, ConsentKey, AuditSubject)
 DEFAULT_BATCH = 2000
 GRACE_SECONDS = 1.0
 
@@ -57,9 +59,7 @@ def active_rotation(session: Session) -> RotationState | None:
     return read_rotation(session)
 
 
-def _epoch_column(
-    table: type[MatchingKey] | type[AuditSubject], which: KeyName
-) -> InstrumentedAttribute[int]:
+def _epoch_column(table: KeyTable, which: KeyName) -> InstrumentedAttribute[int]:
     return table.oprf_epoch if which == "oprf" else table.broker_epoch
 
 
@@ -109,7 +109,7 @@ def remaining_rows(core: Core, rotation: RotationState) -> int:
 
 def _rotate_batch(
     session: Session,
-    table: type[MatchingKey] | type[AuditSubject],
+    table: KeyTable,
     rotation: RotationState,
     factor: bytes,
     batch_size: int,

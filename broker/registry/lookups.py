@@ -9,6 +9,10 @@ Rules this module guarantees:
 - The purpose and the legal basis are codes of the policy, and the basis carries what the policy
   demands of it (a consent reference, a statute, a written justification of minimum length).
   A look-up refused for that is itself audited (``lookup:refused``), then reported.
+- On the ``consent`` basis the reference must name a consent record of the asker's organisation,
+  in force, for the purpose, sharing a matching key with the household asked about (checked in
+  the look-up's transaction, :mod:`broker.registry.consents`); otherwise the look-up is refused
+  and audited. Matches of a holder type the consent does not reach are withheld.
 - Every other organisation's active involvement sharing a key is put to the policy engine
   (requester type × holder type × purpose × basis). Only allowed ones are disclosed, each to the
   level of its rule's ``reveal``; default deny. Where the rule demands reciprocity, the match is
@@ -25,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypedDict, cast
+from typing import NoReturn, TypedDict, cast
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -34,7 +38,9 @@ from broker.core import Core
 from broker.db import Prepared
 from broker.errors import Forbidden, ValidationError
 from broker.policy import Decision, DecisionRequest, Policy
-from broker.pseudonyms.matching import Category, Pseudonym, unique_values
+from broker.policy.bases import consent_record_id
+from broker.pseudonyms.matching import Category, Pseudonym, StoredKey, unique_values
+from broker.registry.consents import ConsentRefused, ConsentScope, consent_in_force
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, MatchingKey, Organisation
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT, require_known
@@ -121,11 +127,18 @@ class LookupService:
             registry.check_member(actor, on_behalf_of)
             actor = actor.acting_for(on_behalf_of)
         self._check_basis(actor, policy, purpose, basis, evidence)
-        if register is not None:
-            registry.register_involvements(
-                actor, organisation=registry.organisation_code(org_id), items=[register],
-                request_key=request_key)
-        return self._lookup(actor, org_id, pseudonyms, policy, purpose, basis, evidence)
+        try:
+            if register is not None:
+                if basis == "consent":  # a look-up refused for its consent registers nothing
+                    with self.core.transaction() as connection:
+                        _, values, _ = _household(self.core, connection, pseudonyms)
+                        self._consent(connection, org_id, values, purpose, basis, evidence)
+                registry.register_involvements(
+                    actor, organisation=registry.organisation_code(org_id), items=[register],
+                    request_key=request_key)
+            return self._lookup(actor, org_id, pseudonyms, policy, purpose, basis, evidence)
+        except ConsentRefused as refused:
+            self._refuse(actor, policy, purpose, basis, evidence, refused.code, refused)
 
     def _lookup(
         self,
@@ -140,9 +153,8 @@ class LookupService:
         today = self.core.today()
         with self.core.transaction() as connection:
             requester_type = self.core.org_type(connection, org_id)
-            rotation, epochs = self.core.matching.snapshot(connection)
-            variants = self.core.matching.search_values(pseudonyms, rotation, epochs)
-            values = unique_values(v for group in variants for v in group)
+            variants, values, epochs = _household(self.core, connection, pseudonyms)
+            consent = self._consent(connection, org_id, values, purpose, basis, evidence)
             # Whether reciprocity applies depends on the policy only, never on what matched,
             # so an unregistered asker learns nothing about who is involved.
             reciprocal = _reciprocity_applies(policy, requester_type, purpose, basis)
@@ -152,12 +164,14 @@ class LookupService:
             lookup_id = time_ordered_uuid()
             handle_key = self._handle_key(epochs[1])
             matches, decided, shown = [], [], []
-            withheld_policy = withheld_reciprocity = 0
+            withheld_policy = withheld_reciprocity = withheld_consent = 0
             for candidate in candidates:
                 decision = policy.decide(
                     DecisionRequest(requester_type, candidate.org_type, purpose, basis))
                 if not decision.allowed:
                     withheld_policy += 1
+                elif consent is not None and not consent.reaches(candidate.org_type):
+                    withheld_consent += 1
                 elif decision.requires_registration and not registered:
                     withheld_reciprocity += 1
                 else:
@@ -181,6 +195,7 @@ class LookupService:
                     "matched_involvements": shown,
                     "withheld_by_policy": withheld_policy,
                     "withheld_for_reciprocity": withheld_reciprocity,
+                    "withheld_by_consent": withheld_consent,
                     "flag_for_review": flagged,
                     "handle_epoch": epochs[1],
                 },
@@ -198,22 +213,35 @@ class LookupService:
             purpose, basis, justification=evidence.justification, statute=evidence.statute,
             consent_reference=evidence.consent_reference,
         )
-        if not problems:
-            return
+        if problems:
+            self._refuse(actor, policy, purpose, basis, evidence,
+                         "; ".join(str(p) for p in problems),
+                         ValidationError("; ".join(p.message("en") for p in problems),
+                                         "; ".join(p.message("nl") for p in problems),
+                                         code="basis"))
+
+    def _consent(self, connection: Connection, org_id: int, values: list[bytes], purpose: str,
+                 basis: str, evidence: Evidence) -> ConsentScope | None:
+        """On the consent basis, the record that carries this look-up (ConsentRefused when
+        none does); None on any other basis."""
+        if basis != "consent":
+            return None
+        return consent_in_force(connection, organisation_id=org_id,
+                                reference=evidence.consent_reference or "", purpose=purpose,
+                                household=values, today=self.core.today())
+
+    def _refuse(self, actor: Actor, policy: Policy, purpose: str, basis: str,
+                evidence: Evidence, reason: str, refusal: ValidationError) -> NoReturn:
+        """Audit a refused look-up (``lookup:refused``, committed), then raise ``refusal``."""
         with self.core.transaction() as connection:
             record_event(
                 connection, actor, "lookup:refused", outcome="refused", purpose=purpose,
-                legal_basis=basis, policy_version=policy.version,
-                reason="; ".join(str(p) for p in problems),
+                legal_basis=basis, policy_version=policy.version, reason=reason,
                 vital_interest=basis == "vital_interest",
                 details={"flag_for_review": basis == "vital_interest"},
                 **_evidence(evidence),
             )
-        raise ValidationError(
-            "; ".join(p.message("en") for p in problems),
-            "; ".join(p.message("nl") for p in problems),
-            code="basis",
-        )
+        raise refusal
 
     @staticmethod
     def _candidates(
@@ -236,6 +264,15 @@ class LookupService:
             for i, (public_id, org_type, name) in sorted(details.items())
         ]
         return candidates, registered
+
+
+def _household(core: Core, connection: Connection, pseudonyms: Sequence[Pseudonym]
+               ) -> tuple[list[list[StoredKey]], list[bytes], tuple[int, int]]:
+    """Per pseudonym its stored forms, every distinct value to search, and the key epochs
+    they were made at (see MatchingKeys.snapshot)."""
+    rotation, epochs = core.matching.snapshot(connection)
+    variants = core.matching.search_values(pseudonyms, rotation, epochs)
+    return variants, unique_values(v for group in variants for v in group), epochs
 
 
 def _reciprocity_applies(policy: Policy, requester_type: str, purpose: str, basis: str) -> bool:
@@ -286,8 +323,9 @@ class _EvidenceFields(TypedDict):
 
 def _evidence(evidence: Evidence) -> _EvidenceFields:
     """The evidence the auditor reviews, as audit fields: the statute and the consent reference
-    are hashed; the justification is free text that may hold personal details, so it is kept
-    outside the hash (bound by its digest) and erased by retention."""
+    are hashed (the reference only when it is a record's id, never free text); the
+    justification is free text that may hold personal details, so it is kept outside the hash
+    (bound by its digest) and erased by retention."""
     return _EvidenceFields(statute=evidence.statute,
-                           consent_reference=evidence.consent_reference,
+                           consent_reference=consent_record_id(evidence.consent_reference),
                            justification=evidence.justification)

@@ -1,7 +1,8 @@
 """Registry tables.
 
 What is stored about a household is only its matching keys (``T = b·k·H(identifier)``, opaque
-32-byte group elements) and who is involved: never an identifier, never a reason or case content.
+32-byte group elements), who is involved, and the consent an organisation recorded about it:
+never an identifier, never a name, never a reason or case content.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     ForeignKey,
@@ -139,3 +141,48 @@ class MatchingKey(Base):
     involvement: Mapped[Involvement] = relationship(back_populates="matching_keys")
 
     __table_args__ = (UniqueConstraint("involvement_id", "value"),)
+
+
+class Consent(Base):
+    """Consent about a household for the ``consent`` legal basis, recorded by a professional of
+    an organisation: who consented (the person, a parent, a guardian), when, for which purposes
+    and kinds of organisation, until when. The household is its matching keys
+    (:class:`ConsentKey`), made exactly like a registration's."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"))
+    given_by: Mapped[str] = mapped_column(String(16))  # person | parent | guardian
+    given_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    purposes: Mapped[list[str]] = mapped_column(JSON)  # the scope: purposes it covers
+    holder_types: Mapped[list[str]] = mapped_column(JSON)  # and whom it may reach (empty: any)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    keys: Mapped[list[ConsentKey]] = relationship(
+        back_populates="consent", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ConsentKey(Base):
+    """One matching key of the household a consent is about (``T = b·N``, as
+    :class:`MatchingKey`); re-keyed in place by a key rotation like every stored key."""
+
+    __tablename__ = "consent_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consent_id: Mapped[int] = mapped_column(
+        ForeignKey("consents.id", ondelete="CASCADE"), index=True
+    )
+    category: Mapped[str] = mapped_column(String(16))
+    value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    oprf_epoch: Mapped[int] = mapped_column(Integer)
+    broker_epoch: Mapped[int] = mapped_column(Integer)
+
+    consent: Mapped[Consent] = relationship(back_populates="keys")
+
+    __table_args__ = (UniqueConstraint("consent_id", "value"),)

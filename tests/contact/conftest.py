@@ -60,10 +60,12 @@ class Story:
         return events[-1].seq if events else 0
 
     def consent(self) -> str:
-        """A parent's consent to the school, for care coordination with anyone."""
+        """A parent's consent to the school about the child's household, for care
+        coordination with anyone."""
         today = self.core.today()
         return ConsentService(self.core).record(
-            self.school.actor, professional=self.school.username, given_by="parent",
+            self.school.actor, professional=self.school.username, pseudonyms=self.child,
+            given_by="parent",
             given_on=today, valid_until=today + timedelta(days=90),
             purposes=["care_coordination"]).id
 

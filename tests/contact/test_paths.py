@@ -194,7 +194,8 @@ def test_withdrawn_consent_closes_pending_requests(story: Story) -> None:
     with story.core.unit_of_work() as session:
         from sqlalchemy import select  # noqa: PLC0415
 
-        from broker.contact.models import Consent, ContactRequest  # noqa: PLC0415
+        from broker.contact.models import ContactRequest  # noqa: PLC0415
+        from broker.registry.models import Consent  # noqa: PLC0415
 
         consent_id = session.scalar(select(Consent.public_id).join(
             ContactRequest, ContactRequest.consent_id == Consent.id)

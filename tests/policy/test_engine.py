@@ -153,7 +153,11 @@ def test_version_changes_with_content(small: Policy, write_policy: WritePolicy) 
 
 
 def test_check_basis_for_each_basis(small: Policy) -> None:
-    assert small.check_basis("care_coordination", "consent", consent_reference="TS-2024-17") == []
+    record = "0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d"
+    assert small.check_basis("care_coordination", "consent", consent_reference=record) == []
+    # The reference is a record's id, never free text (which could hold an identifier).
+    [prose] = small.check_basis("care_coordination", "consent", consent_reference="TS-2024-17")
+    assert "id of a consent record" in prose and "kenmerk van een vastgelegde" in prose.nl
     [missing] = small.check_basis("care_coordination", "consent")
     assert missing.startswith("consent needs a consent record")
     assert missing.nl.startswith("toestemming vraagt een vastgelegde toestemming")
@@ -178,7 +182,8 @@ def test_check_basis_for_each_basis(small: Policy) -> None:
 
 
 def test_check_basis_refuses_unaccepted_and_unknown(small: Policy) -> None:
-    problems = small.check_basis("protection", "consent", consent_reference="ref")
+    problems = small.check_basis("protection", "consent",
+                                 consent_reference="0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d")
     assert problems == [
         'legal basis "consent" is not accepted for purpose "protection" '
         "(accepted: legal_task, vital_interest)"
