@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import date
@@ -26,6 +26,7 @@ from broker.audit.checkpoints import audit_key_path, sign_checkpoint
 from broker.audit.cli import audit_group
 from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor
+from broker.cli_support import identifier_options
 from broker.config import Settings
 from broker.contact.cli import consent_group, contact_group, professional_actor
 from broker.contact.coordination_cli import coordinator_group, inform_group
@@ -359,18 +360,6 @@ def professional_list(ctx: Context, organisation: str | None, as_json: bool) -> 
 
 
 # -- registration and look-up ------------------------------------------------------------------
-
-
-def identifier_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The repeatable ``--bsn``, ``--address`` and ``--person`` options."""
-    for option in reversed([
-        click.option("--bsn", multiple=True, help="Citizen service number (repeatable)."),
-        click.option("--address", multiple=True, help='"1234 AB 12 A" (repeatable).'),
-        click.option("--person", multiple=True,
-                     help='"family name;initial;YYYY-MM-DD" for someone without a BSN.'),
-    ]):
-        command = option(command)
-    return command
 
 
 def _acting(ctx: Context, organisation: str, username: str) -> Actor:

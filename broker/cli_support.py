@@ -1,4 +1,5 @@
-"""What the command groups of ``broker`` share: the root context object and error printing.
+"""What the command groups of ``broker`` share: the root context object, error printing and the
+household's identifier options.
 
 The main ``broker`` command puts an object with ``core`` (built on first use) and ``lang`` in
 the root click context; groups defined in their own packages (``audit``, ``contact``, …) reach
@@ -8,9 +9,9 @@ it through :func:`cli_root`, so they need not import :mod:`broker.cli` (which im
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -46,3 +47,15 @@ def cli_errors() -> Iterator[None]:
     except (BrokerError, IdentifierError) as exc:
         click.echo(f"error: {exc.message(cli_root().lang)}", err=True)
         sys.exit(1)
+
+
+def identifier_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The repeatable ``--bsn``, ``--address`` and ``--person`` options."""
+    for option in reversed([
+        click.option("--bsn", multiple=True, help="Citizen service number (repeatable)."),
+        click.option("--address", multiple=True, help='"1234 AB 12 A" (repeatable).'),
+        click.option("--person", multiple=True,
+                     help='"family name;initial;YYYY-MM-DD" for someone without a BSN.'),
+    ]):
+        command = option(command)
+    return command

@@ -182,8 +182,8 @@ def test_contact_and_consent_commands(run: Run) -> None:
                 "--bsn", "123456782", "--json")
     answer = json.loads(found.output)
     consent = run("consent", "add", "--org", "school-a", "--professional", "school-a-p",
-                  "--given-by", "parent", "--given-on", "2026-01-01", "--valid-until",
-                  "2099-01-01", "--purpose", "care_coordination")
+                  "--bsn", "123456782", "--given-by", "parent", "--given-on", "2026-01-01",
+                  "--valid-until", "2099-01-01", "--purpose", "care_coordination")
     assert consent.exit_code == 0, consent.output
     asked = run("contact", "request", "--org", "school-a", "--professional", "school-a-p",
                 "--lookup", answer["lookup_id"], "--match", answer["matches"][0]["match_id"],

@@ -18,6 +18,7 @@ from broker.contact.links import LinkService
 from broker.contact.services import ContactService
 from broker.errors import ValidationError
 from broker.notifications.services import inbox
+from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence
 
 _REQUEST_IN = schemas.ContactRequestIn()
@@ -96,10 +97,13 @@ def revoke_contact_link(token: str) -> Response:
 @bp.post("/consents")
 @idempotent
 def record_consent() -> Response:
-    """Record consent given to your organisation."""
+    """Record consent given to your organisation about one household (its matching keys)."""
     given = read_body(_CONSENT_IN)
     info = ConsentService(current_core()).record(
-        g.actor, professional=given["professional"], given_by=given["given_by"],
+        g.actor, professional=given["professional"],
+        pseudonyms=[Pseudonym(k["category"], k["element"], k["key_epoch"])
+                    for k in given["matching_keys"]],
+        given_by=given["given_by"],
         given_on=given["given_on"], valid_until=given["valid_until"],
         purposes=given["purposes"], holder_types=given.get("holder_types"))
     return json_response(_CONSENT_OUT, info, 201)

@@ -134,6 +134,11 @@ class RegisterToo(Strict):
     ends_on = fields.Date(load_default=None)
 
 
+# Checked by the service, so that every refusal of a reference is audited.
+_CONSENT_REFERENCE = ("Basis consent: the id of a consent record of your organisation about this "
+                      "household (POST /v1/consents).")
+
+
 class LookupRequest(Strict):
     """A question about a household, with its purpose and legal basis."""
 
@@ -141,7 +146,8 @@ class LookupRequest(Strict):
                                 validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
     purpose = fields.String(required=True, validate=_CODE)
     basis = fields.String(required=True, validate=_CODE)
-    consent_reference = fields.String(validate=validate.Length(1, 200))
+    consent_reference = fields.String(validate=validate.Length(1, 200),
+                                      metadata={"description": _CONSENT_REFERENCE})
     statute = fields.String(validate=validate.Length(1, 200))
     justification = fields.String(validate=validate.Length(1, 4000))
     professional = fields.String(validate=_CODE)
@@ -194,7 +200,8 @@ class ContactRequestIn(Strict):
     professional = fields.String(required=True, validate=_CODE)
     purpose = fields.String(required=True, validate=_CODE)
     basis = fields.String(required=True, validate=_CODE)
-    consent_reference = fields.String(validate=validate.Length(1, 200))
+    consent_reference = fields.String(validate=validate.Length(1, 200),
+                                      metadata={"description": _CONSENT_REFERENCE})
     statute = fields.String(validate=validate.Length(1, 200))
     justification = fields.String(validate=validate.Length(1, 4000))
 
@@ -229,6 +236,13 @@ class ContactRequestOut(Schema):
     expires_at = fields.DateTime(required=True)
     decision_message = fields.String(allow_none=True, required=True)
     link_tokens = fields.List(fields.String(), required=True)
+    approvals_required = fields.Integer(
+        required=True, metadata={"description": "Approvals of the holder's professionals the "
+                                 "rule asks (0: granted directly; 2: require_second_approver)."})
+    approved_by = fields.List(
+        fields.String(), required=True,
+        metadata={"description": "The holder's professionals (user names) who approved so "
+                  "far; shown to the holder's organisation only (empty for the requester)."})
 
 
 class ContactCardOut(Schema):
@@ -252,9 +266,12 @@ class LinkRevokedOut(Schema):
 
 
 class ConsentIn(Strict):
-    """A consent given to your organisation, for the ``consent`` legal basis."""
+    """A consent given to your organisation about one household, for the ``consent`` legal
+    basis; the household's matching keys are made exactly as for a registration."""
 
     professional = fields.String(required=True, validate=_CODE)
+    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
+                                validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
     given_by = fields.String(required=True,
                              validate=validate.OneOf(["person", "parent", "guardian"]))
     given_on = fields.Date(required=True)
@@ -265,7 +282,8 @@ class ConsentIn(Strict):
 
 
 class ConsentOut(Schema):
-    """A consent record (no name, no identifier)."""
+    """A consent record (no name, no identifier, never its matching keys); its ``id`` is the
+    consent reference of look-ups and contact requests."""
 
     id = fields.String(required=True)
     given_by = fields.String(required=True)

@@ -12,13 +12,20 @@ from broker.client.errors import (
     ResponseVerificationError,
     UnexpectedResponseError,
 )
-from broker.client.models import IdentifiedRegistration, Involvement, LookupResult, NewRegistration
+from broker.client.models import (
+    Consent,
+    IdentifiedRegistration,
+    Involvement,
+    LookupResult,
+    NewRegistration,
+)
 
 __all__ = [
     "BrokerAPIError",
     "BrokerClient",
     "BrokerClientError",
     "BrokerUnavailableError",
+    "Consent",
     "IdentifiedRegistration",
     "Involvement",
     "LookupResult",

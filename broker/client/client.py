@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
+from urllib.parse import quote
 
 import httpx
 from nacl.signing import SigningKey
@@ -31,6 +32,7 @@ from broker.client.codec import b64url_decode, b64url_encode, signing_key, verif
 from broker.client.errors import BrokerAPIError, UnexpectedResponseError
 from broker.client.models import (
     Basis,
+    Consent,
     IdentifiedRegistration,
     Involvement,
     LookupResult,
@@ -66,12 +68,15 @@ def _iso(day: date) -> str:
     return day.isoformat()
 
 
-def _involvement_path(involvement_id: str) -> str:
+def _canonical_id(value: str, what: str) -> str:
     try:
-        canonical = str(uuid.UUID(involvement_id))
+        return str(uuid.UUID(value))
     except (ValueError, TypeError, AttributeError):
-        raise ValueError("an involvement id is a UUID") from None
-    return f"/v1/involvements/{canonical}"
+        raise ValueError(f"{what} is a UUID") from None
+
+
+def _involvement_path(involvement_id: str) -> str:
+    return f"/v1/involvements/{_canonical_id(involvement_id, 'an involvement id')}"
 
 
 def _involvement(data: Any, what: str) -> Involvement:
@@ -321,6 +326,48 @@ class BrokerClient:
             if current["state"] != "ended":
                 raise
             return current
+
+    # -- consent ------------------------------------------------------------------------------
+
+    def record_consent(
+        self,
+        *,
+        professional: str,
+        given_by: str,
+        given_on: date,
+        valid_until: date,
+        purposes: Sequence[str],
+        holder_types: Sequence[str] = (),
+        bsn: RawValues = (),
+        address: RawValues = (),
+        person: RawValues = (),
+    ) -> Consent:
+        """Record consent given to this organisation about one household, identified like a
+        registration (the identifiers are blinded here; the broker receives matching keys).
+        The returned record's ``id`` is the ``consent_reference`` of look-ups and requests."""
+        identifiers = parse_household(
+            bsn=raw_values(bsn), address=raw_values(address), person=raw_values(person)
+        )
+        body: dict[str, Any] = {
+            "professional": professional, "matching_keys": self._matching_keys(identifiers),
+            "given_by": given_by, "given_on": _iso(given_on), "valid_until": _iso(valid_until),
+            "purposes": list(purposes), "holder_types": list(holder_types),
+        }
+        data = self._http.request("POST", "/v1/consents", body).data
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise UnexpectedResponseError("POST /v1/consents: the response is not a consent")
+        return cast(Consent, data)
+
+    def withdraw_consent(self, consent_id: str, *, professional: str) -> int:
+        """Withdraw a consent record of this organisation: no new look-ups or requests under
+        it, its pending requests withdrawn; returns how many contact links it revoked."""
+        path = (f"/v1/consents/{_canonical_id(consent_id, 'a consent id')}"
+                f"?professional={quote(professional, safe='')}")
+        data = self._http.request("DELETE", path).data
+        revoked = data.get("links_revoked") if isinstance(data, dict) else None
+        if type(revoked) is not int:
+            raise UnexpectedResponseError(f"DELETE {path}: the response is not a withdrawal")
+        return revoked
 
     # -- look-ups -----------------------------------------------------------------------------
 

@@ -55,6 +55,20 @@ class LookupResult(TypedDict):
     flagged_for_review: bool
 
 
+class Consent(TypedDict):
+    """A consent record as the broker returns it (never its household's keys); ``id`` is the
+    consent reference."""
+
+    id: str
+    given_by: str
+    given_on: str
+    valid_until: str
+    purposes: list[str]
+    holder_types: list[str]
+    recorded_by: str
+    withdrawn: bool
+
+
 def raw_values(values: RawValues) -> tuple[str, ...]:
     """``values`` as a tuple; a single string is one value, not a sequence of characters."""
     return (values,) if isinstance(values, str) else tuple(values)

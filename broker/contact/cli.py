@@ -7,21 +7,20 @@ The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from broker.audit.services import Actor
-from broker.cli_support import cli_errors, cli_root
+from broker.cli_support import cli_errors, cli_root, identifier_options
 from broker.contact.consents import ConsentService
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService, RequestView
+from broker.identifiers import parse_household
 from broker.registry.lookups import Evidence
 from broker.registry.services import RegistryService
-
-if TYPE_CHECKING:
-    pass
 
 
 def professional_actor(registry: RegistryService, organisation: str, username: str) -> Actor:
@@ -158,19 +157,25 @@ def consent_group() -> None:
 
 @consent_group.command("add")
 @acting_options
+@identifier_options
 @click.option("--given-by", type=click.Choice(["person", "parent", "guardian"]), required=True)
 @click.option("--given-on", type=click.DateTime(["%Y-%m-%d"]), required=True)
 @click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), required=True)
 @click.option("--purpose", "purposes", multiple=True, required=True)
 @click.option("--holder-type", "holder_types", multiple=True,
               help="Kinds of organisation it may reach (default: any).")
-def consent_add(organisation: str, username: str, given_by: str, given_on: datetime,
+def consent_add(organisation: str, username: str, bsn: Sequence[str], address: Sequence[str],
+                person: Sequence[str], given_by: str, given_on: datetime,
                 valid_until: datetime, purposes: tuple[str, ...],
                 holder_types: tuple[str, ...]) -> None:
-    """Record consent given to your organisation; prints its reference."""
+    """Record consent given to your organisation about a household (its identifiers, as for
+    a registration); prints its reference."""
+    core = cli_root().core
     with cli_errors():
-        info = ConsentService(cli_root().core).record(
-            act_as(organisation, username), professional=username, given_by=given_by,
+        identifiers = parse_household(bsn=bsn, address=address, person=person)
+        info = ConsentService(core).record(
+            act_as(organisation, username), professional=username,
+            pseudonyms=core.pseudonymise(identifiers), given_by=given_by,
             given_on=_day(given_on), valid_until=_day(valid_until), purposes=list(purposes),
             holder_types=list(holder_types))
     click.echo(f"consent {info.id}: given by the {info.given_by} on {info.given_on}, valid "

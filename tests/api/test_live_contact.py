@@ -42,7 +42,8 @@ def test_request_decide_open_revoke(core: Core, base: str,
             {"professional": org.professional, "purpose": purpose, "matching_keys": keys}]})
         assert registered.status_code == 201, registered.text
     consent = call(base, school, "POST", "/v1/consents", {
-        "professional": school.professional, "given_by": "parent", "given_on": "2026-03-01",
+        "professional": school.professional, "matching_keys": _keys(core, CHILD_BSN),
+        "given_by": "parent", "given_on": "2026-03-01",
         "valid_until": "2026-06-01", "purposes": ["care_coordination"]})
     assert consent.status_code == 201, consent.text
     consent_id = consent.json()["id"]
