@@ -79,3 +79,58 @@ def parse_household_form(form: HouseholdForm) -> ParsedHousehold:
                 "De einddatum moet een datum zijn zoals 2027-06-30.",
             ) from None
     return ParsedHousehold(identifiers, ends_on)
+
+
+@dataclass(frozen=True)
+class ConsentForm:
+    """The consent form's fields as typed (identifiers are dropped before rendering again)."""
+
+    bsn: str = ""
+    address: str = ""
+    person: str = ""
+    given_by: str = "person"
+    given_on: str = ""
+    valid_until: str = ""
+    purposes: tuple[str, ...] = ()
+    holder_types: tuple[str, ...] = ()
+
+    @classmethod
+    def from_request(cls, form: MultiDict[str, str]) -> ConsentForm:
+        """The fields of a posted form."""
+        return cls(
+            **{name: form.get(name, "").strip() for name in
+               ("bsn", "address", "person", "given_by", "given_on", "valid_until")},
+            purposes=tuple(form.getlist("purposes")),
+            holder_types=tuple(form.getlist("holder_types")),
+        )
+
+    def without_identifiers(self) -> ConsentForm:
+        """The same form with the identifying fields cleared (never echoed back to the page)."""
+        return replace(self, bsn="", address="", person="")
+
+
+@dataclass(frozen=True)
+class ParsedConsent:
+    """Validated identifiers and dates of a consent form."""
+
+    identifiers: list[Identifier]
+    given_on: date
+    valid_until: date
+
+
+def _date(text: str, en: str, nl: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{en} must be a date like 2027-06-30.",
+                              f"{nl} moet een datum zijn zoals 2027-06-30.") from None
+
+
+def parse_consent_form(form: ConsentForm) -> ParsedConsent:
+    """Validate the identifiers and dates; raises the first error, with nothing sent yet."""
+    identifiers = parse_household(
+        bsn=_lines(form.bsn), address=_lines(form.address), person=_lines(form.person)
+    )
+    return ParsedConsent(identifiers,
+                         _date(form.given_on, "The date of consent", "De datum van toestemming"),
+                         _date(form.valid_until, "The end date", "De einddatum"))

@@ -68,6 +68,44 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Kenmerk toestemming (bij toestemming)",
         "en": "Consent reference (for consent)",
     },
+    # Consent pages (issue 10): consent is a record about a household.
+    "consent": {"nl": "Toestemming", "en": "Consent"},
+    "record_consent": {"nl": "Toestemming vastleggen", "en": "Record consent"},
+    "given_by": {"nl": "Toestemming gegeven door", "en": "Consent given by"},
+    "given_by_person": {"nl": "de persoon zelf", "en": "the person"},
+    "given_by_parent": {"nl": "een ouder", "en": "a parent"},
+    "given_by_guardian": {"nl": "een voogd", "en": "a guardian"},
+    "given_on": {"nl": "Gegeven op", "en": "Given on"},
+    "valid_until": {"nl": "Geldig tot en met", "en": "Valid until"},
+    "consent_purposes": {"nl": "Voor welke doelen", "en": "For which purposes"},
+    "consent_holder_types": {
+        "nl": "Welke soorten organisaties (niets aangevinkt: alle)",
+        "en": "Which kinds of organisation (none ticked: any)",
+    },
+    "consent_note": {
+        "nl": "De toestemming geldt alleen voor dit huishouden: voor een controle of "
+              "contactverzoek met ten minste één van deze gegevens, van uw organisatie. De "
+              "gegevens worden niet bewaard; de makelaar bewaart alleen pseudoniemen.",
+        "en": "The consent holds for this household only: for a check or contact request by "
+              "your organisation that shares at least one of these details. The details are "
+              "not kept; the broker keeps only pseudonyms.",
+    },
+    "submit_consent": {"nl": "Toestemming vastleggen", "en": "Record consent"},
+    "consent_recorded": {
+        "nl": "Toestemming vastgelegd. Gebruik dit kenmerk bij het controleren:",
+        "en": "Consent recorded. Use this reference when checking:",
+    },
+    "withdraw_consent": {"nl": "Toestemming intrekken", "en": "Withdraw consent"},
+    "withdraw_note": {
+        "nl": "Na intrekken worden controles en contactverzoeken met deze toestemming "
+              "geweigerd, lopende verzoeken ingetrokken en uitgegeven contactlinks ingetrokken.",
+        "en": "Once withdrawn, checks and contact requests under this consent are refused, "
+              "pending requests are withdrawn and issued contact links are revoked.",
+    },
+    "consent_withdrawn": {
+        "nl": "Toestemming {id} is ingetrokken; ingetrokken contactlinks: {links}.",
+        "en": "Consent {id} is withdrawn; contact links revoked: {links}.",
+    },
     "justification": {
         "nl": "Onderbouwing (bij zwaarwegend belang; wordt door de auditor beoordeeld, "
               "noem geen namen)",
@@ -113,6 +151,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "ask_contact": {"nl": "Vraag contact", "en": "Ask for contact"},
     "status": {"nl": "Status", "en": "Status"},
     "status_pending": {"nl": "wacht op antwoord", "en": "awaiting an answer"},
+    "approvals": {"nl": "Goedkeuringen", "en": "Approvals"},
+    "approvals_of": {
+        "nl": "{done} van de {needed} nodige (twee verschillende professionals van de houder)",
+        "en": "{done} of the {needed} needed (two different professionals of the holder)",
+    },
     "status_approved": {"nl": "goedgekeurd", "en": "approved"},
     "status_denied": {"nl": "afgewezen", "en": "denied"},
     "status_withdrawn": {"nl": "ingetrokken", "en": "withdrawn"},

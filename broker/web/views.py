@@ -198,5 +198,5 @@ def register() -> str:
     return render_template("register.html", form=form, registered=registered, errors=errors)
 
 
-# The contact hand-over's pages live in their own module on this blueprint.
-from broker.web import contact_views  # noqa: E402, F401
+# The contact hand-over's and the consent pages live in their own modules on this blueprint.
+from broker.web import consent_views, contact_views  # noqa: E402, F401

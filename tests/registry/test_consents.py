@@ -245,3 +245,33 @@ def test_given_on_and_valid_until_bound_the_consent(chain: Chain) -> None:
         chain.consent(given_on=today + timedelta(days=1))
     with pytest.raises(ValidationError, match="valid until"):
         chain.consent(valid_until=date(2000, 1, 1))
+
+
+def test_the_command_line_attack_with_a_made_up_reference_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import broker_cli  # noqa: PLC0415
+
+    run = broker_cli(monkeypatch, tmp_path, SHIPPED_POLICY)
+    assert run("init").exit_code == 0
+    for code, name, org_type in (("wijkteam", "Wijkteam", "wijkteam"),
+                                 ("opvang", SHELTER, "vrouwenopvang")):
+        assert run("org", "add", "--identifier", code, "--name", name, "--type",
+                   org_type).exit_code == 0
+        assert run("professional", "add", "--org", code, "--username", f"{code}-1", "--name",
+                   "P", "--role", "r").exit_code == 0
+        assert run("register", "--org", code, "--professional", f"{code}-1", "--purpose",
+                   "care_coordination", "--bsn", MOTHER_BSN).exit_code == 0
+    asked = ("lookup", "--org", "wijkteam", "--professional", "wijkteam-1", "--purpose",
+             "care_coordination", "--basis", "consent", "--bsn", MOTHER_BSN)
+    refused = run(*asked, "--consent-reference", "zomaar-iets")
+    assert refused.exit_code == 1 and SHELTER not in refused.output
+    assert "id of a consent record" in refused.output
+    added = run("consent", "add", "--org", "wijkteam", "--professional", "wijkteam-1",
+                "--bsn", MOTHER_BSN, "--given-by", "person", "--given-on", "2026-01-01",
+                "--valid-until", "2099-01-01", "--purpose", "care_coordination",
+                "--holder-type", "vrouwenopvang")
+    assert added.exit_code == 0, added.output
+    consent_id = added.output.split()[1].rstrip(":")
+    found = run(*asked, "--consent-reference", consent_id)
+    assert found.exit_code == 0 and SHELTER in found.output
+    assert MOTHER_BSN not in added.output + found.output
