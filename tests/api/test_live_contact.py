@@ -69,6 +69,9 @@ def test_request_decide_open_revoke(core: Core, base: str,
         "professional": vt.professional, "decision": "approve", "message": "Bel maar."})
     assert decided.status_code == 200, decided.text
     assert decided.json()["link_tokens"] == []  # tokens leave only through the GET
+    # One approval is enough under the school's rule; only the holder sees who approved.
+    assert (decided.json()["approvals_required"], decided.json()["approved_by"]) == (
+        1, [vt.professional])
     (vt_token,) = call(base, vt, "GET", f"/v1/contact-requests/{request_id}").json()["link_tokens"]
     (school_token,) = call(base, school, "GET",
                            f"/v1/contact-requests/{request_id}").json()["link_tokens"]

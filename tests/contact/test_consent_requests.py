@@ -56,8 +56,11 @@ def test_a_consent_of_another_household_is_refused_for_a_contact_request(story: 
 
 def test_a_consent_whose_holder_types_exclude_the_holder_is_refused(story: Story) -> None:
     consent_id = _school_consent(story, story.child, holder_types=["ggz"])
+    start = story.last_seq()
     with pytest.raises(ValidationError, match="organisation"):
         _ask_on_consent(story, consent_id)
+    assert [e.reason for e in story.events(start) if e.outcome == "refused"] == [
+        "consent-holder-type"]
 
 
 def test_another_organisations_consent_is_refused_for_a_contact_request(story: Story) -> None:
@@ -83,6 +86,7 @@ def test_approval_checks_the_consent_again(story: Story, clock: FakeClock) -> No
 @pytest.mark.parametrize(("message", "words"), [
     ("Bel gerust, het gaat om BSN 123456782.", "BSN"),
     ("Kom langs op 1011 AB.", "postcode"),
+    ("Het kind is geboren op 3-2-2015.", "date"),
     ("x" * 2001, "longer than 2000"),
     ("nul\x00teken", "control character"),
 ])

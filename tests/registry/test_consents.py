@@ -131,7 +131,8 @@ def test_a_made_up_consent_reference_is_refused_and_audited(chain: Chain) -> Non
     assert "zomaar-iets" not in str(event.details)
     # A well-formed id that names no record is refused the same way, and recorded.
     made_up = "0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d"
-    assert _refused(chain, made_up).consent_reference == made_up
+    assert (_refused(chain, made_up).consent_reference, _refused(chain, made_up).reason) == (
+        made_up, "consent-unknown")
 
 
 def test_a_bsn_typed_as_consent_reference_stays_out_of_the_log(chain: Chain) -> None:
@@ -142,7 +143,7 @@ def test_a_bsn_typed_as_consent_reference_stays_out_of_the_log(chain: Chain) -> 
 def test_a_consent_of_household_a_does_not_cover_household_b(chain: Chain) -> None:
     consent_id = chain.consent()
     event = _refused(chain, consent_id, chain.b, words="household")
-    assert event.consent_reference == consent_id
+    assert (event.consent_reference, event.reason) == (consent_id, "consent-other-household")
     # One shared key is enough: household A's address with another BSN.
     mixed = household(chain.core, bsn=(OTHER_BSN,), address=(ADDRESS,))
     assert set(_names(chain.look_up(consent_id, mixed))) == {SHELTER, "GGZ Midden"}
@@ -161,26 +162,26 @@ def test_matches_outside_the_consents_holder_types_are_withheld(chain: Chain) ->
 def test_another_organisations_consent_is_refused(chain: Chain) -> None:
     theirs = chain.consent(member=chain.ggz)
     event = _refused(chain, theirs, words="your organisation")
-    assert event.consent_reference == theirs
+    assert (event.consent_reference, event.reason) == (theirs, "consent-unknown")
 
 
 def test_a_consent_for_another_purpose_is_refused(chain: Chain) -> None:
     consent_id = chain.consent(purposes=["safety_assessment"])
-    _refused(chain, consent_id, words="purpose")
+    assert _refused(chain, consent_id, words="purpose").reason == "consent-purpose"
 
 
 def test_a_withdrawn_consent_is_refused(chain: Chain) -> None:
     consent_id = chain.consent()
     ConsentService(chain.core).withdraw(chain.wijkteam.actor, consent_id,
                                         professional=chain.wijkteam.username)
-    _refused(chain, consent_id, words="withdrawn")
+    assert _refused(chain, consent_id, words="withdrawn").reason == "consent-not-in-force"
 
 
 def test_an_expired_consent_is_refused(chain: Chain, clock: FakeClock) -> None:
     consent_id = chain.consent(valid_until=chain.core.today() + timedelta(days=1))
     assert chain.look_up(consent_id).matches
     clock.now += timedelta(days=2)
-    _refused(chain, consent_id, words="no longer")
+    assert _refused(chain, consent_id, words="no longer").reason == "consent-not-in-force"
 
 
 def test_a_refused_consent_registers_nothing(chain: Chain, registry: RegistryService) -> None:
