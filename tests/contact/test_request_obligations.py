@@ -108,3 +108,21 @@ def test_a_rule_without_notify_holder_does_not_list_it(story: Story,
     assert event.obligations == ["flag_for_review"]
     # The holder still hears of the request (it must answer it), but no obligation claims it.
     assert _inbox(story.core, "wijkteam-1")[-1] == ("contact_request", asked.id)
+
+
+def test_the_policy_names_the_contact_executors_by_their_path() -> None:
+    import importlib  # noqa: PLC0415
+
+    from broker.contact import obligations  # noqa: PLC0415
+    from broker.policy.obligations import OBLIGATIONS, applies_at  # noqa: PLC0415
+
+    named = {path for o in OBLIGATIONS.values() for stage, path in o.executors.items()
+             if stage.startswith("contact_")}
+    assert named == {f"broker.contact.obligations:{name}" for name in (
+        "notify_holder_of_request", "flag_request_for_review", "require_second_approver")}
+    for path in named:
+        module, name = path.split(":")
+        assert importlib.import_module(module) is obligations and callable(getattr(obligations,
+                                                                                   name))
+    assert applies_at("require_second_approver", "contact_decision")
+    assert not applies_at("require_second_approver", "contact_request")
