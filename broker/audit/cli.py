@@ -6,8 +6,9 @@
 - ``export --from DATE --to DATE --out DIR``: a bundle for ``scripts/verify-audit``.
 - ``key``: print the verifier key to give auditors (through a channel they trust).
 - ``search``: events by organisation, professional, type, period, flag or household.
-- ``report vital-interest|fishing|volumes|refused``: the misuse reports
-  (:mod:`broker.audit.reports`); ``review``: the verdict on a vital-interest event.
+- ``report vital-interest|fishing|volumes|unfollowed|refused``: the misuse reports
+  (:mod:`broker.audit.reports`, :mod:`broker.audit.misuse`; fishing and volumes show today's
+  flags unless a period is given); ``review``: the verdict on a vital-interest event.
 - ``subject-access``: the AVG art. 15 report for a person or household.
 
 Raw identifiers (``--bsn``, ``--address``, ``--person``) are parsed, pseudonymised in memory and
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from broker.audit import reports
+from broker.audit import misuse, reports
 from broker.audit.checkpoints import sign_checkpoint
 from broker.audit.export import export_bundle
 from broker.audit.search import (
@@ -249,8 +250,9 @@ def search(organisation: str | None, professional: str | None, event_types: tupl
 
 @audit_group.group("report")
 def report() -> None:
-    """Misuse reports: vital-interest uses awaiting review, possible fishing, unusual volumes,
-    refused requests (each run is audited)."""
+    """Misuse reports: vital-interest uses awaiting review, fishing and unusual volumes flagged
+    over the policy's windows, look-ups never followed up, refused requests (each run is
+    audited)."""
 
 
 @report.command("vital-interest")
@@ -266,44 +268,57 @@ def report_vital_interest(start: datetime | None, end: datetime | None, fmt: str
                                               "purpose", "justification"))
 
 
+def _today_unless(start: datetime | None, end: datetime | None
+                  ) -> tuple[datetime | None, datetime | None]:
+    """The period given, or today (Dutch time) when neither end is given."""
+    if start is None and end is None:
+        today = cli_root().core.today()
+        return local_day_start(today), local_day_start(today + timedelta(days=1))
+    return _period(start, end)
+
+
+def _flags(start: datetime | None, end: datetime | None, kinds: tuple[str, ...],
+           fmt: str) -> None:
+    with cli_errors():
+        rows = misuse.misuse_flags(cli_root().core, Actor.operator(), kinds,
+                                   *_today_unless(start, end))
+    _print(rows, misuse.MisuseFlag, fmt, ("flagged_at", "kind", "organisation", "actor",
+                                          "lookups", "threshold", "window_minutes", "event_id"))
+
+
 @report.command("fishing")
 @_period_options
-@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366),
-              help="Days a look-up may precede its organisation's registration.")
 @_format("table", "csv", "json")
-def report_fishing(start: datetime | None, end: datetime | None, days: int, fmt: str) -> None:
-    """Look-ups never followed by a registration or a contact request."""
-    first, last = _period(start, end)
-    with cli_errors():
-        rows = reports.possible_fishing(cli_root().core, Actor.operator(), days=days, start=first,
-                                        end=last)
-    _print(rows, reports.PossibleFishing, fmt, ("seq", "occurred_at", "organisation", "actor",
-                                                "on_behalf_of", "purpose", "legal_basis",
-                                                "match_count"))
+def report_fishing(start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """Flags for look-ups on households one's organisation is not registered on, reaching the
+    policy's threshold within its window (default: today's)."""
+    _flags(start, end, misuse.FISHING_KINDS, fmt)
 
 
 @report.command("volumes")
 @_period_options
-@click.option("--type", "event_types", multiple=True,
-              help="Event types to count (repeatable); default: look-ups, refused ones too.")
-@click.option("--factor", default=3, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--professional-minimum", default=20, show_default=True,
-              type=click.IntRange(1, 1_000_000))
-@click.option("--organisation-minimum", default=100, show_default=True,
-              type=click.IntRange(1, 1_000_000))
 @_format("table", "csv", "json")
-def report_volumes(start: datetime | None, end: datetime | None, event_types: tuple[str, ...],
-                   factor: int, professional_minimum: int, organisation_minimum: int,
-                   fmt: str) -> None:
-    """Days with more than max(minimum, factor x median of the other days) requests."""
+def report_volumes(start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """Flags for a professional's or an organisation's look-ups reaching the policy's threshold
+    within its window (default: today's)."""
+    _flags(start, end, misuse.VOLUME_KINDS, fmt)
+
+
+@report.command("unfollowed")
+@_period_options
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366),
+              help="Days a look-up may precede its organisation's registration.")
+@_format("table", "csv", "json")
+def report_unfollowed(start: datetime | None, end: datetime | None, days: int,
+                      fmt: str) -> None:
+    """Look-ups never followed by a registration or a contact request (at least --days old)."""
     first, last = _period(start, end)
     with cli_errors():
-        rows = reports.unusual_volumes(
-            cli_root().core, Actor.operator(), start=first, end=last,
-            event_types=event_types or reports.LOOKUP_TYPES, factor=factor,
-            professional_minimum=professional_minimum, organisation_minimum=organisation_minimum)
-    _print(rows, reports.UnusualVolume, fmt, ("day", "scope", "who", "organisation", "count",
-                                              "median_other_days", "threshold"))
+        rows = reports.unfollowed_lookups(cli_root().core, Actor.operator(), days=days,
+                                          start=first, end=last)
+    _print(rows, reports.UnfollowedLookup, fmt, ("seq", "occurred_at", "organisation", "actor",
+                                                 "on_behalf_of", "purpose", "legal_basis",
+                                                 "match_count"))
 
 
 @report.command("refused")

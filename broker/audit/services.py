@@ -78,6 +78,11 @@ EVENT_TYPES: Mapping[str, str] = {
     "notification:retry": "E",
     "notification:given_up": "E",
     "inbox:read": "R",
+    # Safe subject access (AVG art. 15, UAVG art. 41) and misuse seen the same day (issue 10).
+    "audit:subject_access_requested": "C",
+    "audit:subject_access_released": "U",
+    "audit:misuse_flagged": "E",
+    "audit:misuse_counts_pruned": "D",
 }
 
 
