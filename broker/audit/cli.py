@@ -9,11 +9,14 @@
 - ``report vital-interest|fishing|volumes|unfollowed|refused``: the misuse reports
   (:mod:`broker.audit.reports`, :mod:`broker.audit.misuse`; fishing and volumes show today's
   flags unless a period is given); ``review``: the verdict on a vital-interest event.
-- ``subject-access``: the AVG art. 15 report for a person or household.
+- ``subject-access``: record an AVG art. 15 request for one person (never an address) and print
+  its report; ``release``: release one withheld organisation for one request. Both act as the
+  privacy officer named by ``--as``.
 
 Raw identifiers (``--bsn``, ``--address``, ``--person``) are parsed, pseudonymised in memory and
 never printed or stored; every search and report is itself audited. The acting auditor is the
-command-line operator (``cli:operator``), as for ``export``.
+command-line operator (``cli:operator``), as for ``export``; subject access acts as the privacy
+officer ``--as`` names.
 
 The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core`` and ``lang``.
 """
@@ -46,12 +49,15 @@ from broker.audit.search import (
     write_json,
 )
 from broker.audit.services import Actor
-from broker.audit.subject_access import (
-    AccessEntry,
+from broker.audit.subject_access import SubjectAccessReport
+from broker.audit.subject_access_render import (
+    officer_notes,
     render_text,
-    subject_access_report,
+    write_report_csv,
     write_report_json,
 )
+from broker.audit.subject_requests import as_privacy_officer, one_person, request_access
+from broker.audit.subject_requests import release as release_withheld
 from broker.audit.verification import verify_log
 from broker.cli_support import cli_errors, cli_root
 from broker.identifiers import parse_household
@@ -344,21 +350,59 @@ def review(event_id: str, verdict: str, note: str) -> None:
     click.echo(f"recorded review {recorded}: event {event_id} {verdict}")
 
 
-@audit_group.command("subject-access")
-@_household_options
-@_format("text", "csv", "json")
-def subject_access(bsn: tuple[str, ...], address: tuple[str, ...], person: tuple[str, ...],
-                   fmt: str) -> None:
-    """Which organisations registered on or looked up this person (AVG art. 15), in --lang."""
-    root = cli_root()
-    with cli_errors():
-        pseudonyms = _pseudonyms(bsn, address, person, required=True)
-        found = subject_access_report(root.core, Actor.operator(), pseudonyms, root.lang)
+def _print_access_report(found: SubjectAccessReport, fmt: str) -> None:
+    """The report on standard output (for the person); the privacy officer's notes on
+    standard error."""
     buffer = io.StringIO()
     if fmt == "text":
         buffer.write(render_text(found))
     elif fmt == "csv":
-        write_csv(buffer, found.entries, AccessEntry)
+        write_report_csv(buffer, found)
     else:
         write_report_json(buffer, found)
     click.echo(buffer.getvalue(), nl=False)
+    click.echo(officer_notes(found), err=True, nl=False)
+
+
+_officer_option = click.option(
+    "--as", "officer", required=True, metavar="USERNAME",
+    help="The privacy officer who handles the request (an active account with the "
+         "privacy_officer access role).")
+
+
+@audit_group.command("subject-access")
+@click.option("--bsn", multiple=True, help="The person's citizen service number.")
+@click.option("--person", multiple=True,
+              help='"family name;initial;YYYY-MM-DD" for a person without a BSN (or as well).')
+@click.option("--address", multiple=True,
+              help="Refused: a report is made for a person, never for an address.")
+@_officer_option
+@_format("text", "csv", "json")
+def subject_access(bsn: tuple[str, ...], person: tuple[str, ...], address: tuple[str, ...],
+                   officer: str, fmt: str) -> None:
+    """Record a subject access request (AVG art. 15) for one person and print its report, in
+    --lang; organisations the policy withholds (UAVG art. 41) are left out until released."""
+    root = cli_root()
+    with cli_errors():
+        if len(bsn) > 1 or len(person) > 1:
+            raise one_person()
+        pseudonyms = _pseudonyms(bsn, address, person, required=True)
+        found = request_access(root.core, as_privacy_officer(officer), pseudonyms, root.lang)
+    _print_access_report(found, fmt)
+
+
+@audit_group.command("release")
+@click.argument("request_id")
+@click.option("--organisation", required=True, help="The code of the withheld organisation.")
+@click.option("--reason", required=True,
+              help="Why disclosing it endangers no one now (kept in the log; no identifiers).")
+@_officer_option
+@_format("text", "csv", "json")
+def release(request_id: str, organisation: str, reason: str, officer: str, fmt: str) -> None:
+    """Release one withheld organisation for one subject access request, and print the
+    request's report again."""
+    root = cli_root()
+    with cli_errors():
+        found = release_withheld(root.core, as_privacy_officer(officer), request_id,
+                                 organisation, reason, root.lang)
+    _print_access_report(found, fmt)
