@@ -115,6 +115,16 @@ def test_fishing_counts_only_households_the_organisation_is_not_on(
     assert len(flags(core)) == 2
 
 
+def test_a_case_system_naming_no_professional_is_counted_by_its_key(
+        core: Core, members: dict[str, Member]) -> None:
+    vt = members["vt"]
+    system = Member(vt.org, "", Actor(actor="key:vt-cms", channel="api",
+                                      organisation_id=vt.actor.organisation_id))
+    times(core, system, household(core, bsn=(MOTHER_BSN,)), 5, FakeClock(core.now()),
+          timedelta(0))
+    assert flags(core) == [("volume_professional", "key:vt-cms", 5)]
+
+
 def test_an_organisations_volume_across_its_professionals(
         core: Core, registry: RegistryService, members: dict[str, Member]) -> None:
     school = members["school"]
