@@ -24,6 +24,7 @@ from broker.api.idempotency import purge_records
 from broker.api.keys import OrganisationKeys
 from broker.audit.checkpoints import audit_key_path, sign_checkpoint
 from broker.audit.cli import audit_group
+from broker.audit.misuse import prune_counts
 from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor
 from broker.cli_support import identifier_options
@@ -437,14 +438,17 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
 @pass_context
 def purge(ctx: Context) -> None:
     """Move expired involvements to the history, delete history past its retention, drop
-    stored API answers older than a week, and erase audit events' personal details past theirs."""
+    stored API answers older than a week, erase audit events' personal details past theirs, and
+    delete misuse counters older than the policy's longest window."""
     with domain_errors(ctx):
         counts = ctx.registry.purge(Actor.system("purge"))
         answers = purge_records(ctx.core, Actor.system("purge"))
         erased = erase_personal_details(ctx.core, Actor.system("purge"))
+        minutes = prune_counts(ctx.core, Actor.system("purge"))
     click.echo(f"expired: {counts['expired']}, purged: {counts['purged']}, "
                f"stored API answers removed: {answers}, "
-               f"audit events whose personal details were erased: {erased}")
+               f"audit events whose personal details were erased: {erased}, "
+               f"misuse counters removed: {minutes}")
 
 
 @main.command()

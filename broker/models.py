@@ -1,7 +1,15 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from broker.api.models import IdempotencyRecord, OrganisationKey
-from broker.audit.models import AuditCheckpoint, AuditEvent, AuditLogState, AuditSubject
+from broker.audit.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditLogState,
+    AuditSubject,
+    MisuseCount,
+    SubjectAccessRequest,
+    SubjectAccessWithholding,
+)
 from broker.contact.models import (
     ContactLink,
     ContactRequest,
@@ -37,8 +45,11 @@ __all__ = [
     "Involvement",
     "KeyRotation",
     "MatchingKey",
+    "MisuseCount",
     "Organisation",
     "OrganisationKey",
     "OutboxMessage",
     "Professional",
+    "SubjectAccessRequest",
+    "SubjectAccessWithholding",
 ]

@@ -137,7 +137,7 @@ def test_purge_and_demo(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "5 households" in demo.output
     assert run("purge").output.strip() == (
         "expired: 0, purged: 0, stored API answers removed: 0, "
-        "audit events whose personal details were erased: 0")
+        "audit events whose personal details were erased: 0, misuse counters removed: 0")
     again = run("init", "--demo")
     assert "demo not loaded" in again.output
 

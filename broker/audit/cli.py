@@ -6,13 +6,17 @@
 - ``export --from DATE --to DATE --out DIR``: a bundle for ``scripts/verify-audit``.
 - ``key``: print the verifier key to give auditors (through a channel they trust).
 - ``search``: events by organisation, professional, type, period, flag or household.
-- ``report vital-interest|fishing|volumes|refused``: the misuse reports
-  (:mod:`broker.audit.reports`); ``review``: the verdict on a vital-interest event.
-- ``subject-access``: the AVG art. 15 report for a person or household.
+- ``report vital-interest|fishing|volumes|unfollowed|refused``: the misuse reports
+  (:mod:`broker.audit.reports`, :mod:`broker.audit.misuse`; fishing and volumes show today's
+  flags unless a period is given); ``review``: the verdict on a vital-interest event.
+- ``subject-access``: record an AVG art. 15 request for one person (never an address) and print
+  its report; ``release``: release one withheld organisation for one request. Both act as the
+  privacy officer named by ``--as``.
 
 Raw identifiers (``--bsn``, ``--address``, ``--person``) are parsed, pseudonymised in memory and
 never printed or stored; every search and report is itself audited. The acting auditor is the
-command-line operator (``cli:operator``), as for ``export``.
+command-line operator (``cli:operator``), as for ``export``; subject access acts as the privacy
+officer ``--as`` names.
 
 The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core`` and ``lang``.
 """
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from broker.audit import reports
+from broker.audit import misuse, reports
 from broker.audit.checkpoints import sign_checkpoint
 from broker.audit.export import export_bundle
 from broker.audit.search import (
@@ -45,12 +49,15 @@ from broker.audit.search import (
     write_json,
 )
 from broker.audit.services import Actor
-from broker.audit.subject_access import (
-    AccessEntry,
+from broker.audit.subject_access import SubjectAccessReport
+from broker.audit.subject_access_render import (
+    officer_notes,
     render_text,
-    subject_access_report,
+    write_report_csv,
     write_report_json,
 )
+from broker.audit.subject_requests import as_privacy_officer, one_person, request_access
+from broker.audit.subject_requests import release as release_withheld
 from broker.audit.verification import verify_log
 from broker.cli_support import cli_errors, cli_root
 from broker.identifiers import parse_household
@@ -249,8 +256,9 @@ def search(organisation: str | None, professional: str | None, event_types: tupl
 
 @audit_group.group("report")
 def report() -> None:
-    """Misuse reports: vital-interest uses awaiting review, possible fishing, unusual volumes,
-    refused requests (each run is audited)."""
+    """Misuse reports: vital-interest uses awaiting review, fishing and unusual volumes flagged
+    over the policy's windows, look-ups never followed up, refused requests (each run is
+    audited)."""
 
 
 @report.command("vital-interest")
@@ -266,44 +274,57 @@ def report_vital_interest(start: datetime | None, end: datetime | None, fmt: str
                                               "purpose", "justification"))
 
 
+def _today_unless(start: datetime | None, end: datetime | None
+                  ) -> tuple[datetime | None, datetime | None]:
+    """The period given, or today (Dutch time) when neither end is given."""
+    if start is None and end is None:
+        today = cli_root().core.today()
+        return local_day_start(today), local_day_start(today + timedelta(days=1))
+    return _period(start, end)
+
+
+def _flags(start: datetime | None, end: datetime | None, kinds: tuple[str, ...],
+           fmt: str) -> None:
+    with cli_errors():
+        rows = misuse.misuse_flags(cli_root().core, Actor.operator(), kinds,
+                                   *_today_unless(start, end))
+    _print(rows, misuse.MisuseFlag, fmt, ("flagged_at", "kind", "organisation", "actor",
+                                          "lookups", "threshold", "window_minutes", "event_id"))
+
+
 @report.command("fishing")
 @_period_options
-@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366),
-              help="Days a look-up may precede its organisation's registration.")
 @_format("table", "csv", "json")
-def report_fishing(start: datetime | None, end: datetime | None, days: int, fmt: str) -> None:
-    """Look-ups never followed by a registration or a contact request."""
-    first, last = _period(start, end)
-    with cli_errors():
-        rows = reports.possible_fishing(cli_root().core, Actor.operator(), days=days, start=first,
-                                        end=last)
-    _print(rows, reports.PossibleFishing, fmt, ("seq", "occurred_at", "organisation", "actor",
-                                                "on_behalf_of", "purpose", "legal_basis",
-                                                "match_count"))
+def report_fishing(start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """Flags for look-ups on households one's organisation is not registered on, reaching the
+    policy's threshold within its window (default: today's)."""
+    _flags(start, end, misuse.FISHING_KINDS, fmt)
 
 
 @report.command("volumes")
 @_period_options
-@click.option("--type", "event_types", multiple=True,
-              help="Event types to count (repeatable); default: look-ups, refused ones too.")
-@click.option("--factor", default=3, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--professional-minimum", default=20, show_default=True,
-              type=click.IntRange(1, 1_000_000))
-@click.option("--organisation-minimum", default=100, show_default=True,
-              type=click.IntRange(1, 1_000_000))
 @_format("table", "csv", "json")
-def report_volumes(start: datetime | None, end: datetime | None, event_types: tuple[str, ...],
-                   factor: int, professional_minimum: int, organisation_minimum: int,
-                   fmt: str) -> None:
-    """Days with more than max(minimum, factor x median of the other days) requests."""
+def report_volumes(start: datetime | None, end: datetime | None, fmt: str) -> None:
+    """Flags for a professional's or an organisation's look-ups reaching the policy's threshold
+    within its window (default: today's)."""
+    _flags(start, end, misuse.VOLUME_KINDS, fmt)
+
+
+@report.command("unfollowed")
+@_period_options
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366),
+              help="Days a look-up may precede its organisation's registration.")
+@_format("table", "csv", "json")
+def report_unfollowed(start: datetime | None, end: datetime | None, days: int,
+                      fmt: str) -> None:
+    """Look-ups never followed by a registration or a contact request (at least --days old)."""
     first, last = _period(start, end)
     with cli_errors():
-        rows = reports.unusual_volumes(
-            cli_root().core, Actor.operator(), start=first, end=last,
-            event_types=event_types or reports.LOOKUP_TYPES, factor=factor,
-            professional_minimum=professional_minimum, organisation_minimum=organisation_minimum)
-    _print(rows, reports.UnusualVolume, fmt, ("day", "scope", "who", "organisation", "count",
-                                              "median_other_days", "threshold"))
+        rows = reports.unfollowed_lookups(cli_root().core, Actor.operator(), days=days,
+                                          start=first, end=last)
+    _print(rows, reports.UnfollowedLookup, fmt, ("seq", "occurred_at", "organisation", "actor",
+                                                 "on_behalf_of", "purpose", "legal_basis",
+                                                 "match_count"))
 
 
 @report.command("refused")
@@ -329,21 +350,59 @@ def review(event_id: str, verdict: str, note: str) -> None:
     click.echo(f"recorded review {recorded}: event {event_id} {verdict}")
 
 
-@audit_group.command("subject-access")
-@_household_options
-@_format("text", "csv", "json")
-def subject_access(bsn: tuple[str, ...], address: tuple[str, ...], person: tuple[str, ...],
-                   fmt: str) -> None:
-    """Which organisations registered on or looked up this person (AVG art. 15), in --lang."""
-    root = cli_root()
-    with cli_errors():
-        pseudonyms = _pseudonyms(bsn, address, person, required=True)
-        found = subject_access_report(root.core, Actor.operator(), pseudonyms, root.lang)
+def _print_access_report(found: SubjectAccessReport, fmt: str) -> None:
+    """The report on standard output (for the person); the privacy officer's notes on
+    standard error."""
     buffer = io.StringIO()
     if fmt == "text":
         buffer.write(render_text(found))
     elif fmt == "csv":
-        write_csv(buffer, found.entries, AccessEntry)
+        write_report_csv(buffer, found)
     else:
         write_report_json(buffer, found)
     click.echo(buffer.getvalue(), nl=False)
+    click.echo(officer_notes(found), err=True, nl=False)
+
+
+_officer_option = click.option(
+    "--as", "officer", required=True, metavar="USERNAME",
+    help="The privacy officer who handles the request (an active account with the "
+         "privacy_officer access role).")
+
+
+@audit_group.command("subject-access")
+@click.option("--bsn", multiple=True, help="The person's citizen service number.")
+@click.option("--person", multiple=True,
+              help='"family name;initial;YYYY-MM-DD" for a person without a BSN (or as well).')
+@click.option("--address", multiple=True,
+              help="Refused: a report is made for a person, never for an address.")
+@_officer_option
+@_format("text", "csv", "json")
+def subject_access(bsn: tuple[str, ...], person: tuple[str, ...], address: tuple[str, ...],
+                   officer: str, fmt: str) -> None:
+    """Record a subject access request (AVG art. 15) for one person and print its report, in
+    --lang; organisations the policy withholds (UAVG art. 41) are left out until released."""
+    root = cli_root()
+    with cli_errors():
+        if len(bsn) > 1 or len(person) > 1:
+            raise one_person()
+        pseudonyms = _pseudonyms(bsn, address, person, required=True)
+        found = request_access(root.core, as_privacy_officer(officer), pseudonyms, root.lang)
+    _print_access_report(found, fmt)
+
+
+@audit_group.command("release")
+@click.argument("request_id")
+@click.option("--organisation", required=True, help="The code of the withheld organisation.")
+@click.option("--reason", required=True,
+              help="Why disclosing it endangers no one now (kept in the log; no identifiers).")
+@_officer_option
+@_format("text", "csv", "json")
+def release(request_id: str, organisation: str, reason: str, officer: str, fmt: str) -> None:
+    """Release one withheld organisation for one subject access request, and print the
+    request's report again."""
+    root = cli_root()
+    with cli_errors():
+        found = release_withheld(root.core, as_privacy_officer(officer), request_id,
+                                 organisation, reason, root.lang)
+    _print_access_report(found, fmt)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -118,3 +119,62 @@ class AuditCheckpoint(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text)
+
+
+# -- subject access requests (AVG art. 15, UAVG art. 41) ---------------------------------------
+
+
+class SubjectAccessRequest(Base):
+    """A data subject's request for access, made by a privacy officer.
+
+    Whom it is for is held only as matching keys: the subjects of the request's audit event
+    (``event_id``), which key rotation re-keys in place like every audit subject. The report
+    covers the log's events before ``covers_seq`` (the request's own event), so every report
+    printed for the request shows the same processing.
+    """
+
+    __tablename__ = "subject_access_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"))
+    event_id: Mapped[str] = mapped_column(String(36))
+    covers_seq: Mapped[int] = mapped_column(BigInteger)
+    policy_version: Mapped[str] = mapped_column(String(64))
+
+
+class SubjectAccessWithholding(Base):
+    """An organisation left out of one request's report (UAVG art. 41), on ``ground``, until a
+    privacy officer releases it for that request."""
+
+    __tablename__ = "subject_access_withholdings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("subject_access_requests.id"),
+                                            index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    ground: Mapped[str] = mapped_column(Text)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("professionals.id"))
+    release_event_id: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (UniqueConstraint("request_id", "organisation_id"),)
+
+
+# -- misuse seen the same day ------------------------------------------------------------------
+
+
+class MisuseCount(Base):
+    """Look-ups of one professional (``scope`` "fishing" or "professional") or one organisation
+    ("organisation") in one minute (minutes since the Unix epoch), and whether a flag was raised
+    in that minute. Rows older than the policy's longest window are deleted by ``broker purge``.
+    """
+
+    __tablename__ = "misuse_counts"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    who: Mapped[str] = mapped_column(String(300), primary_key=True)
+    minute: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lookups: Mapped[int] = mapped_column(Integer)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -3,29 +3,24 @@
 - **Vital interest awaiting review** (:func:`vital_interest_pending`): every event on the
   ``vital_interest`` basis ("zwaarwegend belang", break the glass), allowed or refused, that no
   ``audit:reviewed`` event references yet. :func:`review` records the auditor's verdict, once.
-- **Possible fishing** (:func:`possible_fishing`): a look-up (``lookup:performed``) after which
-  its organisation neither registered an involvement nor requested contact on the household
-  within ``days`` (default 14). An organisation that registered on any of the looked-up keys
-  earlier, or up to ``days`` after, was not fishing. Look-ups younger than ``days`` are not
-  judged yet. Keys are compared at one key epoch (rows in the middle of a rotation are brought
-  to the newest epoch first), so a rotation neither hides nor invents a follow-up.
-- **Unusual volumes** (:func:`unusual_volumes`): look-ups per professional (the actor, or the
-  professional a system acted for) and per organisation per Dutch calendar day. A day is unusual
-  when its count exceeds ``max(minimum, factor × median)``, where the median is over the same
-  actor's *other* days with events in the period (0 when there are none) — including the day
-  itself would let one extreme day raise its own bar. Defaults: factor 3, minimum 20 per
-  professional and 100 per organisation.
+- **Look-ups never followed up** (:func:`unfollowed_lookups`): a look-up (``lookup:performed``)
+  after which its organisation neither registered an involvement nor requested contact on the
+  household within ``days`` (default 14). An organisation that registered on any of the
+  looked-up keys earlier, or up to ``days`` after, followed it up. Look-ups younger than
+  ``days`` are not judged yet. Keys are compared at one key epoch (rows in the middle of a
+  rotation are brought to the newest epoch first), so a rotation neither hides nor invents a
+  follow-up.
+- Fishing and unusual volumes *on the day* are flagged as look-ups happen, over the policy's
+  sliding windows; their report is :func:`broker.audit.misuse.misuse_flags`.
 - **Refused requests** (:func:`refused_requests`): events with outcome ``refused``, counted per
   organisation, event type and reason.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, or_, select, true
@@ -45,7 +40,6 @@ if TYPE_CHECKING:
 
 VERDICTS = ("justified", "unjustified")
 FOLLOW_UP_TYPES = ("involvement:registered", "contact:requested")
-LOOKUP_TYPES = ("lookup:performed", "lookup:refused")
 MAX_NOTE_LENGTH = 2000
 _CHUNK = 500
 
@@ -59,23 +53,10 @@ class PendingReview(AuditRow):
 
 
 @dataclass(frozen=True)
-class PossibleFishing(AuditRow):
+class UnfollowedLookup(AuditRow):
     """A look-up its organisation never followed up, with how many matches it disclosed."""
 
     match_count: int | None
-
-
-@dataclass(frozen=True)
-class UnusualVolume:
-    """A day on which a professional or an organisation made unusually many requests."""
-
-    scope: str  # "professional" or "organisation"
-    who: str
-    organisation: str | None
-    day: date
-    count: int
-    median_other_days: float
-    threshold: float
 
 
 @dataclass(frozen=True)
@@ -194,8 +175,9 @@ class _EpochAligner:
         return value
 
 
-def possible_fishing(core: Core, actor: Actor, *, days: int = 14, start: datetime | None = None,
-                     end: datetime | None = None) -> list[PossibleFishing]:
+def unfollowed_lookups(core: Core, actor: Actor, *, days: int = 14,
+                       start: datetime | None = None, end: datetime | None = None
+                       ) -> list[UnfollowedLookup]:
     """Look-ups in the period that were at least ``days`` old and never followed up by their
     organisation (see the module docstring for the rule)."""
     if not 1 <= days <= 366:
@@ -242,61 +224,10 @@ def possible_fishing(core: Core, actor: Actor, *, days: int = 14, start: datetim
             counts = AuditEvent.details["match_count"].as_integer()
             matched: dict[int, int | None] = dict(connection.execute(
                 select(AuditEvent.seq, counts).where(AuditEvent.id.in_(chunk))).all())
-            result += [PossibleFishing(**asdict(row), match_count=matched.get(row.seq))
+            result += [UnfollowedLookup(**asdict(row), match_count=matched.get(row.seq))
                        for row in query_rows(connection, AuditEvent.id.in_(chunk))]
         result.sort(key=lambda row: row.seq)
-        _reported(connection, actor, "fishing", start, end, len(result), days=days)
-    return result
-
-
-def _median_without(ordered: Sequence[int], value: int) -> float:
-    """The median of ``ordered`` (sorted) with one occurrence of ``value`` left out."""
-    others = list(ordered)
-    others.remove(value)
-    return float(statistics.median(others)) if others else 0.0
-
-
-def unusual_volumes(core: Core, actor: Actor, *, start: datetime | None = None,
-                    end: datetime | None = None, event_types: Sequence[str] = LOOKUP_TYPES,
-                    factor: int = 3, professional_minimum: int = 20,
-                    organisation_minimum: int = 100) -> list[UnusualVolume]:
-    """Days on which a professional or an organisation made more requests than the rule in the
-    module docstring allows, by day."""
-    from broker.core import LOCAL_ZONE  # noqa: PLC0415 - the core imports this package
-
-    check_period(start, end)
-    if factor < 1 or professional_minimum < 1 or organisation_minimum < 1:
-        raise ValidationError("The factor and the minimums must be at least 1.",
-                              "De factor en de minima moeten minstens 1 zijn.")
-    with core.transaction() as connection:
-        codes = dict(connection.execute(
-            select(Organisation.id, Organisation.identifier)).all())
-        per_day: dict[tuple[str, str, str | None], Counter[date]] = defaultdict(Counter)
-        for at, who, behalf, org_id in connection.execute(
-            select(AuditEvent.occurred_at, AuditEvent.actor, AuditEvent.on_behalf_of,
-                   AuditEvent.organisation_id)
-            .where(AuditEvent.event_type.in_(list(event_types)), *period(start, end))
-        ):
-            day = at.astimezone(LOCAL_ZONE).date()
-            org = codes.get(org_id) if org_id is not None else None
-            person = behalf if behalf is not None else who
-            if person.startswith("professional:"):
-                per_day[("professional", person.removeprefix("professional:"), org)][day] += 1
-            if org is not None:
-                per_day[("organisation", org, org)][day] += 1
-        result = []
-        for (scope, who, org), counts in per_day.items():
-            minimum = professional_minimum if scope == "professional" else organisation_minimum
-            ordered = sorted(counts.values())
-            for day, count in counts.items():
-                median = _median_without(ordered, count)
-                threshold = max(float(minimum), factor * median)
-                if count > threshold:
-                    result.append(UnusualVolume(scope, who, org, day, count, median, threshold))
-        result.sort(key=lambda r: (r.day, r.scope, r.who))
-        _reported(connection, actor, "volumes", start, end, len(result), factor=factor,
-                  professional_minimum=professional_minimum,
-                  organisation_minimum=organisation_minimum)
+        _reported(connection, actor, "unfollowed", start, end, len(result), days=days)
     return result
 
 

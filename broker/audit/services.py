@@ -80,6 +80,11 @@ EVENT_TYPES: Mapping[str, str] = {
     "inbox:read": "R",
     # Contact obligations (issue 10): the first of two approvals under require_second_approver.
     "contact:first_approval": "U",
+    # Safe subject access (AVG art. 15, UAVG art. 41) and misuse seen the same day (issue 10).
+    "audit:subject_access_requested": "C",
+    "audit:subject_access_released": "U",
+    "audit:misuse_flagged": "E",
+    "audit:misuse_counts_pruned": "D",
 }
 
 

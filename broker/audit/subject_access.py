@@ -1,40 +1,43 @@
-"""The subject access report (AVG art. 15): which organisations registered on, or looked up, a
-person or household, when, why and under which rule, in a form a privacy officer can hand over.
+"""The content of the subject access report (AVG art. 15): which organisations registered on,
+or looked up, a person, when, why and under which rule; and which of them are withheld.
 
 Rules this module guarantees:
 
-- The person is named by the pseudonyms of their identifiers, searched exactly as a look-up
-  searches (:func:`broker.audit.search.household_keys`), in every form a stored key can have
-  now, so the report is complete before, during and after a key rotation.
+- The person is named by the matching keys of their own identifiers (a BSN, a name with a date
+  of birth), never by an address: an address is shared by everyone who lives or lived there,
+  so a report on it would tell the asker about others (:mod:`broker.audit.subject_requests`
+  refuses one). Keys are compared in every form a stored key can have now, so the report is
+  complete before, during and after a key rotation.
 - An entry is an event of an organisation: a registration (``involvement:registered``, found by
   the person's keys) and what later happened to that same registration (renewed, ended,
   expired, purged: found by its involvement id), or a look-up (``lookup:performed``) with the
-  person's keys. Nothing else: not other households (only events with the person's own keys
-  are read, and only the categories of *those* keys are shown), no raw identifier, no key
-  bytes, no professional's name, and never the free-text justification.
+  person's keys. Only events before the request's own event are read (``covers_seq``), so every
+  report printed for one request shows the same processing. Nothing else: not other households
+  (only the categories of the person's own keys are shown), no raw identifier, no key bytes, no
+  professional's name, and never the free-text justification.
+- An organisation whose type the policy lists under ``subject_access: withhold:`` is left out
+  of the report entirely — its registrations and its look-ups — unless a privacy officer
+  released it for this request. What is left out is named only to the privacy officer
+  (:attr:`SubjectAccessReport.withheld`); the person is told *that* information was withheld
+  and on which grounds (:attr:`SubjectAccessReport.withheld_grounds`), never by whom.
 - The auditors' own searches and reports are not listed: they are no organisation's processing
-  but the controller's supervision, and are themselves in the log (``audit:searched``,
-  ``audit:reported``) with the person's keys, so a search by household finds them.
-- Producing the report is audited (``audit:reported``) with the person's keys as subjects.
+  but the controller's supervision, and are themselves in the log.
 """
 
 from __future__ import annotations
 
-import json
-import textwrap
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
-from broker.audit.chain import timestamp
 from broker.audit.models import AuditEvent, AuditSubject
-from broker.audit.search import as_dict, household_keys
-from broker.audit.services import Actor, record_event
-from broker.pseudonyms.matching import Pseudonym
+from broker.audit.services import Subject
+from broker.pseudonyms import oprf
+from broker.pseudonyms.matching import RotationState, read_rotation
 from broker.registry.models import Organisation
 
 if TYPE_CHECKING:
@@ -81,13 +84,28 @@ class AccessEntry:
 
 
 @dataclass(frozen=True)
-class SubjectAccessReport:
-    """The report: when it was made, in which language, on which kinds of keys, its entries."""
+class WithheldOrganisation:
+    """An organisation left out of a report, for the privacy officer's decision only."""
 
+    code: str
+    name: str
+    organisation_type: str
+    ground: str
+
+
+@dataclass(frozen=True)
+class SubjectAccessReport:
+    """The report of one request: its id, when it was made, in which language, on which kinds
+    of keys, its entries, the grounds the person is told, and (for the privacy officer) what
+    was withheld."""
+
+    request_id: str
     generated_at: datetime
     lang: str
     searched_on: tuple[str, ...]
     entries: list[AccessEntry]
+    withheld_grounds: tuple[str, ...] = ()
+    withheld: tuple[WithheldOrganisation, ...] = ()
 
     @property
     def organisations(self) -> list[tuple[str, str]]:
@@ -95,11 +113,23 @@ class SubjectAccessReport:
         return sorted({(e.organisation, e.organisation_type) for e in self.entries})
 
 
-def _word(words: tuple[str, str], lang: str) -> str:
+@dataclass(frozen=True)
+class FoundEntry:
+    """An entry with the organisation behind it (id, code, type code), before withholding."""
+
+    seq: int
+    organisation_id: int
+    code: str
+    org_type: str
+    entry: AccessEntry
+
+
+def word(words: tuple[str, str], lang: str) -> str:
+    """The English or the Dutch of a pair of words."""
     return words[1] if lang == "en" else words[0]
 
 
-def _label(policy: Policy, kind: str, code: str | None, lang: str) -> str | None:
+def label(policy: Policy, kind: str, code: str | None, lang: str) -> str | None:
     """The policy's label for a code (the code itself once the policy no longer has it)."""
     if code is None:
         return None
@@ -109,7 +139,24 @@ def _label(policy: Policy, kind: str, code: str | None, lang: str) -> str | None
     return known.label.get(lang) if known is not None else code
 
 
-def _events(connection: Connection, values: list[bytes]
+def current_forms(core: Core, connection: Connection, subjects: Sequence[Subject]) -> list[bytes]:
+    """Every value the stored keys ``subjects`` can have now in the log: themselves, and in the
+    middle of a rotation also their form at the rotation's other epoch."""
+    values = [s.value for s in subjects]
+    rotation = read_rotation(connection)
+    if rotation is None:
+        return values
+    forward = core.matching.rotation_factor(rotation)
+    back = core.matching.rotation_factor(
+        RotationState(rotation.which, rotation.to_epoch, rotation.from_epoch))
+    for subject in subjects:
+        epoch = subject.oprf_epoch if rotation.which == "oprf" else subject.broker_epoch
+        factor = forward if epoch == rotation.from_epoch else back
+        values.append(oprf.scalar_mult(factor, subject.value))
+    return values
+
+
+def _events(connection: Connection, values: Sequence[bytes], before_seq: int
             ) -> tuple[dict[int, set[str]], dict[str, int]]:
     """Per event (row id) of an organisation with the person's keys: the categories of those
     keys; and per registered involvement id, the registration's row id."""
@@ -117,7 +164,7 @@ def _events(connection: Connection, values: list[bytes]
         select(AuditEvent.id, AuditSubject.category,
                AuditEvent.details["involvement_id"].as_string(), AuditEvent.event_type)
         .join(AuditSubject, AuditSubject.event_id == AuditEvent.id)
-        .where(AuditSubject.value.in_(values),
+        .where(AuditSubject.value.in_(values), AuditEvent.seq < before_seq,
                AuditEvent.event_type.in_((*REGISTRATION_TYPES, *LOOKUP_TYPES)),
                AuditEvent.organisation_id.is_not(None))
     ).all()
@@ -130,107 +177,61 @@ def _events(connection: Connection, values: list[bytes]
     return categories, registrations
 
 
-def subject_access_report(core: Core, actor: Actor, pseudonyms: list[Pseudonym],
-                          lang: str = "nl") -> SubjectAccessReport:
-    """Every registration on and look-up of the person with these pseudonyms, by time."""
-    policy = core.policy()
-    with core.transaction() as connection:
-        keys = household_keys(core, connection, pseudonyms)
-        categories, registrations = _events(connection, keys.values)
-        involvement = AuditEvent.details["involvement_id"].as_string()
-        ids = list(registrations)
-        for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
-            for row_id, involvement_id in connection.execute(
-                select(AuditEvent.id, involvement)
-                .where(AuditEvent.event_type.in_(LATER_TYPES), involvement.in_(chunk),
-                       AuditEvent.organisation_id.is_not(None))
-            ):
-                categories[row_id] = categories[registrations[str(involvement_id)]]
-        entries = []
-        row_ids = sorted(categories)
-        for rows in (row_ids[i:i + _CHUNK] for i in range(0, len(row_ids), _CHUNK)):
-            for row in connection.execute(
-                select(AuditEvent.id, AuditEvent.seq, AuditEvent.occurred_at,
-                       AuditEvent.event_type, AuditEvent.purpose, AuditEvent.legal_basis,
-                       AuditEvent.statute, AuditEvent.rule_id, Organisation.name,
-                       Organisation.org_type)
-                .join(Organisation, Organisation.id == AuditEvent.organisation_id)
-                .where(AuditEvent.id.in_(rows))
-            ):
-                entries.append((row.seq, AccessEntry(
-                    occurred_at=row.occurred_at, organisation=row.name,
-                    organisation_type=_label(policy, "type", row.org_type, lang) or "",
-                    event_type=row.event_type,
-                    what=_word(WHAT[row.event_type], lang),
-                    purpose=_label(policy, "purpose", row.purpose, lang),
-                    legal_basis=_label(policy, "basis", row.legal_basis, lang),
-                    statute=row.statute, rule_id=row.rule_id,
-                    concerning=tuple(_word(CATEGORY_WORDS[c], lang)
-                                     for c in sorted(categories[row.id], reverse=True)),
-                )))
-        entries.sort(key=lambda pair: pair[0])
-        searched_on = tuple(sorted(p.category for p in pseudonyms))
-        report = SubjectAccessReport(core.now(), lang, searched_on, [e for _, e in entries])
-        record_event(connection, actor, "audit:reported", subjects=keys.subjects, details={
-            "report": "subject_access", "entries": len(report.entries),
-            "organisations": len(report.organisations), "language": lang})
-    return report
+def find_entries(connection: Connection, policy: Policy, values: Sequence[bytes],
+                 before_seq: int, lang: str) -> list[FoundEntry]:
+    """Every registration on and look-up of the person with these key values before
+    ``before_seq``, by sequence, with the organisation behind each (nothing withheld yet)."""
+    categories, registrations = _events(connection, values, before_seq)
+    involvement = AuditEvent.details["involvement_id"].as_string()
+    ids = list(registrations)
+    for chunk in (ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
+        for row_id, involvement_id in connection.execute(
+            select(AuditEvent.id, involvement)
+            .where(AuditEvent.event_type.in_(LATER_TYPES), involvement.in_(chunk),
+                   AuditEvent.seq < before_seq, AuditEvent.organisation_id.is_not(None))
+        ):
+            categories[row_id] = categories[registrations[str(involvement_id)]]
+    found = []
+    row_ids = sorted(categories)
+    for rows in (row_ids[i:i + _CHUNK] for i in range(0, len(row_ids), _CHUNK)):
+        for row in connection.execute(
+            select(AuditEvent.id, AuditEvent.seq, AuditEvent.occurred_at,
+                   AuditEvent.event_type, AuditEvent.purpose, AuditEvent.legal_basis,
+                   AuditEvent.statute, AuditEvent.rule_id, Organisation.id.label("org_id"),
+                   Organisation.identifier, Organisation.name, Organisation.org_type)
+            .join(Organisation, Organisation.id == AuditEvent.organisation_id)
+            .where(AuditEvent.id.in_(rows))
+        ):
+            found.append(FoundEntry(row.seq, row.org_id, row.identifier, row.org_type,
+                                    AccessEntry(
+                occurred_at=row.occurred_at, organisation=row.name,
+                organisation_type=label(policy, "type", row.org_type, lang) or "",
+                event_type=row.event_type,
+                what=word(WHAT[row.event_type], lang),
+                purpose=label(policy, "purpose", row.purpose, lang),
+                legal_basis=label(policy, "basis", row.legal_basis, lang),
+                statute=row.statute, rule_id=row.rule_id,
+                concerning=tuple(word(CATEGORY_WORDS[c], lang)
+                                 for c in sorted(categories[row.id], reverse=True)),
+            )))
+    found.sort(key=lambda item: item.seq)
+    return found
 
 
-def render_text(report: SubjectAccessReport) -> str:
-    """The report as plain text in its language, to hand to the person it concerns."""
-    from broker.core import LOCAL_ZONE  # noqa: PLC0415 - the core imports this package
-
-    en = report.lang == "en"
-
-    def local(moment: datetime) -> str:
-        return moment.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M")
-
-    kinds = ", ".join(f"{report.searched_on.count(c)} × {_word(CATEGORY_WORDS[c], report.lang)}"
-                      for c in sorted(set(report.searched_on), reverse=True))
-    lines = [
-        "Subject access report (GDPR art. 15): household involvement broker" if en else
-        "Inzageoverzicht (AVG art. 15): verwijsbroker huiselijk geweld en kindermishandeling",
-        f"{'Drawn up' if en else 'Opgesteld'}: {local(report.generated_at)} "
-        f"({'Dutch time' if en else 'Nederlandse tijd'})",
-        f"{'Searched on' if en else 'Gezocht op'}: {kinds}",
-        "",
-        f"{'Organisations' if en else 'Organisaties'} ({len(report.organisations)}):",
-    ]
-    lines += [f"  - {name} ({org_type})" for name, org_type in report.organisations]
-    if not report.entries:
-        lines.append("  " + ("none: no organisation registered on or looked up these details" if en
-                             else "geen: geen organisatie registreerde op of raadpleegde deze "
-                                  "gegevens"))
-    lines += ["", "What happened, by time:" if en else "Wat er gebeurde, op volgorde van tijd:"]
-    for e in report.entries:
-        why = [f"{'purpose' if en else 'doel'}: {e.purpose}"] if e.purpose else []
-        if e.legal_basis:
-            statute = f" ({e.statute})" if e.statute else ""
-            why.append(f"{'legal basis' if en else 'grondslag'}: {e.legal_basis}{statute}")
-        if e.rule_id:
-            why.append(f"{'rule' if en else 'regel'}: {e.rule_id}")
-        why.append(f"{'concerning' if en else 'betreft'}: {', '.join(e.concerning)}")
-        lines += [f"  {local(e.occurred_at)}  {e.organisation} ({e.organisation_type}): {e.what}",
-                  f"      {'; '.join(why)}"]
-    lines += ["", *textwrap.wrap(
-        "The broker stores no citizen service number, address or name: only pseudonymised "
-        "keys. It records that an organisation is involved, never why or what about. Names of "
-        "staff are not listed; ask the organisation concerned."
-        if en else
-        "De broker bewaart geen BSN, adres of naam, alleen gepseudonimiseerde sleutels. Hij legt "
-        "vast dát een organisatie betrokken is, nooit waarom of waarover. Namen van medewerkers "
-        "staan hier niet; vraag daarnaar bij de organisatie zelf.", 96)]
-    return "\n".join(lines) + "\n"
-
-
-def write_report_json(stream: TextIO, report: SubjectAccessReport) -> None:
-    """The report as one JSON object: when, language, key kinds, organisations, entries."""
-    json.dump({
-        "generated_at": timestamp(report.generated_at),
-        "language": report.lang,
-        "searched_on": list(report.searched_on),
-        "organisations": [{"name": n, "type": t} for n, t in report.organisations],
-        "entries": [as_dict(e) for e in report.entries],
-    }, stream, ensure_ascii=False, indent=2)
-    stream.write("\n")
+def assemble(request_id: str, generated_at: datetime, lang: str, searched_on: Sequence[str],
+             found: Sequence[FoundEntry], withheld: Mapping[int, str],
+             released: Collection[int] = ()) -> SubjectAccessReport:
+    """The report from the entries found: organisations in ``withheld`` (id -> ground) and not
+    in ``released`` are left out, and their grounds stated."""
+    left_out = {org_id: ground for org_id, ground in withheld.items() if org_id not in released}
+    organisations = {f.organisation_id: f for f in found if f.organisation_id in left_out}
+    return SubjectAccessReport(
+        request_id=request_id, generated_at=generated_at, lang=lang,
+        searched_on=tuple(sorted(searched_on)),
+        entries=[f.entry for f in found if f.organisation_id not in left_out],
+        withheld_grounds=tuple(sorted({left_out[i] for i in organisations})),
+        withheld=tuple(sorted(
+            (WithheldOrganisation(f.code, f.entry.organisation, f.entry.organisation_type,
+                                  left_out[i]) for i, f in organisations.items()),
+            key=lambda w: w.code)),
+    )

@@ -18,6 +18,7 @@ Rules this module guarantees:
   level of its rule's ``reveal``; default deny. Where the rule demands reciprocity, the match is
   disclosed only when the asker's organisation is registered on the household itself.
 - The disclosure and its audit event (policy version, deciding rules, flags) are one transaction.
+- Every look-up is counted for same-day misuse in that transaction (:mod:`broker.audit.misuse`).
 - A match says whether it matched on a person or an address, never which identifier.
 """
 
@@ -33,6 +34,7 @@ from typing import NoReturn, TypedDict, cast
 
 from sqlalchemy import Connection, bindparam, select
 
+from broker.audit.misuse import count_lookup
 from broker.audit.services import Actor, Subject, record_event, time_ordered_uuid
 from broker.core import Core
 from broker.db import Prepared
@@ -201,6 +203,7 @@ class LookupService:
                 },
                 **_evidence(evidence),
             )
+            count_lookup(connection, self.core, actor, org_id, lookup_id, fishing=not registered)
         return LookupResult(lookup_id, matches, reciprocal and not registered, policy.version,
                             flagged)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -104,10 +104,10 @@ def test_review_refuses_bad_input_and_writes_nothing(core: Core,
     assert audit_count(core) == before
 
 
-# -- possible fishing --------------------------------------------------------------------------
+# -- look-ups never followed up ---------------------------------------------------------------
 
 
-def test_fishing_finds_lookups_never_followed_up(core: Core, registry: RegistryService,
+def test_unfollowed_finds_lookups_never_followed_up(core: Core, registry: RegistryService,
                                                  clock: FakeClock,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     follow_clock(monkeypatch, clock)
@@ -137,27 +137,27 @@ def test_fishing_finds_lookups_never_followed_up(core: Core, registry: RegistryS
     expected.add(late)
     recent = look_up(core, wijkteam, b)  # younger than 14 days: not judged yet
 
-    found = reports.possible_fishing(core, AUDITOR)
+    found = reports.unfollowed_lookups(core, AUDITOR)
     assert {row.event_id for row in found} == expected
     assert {followed, followed_school, recent}.isdisjoint(expected)
     assert all(row.event_type == "lookup:performed" and row.match_count is not None
                for row in found)
     assert [r.seq for r in found] == sorted(r.seq for r in found)
     assert (last_event(core).details["report"], last_event(core).details["rows"]) == (
-        "fishing", 4)
+        "unfollowed", 4)
     # A period starting later leaves the earlier look-ups out.
-    assert {r.event_id for r in reports.possible_fishing(
+    assert {r.event_id for r in reports.unfollowed_lookups(
         core, AUDITOR, start=start + timedelta(days=1))} == {late}
     # Weeks later, with a longer window, the late registration counts as a follow-up, and the
     # recent look-up is judged too.
     clock.now += timedelta(days=30)
-    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR, days=20)} == (
+    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR, days=20)} == (
         expected - {late}) | {recent}
     with pytest.raises(ValidationError):
-        reports.possible_fishing(core, AUDITOR, days=0)
+        reports.unfollowed_lookups(core, AUDITOR, days=0)
 
 
-def test_fishing_compares_keys_at_one_epoch_during_a_rotation(
+def test_unfollowed_compares_keys_at_one_epoch_during_a_rotation(
         core: Core, registry: RegistryService, clock: FakeClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
     follow_clock(monkeypatch, clock)
@@ -168,7 +168,7 @@ def test_fishing_compares_keys_at_one_epoch_during_a_rotation(
     clock.now += timedelta(days=3)
     register(registry, school, b)
     clock.now += timedelta(days=30)
-    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR)} == {fishing}
+    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR)} == {fishing}
     rotation, _ = start_or_resume(core, AUDITOR, "broker", grace=0)
     # Re-key the registry's row and the first look-up's subject only: the follow-up's subject
     # stays at the old epoch while the look-up it follows is at the new one.
@@ -176,72 +176,10 @@ def test_fishing_compares_keys_at_one_epoch_during_a_rotation(
     with core.unit_of_work() as session:
         assert set(session.scalars(select(AuditSubject.broker_epoch))) == {1, 2}
     assert remaining_rows(core, rotation) > 0
-    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR)} == {fishing}
+    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR)} == {fishing}
     run_rotation(core, AUDITOR, rotation)
-    assert {r.event_id for r in reports.possible_fishing(core, AUDITOR)} == {fishing}
+    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR)} == {fishing}
     assert followed != fishing
-
-
-# -- unusual volumes ---------------------------------------------------------------------------
-
-
-def _requests(core: Core, clock: FakeClock, actor: Actor, day: int, count: int,
-              event_type: str = "lookup:performed") -> None:
-    clock.now = datetime(2026, 3, 1, 10, 0, tzinfo=clock.now.tzinfo) + timedelta(days=day)
-    for _ in range(count):
-        with core.transaction() as connection:
-            record_event(connection, actor, event_type, purpose="care_coordination")
-
-
-def test_unusual_volumes(core: Core, registry: RegistryService, clock: FakeClock,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
-    follow_clock(monkeypatch, clock)
-    vt, school = make_member(registry, "vt"), make_member(registry, "school")
-    registry.add_professional(AUDITOR, organisation="veilig-thuis", username="vt-2", name="B",
-                              role="r")
-    system = Actor(actor="key:vt-cms", channel="api", organisation_id=vt.actor.organisation_id)
-    for day in range(1, 6):
-        _requests(core, clock, vt.actor, day, 1)
-        _requests(core, clock, system.acting_for("vt-2"), day, 1)
-        _requests(core, clock, school.actor, day, 8)  # steady, if high: never unusual
-    _requests(core, clock, vt.actor, 6, 7)
-    _requests(core, clock, vt.actor, 6, 1, "lookup:refused")  # refused look-ups count too
-    _requests(core, clock, system.acting_for("vt-2"), 6, 8)
-    _requests(core, clock, school.actor, 6, 8)
-    _requests(core, clock, school.actor, 3, 50, "involvement:registered")  # not a look-up
-    found = reports.unusual_volumes(core, AUDITOR, professional_minimum=5,
-                                    organisation_minimum=10)
-    day6 = datetime(2026, 3, 7).date()
-    assert [(r.day, r.scope, r.who, r.organisation, r.count, r.threshold) for r in found] == [
-        (day6, "organisation", "veilig-thuis", "veilig-thuis", 16, 10.0),
-        (day6, "professional", "veilig-thuis-1", "veilig-thuis", 8, 5.0),
-        (day6, "professional", "vt-2", "veilig-thuis", 8, 5.0),
-    ]
-    assert found[1].median_other_days == 1.0
-    # With the default minimums (20 per professional, 100 per organisation) nothing stands out.
-    assert reports.unusual_volumes(core, AUDITOR) == []
-    # Counting registrations instead: the school's 50 on one day stand out.
-    registered = reports.unusual_volumes(core, AUDITOR, event_types=("involvement:registered",))
-    assert [(r.scope, r.who, r.count) for r in registered] == [
-        ("professional", "basisschool-1", 50)]
-    assert last_event(core).details == {
-        "report": "volumes", "from": None, "to": None, "rows": 1, "factor": 3,
-        "professional_minimum": 20, "organisation_minimum": 100}
-
-
-def test_volumes_count_dutch_calendar_days(core: Core, registry: RegistryService,
-                                           clock: FakeClock,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    follow_clock(monkeypatch, clock)
-    vt = make_member(registry, "vt")
-    _requests(core, clock, vt.actor, 1, 3)
-    clock.now = clock.now.replace(hour=23, minute=30)  # 00:30 the next day in Amsterdam
-    for _ in range(3):
-        with core.transaction() as connection:
-            record_event(connection, vt.actor, "lookup:performed")
-    found = reports.unusual_volumes(core, AUDITOR, professional_minimum=4,
-                                    organisation_minimum=4)
-    assert found == []  # 3 + 3 on two days, not 6 on one
 
 
 # -- refused requests --------------------------------------------------------------------------
@@ -295,7 +233,7 @@ def test_cli_reports_and_review(run: Run) -> None:  # noqa: F811 - the imported 
     unknown = run("audit", "review", "nope", "--verdict", "justified", "--note", "x")
     assert unknown.exit_code == 1 and "no audit event" in unknown.output
     assert run("audit", "review", "x", "--verdict", "maybe", "--note", "x").exit_code == 2
-    for name in ("fishing", "volumes", "refused"):
+    for name in ("fishing", "volumes", "unfollowed", "refused"):
         result = run("audit", "report", name, "--format", "csv")
         assert result.exit_code == 0, result.output
         assert result.stdout.count("\n") == 1  # the header: nothing to report here
@@ -310,7 +248,7 @@ def test_reports_leave_no_raw_identifier_in_the_log(core: Core,
     vt = make_member(registry, "vt")
     keys = household(core, bsn=(MOTHER_BSN,), address=(ADDRESS,))
     look_up(core, vt, keys, **VITAL)  # type: ignore[arg-type]
-    for run_report in (reports.vital_interest_pending, reports.possible_fishing,
-                       reports.unusual_volumes, reports.refused_requests):
+    for run_report in (reports.vital_interest_pending, reports.unfollowed_lookups,
+                       reports.refused_requests):
         run_report(core, AUDITOR)
     assert_no_raw(audit_text(core), HOUSEHOLD_A, HOUSEHOLD_B)

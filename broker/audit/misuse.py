@@ -1,0 +1,218 @@
+"""Misuse seen the same day: fishing and unusual volumes, judged over sliding windows with the
+thresholds of the policy's ``misuse:`` section, flagged to the auditors at once.
+
+Rules this module guarantees:
+
+- Every look-up (:meth:`broker.registry.lookups.LookupService._lookup`) is counted in its own
+  transaction, after its audit event: once for the professional it was made for (or, without
+  one, for the acting key or account), once for their organisation, and once more for the
+  professional's *fishing* count when their organisation holds no active involvement sharing a
+  key with the household.
+- Counts are kept per minute (:class:`~broker.audit.models.MisuseCount`). A window of W
+  minutes is the look-up's own minute and the W - 1 before it. The work per look-up is two
+  statements on the counters' primary key, on the look-up's connection: one upsert of its
+  counters, one sum over the windows. The audit log is never read for it.
+- A count that *reaches* its threshold (``fishing_lookups``, ``volume_lookups_per_professional``,
+  ``volume_lookups_per_organisation``) within its window raises a flag in the same transaction:
+  an ``audit:misuse_flagged`` event (what, whose, how many, the threshold and window, the
+  look-up that reached it) and a message in every active auditor's inbox, referring to that
+  event. Only a count this look-up raised can be flagged.
+- One flag per professional or organisation and kind per window: the minute of a flag is
+  marked, and no new flag is raised while a marked minute lies within the window. A count that
+  stays high raises a new flag once the previous one has left the window.
+- Look-ups are serialised by the audit log's head, which the look-up's own event has locked by
+  the time they are counted, so two concurrent look-ups never both raise one flag.
+- :func:`misuse_flags` (``broker audit report fishing|volumes``) lists the flags raised in a
+  period from their audit events, so the report shows exactly what reached the auditors.
+- :func:`prune_counts` (``broker purge``) deletes minutes older than the longest window: the
+  counters hold no more of the professionals' activity than the judgement needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Connection, Table, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from broker.audit.chain import timestamp
+from broker.audit.models import AuditEvent, MisuseCount
+from broker.audit.search import check_period, period
+from broker.audit.services import Actor, record_event
+from broker.db import Prepared
+from broker.errors import ValidationError
+from broker.notifications.services import notify_auditors
+from broker.registry.models import Organisation
+
+if TYPE_CHECKING:
+    from broker.core import Core
+    from broker.policy.model import Misuse
+
+FISHING = "fishing"
+PROFESSIONAL = "professional"
+ORGANISATION = "organisation"
+# The kind of flag each counter raises (the ``kind`` in the flag event's details).
+KINDS = {FISHING: "fishing", PROFESSIONAL: "volume_professional",
+         ORGANISATION: "volume_organisation"}
+FISHING_KINDS = ("fishing",)
+VOLUME_KINDS = ("volume_professional", "volume_organisation")
+
+_COUNTS = cast(Table, MisuseCount.__table__)
+
+
+def _upsert(dialect: Any, scopes: tuple[str, ...]) -> Prepared:
+    """One INSERT … ON CONFLICT DO UPDATE adding 1 to each of ``scopes``' counters of the
+    minute (SQLite and PostgreSQL spell it alike)."""
+    rows = [{"scope": scope, "who": bindparam(ORGANISATION if scope == ORGANISATION
+                                              else PROFESSIONAL),
+             "minute": bindparam("minute"), "lookups": 1, "flagged": False}
+            for scope in scopes]
+    statement = dialect.insert(_COUNTS).values(rows)
+    return Prepared(statement.on_conflict_do_update(
+        index_elements=[_COUNTS.c.scope, _COUNTS.c.who, _COUNTS.c.minute],
+        set_={"lookups": _COUNTS.c.lookups + 1}))
+
+
+_UPSERTS = {(name, fishing): _upsert(dialect, (FISHING, PROFESSIONAL, ORGANISATION) if fishing
+                                     else (PROFESSIONAL, ORGANISATION))
+            for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+            for fishing in (True, False)}
+
+
+def _window(scope: str, who: str, start: str) -> Any:
+    return and_(_COUNTS.c.scope == scope, _COUNTS.c.who == bindparam(who),
+                _COUNTS.c.minute >= bindparam(start))
+
+
+# Per counter: the look-ups within its window, and whether a flag was raised within it.
+_WINDOWS = Prepared(
+    select(_COUNTS.c.scope, func.sum(_COUNTS.c.lookups),
+           func.max(case((_COUNTS.c.flagged, 1), else_=0)))
+    .where(or_(_window(FISHING, PROFESSIONAL, "fishing_from"),
+               _window(PROFESSIONAL, PROFESSIONAL, "volume_from"),
+               _window(ORGANISATION, ORGANISATION, "volume_from")))
+    .group_by(_COUNTS.c.scope))
+
+
+def minute_of(moment: datetime) -> int:
+    """Whole minutes since the Unix epoch: the counters' bucket of ``moment``."""
+    return int(moment.timestamp() // 60)
+
+
+def counted_actor(actor: Actor) -> str:
+    """Whose look-up it is: the professional a system acted for, else the actor itself."""
+    return actor.on_behalf_of or actor.actor
+
+
+@dataclass(frozen=True)
+class _Threshold:
+    lookups: int
+    window_minutes: int
+
+
+def _thresholds(misuse: Misuse) -> dict[str, _Threshold]:
+    return {
+        FISHING: _Threshold(misuse.fishing_lookups, misuse.fishing_window_minutes),
+        PROFESSIONAL: _Threshold(misuse.volume_lookups_per_professional,
+                                 misuse.volume_window_minutes),
+        ORGANISATION: _Threshold(misuse.volume_lookups_per_organisation,
+                                 misuse.volume_window_minutes),
+    }
+
+
+def count_lookup(connection: Connection, core: Core, actor: Actor, organisation_id: int,
+                 lookup_id: str, *, fishing: bool) -> list[str]:
+    """Count one look-up (``fishing``: the organisation is not registered on the household)
+    and raise the flags it makes reach a threshold; returns their audit event ids."""
+    misuse = core.policy().misuse
+    minute = minute_of(core.now())
+    who = counted_actor(actor)
+    params = {PROFESSIONAL: who, ORGANISATION: str(organisation_id), "minute": minute}
+    _UPSERTS[(connection.dialect.name, fishing)].execute(connection, params)
+    rows = _WINDOWS.all(connection, {
+        PROFESSIONAL: who, ORGANISATION: str(organisation_id),
+        "fishing_from": minute - misuse.fishing_window_minutes + 1,
+        "volume_from": minute - misuse.volume_window_minutes + 1})
+    thresholds = _thresholds(misuse)
+    raised = []
+    for scope, lookups, flagged in rows:
+        threshold = thresholds[scope]
+        if (scope == FISHING and not fishing) or flagged or lookups < threshold.lookups:
+            continue
+        subject = params[ORGANISATION if scope == ORGANISATION else PROFESSIONAL]
+        connection.execute(update(_COUNTS).where(
+            _COUNTS.c.scope == scope, _COUNTS.c.who == subject, _COUNTS.c.minute == minute)
+            .values(flagged=True))
+        event = record_event(
+            connection, Actor(actor="system:misuse", channel="system",
+                              request_id=actor.request_id),
+            "audit:misuse_flagged", organisation_id=organisation_id, details={
+                "kind": KINDS[scope], "actor": who, "lookups": int(lookups),
+                "threshold": threshold.lookups, "window_minutes": threshold.window_minutes,
+                "lookup_event": lookup_id})
+        notify_auditors(connection, kind="misuse_flag", reference=event.event_id)
+        raised.append(event.event_id)
+    return raised
+
+
+def prune_counts(core: Core, actor: Actor) -> int:
+    """Delete the counters' minutes that no window of the policy in force reaches any more
+    (audited as ``audit:misuse_counts_pruned``); returns how many were deleted."""
+    misuse = core.policy().misuse
+    longest = max(misuse.fishing_window_minutes, misuse.volume_window_minutes)
+    before = minute_of(core.now() - timedelta(minutes=longest))
+    with core.transaction() as connection:
+        deleted = connection.execute(delete(_COUNTS).where(_COUNTS.c.minute < before)).rowcount
+        record_event(connection, actor, "audit:misuse_counts_pruned",
+                     details={"rows": int(deleted), "before_minute": before})
+    return int(deleted)
+
+
+@dataclass(frozen=True)
+class MisuseFlag:
+    """A flag as the auditors received it: when, what, whose look-ups, how many within which
+    window, and the look-up that reached the threshold."""
+
+    flagged_at: datetime
+    kind: str
+    organisation: str | None
+    actor: str
+    lookups: int
+    threshold: int
+    window_minutes: int
+    event_id: str
+    lookup_event: str
+
+
+def _flag(at: datetime, event_id: str, details: dict[str, Any], code: str | None
+          ) -> MisuseFlag:
+    return MisuseFlag(at, str(details["kind"]), code, str(details["actor"]),
+                      int(details["lookups"]), int(details["threshold"]),
+                      int(details["window_minutes"]), event_id, str(details["lookup_event"]))
+
+
+def misuse_flags(core: Core, actor: Actor, kinds: tuple[str, ...], start: datetime | None = None,
+                 end: datetime | None = None) -> list[MisuseFlag]:
+    """The flags of ``kinds`` raised in the period (``start`` inclusive, ``end`` exclusive),
+    oldest first; audited as ``audit:reported``."""
+    unknown = sorted(set(kinds) - set(KINDS.values()))
+    if not kinds or unknown:
+        raise ValidationError(f"Choose flag kinds from: {', '.join(KINDS.values())}.",
+                              f"Kies soorten markering uit: {', '.join(KINDS.values())}.")
+    check_period(start, end)
+    with core.transaction() as connection:
+        found = connection.execute(
+            select(AuditEvent.occurred_at, AuditEvent.event_id, AuditEvent.details,
+                   Organisation.identifier)
+            .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
+            .where(AuditEvent.event_type == "audit:misuse_flagged", *period(start, end))
+            .order_by(AuditEvent.seq)).all()
+        flags = [_flag(at, event_id, details, code)
+                 for at, event_id, details, code in found if details["kind"] in kinds]
+        record_event(connection, actor, "audit:reported", details={
+            "report": "misuse_flags", "kinds": sorted(kinds),
+            "from": timestamp(start) if start else None, "to": timestamp(end) if end else None,
+            "rows": len(flags)})
+    return flags
