@@ -11,7 +11,7 @@ from broker.contact.models import (
 )
 from broker.db import Base
 from broker.notifications.models import InboxMessage, OutboxMessage
-from broker.pseudonyms.models import KeyRotation
+from broker.pseudonyms.models import EvaluationCount, KeyRotation
 from broker.registry.models import Involvement, MatchingKey, Organisation, Professional
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ContactRequest",
     "CoordinatorProposal",
     "CoordinatorVote",
+    "EvaluationCount",
     "IdempotencyRecord",
     "InboxMessage",
     "Involvement",

@@ -78,6 +78,9 @@ EVENT_TYPES: Mapping[str, str] = {
     "notification:retry": "E",
     "notification:given_up": "E",
     "inbox:read": "R",
+    # Persistent evaluation quotas (issue 10): a batch the organisation's daily quota could not
+    # take, on any door (a granted one is pseudonym:evaluated).
+    "pseudonym:quota_refused": "E",
 }
 
 

@@ -1,4 +1,9 @@
-"""The household form: what a professional types, validated before anything happens."""
+"""The household form: what a professional types, validated before anything happens.
+
+The form takes one household per check: at most the policy's ``quotas:
+web_identifiers_per_check`` identifiers (lines), refused before anything is pseudonymised or
+charged, with a message naming the limit.
+"""
 
 from __future__ import annotations
 
@@ -64,11 +69,21 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def parse_household_form(form: HouseholdForm) -> ParsedHousehold:
-    """Validate every field; raises the first error, with nothing sent anywhere yet."""
-    identifiers = parse_household(
-        bsn=_lines(form.bsn), address=_lines(form.address), person=_lines(form.person)
-    )
+def parse_household_form(form: HouseholdForm, max_identifiers: int) -> ParsedHousehold:
+    """Validate every field; raises the first error, with nothing sent anywhere yet.
+
+    More than ``max_identifiers`` identifiers (one household) are refused before any is read.
+    """
+    bsn, address, person = _lines(form.bsn), _lines(form.address), _lines(form.person)
+    given = len(bsn) + len(address) + len(person)
+    if given > max_identifiers:
+        raise ValidationError(
+            f"Check one household at a time: give at most {max_identifiers} identifiers per "
+            f"check (you gave {given}).",
+            f"Controleer één huishouden tegelijk: geef per controle hooguit {max_identifiers} "
+            f"gegevens (u gaf er {given}).",
+        )
+    identifiers = parse_household(bsn=bsn, address=address, person=person)
     ends_on = None
     if form.ends_on:
         try:

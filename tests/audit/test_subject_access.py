@@ -42,6 +42,8 @@ from broker.registry.services import RegistryService
 from tests.audit.test_search import AUDITOR, assert_no_raw, audit_text, last_event
 from tests.conftest import SHIPPED_POLICY, FakeClock
 
+OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
+
 HOUSEHOLDS = 8
 A, B = SHOWCASE
 NAMES = {code: name for code, name, _ in ORGANISATIONS}
@@ -77,19 +79,21 @@ def demo(core: Core, registry: RegistryService) -> dict[str, set[str]]:
     service = LookupService(core)
     for code, identifiers in (("wijkteam-noord", ids(A, 2)), ("ggz-centraal", ids(A, 1)),
                               ("politie-basisteam", ids(B))):
-        service.lookup(professional(registry, code), pseudonyms=core.pseudonymise(identifiers),
+        service.lookup(professional(registry, code),
+                       pseudonyms=core.pseudonymise(OPERATOR, identifiers),
                        purpose="safety_assessment", basis="legal_task", evidence=STATUTE)
     with pytest.raises(ValidationError):
         service.lookup(professional(registry, "reclassering-midden"),
-                       pseudonyms=core.pseudonymise(ids(A)), purpose="safety_assessment",
-                       basis="legal_task")
+                       pseudonyms=core.pseudonymise(OPERATOR, ids(A)),
+                       purpose="safety_assessment", basis="legal_task")
     return {"A": {"wijkteam-noord", "ggz-centraal"}, "A-child": {"ggz-centraal"},
             "B": {"politie-basisteam"}}
 
 
 def registered_on(core: Core, identifiers: list[Identifier]) -> set[str]:
     """Codes of organisations with a registration sharing a key, read from the registry."""
-    values = [k.value for k in core.matching.to_stored_many(core.pseudonymise(identifiers))]
+    values = [k.value for k in
+              core.matching.to_stored_many(core.pseudonymise(OPERATOR, identifiers))]
     with core.unit_of_work() as session:
         return set(session.scalars(
             select(Organisation.identifier)
@@ -106,7 +110,7 @@ def showcase_registrants(number: int, indices: set[int]) -> set[str]:
 
 def report_of(core: Core, identifiers: list[Identifier], lang: str = "nl"
               ) -> SubjectAccessReport:
-    return subject_access_report(core, AUDITOR, core.pseudonymise(identifiers), lang)
+    return subject_access_report(core, AUDITOR, core.pseudonymise(OPERATOR, identifiers), lang)
 
 
 def names(report: SubjectAccessReport) -> set[str]:
@@ -160,7 +164,7 @@ def test_registrations_are_followed_until_they_end_and_expire(
         core: Core, registry: RegistryService, demo: dict[str, set[str]],
         clock: FakeClock) -> None:
     def involvement_of(code: str, household: Household) -> str:
-        keys = core.matching.to_stored_many(core.pseudonymise(ids(household)))
+        keys = core.matching.to_stored_many(core.pseudonymise(OPERATOR, ids(household)))
         with core.unit_of_work() as session:
             return session.scalars(
                 select(Involvement.public_id).distinct().join(MatchingKey).join(Organisation)
@@ -185,7 +189,8 @@ def test_registrations_are_followed_until_they_end_and_expire(
 def test_never_shows_the_justification_or_an_identifier(
         core: Core, registry: RegistryService, demo: dict[str, set[str]]) -> None:
     LookupService(core).lookup(
-        professional(registry, "veilig-thuis-regio"), pseudonyms=core.pseudonymise(ids(A)),
+        professional(registry, "veilig-thuis-regio"),
+        pseudonyms=core.pseudonymise(OPERATOR, ids(A)),
         purpose="safety_assessment", basis="vital_interest",
         evidence=Evidence(justification=SECRET_REASON))
     report = report_of(core, ids(A))
@@ -219,7 +224,8 @@ def test_the_report_is_audited_with_the_persons_keys(core: Core,
     with core.unit_of_work() as session:
         stored = set(session.scalars(select(AuditSubject.value).where(
             AuditSubject.event_id == event.id)))
-    assert stored == {k.value for k in core.matching.to_stored_many(core.pseudonymise(ids(A)))}
+    assert stored == {k.value for k in
+                      core.matching.to_stored_many(core.pseudonymise(OPERATOR, ids(A)))}
     # The auditor's report is no organisation's processing: a second report is unchanged.
     assert digest(report_of(core, ids(A))) == digest(report)
 
