@@ -384,7 +384,7 @@ def register(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: S
         actor = _acting(ctx, organisation, username)
         info = ctx.registry.register_involvement(
             actor, organisation=organisation, professional=username,
-            pseudonyms=ctx.core.pseudonymise(identifiers), purpose=purpose,
+            pseudonyms=ctx.core.pseudonymise(actor, identifiers), purpose=purpose,
             ends_on=ends_on.date() if ends_on else None,
         )
     if as_json:
@@ -414,7 +414,7 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
     with domain_errors(ctx):
         identifiers = parse_household(bsn=bsn, address=address, person=person)
         actor = _acting(ctx, organisation, username)
-        pseudonyms = ctx.core.pseudonymise(identifiers)
+        pseudonyms = ctx.core.pseudonymise(actor, identifiers)
         result = LookupService(ctx.core).lookup(
             actor, pseudonyms=pseudonyms, purpose=purpose, basis=basis,
             evidence=Evidence(consent_reference, statute, justification),

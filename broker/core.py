@@ -3,19 +3,25 @@
 ``Core`` holds what a service needs: settings, the session factory, the key store, the matching-key
 maker, the pseudonym service and the clock. It is built once by ``create_app`` or the CLI; tests
 build it on a temporary directory.
+
+Every pseudonym evaluation of every door goes through :meth:`Core.evaluate`, which charges it to
+the acting organisation's daily quota (:mod:`broker.pseudonyms.quota`); there is no other way to
+the pseudonym service for a door.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from broker.audit.checkpoints import Checkpointer, NoteKey
+from broker.audit.services import Actor
 from broker.config import Settings
 from broker.db import (
     make_engine,
@@ -29,13 +35,30 @@ from broker.policy import Policy, PolicyHolder
 from broker.pseudonyms.blinding import pseudonymise
 from broker.pseudonyms.keys import FileKeyStore
 from broker.pseudonyms.matching import MatchingKeys, Pseudonym
-from broker.pseudonyms.service import PseudonymService
+from broker.pseudonyms.quota import (
+    QuotaExceeded,
+    QuotaUse,
+    charge,
+    record_evaluation,
+    record_refusal,
+    used_on,
+)
+from broker.pseudonyms.service import Evaluation, PseudonymService
 from broker.registry.models import Organisation
 
 # Periods (involvement end dates, history) are calendar dates as Dutch professionals see them.
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class ChargedEvaluation:
+    """Evaluated elements, and the organisation's quota after their charge (None: evaluated
+    for no organisation, and so charged to none)."""
+
+    evaluation: Evaluation
+    quota: QuotaUse | None
 
 
 class Core:
@@ -91,13 +114,46 @@ class Core:
         """Today's date in the Netherlands."""
         return self.clock().astimezone(LOCAL_ZONE).date()
 
-    def pseudonymise(self, identifiers: Sequence[Identifier]) -> list[Pseudonym]:
-        """Blind, evaluate in-process and unblind: the web form's and the CLI's door.
+    def evaluate(self, actor: Actor, blinded_elements: Sequence[bytes]) -> ChargedEvaluation:
+        """Evaluate blinded elements for ``actor``, charged to its organisation's daily quota.
+
+        One transaction: the quota's conditional upsert, the evaluation (which refuses a bad
+        batch before any element is evaluated, rolling the charge back) and its audit event.
+        Raises :class:`QuotaExceeded` (after committing the refusal's audit event) when the
+        quota cannot take the batch. An actor acting for no organisation (an operator or
+        auditor) is charged to none and not recorded here: its command is audited.
+        """
+        organisation_id = actor.organisation_id
+        if organisation_id is None:
+            return ChargedEvaluation(self.pseudonym_service.evaluate(blinded_elements), None)
+        count = len(blinded_elements)
+        day = self.today()
+        resets_at = datetime.combine(day + timedelta(days=1), time(), tzinfo=LOCAL_ZONE)
+        with self.transaction() as connection:
+            quota = self.policy().quota_for(self.org_type(connection, organisation_id))
+            used = charge(connection, organisation_id=organisation_id, day=day, count=count,
+                          quota=quota)
+            if used is None:
+                refused = QuotaUse(False, quota, used_on(connection, organisation_id, day),
+                                   resets_at)
+                record_refusal(connection, actor, refused, count, day)
+            else:
+                result = self.pseudonym_service.evaluate(blinded_elements)
+                use = QuotaUse(True, quota, used, resets_at)
+                record_evaluation(connection, actor, use, count, result.key_epoch)
+        if used is None:
+            raise QuotaExceeded(refused, count)
+        return ChargedEvaluation(result, use)
+
+    def pseudonymise(self, actor: Actor, identifiers: Sequence[Identifier]) -> list[Pseudonym]:
+        """Blind, evaluate in-process and unblind for ``actor``: the web form's and the CLI's
+        door, charged like the API (see :meth:`evaluate`).
 
         The identifiers stay in this process's memory for this call only; the pseudonym service
         sees blinded elements.
         """
-        return pseudonymise(identifiers, self.pseudonym_service.evaluate)
+        return pseudonymise(identifiers,
+                            lambda blinded: self.evaluate(actor, blinded).evaluation)
 
     def audit_key(self) -> NoteKey:
         """The audit log's signing key under the log's origin (loaded once)."""

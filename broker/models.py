@@ -18,7 +18,7 @@ from broker.contact.models import (
 )
 from broker.db import Base
 from broker.notifications.models import InboxMessage, OutboxMessage
-from broker.pseudonyms.models import KeyRotation
+from broker.pseudonyms.models import EvaluationCount, KeyRotation
 from broker.registry.models import (
     Consent,
     ConsentKey,
@@ -40,6 +40,7 @@ __all__ = [
     "ContactRequest",
     "CoordinatorProposal",
     "CoordinatorVote",
+    "EvaluationCount",
     "IdempotencyRecord",
     "InboxMessage",
     "Involvement",

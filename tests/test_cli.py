@@ -91,7 +91,21 @@ def test_bad_register_input_exits_1_and_writes_nothing(
     assert message.lower() in result.output.lower()
     assert "Traceback" not in result.output
     assert "123456789" not in result.output
-    assert _rows(tmp_path) == before
+    # Input the registry refuses only after the household was pseudonymised (the purpose, the
+    # end date) leaves that evaluation alone: charged to the organisation's daily quota and
+    # audited, as an evaluation is whatever comes of it. Anything else writes nothing.
+    evaluated = 1 if message in ("purpose", "end date") else 0
+    assert _rows(tmp_path) == (before[0], before[1] + evaluated)
+    assert _event_types(tmp_path)[before[1]:] == ["pseudonym:evaluated"] * evaluated
+
+
+def _event_types(tmp_path: Path) -> list[str]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'instance' / 'broker.db'}")
+    with engine.connect() as connection:
+        types = list(connection.scalars(select(AuditEvent.event_type)
+                                        .order_by(AuditEvent.seq)))
+    engine.dispose()
+    return types
 
 
 def test_messages_in_dutch_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

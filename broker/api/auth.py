@@ -7,10 +7,10 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 2. the RFC 9421 signature (broker.api.signatures: components, tag, times, key, Ed25519, content
    digest, then the nonce). The *verified* key id, never a header, identifies the caller from
    here on. A refusal is an audit event ``auth:signature_rejected``;
-3. the per-organisation limit; ``pseudonyms/evaluate`` also counts every element against the
-   policy's daily quota for the organisation (each evaluation is a possible guess at a BSN).
-   A refusal is an audit event ``auth:rate_limited``. When the limit store cannot answer, the
-   request is refused (fail closed, 503);
+3. the per-organisation limit. A refusal is an audit event ``auth:rate_limited``. When the
+   limit store cannot answer, the request is refused (fail closed, 503). (The daily quota of
+   pseudonym evaluations is not a rate limit of this module: it is kept in the database for
+   every door, see broker.pseudonyms.quota);
 4. after the view, every response — refusals too — is signed with the broker's key and bound to
    the request's signature, so a client can trust what it reads.
 """
@@ -22,7 +22,7 @@ import uuid
 from typing import Any
 
 from flask import Response, current_app, g, request
-from limits import RateLimitItem, RateLimitItemPerDay, parse
+from limits import RateLimitItem, parse
 from nacl.signing import VerifyKey
 
 from broker.api.context import api_context
@@ -133,12 +133,6 @@ def limit_organisation(caller: Caller, item: RateLimitItem, *, cost: int, scope:
             f"Your organisation's limit of {item} for {scope} is used up; retry later.",
             f"Het limiet van uw organisatie ({item}) voor {scope} is op; probeer het later.",
         )
-
-
-def evaluation_quota(caller: Caller, count: int) -> None:
-    """The policy's daily quota of pseudonym evaluations for the caller's organisation."""
-    quota = core_of_request().policy().quota_for(caller.org_type)
-    limit_organisation(caller, RateLimitItemPerDay(quota), cost=count, scope="evaluations")
 
 
 def limit_headers() -> dict[str, str]:

@@ -14,15 +14,15 @@ from flask import Blueprint, Response, current_app, g, request
 from marshmallow import Schema
 
 from broker.api import schemas
-from broker.api.auth import authenticate, evaluation_quota, sign
+from broker.api.auth import authenticate, sign
 from broker.api.idempotency import idempotent, request_key
 from broker.api.openapi import docs_page, openapi_document
 from broker.api.problems import register_error_handlers
 from broker.app import core_of
 from broker.core import Core
 from broker.errors import ValidationError
-from broker.pseudonyms.evaluations import evaluate_and_record
 from broker.pseudonyms.matching import Pseudonym
+from broker.pseudonyms.quota import QuotaExceeded, QuotaUse
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import NewInvolvement, RegistryService
 
@@ -70,13 +70,27 @@ def _pseudonyms(keys: list[dict[str, Any]]) -> list[Pseudonym]:
     return [Pseudonym(k["category"], k["element"], k["key_epoch"]) for k in keys]
 
 
+def quota_headers(use: QuotaUse) -> dict[str, str]:
+    """RateLimit-* of the organisation's daily evaluation quota (``Retry-After`` when used up)."""
+    reset = str(max(0, int((use.resets_at - current_core().now()).total_seconds())))
+    headers = {"RateLimit-Limit": str(use.limit), "RateLimit-Remaining": str(use.remaining),
+               "RateLimit-Reset": reset}
+    return headers if use.granted else {**headers, "Retry-After": reset}
+
+
 @bp.post("/pseudonyms/evaluate")
 @idempotent
 def evaluate() -> Response:
     """The pseudonym service: evaluate blinded elements (each one counts against the quota)."""
     blinded = read_body(_EVALUATE_REQUEST)["blinded_elements"]
-    evaluation_quota(g.caller, len(blinded))
-    result = evaluate_and_record(current_core(), g.actor, blinded)
+    try:
+        charged = current_core().evaluate(g.actor, blinded)
+    except QuotaExceeded as exc:
+        g.limit_headers = quota_headers(exc.use)
+        raise
+    if charged.quota is not None:  # always: an API caller acts for its organisation
+        g.limit_headers = quota_headers(charged.quota)
+    result = charged.evaluation
     return json_response(_EVALUATE_RESPONSE,
                  {"evaluated_elements": result.elements, "key_epoch": result.key_epoch})
 

@@ -181,10 +181,12 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime | No
 
 def _pseudonyms(bsn: Sequence[str], address: Sequence[str], person: Sequence[str],
                 required: bool) -> list[Pseudonym]:
-    """The household's pseudonyms; the raw values stay in this call's memory."""
+    """The household's pseudonyms; the raw values stay in this call's memory. The auditor acts
+    for no organisation: the evaluation is charged to none (the search or report is audited)."""
     if not (bsn or address or person or required):
         return []
-    return cli_root().core.pseudonymise(parse_household(bsn=bsn, address=address, person=person))
+    return cli_root().core.pseudonymise(
+        Actor.operator(), parse_household(bsn=bsn, address=address, person=person))
 
 
 def _cell(value: object) -> str:

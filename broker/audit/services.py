@@ -85,6 +85,9 @@ EVENT_TYPES: Mapping[str, str] = {
     "audit:subject_access_released": "U",
     "audit:misuse_flagged": "E",
     "audit:misuse_counts_pruned": "D",
+    # Persistent evaluation quotas (issue 10): a batch the organisation's daily quota could not
+    # take, on any door (a granted one is pseudonym:evaluated).
+    "pseudonym:quota_refused": "E",
 }
 
 

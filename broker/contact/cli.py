@@ -173,9 +173,10 @@ def consent_add(organisation: str, username: str, bsn: Sequence[str], address: S
     core = cli_root().core
     with cli_errors():
         identifiers = parse_household(bsn=bsn, address=address, person=person)
+        acting = act_as(organisation, username)
         info = ConsentService(core).record(
-            act_as(organisation, username), professional=username,
-            pseudonyms=core.pseudonymise(identifiers), given_by=given_by,
+            acting, professional=username,
+            pseudonyms=core.pseudonymise(acting, identifiers), given_by=given_by,
             given_on=_day(given_on), valid_until=_day(valid_until), purposes=list(purposes),
             holder_types=list(holder_types))
     click.echo(f"consent {info.id}: given by the {info.given_by} on {info.given_on}, valid "

@@ -5,21 +5,26 @@ Rules this module guarantees:
 - A proposal is made for one of the proposer's organisation's own active involvements. The
   nominee is that involvement itself, or a match of one of the organisation's recent look-ups
   (found again from the look-up's audit event, as for a contact request) on the same household.
-- The group is every other active involvement sharing a matching key with the proposer's whose
-  organisation may know of the proposer's (its own organisation, or one the policy lets
-  discover the proposer's type for its own purpose under a basis that purpose accepts, as for a
-  ``new_match`` notification: otherwise the proposal itself would disclose the proposer), and
-  the nominee in any case (nominating it is the proposer's choice to make itself known to it,
-  as asking for contact is). Each gets a vote, its contact professional a
-  ``coordinator_proposal`` notification; the proposer agrees by proposing.
-- A proposal is refused unless the group holds at least one involvement the proposer may know
-  of in turn, so the answer never tells whether organisations hidden from it are involved. An
-  involvement takes part in at most one open proposal at a time.
+- The group (the voters) is the household's: every other active involvement sharing a matching
+  key with the proposer's involvement whose organisation and the proposer's may know of each
+  other, decided with the *proposal's* purpose (the proposer's involvement's) under any basis
+  that purpose accepts, as for a ``new_match`` notification, never with each voter's own
+  purpose. Both ways, because a vote discloses both ways: the proposal tells the voter of the
+  proposer, and the outcome (a decline above all) tells the proposer of the voter. Involvements
+  of the proposer's own organisation always qualify. The nominee is in the group in any case
+  (nominating it is the proposer's choice to make itself known to it, as asking for contact
+  is). Each voter gets a vote, its contact professional a ``coordinator_proposal``
+  notification; the proposer agrees by proposing. Everyone else is neither asked nor told: no
+  message, no webhook, no view, and a vote from them is "not found".
+- A proposal is refused when the group is empty; the answer is the same whether or not
+  organisations hidden from the proposer are involved. An involvement takes part in at most one
+  open proposal at a time.
 - Any decline declines. When every vote of an involvement still active agrees, the proposal is
-  agreed, and every earlier agreed proposal sharing a participant (proposer or voter) with it is
-  superseded: the later agreement replaces the earlier one for all its participants, also those
-  outside the new group (who have no coordinator until they agree on one again). Each outcome
-  is notified to every active participant but the professional who voted last.
+  agreed, and an earlier agreed proposal is superseded when each of its still active
+  participants (proposer or voter) takes part in the new one. An earlier agreement with a
+  participant outside the new group stands for that participant (who therefore learns nothing
+  of the new one); each participant sees its newest agreement. Each outcome is notified to
+  every active participant but the professional who voted last.
 - Who coordinates is shown to each participant as the policy lets its organisation know of the
   coordinator's (viewer's type as requester, coordinator's as holder, the viewer's involvement's
   purpose, basis ``legal_task``): not allowed or ``nothing``: only that someone coordinates;
@@ -123,7 +128,7 @@ class CoordinatorService:
                 raise NotFound("This match is not on the household of your involvement.",
                                "Deze match hoort niet bij het huishouden van uw "
                                "betrokkenheid.")
-            if not any(_may_know(policy, mine, other) for other in group):
+            if not group:
                 raise Conflict("No other involvement you may know of shares this household: "
                                "there is nobody to agree with.",
                                "Geen andere betrokkenheid die u mag kennen deelt dit "
@@ -182,8 +187,12 @@ class CoordinatorService:
             mine = own_involvement(session, actor, involvement_id, today)
             proposals = session.scalars(_taking_part(mine.id, AGREED, PROPOSED)
                                         .order_by(CoordinatorProposal.id.desc())).all()
-            agreed = next((p for p in proposals if p.status == AGREED
-                           and _active(session.get(Involvement, p.coordinator_id), today)), None)
+            # The newest agreement stands; an earlier one does not return when its coordinator
+            # leaves.
+            agreed = next((p for p in proposals if p.status == AGREED), None)
+            if agreed is not None and not _active(session.get(Involvement, agreed.coordinator_id),
+                                                  today):
+                agreed = None
             coordinating = ([self._reveal(policy, mine, _involvement(
                 session, agreed.coordinator_id))] if agreed is not None else [])
             views = [self._view(session, policy, p, mine) for p in proposals
@@ -217,12 +226,14 @@ class CoordinatorService:
         else:
             proposal.status, event = AGREED, "coordinator:agreed"
             participants = {proposal.proposed_by_id, *(v.involvement_id for v in votes)}
-            earlier = session.scalars(
+            earlier = [old for old in session.scalars(
                 select(CoordinatorProposal).where(
                     CoordinatorProposal.status == AGREED, CoordinatorProposal.id != proposal.id,
                     or_(CoordinatorProposal.proposed_by_id.in_(participants),
                         CoordinatorProposal.id.in_(select(CoordinatorVote.proposal_id).where(
-                            CoordinatorVote.involvement_id.in_(participants)))))).all()
+                            CoordinatorVote.involvement_id.in_(participants)))))
+                .order_by(CoordinatorProposal.id))
+                if _participants(session, old, today) <= participants]
             for old in earlier:
                 old.status = SUPERSEDED
             details |= {"coordinator_involvement_id":
@@ -276,21 +287,32 @@ def _taking_part(involvement_id: int, *statuses: str) -> Select[CoordinatorPropo
 
 def _group(session: Session, policy: Policy, mine: Involvement, nominee: Involvement,
            today: date) -> list[Involvement]:
-    """Every other active involvement sharing a matching key with ``mine`` that is the
-    nominee or may know of ``mine``'s organisation."""
+    """Every other active involvement sharing a matching key with ``mine`` that is the nominee
+    or whose organisation and ``mine``'s may know of each other for ``mine``'s purpose."""
     ours, theirs = aliased(MatchingKey), aliased(MatchingKey)
     sharing = (select(theirs.involvement_id).join(ours, ours.value == theirs.value)
                .where(ours.involvement_id == mine.id))
     return [other for other in session.scalars(select(Involvement).where(
         Involvement.id.in_(sharing), Involvement.id != mine.id,
         Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on >= today)
-        .order_by(Involvement.id)) if other is nominee or _may_know(policy, other, mine)]
+        .order_by(Involvement.id)) if other is nominee or _know_each_other(policy, mine, other)]
 
 
-def _may_know(policy: Policy, viewer: Involvement, other: Involvement) -> bool:
-    """Whether ``viewer``'s organisation may learn of ``other``'s, for its own purpose."""
-    return other.organisation_id == viewer.organisation_id or may_learn_of(
-        policy, viewer.organisation.org_type, other.organisation.org_type, viewer.purpose)
+def _know_each_other(policy: Policy, proposer: Involvement, other: Involvement) -> bool:
+    """Whether ``other``'s organisation may learn of the proposer's and the proposer's of
+    ``other``'s, both decided with the proposal's purpose (the proposer's involvement's)."""
+    if other.organisation_id == proposer.organisation_id:
+        return True
+    ours, theirs = proposer.organisation.org_type, other.organisation.org_type
+    return (may_learn_of(policy, theirs, ours, proposer.purpose)
+            and may_learn_of(policy, ours, theirs, proposer.purpose))
+
+
+def _participants(session: Session, proposal: CoordinatorProposal, today: date) -> set[int]:
+    """The proposal's proposer and voters whose involvements are still active."""
+    ids = {proposal.proposed_by_id, *session.scalars(
+        select(CoordinatorVote.involvement_id).filter_by(proposal_id=proposal.id))}
+    return {i for i in ids if _active(session.get(Involvement, i), today)}
 
 
 def _active(involvement: Involvement | None, today: date) -> bool:

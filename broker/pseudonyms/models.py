@@ -1,4 +1,4 @@
-"""State of an in-place key rotation.
+"""State of an in-place key rotation, and the daily count of pseudonym evaluations.
 
 Progress itself lives in the rows: each stored matching key carries the epochs it was made under,
 so a rotation resumed after a crash simply continues with the rows still at the old epoch.
@@ -6,9 +6,9 @@ so a rotation resumed after a crash simply continues with the rows still at the 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db import Base, UTCDateTime, utcnow
@@ -26,3 +26,15 @@ class KeyRotation(Base):
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EvaluationCount(Base):
+    """How many pseudonym evaluations an organisation was granted on one Dutch calendar day
+    (see :mod:`broker.pseudonyms.quota`)."""
+
+    __tablename__ = "evaluation_counts"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"),
+                                                 primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    evaluations: Mapped[int] = mapped_column(Integer)

@@ -42,10 +42,11 @@ def consent_page() -> str:
         return _page(ConsentForm(given_on=core.today().isoformat()))
     form = ConsentForm.from_request(request.form)
     try:
-        parsed = parse_consent_form(form)
+        parsed = parse_consent_form(form, core.policy().quotas.web_identifiers_per_check)
+        me = actor()
         recorded = ConsentService(core).record(
-            actor(), professional=g.professional.username,
-            pseudonyms=core.pseudonymise(parsed.identifiers), given_by=form.given_by,
+            me, professional=g.professional.username,
+            pseudonyms=core.pseudonymise(me, parsed.identifiers), given_by=form.given_by,
             given_on=parsed.given_on, valid_until=parsed.valid_until,
             purposes=list(form.purposes), holder_types=list(form.holder_types))
     except (BrokerError, IdentifierError) as exc:

@@ -1,4 +1,9 @@
-"""The household form: what a professional types, validated before anything happens."""
+"""The household form: what a professional types, validated before anything happens.
+
+The form takes one household per check: at most the policy's ``quotas:
+web_identifiers_per_check`` identifiers (lines), refused before anything is pseudonymised or
+charged, with a message naming the limit.
+"""
 
 from __future__ import annotations
 
@@ -64,11 +69,28 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def parse_household_form(form: HouseholdForm) -> ParsedHousehold:
-    """Validate every field; raises the first error, with nothing sent anywhere yet."""
-    identifiers = parse_household(
-        bsn=_lines(form.bsn), address=_lines(form.address), person=_lines(form.person)
-    )
+def _one_household(bsn_lines: str, address_lines: str, person_lines: str,
+                   max_identifiers: int) -> list[Identifier]:
+    """The identifiers of one household: more than ``max_identifiers`` are refused before any
+    is read."""
+    bsn, address, person = _lines(bsn_lines), _lines(address_lines), _lines(person_lines)
+    given = len(bsn) + len(address) + len(person)
+    if given > max_identifiers:
+        raise ValidationError(
+            f"Give one household at a time: at most {max_identifiers} identifiers per form "
+            f"(you gave {given}).",
+            f"Geef één huishouden tegelijk: hooguit {max_identifiers} gegevens per formulier "
+            f"(u gaf er {given}).",
+        )
+    return parse_household(bsn=bsn, address=address, person=person)
+
+
+def parse_household_form(form: HouseholdForm, max_identifiers: int) -> ParsedHousehold:
+    """Validate every field; raises the first error, with nothing sent anywhere yet.
+
+    More than ``max_identifiers`` identifiers (one household) are refused before any is read.
+    """
+    identifiers = _one_household(form.bsn, form.address, form.person, max_identifiers)
     ends_on = None
     if form.ends_on:
         try:
@@ -126,11 +148,10 @@ def _date(text: str, en: str, nl: str) -> date:
                               f"{nl} moet een datum zijn zoals 2027-06-30.") from None
 
 
-def parse_consent_form(form: ConsentForm) -> ParsedConsent:
-    """Validate the identifiers and dates; raises the first error, with nothing sent yet."""
-    identifiers = parse_household(
-        bsn=_lines(form.bsn), address=_lines(form.address), person=_lines(form.person)
-    )
+def parse_consent_form(form: ConsentForm, max_identifiers: int) -> ParsedConsent:
+    """Validate the identifiers (one household, at most ``max_identifiers``) and dates; raises
+    the first error, with nothing sent yet."""
+    identifiers = _one_household(form.bsn, form.address, form.person, max_identifiers)
     return ParsedConsent(identifiers,
                          _date(form.given_on, "The date of consent", "De datum van toestemming"),
                          _date(form.valid_until, "The end date", "De einddatum"))

@@ -110,6 +110,11 @@ def actor() -> Actor:
                  source_address=truncate_address(request.remote_addr))
 
 
+def _identifier_limit() -> int:
+    """Identifiers the household form takes per check (the policy's, one household)."""
+    return core_of(current_app).policy().quotas.web_identifiers_per_check
+
+
 @bp.route("/")
 def index() -> Response:
     """Start page: the household check once signed in."""
@@ -162,11 +167,11 @@ def check() -> str:
     if request.method == "POST":
         form = HouseholdForm.from_request(request.form)
         try:
-            parsed = parse_household_form(form)
-            me, core = g.professional, core_of(current_app)
-            pseudonyms = core.pseudonymise(parsed.identifiers)
+            parsed = parse_household_form(form, _identifier_limit())
+            me, core, acting = g.professional, core_of(current_app), actor()
+            pseudonyms = core.pseudonymise(acting, parsed.identifiers)
             result = LookupService(core).lookup(
-                actor(), pseudonyms=pseudonyms, purpose=form.purpose, basis=form.basis,
+                acting, pseudonyms=pseudonyms, purpose=form.purpose, basis=form.basis,
                 evidence=form.evidence(),
                 register=NewInvolvement(me.username, pseudonyms, form.purpose)
                 if form.register_too else None,
@@ -185,11 +190,11 @@ def register() -> str:
     if request.method == "POST":
         form = HouseholdForm.from_request(request.form)
         try:
-            parsed = parse_household_form(form)
-            me = g.professional
+            parsed = parse_household_form(form, _identifier_limit())
+            me, acting = g.professional, actor()
             registered = registry().register_involvement(
-                actor(), organisation=me.organisation_identifier, professional=me.username,
-                pseudonyms=core_of(current_app).pseudonymise(parsed.identifiers),
+                acting, organisation=me.organisation_identifier, professional=me.username,
+                pseudonyms=core_of(current_app).pseudonymise(acting, parsed.identifiers),
                 purpose=form.purpose, ends_on=parsed.ends_on,
             )
         except (BrokerError, IdentifierError) as exc:

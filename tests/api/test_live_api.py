@@ -27,10 +27,12 @@ from tests.conftest import OPEN_POLICY, FakeClock
 from tests.factories import CHILD_BSN
 from tests.services import redis_url
 
+OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
+
 
 def matching_key(core: Core, bsn: str = CHILD_BSN) -> dict[str, Any]:
     """A matching key as a client sends it (made here through the in-process service)."""
-    [pseudonym] = core.pseudonymise([parse_bsn(bsn)])
+    [pseudonym] = core.pseudonymise(OPERATOR, [parse_bsn(bsn)])
     return {"category": pseudonym.category, "element": b64url(pseudonym.element),
             "key_epoch": pseudonym.oprf_epoch}
 
@@ -184,6 +186,7 @@ def test_evaluation_quota_counts_elements(tmp_path: Path, clock: FakeClock) -> N
     assert ok.status_code == 200 and over.status_code == 429
     assert "evaluations" in over.json()["detail"]
     assert count(core, AuditEvent, event_type="pseudonym:evaluated") == 1
+    assert count(core, AuditEvent, event_type="pseudonym:quota_refused") == 1
     core.dispose()
 
 

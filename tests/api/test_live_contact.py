@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from broker.audit.services import Actor
 from broker.core import Core
 from tests.api.live import Organisation, call
 from tests.conftest import SHIPPED_POLICY
@@ -27,8 +28,9 @@ def _keys(core: Core, *identifiers: str) -> list[dict[str, Any]]:
 
     bsns = [i for i in identifiers if i.isdigit()]
     addresses = [i for i in identifiers if not i.isdigit()]
+    household = parse_household(bsn=bsns, address=addresses)
     return [{"category": p.category, "element": b64url(p.element), "key_epoch": p.oprf_epoch}
-            for p in core.pseudonymise(parse_household(bsn=bsns, address=addresses))]
+            for p in core.pseudonymise(Actor.operator("test"), household)]
 
 
 def test_request_decide_open_revoke(core: Core, base: str,

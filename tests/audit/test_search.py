@@ -334,7 +334,9 @@ def test_cli_search(run: Run) -> None:
     as_csv = run("audit", "search", "--professional", "vt-a-p", "--format", "csv", "--from",
                  "2000-01-01", "--to", "2999-12-31")
     assert as_csv.stdout.splitlines()[0].startswith("seq,event_id,")
-    assert len(as_csv.stdout.splitlines()) == 2
+    # The professional's registration, and the evaluation of its household charged to vt-a.
+    assert [line.split(",")[3] for line in as_csv.stdout.splitlines()[1:]] == [
+        "pseudonym:evaluated", "involvement:registered"]
     limited = run("audit", "search", "--limit", "1")
     assert "limit of 1 events was reached" in limited.output
     flagged = run("audit", "search", "--flag", "refused", "--format", "json")

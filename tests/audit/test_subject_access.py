@@ -35,6 +35,8 @@ from broker.registry.services import RegistryService
 from tests.audit.test_search import assert_no_raw, audit_text
 from tests.conftest import SHIPPED_POLICY, FakeClock
 
+OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
+
 HOUSEHOLDS = 8
 A, B = SHOWCASE
 NAMES = {code: name for code, name, _ in ORGANISATIONS}
@@ -76,18 +78,20 @@ def demo(core: Core, registry: RegistryService) -> dict[str, set[str]]:
     service = LookupService(core)
     for code, identifiers in (("wijkteam-noord", ids(A, 2)), ("ggz-centraal", ids(A, 1)),
                               ("politie-basisteam", ids(B, 0))):
-        service.lookup(professional(registry, code), pseudonyms=core.pseudonymise(identifiers),
+        service.lookup(professional(registry, code),
+                       pseudonyms=core.pseudonymise(OPERATOR, identifiers),
                        purpose="safety_assessment", basis="legal_task", evidence=STATUTE)
     with pytest.raises(ValidationError):
         service.lookup(professional(registry, "reclassering-midden"),
-                       pseudonyms=core.pseudonymise(ids(A)), purpose="safety_assessment",
+                       pseudonyms=core.pseudonymise(OPERATOR, ids(A)), purpose="safety_assessment",
                        basis="legal_task")
     return {"A-mother": set(), "A-child": {"ggz-centraal"}, "B": {"politie-basisteam"}}
 
 
 def registered_on(core: Core, identifiers: list[Identifier]) -> set[str]:
     """Codes of organisations with a registration sharing a key, read from the registry."""
-    values = [k.value for k in core.matching.to_stored_many(core.pseudonymise(identifiers))]
+    values = [k.value for k in
+              core.matching.to_stored_many(core.pseudonymise(OPERATOR, identifiers))]
     with core.unit_of_work() as session:
         return set(session.scalars(
             select(Organisation.identifier)
@@ -104,7 +108,7 @@ def showcase_registrants(number: int, indices: set[int]) -> set[str]:
 
 def report_of(core: Core, identifiers: list[Identifier], lang: str = "nl"
               ) -> SubjectAccessReport:
-    return request_access(core, OFFICER, core.pseudonymise(identifiers), lang)
+    return request_access(core, OFFICER, core.pseudonymise(OPERATOR, identifiers), lang)
 
 
 def names(report: SubjectAccessReport) -> set[str]:
@@ -170,7 +174,7 @@ def test_registrations_are_followed_until_they_end_and_expire(
         core: Core, registry: RegistryService, demo: dict[str, set[str]],
         clock: FakeClock) -> None:
     def involvement_of(code: str, household: Household) -> str:
-        keys = core.matching.to_stored_many(core.pseudonymise(ids(household)))
+        keys = core.matching.to_stored_many(core.pseudonymise(OPERATOR, ids(household)))
         with core.unit_of_work() as session:
             return session.scalars(
                 select(Involvement.public_id).distinct().join(MatchingKey).join(Organisation)
@@ -197,7 +201,7 @@ def test_registrations_are_followed_until_they_end_and_expire(
 def test_never_shows_the_justification_or_an_identifier(
         core: Core, registry: RegistryService, demo: dict[str, set[str]]) -> None:
     LookupService(core).lookup(
-        professional(registry, "jeugdhulp-de-brug"), pseudonyms=core.pseudonymise(ids(A)),
+        professional(registry, "jeugdhulp-de-brug"), pseudonyms=core.pseudonymise(OPERATOR, ids(A)),
         purpose="safety_assessment", basis="vital_interest",
         evidence=Evidence(justification=SECRET_REASON))
     report = report_of(core, ids(A, 1))
@@ -217,7 +221,7 @@ def test_unknown_person_gets_an_empty_report(core: Core, demo: dict[str, set[str
 def test_a_request_and_its_report_are_audited_with_the_persons_keys(
         core: Core, demo: dict[str, set[str]]) -> None:
     report = report_of(core, ids(A, 0))
-    keys = {k.value for k in core.matching.to_stored_many(core.pseudonymise(ids(A, 0)))}
+    keys = {k.value for k in core.matching.to_stored_many(core.pseudonymise(OPERATOR, ids(A, 0)))}
     with core.unit_of_work() as session:
         request = session.scalars(select(SubjectAccessRequest)).one()
         events = session.scalars(select(AuditEvent).where(

@@ -59,6 +59,17 @@ def _agree_all(service: CoordinatorService, proposal_id: str,
                      involvement_id=involvement_id, agree=True)
 
 
+def _vt_proposes(story: Story, service: CoordinatorService, vt_id: str, organisation: str
+                 ) -> str:
+    """Veilig Thuis looks up the mother and proposes the match of ``organisation``."""
+    result = LookupService(story.core).lookup(story.vt.actor, pseudonyms=story.mother,
+                                              purpose="safety_assessment", basis="legal_task",
+                                              evidence=VT_STATUTE)
+    match = next(m for m in result.matches if m.organisation == organisation)
+    return service.propose(story.vt.actor, professional=story.vt.username, involvement_id=vt_id,
+                           coordinator=MatchRef(result.lookup_id, match.match_id)).id
+
+
 def test_the_household_agrees_on_a_coordinator(story: Story, wijkteam: Member) -> None:
     core, service = story.core, CoordinatorService(story.core)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
@@ -128,9 +139,8 @@ def test_each_organisation_sees_the_coordinator_as_the_policy_allows(
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
 
     # The school coordinates: Veilig Thuis sees who, the neighbourhood team the type only.
-    mine = service.propose(story.school.actor, professional=story.school.username,
-                           involvement_id=school_id)
-    _agree_all(service, mine.id, [(story.vt, vt_id), (wijkteam, wijkteam_id)])
+    mine = _vt_proposes(story, service, vt_id, "Basisschool De Linde")
+    _agree_all(service, mine, [(story.school, school_id), (wijkteam, wijkteam_id)])
     assert service.current(story.vt.actor, vt_id).coordinator == Coordinator(
         "organisation", False, "school", "Basisschool De Linde", "Contact Basisschool De Linde",
         "contactpersoon")
@@ -142,9 +152,9 @@ def test_each_organisation_sees_the_coordinator_as_the_policy_allows(
     ggz = make_org(registry, "ggz-west", "GGZ West", "ggz")
     register(registry, ggz, story.child)
     (ggz_id,) = _ids(core, ggz)
-    theirs = service.propose(ggz.actor, professional=ggz.username, involvement_id=ggz_id)
-    _agree_all(service, theirs.id, [(story.school, school_id), (story.vt, vt_id),
-                                    (wijkteam, wijkteam_id)])
+    theirs = _vt_proposes(story, service, vt_id, "GGZ West")
+    _agree_all(service, theirs, [(story.school, school_id), (ggz, ggz_id),
+                                 (wijkteam, wijkteam_id)])
     start = story.last_seq()
     assert service.current(wijkteam.actor, wijkteam_id).coordinator == Coordinator(
         "nothing", False)
@@ -158,22 +168,31 @@ def test_each_organisation_sees_the_coordinator_as_the_policy_allows(
 
 
 def test_a_proposal_reaches_only_those_who_may_know_of_the_proposer(
-        story: Story, wijkteam: Member) -> None:
+        story: Story, wijkteam: Member, registry: RegistryService) -> None:
     core, service = story.core, CoordinatorService(story.core)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
-    # In care coordination the neighbourhood team may not learn that Veilig Thuis is involved:
-    # Veilig Thuis's proposal of itself goes to the school alone.
-    proposed = service.propose(story.vt.actor, professional=story.vt.username,
-                               involvement_id=vt_id)
-    assert inbox(core, wijkteam, PROPOSAL) == []
-    assert service.current(wijkteam.actor, wijkteam_id).open_proposals == []
-    with pytest.raises(NotFound):
-        service.vote(wijkteam.actor, proposed.id, professional=wijkteam.username,
-                     involvement_id=wijkteam_id, agree=True)
-    _agree_all(service, proposed.id, [(story.school, school_id)])
-    assert service.current(wijkteam.actor, wijkteam_id).coordinator is None
-    assert service.current(story.school.actor, school_id).coordinator == Coordinator(
-        "nothing", False)
+    police = make_org(registry, "politie-midden", "Politie Midden", "politie")
+    register(registry, police, story.child, purpose="safety_assessment")
+    (police_id,) = _ids(core, police)
+    # The school proposes itself for care coordination. Veilig Thuis's own purpose (a safety
+    # assessment) would let it learn of the school, but in care coordination no rule does: it
+    # is not asked. The school may learn that the police are involved, but the police may not
+    # learn of the school: not asked either. The neighbourhood team and the school may know of
+    # each other in care coordination: it votes.
+    proposed = service.propose(story.school.actor, professional=story.school.username,
+                               involvement_id=school_id)
+    for outsider, involvement_id in ((story.vt, vt_id), (police, police_id)):
+        assert inbox(core, outsider, PROPOSAL) == []
+        assert service.current(outsider.actor, involvement_id).open_proposals == []
+        with pytest.raises(NotFound):
+            service.vote(outsider.actor, proposed.id, professional=outsider.username,
+                         involvement_id=involvement_id, agree=False)
+    assert inbox(core, wijkteam, PROPOSAL) == [(PROPOSAL, proposed.id)]
+    _agree_all(service, proposed.id, [(wijkteam, wijkteam_id)])
+    assert service.current(story.vt.actor, vt_id).coordinator is None
+    assert service.current(police.actor, police_id).coordinator is None
+    assert service.current(wijkteam.actor, wijkteam_id).coordinator == Coordinator(
+        "organisation_type", False, "school")
 
 
 @pytest.mark.parametrize("policy_path", [OPEN_POLICY])
@@ -196,17 +215,17 @@ def test_one_decline_declines(story: Story, wijkteam: Member) -> None:
     core, service = story.core, CoordinatorService(story.core)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
     start = story.last_seq()
-    proposed = service.propose(story.school.actor, professional=story.school.username,
-                               involvement_id=school_id)
-    declined = service.vote(story.vt.actor, proposed.id, professional=story.vt.username,
-                            involvement_id=vt_id, agree=False)
+    proposed = service.propose(story.vt.actor, professional=story.vt.username,
+                               involvement_id=vt_id)
+    declined = service.vote(story.school.actor, proposed.id, professional=story.school.username,
+                            involvement_id=school_id, agree=False)
     assert (declined.status, declined.your_vote) == ("declined", "decline")
     with pytest.raises(Conflict, match="answered already"):
         service.vote(wijkteam.actor, proposed.id, professional=wijkteam.username,
                      involvement_id=wijkteam_id, agree=True)
-    seen = service.current(story.school.actor, school_id)
+    seen = service.current(story.vt.actor, vt_id)
     assert (seen.coordinator, seen.open_proposals) == (None, [])
-    assert inbox(core, story.school, PROPOSAL) == [(PROPOSAL, proposed.id)]  # the outcome
+    assert inbox(core, story.vt, PROPOSAL) == [(PROPOSAL, proposed.id)]  # the outcome
     assert _types(story, start) == ["coordinator:proposed", "coordinator:voted",
                                     "coordinator:declined", "coordinator:viewed"]
     # A declined proposal is closed: the household can try again.
@@ -219,9 +238,10 @@ def test_a_later_agreement_supersedes_the_earlier_one(story: Story, wijkteam: Me
                                                       registry: RegistryService) -> None:
     core, service = story.core, CoordinatorService(story.core)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
-    first = service.propose(story.school.actor, professional=story.school.username,
-                            involvement_id=school_id)
-    _agree_all(service, first.id, [(story.vt, vt_id), (wijkteam, wijkteam_id)])
+    first = service.propose(story.vt.actor, professional=story.vt.username,
+                            involvement_id=vt_id)
+    _agree_all(service, first.id, [(story.school, school_id), (wijkteam, wijkteam_id)])
+    # In care coordination Veilig Thuis may not learn of the team: the school alone votes.
     second = service.propose(wijkteam.actor, professional=wijkteam.username,
                              involvement_id=wijkteam_id)
     # One open proposal at a time for each participant.
@@ -229,11 +249,12 @@ def test_a_later_agreement_supersedes_the_earlier_one(story: Story, wijkteam: Me
         service.propose(story.school.actor, professional=story.school.username,
                         involvement_id=school_id)
     # While the new one is open the agreed one stands.
-    meanwhile = service.current(story.vt.actor, vt_id)
-    assert meanwhile.coordinator is not None and meanwhile.coordinator.org_type == "school"
+    meanwhile = service.current(story.school.actor, school_id)
+    assert meanwhile.coordinator is not None and meanwhile.coordinator.reveal == "nothing"
     assert [p.id for p in meanwhile.open_proposals] == [second.id]
 
-    # Veilig Thuis's involvement ends: its open vote no longer holds the household up.
+    # Veilig Thuis's involvement ends: every still active participant of the first agreement
+    # takes part in the second, which therefore replaces it.
     registry.end_involvement(story.vt.actor, vt_id)
     start = story.last_seq()
     agreed = service.vote(story.school.actor, second.id, professional=story.school.username,
@@ -274,22 +295,22 @@ def test_refusals_write_nothing(story: Story, wijkteam: Member,
         service.propose(story.vt.actor, professional=story.vt.username, involvement_id=vt_id,
                         coordinator=MatchRef(other.lookup_id, other.matches[0].match_id))
     assert story.events(start) == []
-    proposed = service.propose(story.school.actor, professional=story.school.username,
-                               involvement_id=school_id)
+    proposed = service.propose(story.vt.actor, professional=story.vt.username,
+                               involvement_id=vt_id)
     start = story.last_seq()
     with pytest.raises(NotFound, match="no such coordinator proposal"):  # not a voter
-        service.vote(story.school.actor, proposed.id, professional=story.school.username,
-                     involvement_id=school_id, agree=True)
-    with pytest.raises(NotFound, match="no such involvement"):
-        service.vote(story.school.actor, proposed.id, professional=story.school.username,
+        service.vote(story.vt.actor, proposed.id, professional=story.vt.username,
                      involvement_id=vt_id, agree=True)
+    with pytest.raises(NotFound, match="no such involvement"):
+        service.vote(story.vt.actor, proposed.id, professional=story.vt.username,
+                     involvement_id=school_id, agree=True)
     with pytest.raises(NotFound):
         service.current(story.school.actor, wijkteam_id)
-    service.vote(story.vt.actor, proposed.id, professional=story.vt.username,
-                 involvement_id=vt_id, agree=True)
+    service.vote(story.school.actor, proposed.id, professional=story.school.username,
+                 involvement_id=school_id, agree=True)
     with pytest.raises(Conflict, match="answered already"):
-        service.vote(story.vt.actor, proposed.id, professional=story.vt.username,
-                     involvement_id=vt_id, agree=False)
+        service.vote(story.school.actor, proposed.id, professional=story.school.username,
+                     involvement_id=school_id, agree=False)
     assert _types(story, start) == ["coordinator:voted"]
 
 
@@ -345,12 +366,12 @@ def test_the_coordinator_commands(story: Story, wijkteam: Member) -> None:
     assert output == (f"involvement {wijkteam_id}: no coordinator agreed on\n"
                       f"proposal {proposal_id}: proposed; proposed coordinator: someone of a "
                       "school\n")
-    for member, involvement_id in ((story.vt, vt_id), (wijkteam, wijkteam_id)):
-        assert run(member, "vote", proposal_id, "--involvement", involvement_id,
-                   "--agree")[0] == 0
+    assert run(wijkteam, "vote", proposal_id, "--involvement", wijkteam_id, "--agree")[0] == 0
+    assert run(wijkteam, "show", wijkteam_id) == (
+        0, f"involvement {wijkteam_id}: coordinator someone of a school, agreed 2026-03-02\n")
+    # Veilig Thuis may not learn of the school in care coordination: it was not asked.
     assert run(story.vt, "show", vt_id) == (
-        0, f"involvement {vt_id}: coordinator Contact Basisschool De Linde (contactpersoon), "
-           "Basisschool De Linde, agreed 2026-03-02\n")
+        0, f"involvement {vt_id}: no coordinator agreed on\n")
     assert run(story.school, "show", school_id)[0] == 0
     code, output = run(story.school, "vote", proposal_id, "--involvement", vt_id, "--decline")
     assert code == 1 and "no such involvement" in output

@@ -1,7 +1,7 @@
 """subject access requests with their withholding decisions; misuse counters per minute
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-05 10:00:00.000000
 """
 
