@@ -34,6 +34,8 @@ from broker.registry.services import RegistryService
 from tests.audit.test_search import audit_count, last_event
 from tests.conftest import SHIPPED_POLICY, broker_cli
 
+OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
+
 MOTHER, CHILD, FATHER = "111222333", "123456782", "999999990"
 ADDRESS = "1011 AB 12 A"
 OFFICER = as_privacy_officer("fg-1")
@@ -61,7 +63,7 @@ def member(registry: RegistryService, code: str) -> Actor:
 
 def keys(core: Core, *, bsn: tuple[str, ...] = (), address: tuple[str, ...] = (),
          person: tuple[str, ...] = ()) -> list[Pseudonym]:
-    return core.pseudonymise(parse_household(bsn=bsn, address=address, person=person))
+    return core.pseudonymise(OPERATOR, parse_household(bsn=bsn, address=address, person=person))
 
 
 @pytest.fixture
