@@ -65,7 +65,9 @@ def test_lookup_and_register_are_charged_to_the_organisation(
     # The auditor's search by household and a subject access report act for no organisation:
     # charged to none.
     assert run("audit", "search", "--bsn", "123456782").exit_code == 0
-    assert run("audit", "subject-access", "--bsn", "123456782").exit_code == 0
+    assert run("professional", "add", "--org", "vt-a", "--username", "fg-1", "--name", "FG",
+               "--role", "FG", "--access", "privacy_officer").exit_code == 0
+    assert run("audit", "subject-access", "--bsn", "123456782", "--as", "fg-1").exit_code == 0
 
     rows = _database(tmp_path / "home")
     charges = [(kind, a, b) for kind, a, b in rows if a.startswith("pseudonym:")]

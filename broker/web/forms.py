@@ -77,9 +77,9 @@ def _one_household(bsn_lines: str, address_lines: str, person_lines: str,
     given = len(bsn) + len(address) + len(person)
     if given > max_identifiers:
         raise ValidationError(
-            f"Give one household at a time: at most {max_identifiers} identifiers per form "
+            f"Give one household at a time: at most {max_identifiers} identifiers "
             f"(you gave {given}).",
-            f"Geef één huishouden tegelijk: hooguit {max_identifiers} gegevens per formulier "
+            f"Geef één huishouden tegelijk: hooguit {max_identifiers} gegevens "
             f"(u gaf er {given}).",
         )
     return parse_household(bsn=bsn, address=address, person=person)

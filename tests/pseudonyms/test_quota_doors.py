@@ -163,7 +163,7 @@ def test_the_web_form_takes_one_household_per_check(core: Core, school: Organisa
     assert not any(bsn in page for bsn in BSNS)
     client.get("/lang/en")
     page = check(client, BSNS[:PER_CHECK + 1])
-    assert f"at most {PER_CHECK} identifiers per check (you gave {PER_CHECK + 1})" in page
+    assert f"at most {PER_CHECK} identifiers (you gave {PER_CHECK + 1})" in page
     page = check(client, BSNS[:PER_CHECK])
     assert "identifiers per check" not in page
     assert event_types(core)[-2:] == ["pseudonym:evaluated", "lookup:performed"]
