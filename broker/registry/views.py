@@ -113,8 +113,10 @@ class LookupResult:
     """The answer to one look-up, with the audit event that records it.
 
     ``registration_required`` says that the policy shows some organisations only to askers
-    registered on the household themselves (reciprocity) and the asker is not: register, then
-    ask again. It depends on the policy alone, never on what matched.
+    registered on the household themselves (reciprocity) and the asker's organisation does not
+    hold an active involvement on every identifier of the question: register on them, then ask
+    again. It depends on the policy and the asker's own registrations alone, never on anyone
+    else's, so it reads the same whether others are withheld or no one is there.
     """
 
     lookup_id: str
