@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from broker.core import Core
+from broker.errors import ValidationError
 from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
@@ -65,8 +66,9 @@ def test_notify_holder_tells_exactly_the_disclosed_holders(core: Core,
     assert performed.details["flag_for_review"] is False
 
 
-def test_a_rule_without_notify_holder_tells_no_holder(core: Core,
-                                                      registry: RegistryService) -> None:
+def test_flag_for_review_without_notify_holder_tells_the_auditor_only(
+    core: Core, registry: RegistryService
+) -> None:
     add_auditor(registry)
     police, wijkteam = add_member(registry, "politie", "politie"), add_member(registry, "wt",
                                                                             "wijkteam")
@@ -137,7 +139,7 @@ def test_the_holder_learns_of_the_asker_no_more_than_the_policy_lets_it(
     assert payload["data"] == learns
 
 
-def test_a_vital_interest_lookup_is_flagged_even_when_nothing_matched(
+def test_flag_for_review_on_vital_interest_even_when_nothing_matched(
     core: Core, registry: RegistryService
 ) -> None:
     add_auditor(registry)
@@ -153,7 +155,7 @@ def test_a_refused_vital_interest_lookup_reaches_the_auditors(core: Core,
                                                               registry: RegistryService) -> None:
     add_auditor(registry)
     wijkteam = add_member(registry, "wt", "wijkteam")
-    with pytest.raises(Exception, match="justification"):
+    with pytest.raises(ValidationError, match="justification"):
         LookupService(core).lookup(wijkteam.actor, pseudonyms=household(core, address=(ADDRESS,)),
                                    purpose="safety_assessment", basis="vital_interest",
                                    evidence=Evidence(justification="te kort"))
