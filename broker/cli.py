@@ -42,7 +42,13 @@ from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_re
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_PROFESSIONAL, ACCESS_ROLES
 from broker.registry.services import NewInvolvement, RegistryService
-from broker.registry.views import OrganisationInfo, ProfessionalInfo
+from broker.registry.views import (
+    NONE_SHOWN,
+    OTHERS_MAY_BE_HIDDEN,
+    REGISTRATION_MAY_SHOW_MORE,
+    OrganisationInfo,
+    ProfessionalInfo,
+)
 from broker.setup import initialise
 
 
@@ -423,15 +429,14 @@ def lookup(ctx: Context, bsn: Sequence[str], address: Sequence[str], person: Seq
     if as_json:
         echo_json(result)
         return
-    if not result.matches:
-        click.echo("no other organisation is registered on this household that you may learn of")
     for m in result.matches:
         who = m.organisation or m.org_type or "an organisation (the policy reveals no more)"
         click.echo(f"{who}: matched on {' and '.join(m.matched_on)}; contact: {m.contact} "
                    f"(rule {m.rule_id})")
+    # Never "no one is involved": the words are the same whether the policy withheld or not.
+    click.echo((OTHERS_MAY_BE_HIDDEN if result.matches else NONE_SHOWN)[ctx.lang])
     if result.registration_required:
-        click.echo("some organisations are shown only to those registered on this household "
-                   "themselves: ask again with --register")
+        click.echo(REGISTRATION_MAY_SHOW_MORE[ctx.lang] + " (--register)")
 
 
 @main.command()

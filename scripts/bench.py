@@ -39,7 +39,8 @@ from broker.policy import load_policy
 from broker.pseudonyms import oprf
 from broker.pseudonyms.matching import Category, Pseudonym
 from broker.pseudonyms.rotation import run_rotation, start_or_resume
-from broker.registry.lookups import MATCHES, Evidence, LookupService
+from broker.registry.candidates import MATCHES
+from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.setup import initialise
 

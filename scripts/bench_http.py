@@ -32,7 +32,7 @@ from broker.config import Settings
 from broker.core import Core
 from broker.pseudonyms import oprf
 from broker.pseudonyms.matching import Pseudonym
-from broker.registry.lookups import MATCHES
+from broker.registry.candidates import MATCHES
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.setup import initialise
 

@@ -170,8 +170,14 @@ class LookupResponse(Schema):
     """The answer to a look-up."""
 
     lookup_id = fields.String(required=True)
-    matches = fields.List(fields.Nested(MatchOut), required=True)
-    registration_required = fields.Boolean(required=True)
+    matches = fields.List(fields.Nested(MatchOut), required=True, metadata={"description": (
+        "The organisations the policy lets you see. The policy may withhold others: an empty "
+        "list does not mean that no one else is involved.")})
+    registration_required = fields.Boolean(required=True, metadata={"description": (
+        "The policy shows some kinds of organisation only to organisations registered on the "
+        "household themselves (reciprocity, judged per household), and yours is not registered "
+        "on every identifier of this question: register on them and ask again. It depends on "
+        "the policy and your own registrations only, never on anyone else's.")})
     policy_version = fields.String(required=True)
     flagged_for_review = fields.Boolean(required=True)
 

@@ -36,6 +36,11 @@ from broker.client.sync import Syncer
 from broker.identifiers import IdentifierError
 
 BASES = ("consent", "legal_task", "vital_interest")
+# The broker's own words for an answer (broker.registry.views), in English: no answer says that
+# no one is involved.
+NONE_SHOWN = ("You see no organisations that the policy lets you see; the policy may hide "
+              "others who are involved from you.")
+OTHERS_MAY_BE_HIDDEN = "The policy may hide others who are involved from you."
 
 
 @dataclass
@@ -198,9 +203,12 @@ def lookup(settings: CliContext, bsn: Sequence[str], address: Sequence[str],
         who = match.get("organisation") or match.get("org_type") or "an organisation"
         click.echo(f"  {who}: matched on {', '.join(match['matched_on'])}; contact "
                    f"{match['contact']}; match {match['match_id']}")
+    # Never "no one is involved": the words are the same whether the policy withheld or not.
+    click.echo(OTHERS_MAY_BE_HIDDEN if matches else NONE_SHOWN)
     if result.get("registration_required"):
-        click.echo("Some organisations are shown only once yours is registered on this "
-                   "household: ask again with --register-as.")
+        click.echo("The policy shows some kinds of organisation only to those registered on "
+                   "this household themselves, with these identifiers: ask again with "
+                   "--register-as.")
     if result.get("flagged_for_review"):
         click.echo("This look-up is flagged for review by the auditor.")
 

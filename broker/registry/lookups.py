@@ -4,65 +4,63 @@ Rules this module guarantees:
 
 - The asker is the actor's organisation, as authenticated by the door; it is never a match.
 - One statement, driven by the matching-key index, finds every active involvement sharing a
-  key; whether the asker is registered itself comes from the same rows, so the work done does
-  not depend on what the policy will disclose.
+  key (:mod:`broker.registry.candidates`); which statement runs depends on the policy only,
+  so the work done does not depend on what the policy will disclose.
 - The purpose and the legal basis are codes of the policy, and the basis carries what the policy
   demands of it (a consent reference, a statute, a written justification of minimum length).
-  A look-up refused for that is itself audited (``lookup:refused``), then reported.
+  A look-up refused for that is itself audited (``lookup:refused``), then reported; a refused
+  look-up on ``vital_interest`` is flagged for review like any other.
 - On the ``consent`` basis the reference must name a consent record of the asker's organisation,
   in force, for the purpose, sharing a matching key with the household asked about (checked in
   the look-up's transaction, :mod:`broker.registry.consents`); otherwise the look-up is refused
   and audited. Matches of a holder type the consent does not reach are withheld.
 - Every other organisation's active involvement sharing a key is put to the policy engine
   (requester type × holder type × purpose × basis). Only allowed ones are disclosed, each to the
-  level of its rule's ``reveal``; default deny. Where the rule demands reciprocity, the match is
-  disclosed only when the asker's organisation is registered on the household itself.
-- The disclosure and its audit event (policy version, deciding rules, flags) are one transaction.
-- Every look-up is counted for same-day misuse in that transaction (:mod:`broker.audit.misuse`).
+  level of its rule's ``reveal``; default deny. Where the rule demands reciprocity, a match is
+  disclosed only when the asker's organisation holds an active involvement sharing a matching
+  key with that match's involvement (reciprocity per household, not per question).
+- The look-up stage's obligations (:mod:`broker.policy.obligations`) are carried out by their
+  executors (:mod:`broker.registry.obligations`) for the disclosed matches whose deciding rule
+  carries them: ``notify_holder`` tells those holders, ``flag_for_review`` tells the auditors
+  (every look-up on ``vital_interest`` is flagged). The audit event lists only the obligations
+  carried out, and its details say what was done (which holder involvements were told, how
+  many auditors).
+- The disclosure, the notices and the audit event (policy version, deciding rules, flags) are
+  one transaction; every look-up is counted for same-day misuse in it
+  (:mod:`broker.audit.misuse`).
 - A match says whether it matched on a person or an address, never which identifier.
+- ``registration_required`` in the answer: reciprocity applies to this asker, purpose and basis
+  under the policy, and the asker's organisation does not hold an active involvement on every
+  identifier of the question (registering them could show more). It depends on the policy and
+  the asker's own registrations only, so it reads the same for an empty household as for one
+  whose holders are withheld: it is no oracle for "someone is registered here".
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import NoReturn, TypedDict, cast
+from typing import NoReturn, TypedDict
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from broker.audit.misuse import count_lookup
 from broker.audit.services import Actor, Subject, record_event, time_ordered_uuid
 from broker.core import Core
-from broker.db import Prepared
 from broker.errors import Forbidden, ValidationError
 from broker.policy import Decision, DecisionRequest, Policy
 from broker.policy.bases import consent_record_id
-from broker.pseudonyms.matching import Category, Pseudonym, StoredKey, unique_values
+from broker.policy.model import CONSENT, FLAG_FOR_REVIEW, NOTIFY_HOLDER, VITAL_INTEREST
+from broker.policy.obligations import applies_at
+from broker.pseudonyms.matching import Pseudonym, StoredKey, unique_values
+from broker.registry.candidates import Candidate, find_candidates
 from broker.registry.consents import ConsentRefused, ConsentScope, consent_in_force
-from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, MatchingKey, Organisation
+from broker.registry.obligations import flag_for_review, notify_holders
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT, require_known
 from broker.registry.views import LookupResult, Match
-
-# Built once (see Prepared): every look-up runs these.
-MATCHES = Prepared(
-    select(
-        Involvement.id, MatchingKey.category, Involvement.public_id,
-        Involvement.organisation_id, Organisation.org_type, Organisation.name,
-    )
-    .join(Involvement, Involvement.id == MatchingKey.involvement_id)
-    .join(Organisation, Organisation.id == Involvement.organisation_id)
-    .where(
-        MatchingKey.value.in_(bindparam("values", expanding=True)),
-        Involvement.state == INVOLVEMENT_ACTIVE,
-        Involvement.ends_on >= bindparam("today"),
-    ),
-    expanding=["values"],
-)
 
 
 @dataclass(frozen=True)
@@ -72,14 +70,6 @@ class Evidence:
     consent_reference: str | None = None
     statute: str | None = None
     justification: str | None = None
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    involvement_id: str
-    matched_on: tuple[Category, ...]
-    org_type: str
-    organisation: str
 
 
 class LookupService:
@@ -107,8 +97,10 @@ class LookupService:
         (reciprocity); it happens only after every check of the look-up itself has passed, so a
         refused look-up registers nothing.
 
-        The hot path: one prepared SELECT (the matches and the asker's own registration), the
-        policy's compiled table, and one audit event, on a plain connection.
+        The hot path: one prepared SELECT (the matches, the asker's own registrations and, where
+        reciprocity applies, whether the asker shares a key with each match), the policy's
+        compiled table, the look-up stage's obligations (only for disclosed matches whose rule
+        carries one, and for vital interest), and one audit event, on a plain connection.
         """
         org_id = actor.organisation_id
         if org_id is None:
@@ -131,7 +123,7 @@ class LookupService:
         self._check_basis(actor, policy, purpose, basis, evidence)
         try:
             if register is not None:
-                if basis == "consent":  # a look-up refused for its consent registers nothing
+                if basis == CONSENT:  # a look-up refused for its consent registers nothing
                     with self.core.transaction() as connection:
                         _, values, _ = _household(self.core, connection, pseudonyms)
                         self._consent(connection, org_id, values, purpose, basis, evidence)
@@ -158,23 +150,21 @@ class LookupService:
             variants, values, epochs = _household(self.core, connection, pseudonyms)
             consent = self._consent(connection, org_id, values, purpose, basis, evidence)
             # Whether reciprocity applies depends on the policy only, never on what matched,
-            # so an unregistered asker learns nothing about who is involved.
+            # so the statement that runs (and the time it takes) tells nothing of who is there.
             reciprocal = _reciprocity_applies(policy, requester_type, purpose, basis)
-            # One statement finds the others and the asker's own registration alike, so the
-            # work (and the time) does not depend on what matched.
-            candidates, registered = self._candidates(connection, values, org_id, today)
+            found = find_candidates(connection, variants, org_id, today, reciprocal)
             lookup_id = time_ordered_uuid()
             handle_key = self._handle_key(epochs[1])
-            matches, decided, shown = [], [], []
+            matches, decided, shown, to_notify = [], [], [], []
             withheld_policy = withheld_reciprocity = withheld_consent = 0
-            for candidate in candidates:
+            for candidate in found.candidates:
                 decision = policy.decide(
                     DecisionRequest(requester_type, candidate.org_type, purpose, basis))
                 if not decision.allowed:
                     withheld_policy += 1
                 elif consent is not None and not consent.reaches(candidate.org_type):
                     withheld_consent += 1
-                elif decision.requires_registration and not registered:
+                elif decision.requires_registration and not candidate.reciprocal:
                     withheld_reciprocity += 1
                 else:
                     matches.append(_disclose(candidate, decision,
@@ -182,14 +172,21 @@ class LookupService:
                                                           candidate.involvement_id)))
                     decided.append(decision)
                     shown.append(candidate.involvement_id)
-            flagged = basis == "vital_interest" or any(
-                "flag_for_review" in d.obligations for d in decided)
+                    if _carries(decision, NOTIFY_HOLDER):
+                        to_notify.append(candidate)
+            # The look-up stage's obligations (broker.policy.obligations), carried out here, in
+            # this transaction; the event lists only what was done.
+            notified = notify_holders(connection, policy, org_id, requester_type, to_notify)
+            flagged = basis == VITAL_INTEREST or any(_carries(d, FLAG_FOR_REVIEW)
+                                                     for d in decided)
+            auditors = flag_for_review(connection, lookup_id) if flagged else []
             record_event(
                 connection, actor, "lookup:performed", event_id=lookup_id, purpose=purpose,
                 legal_basis=basis, policy_version=policy.version,
                 rule_id=",".join(sorted({d.rule_ids[0] for d in decided})) or None,
-                obligations={o for d in decided for o in d.obligations},
-                vital_interest=basis == "vital_interest",
+                obligations=[code for code, done in ((NOTIFY_HOLDER, notified),
+                                                     (FLAG_FOR_REVIEW, flagged)) if done],
+                vital_interest=basis == VITAL_INTEREST,
                 subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
                           for k in (group[0] for group in variants)],
                 details={
@@ -198,14 +195,17 @@ class LookupService:
                     "withheld_by_policy": withheld_policy,
                     "withheld_for_reciprocity": withheld_reciprocity,
                     "withheld_by_consent": withheld_consent,
+                    "holders_notified": notified,
                     "flag_for_review": flagged,
+                    "auditors_told": len(auditors),
                     "handle_epoch": epochs[1],
                 },
                 **_evidence(evidence),
             )
-            count_lookup(connection, self.core, actor, org_id, lookup_id, fishing=not registered)
-        return LookupResult(lookup_id, matches, reciprocal and not registered, policy.version,
-                            flagged)
+            count_lookup(connection, self.core, actor, org_id, lookup_id,
+                         fishing=not found.registered)
+        return LookupResult(lookup_id, matches, reciprocal and not found.covered,
+                            policy.version, flagged)
 
     def _handle_key(self, broker_epoch: int) -> bytes:
         return handle_key(self.core, broker_epoch)
@@ -227,7 +227,7 @@ class LookupService:
                  basis: str, evidence: Evidence) -> ConsentScope | None:
         """On the consent basis, the record that carries this look-up (ConsentRefused when
         none does); None on any other basis."""
-        if basis != "consent":
+        if basis != CONSENT:
             return None
         return consent_in_force(connection, organisation_id=org_id,
                                 reference=evidence.consent_reference or "", purpose=purpose,
@@ -235,38 +235,21 @@ class LookupService:
 
     def _refuse(self, actor: Actor, policy: Policy, purpose: str, basis: str,
                 evidence: Evidence, reason: str, refusal: ValidationError) -> NoReturn:
-        """Audit a refused look-up (``lookup:refused``, committed), then raise ``refusal``."""
+        """Audit a refused look-up (``lookup:refused``, committed; every use of vital interest
+        is flagged for review, refused or not), then raise ``refusal``."""
+        flagged = basis == VITAL_INTEREST
+        event_id = time_ordered_uuid()
         with self.core.transaction() as connection:
+            auditors = flag_for_review(connection, event_id) if flagged else []
             record_event(
-                connection, actor, "lookup:refused", outcome="refused", purpose=purpose,
-                legal_basis=basis, policy_version=policy.version, reason=reason,
-                vital_interest=basis == "vital_interest",
-                details={"flag_for_review": basis == "vital_interest"},
-                **_evidence(evidence),
+                connection, actor, "lookup:refused", event_id=event_id, outcome="refused",
+                purpose=purpose, legal_basis=basis, policy_version=policy.version,
+                reason=reason, obligations=[FLAG_FOR_REVIEW] if flagged else [],
+                vital_interest=flagged,
+                details={"flag_for_review": flagged, "auditors_told": len(auditors)},
+                **_evidence(evidence, policy, purpose),
             )
         raise refusal
-
-    @staticmethod
-    def _candidates(
-        connection: Connection, values: list[bytes], own_organisation_id: int, today: date
-    ) -> tuple[list[_Candidate], bool]:
-        """Other organisations' active involvements sharing a key, and whether the asker's
-        own organisation is registered on the household too."""
-        rows = MATCHES.all(connection, {"values": values, "today": today})
-        categories: dict[int, set[Category]] = defaultdict(set)
-        details: dict[int, tuple[str, str, str]] = {}
-        registered = False
-        for involvement_id, category, public_id, organisation_id, org_type, org_name in rows:
-            if organisation_id == own_organisation_id:
-                registered = True  # never a match: the caller's own organisation
-                continue
-            categories[involvement_id].add(cast(Category, category))
-            details[involvement_id] = (public_id, org_type, org_name)
-        candidates = [
-            _Candidate(public_id, tuple(sorted(categories[i], reverse=True)), org_type, name)
-            for i, (public_id, org_type, name) in sorted(details.items())
-        ]
-        return candidates, registered
 
 
 def _household(core: Core, connection: Connection, pseudonyms: Sequence[Pseudonym]
@@ -276,6 +259,11 @@ def _household(core: Core, connection: Connection, pseudonyms: Sequence[Pseudony
     rotation, epochs = core.matching.snapshot(connection)
     variants = core.matching.search_values(pseudonyms, rotation, epochs)
     return variants, unique_values(v for group in variants for v in group), epochs
+
+
+def _carries(decision: Decision, obligation: str) -> bool:
+    """True when ``decision`` carries ``obligation`` and it is carried out at a look-up."""
+    return obligation in decision.obligations and applies_at(obligation, "lookup")
 
 
 def _reciprocity_applies(policy: Policy, requester_type: str, purpose: str, basis: str) -> bool:
@@ -304,7 +292,7 @@ def match_handle(key: bytes, lookup_id: str, involvement_id: str) -> str:
     return base64.urlsafe_b64encode(digest.digest()[:16]).rstrip(b"=").decode("ascii")
 
 
-def _disclose(candidate: _Candidate, decision: Decision, handle: str) -> Match:
+def _disclose(candidate: Candidate, decision: Decision, handle: str) -> Match:
     """The match as far as the decision's ``reveal`` allows."""
     reveal = decision.reveal
     return Match(
@@ -324,11 +312,18 @@ class _EvidenceFields(TypedDict):
     justification: str | None
 
 
-def _evidence(evidence: Evidence) -> _EvidenceFields:
-    """The evidence the auditor reviews, as audit fields: the statute and the consent reference
-    are hashed (the reference only when it is a record's id, never free text); the
-    justification is free text that may hold personal details, so it is kept outside the hash
-    (bound by its digest) and erased by retention."""
-    return _EvidenceFields(statute=evidence.statute,
+def _evidence(evidence: Evidence, policy: Policy | None = None,
+              purpose: str | None = None) -> _EvidenceFields:
+    """The evidence the auditor reviews, as audit fields. The statute and the consent reference
+    are hashed, so only codes go in: the statute when it is one the policy lists for the
+    purpose, the reference only when it is a record's id (issue 10: a BSN typed into either
+    must never reach the hashed, never-erasable content). The justification is free text that
+    may hold personal details: it is kept outside the hash (bound by its digest) and erased by
+    retention. On the success path both were checked already (``policy`` is then not needed)."""
+    statute = evidence.statute
+    if policy is not None and purpose is not None and statute not in (
+            policy.purposes[purpose].statutes if purpose in policy.purposes else ()):
+        statute = None
+    return _EvidenceFields(statute=statute,
                            consent_reference=consent_record_id(evidence.consent_reference),
                            justification=evidence.justification)

@@ -108,13 +108,36 @@ class Match:
     rule_id: str
 
 
+# What every door says of a look-up's answer (Dutch and English). No door says that no one is
+# involved: the policy may have withheld matches, and the words are the same whether it did or
+# not, so they are no oracle either.
+NONE_SHOWN = {
+    "nl": "U ziet geen organisaties die u volgens het beleid mag zien; het beleid kan andere "
+          "betrokkenen voor u verbergen.",
+    "en": "You see no organisations that the policy lets you see; the policy may hide others "
+          "who are involved from you.",
+}
+OTHERS_MAY_BE_HIDDEN = {
+    "nl": "Het beleid kan andere betrokkenen voor u verbergen.",
+    "en": "The policy may hide others who are involved from you.",
+}
+REGISTRATION_MAY_SHOW_MORE = {
+    "nl": "Het beleid toont sommige soorten organisaties alleen aan wie zelf bij dit huishouden "
+          "geregistreerd is, met deze gegevens.",
+    "en": "The policy shows some kinds of organisation only to those registered on this "
+          "household themselves, with these identifiers.",
+}
+
+
 @dataclass(frozen=True)
 class LookupResult:
     """The answer to one look-up, with the audit event that records it.
 
     ``registration_required`` says that the policy shows some organisations only to askers
-    registered on the household themselves (reciprocity) and the asker is not: register, then
-    ask again. It depends on the policy alone, never on what matched.
+    registered on the household themselves (reciprocity) and the asker's organisation does not
+    hold an active involvement on every identifier of the question: register on them, then ask
+    again. It depends on the policy and the asker's own registrations alone, never on anyone
+    else's, so it reads the same whether others are withheld or no one is there.
     """
 
     lookup_id: str

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from flask import session
 
+from broker.registry.views import NONE_SHOWN, OTHERS_MAY_BE_HIDDEN, REGISTRATION_MAY_SHOW_MORE
+
 LANGUAGES = ("nl", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -36,10 +38,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "ends_on": {"nl": "Einddatum (leeg: over 12 maanden)", "en": "End date (empty: 12 months)"},
     "submit_check": {"nl": "Controleren", "en": "Check"},
     "submit_register": {"nl": "Registreren", "en": "Register"},
-    "no_matches": {
-        "nl": "Er is geen andere organisatie bij dit huishouden geregistreerd.",
-        "en": "No other organisation is registered on this household.",
-    },
+    "no_matches": NONE_SHOWN,
+    "may_hide": OTHERS_MAY_BE_HIDDEN,
     "matches": {"nl": "Andere betrokken organisaties", "en": "Other organisations involved"},
     "matched_on": {"nl": "Gevonden op", "en": "Matched on"},
     "person_kind": {"nl": "persoon", "en": "person"},
@@ -125,10 +125,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "contact_none": {"nl": "Geen contact via de makelaar", "en": "No contact through the broker"},
     "reciprocity": {
-        "nl": "Sommige organisaties ziet u alleen als u zelf bij dit huishouden geregistreerd "
-              "bent; vink 'Registreer ook mijn eigen betrokkenheid' aan.",
-        "en": "Some organisations are shown only once you are registered on this household "
-              "yourself; tick 'Also register my own involvement'.",
+        "nl": REGISTRATION_MAY_SHOW_MORE["nl"] + " Vink 'Registreer ook mijn eigen "
+              "betrokkenheid' aan.",
+        "en": REGISTRATION_MAY_SHOW_MORE["en"] + " Tick 'Also register my own involvement'.",
     },
     "contact_request": {"nl": "Contactverzoek", "en": "Contact request"},
     "inbox": {"nl": "Berichten", "en": "Inbox"},
