@@ -63,7 +63,8 @@ def consent_evidence(core: Core, asker: Member, keys: list[Pseudonym],
     that makes consent: ``keys`` is the household it is about.)"""
     today = core.today()
     record = ConsentService(core).record(
-        asker.actor, professional=asker.username, given_by="person", given_on=today,
+        asker.actor, professional=asker.username, pseudonyms=keys, given_by="person",
+        given_on=today,
         valid_until=today + timedelta(days=30), purposes=[request.purpose],
         holder_types=[request.holder_type])
     return Evidence(consent_reference=record.id)
