@@ -42,6 +42,7 @@ from broker.registry.models import ACCESS_PROFESSIONAL, ACCESS_ROLES
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.views import OrganisationInfo, ProfessionalInfo
 from broker.setup import initialise
+from broker.witness.cli import witness_group
 
 
 class Context:
@@ -128,6 +129,7 @@ main.add_command(consent_group, name="consent")
 main.add_command(inform_group, name="inform")
 main.add_command(coordinator_group, name="coordinator")
 main.add_command(notify_group, name="notify")
+main.add_command(witness_group, name="witness")
 
 
 # -- set-up ------------------------------------------------------------------------------------

@@ -1,7 +1,13 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from broker.api.models import IdempotencyRecord, OrganisationKey
-from broker.audit.models import AuditCheckpoint, AuditEvent, AuditLogState, AuditSubject
+from broker.audit.models import (
+    AuditCheckpoint,
+    AuditCosignature,
+    AuditEvent,
+    AuditLogState,
+    AuditSubject,
+)
 from broker.contact.models import (
     Consent,
     ContactLink,
@@ -16,6 +22,7 @@ from broker.registry.models import Involvement, MatchingKey, Organisation, Profe
 
 __all__ = [
     "AuditCheckpoint",
+    "AuditCosignature",
     "AuditEvent",
     "AuditLogState",
     "AuditSubject",
