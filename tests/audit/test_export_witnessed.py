@@ -4,17 +4,21 @@ cut back or rewritten behind the witness's back, given the witness's key or its 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from broker.audit.chain import to_millisecond
 from broker.audit.checkpoints import sign_checkpoint
 from broker.audit.export import export_bundle
 from broker.audit.services import Actor, record_event
 from broker.audit.witnessing import hand_to_witnesses
 from broker.core import Core
+from broker.db import utcnow
 from tests.audit.attacks import cut_back
 from tests.audit.test_export import ALWAYS, AUDITOR, verify_audit
 from tests.witness.running import RunningWitness
@@ -147,3 +151,28 @@ def test_the_witness_key_option_and_json_on_the_command_line(
     assert (status, result["status"], result["warnings"]) == (0, "verified", [])
     assert verify_audit.main([str(bundle), "--key", core.audit_key().verifier(),
                               "--witness-key", witness.verifier, "--quorum", "2"]) == 2
+
+
+def test_a_copy_outside_a_later_bundle_is_shown_by_the_witness_s_later_cosignature(
+        core: Core, witness: RunningWitness, tmp_path: Path) -> None:
+    """A bundle from a later start holds neither the copy's checkpoint nor the events up to it:
+    the witness's cosignature on the final checkpoint, made after the copy, vouches for it."""
+    append(core, 4)
+    sign_checkpoint(core)
+    hand_to_witnesses(core)
+    copy = copy_of(witness, core, tmp_path / "copy.txt")
+    start = to_millisecond(utcnow()) + timedelta(milliseconds=1)
+    time.sleep(0.002)  # the next events occur after ``start``
+    append(core, 3)
+    bundle = tmp_path / "later"
+    export_bundle(core, AUDITOR, bundle, start, ALWAYS[1])
+    status, problem, summary = check(core, bundle, witness, (copy,))
+    assert (status, problem) == ("verified", None)
+    assert summary is not None
+    assert summary["witness_copies"][0]["shown_by"] == "co-signed later by witness.example/w1"
+    witness.stop()  # the next export's final checkpoint gets no cosignature
+    append(core, 1)
+    again = tmp_path / "unwitnessed"
+    export_bundle(core, AUDITOR, again, start, ALWAYS[1])
+    assert check(core, again, witness, (copy,))[0] == "unreadable"
+    witness.start()

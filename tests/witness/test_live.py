@@ -32,13 +32,15 @@ BROKER = Path(sys.executable).with_name("broker")
 @contextmanager
 def witness_process(directory: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     """``broker witness serve`` in its own process, until the block ends (SIGTERM)."""
-    process = subprocess.Popen([str(BROKER), "--lang", "en", "witness", "serve", "--dir",
-                                str(directory), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors = directory.parent / f"witness-{port}.log"
+    with errors.open("ab") as sink:
+        process = subprocess.Popen([str(BROKER), "--lang", "en", "witness", "serve", "--dir",
+                                    str(directory), "--port", str(port)],
+                                   stdout=subprocess.DEVNULL, stderr=sink)
     try:
         deadline = time.monotonic() + 30
         while True:  # wait until it listens (or fails to start)
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert process.poll() is None, errors.read_text()
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
@@ -92,6 +94,8 @@ def test_a_witness_process_beside_the_broker(tmp_path: Path,
     unchecked = run("audit", "verify")
     assert unchecked.exit_code == 2 and "NOT CHECKED" in unchecked.stdout
     assert "lacks the cosignatures of 1 witness(es)" in unchecked.stderr
+    skipped = run("audit", "verify", "--no-witness")
+    assert skipped.exit_code == 0 and "the witnesses were not asked" in skipped.stderr
     with_copy = run("audit", "verify", "--witness-checkpoint", str(first_copy))
     assert with_copy.exit_code == 0, with_copy.output
     # An auditor elsewhere, without the broker's witness settings, trusts the key by hand.
