@@ -50,6 +50,7 @@ from broker.registry.views import (
     ProfessionalInfo,
 )
 from broker.setup import initialise
+from broker.witness.cli import witness_group
 
 
 class Context:
@@ -136,6 +137,7 @@ main.add_command(consent_group, name="consent")
 main.add_command(inform_group, name="inform")
 main.add_command(coordinator_group, name="coordinator")
 main.add_command(notify_group, name="notify")
+main.add_command(witness_group, name="witness")
 
 
 # -- set-up ------------------------------------------------------------------------------------

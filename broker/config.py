@@ -19,6 +19,14 @@ directory). Production names a PostgreSQL database and a Redis server instead.
 | BROKER_API_ORG_RATE      | 1200/minute (per organisation)        |
 | BROKER_AUDIT_ORIGIN      | broker.local/audit (name of the log)  |
 | BROKER_AUDIT_CHECKPOINT_INTERVAL | 60 (seconds between checkpoints) |
+| BROKER_WITNESS_URLS      | (none) witnesses' URL prefixes, comma-separated |
+| BROKER_WITNESS_KEYS      | (none) their verifier keys, comma-separated, in the same order |
+| BROKER_WITNESS_QUORUM    | all of them: cosignatures a checkpoint needs |
+| BROKER_WITNESS_TIMEOUT   | 5 (seconds per request to a witness)  |
+
+A witness (``broker witness serve``, c2sp.org/tlog-witness) keeps its own copy of the newest
+checkpoint it co-signed; ``broker witness key`` prints the verifier key to put in
+``BROKER_WITNESS_KEYS`` (``<name>+<key id>+<base64>``, signature type 0x04).
 """
 
 from __future__ import annotations
@@ -48,6 +56,12 @@ class Settings:
     # (a schema-less URL such as ``broker.gemeente.example/audit``).
     audit_origin: str = "broker.local/audit"
     audit_checkpoint_interval: float = 60.0
+    # Witnesses of the audit log: submission URL prefixes and verifier keys, paired in order
+    # (checked by broker.audit.witnessing when they are used).
+    witness_urls: tuple[str, ...] = ()
+    witness_keys: tuple[str, ...] = ()
+    witness_quorum: int | None = None  # None: every configured witness
+    witness_timeout: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +84,10 @@ class Settings:
             cookie_secure=env.get("BROKER_COOKIE_SECURE", "0") in ("1", "true", "yes"),
             audit_origin=env.get("BROKER_AUDIT_ORIGIN") or "broker.local/audit",
             audit_checkpoint_interval=number_setting(env, "BROKER_AUDIT_CHECKPOINT_INTERVAL", 60.0),
+            witness_urls=_list_setting(env, "BROKER_WITNESS_URLS"),
+            witness_keys=_list_setting(env, "BROKER_WITNESS_KEYS"),
+            witness_quorum=_count_setting(env, "BROKER_WITNESS_QUORUM"),
+            witness_timeout=number_setting(env, "BROKER_WITNESS_TIMEOUT", 5.0),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -80,6 +98,24 @@ class Settings:
     def is_sqlite(self) -> bool:
         """True for the embedded default database."""
         return self.database_url.startswith("sqlite")
+
+
+def _list_setting(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list; empty items are dropped."""
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _count_setting(env: Mapping[str, str], name: str) -> int | None:
+    """A whole number of 1 or more from ``env``, or None when unset."""
+    raw = env.get(name)
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        from broker.errors import ConfigurationError  # noqa: PLC0415 - avoid an import cycle
+
+        raise ConfigurationError(f"{name} must be a whole number of 1 or more, not {raw!r}",
+                                 f"{name} moet een geheel getal van 1 of meer zijn, niet {raw!r}")
+    return int(raw)
 
 
 def number_setting(env: Mapping[str, str], name: str, default: float, *,

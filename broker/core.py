@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from broker.audit.checkpoints import Checkpointer, NoteKey
+from broker.audit.checkpoints import Checkpointer, NoteKey, load_audit_key
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.db import (
@@ -158,7 +158,7 @@ class Core:
     def audit_key(self) -> NoteKey:
         """The audit log's signing key under the log's origin (loaded once)."""
         if self._audit_key is None:
-            self._audit_key = NoteKey.load(self.settings.audit_origin, self.settings.keys_dir)
+            self._audit_key = load_audit_key(self.settings.audit_origin, self.settings.keys_dir)
         return self._audit_key
 
     def start_audit_checkpoints(self) -> None:

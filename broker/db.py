@@ -1,15 +1,24 @@
 """Engine, session and unit of work.
 
-One rule: a service function runs inside one ``unit_of_work``; the state change and its audit
-event are committed together or not at all.
+Rules this module guarantees:
+
+- A service function runs inside one ``unit_of_work``; the state change and its audit event are
+  committed together or not at all.
+- A SQLite database file is readable by its owner only: it is created mode 0600 (in a new
+  directory made 0700) before SQLite opens it, so that SQLite gives its ``-wal`` and ``-shm``
+  files the same mode, and an existing file (or ``-wal``, ``-shm``) that others could read is
+  set to 0600 when the engine is made (:func:`private_database_file`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -32,6 +41,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
+log = logging.getLogger("broker.db")
 Processors = dict[str, Callable[[Any], Any]]
 # SQL text, bind names in DBAPI order, bind processors, constant bind values.
 _Compiled = tuple[str, list[str], Processors, dict[str, Any]]
@@ -82,8 +92,8 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for ``database_url``; SQLite gets foreign keys, WAL and a busy timeout."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            private_database_file(Path(url.database))
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(url, **kwargs)
 
@@ -104,6 +114,28 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def private_database_file(path: Path) -> None:
+    """Make sure the SQLite database at ``path`` and its ``-wal`` and ``-shm`` files are the
+    owner's alone (mode 0600): create the database file so when missing, tighten them when
+    others can read them. SQLite creates its ``-wal`` and ``-shm`` files with the mode of the
+    database file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for companion in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = stat.S_IMODE(companion.stat().st_mode)
+            if mode & 0o077:
+                companion.chmod(0o600)
+                log.warning("%s could be read by other users (mode %o): set to 0600",
+                            companion, mode)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("%s can be read by other users and is not ours to change: "
+                        "chmod 600 %s", companion, companion)
 
 
 class WalCheckpointer:

@@ -3,6 +3,7 @@
 from broker.api.models import IdempotencyRecord, OrganisationKey
 from broker.audit.models import (
     AuditCheckpoint,
+    AuditCosignature,
     AuditEvent,
     AuditLogState,
     AuditSubject,
@@ -30,6 +31,7 @@ from broker.registry.models import (
 
 __all__ = [
     "AuditCheckpoint",
+    "AuditCosignature",
     "AuditEvent",
     "AuditLogState",
     "AuditSubject",

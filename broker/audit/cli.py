@@ -1,8 +1,6 @@
 """``broker audit``: the auditor's commands. Thin: parse, call, print.
 
-- ``verify``: check the live log (hashes, chain, signed checkpoints); exit 1 naming the first
-  problem.
-- ``checkpoint``: sign a checkpoint of the log now.
+- ``verify``, ``checkpoint``: see :mod:`broker.audit.checking_cli`.
 - ``export --from DATE --to DATE --out DIR``: a bundle for ``scripts/verify-audit``.
 - ``key``: print the verifier key to give auditors (through a channel they trust).
 - ``search``: events by organisation, professional, type, period, flag or household.
@@ -24,8 +22,6 @@ The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core
 from __future__ import annotations
 
 import io
-import sys
-import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -35,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 
 from broker.audit import misuse, reports
-from broker.audit.checkpoints import sign_checkpoint
+from broker.audit.checking_cli import checkpoint, verify
 from broker.audit.export import export_bundle
 from broker.audit.search import (
     DEFAULT_LIMIT,
@@ -58,7 +54,6 @@ from broker.audit.subject_access_render import (
 )
 from broker.audit.subject_requests import as_privacy_officer, one_person, request_access
 from broker.audit.subject_requests import release as release_withheld
-from broker.audit.verification import verify_log
 from broker.cli_support import cli_errors, cli_root
 from broker.identifiers import parse_household
 
@@ -81,37 +76,8 @@ def audit_group() -> None:
     the subject access report."""
 
 
-@audit_group.command("verify")
-def verify() -> None:
-    """Check every event's hash, the chain and every signed checkpoint."""
-    core = cli_root().core
-    started = time.perf_counter()
-
-    reported = [0]
-
-    def progress(count: int) -> None:
-        if count // 1_000_000 > reported[0]:  # once per million events
-            reported[0] = count // 1_000_000
-            click.echo(f"{count:,} events checked", err=True)
-
-    with cli_errors(), core.transaction() as connection:
-        report = verify_log(connection, core.audit_key(), progress)
-    seconds = time.perf_counter() - started
-    if not report.ok:
-        click.echo(f"NOT VERIFIED: {report.problem}")
-        sys.exit(1)
-    click.echo(f"verified: {report.events:,} events, {report.checkpoints} signed checkpoints, "
-               f"in {seconds:.1f} s")
-
-
-@audit_group.command("checkpoint")
-def checkpoint() -> None:
-    """Sign a checkpoint of the log now (also when it did not grow)."""
-    core = cli_root().core
-    with cli_errors():
-        signed = sign_checkpoint(core, force=True)
-    assert signed is not None  # forced
-    click.echo(signed.note, nl=False)
+audit_group.add_command(verify)
+audit_group.add_command(checkpoint)
 
 
 @audit_group.command("key")

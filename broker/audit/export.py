@@ -1,8 +1,11 @@
 """``broker audit export``: a bundle an auditor verifies offline (``docs/audit-bundle.md``).
 
 The export signs a fresh checkpoint first, so the bundle always ends in a signed tree that holds
-every exported event. Proofs are computed from the stored leaf hashes, read once in sequence
-order into one flat buffer (32 bytes per event).
+every exported event, and hands it to the configured witnesses: their cosignatures travel with
+the checkpoints in the bundle (``scripts/verify-audit --witness-key`` checks them; a witness
+co-signs only a tree consistent with, and not older than, the newest it co-signed before).
+Proofs are computed from the stored leaf hashes, read once in sequence order into one flat
+buffer (32 bytes per event).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from sqlalchemy import Connection, func, select
 from broker.audit.chain import FORMAT, canonical, content_of, timestamp
 from broker.audit.checkpoints import sign_checkpoint
 from broker.audit.merkle import SubtreeCache, consistency_proof, inclusion_proof
-from broker.audit.models import AuditCheckpoint, AuditEvent
+from broker.audit.models import AuditCheckpoint, AuditCosignature, AuditEvent
 from broker.audit.services import Actor, record_event
+from broker.audit.witnessing import hand_to_witnesses
 from broker.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -95,19 +99,21 @@ def export_bundle(core: Core, actor: Actor, out: Path, start: datetime, end: dat
                      details={"from": timestamp(start), "to": timestamp(end)})
     final = sign_checkpoint(core, force=True)
     assert final is not None  # forced
+    hand_to_witnesses(core)
     key = core.audit_key()
     with core.transaction() as connection:
         first, last = _range(connection, start, end, final.tree_size)
         notes = connection.execute(
-            select(AuditCheckpoint.tree_size, AuditCheckpoint.note)
+            select(AuditCheckpoint.tree_size, AuditCheckpoint.id, AuditCheckpoint.note)
             .where(AuditCheckpoint.tree_size.between(first, last),
                    AuditCheckpoint.tree_size < final.tree_size)
             .order_by(AuditCheckpoint.tree_size, AuditCheckpoint.id)
         ).all()
-        checkpoints: dict[int, str] = {}
-        for size, note in notes:
-            checkpoints.setdefault(size, note)
-        checkpoints[final.tree_size] = final.note
+        chosen: dict[int, tuple[int, str]] = {}
+        for size, row_id, note in notes:
+            chosen.setdefault(size, (row_id, note))
+        chosen[final.tree_size] = (final.id, final.note)
+        checkpoints = _with_cosignatures(connection, chosen, first)
         out.mkdir(parents=True, exist_ok=True)
         say(f"events {first}..{last} of {final.tree_size}")
         leaves = _write_events(connection, out / "events.jsonl", first, last,
@@ -125,6 +131,20 @@ def export_bundle(core: Core, actor: Actor, out: Path, start: datetime, end: dat
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return ExportReport(out, first, last, len(sizes), final.tree_size)
+
+
+def _with_cosignatures(connection: Connection, chosen: dict[int, tuple[int, str]],
+                       first: int) -> dict[int, str]:
+    """Each chosen checkpoint's note with the witnesses' cosignature lines added."""
+    ids = {row_id for row_id, _note in chosen.values()}
+    lines: dict[int, list[str]] = {}
+    for checkpoint_id, line in connection.execute(
+            select(AuditCosignature.checkpoint_id, AuditCosignature.signature)
+            .join(AuditCheckpoint, AuditCheckpoint.id == AuditCosignature.checkpoint_id)
+            .where(AuditCheckpoint.tree_size >= first).order_by(AuditCosignature.id)):
+        if checkpoint_id in ids:
+            lines.setdefault(checkpoint_id, []).append(line)
+    return {size: note + "".join(lines.get(row_id, [])) for size, (row_id, note) in chosen.items()}
 
 
 def _range(connection: Connection, start: datetime, end: datetime,

@@ -102,6 +102,12 @@ class SubtreeCache:
     def __len__(self) -> int:
         return len(self._roots)
 
+    def seed(self, start: int, level: int, root: bytes) -> None:
+        """Know the root of the ``2 ** level`` leaves from ``start`` without their leaves."""
+        if level < self.min_level or start % (1 << level):
+            raise ValueError("only aligned subtrees of at least 2 ** min_level leaves are kept")
+        self._roots[start, level] = root
+
     def perfect_root(self, leaves: Sequence[bytes], start: int, level: int) -> bytes:
         """The root of the ``2 ** level`` leaves from ``start`` (aligned to their count)."""
         if level < self.min_level:

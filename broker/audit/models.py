@@ -11,7 +11,12 @@ An event row holds two kinds of columns:
 
 The household an event concerns is referenced through :class:`AuditSubject` rows holding matching
 keys; they are re-keyed in place on rotation like the registry's (so a subject access request can
-still find them), which is why the content records only their categories.
+still find them), which is why the content records only their categories. ``broker audit verify``
+checks that an event's rows have exactly those categories, and triggers (migration 0010) refuse
+deleting them and every change but a rotation's re-keying.
+
+Checkpoints leave the database through witnesses (:mod:`broker.audit.witnessing`); the
+cosignatures they return are kept beside the checkpoint, append-only too.
 """
 
 from __future__ import annotations
@@ -119,6 +124,22 @@ class AuditCheckpoint(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str] = mapped_column(Text)
+    # The tree's compact range at this size: the start of a consistency proof to a later tree
+    # (null for checkpoints signed before migration 0010).
+    frontier: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class AuditCosignature(Base):
+    """A witness's cosignature (c2sp.org/tlog-cosignature) on one checkpoint."""
+
+    __tablename__ = "audit_cosignatures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("audit_checkpoints.id"), index=True)
+    witness: Mapped[str] = mapped_column(String(300))  # the cosigner's key name
+    key_id: Mapped[str] = mapped_column(String(8))  # hex
+    cosigned_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the cosignature's own time
+    signature: Mapped[str] = mapped_column(Text)  # the whole signature line
 
 
 # -- subject access requests (AVG art. 15, UAVG art. 41) ---------------------------------------

@@ -194,4 +194,4 @@ def test_the_command_line_round_trip(core: Core, registry: RegistryService,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["status"] == "verified"
-    assert verified.exit_code == 0 and verified.output.startswith("verified: ")
+    assert verified.exit_code == 0 and verified.stdout.startswith("verified: ")

@@ -18,6 +18,7 @@ from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor, record_event, truncate_address
 from broker.audit.verification import verify_log
 from broker.core import Core
+from tests.audit.attacks import drop_guards
 from tests.conftest import FakeClock
 
 WEB = Actor(actor="professional:anna", channel="web", organisation_id=1, role="wijkcoach",
@@ -89,17 +90,6 @@ def test_checkpoints_cannot_be_changed_or_deleted(core: Core) -> None:
             connection.execute(text(statement))
 
 
-def _drop_guards(core: Core) -> None:
-    """What an attacker with the database owner's rights can do: switch the triggers off."""
-    with core.transaction() as connection:
-        if core.settings.is_sqlite:
-            for name in ("audit_events_no_update", "audit_events_no_delete",
-                         "audit_events_erase_only"):
-                connection.execute(text(f"DROP TRIGGER {name}"))
-        else:
-            connection.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-
-
 @pytest.mark.parametrize(("statement", "kind", "seq"), [
     ("UPDATE audit_events SET outcome = 'refused' WHERE seq = 3", "altered", 3),
     ("UPDATE audit_events SET justification = 'x' WHERE seq = 2", "personal", 2),
@@ -109,7 +99,7 @@ def _drop_guards(core: Core) -> None:
 def test_verify_names_the_first_altered_or_removed_event(
         core: Core, statement: str, kind: str, seq: int) -> None:
     append(core, 6, justification="zwaarwegend belang: acuut gevaar")
-    _drop_guards(core)
+    drop_guards(core)
     with core.transaction() as connection:
         connection.execute(text(statement))
     problem = verify(core)
@@ -119,7 +109,7 @@ def test_verify_names_the_first_altered_or_removed_event(
 def test_verify_catches_a_rewritten_chain_through_the_signed_checkpoint(core: Core) -> None:
     append(core, 4)
     sign_checkpoint(core)
-    _drop_guards(core)
+    drop_guards(core)
     rows = events(core)
     # Rewrite event 2 and re-hash everything after it, as a careful forger would.
     previous = rows[0].entry_hash
@@ -220,7 +210,7 @@ def test_removing_the_newest_events_and_rewinding_the_head_is_caught(core: Core)
     sign_checkpoint(core)
     rows = events(core)
     keep = rows[:-2]
-    _drop_guards(core)
+    drop_guards(core)
     from broker.audit.merkle import Frontier  # noqa: PLC0415
     from broker.audit.models import AuditLogState  # noqa: PLC0415
 
