@@ -1,7 +1,8 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from broker.api.models import IdempotencyRecord, OrganisationKey
+from broker.api.models import IdempotencyRecord, OrganisationKey, QuotaUsage, ReplayNonce
 from broker.audit.models import AuditCheckpoint, AuditEvent, AuditLogState, AuditSubject
+from broker.audit.refusals import RefusalTally
 from broker.contact.models import (
     Consent,
     ContactLink,
@@ -34,4 +35,7 @@ __all__ = [
     "OrganisationKey",
     "OutboxMessage",
     "Professional",
+    "QuotaUsage",
+    "RefusalTally",
+    "ReplayNonce",
 ]

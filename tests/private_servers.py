@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -90,38 +91,68 @@ def private_redis(directory: Path) -> Iterator[PrivateRedis]:
         server.stop()
 
 
+@dataclass
+class Server:
+    """A server process started by a test, its base URL and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def output(self) -> str:
+        """Everything the process wrote so far."""
+        return self.log.read_text(errors="replace")
+
+
 @contextmanager
-def gunicorn(env: Mapping[str, str], *arguments: str, workers: int = 3
-             ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def server_process(command: list[str], env: Mapping[str, str], log: Path, port: int
+                   ) -> Iterator[Server]:
+    """Run ``command`` (which serves on ``port``) with its output in ``log``; stop it after."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=dict(env), cwd=ROOT, stdout=sink,
+                                   stderr=subprocess.STDOUT)
+        try:
+            yield Server(process, f"http://127.0.0.1:{port}", log)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.wait(timeout=30)
+
+
+@contextmanager
+def gunicorn(env: Mapping[str, str], log: Path, *arguments: str, workers: int = 3
+             ) -> Iterator[Server]:
     """``gunicorn -w <workers> <arguments> broker.wsgi:app`` on a free port, as a process.
 
-    Yields the process and its base URL as soon as it started; the caller decides whether it
-    is expected to serve (:func:`wait_until_serving`) or to exit.
+    Yields as soon as it started; the caller decides whether it is expected to serve
+    (:func:`wait_until_serving`) or to exit.
     """
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-         f"127.0.0.1:{port}", "--log-level", "warning", *arguments, "broker.wsgi:app"],
-        env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=30)
-        if process.stdout is not None:
-            process.stdout.close()
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
+               f"127.0.0.1:{port}", "--log-level", "info", *arguments, "broker.wsgi:app"]
+    with server_process(command, env, log, port) as server:
+        yield server
 
 
-def wait_until_serving(process: subprocess.Popen[bytes], base: str) -> bool:
-    """True once ``base`` answers; False when the process exits first (start refused)."""
+def wait_until_serving(server: Server) -> bool:
+    """True once the server answers; False when the process exits first (start refused)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if server.process.poll() is not None:
             return False
         try:
-            httpx.get(f"{base}/v1/openapi.json", timeout=1)
+            httpx.get(f"{server.base}/v1/openapi.json", timeout=1)
             return True
         except httpx.TransportError:
             time.sleep(0.2)
-    raise RuntimeError("gunicorn neither served nor exited within 60 s")
+    raise RuntimeError("the server neither served nor exited within 60 s")
+
+
+def wait_for_output(server: Server, text: str) -> str:
+    """The server's output once it contains ``text`` (or fail after 30 s)."""
+    deadline = time.monotonic() + 30
+    while text not in (output := server.output()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not in the server's output:\n{output}")
+        time.sleep(0.1)
+    return output

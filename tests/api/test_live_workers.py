@@ -7,6 +7,9 @@ most once, or the server refuses to start because the workers would not share th
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -19,7 +22,14 @@ from broker.core import Core
 from broker.setup import initialise
 from tests.api.live import Organisation, enrol, send, signed
 from tests.conftest import OPEN_POLICY
-from tests.private_servers import gunicorn, private_redis, wait_until_serving
+from tests.private_servers import (
+    free_port,
+    gunicorn,
+    private_redis,
+    server_process,
+    wait_for_output,
+    wait_until_serving,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -60,40 +70,65 @@ def _send_many(base: str, org: Organisation, times: int = 12) -> list[httpx.Resp
     return answers
 
 
-def _output(process: object) -> str:
-    stdout = process.stdout  # type: ignore[attr-defined]
-    return stdout.read().decode(errors="replace") if stdout is not None else ""
-
-
 def test_three_workers_without_a_shared_store_accept_a_request_at_most_once(tmp_path: Path
                                                                              ) -> None:
     env, org = _home(tmp_path)
-    with gunicorn(env) as (process, base):  # no config module, no Redis: as the tester ran it
-        if wait_until_serving(process, base):
-            answers = _send_many(base, org)
+    # No config module, no Redis: as the tester ran it.
+    with gunicorn(env, tmp_path / "gunicorn.log") as server:
+        if wait_until_serving(server):
+            answers = _send_many(server.base, org)
             accepted = [a for a in answers if a.status_code == 200]
             assert len(accepted) <= 1, [a.status_code for a in answers]
         else:
-            assert process.returncode != 0
-            assert "python:broker.gunicorn_conf" in _output(process)
+            assert server.process.returncode != 0
+            assert "gunicorn -c python:broker.gunicorn_conf" in server.output()
 
 
 def test_the_shipped_config_refuses_several_workers_without_redis(tmp_path: Path) -> None:
     env, _ = _home(tmp_path)
-    with gunicorn(env, *CONFIG) as (process, base):
-        assert not wait_until_serving(process, base)
-        message = _output(process)
-    assert process.returncode != 0
+    with gunicorn(env, tmp_path / "gunicorn.log", *CONFIG) as server:
+        assert not wait_until_serving(server)
+        message = server.output()
+    assert server.process.returncode != 0
     assert "BROKER_REDIS_URL" in message and "--workers 1" in message
 
 
 def test_three_workers_with_redis_accept_a_captured_request_once(tmp_path: Path) -> None:
     env, org = _home(tmp_path)
     with private_redis(tmp_path) as store, gunicorn(
-            {**env, "BROKER_REDIS_URL": store.url}, *CONFIG) as (process, base):
-        assert wait_until_serving(process, base), _output(process)
-        answers = _send_many(base, org)
+            {**env, "BROKER_REDIS_URL": store.url}, tmp_path / "gunicorn.log", *CONFIG
+    ) as server:
+        assert wait_until_serving(server), server.output()
+        answers = _send_many(server.base, org)
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200] + [401] * 11
     assert {a.json()["type"] for a in answers if a.status_code == 401} == {
         "urn:broker:problem:signature-replayed"}
+
+
+def test_one_worker_is_not_grown_to_two_without_redis(tmp_path: Path) -> None:
+    env, org = _home(tmp_path)
+    with gunicorn(env, tmp_path / "gunicorn.log", *CONFIG, workers=1) as server:
+        assert wait_until_serving(server), server.output()
+        os.kill(server.process.pid, signal.SIGTTIN)  # "one more worker, please"
+        output = wait_for_output(server, "not adding workers")
+        answers = _send_many(server.base, org, times=4)
+    assert "BROKER_REDIS_URL" in output
+    assert output.count("Booting worker") == 1
+    assert sorted(a.status_code for a in answers) == [200, 401, 401, 401]
+
+
+def test_broker_serve_with_workers(tmp_path: Path) -> None:
+    env, org = _home(tmp_path)
+    broker = str(Path(sys.executable).with_name("broker"))
+    refused = subprocess.run([broker, "--lang", "en", "serve", "--workers", "3"], env=env,
+                             capture_output=True, text=True, check=False, timeout=60)
+    assert refused.returncode == 1 and "BROKER_REDIS_URL" in refused.stderr
+    port = free_port()
+    with private_redis(tmp_path) as store, server_process(
+            [broker, "serve", "--workers", "2", "--port", str(port)],
+            {**env, "BROKER_REDIS_URL": store.url}, tmp_path / "serve.log", port) as server:
+        assert wait_until_serving(server), server.output()
+        answers = _send_many(server.base, org, times=4)
+        assert server.output().count("Booting worker") == 2
+    assert sorted(a.status_code for a in answers) == [200, 401, 401, 401]
