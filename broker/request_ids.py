@@ -42,11 +42,10 @@ def assign() -> None:
 
 
 def echo(response: Response) -> Response:
-    """Put both ids on the answer (after_request; the API signs them with the rest)."""
-    own = g.get("request_id")
-    if own is not None:
-        response.headers[HEADER] = own
-    theirs = g.get("client_request_id")
-    if theirs is not None:
-        response.headers[CLIENT_HEADER] = theirs
+    """Put both ids on the answer (after_request; the API's signing calls it first, so that
+    they are signed with the rest, and the app's call then leaves them as they are)."""
+    for name, value in ((HEADER, g.get("request_id")), (CLIENT_HEADER,
+                                                        g.get("client_request_id"))):
+        if value is not None and name not in response.headers:
+            response.headers[name] = value
     return response

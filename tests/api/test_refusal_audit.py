@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from broker.app import create_app
 from broker.audit.models import AuditEvent
 from broker.audit.refusals import flush_tallies
 from broker.core import Core
 from broker.registry.models import Professional
-from tests.api.live import Organisation, call, send, signed
-from tests.api.test_live_api import matching_key, new_involvement
+from tests.api.live import Organisation, call, send, serve, signed
+from tests.api.test_live_api import _core_with, matching_key, new_involvement
 from tests.conftest import FakeClock
 
 
@@ -174,16 +176,23 @@ def test_acting_for_another_organisations_professional_is_refused_and_audited(
         call(base, school, "POST", "/v1/lookups",
              {**lookup, "register": {"professional": vt.professional}}),
     ]
-    assert [a.status_code for a in answers] == [422] * 4
+    own = call(base, school, "POST", "/v1/involvements", {"involvements": [
+        {"professional": school.professional, "purpose": "protection", "matching_keys": key}]})
+    answers.append(call(base, school, "PATCH",
+                        f"/v1/involvements/{own.json()['involvements'][0]['id']}",
+                        {"professional": vt.professional}))
+    assert [a.status_code for a in answers] == [422] * 5
     assert answers[0].json() == answers[1].json()  # whether the name exists is not revealed
     refusals = events(core, "professional:acting_refused")
     assert [e.reason for e in refusals] == ["another_organisation", "unknown_or_inactive",
-                                            "another_organisation", "another_organisation"]
+                                            "another_organisation", "another_organisation",
+                                            "another_organisation"]
     assert all(e.actor == f"key:{school.key_id}" and e.outcome == "refused" for e in refusals)
     assert refusals[0].details["professional_id"] == professional_id(core, vt.professional)
     assert "professional_id" not in refusals[1].details  # a made-up name is not written down
     assert events(core, "lookup:performed") == []
-    assert events(core, "involvement:registered") == []
+    assert len(events(core, "involvement:registered")) == 1  # the school's own, not vt's
+    assert events(core, "involvement:contact_changed") == []
 
 
 def test_another_organisations_inbox_is_refused_and_audited(
@@ -197,4 +206,19 @@ def test_another_organisations_inbox_is_refused_and_audited(
     refusals = events(core, "inbox:access_refused")
     assert [e.reason for e in refusals] == ["another_organisation", "unknown_or_inactive"]
     assert refusals[0].details["professional_id"] == professional_id(core, vt.professional)
+    assert "professional_id" not in refusals[1].details  # a made-up name is not written down
     assert refusals[0].actor == f"key:{school.key_id}"
+
+
+def test_the_per_address_limit_is_counted_too(tmp_path: Path, clock: FakeClock) -> None:
+    core = _core_with(tmp_path, clock, api_ip_rate="2/minute")
+    with serve(create_app(core=core)) as base:
+        answers = [httpx.get(f"{base}/v1/involvements/x") for _ in range(4)]
+    assert [a.status_code for a in answers] == [401, 401, 429, 429]
+    assert answers[2].json()["type"] == "urn:broker:problem:rate-limited"
+    assert uuid.UUID(answers[2].headers["X-Request-Id"])
+    clock.now += timedelta(minutes=1)
+    assert flush_tallies(core) == 1
+    [event] = events(core, "auth:unauthenticated_refused")
+    assert event.details["reasons"] == {"api rate-limited": 2, "api signature-missing": 2}
+    core.dispose()

@@ -133,3 +133,18 @@ def test_limits_refuse_while_redis_is_down_and_work_again_after(tmp_path: Path,
     assert down.json()["type"] == "urn:broker:problem:service-unavailable"
     assert back.status_code == 200
     assert "auth:rate_limited" not in accepted
+
+
+def test_a_redis_restart_starts_the_minute_windows_afresh(tmp_path: Path, clock: FakeClock
+                                                          ) -> None:
+    """What the README says a Redis restart grants: the current minute's window, no more."""
+    with private_redis(tmp_path) as store:
+        core = _core(tmp_path, clock, redis_url=store.url, api_org_rate="2/minute")
+        vt = enrol(core, "vt-a", "veilig_thuis")
+        path = f"/v1/inbox?professional={vt.professional}"
+        with serve(create_app(core=core)) as base:
+            before = [call(base, vt, "GET", path).status_code for _ in range(3)]
+            store.restart_empty()
+            after = [call(base, vt, "GET", path).status_code for _ in range(3)]
+        core.dispose()
+    assert before == after == [200, 200, 429]

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from broker.audit.models import AuditEvent
 from broker.audit.refusals import RefusalTally, count_refusal, flush_tallies
+from broker.audit.reports import refused_requests
+from broker.audit.services import Actor
 from broker.audit.verification import verify_log
 from broker.core import Core
 from tests.conftest import FakeClock
@@ -100,3 +102,19 @@ def test_a_late_count_for_a_written_minute_is_not_lost(core: Core, clock: FakeCl
     clock.now += timedelta(minutes=1)
     assert flush_tallies(core) == 1
     assert [e.details["count"] for e in _events(core)] == [1, 1]
+
+
+def test_the_refused_report_counts_what_the_events_carry(core: Core, clock: FakeClock) -> None:
+    for _ in range(3):
+        count_refusal(core, network="10.0.0.0/24", door="api", reason="signature-missing")
+    count_refusal(core, network="10.0.1.0/24", door="web", reason="csrf")
+    clock.now += timedelta(minutes=1)
+    count_refusal(core, network="10.0.0.0/24", door="api", reason="signature-missing")
+    flush_tallies(core)
+    clock.now += timedelta(minutes=1)
+    flush_tallies(core)
+    found = refused_requests(core, Actor.operator("auditor"))
+    assert [(g.event_type, g.reason, g.count) for g in found] == [
+        ("auth:unauthenticated_refused", "api signature-missing", 4),
+        ("auth:unauthenticated_refused", "web csrf", 1)]
+    assert found[0].first_at <= found[0].last_at
