@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, func, or_, select, true
 
@@ -332,7 +332,7 @@ def _counted_refusals(connection: Connection, start: datetime | None, end: datet
             select(AuditEvent.occurred_at, AuditEvent.details)
             .where(AuditEvent.event_type == COUNTED, *period(start, end))
             .order_by(AuditEvent.seq)):
-        for reason, count in details["reasons"].items():
+        for reason, count in cast(dict[str, int], details["reasons"]).items():
             total = totals.setdefault(reason, [0, occurred_at, occurred_at])
             total[0] += count
             total[2] = occurred_at
