@@ -1,29 +1,35 @@
 """``create_app``: the one place where the broker is wired together.
 
 The app refuses to start when a key or the session secret is missing or readable by others, and
-says which file and how to fix it (STYLE habit 5).
+says which file and how to fix it (STYLE habit 5); a server refuses several worker processes
+without a shared rate-limit store (broker.serving, broker.gunicorn_conf).
+
+Every request gets the broker's own request id first (broker.request_ids). Replay nonces and
+daily quotas live in the database, which every process shares; the per-minute limits in Redis
+when ``BROKER_REDIS_URL`` is set, else in this process's memory. A serving process runs the
+housekeeping (broker.housekeeping) beside the audit checkpoints and the notification delivery.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-import redis
 from flask import Flask
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from broker import request_ids
 from broker.api.context import ApiContext
 from broker.api.keys import OrganisationKeys, load_response_key
 from broker.api.problems import register_unrouted_handlers
 from broker.api.proxies import TrustedProxies, parse_trusted
-from broker.api.replay import InMemoryReplayCache, RedisReplayCache, ReplayCache
+from broker.api.replay import DatabaseReplayCache
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.housekeeping import start_housekeeping
 from broker.notifications.delivery import start_delivery
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
@@ -50,9 +56,12 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     logging.getLogger("broker").setLevel(core.settings.log_level)
 
     from broker.api.views import bp as api  # noqa: PLC0415 - blueprints import the app's pieces
+    from broker.web.refusals import rate_limited  # noqa: PLC0415
     from broker.web.views import bp as web  # noqa: PLC0415
 
-    app.extensions["broker.api"] = _api_context(app, core)
+    app.before_request(request_ids.assign)  # before the limiter's check, so 429s carry it too
+    app.after_request(request_ids.echo)
+    app.extensions["broker.api"] = _api_context(app, core, on_breach=rate_limited)
     app.register_blueprint(web)
     app.register_blueprint(api)
     register_unrouted_handlers(app)
@@ -61,6 +70,7 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     record_policy_in_force(core, Actor.system("startup"))
     core.start_audit_checkpoints()
     start_delivery(core)  # e-mails and webhooks from the outbox (one deliverer per core)
+    start_housekeeping(core)  # counted refusals to the audit log; expired nonces and quotas
     watcher = PolicyWatcher(core)
     app.extensions["broker.policy_watcher"] = watcher
 
@@ -71,18 +81,13 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     return app
 
 
-def _api_context(app: Flask, core: Core) -> ApiContext:
-    """The API's backends: Redis when BROKER_REDIS_URL is set, in memory otherwise."""
+def _api_context(app: Flask, core: Core, *, on_breach: Callable[[RequestLimit], Any]
+                 ) -> ApiContext:
+    """The API's backends: nonces in the database; per-minute limits in Redis when
+    BROKER_REDIS_URL is set, in memory otherwise. ``on_breach`` records a breached limit."""
     settings = core.settings
-    replay: ReplayCache
-    if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2,
-                                      socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
-        replay = RedisReplayCache(client)
-    else:
-        replay = InMemoryReplayCache()
     limiter = Limiter(
-        get_remote_address, app=app, default_limits=[settings.api_ip_rate],
+        get_remote_address, app=app, default_limits=[settings.api_ip_rate], on_breach=on_breach,
         # RateLimit-* headers are set by broker.api.auth.sign, from whichever limit applied.
         storage_uri=settings.redis_url or "memory://", headers_enabled=False,
         swallow_errors=False,  # fail closed: an unreachable store refuses requests
@@ -91,7 +96,7 @@ def _api_context(app: Flask, core: Core) -> ApiContext:
     )
     keys = OrganisationKeys(core)
     keys.import_files(Actor.system("startup"), settings.keys_dir / "organisations")
-    return ApiContext(keys=keys, replay=replay, limiter=limiter,
+    return ApiContext(keys=keys, replay=DatabaseReplayCache(core.engine), limiter=limiter,
                       response_key=load_response_key(settings.keys_dir),
                       org_rate=settings.api_org_rate)
 

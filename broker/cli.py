@@ -49,6 +49,7 @@ from broker.registry.views import (
     OrganisationInfo,
     ProfessionalInfo,
 )
+from broker.serving import check_workers, gunicorn_command
 from broker.setup import initialise
 from broker.witness.cli import witness_group
 
@@ -169,11 +170,18 @@ def init(ctx: Context, demo: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes; more than 1 runs gunicorn and needs BROKER_REDIS_URL.")
 @pass_context
-def serve(ctx: Context, host: str, port: int) -> None:
-    """Run the broker's web server (development server; use gunicorn in production)."""
+def serve(ctx: Context, host: str, port: int, workers: int) -> None:
+    """Run the broker's web server: one process with threads (the embedded default), or
+    gunicorn with its config module (``--workers N``, as in production)."""
     from broker.app import create_app  # noqa: PLC0415 - keeps the CLI fast to start
 
+    if workers > 1:
+        with domain_errors(ctx):
+            check_workers(workers, Settings.from_env())
+        os.execv(sys.executable, gunicorn_command(workers, host, port))  # noqa: S606 - ours
     with domain_errors(ctx):
         app = create_app(core=ctx.core)
     # SIGTERM (a service manager stopping the broker) ends the run like Ctrl+C does, so the

@@ -79,6 +79,7 @@ class Core:
         self._org_types: dict[int, str] = {}
         self._audit_key: NoteKey | None = None
         self.audit_checkpointer: Checkpointer | None = None
+        self._on_dispose: list[Callable[[], None]] = []
 
     def policy(self) -> Policy:
         """The sharing policy in force."""
@@ -167,11 +168,17 @@ class Core:
             self.audit_key()  # a missing or exposed key stops the start, not the thread
             self.audit_checkpointer = Checkpointer(self, self.settings.audit_checkpoint_interval)
 
+    def on_dispose(self, stop: Callable[[], None]) -> None:
+        """Have :meth:`dispose` call ``stop`` first (a background task of a serving process)."""
+        self._on_dispose.append(stop)
+
     def dispose(self) -> None:
         """Sign the last audit checkpoint, stop the background threads and close the database
         connections."""
         from broker.notifications.delivery import stop_delivery  # noqa: PLC0415 - imports core
 
+        while self._on_dispose:  # before the last checkpoint, which covers what they write
+            self._on_dispose.pop()()
         stop_delivery(self)  # first, so that the last checkpoint covers its events
         if self.audit_checkpointer is not None:
             self.audit_checkpointer.stop()

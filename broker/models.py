@@ -1,6 +1,6 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from broker.api.models import IdempotencyRecord, OrganisationKey
+from broker.api.models import IdempotencyRecord, OrganisationKey, ReplayNonce
 from broker.audit.models import (
     AuditCheckpoint,
     AuditCosignature,
@@ -11,6 +11,7 @@ from broker.audit.models import (
     SubjectAccessRequest,
     SubjectAccessWithholding,
 )
+from broker.audit.refusals import RefusalTally
 from broker.contact.models import (
     ContactLink,
     ContactRequest,
@@ -53,6 +54,8 @@ __all__ = [
     "OrganisationKey",
     "OutboxMessage",
     "Professional",
+    "RefusalTally",
+    "ReplayNonce",
     "SubjectAccessRequest",
     "SubjectAccessWithholding",
 ]

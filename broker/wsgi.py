@@ -1,11 +1,15 @@
-"""WSGI entry point for production servers: ``gunicorn 'broker.wsgi:app'``.
+"""WSGI entry point for production servers:
+``gunicorn -c python:broker.gunicorn_conf broker.wsgi:app``.
 
-Settings come from the ``BROKER_*`` environment variables (see broker.config).
+Settings come from the ``BROKER_*`` environment variables (see broker.config). Under a gunicorn
+started without the broker's config module the import stops (broker.serving).
 """
 
 import atexit
 
 from broker.app import core_of, create_app
+from broker.serving import refuse_unchecked_gunicorn
 
+refuse_unchecked_gunicorn()
 app = create_app()
 atexit.register(core_of(app).dispose)  # the last audit checkpoint when the worker stops

@@ -1,8 +1,9 @@
 """Signed look-ups per second through the HTTP stack, next to the crypto floor.
 
-A gunicorn server (``--workers`` processes) serves a registry of ``--keys`` stored matching keys;
-``--clients`` threads send RFC 9421-signed ``POST /v1/lookups`` for ``--seconds``. The floor is
-measured in the same run, in this process: one Ed25519 signature verification, the scalar
+A gunicorn server (``--workers`` processes, started as in production with the broker's config
+module; more than one needs ``BROKER_REDIS_URL``) serves a registry of ``--keys`` stored matching
+keys; ``--clients`` threads send RFC 9421-signed ``POST /v1/lookups`` for ``--seconds``. The
+floor is measured in the same run, in this process: one Ed25519 signature verification, the scalar
 multiplications ``b·N`` and the index probe per look-up — what no implementation can skip.
 Client and server share the machine's cores, so the HTTP figure is a lower bound.
 """
@@ -34,6 +35,7 @@ from broker.pseudonyms import oprf
 from broker.pseudonyms.matching import Pseudonym
 from broker.registry.candidates import MATCHES
 from broker.registry.services import NewInvolvement, RegistryService
+from broker.serving import CONFIG_MODULE, check_workers
 from broker.setup import initialise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,9 +125,11 @@ def run(*, keys: int, clients: int, seconds: float, workers: int, threads: int =
         key, households = _populate(core, keys)
         floor_rate = floor(core, key, households, 2000)
         port = _free_port()
+        check_workers(workers, Settings.from_env(env))  # several need BROKER_REDIS_URL
         server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "broker.wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE, "--workers",
+             str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
+             "--log-level", "warning", "broker.wsgi:app"],
             env=env, cwd=ROOT)
         url = f"http://127.0.0.1:{port}/v1/lookups"
         try:

@@ -5,8 +5,11 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 1. per-IP limit (flask-limiter, before any expensive work; ``X-Forwarded-For`` counts only from
    the proxies named in ``BROKER_TRUSTED_PROXIES``);
 2. the RFC 9421 signature (broker.api.signatures: components, tag, times, key, Ed25519, content
-   digest, then the nonce). The *verified* key id, never a header, identifies the caller from
-   here on. A refusal is an audit event ``auth:signature_rejected``;
+   digest, then the nonce, recorded in the database: broker.api.replay). The *verified* key id,
+   never a header, identifies the caller from here on. A refusal here is a refusal of a caller
+   nobody answers for: it is counted per source network and minute (broker.audit.refusals), one
+   audit event per network and minute, never an event per request, so strangers cannot flood
+   the log. A replay or a changed body after a valid signature names the key in that count;
 3. the per-organisation limit. A refusal is an audit event ``auth:rate_limited``. When the
    limit store cannot answer, the request is refused (fail closed, 503). (The daily quota of
    pseudonym evaluations is not a rate limit of this module: it is kept in the database for
@@ -18,18 +21,19 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 from __future__ import annotations
 
 import time
-import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Response, current_app, g, request
 from limits import RateLimitItem, parse
 from nacl.signing import VerifyKey
 
+from broker import request_ids
 from broker.api.context import api_context
 from broker.api.keys import RESPONSE_KEY_ID, Caller
 from broker.api.signature_policy import SignatureError
 from broker.api.signatures import RequestMessage, sign_response, verify_request
 from broker.app import core_of
+from broker.audit.refusals import count_refusal
 from broker.audit.services import Actor, record_event, truncate_address
 from broker.contact.links import redact_tokens
 from broker.core import Core
@@ -52,14 +56,10 @@ class LimitStoreUnavailable(BrokerError):
     status = 503
 
 
-def _audit_refusal(event_type: str, reason: str, details: dict[str, Any],
-                   organisation_id: int | None = None) -> None:
-    core = core_of_request()
-    actor = Actor(actor=f"key:{details.get('key_id', 'unverified')}", channel="api",
-                  organisation_id=organisation_id, request_id=g.request_id,
-                  source_address=truncate_address(request.remote_addr))
-    with core.transaction() as connection:
-        record_event(connection, actor, event_type, outcome="refused", reason=reason,
+def _audit_refusal(event_type: str, reason: str, details: dict[str, Any]) -> None:
+    """An authenticated caller's refusal: an audit event of its own, as ``g.actor``."""
+    with core_of_request().transaction() as connection:
+        record_event(connection, g.actor, event_type, outcome="refused", reason=reason,
                      details={**details, "method": request.method,
                               "path": redact_tokens(request.path)})
 
@@ -71,7 +71,6 @@ def core_of_request() -> Core:
 
 def authenticate() -> None:
     """Verify the request's signature and set ``g.caller`` and ``g.actor`` (before_request)."""
-    g.request_id = request.headers.get("X-Request-Id", "")[:64] or str(uuid.uuid4())
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     context = api_context()
@@ -91,22 +90,20 @@ def authenticate() -> None:
         )
     except SignatureError as exc:
         caller = found.get("caller")
-        # Only a refusal after the Ed25519 check passed (digest, replay) is charged to the
-        # key's organisation; anyone can claim a key id in clear text.
+        # Only a refusal after the Ed25519 check passed (digest, replay) names the key; anyone
+        # can claim a key id in clear text. Counted, not an event each (step 2).
         verified_first = exc.code.startswith("content-digest") or exc.code == "signature-replayed"
-        if caller is not None and verified_first:
-            _audit_refusal("auth:signature_rejected", exc.code, {"key_id": caller.key_id},
-                           caller.organisation_id)
-        else:
-            claimed = {"claimed_key_id": caller.key_id} if caller is not None else {}
-            _audit_refusal("auth:signature_rejected", exc.code, claimed)
+        count_refusal(core_of_request(), network=truncate_address(request.remote_addr),
+                      door="api", reason=exc.code,
+                      key_id=caller.key_id if caller is not None and verified_first else None)
         raise
     caller = found["caller"]
     g.signature_label = verified.label
     g.caller = caller
     g.actor = Actor(actor=f"key:{caller.key_id}", channel="api",
                     organisation_id=caller.organisation_id, role=None, request_id=g.request_id,
-                    source_address=truncate_address(request.remote_addr))
+                    source_address=truncate_address(request.remote_addr),
+                    client_request_id=g.client_request_id)
     limit_organisation(caller, parse(context.org_rate), cost=1, scope="requests")
 
 
@@ -127,12 +124,16 @@ def limit_organisation(caller: Caller, item: RateLimitItem, *, cost: int, scope:
         "RateLimit-Reset": str(max(0, int(stats.reset_time - time.time()))),
     }
     if not allowed:
-        _audit_refusal("auth:rate_limited", f"{scope}: {item}",
-                       {"key_id": caller.key_id, "cost": cost}, caller.organisation_id)
-        raise RateLimited(
-            f"Your organisation's limit of {item} for {scope} is used up; retry later.",
-            f"Het limiet van uw organisatie ({item}) voor {scope} is op; probeer het later.",
-        )
+        _refuse_limit(caller, str(item), scope, cost)
+
+
+def _refuse_limit(caller: Caller, limit: str, scope: str, cost: int) -> NoReturn:
+    _audit_refusal("auth:rate_limited", f"{scope}: {limit}",
+                   {"key_id": caller.key_id, "cost": cost})
+    raise RateLimited(
+        f"Your organisation's limit of {limit} for {scope} is used up; retry later.",
+        f"Het limiet van uw organisatie ({limit}) voor {scope} is op; probeer het later.",
+    )
 
 
 def limit_headers() -> dict[str, str]:
@@ -152,7 +153,7 @@ def sign(response: Response) -> Response:
     """Sign every API response with the broker's key (after_request)."""
     for name, value in limit_headers().items():
         response.headers[name] = value
-    response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+    request_ids.echo(response)
     if request.endpoint in PUBLIC_ENDPOINTS and response.status_code < 400:
         return response
     body = response.get_data()

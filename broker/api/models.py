@@ -1,10 +1,19 @@
-"""API tables: organisations' signing keys and stored answers to idempotent requests."""
+"""API tables: organisations' signing keys, stored answers to idempotent requests, the signature
+nonces seen (broker.api.replay)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db import Base, UTCDateTime, utcnow
@@ -42,3 +51,16 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     __table_args__ = (UniqueConstraint("organisation_id", "key"),)
+
+
+class ReplayNonce(Base):
+    """A signature nonce used with a key, kept until that signature can no longer be accepted.
+
+    ``digest`` is the first 16 bytes of SHA-256 over the key id and the nonce, each prefixed by
+    its length, so that the key is fixed-size and key id and nonce cannot be confused.
+    """
+
+    __tablename__ = "replay_nonces"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # Unix seconds

@@ -12,29 +12,47 @@ Rules this module guarantees:
 - Key id and nonce are kept apart unambiguously (no ``"a:b" + "c"`` == ``"a" + "b:c"``).
 - Failing closed: when the store cannot answer, :class:`ReplayCacheUnavailable` is raised and the
   caller refuses the request. A cache never answers "not seen" when it does not know.
-- :class:`InMemoryReplayCache` (the embedded default, one process) is thread-safe and prunes
-  expired entries as it goes, so memory is bounded by the requests of one validity window; a hard
-  ``max_entries`` cap turns a flood into refusals (fail closed), never into forgotten nonces.
-- :class:`RedisReplayCache` (several workers or hosts) uses ``SET key 1 NX EXAT expires_at``: the
-  test-and-set is one Redis command, and Redis drops the entry at expiry by itself. Redis's clock
-  must be in sync (NTP) with the app servers, as the app servers' are with each other.
+- :class:`DatabaseReplayCache` is what the broker serves with, embedded and in production: the
+  nonces live in the broker's own database, which every worker and host shares and which keeps
+  them across a restart of any process, of Redis or of the database itself (a committed row is
+  durable). The test-and-set is one statement in a transaction of its own: an INSERT of the
+  nonce that, on a conflict, only takes over a row whose signature has expired; the number of
+  rows it wrote answers the question. :func:`purge_expired` (the housekeeping) deletes the rows
+  whose signatures can no longer be accepted.
+- :class:`InMemoryReplayCache` (for tests and benchmarks of the signature code, one process) is
+  thread-safe and prunes expired entries as it goes, so memory is bounded by the requests of one
+  validity window; a hard ``max_entries`` cap turns a flood into refusals (fail closed), never
+  into forgotten nonces. It forgets everything when its process ends: the broker does not serve
+  with it.
+
+Why the database and not Redis: Redis restarted without persistence (or with its last second of
+writes lost) forgets nonces inside their validity window, and a captured request is accepted
+again; the broker's database already has to be durable, and one small statement per request
+costs about what a Redis round trip does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import threading
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from redis.exceptions import RedisError
+from sqlalchemy import Engine, Table, bindparam, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
+from broker.api.models import ReplayNonce
+from broker.db import Prepared
 from broker.errors import BrokerError
 
 __all__ = [
+    "DatabaseReplayCache",
     "InMemoryReplayCache",
-    "RedisReplayCache",
     "ReplayCache",
     "ReplayCacheUnavailable",
+    "nonce_digest",
+    "purge_expired",
 ]
 
 
@@ -104,42 +122,66 @@ class InMemoryReplayCache:
                 del self._expiry[entry]
 
 
-class RedisClient(Protocol):
-    """The one Redis command the cache needs (as offered by ``redis.Redis``)."""
+def nonce_digest(key_id: str, nonce: str) -> bytes:
+    """The stored form of (key id, nonce): 16 bytes of SHA-256 over both, each length-prefixed,
+    so that ``("a:b", "c")`` and ``("a", "b:c")`` differ."""
+    hashed = hashlib.sha256()
+    for part in (key_id.encode(), nonce.encode()):
+        hashed.update(len(part).to_bytes(4, "big"))
+        hashed.update(part)
+    return hashed.digest()[:16]
 
-    def set(self, name: str, value: int, *, nx: bool, exat: int) -> object:
-        """``SET name value NX EXAT exat``: truthy when set, None when the key existed."""
-        ...
+
+_NONCES = cast(Table, ReplayNonce.__table__)
 
 
-class RedisReplayCache:
-    """A replay cache in Redis, shared by every worker and host (``BROKER_REDIS_URL``)."""
+def _record_statement(insert: Any) -> Prepared:
+    """INSERT the nonce; on a conflict take over the row only if its signature has expired."""
+    statement = insert(_NONCES).values(digest=bindparam("digest"),
+                                       expires_at=bindparam("expires_at"))
+    return Prepared(statement.on_conflict_do_update(
+        index_elements=[_NONCES.c.digest],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=_NONCES.c.expires_at <= bindparam("now"),
+    ))
 
-    def __init__(self, redis_client: RedisClient, prefix: str = "broker:nonce:") -> None:
-        """Use ``redis_client`` (a ``redis.Redis``); keys are ``<prefix><n>:<key_id>:<nonce>``.
 
-        ``n`` is the length of the key id, so key id and nonce cannot be confused.
-        """
-        self._redis = redis_client
-        self._prefix = prefix
+# Compiled once per dialect: every signed request runs it.
+_RECORD = {"postgresql": _record_statement(postgresql.insert),
+           "sqlite": _record_statement(sqlite.insert)}
 
-    def key(self, key_id: str, nonce: str) -> str:
-        """The Redis key for one nonce; the length prefix keeps key id and nonce apart."""
-        return f"{self._prefix}{len(key_id)}:{key_id}:{nonce}"
+
+class DatabaseReplayCache:
+    """The replay cache in the broker's database (every worker and host shares it)."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Record nonces through ``engine`` (the core's)."""
+        self._engine = engine
+        self._record = _RECORD[engine.dialect.name]
 
     def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
-        """``SET key 1 NX EXAT expires_at``; True when the key already existed.
+        """Record the nonce until ``expires_at``; True if it was already recorded and still live.
 
-        ``now`` is unused: Redis expires the key at ``expires_at`` on its own clock.
+        One statement, committed before the request is carried out: of two concurrent requests
+        with the same nonce, the database's unique key lets exactly one write its row.
 
         Raises:
-            ReplayCacheUnavailable: Redis did not answer or answered with an error.
+            ReplayCacheUnavailable: the database did not answer.
         """
+        params = {"digest": nonce_digest(key_id, nonce), "expires_at": expires_at, "now": now}
         try:
-            created = self._redis.set(self.key(key_id, nonce), 1, nx=True, exat=expires_at)
-        except RedisError as exc:
+            with self._engine.begin() as connection:
+                written = self._record.execute(connection, params)
+        except SQLAlchemyError as exc:
             raise ReplayCacheUnavailable(
-                "The replay cache (Redis) is unavailable; the request is refused",
-                "De replay-cache (Redis) is niet bereikbaar; het verzoek wordt geweigerd",
+                "The replay cache (the database) is unavailable; the request is refused",
+                "De replay-cache (de database) is niet bereikbaar; het verzoek wordt geweigerd",
             ) from exc
-        return not created
+        return written == 0
+
+
+def purge_expired(engine: Engine, now: int) -> int:
+    """Delete the nonces whose signatures can no longer be accepted at ``now``; how many."""
+    with engine.begin() as connection:
+        result = connection.execute(delete(_NONCES).where(_NONCES.c.expires_at <= now))
+    return int(result.rowcount)

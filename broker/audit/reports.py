@@ -13,7 +13,9 @@
 - Fishing and unusual volumes *on the day* are flagged as look-ups happen, over the policy's
   sliding windows; their report is :func:`broker.audit.misuse.misuse_flags`.
 - **Refused requests** (:func:`refused_requests`): events with outcome ``refused``, counted per
-  organisation, event type and reason.
+  organisation, event type and reason; the counted refusals of unauthenticated requests
+  (``auth:unauthenticated_refused``, one event per network and minute) count with the numbers
+  they carry, per door and reason.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, func, or_, select, true
 
 from broker.audit.chain import timestamp
 from broker.audit.models import AuditEvent, AuditSubject
+from broker.audit.refusals import EVENT_TYPE as COUNTED
 from broker.audit.search import AuditRow, check_period, period, query_rows
 from broker.audit.services import Actor, Subject, record_event
 from broker.errors import Conflict, NotFound, ValidationError
@@ -241,13 +244,31 @@ def refused_requests(core: Core, actor: Actor, *, start: datetime | None = None,
                    AuditEvent.reason, func.count(), func.min(AuditEvent.occurred_at),
                    func.max(AuditEvent.occurred_at))
             .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-            .where(AuditEvent.outcome == "refused", *period(start, end))
+            .where(AuditEvent.outcome == "refused", AuditEvent.event_type != COUNTED,
+                   *period(start, end))
             .group_by(Organisation.identifier, Organisation.name, AuditEvent.event_type,
                       AuditEvent.reason)
         ).all()
-        result = sorted((RefusedGroup(*row) for row in groups), key=_refused_order)
+        counted = _counted_refusals(connection, start, end)
+        result = sorted([*(RefusedGroup(*row) for row in groups), *counted], key=_refused_order)
         _reported(connection, actor, "refused", start, end, len(result))
     return result
+
+
+def _counted_refusals(connection: Connection, start: datetime | None, end: datetime | None
+                      ) -> list[RefusedGroup]:
+    """The counted refusals, per door and reason, with the numbers their events carry."""
+    totals: dict[str, list[Any]] = {}
+    for occurred_at, details in connection.execute(
+            select(AuditEvent.occurred_at, AuditEvent.details)
+            .where(AuditEvent.event_type == COUNTED, *period(start, end))
+            .order_by(AuditEvent.seq)):
+        for reason, count in cast(dict[str, int], details["reasons"]).items():
+            total = totals.setdefault(reason, [0, occurred_at, occurred_at])
+            total[0] += count
+            total[2] = occurred_at
+    return [RefusedGroup(None, None, COUNTED, reason, count, first, last)
+            for reason, (count, first, last) in totals.items()]
 
 
 def _refused_order(group: RefusedGroup) -> tuple[Any, ...]:

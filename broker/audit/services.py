@@ -88,6 +88,14 @@ EVENT_TYPES: Mapping[str, str] = {
     # Persistent evaluation quotas (issue 10): a batch the organisation's daily quota could not
     # take, on any door (a granted one is pseudonym:evaluated).
     "pseudonym:quota_refused": "E",
+    # Shared state and refusals (issue 11): refusals before authentication, counted per source
+    # network and minute; every refused access of an authenticated caller, an event of its own.
+    "auth:unauthenticated_refused": "E",
+    "involvement:access_refused": "R",
+    "professional:acting_refused": "E",
+    "inbox:access_refused": "R",
+    "web:csrf_refused": "E",
+    "web:rate_limited": "E",
 }
 
 
@@ -102,6 +110,9 @@ class Actor:
     request_id: str | None = None
     on_behalf_of: str | None = None
     source_address: str | None = None  # already truncated (see truncate_address)
+    # The caller's own X-Request-Id, checked (broker.request_ids); recorded in the details,
+    # beside the broker's own ``request_id``, never instead of it.
+    client_request_id: str | None = None
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
@@ -204,6 +215,8 @@ def record_event(
     except KeyError:
         raise ValueError(f"unknown audit event type {event_type!r}") from None
     details = dict(details or {})
+    if actor.client_request_id is not None:
+        details["client_request_id"] = actor.client_request_id
     check_json(details)
     subjects = list(subjects)
     personal = Personal(actor.source_address, justification)

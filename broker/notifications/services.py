@@ -17,7 +17,8 @@ Rules this module guarantees:
   the newcomer's type, for its own involvement's purpose, under a basis that purpose accepts:
   otherwise the notification itself would disclose the registration.
 - An inbox is read by members of the professional's own organisation only; marking messages
-  read is audited (``inbox:read``).
+  read is audited (``inbox:read``), and so is every refused attempt on an inbox
+  (``inbox:access_refused``), answered as for a name that does not exist.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from broker.config import number_setting
 from broker.contact.common import member
 from broker.core import Core
 from broker.db import utcnow
-from broker.errors import ConfigurationError
+from broker.errors import ConfigurationError, ValidationError
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
 from broker.pseudonyms import oprf
@@ -281,11 +282,27 @@ class InboxEntry:
     read_at: datetime | None
 
 
+def _inbox_owner(session: Session, actor: Actor, username: str) -> Professional:
+    """The active professional ``username`` of the actor's organisation. A refusal is an audit
+    event, committed before the answer (nothing else is written yet); the name is recorded only
+    as the id of an existing professional, since a made-up name may be anything."""
+    try:
+        return member(session, actor, username)
+    except ValidationError:
+        named = session.scalar(select(Professional).filter_by(username=username))
+        foreign = named is not None and named.organisation_id != actor.organisation_id
+        record_event(session, actor, "inbox:access_refused", outcome="refused",
+                     reason="another_organisation" if foreign else "unknown_or_inactive",
+                     details={"professional_id": named.id} if named is not None else {})
+        session.commit()
+        raise
+
+
 def inbox(core: Core, actor: Actor, professional_username: str, unread_only: bool = False
           ) -> list[InboxEntry]:
     """The professional's messages, newest first (for members of their own organisation)."""
     with core.unit_of_work() as session:
-        person = member(session, actor, professional_username)
+        person = _inbox_owner(session, actor, professional_username)
         query = select(InboxMessage).where(InboxMessage.professional_id == person.id)
         if unread_only:
             query = query.where(InboxMessage.read_at.is_(None))
@@ -299,7 +316,7 @@ def mark_read(core: Core, actor: Actor, professional_username: str,
     how many changed. Audited as ``inbox:read`` when any did."""
     now = core.now()
     with core.unit_of_work() as session:
-        person = member(session, actor, professional_username)
+        person = _inbox_owner(session, actor, professional_username)
         query = select(InboxMessage.id).where(InboxMessage.professional_id == person.id,
                                               InboxMessage.read_at.is_(None))
         if message_ids is not None:

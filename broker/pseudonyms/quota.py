@@ -29,9 +29,9 @@ Rules this module guarantees:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, Date, Integer, literal, select
+from sqlalchemy import Connection, Date, Engine, Integer, delete, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -128,3 +128,12 @@ def _upsert(connection: Connection, organisation_id: int, day: date, count: int,
         set_={"evaluations": total},
         where=total <= literal(quota, Integer),
     ).returning(EvaluationCount.evaluations)
+
+
+def purge_days(engine: Engine, today: date) -> int:
+    """Delete the counts of days before yesterday (housekeeping); how many rows. Yesterday's
+    stays: a request that began just before midnight may still be charged to it."""
+    with engine.begin() as connection:
+        result = connection.execute(delete(EvaluationCount).where(
+            EvaluationCount.day < today - timedelta(days=1)))
+    return int(result.rowcount)

@@ -316,14 +316,17 @@ class RegistryService:
                 earlier = self._registered_by_request(session, org.id, request_key)
                 if earlier:
                     return earlier
+            # Every contact is checked before anything is added, so that a refusal can be
+            # audited and committed on its own (nothing of the batch is written yet).
             people: dict[str, Professional] = {}
+            for n, item in enumerate(items, start=1):
+                if item.professional not in people:
+                    people[item.professional] = numbered(len(items), n, partial(
+                        self._contact, session, actor, org, item.professional))
             involvements = []
             for n, (item, (purpose, ends_on, keys)) in enumerate(
                 zip(items, prepared, strict=True), start=1
             ):
-                if item.professional not in people:
-                    people[item.professional] = numbered(
-                        len(items), n, partial(self._contact, session, org, item.professional))
                 involvement = Involvement(
                     organisation=org, professional=people[item.professional], purpose=purpose,
                     starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
@@ -369,9 +372,10 @@ class RegistryService:
                        ) -> InvolvementInfo:
         """Make another professional of the same organisation the contact."""
         with self.core.unit_of_work() as session:
-            involvement = self._own_involvement(session, actor, involvement_id)
+            involvement = self._own_involvement(session, actor, involvement_id,
+                                                operation="change_contact")
             self._require_active(involvement)
-            person = self._contact(session, involvement.organisation, professional)
+            person = self._contact(session, actor, involvement.organisation, professional)
             previous = involvement.professional_id
             involvement.professional = person
             record_event(
@@ -397,15 +401,28 @@ class RegistryService:
             unique.setdefault(key.value, key)
         return purpose, ends_on, list(unique.values())
 
-    def _contact(self, session: Session, org: Organisation, username: str) -> Professional:
+    @staticmethod
+    def _contact(session: Session, actor: Actor, org: Organisation, username: str
+                 ) -> Professional:
         # Unknown, another organisation's and inactive professionals get one answer, which does
         # not repeat the name: the API must not let callers enumerate other organisations' staff.
+        # Every such refusal is an audit event, committed before the answer; the name itself is
+        # recorded only as the id of an existing professional (a made-up name may be anything).
         person = session.scalar(
             select(Professional).filter_by(username=username, organisation_id=org.id,
                                            active=True, access_role=ACCESS_PROFESSIONAL)
             .options(selectinload(Professional.organisation))
         )
         if person is None:
+            named = session.scalar(select(Professional).filter_by(username=username))
+            foreign = named is not None and named.organisation_id != org.id
+            record_event(
+                session, actor, "professional:acting_refused", outcome="refused",
+                reason="another_organisation" if foreign else "unknown_or_inactive",
+                organisation_id=org.id,
+                details={"professional_id": named.id} if named is not None else {},
+            )
+            session.commit()
             raise ValidationError(
                 "The professional must be an active member of your organisation.",
                 "De professional moet een actieve medewerker van uw organisatie zijn.",
@@ -419,19 +436,21 @@ class RegistryService:
             if org is None:
                 raise Forbidden("You act for no organisation.", "U handelt niet namens een "
                                 "organisatie.")
-            self._contact(session, org, username)
+            self._contact(session, actor, org, username)
 
     def get_involvement(self, actor: Actor, involvement_id: str) -> InvolvementInfo:
         """One of the actor's own organisation's involvements."""
         with self.core.unit_of_work() as session:
-            return InvolvementInfo.of(self._own_involvement(session, actor, involvement_id))
+            return InvolvementInfo.of(self._own_involvement(session, actor, involvement_id,
+                                                            operation="read"))
 
     def renew_involvement(self, actor: Actor, involvement_id: str, ends_on: date | None = None
                           ) -> InvolvementInfo:
         """Extend an active involvement, within the same limits as a new one."""
         ends_on = self._check_end(self.core.today(), ends_on)
         with self.core.unit_of_work() as session:
-            involvement = self._own_involvement(session, actor, involvement_id)
+            involvement = self._own_involvement(session, actor, involvement_id,
+                                                operation="renew")
             self._require_active(involvement)
             previous = involvement.ends_on
             involvement.ends_on = ends_on
@@ -448,7 +467,8 @@ class RegistryService:
         """End an active involvement now; it moves to the history."""
         reason = require_slug(reason, "The reason code", "De redencode")
         with self.core.unit_of_work() as session:
-            involvement = self._own_involvement(session, actor, involvement_id)
+            involvement = self._own_involvement(session, actor, involvement_id,
+                                                operation="end")
             self._require_active(involvement)
             self._move_to_history(involvement, reason)
             record_event(
@@ -595,7 +615,8 @@ class RegistryService:
         return person
 
     @staticmethod
-    def _own_involvement(session: Session, actor: Actor, involvement_id: str) -> Involvement:
+    def _own_involvement(session: Session, actor: Actor, involvement_id: str, *,
+                         operation: str = "access") -> Involvement:
         involvement = session.scalar(
             select(Involvement).filter_by(public_id=involvement_id)
             .options(selectinload(Involvement.organisation),
@@ -603,11 +624,18 @@ class RegistryService:
                      selectinload(Involvement.matching_keys))
         )
         # Another organisation's involvement is reported as not found: its existence is
-        # itself something the caller may not learn.
-        if involvement is None or (
-            actor.organisation_id is not None
-            and involvement.organisation_id != actor.organisation_id
-        ):
+        # itself something the caller may not learn. Both refusals are audit events, committed
+        # before the answer (nothing else is written yet); a made-up id is not recorded.
+        foreign = involvement is not None and actor.organisation_id not in (
+            None, involvement.organisation_id)
+        if involvement is None or foreign:
+            details = {"operation": operation}
+            if involvement is not None:
+                details["involvement_id"] = involvement.public_id
+            record_event(session, actor, "involvement:access_refused", outcome="refused",
+                         reason="another_organisation" if foreign else "unknown",
+                         details=details)
+            session.commit()
             raise NotFound(
                 "There is no such involvement of your organisation.",
                 "Uw organisatie heeft geen betrokkenheid met dit kenmerk.",

@@ -59,6 +59,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Het formulier is verlopen; probeer het opnieuw.",
         "en": "The form has expired; please try again.",
     },
+    "rate_limited": {
+        "nl": "Te veel verzoeken; probeer het over {seconds} seconden opnieuw.",
+        "en": "Too many requests; please try again in {seconds} seconds.",
+    },
     "lookup_ref": {"nl": "Kenmerk van deze raadpleging", "en": "Reference of this look-up"},
     "statute": {
         "nl": "Wettelijke grondslag (bij wettelijke taak)",

@@ -35,6 +35,7 @@ from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.web.forms import HouseholdForm, parse_household_form
 from broker.web.i18n import LANGUAGES, current_language, t
+from broker.web.refusals import refuse_csrf
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
@@ -70,7 +71,7 @@ def check_csrf() -> None:
     if request.method == "POST":
         sent = request.form.get("csrf", "")
         if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
-            abort(400, description=t("csrf"))
+            refuse_csrf()  # audited: the account's event, or counted per network
 
 
 def login_required(view: F) -> F:

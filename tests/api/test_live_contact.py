@@ -94,7 +94,8 @@ def test_request_decide_open_revoke(core: Core, base: str,
     assert withdrawn.json()["links_revoked"] == 1  # the school's link; VT's was revoked already
     assert call(base, school, "GET", f"/v1/contact-links/{school_token}").status_code == 403
 
-    # A request refused for its signature keeps the token out of the audit log too.
+    # A request refused for its signature is only counted (no path kept); the token stays out
+    # of the audit log and of the counters.
     import httpx  # noqa: PLC0415
 
     assert httpx.get(f"{base}/v1/contact-links/{school_token}").status_code == 401
@@ -102,9 +103,11 @@ def test_request_decide_open_revoke(core: Core, base: str,
         from sqlalchemy import select  # noqa: PLC0415
 
         from broker.audit.models import AuditEvent  # noqa: PLC0415
+        from broker.audit.refusals import RefusalTally  # noqa: PLC0415
 
         stored = [str(d) for d in session.scalars(select(AuditEvent.details))]
-    assert any("/v1/contact-links/[redacted]" in d for d in stored)
+        stored += [str(row) for row in session.execute(select(RefusalTally.__table__)).all()]
+    assert any("signature-missing" in d for d in stored)
     assert not any(t in d for d in stored for t in (school_token, vt_token))
 
     logged = "\n".join(r.getMessage() for r in caplog.records)

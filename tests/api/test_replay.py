@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.retry import Retry
+from sqlalchemy import create_engine, func, select
 
-from broker.api.replay import InMemoryReplayCache, RedisReplayCache, ReplayCacheUnavailable
-from tests.services import redis_url
+from broker.api.models import ReplayNonce
+from broker.api.replay import (
+    DatabaseReplayCache,
+    InMemoryReplayCache,
+    ReplayCacheUnavailable,
+    nonce_digest,
+    purge_expired,
+)
+from broker.core import Core
 
 NOW = 1_780_000_000
 
@@ -90,75 +92,57 @@ def test_in_memory_needs_room() -> None:
         InMemoryReplayCache(max_entries=0)
 
 
-# --- Redis -------------------------------------------------------------------------------------
+# --- In the database (what the broker serves with) ---------------------------------------------
 
 
-class _FailingRedis:
-    def set(self, name: str, value: int, *, nx: bool, exat: int) -> object:
-        raise RedisConnectionError("connection refused")
+def test_database_second_use_is_seen(core: Core) -> None:
+    cache = DatabaseReplayCache(core.engine)
+    assert cache.seen_before("org-a", "nonce-1", NOW + 360, NOW) is False
+    assert cache.seen_before("org-a", "nonce-1", NOW + 360, NOW + 359) is True
+    assert cache.seen_before("org-b", "nonce-1", NOW + 360, NOW) is False  # per key id
+    assert cache.seen_before("org-a", "nonce-2", NOW + 360, NOW) is False
 
 
-def test_redis_errors_fail_closed() -> None:
-    with pytest.raises(ReplayCacheUnavailable) as caught:
-        RedisReplayCache(_FailingRedis()).seen_before("org-a", "n", NOW + 10, NOW)
-    assert caught.value.code == "replay-cache-unavailable"
+def test_database_keeps_key_id_and_nonce_apart(core: Core) -> None:
+    cache = DatabaseReplayCache(core.engine)
+    assert nonce_digest("a:b", "c") != nonce_digest("a", "b:c")
+    assert len(nonce_digest("org-a", "n" * 300)) == 16
+    assert cache.seen_before("a:b", "c", NOW + 10, NOW) is False
+    assert cache.seen_before("a", "b:c", NOW + 10, NOW) is False
 
 
-def test_unreachable_redis_fails_closed() -> None:
-    # No retries: redis-py's default retries with backoff would only make the refusal slower.
-    client = redis.Redis(
-        host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
-    )
-    with pytest.raises(ReplayCacheUnavailable):
-        RedisReplayCache(client).seen_before("org-a", "n", NOW + 10, NOW)
+def test_database_entry_is_kept_until_expiry_then_taken_over(core: Core) -> None:
+    cache = DatabaseReplayCache(core.engine)
+    assert cache.seen_before("org-a", "n", NOW + 10, NOW) is False
+    assert cache.seen_before("org-a", "n", NOW + 10, NOW + 9) is True
+    assert cache.seen_before("org-a", "n", NOW + 30, NOW + 10) is False  # expired: new
+    assert cache.seen_before("org-a", "n", NOW + 30, NOW + 29) is True  # and kept again
 
 
-def test_redis_keys_keep_key_id_and_nonce_apart() -> None:
-    cache = RedisReplayCache(_FailingRedis(), prefix="p:")
-    assert cache.key("a:b", "c") != cache.key("a", "b:c")
-    assert cache.key("org-a", "n1") == "p:5:org-a:n1"
+def test_database_survives_a_new_cache_on_the_same_database(core: Core) -> None:
+    assert DatabaseReplayCache(core.engine).seen_before("org-a", "n", NOW + 60, NOW) is False
+    assert DatabaseReplayCache(core.engine).seen_before("org-a", "n", NOW + 60, NOW) is True
 
 
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    """The test Redis server (BROKER_TEST_REDIS_URL); skips, or fails under CI, if unreachable."""
-    client = redis.Redis.from_url(redis_url(), socket_timeout=2)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def prefix(redis_client: redis.Redis) -> Iterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield prefix
-    keys = list(redis_client.scan_iter(match=prefix + "*"))
-    if keys:
-        redis_client.delete(*keys)
-
-
-@pytest.mark.redis
-def test_redis_second_use_is_seen(redis_client: redis.Redis, prefix: str) -> None:
-    cache = RedisReplayCache(redis_client, prefix=prefix)
-    now = int(time.time())  # the server's clock decides expiry (EXAT), so use real time
-    assert cache.seen_before("org-a", "nonce-1", now + 360, now) is False
-    assert cache.seen_before("org-a", "nonce-1", now + 360, now) is True
-    assert cache.seen_before("org-b", "nonce-1", now + 360, now) is False
-    ttl = redis_client.ttl(cache.key("org-a", "nonce-1"))
-    assert 350 <= ttl <= 360  # kept until expires_at (EXAT)
-
-
-@pytest.mark.redis
-def test_redis_entry_is_gone_after_expires_at(redis_client: redis.Redis, prefix: str) -> None:
-    cache = RedisReplayCache(redis_client, prefix=prefix)
-    past = 1_000_000_000  # an EXAT in the past: Redis keeps nothing
-    assert cache.seen_before("org-a", "old", past, past) is False
-    assert cache.seen_before("org-a", "old", past, past) is False
-
-
-@pytest.mark.redis
-def test_redis_is_atomic_under_threads(redis_client: redis.Redis, prefix: str) -> None:
-    cache = RedisReplayCache(redis_client, prefix=prefix)
-    now = int(time.time())
-    answers = _race(lambda k, n, _e, t: cache.seen_before(k, n, now + 60, t))
+def test_database_is_atomic_under_threads(core: Core) -> None:
+    answers = _race(DatabaseReplayCache(core.engine).seen_before)
     assert sorted(answers) == [False] + [True] * 31
+
+
+def test_purge_deletes_only_what_can_no_longer_be_accepted(core: Core) -> None:
+    cache = DatabaseReplayCache(core.engine)
+    for index in range(10):
+        cache.seen_before("org-a", f"n{index}", NOW + index, NOW)
+    assert purge_expired(core.engine, NOW + 5) == 6  # expires_at 0..5 are refused anyway
+    assert purge_expired(core.engine, NOW + 5) == 0
+    assert cache.seen_before("org-a", "n6", NOW + 6, NOW + 5) is True  # still remembered
+    with core.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(ReplayNonce)) == 4
+
+
+def test_unreachable_database_fails_closed() -> None:
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none",
+                           connect_args={"connect_timeout": 1})
+    with pytest.raises(ReplayCacheUnavailable) as caught:
+        DatabaseReplayCache(engine).seen_before("org-a", "n", NOW + 10, NOW)
+    assert caught.value.code == "replay-cache-unavailable" and caught.value.status == 503

@@ -189,7 +189,10 @@ def test_only_the_own_organisation_records(story: Story, registry: RegistryServi
     with pytest.raises(Forbidden):
         service.record_informed(Actor.operator("test"), vt_involvement,
                                 informed_on=core.today())
-    assert story.events(start) == []
+    # Each refused access is audited, and changes nothing else.
+    assert [(e.event_type, e.reason) for e in story.events(start)] == [
+        ("involvement:access_refused", "another_organisation")] * 3 + [
+        ("involvement:access_refused", "unknown")] * 3
     registry.end_involvement(story.vt.actor, vt_involvement)
     start = story.last_seq()
     with pytest.raises(Conflict, match="ended"):

@@ -190,7 +190,12 @@ def test_refused_inputs_write_nothing(core: Core, registry: RegistryService) -> 
     for attempt in attempts:
         with pytest.raises((ValidationError, NotFound, Forbidden, InvalidPseudonymError)):
             attempt()
-    assert counts(core) == before
+    # Nothing but the one audited refusal: the school named another organisation's professional.
+    assert counts(core) == {**before, "audit_events": before["audit_events"] + 1}
+    with core.unit_of_work() as session:
+        last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert last is not None and (last.event_type, last.reason) == (
+        "professional:acting_refused", "another_organisation")
 
 
 def test_previous_oprf_epoch_is_converted(core: Core, registry: RegistryService) -> None:

@@ -1,0 +1,37 @@
+"""gunicorn's configuration for the broker: ``gunicorn -c python:broker.gunicorn_conf
+broker.wsgi:app`` (worker count, address and the rest from the command line as usual).
+
+It refuses to start several workers without a shared rate-limit store, and refuses to grow to
+several workers later (``kill -TTIN``), as :mod:`broker.serving` describes. A deployment with a
+config file of its own imports these hooks from here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from broker.config import Settings
+from broker.errors import ConfigurationError
+from broker.serving import CHECKED, check_workers
+
+os.environ[CHECKED] = "1"  # workers inherit it: broker.wsgi knows the count was checked
+
+
+def on_starting(server: Any) -> None:
+    """Before any worker starts: refuse a worker count the settings cannot serve safely."""
+    try:
+        check_workers(int(server.cfg.workers), Settings.from_env())
+    except ConfigurationError as exc:
+        raise RuntimeError(exc.message_en) from None  # gunicorn prints it and exits 1
+
+
+def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None:
+    """Keep the worker count where the start check allowed it (``TTIN`` adds one)."""
+    if old_value is None:
+        return  # the start itself: on_starting decides
+    try:
+        check_workers(new_value, Settings.from_env())
+    except ConfigurationError as exc:
+        server.log.error("not adding workers: %s", exc.message_en)
+        server.num_workers = old_value

@@ -1,0 +1,68 @@
+"""How many processes may serve the broker, and with which shared store (issue 11).
+
+What serving processes share: the database holds the replay nonces (:mod:`broker.api.replay`)
+and the daily quotas (:mod:`broker.pseudonyms.quota`), so a captured request is accepted once
+whatever the number of processes. The per-minute request limits live in Redis
+(``BROKER_REDIS_URL``) or, without it, in the memory of one process; several processes without
+Redis would each grant the full limits. Rules this module guarantees:
+
+- :func:`check_workers` refuses several serving processes without ``BROKER_REDIS_URL``, saying
+  how to fix it (set the URL, or serve with one process and threads).
+- The production command is ``gunicorn -c python:broker.gunicorn_conf broker.wsgi:app``: the
+  config module checks gunicorn's worker count before any worker starts, and refuses to add
+  workers later (``TTIN``) beyond what the check allows.
+- Loading the config module marks the environment (:data:`CHECKED`); :mod:`broker.wsgi` refuses
+  to load in a gunicorn started without it, since nobody checked its worker count.
+- ``broker serve`` serves with one process (threads); ``broker serve --workers N`` runs the
+  production command after the same check.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from broker.config import Settings
+from broker.errors import ConfigurationError
+
+CHECKED = "BROKER_GUNICORN_CONF"
+CONFIG_MODULE = "python:broker.gunicorn_conf"
+
+
+def check_workers(workers: int, settings: Settings) -> None:
+    """Refuse ``workers`` serving processes unless they share their limits through Redis."""
+    if workers <= 1 or settings.redis_url:
+        return
+    raise ConfigurationError(
+        f"{workers} worker processes would each keep their own rate limits: set "
+        "BROKER_REDIS_URL to a Redis server they share (e.g. redis://127.0.0.1:6379/0), or "
+        "serve with --workers 1 (add --threads for concurrency). Replay nonces and quotas are "
+        "shared through the database either way.",
+        f"{workers} werkprocessen zouden elk hun eigen verzoeklimieten bijhouden: zet "
+        "BROKER_REDIS_URL op een Redis-server die ze delen (bijv. redis://127.0.0.1:6379/0), "
+        "of draai met --workers 1 (met --threads voor gelijktijdigheid).",
+    )
+
+
+def under_unchecked_gunicorn(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside a gunicorn started without the broker's config module."""
+    env = os.environ if environ is None else environ
+    return "gunicorn.arbiter" in sys.modules and env.get(CHECKED) != "1"
+
+
+def refuse_unchecked_gunicorn() -> None:
+    """Stop the import of the WSGI app in a gunicorn nobody checked (see the module's rules)."""
+    if under_unchecked_gunicorn():
+        raise ConfigurationError(
+            f"Start gunicorn with the broker's config module: gunicorn -c {CONFIG_MODULE} "
+            "broker.wsgi:app (it checks that several workers share their rate limits).",
+            f"Start gunicorn met de configuratie van de broker: gunicorn -c {CONFIG_MODULE} "
+            "broker.wsgi:app (die controleert dat werkprocessen hun limieten delen).",
+        )
+
+
+def gunicorn_command(workers: int, host: str, port: int) -> list[str]:
+    """The production command for ``broker serve --workers N``."""
+    return [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE, "--workers",
+            str(workers), "--bind", f"{host}:{port}", "broker.wsgi:app"]
