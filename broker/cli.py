@@ -42,6 +42,7 @@ from broker.registry.models import ACCESS_PROFESSIONAL, ACCESS_ROLES
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.views import OrganisationInfo, ProfessionalInfo
 from broker.setup import initialise
+from broker.signin.cli import COMMANDS as SIGN_IN_COMMANDS
 
 
 class Context:
@@ -311,6 +312,10 @@ def org_key_list(ctx: Context, organisation: str | None, as_json: bool) -> None:
 @main.group()
 def professional() -> None:
     """Contact professionals."""
+
+
+for _command in SIGN_IN_COMMANDS:  # unlock, enrol-totp, password (broker/signin/cli.py)
+    professional.add_command(_command)
 
 
 @professional.command("add")

@@ -13,6 +13,7 @@ from broker.db import Base
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.pseudonyms.models import KeyRotation
 from broker.registry.models import Involvement, MatchingKey, Organisation, Professional
+from broker.signin.models import SecondFactor, SecondFactorEnrolment, SignInThrottle, WebSession
 
 __all__ = [
     "AuditCheckpoint",
@@ -34,4 +35,8 @@ __all__ = [
     "OrganisationKey",
     "OutboxMessage",
     "Professional",
+    "SecondFactor",
+    "SecondFactorEnrolment",
+    "SignInThrottle",
+    "WebSession",
 ]

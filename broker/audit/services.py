@@ -78,6 +78,17 @@ EVENT_TYPES: Mapping[str, str] = {
     "notification:retry": "E",
     "notification:given_up": "E",
     "inbox:read": "R",
+    # Web sign-in and sessions (broker/signin): attempts, lock-outs, second factor, passwords.
+    "signin:succeeded": "E",
+    "signin:failed": "E",
+    "signin:locked": "U",
+    "signin:address_blocked": "E",
+    "signin:unlocked": "U",
+    "signin:signed_out": "E",
+    "signin:password_changed": "U",
+    "signin:totp_link_issued": "C",
+    "signin:totp_link_opened": "R",
+    "signin:totp_enrolled": "U",
 }
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from flask import session
 
+from broker.web.signin_texts import SIGN_IN_TEXTS
+
 LANGUAGES = ("nl", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -20,9 +22,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "sign_out": {"nl": "Uitloggen", "en": "Sign out"},
     "username": {"nl": "Gebruikersnaam", "en": "User name"},
     "password": {"nl": "Wachtwoord", "en": "Password"},
-    "bad_login": {
-        "nl": "Gebruikersnaam of wachtwoord onjuist.", "en": "Wrong user name or password.",
-    },
     "check": {"nl": "Huishouden controleren", "en": "Check a household"},
     "register": {"nl": "Betrokkenheid registreren", "en": "Register involvement"},
     "bsn": {"nl": "BSN (één per regel)", "en": "BSN (one per line)"},
@@ -138,6 +137,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "For you only, for this household only. Every time you open this, it is logged.",
     },
 }
+
+TEXTS.update(SIGN_IN_TEXTS)
 
 
 def current_language() -> str:
