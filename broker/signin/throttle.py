@@ -75,6 +75,8 @@ class Attempt:
 
     name_key: bytes
     address_key: bytes
+    at: datetime
+    name_attempt_before: datetime  # the name's previous attempt, restored by settle_neither
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,11 @@ def reserve(session: Session, key: SignInKey, username: str, address: str | None
 
     The caller commits in both cases (a refusal is counted on its row) and raises a refusal.
     """
-    attempt = Attempt(key.throttle_key(SCOPE_NAME, normalise_name(username)),
-                      key.throttle_key(SCOPE_ADDRESS, address_scope(address)))
-    rows = _lock_rows(session, {attempt.name_key: SCOPE_NAME,
-                                attempt.address_key: SCOPE_ADDRESS}, now)
-    name, place = rows[attempt.name_key], rows[attempt.address_key]
+    name_key = key.throttle_key(SCOPE_NAME, normalise_name(username))
+    address_key = key.throttle_key(SCOPE_ADDRESS, address_scope(address))
+    rows = _lock_rows(session, {name_key: SCOPE_NAME, address_key: SCOPE_ADDRESS}, now)
+    name, place = rows[name_key], rows[address_key]
+    attempt = Attempt(name_key, address_key, now, name.last_attempt_at)
     if now >= place.window_started_at + ADDRESS_WINDOW:
         place.failures, place.window_started_at, place.locked_at = 0, now, None
     refusal = _refusal(name, place, now)
@@ -168,8 +170,13 @@ def settle_success(session: Session, attempt: Attempt) -> None:
 
 
 def settle_neither(session: Session, attempt: Attempt) -> None:
-    """Neither success nor a wrong secret (rule 5): the attempt is taken off both counts."""
+    """Neither success nor a wrong secret (rule 5): the attempt is taken off both counts, and
+    the name's waiting time runs from its attempt before (unless another came meanwhile)."""
     _take_back(session, [attempt.name_key, attempt.address_key])
+    session.execute(update(SignInThrottle).where(
+        SignInThrottle.key_hash == attempt.name_key,
+        SignInThrottle.last_attempt_at == attempt.at).values(
+        last_attempt_at=attempt.name_attempt_before))
 
 
 def _take_back(session: Session, keys: list[bytes]) -> None:

@@ -45,7 +45,8 @@ def login() -> Page:
     if request.method == "GET":
         if web_sessions.current() is not None:
             return redirect(url_for("web.index"))
-        web_sessions.forget()  # a stale cookie labels no sign-out button
+        if web_sessions.session_id() is not None:
+            web_sessions.forget()  # an ended session labels no sign-out button
         return render_template("login.html", error=None)
     try:
         signed = web_sessions.sign_in_service().with_password(
