@@ -8,7 +8,8 @@ Rules:
 2. An administrator issues an enrolment link (``broker professional enrol-totp``): 256 random
    bits in the URL, stored only hashed, valid for 24 hours and once; a new link replaces any
    earlier unused one of the account. The secret it offers is made when the link is issued and
-   stored sealed (see :mod:`broker.signin.keys`); it is never written to a log or an event.
+   stored sealed (see :mod:`broker.signin.keys`); neither it nor the link's token is written to
+   an event or a log (the web servers' access logs have the token redacted).
 3. The link's page shows the secret; a first correct code confirms it. Confirmation replaces any
    earlier second factor of the account and ends every session of the account; the code's step
    counts as used.
@@ -18,7 +19,10 @@ Rules:
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -41,10 +45,38 @@ ENROLMENT_TIME = timedelta(hours=24)
 ISSUER = "Broker"
 ALWAYS_REQUIRED = (ACCESS_PRIVACY_OFFICER, ACCESS_AUDITOR)
 
+_TOKEN_IN_PATH = re.compile(r"(/enrol/)[^\s?\"'/]+")
+# Loggers that write request lines: the web servers' access logs.
+REDACTED_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+
 _NO_LINK = ("This enrolment link is unknown, used or expired. Ask your administrator for a new "
             "one.",
             "Deze koppellink is onbekend, al gebruikt of verlopen. Vraag uw beheerder om een "
             "nieuwe.")
+
+
+def redact_enrolment_tokens(text: str) -> str:
+    """``text`` with every enrolment token in a path replaced by ``[redacted]``."""
+    return _TOKEN_IN_PATH.sub(r"\1[redacted]", text)
+
+
+class EnrolmentTokenRedaction(logging.Filter):
+    """Replaces enrolment tokens in a log record's message and arguments (never drops it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place."""
+        record.msg = redact_enrolment_tokens(str(record.msg))
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_enrolment_tokens(a) if isinstance(a, str) else a
+                                for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: redact_enrolment_tokens(v) if isinstance(v, str) else v
+                           for k, v in record.args.items()}
+        return True
+
+
+for _name in REDACTED_LOGGERS:
+    logging.getLogger(_name).addFilter(EnrolmentTokenRedaction())
 
 
 def requires_second_factor(policy: Policy, org_type: str, access_role: str) -> bool:

@@ -82,6 +82,13 @@ def test_the_browser_holds_the_id_and_the_table_only_its_hash(
     assert signin.current(signed.token) is None and signin.current(other.token) is not None
 
 
+def test_a_new_second_factor_ends_every_session(
+        core: Core, signin: SignInService, factors: SecondFactorService, school: Member) -> None:
+    signed = signin.with_password(school.username, "correct horse", HERE)
+    factors.enrol_directly(Actor.operator(), school.username)
+    assert signin.current(signed.token) is None
+
+
 def test_a_pending_id_is_not_a_signed_in_one(
         core: Core, signin: SignInService, factors: SecondFactorService, school: Member) -> None:
     secret = totp.from_base32(factors.enrol_directly(Actor.operator(), school.username))

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
@@ -89,7 +89,11 @@ def test_an_unknown_name_is_answered_like_an_account_and_never_written_down(
     with core.unit_of_work() as session:
         everything = repr([(e.details, e.reason, e.actor) for e in session.scalars(
             select(AuditEvent))])
+        counters = repr(session.execute(text("SELECT * FROM sign_in_throttles")).all())
     assert "no-such-person" not in everything and WRONG not in everything
+    # The counters hold keyed hashes: neither the typed names nor the address.
+    for typed in ("no-such-person", "basisschool-1", HERE, "192.0.2"):
+        assert typed not in counters
 
 
 @pytest.mark.usefixtures("school")

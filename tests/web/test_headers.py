@@ -100,6 +100,15 @@ def test_hsts_over_https_only(client: FlaskClient) -> None:
     assert secure.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
+@pytest.mark.usefixtures("registry")
+def test_hsts_behind_a_trusted_proxy_that_says_https(core: Core, clock: FakeClock) -> None:
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    trusting = _app(core, clock, BROKER_TRUSTED_PROXIES="127.0.0.1").test_client()
+    assert "Strict-Transport-Security" in trusting.get("/login", headers=proxied).headers
+    untrusting = _app(core, clock).test_client()  # anyone can send the header
+    assert "Strict-Transport-Security" not in untrusting.get("/login", headers=proxied).headers
+
+
 def _app(core: Core, clock: FakeClock, **env: str) -> Flask:
     settings = Settings.from_env({"BROKER_HOME": str(core.settings.home),
                                   "BROKER_DATABASE_URL": core.settings.database_url,

@@ -19,6 +19,7 @@ from broker.core import Core
 from broker.registry.services import RegistryService
 from broker.signin import totp
 from broker.signin.second_factor import SecondFactorService
+from broker.web.i18n import TEXTS
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import make_member
 from tests.web.test_views import csrf
@@ -205,3 +206,24 @@ def test_an_enrolment_link_expires_and_a_new_one_replaces_the_old(
     assert page.status_code == 404 and "verlopen" in page.get_data(as_text=True)
     for made_up in ("/enrol/x", "/enrol/" + "A" * 43, "/enrol/" + "A" * 500):
         assert client.get(made_up).status_code == 404
+
+
+def test_access_logs_redact_the_enrolment_token(caplog: pytest.LogCaptureFixture) -> None:
+    token = "Q" * 43
+    with caplog.at_level(logging.INFO):
+        # The request lines werkzeug's development server and gunicorn's access log write.
+        logging.getLogger("werkzeug").info('%s - - "%s" %s', "127.0.0.1",
+                                           f"GET /enrol/{token} HTTP/1.1", "200")
+        logging.getLogger("gunicorn.access").info("%(r)s %(s)s", {
+            "r": f"POST /enrol/{token}?x=1 HTTP/1.1", "s": "302"})
+    assert token not in caplog.text
+    assert caplog.text.count("/enrol/[redacted]") == 2
+
+
+def test_every_text_the_sign_in_pages_use_is_in_both_languages() -> None:
+    templates = Path(__file__).resolve().parents[2] / "broker" / "web" / "templates"
+    used = {key for name in ("login.html", "login_code.html", "enrol.html", "password.html")
+            for key in re.findall(r't\("([a-z_]+)"\)', (templates / name).read_text())}
+    used |= {"enrolled", "passwords_differ", "password_changed"}  # said by the views
+    assert used <= set(TEXTS)
+    assert all(set(TEXTS[key]) == {"nl", "en"} and all(TEXTS[key].values()) for key in used)
