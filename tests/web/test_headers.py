@@ -7,6 +7,7 @@ import base64
 import hashlib
 import logging
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,20 +101,32 @@ def test_hsts_over_https_only(client: FlaskClient) -> None:
     assert secure.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
-@pytest.mark.usefixtures("registry")
-def test_hsts_behind_a_trusted_proxy_that_says_https(core: Core, clock: FakeClock) -> None:
+def test_hsts_behind_a_trusted_proxy_that_says_https(make_app: AppMaker) -> None:
     proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
-    trusting = _app(core, clock, BROKER_TRUSTED_PROXIES="127.0.0.1").test_client()
+    trusting = make_app(BROKER_TRUSTED_PROXIES="127.0.0.1").test_client()
     assert "Strict-Transport-Security" in trusting.get("/login", headers=proxied).headers
-    untrusting = _app(core, clock).test_client()  # anyone can send the header
+    untrusting = make_app().test_client()  # anyone can send the header
     assert "Strict-Transport-Security" not in untrusting.get("/login", headers=proxied).headers
 
 
-def _app(core: Core, clock: FakeClock, **env: str) -> Flask:
-    settings = Settings.from_env({"BROKER_HOME": str(core.settings.home),
-                                  "BROKER_DATABASE_URL": core.settings.database_url,
-                                  "BROKER_POLICY_DIR": str(core.settings.policy_dir), **env})
-    return create_app(core=Core(settings, clock=clock), TESTING=True)
+AppMaker = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(core: Core, clock: FakeClock) -> Iterator[AppMaker]:
+    """Apps on the test database with other ``BROKER_*`` settings (their cores disposed)."""
+    made: list[Core] = []
+
+    def make(**env: str) -> Flask:
+        settings = Settings.from_env({"BROKER_HOME": str(core.settings.home),
+                                      "BROKER_DATABASE_URL": core.settings.database_url,
+                                      "BROKER_POLICY_DIR": str(core.settings.policy_dir), **env})
+        made.append(Core(settings, clock=clock))
+        return create_app(core=made[-1], TESTING=True)
+
+    yield make
+    for other in made:
+        other.dispose()
 
 
 def _set_cookie(app: Flask, base_url: str) -> str:
@@ -122,25 +135,24 @@ def _set_cookie(app: Flask, base_url: str) -> str:
     return response.headers["Set-Cookie"]
 
 
-@pytest.mark.usefixtures("registry")
-def test_the_session_cookie_is_host_prefixed_and_secure_behind_https(
-        core: Core, clock: FakeClock) -> None:
-    cookie = _set_cookie(_app(core, clock, BROKER_BASE_URL="https://broker.example"),
+def test_the_session_cookie_is_host_prefixed_and_secure_behind_https(make_app: AppMaker
+                                                                     ) -> None:
+    cookie = _set_cookie(make_app(BROKER_BASE_URL="https://broker.example"),
                          "https://broker.example")
     assert cookie.startswith("__Host-session=")
     attributes = [part.strip() for part in cookie.split(";")]
     assert "Secure" in attributes and "HttpOnly" in attributes and "Path=/" in attributes
     assert "SameSite=Lax" in attributes and not any(a.startswith("Domain") for a in attributes)
     # BROKER_COOKIE_SECURE=1 still works on its own.
-    cookie = _set_cookie(_app(core, clock, BROKER_COOKIE_SECURE="1"), "https://broker.example")
+    cookie = _set_cookie(make_app(BROKER_COOKIE_SECURE="1"), "https://broker.example")
     assert cookie.startswith("__Host-session=") and "Secure" in cookie
 
 
-def test_over_plain_http_the_cookie_is_honest_about_it(core: Core, clock: FakeClock,
+def test_over_plain_http_the_cookie_is_honest_about_it(make_app: AppMaker,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    cookie = _set_cookie(_app(core, clock), "http://127.0.0.1:5000")
+    cookie = _set_cookie(make_app(), "http://127.0.0.1:5000")
     assert cookie.startswith("session=") and "Secure" not in cookie
     assert "not Secure" not in caplog.text  # the embedded default, on this machine only
     with caplog.at_level(logging.WARNING, logger="broker.web"):
-        _app(core, clock, BROKER_BASE_URL="http://broker.example")
+        make_app(BROKER_BASE_URL="http://broker.example")
     assert "the session cookie is not Secure" in caplog.text
