@@ -33,6 +33,8 @@ from broker.housekeeping import start_housekeeping
 from broker.notifications.delivery import start_delivery
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
+from broker.signin.keys import SignInKey
+from broker.web import headers as security_headers
 
 
 def create_app(settings: Settings | None = None, *, core: Core | None = None,
@@ -44,15 +46,14 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=read_secret(core.settings.instance_dir),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        # Set BROKER_COOKIE_SECURE=1 behind HTTPS (always, in production); the embedded default
-        # serves plain HTTP on 127.0.0.1.
-        SESSION_COOKIE_SECURE=core.settings.cookie_secure,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
+    # The session cookie (``__Host-`` and Secure behind an https base URL) and the security
+    # headers of every response.
+    security_headers.install(app, core.settings)
     app.config.update(overrides)
     app.extensions["broker.core"] = core
+    app.extensions["broker.signin_key"] = SignInKey.load(core.settings.keys_dir)
     logging.getLogger("broker").setLevel(core.settings.log_level)
 
     from broker.api.views import bp as api  # noqa: PLC0415 - blueprints import the app's pieces

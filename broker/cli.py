@@ -51,6 +51,7 @@ from broker.registry.views import (
 )
 from broker.serving import check_workers, gunicorn_command
 from broker.setup import initialise
+from broker.signin.cli import COMMANDS as SIGN_IN_COMMANDS
 from broker.witness.cli import witness_group
 
 
@@ -329,6 +330,10 @@ def org_key_list(ctx: Context, organisation: str | None, as_json: bool) -> None:
 @main.group()
 def professional() -> None:
     """Contact professionals."""
+
+
+for _command in SIGN_IN_COMMANDS:  # unlock, enrol-totp, password (broker/signin/cli.py)
+    professional.add_command(_command)
 
 
 @professional.command("add")

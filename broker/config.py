@@ -14,7 +14,8 @@ directory). Production names a PostgreSQL database and a Redis server instead.
 | BROKER_REDIS_URL         | (none: in-memory stores)              |
 | BROKER_LOG_LEVEL         | INFO                                  |
 | BROKER_TRUSTED_PROXIES   | (none: X-Forwarded-* is ignored)      |
-| BROKER_COOKIE_SECURE     | 0 (set 1 behind HTTPS)                |
+| BROKER_COOKIE_SECURE     | 0 (implied by an https base URL)      |
+| BROKER_BASE_URL          | http://127.0.0.1:5000 (links, cookie) |
 | BROKER_API_IP_RATE       | 600/minute (per client address)       |
 | BROKER_API_ORG_RATE      | 1200/minute (per organisation)        |
 | BROKER_AUDIT_ORIGIN      | broker.local/audit (name of the log)  |
@@ -52,6 +53,9 @@ class Settings:
     api_ip_rate: str = "600/minute"
     api_org_rate: str = "1200/minute"
     cookie_secure: bool = False
+    # Where people reach the broker: enrolment links start with it, and an https:// base URL
+    # makes the session cookie ``__Host-`` and Secure.
+    base_url: str = "http://127.0.0.1:5000"
     # The audit log's name in its signed checkpoints; give each installation its own
     # (a schema-less URL such as ``broker.gemeente.example/audit``).
     audit_origin: str = "broker.local/audit"
@@ -82,6 +86,7 @@ class Settings:
             api_ip_rate=env.get("BROKER_API_IP_RATE") or "600/minute",
             api_org_rate=env.get("BROKER_API_ORG_RATE") or "1200/minute",
             cookie_secure=env.get("BROKER_COOKIE_SECURE", "0") in ("1", "true", "yes"),
+            base_url=(env.get("BROKER_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
             audit_origin=env.get("BROKER_AUDIT_ORIGIN") or "broker.local/audit",
             audit_checkpoint_interval=number_setting(env, "BROKER_AUDIT_CHECKPOINT_INTERVAL", 60.0),
             witness_urls=_list_setting(env, "BROKER_WITNESS_URLS"),
@@ -93,6 +98,12 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and the CLI's options use this)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether the session cookie is ``Secure`` (and so can be ``__Host-``): when the base
+        URL is https, or BROKER_COOKIE_SECURE says so."""
+        return self.cookie_secure or self.base_url.lower().startswith("https://")
 
     @property
     def is_sqlite(self) -> bool:

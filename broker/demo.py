@@ -16,7 +16,10 @@ from datetime import date
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.identifiers import Identifier, parse_household
+from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import RegistryService
+from broker.signin.keys import SignInKey
+from broker.signin.second_factor import SecondFactorService, requires_second_factor
 
 DEMO_PASSWORD = "demo-wachtwoord"  # noqa: S105 - synthetic demo accounts only, printed on purpose
 
@@ -121,14 +124,23 @@ class DemoSummary:
     professionals: list[str] = field(default_factory=list)
     households: int = 0
     involvements: int = 0
+    # Accounts the policy gives a second factor: user name -> TOTP key (base32), shown once.
+    second_factor_keys: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """A few lines for the terminal."""
-        return (
+        lines = [
             f"demo: {self.organisations} organisations, {len(self.professionals)} professionals, "
-            f"{self.households} households, {self.involvements} involvements\n"
-            f"demo accounts (password {DEMO_PASSWORD!r}): {', '.join(self.professionals)}"
-        )
+            f"{self.households} households, {self.involvements} involvements",
+            f"demo accounts (password {DEMO_PASSWORD!r}): {', '.join(self.professionals)}",
+        ]
+        if self.second_factor_keys:
+            lines.append("these demo accounts sign in with a second factor (the policy's "
+                         "sign_in: second_factor); their TOTP keys, shown only now:")
+            lines.extend(f"  {user:<28} {key}" for user, key in self.second_factor_keys.items())
+            lines.append("add a key to an authenticator app, or print its current code with: "
+                         "echo KEY | .venv/bin/python -m broker.signin.totp")
+        return "\n".join(lines)
 
 
 # The showcase households' involvements are fixed: (organisation code, identifier indices).
@@ -159,10 +171,12 @@ def load_demo(
     seed: int = 2026,
     progress: Callable[[str], None] | None = None,
 ) -> DemoSummary:
-    """Create the demo organisations and professionals, then register the population."""
+    """Create the demo organisations and professionals (enrolling a second factor for those
+    the policy requires one of), then register the population."""
     registry = RegistryService(core)
     operator = Actor.operator("demo")
     summary = DemoSummary()
+    second_factor = SecondFactorService(core, SignInKey.load(core.settings.keys_dir))
     existing = {o.identifier for o in registry.list_organisations()}
     for index, (identifier, name, org_type) in enumerate(ORGANISATIONS):
         if identifier not in existing:
@@ -176,6 +190,9 @@ def load_demo(
                     role=ROLES[org_type], phone=f"+31 20 555 {index:02d}{n:02d}",
                     email=f"{identifier}-{n}@example.org", password=DEMO_PASSWORD,
                 )
+                if requires_second_factor(core.policy(), org_type, ACCESS_PROFESSIONAL):
+                    summary.second_factor_keys[f"{identifier}-{n}"] = (
+                        second_factor.enrol_directly(operator, f"{identifier}-{n}"))
         summary.organisations += 1
         summary.professionals.extend(f"{identifier}-{n}" for n in (1, 2))
     rng = random.Random(seed + 1)

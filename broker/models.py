@@ -29,6 +29,7 @@ from broker.registry.models import (
     Organisation,
     Professional,
 )
+from broker.signin.models import SecondFactor, SecondFactorEnrolment, SignInThrottle, WebSession
 
 __all__ = [
     "AuditCheckpoint",
@@ -56,6 +57,10 @@ __all__ = [
     "Professional",
     "RefusalTally",
     "ReplayNonce",
+    "SecondFactor",
+    "SecondFactorEnrolment",
+    "SignInThrottle",
     "SubjectAccessRequest",
     "SubjectAccessWithholding",
+    "WebSession",
 ]

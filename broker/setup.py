@@ -19,6 +19,7 @@ from broker.core import Core
 from broker.errors import ConfigurationError
 from broker.migrate import upgrade
 from broker.pseudonyms.keys import KEY_NAMES
+from broker.signin.keys import ensure_signin_key
 
 SECRET_FILE = "secret_key"  # noqa: S105 - the file name, not the secret
 
@@ -33,7 +34,7 @@ class InitReport:
 
 def initialise(core: Core, actor: Actor) -> InitReport:
     """Create or upgrade the schema, create missing keys (pseudonym keys, the API response key,
-    the audit key) and the session secret."""
+    the audit key, the sign-in key) and the session secret."""
     upgrade(core.engine)
     created: list[str] = []
     for which in KEY_NAMES:
@@ -44,6 +45,8 @@ def initialise(core: Core, actor: Actor) -> InitReport:
         created.append("api")
     if ensure_audit_key(core.settings.keys_dir):
         created.append("audit")
+    if ensure_signin_key(core.settings.keys_dir):
+        created.append("signin")
     if created:
         with core.unit_of_work() as session:
             record_event(session, actor, "keys:created", details={"keys": created, "epoch": 1})

@@ -96,6 +96,17 @@ EVENT_TYPES: Mapping[str, str] = {
     "inbox:access_refused": "R",
     "web:csrf_refused": "E",
     "web:rate_limited": "E",
+    # Web sign-in and sessions (broker/signin): attempts, lock-outs, second factor, passwords.
+    "signin:succeeded": "E",
+    "signin:failed": "E",
+    "signin:locked": "U",
+    "signin:address_blocked": "E",
+    "signin:unlocked": "U",
+    "signin:signed_out": "E",
+    "signin:password_changed": "U",
+    "signin:totp_link_issued": "C",
+    "signin:totp_link_opened": "R",
+    "signin:totp_enrolled": "U",
 }
 
 

@@ -43,7 +43,7 @@ from broker.registry.models import (
     Organisation,
     Professional,
 )
-from broker.registry.passwords import check_password, hash_password
+from broker.registry.passwords import hash_password
 from broker.registry.periods import add_months, add_years
 from broker.registry.validation import (
     EMAIL,
@@ -221,14 +221,6 @@ class RegistryService:
             return [
                 ProfessionalInfo.of(p) for p in session.scalars(query.order_by(Professional.id))
             ]
-
-    def authenticate(self, username: str, password: str) -> bool:
-        """True when an active professional signs in with the right password."""
-        with self.core.unit_of_work() as session:
-            stored = session.scalar(
-                select(Professional.password_hash).filter_by(username=username, active=True)
-            )
-        return check_password(stored, password)
 
     def get_professional(self, username: str) -> ProfessionalInfo:
         """One professional by user name."""

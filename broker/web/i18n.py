@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import session
 
 from broker.registry.views import NONE_SHOWN, OTHERS_MAY_BE_HIDDEN, REGISTRATION_MAY_SHOW_MORE
+from broker.web.signin_texts import SIGN_IN_TEXTS
 
 LANGUAGES = ("nl", "en")
 
@@ -22,9 +23,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "sign_out": {"nl": "Uitloggen", "en": "Sign out"},
     "username": {"nl": "Gebruikersnaam", "en": "User name"},
     "password": {"nl": "Wachtwoord", "en": "Password"},
-    "bad_login": {
-        "nl": "Gebruikersnaam of wachtwoord onjuist.", "en": "Wrong user name or password.",
-    },
     "check": {"nl": "Huishouden controleren", "en": "Check a household"},
     "register": {"nl": "Betrokkenheid registreren", "en": "Register involvement"},
     "bsn": {"nl": "BSN (één per regel)", "en": "BSN (one per line)"},
@@ -184,6 +182,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "For you only, for this household only. Every time you open this, it is logged.",
     },
 }
+
+TEXTS.update(SIGN_IN_TEXTS)
 
 
 def current_language() -> str:

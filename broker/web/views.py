@@ -8,7 +8,6 @@ dropped; they are never put in the session, a log line, a redirect URL or an err
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -28,11 +27,12 @@ from werkzeug.wrappers import Response
 
 from broker.app import core_of
 from broker.audit.services import Actor, truncate_address
-from broker.errors import BrokerError, NotFound
+from broker.errors import BrokerError
 from broker.identifiers import IdentifierError
 from broker.registry.lookups import LookupService
 from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import NewInvolvement, RegistryService
+from broker.web import sessions as web_sessions
 from broker.web.forms import HouseholdForm, parse_household_form
 from broker.web.i18n import LANGUAGES, current_language, t
 from broker.web.refusals import refuse_csrf
@@ -41,9 +41,6 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
                static_url_path="/static/web")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-IDLE_SECONDS = 30 * 60  # signed out after half an hour without a request
-SESSION_SECONDS = 8 * 60 * 60  # and after a working day in any case
 
 
 def registry() -> RegistryService:
@@ -75,28 +72,20 @@ def check_csrf() -> None:
 
 
 def login_required(view: F) -> F:
-    """Send visitors who have not signed in to the sign-in page."""
+    """Send visitors without a live server-side session to the sign-in page."""
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        username = session.get("professional")
-        now = int(time.time())
-        fresh = (now - session.get("seen", 0) <= IDLE_SECONDS
-                 and now - session.get("since", 0) <= SESSION_SECONDS)
-        try:
-            me = registry().get_professional(username) if username and fresh else None
-        except NotFound:
-            me = None
-        # A session ends when idle, when too old, or when the professional was removed or
-        # deactivated: the signed cookie alone is not enough.
-        if me is None or not me.active:
-            _end_session()
+        # The session lives on the server (broker.signin.sessions): sign-out, a password change,
+        # deactivation, 30 minutes idle or 8 hours end it; the signed cookie alone is not enough.
+        live = web_sessions.current()
+        if live is None:
+            web_sessions.forget()
             return redirect(url_for("web.login"))
         # Privacy officers and auditors do no chain work: these pages are a professional's.
-        if me.access_role != ACCESS_PROFESSIONAL:
+        if live.professional.access_role != ACCESS_PROFESSIONAL:
             abort(403)
-        session["seen"] = now
-        g.professional = me
+        g.professional = live.professional
         return view(*args, **kwargs)
 
     return cast(F, wrapped)
@@ -128,36 +117,6 @@ def set_language(code: str) -> Response:
     if code in LANGUAGES:
         session["lang"] = code
     return redirect(url_for("web.index"))
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login() -> str | Response:
-    """Sign in with user name and password."""
-    error = None
-    if request.method == "POST":
-        username = request.form.get("username", "").strip()
-        if registry().authenticate(username, request.form.get("password", "")):
-            lang = current_language()
-            session.clear()
-            now = int(time.time())
-            session.update(professional=username, lang=lang, csrf=secrets.token_urlsafe(32),
-                           since=now, seen=now)
-            return redirect(url_for("web.check"))
-        error = t("bad_login")
-    return render_template("login.html", error=error)
-
-
-@bp.route("/logout", methods=["POST"])
-def logout() -> Response:
-    """Sign out."""
-    _end_session()
-    return redirect(url_for("web.login"))
-
-
-def _end_session() -> None:
-    lang = current_language()
-    session.clear()
-    session["lang"] = lang
 
 
 @bp.route("/check", methods=["GET", "POST"])
@@ -204,5 +163,6 @@ def register() -> str:
     return render_template("register.html", form=form, registered=registered, errors=errors)
 
 
-# The contact hand-over's and the consent pages live in their own modules on this blueprint.
-from broker.web import consent_views, contact_views  # noqa: E402, F401
+# The contact hand-over's and the consent pages, and signing in and out (with the second factor,
+# its enrolment and the password page), live in their own modules on this blueprint.
+from broker.web import consent_views, contact_views, signin_views  # noqa: E402, F401

@@ -28,6 +28,9 @@ NOT_AUDITED = {
         "nonces of signatures that can no longer be accepted: bookkeeping, no personal data",
     "pseudonyms.quota.purge_days":
         "quota counts of past days: bookkeeping, no personal data",
+    "signin.services.SignInService.current":
+        "marks a web session seen, or deletes it once ended: the session's own bookkeeping on "
+        "every page; its sign-in and sign-out are the events",
 }
 SQL_WRITES = {"insert", "update", "delete"}
 SESSION_WRITES = {"add", "add_all", "delete", "merge"}
