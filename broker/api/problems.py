@@ -5,6 +5,11 @@ Every refusal is ``application/problem+json`` with a stable ``type`` (``urn:brok
 says what to do, in Dutch when the client prefers it and English otherwise. Validation problems add
 ``errors``: field → messages. Nothing else leaves: no stack trace, no raw identifier (identifier
 errors never contain the input), and an unknown and a revoked key id get the same answer.
+
+An error body stays small whatever the request was: ``errors`` holds at most
+:data:`MAX_FIELD_ERRORS` fields (then ``errors_omitted`` says how many more there were), each
+field name at most :data:`MAX_FIELD_CHARS` characters and each field at most
+:data:`MAX_MESSAGES` messages of at most :data:`MAX_MESSAGE_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from marshmallow import ValidationError as SchemaError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from broker.api.bodies import MalformedRequest
 from broker.api.replay import ReplayCacheUnavailable
 from broker.api.signature_policy import SignatureError
 from broker.contact.links import redact_tokens
@@ -28,11 +34,16 @@ from broker.identifiers import IdentifierError
 
 PROBLEM_TYPE = "urn:broker:problem:"
 PROBLEM_JSON = "application/problem+json"
+MAX_FIELD_ERRORS = 20
+MAX_FIELD_CHARS = 200
+MAX_MESSAGES = 5
+MAX_MESSAGE_CHARS = 300
 
 log = logging.getLogger("broker.api")
 
 TITLES = {
     "validation": "The request is not valid",
+    "malformed-request": "The request is not well-formed",
     "identifier": "An identifier is not valid",
     "not-found": "Not found",
     "forbidden": "Not allowed",
@@ -68,12 +79,22 @@ def problem(
         "detail": detail,
     }
     if errors:
-        body["errors"] = {field: list(messages) for field, messages in errors.items()}
+        fields = list(errors.items())
+        body["errors"] = {
+            _clip(field, MAX_FIELD_CHARS): [_clip(message, MAX_MESSAGE_CHARS)
+                                            for message in list(messages)[:MAX_MESSAGES]]
+            for field, messages in fields[:MAX_FIELD_ERRORS]}
+        if len(fields) > MAX_FIELD_ERRORS:
+            body["errors_omitted"] = len(fields) - MAX_FIELD_ERRORS
     response = Response(json.dumps(body, ensure_ascii=False), status=status,
                         mimetype=PROBLEM_JSON)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _schema_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -123,6 +144,11 @@ def register_error_handlers(bp: Blueprint) -> None:
         return problem(503, "service-unavailable", "A backing store of the broker cannot be "
                        "reached; the request was refused. Retry later.",
                        headers={"Retry-After": "5"})
+
+    @bp.errorhandler(MalformedRequest)
+    def _malformed(exc: MalformedRequest) -> Response:
+        return problem(exc.status, exc.code, exc.message(language()),
+                       errors={exc.where: [exc.message(language())]})
 
     @bp.errorhandler(IdentifierError)
     def _identifier(exc: IdentifierError) -> Response:

@@ -2,6 +2,12 @@
 
 Unknown fields are refused (``RAISE``): a typo in a field name is an error, not silently ignored.
 Group elements travel as base64url without padding and are decoded to exactly 32 bytes here.
+
+What a hostile body can cost is bounded here (together with :mod:`broker.api.bodies`): every
+incoming list is a :class:`Items`, whose length is checked *before* any item is validated, and
+every incoming string is bounded by the database column it is stored in (:func:`column_length`,
+read from the models, so that the two cannot drift apart) — PostgreSQL refuses a longer value,
+SQLite would silently store it.
 """
 
 from __future__ import annotations
@@ -12,8 +18,12 @@ import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy.orm import InstrumentedAttribute
 
+from broker.audit.models import AuditEvent
+from broker.contact.models import ContactRequest
 from broker.pseudonyms.service import MAX_BATCH as MAX_EVALUATIONS
+from broker.registry.models import Involvement, Organisation, Professional
 from broker.registry.validation import MAX_BATCH, MAX_KEYS_PER_INVOLVEMENT
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, unpadded
@@ -39,6 +49,33 @@ class Element(fields.Field[bytes]):
             raise ValidationError("Not valid base64url.") from None
 
 
+def column_length(attribute: InstrumentedAttribute[Any]) -> int:
+    """The declared length of a model's string column (``String(64)`` → 64)."""
+    length = attribute.property.columns[0].type.length
+    if not isinstance(length, int):
+        raise TypeError(f"{attribute} has no declared length")
+    return length
+
+
+#: The largest value of an ``Integer`` column on both databases (32-bit signed in PostgreSQL).
+MAX_INTEGER = 2**31 - 1
+
+
+class Items(fields.List[Any]):
+    """A list whose length (its ``validate.Length``) is checked before any item is validated.
+
+    marshmallow validates every item first and the length afterwards: 50,000 empty objects would
+    cost 150,000 field errors before the length refused them.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if isinstance(value, list | tuple):
+            for validator in self.validators:
+                if isinstance(validator, validate.Length):
+                    validator(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Strict(Schema):
     """Refuses unknown fields."""
 
@@ -49,10 +86,26 @@ class Strict(Schema):
 _CODE = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{1,63}$", error="Expected a short code.")
 
 
+def _code(attribute: InstrumentedAttribute[Any]) -> list[validate.Validator]:
+    """A short code that fits ``attribute``'s column."""
+    return [_CODE, validate.Length(max=column_length(attribute))]
+
+
+_PROFESSIONAL = _code(Professional.username)
+_PURPOSE = _code(Involvement.purpose)
+_BASIS = _code(AuditEvent.legal_basis)
+_END_REASON = _code(Involvement.end_reason)
+_ORG_TYPE = _code(Organisation.org_type)
+_STATUTE = validate.Length(1, min(column_length(AuditEvent.statute),
+                                  column_length(ContactRequest.statute)))
+_CONSENT_REFERENCE = validate.Length(1, column_length(AuditEvent.consent_reference))
+_EPOCH = validate.Range(min=1, max=MAX_INTEGER)
+
+
 class EvaluateRequest(Strict):
     """Blinded elements to evaluate under the pseudonym service's key."""
 
-    blinded_elements = fields.List(Element(), required=True,
+    blinded_elements = Items(Element(), required=True,
                                    validate=validate.Length(1, MAX_EVALUATIONS))
 
 
@@ -68,23 +121,23 @@ class MatchingKeyIn(Strict):
 
     category = fields.String(required=True, validate=validate.OneOf(["person", "address"]))
     element = Element(required=True)
-    key_epoch = fields.Integer(required=True, validate=validate.Range(min=1))
+    key_epoch = fields.Integer(required=True, validate=_EPOCH)
 
 
 class NewInvolvementIn(Strict):
     """One involvement to register."""
 
-    professional = fields.String(required=True, validate=_CODE)
-    purpose = fields.String(required=True, validate=_CODE)
+    professional = fields.String(required=True, validate=_PROFESSIONAL)
+    purpose = fields.String(required=True, validate=_PURPOSE)
     ends_on = fields.Date(load_default=None)
-    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
+    matching_keys = Items(fields.Nested(MatchingKeyIn), required=True,
                                 validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
 
 
 class RegisterRequest(Strict):
     """One involvement, or a batch of up to 1000, registered all or none."""
 
-    involvements = fields.List(fields.Nested(NewInvolvementIn), required=True,
+    involvements = Items(fields.Nested(NewInvolvementIn), required=True,
                                validate=validate.Length(1, MAX_BATCH))
 
 
@@ -113,9 +166,9 @@ class InvolvementPatch(Strict):
     (``state: ended``, optionally with ``end_reason``)."""
 
     ends_on = fields.Date()
-    professional = fields.String(validate=_CODE)
+    professional = fields.String(validate=_PROFESSIONAL)
     state = fields.String(validate=validate.Equal("ended"))
-    end_reason = fields.String(validate=_CODE)
+    end_reason = fields.String(validate=_END_REASON)
 
     @validates_schema
     def _one_change(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -130,21 +183,21 @@ class InvolvementPatch(Strict):
 class RegisterToo(Strict):
     """Register the caller's own involvement before the look-up (reciprocity)."""
 
-    professional = fields.String(required=True, validate=_CODE)
+    professional = fields.String(required=True, validate=_PROFESSIONAL)
     ends_on = fields.Date(load_default=None)
 
 
 class LookupRequest(Strict):
     """A question about a household, with its purpose and legal basis."""
 
-    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
+    matching_keys = Items(fields.Nested(MatchingKeyIn), required=True,
                                 validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
-    purpose = fields.String(required=True, validate=_CODE)
-    basis = fields.String(required=True, validate=_CODE)
-    consent_reference = fields.String(validate=validate.Length(1, 200))
-    statute = fields.String(validate=validate.Length(1, 200))
+    purpose = fields.String(required=True, validate=_PURPOSE)
+    basis = fields.String(required=True, validate=_BASIS)
+    consent_reference = fields.String(validate=_CONSENT_REFERENCE)
+    statute = fields.String(validate=_STATUTE)
     justification = fields.String(validate=validate.Length(1, 4000))
-    professional = fields.String(validate=_CODE)
+    professional = fields.String(validate=_PROFESSIONAL)
     register = fields.Nested(RegisterToo)
 
 
@@ -171,13 +224,17 @@ class LookupResponse(Schema):
 
 
 class Problem(Schema):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details: ``type`` (``urn:broker:problem:<code>``, stable), ``title``,
+    ``status`` and ``detail`` (what to do, in the client's language); for invalid fields
+    ``errors`` (field path → messages; at most 20 fields) and ``errors_omitted`` (how many more
+    fields were invalid)."""
 
     type = fields.String(required=True)
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    errors_omitted = fields.Integer()
 
 
 # -- contact hand-over ---------------------------------------------------------------------------
@@ -191,18 +248,18 @@ class ContactRequestIn(Strict):
 
     lookup_id = fields.String(required=True, validate=_UUID)
     match_id = fields.String(required=True, validate=_HANDLE)
-    professional = fields.String(required=True, validate=_CODE)
-    purpose = fields.String(required=True, validate=_CODE)
-    basis = fields.String(required=True, validate=_CODE)
-    consent_reference = fields.String(validate=validate.Length(1, 200))
-    statute = fields.String(validate=validate.Length(1, 200))
+    professional = fields.String(required=True, validate=_PROFESSIONAL)
+    purpose = fields.String(required=True, validate=_PURPOSE)
+    basis = fields.String(required=True, validate=_BASIS)
+    consent_reference = fields.String(validate=_CONSENT_REFERENCE)
+    statute = fields.String(validate=_STATUTE)
     justification = fields.String(validate=validate.Length(1, 4000))
 
 
 class DecisionIn(Strict):
     """The holder's answer to a contact request."""
 
-    professional = fields.String(required=True, validate=_CODE)
+    professional = fields.String(required=True, validate=_PROFESSIONAL)
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "deny"]))
     message = fields.String(validate=validate.Length(1, 2000))
 
@@ -210,7 +267,7 @@ class DecisionIn(Strict):
 class WithdrawalIn(Strict):
     """The requester takes back a pending request."""
 
-    professional = fields.String(required=True, validate=_CODE)
+    professional = fields.String(required=True, validate=_PROFESSIONAL)
 
 
 class ContactRequestOut(Schema):
@@ -254,14 +311,14 @@ class LinkRevokedOut(Schema):
 class ConsentIn(Strict):
     """A consent given to your organisation, for the ``consent`` legal basis."""
 
-    professional = fields.String(required=True, validate=_CODE)
+    professional = fields.String(required=True, validate=_PROFESSIONAL)
     given_by = fields.String(required=True,
                              validate=validate.OneOf(["person", "parent", "guardian"]))
     given_on = fields.Date(required=True)
     valid_until = fields.Date(required=True)
-    purposes = fields.List(fields.String(validate=_CODE), required=True,
-                           validate=validate.Length(1, 20))
-    holder_types = fields.List(fields.String(validate=_CODE), validate=validate.Length(0, 20))
+    purposes = Items(fields.String(validate=_PURPOSE), required=True,
+                     validate=validate.Length(1, 20))
+    holder_types = Items(fields.String(validate=_ORG_TYPE), validate=validate.Length(0, 20))
 
 
 class ConsentOut(Schema):
