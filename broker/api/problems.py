@@ -26,12 +26,15 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from broker.api.bodies import MalformedRequest
+from broker.api.components import parse_component
 from broker.api.replay import ReplayCacheUnavailable
-from broker.api.signature_policy import SignatureError
+from broker.api.signature_policy import ALGORITHM, REQUEST_POLICY, SignatureError
+from broker.api.structured_fields import InnerList, serialize_dictionary
 from broker.contact.links import redact_tokens
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError
 
+API_PREFIX = "/v1"
 PROBLEM_TYPE = "urn:broker:problem:"
 PROBLEM_JSON = "application/problem+json"
 MAX_FIELD_ERRORS = 20
@@ -93,6 +96,25 @@ def problem(
     return response
 
 
+def challenge(code: str) -> dict[str, str]:
+    """``WWW-Authenticate`` and ``Accept-Signature`` for a 401 (RFC 9110 §11.6.1, RFC 9421 §5.1).
+
+    The scheme is ``Signature`` (HTTP Message Signatures, RFC 9421) with ``realm``, the ``tag``
+    and ``alg`` the broker requires and ``error``, the refusal's problem code (as RFC 6750 §3
+    does for bearer tokens). ``Accept-Signature`` names the components and parameters to sign;
+    ``nonce`` and ``keyid`` are the signer's own, so they are described, not requested, there.
+    """
+    policy = REQUEST_POLICY
+    wanted = InnerList(tuple(parse_component(name) for name in policy.required_components),
+                       (("created", True), ("expires", True), ("alg", ALGORITHM),
+                        ("tag", policy.required_tag)))
+    return {
+        "WWW-Authenticate": f'Signature realm="broker", tag="{policy.required_tag}", '
+                            f'alg="{ALGORITHM}", error="{code}"',
+        "Accept-Signature": serialize_dictionary({"sig1": wanted}),
+    }
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -110,11 +132,16 @@ def _schema_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def is_api_request() -> bool:
+    """True when the current request is addressed to the API (``/v1``)."""
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
 def register_unrouted_handlers(app: Flask) -> None:
     """404 and 405 under ``/v1`` never reach the blueprint; answer them as problems too."""
 
     def unrouted(exc: HTTPException) -> Response | HTTPException:
-        if not request.path.startswith("/v1/"):
+        if not is_api_request():
             return exc
         status = exc.code or 404
         code = (exc.name or "error").lower().replace(" ", "-")
@@ -129,8 +156,9 @@ def register_error_handlers(bp: Blueprint) -> None:
 
     @bp.errorhandler(SignatureError)
     def _signature(exc: SignatureError) -> Response:
+        headers = challenge(exc.code) if exc.status == 401 else {}
         return problem(exc.status, exc.code, exc.message(language()),
-                       title="The request signature was refused")
+                       title="The request signature was refused", headers=headers)
 
     @bp.errorhandler(ReplayCacheUnavailable)
     def _replay_down(exc: ReplayCacheUnavailable) -> Response:

@@ -40,7 +40,7 @@ _LOOKUP_RESPONSE = schemas.LookupResponse()
 bp = Blueprint("api", __name__, url_prefix="/v1")
 bp.before_request(check_target)  # before anything reads (or audits) the path
 bp.before_request(authenticate)
-bp.after_request(sign)
+bp.after_app_request(sign)  # every /v1 answer, unrouted ones (404, 405) too
 register_error_handlers(bp)
 
 
