@@ -22,7 +22,6 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
-from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from broker.api.bodies import MalformedRequest
@@ -33,6 +32,7 @@ from broker.api.structured_fields import InnerList, serialize_dictionary
 from broker.contact.links import redact_tokens
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError
+from broker.outages import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, is_outage
 
 API_PREFIX = "/v1"
 PROBLEM_TYPE = "urn:broker:problem:"
@@ -91,9 +91,27 @@ def problem(
             body["errors_omitted"] = len(fields) - MAX_FIELD_ERRORS
     response = Response(json.dumps(body, ensure_ascii=False), status=status,
                         mimetype=PROBLEM_JSON)
+    if status == 503:  # RFC 9110 §10.2.3: say when to come back
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def outage_problem(exc: BaseException) -> Response:
+    """The 503 for a database or Redis out of reach (broker.outages); logged by type only."""
+    log.warning("store unavailable: %s in %s %s", type(exc).__name__, request.method,
+                redact_tokens(request.path))
+    english = language() == "en"
+    return problem(503, "service-unavailable", (
+        "The broker cannot reach its database or one of its stores just now; the request may "
+        "not have been carried out. Retry after the seconds in Retry-After; send a POST again "
+        "with the same Idempotency-Key, which never acts twice."
+    ) if english else (
+        "De makelaar kan zijn database of een van zijn opslagplaatsen nu niet bereiken; het "
+        "verzoek is mogelijk niet uitgevoerd. Probeer het opnieuw na het aantal seconden in "
+        "Retry-After; stuur een POST opnieuw met dezelfde Idempotency-Key, die nooit twee keer "
+        "iets doet."))
 
 
 def challenge(code: str) -> dict[str, str]:
@@ -162,16 +180,14 @@ def register_error_handlers(bp: Blueprint) -> None:
 
     @bp.errorhandler(ReplayCacheUnavailable)
     def _replay_down(exc: ReplayCacheUnavailable) -> Response:
-        return problem(503, "service-unavailable", exc.message(language()),
-                       headers={"Retry-After": "5"})
+        return problem(503, "service-unavailable", exc.message(language()))
 
-    @bp.errorhandler(RedisError)
-    def _store_down(exc: RedisError) -> Response:
-        # The rate-limit or replay store is unreachable: refuse (fail closed), never let through.
-        log.warning("store unavailable: %s", type(exc).__name__)
-        return problem(503, "service-unavailable", "A backing store of the broker cannot be "
-                       "reached; the request was refused. Retry later.",
-                       headers={"Retry-After": "5"})
+    def _store_down(exc: Exception) -> Response:
+        # A store is unreachable: refuse (fail closed), never let through, never a 500.
+        return outage_problem(exc) if is_outage(exc) else _unexpected(exc)
+
+    for error in OUTAGE_ERRORS:
+        bp.register_error_handler(error, _store_down)
 
     @bp.errorhandler(MalformedRequest)
     def _malformed(exc: MalformedRequest) -> Response:

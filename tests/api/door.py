@@ -27,6 +27,7 @@ class Door:
     def __init__(self, app: Flask, org: Organisation) -> None:
         self.client = app.test_client()
         self.org = org
+        self.last_headers: dict[str, str] = {}  # of the last request sent
 
     def send(
         self,
@@ -46,4 +47,5 @@ class Door:
             sent.update(sign_request(method=method, target_uri=ORIGIN + path, headers=sent,
                                      key_id=self.org.key_id, private_key=self.org.key,
                                      body=data, components=components))
+        self.last_headers = sent
         return self.client.open(path, method=method, headers=sent, data=data)

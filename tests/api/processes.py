@@ -6,14 +6,17 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from broker.config import Settings
+from tests.api.gunicorn_ready import READY
 from tests.notifications.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,40 +27,51 @@ def broker_environment(settings: Settings, extra: Mapping[str, str] | None = Non
     """The environment that makes a new process serve ``settings``' broker."""
     env = {**os.environ, "BROKER_HOME": str(settings.home),
            "BROKER_DATABASE_URL": settings.database_url,
-           "BROKER_POLICY_DIR": str(settings.policy_dir), **(extra or {})}
+           "BROKER_POLICY_DIR": str(settings.policy_dir)}
     env.pop("BROKER_SMTP_URL", None)
-    if settings.redis_url is None and "BROKER_REDIS_URL" not in (extra or {}):
-        env.pop("BROKER_REDIS_URL", None)
-    return env
+    env.pop("BROKER_REDIS_URL", None)
+    if settings.redis_url is not None:
+        env["BROKER_REDIS_URL"] = settings.redis_url
+    return env | dict(extra or {})
+
+
+@dataclass
+class Served:
+    """A running server process and its base URL."""
+
+    base: str
+    process: subprocess.Popen[bytes]
 
 
 @contextmanager
 def gunicorn(settings: Settings, *, workers: int = 1, extra: Mapping[str, str] | None = None,
-             log: Path | None = None) -> Iterator[str]:
-    """gunicorn serving ``broker.wsgi:app`` on a free port; yields the base URL.
+             log: Path | None = None) -> Iterator[Served]:
+    """gunicorn serving ``broker.wsgi:app`` on a free port, every worker booted.
 
-    The server is stopped (SIGTERM, then SIGKILL) when the block ends.
+    The server is stopped (SIGTERM, then SIGKILL) when the block ends. Its log goes to ``log``
+    (a temporary file when none is given).
     """
     port = free_port()
-    output = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    temporary = log is None
+    if log is None:
+        handle, name = tempfile.mkstemp(prefix="broker-gunicorn-", suffix=".log")
+        os.close(handle)
+        log = Path(name)
+    output = open(log, "ab")  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
-         "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "3", "--timeout", "60",
-         "broker.wsgi:app"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:tests.api.gunicorn_ready",
+         "--workers", str(workers), "--threads", "4", "--bind", f"127.0.0.1:{port}",
+         "--graceful-timeout", "3", "--timeout", "60", "broker.wsgi:app"],
         cwd=ROOT, env=broker_environment(settings, extra), stdout=output, stderr=output)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        deadline = time.monotonic() + 90
+        while log.read_text(errors="replace").count(READY) < workers:
             assert process.poll() is None, f"gunicorn stopped (see {log})"
-            try:
-                if httpx.get(base + "/v1/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not start"
+            assert time.monotonic() < deadline, f"gunicorn did not start (see {log})"
             time.sleep(0.2)
-        yield base
+        assert httpx.get(base + "/v1/openapi.json", timeout=10).status_code == 200
+        yield Served(base, process)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -66,5 +80,6 @@ def gunicorn(settings: Settings, *, workers: int = 1, extra: Mapping[str, str] |
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-        if output is not subprocess.DEVNULL:
-            output.close()
+        output.close()
+        if temporary:
+            log.unlink()

@@ -75,8 +75,8 @@ def live(request: pytest.FixtureRequest) -> Iterator[Live]:
             with serve(create_app(core=core)) as base:
                 yield Live(base, core, org)
         else:
-            with gunicorn(core.settings) as base:
-                yield Live(base, core, org)
+            with gunicorn(core.settings) as server:
+                yield Live(server.base, core, org)
         core.dispose()
 
 
