@@ -171,3 +171,15 @@ def test_a_body_that_is_not_an_object_is_refused(door: Door) -> None:
 
 def test_invalid_utf8_is_refused(door: Door) -> None:
     problem(door.send("POST", LOOKUPS, raw=b'{"purpose": "\xff\xfe"}'), 400, "malformed-request")
+
+
+def test_a_member_named_twice_is_refused(core: Core, door: Door) -> None:
+    raw = json.dumps(lookup(core))[:-1] + ', "purpose": "care_coordination"}'
+    body = problem(door.send("POST", LOOKUPS, raw=raw.encode()), 400, "malformed-request")
+    assert "twice" in body["detail"]
+
+
+def test_control_characters_in_x_request_id_are_refused(door: Door) -> None:
+    response = door.send("GET", "/v1/inbox?professional=vt-a-p",
+                         headers={"X-Request-Id": "abc\x01def"})
+    problem(response, 400, "malformed-request")
