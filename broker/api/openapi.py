@@ -12,7 +12,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from broker.api import schemas
+from broker.api import contact_schemas, schemas
 
 SIGNATURE_NOTE = (
     "Requests. Every request to /v1 (except this document and /v1/docs) is signed per RFC 9421 "
@@ -82,28 +82,29 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, int,
      schemas.LookupRequest, 200, schemas.LookupResponse),
     ("/v1/contact-requests", "post", "requestContact",
      "Ask for contact with the holder of a match of one of your look-ups",
-     schemas.ContactRequestIn, 201, schemas.ContactRequestOut),
+     contact_schemas.ContactRequestIn, 201, contact_schemas.ContactRequestOut),
     ("/v1/contact-requests/{request_id}", "get", "getContactRequest",
-     "A contact request of, or to, your organisation", None, 200, schemas.ContactRequestOut),
+     "A contact request of, or to, your organisation", None, 200,
+     contact_schemas.ContactRequestOut),
     ("/v1/contact-requests/{request_id}/decision", "post", "decideContactRequest",
-     "Approve or deny a contact request made to your organisation", schemas.DecisionIn, 200,
-     schemas.ContactRequestOut),
+     "Approve or deny a contact request made to your organisation",
+     contact_schemas.DecisionIn, 200, contact_schemas.ContactRequestOut),
     ("/v1/contact-requests/{request_id}/withdrawal", "post", "withdrawContactRequest",
-     "Take back a pending contact request", schemas.WithdrawalIn, 200,
-     schemas.ContactRequestOut),
+     "Take back a pending contact request", contact_schemas.WithdrawalIn, 200,
+     contact_schemas.ContactRequestOut),
     ("/v1/contact-links/{token}", "get", "openContactLink",
      "The contact details a link issued to your organisation shows", None, 200,
-     schemas.ContactCardOut),
+     contact_schemas.ContactCardOut),
     ("/v1/contact-links/{token}", "delete", "revokeContactLink",
-     "Revoke a contact link (either side)", None, 200, schemas.LinkRevokedOut),
+     "Revoke a contact link (either side)", None, 200, contact_schemas.LinkRevokedOut),
     ("/v1/consents", "post", "recordConsent", "Record consent given to your organisation",
-     schemas.ConsentIn, 201, schemas.ConsentOut),
+     contact_schemas.ConsentIn, 201, contact_schemas.ConsentOut),
     ("/v1/consents/{consent_id}", "delete", "withdrawConsent",
      "Withdraw consent (query parameter professional): its links are revoked", None, 200,
-     schemas.ConsentWithdrawnOut),
+     contact_schemas.ConsentWithdrawnOut),
     ("/v1/inbox", "get", "readInbox",
      "A professional's inbox, newest first (query parameters professional, unread)", None,
-     200, schemas.InboxOut),
+     200, contact_schemas.InboxOut),
 ]
 
 _PATH_PARAMETERS = {
