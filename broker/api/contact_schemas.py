@@ -1,4 +1,4 @@
-"""The contact hand-over's request and response bodies (marshmallow), like :mod:`broker.api.schemas`.
+"""The contact hand-over's request and response bodies (marshmallow), as in broker.api.schemas.
 
 Unknown fields are refused; lists are measured before their items and every string is bounded
 by the database column it is stored in (:mod:`broker.api.body_fields`).
