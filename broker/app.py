@@ -19,11 +19,12 @@ from typing import Any
 from flask import Flask
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
+from werkzeug.wrappers import Response
 
 from broker import request_ids
 from broker.api.context import ApiContext
 from broker.api.keys import OrganisationKeys, load_response_key
-from broker.api.problems import register_unrouted_handlers
+from broker.api.problems import is_api_request, outage_problem, register_unrouted_handlers
 from broker.api.proxies import TrustedProxies, parse_trusted
 from broker.api.replay import DatabaseReplayCache
 from broker.audit.services import Actor
@@ -31,6 +32,7 @@ from broker.config import Settings
 from broker.core import Core
 from broker.housekeeping import start_housekeeping
 from broker.notifications.delivery import start_delivery
+from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
 from broker.signin.keys import SignInKey
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.register_blueprint(web)
     app.register_blueprint(api)
     register_unrouted_handlers(app)
+    _answer_outages(app)
     app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]  # Flask's documented way
         app.wsgi_app, parse_trusted(core.settings.trusted_proxies))
     record_policy_in_force(core, Actor.system("startup"))
@@ -80,6 +83,20 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
         watcher.tick()
 
     return app
+
+
+def _answer_outages(app: Flask) -> None:
+    """A lost database or Redis outside the API blueprint's own handlers (web pages, unrouted
+    ``/v1`` paths): 503 with Retry-After, never 500 (broker.outages)."""
+    from broker.web.outage import outage_page  # noqa: PLC0415 - the web door, like its views
+
+    def outage(exc: Exception) -> Response:
+        if not is_outage(exc):
+            raise exc  # not an outage: Flask answers it as the 500 it is, and logs it
+        return outage_problem(exc) if is_api_request() else outage_page()
+
+    for error in OUTAGE_ERRORS:
+        app.register_error_handler(error, outage)
 
 
 def _api_context(app: Flask, core: Core, *, on_breach: Callable[[RequestLimit], Any]

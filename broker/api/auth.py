@@ -5,17 +5,22 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 1. per-IP limit (flask-limiter, before any expensive work; ``X-Forwarded-For`` counts only from
    the proxies named in ``BROKER_TRUSTED_PROXIES``);
 2. the RFC 9421 signature (broker.api.signatures: components, tag, times, key, Ed25519, content
-   digest, then the nonce, recorded in the database: broker.api.replay). The *verified* key id,
-   never a header, identifies the caller from here on. A refusal here is a refusal of a caller
-   nobody answers for: it is counted per source network and minute (broker.audit.refusals), one
-   audit event per network and minute, never an event per request, so strangers cannot flood
-   the log. A replay or a changed body after a valid signature names the key in that count;
+   digest, then the nonce, recorded in the database: broker.api.replay), over the target URI as
+   received (broker.api.target, §2.2.2). The *verified* key id, never a header, identifies the
+   caller from here on. A refusal here is a refusal of a caller nobody answers for: it is
+   counted per source network and minute (broker.audit.refusals), one audit event per network
+   and minute, never an event per request, so strangers cannot flood the log. A replay or a
+   changed body after a valid signature names the key in that count;
 3. the per-organisation limit. A refusal is an audit event ``auth:rate_limited``. When the
    limit store cannot answer, the request is refused (fail closed, 503). (The daily quota of
    pseudonym evaluations is not a rate limit of this module: it is kept in the database for
    every door, see broker.pseudonyms.quota);
-4. after the view, every response — refusals too — is signed with the broker's key and bound to
-   the request's signature, so a client can trust what it reads.
+4. every answer under ``/v1`` — refusals, 404, 405 and 503 too, but not the public OpenAPI
+   document and docs page — is signed with the broker's key (:func:`sign`, an app-wide
+   after-request hook) and bound to the request (§2.4: ``"@method";req``, ``"@target-uri";req``)
+   and to the request's signature (``"signature";req;key="<label>"``) whenever the request
+   carries one, verified or not: a client can tell that an answer, even a refusal, is the
+   broker's answer to *this* request.
 """
 
 from __future__ import annotations
@@ -26,12 +31,20 @@ from typing import Any, NoReturn
 from flask import Response, current_app, g, request
 from limits import RateLimitItem, parse
 from nacl.signing import VerifyKey
+from redis.exceptions import RedisError
 
 from broker import request_ids
 from broker.api.context import api_context
 from broker.api.keys import RESPONSE_KEY_ID, Caller
+from broker.api.problems import is_api_request
 from broker.api.signature_policy import SignatureError
-from broker.api.signatures import RequestMessage, sign_response, verify_request
+from broker.api.signatures import (
+    RequestMessage,
+    request_signature_label,
+    sign_response,
+    verify_request,
+)
+from broker.api.target import target_uri
 from broker.app import core_of
 from broker.audit.refusals import count_refusal
 from broker.audit.services import Actor, record_event, truncate_address
@@ -85,7 +98,7 @@ def authenticate() -> None:
 
     try:
         verified = verify_request(
-            method=request.method, target_uri=request.url, headers=request.headers,
+            method=request.method, target_uri=target_uri(request), headers=request.headers,
             body=request.get_data(cache=True), resolve_key=resolve, replay=context.replay,
         )
     except SignatureError as exc:
@@ -144,13 +157,18 @@ def limit_headers() -> dict[str, str]:
     current = api_context().limiter.current_limit
     if current is None:
         return {}
-    return {"RateLimit-Limit": str(current.limit.amount),
-            "RateLimit-Remaining": str(max(0, current.remaining)),
-            "RateLimit-Reset": str(max(0, int(current.reset_at - time.time())))}
+    try:
+        return {"RateLimit-Limit": str(current.limit.amount),
+                "RateLimit-Remaining": str(max(0, current.remaining)),
+                "RateLimit-Reset": str(max(0, int(current.reset_at - time.time())))}
+    except RedisError:
+        return {}  # the store went away: the answer (often a 503) goes out without them
 
 
 def sign(response: Response) -> Response:
-    """Sign every API response with the broker's key (after_request)."""
+    """Sign every answer under ``/v1`` with the broker's key (rule 4; after_app_request)."""
+    if not is_api_request():
+        return response
     for name, value in limit_headers().items():
         response.headers[name] = value
     request_ids.echo(response)
@@ -159,13 +177,23 @@ def sign(response: Response) -> Response:
     body = response.get_data()
     if "Content-Type" not in response.headers:
         response.headers["Content-Type"] = "application/json"
-    label = getattr(g, "signature_label", None)
-    bound = RequestMessage(request.method, request.url, dict(request.headers)) if label else None
-    added = sign_response(
-        status=response.status_code, headers=dict(response.headers),
-        key_id=RESPONSE_KEY_ID, private_key=api_context().response_key, body=body,
-        request=bound, request_label=label,
-    )
+    label = getattr(g, "signature_label", None) or request_signature_label(request.headers)
+    bound = RequestMessage(request.method, target_uri(request), request.headers)
+
+    def signed(binding: RequestMessage | None, binding_label: str | None) -> dict[str, str]:
+        return sign_response(status=response.status_code, headers=response.headers,
+                             key_id=RESPONSE_KEY_ID, private_key=api_context().response_key,
+                             body=body, request=binding, request_label=binding_label)
+
+    # Bound as far as the request allows: to its signature, else to its method and target
+    # (a target that is no URI, e.g. raw non-ASCII bytes, cannot be bound at all).
+    try:
+        added = signed(bound, label)
+    except ValueError:
+        try:
+            added = signed(bound, None)
+        except ValueError:
+            added = signed(None, None)
     for name, value in added.items():
         response.headers[name] = value
     return response

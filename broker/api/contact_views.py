@@ -10,7 +10,7 @@ import re
 
 from flask import Response, g, request
 
-from broker.api import schemas
+from broker.api import contact_schemas
 from broker.api.idempotency import idempotent
 from broker.api.views import bp, current_core, json_response, read_body
 from broker.contact.consents import ConsentService
@@ -21,16 +21,16 @@ from broker.notifications.services import inbox
 from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence
 
-_REQUEST_IN = schemas.ContactRequestIn()
-_REQUEST_OUT = schemas.ContactRequestOut()
-_DECISION_IN = schemas.DecisionIn()
-_WITHDRAWAL_IN = schemas.WithdrawalIn()
-_CARD_OUT = schemas.ContactCardOut()
-_REVOKED_OUT = schemas.LinkRevokedOut()
-_CONSENT_IN = schemas.ConsentIn()
-_CONSENT_OUT = schemas.ConsentOut()
-_CONSENT_WITHDRAWN_OUT = schemas.ConsentWithdrawnOut()
-_INBOX_OUT = schemas.InboxOut()
+_REQUEST_IN = contact_schemas.ContactRequestIn()
+_REQUEST_OUT = contact_schemas.ContactRequestOut()
+_DECISION_IN = contact_schemas.DecisionIn()
+_WITHDRAWAL_IN = contact_schemas.WithdrawalIn()
+_CARD_OUT = contact_schemas.ContactCardOut()
+_REVOKED_OUT = contact_schemas.LinkRevokedOut()
+_CONSENT_IN = contact_schemas.ConsentIn()
+_CONSENT_OUT = contact_schemas.ConsentOut()
+_CONSENT_WITHDRAWN_OUT = contact_schemas.ConsentWithdrawnOut()
+_INBOX_OUT = contact_schemas.InboxOut()
 
 
 def _professional_param() -> str:

@@ -12,15 +12,54 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from broker.api import schemas
+from broker.api import contact_schemas, schemas
 
 SIGNATURE_NOTE = (
-    "Every request is signed per RFC 9421 with the organisation's Ed25519 key: covered components "
-    '"@method", "@target-uri", "@authority", "content-digest" (RFC 9530, sha-256) and '
-    '"content-type"; parameters created, expires (at most 300 s later), nonce (at least 128 '
-    'bits), keyid and tag="broker-v1". Responses are signed by the broker (tag '
-    '"broker-v1-response"). POST accepts an Idempotency-Key header.'
+    "Requests. Every request to /v1 (except this document and /v1/docs) is signed per RFC 9421 "
+    'with the organisation\'s Ed25519 key (alg "ed25519", §3.3.6). Covered components: '
+    '"@method", "@target-uri" (the target URI as sent: scheme, the Host sent, and the path and '
+    "query byte for byte, percent-encodings and an empty query included, §2.2.2), "
+    '"@authority", "content-digest" (RFC 9530, sha-256 of the body as sent; of the empty body '
+    'when there is none) and "content-type" (application/json, on every request). Parameters: '
+    "created, expires (at most 300 s after created; 60 s of clock skew is allowed), nonce (at "
+    "least 22 base64url characters, 128 bits; accepted once per key), keyid, and "
+    'tag="broker-v1". A refused signature is a 401 (400 when unreadable) with '
+    'WWW-Authenticate: Signature realm="broker", tag="broker-v1", alg="ed25519", '
+    'error="<problem code>" and an Accept-Signature field (RFC 9421 §5.1) naming the '
+    "components. "
+    "Answers. Every answer under /v1 (errors, 404, 405 and 503 included) is signed with the "
+    'broker\'s Ed25519 key (keyid "broker-api-1", tag="broker-v1-response", created, expires) '
+    'over "@status", "content-digest" and "content-type", and bound to the request (§2.4): '
+    '"@method";req and "@target-uri";req always, and "signature";req;key="<label>" (the label '
+    "of the request's broker-v1 signature) whenever the request carried one. Verify it before "
+    "using an answer. "
+    "Encodings. Group elements (blinded and evaluated elements, matching keys) are 32-byte "
+    "ristretto255 elements as base64url without padding: 43 characters. Dates are ISO 8601. "
+    "Errors are RFC 9457 problem details (application/problem+json) with a stable type "
+    "urn:broker:problem:<code>. A 503 means a database or store is out of reach: retry after "
+    "Retry-After seconds. POST takes an Idempotency-Key (1 to 200 of A-Z a-z 0-9 _ . : -): a "
+    "retry with the same key and body gets the first answer and never acts twice."
 )
+
+_SIGNED = {
+    "Signature-Input": {"description": "RFC 9421: the broker's signature parameters "
+                        '(tag="broker-v1-response")', "schema": {"type": "string"}},
+    "Signature": {"description": "RFC 9421: the broker's Ed25519 signature",
+                  "schema": {"type": "string"}},
+    "Content-Digest": {"description": "RFC 9530: sha-256 of the body",
+                       "schema": {"type": "string"}},
+}
+_EXTRA_HEADERS: dict[str, dict[str, Any]] = {
+    "401": {"WWW-Authenticate": {"description": 'Signature realm="broker", tag="broker-v1", '
+                                 'alg="ed25519", error="<problem code>"',
+                                 "schema": {"type": "string"}},
+            "Accept-Signature": {"description": "RFC 9421 §5.1: the signature to send",
+                                 "schema": {"type": "string"}}},
+    "429": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    "503": {"Retry-After": {"description": "Seconds to wait before retrying",
+                            "schema": {"type": "integer"}}},
+}
+
 
 # (path, method, operation id, summary, request schema, success status, response schema)
 OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, int,
@@ -43,29 +82,30 @@ OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, int,
      schemas.LookupRequest, 200, schemas.LookupResponse),
     ("/v1/contact-requests", "post", "requestContact",
      "Ask for contact with the holder of a match of one of your look-ups",
-     schemas.ContactRequestIn, 201, schemas.ContactRequestOut),
+     contact_schemas.ContactRequestIn, 201, contact_schemas.ContactRequestOut),
     ("/v1/contact-requests/{request_id}", "get", "getContactRequest",
-     "A contact request of, or to, your organisation", None, 200, schemas.ContactRequestOut),
+     "A contact request of, or to, your organisation", None, 200,
+     contact_schemas.ContactRequestOut),
     ("/v1/contact-requests/{request_id}/decision", "post", "decideContactRequest",
-     "Approve or deny a contact request made to your organisation", schemas.DecisionIn, 200,
-     schemas.ContactRequestOut),
+     "Approve or deny a contact request made to your organisation",
+     contact_schemas.DecisionIn, 200, contact_schemas.ContactRequestOut),
     ("/v1/contact-requests/{request_id}/withdrawal", "post", "withdrawContactRequest",
-     "Take back a pending contact request", schemas.WithdrawalIn, 200,
-     schemas.ContactRequestOut),
+     "Take back a pending contact request", contact_schemas.WithdrawalIn, 200,
+     contact_schemas.ContactRequestOut),
     ("/v1/contact-links/{token}", "get", "openContactLink",
      "The contact details a link issued to your organisation shows", None, 200,
-     schemas.ContactCardOut),
+     contact_schemas.ContactCardOut),
     ("/v1/contact-links/{token}", "delete", "revokeContactLink",
-     "Revoke a contact link (either side)", None, 200, schemas.LinkRevokedOut),
+     "Revoke a contact link (either side)", None, 200, contact_schemas.LinkRevokedOut),
     ("/v1/consents", "post", "recordConsent",
      "Record consent given to your organisation about one household (its matching keys)",
-     schemas.ConsentIn, 201, schemas.ConsentOut),
+     contact_schemas.ConsentIn, 201, contact_schemas.ConsentOut),
     ("/v1/consents/{consent_id}", "delete", "withdrawConsent",
      "Withdraw consent (query parameter professional): its links are revoked", None, 200,
-     schemas.ConsentWithdrawnOut),
+     contact_schemas.ConsentWithdrawnOut),
     ("/v1/inbox", "get", "readInbox",
      "A professional's inbox, newest first (query parameters professional, unread)", None,
-     200, schemas.InboxOut),
+     200, contact_schemas.InboxOut),
 ]
 
 _PATH_PARAMETERS = {
@@ -76,7 +116,7 @@ _PATH_PARAMETERS = {
 }
 
 ERRORS = {
-    "400": "Malformed request or signature",
+    "400": "Malformed request, body or signature",
     "401": "Signature refused (missing, invalid, expired, replayed, unknown key)",
     "404": "Not found (or not yours)",
     "409": "Conflicts with the current state",
@@ -100,10 +140,11 @@ def openapi_document() -> dict[str, Any]:
             "operationId": operation_id,
             "summary": summary,
             "responses": {
-                str(status): {"description": "Success", "content": {
+                str(status): {"description": "Success", "headers": _SIGNED, "content": {
                     "application/json": {"schema": response_schema}}},
-                **{code: {"description": text, "content": {
-                    "application/problem+json": {"schema": "Problem"}}}
+                **{code: {"description": text,
+                          "headers": {**_SIGNED, **_EXTRA_HEADERS.get(code, {})},
+                          "content": {"application/problem+json": {"schema": "Problem"}}}
                    for code, text in ERRORS.items()},
             },
         }

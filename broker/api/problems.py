@@ -5,6 +5,11 @@ Every refusal is ``application/problem+json`` with a stable ``type`` (``urn:brok
 says what to do, in Dutch when the client prefers it and English otherwise. Validation problems add
 ``errors``: field → messages. Nothing else leaves: no stack trace, no raw identifier (identifier
 errors never contain the input), and an unknown and a revoked key id get the same answer.
+
+An error body stays small whatever the request was: ``errors`` holds at most
+:data:`MAX_FIELD_ERRORS` fields (then ``errors_omitted`` says how many more there were), each
+field name at most :data:`MAX_FIELD_CHARS` characters and each field at most
+:data:`MAX_MESSAGES` messages of at most :data:`MAX_MESSAGE_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -17,22 +22,31 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
-from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from broker.api.bodies import MalformedRequest
+from broker.api.components import parse_component
 from broker.api.replay import ReplayCacheUnavailable
-from broker.api.signature_policy import SignatureError
+from broker.api.signature_policy import ALGORITHM, REQUEST_POLICY, SignatureError
+from broker.api.structured_fields import InnerList, serialize_dictionary
 from broker.contact.links import redact_tokens
 from broker.errors import BrokerError
 from broker.identifiers import IdentifierError
+from broker.outages import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, is_outage
 
+API_PREFIX = "/v1"
 PROBLEM_TYPE = "urn:broker:problem:"
 PROBLEM_JSON = "application/problem+json"
+MAX_FIELD_ERRORS = 20
+MAX_FIELD_CHARS = 200
+MAX_MESSAGES = 5
+MAX_MESSAGE_CHARS = 300
 
 log = logging.getLogger("broker.api")
 
 TITLES = {
     "validation": "The request is not valid",
+    "malformed-request": "The request is not well-formed",
     "identifier": "An identifier is not valid",
     "not-found": "Not found",
     "forbidden": "Not allowed",
@@ -68,12 +82,59 @@ def problem(
         "detail": detail,
     }
     if errors:
-        body["errors"] = {field: list(messages) for field, messages in errors.items()}
+        fields = list(errors.items())
+        body["errors"] = {
+            _clip(field, MAX_FIELD_CHARS): [_clip(message, MAX_MESSAGE_CHARS)
+                                            for message in list(messages)[:MAX_MESSAGES]]
+            for field, messages in fields[:MAX_FIELD_ERRORS]}
+        if len(fields) > MAX_FIELD_ERRORS:
+            body["errors_omitted"] = len(fields) - MAX_FIELD_ERRORS
     response = Response(json.dumps(body, ensure_ascii=False), status=status,
                         mimetype=PROBLEM_JSON)
+    if status == 503:  # RFC 9110 §10.2.3: say when to come back
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def outage_problem(exc: BaseException) -> Response:
+    """The 503 for a database or Redis out of reach (broker.outages); logged by type only."""
+    log.warning("store unavailable: %s in %s %s", type(exc).__name__, request.method,
+                redact_tokens(request.path))
+    english = language() == "en"
+    return problem(503, "service-unavailable", (
+        "The broker cannot reach its database or one of its stores just now; the request may "
+        "not have been carried out. Retry after the seconds in Retry-After; send a POST again "
+        "with the same Idempotency-Key, which never acts twice."
+    ) if english else (
+        "De makelaar kan zijn database of een van zijn opslagplaatsen nu niet bereiken; het "
+        "verzoek is mogelijk niet uitgevoerd. Probeer het opnieuw na het aantal seconden in "
+        "Retry-After; stuur een POST opnieuw met dezelfde Idempotency-Key, die nooit twee keer "
+        "iets doet."))
+
+
+def challenge(code: str) -> dict[str, str]:
+    """``WWW-Authenticate`` and ``Accept-Signature`` for a 401 (RFC 9110 §11.6.1, RFC 9421 §5.1).
+
+    The scheme is ``Signature`` (HTTP Message Signatures, RFC 9421) with ``realm``, the ``tag``
+    and ``alg`` the broker requires and ``error``, the refusal's problem code (as RFC 6750 §3
+    does for bearer tokens). ``Accept-Signature`` names the components and parameters to sign;
+    ``nonce`` and ``keyid`` are the signer's own, so they are described, not requested, there.
+    """
+    policy = REQUEST_POLICY
+    wanted = InnerList(tuple(parse_component(name) for name in policy.required_components),
+                       (("created", True), ("expires", True), ("alg", ALGORITHM),
+                        ("tag", policy.required_tag)))
+    return {
+        "WWW-Authenticate": f'Signature realm="broker", tag="{policy.required_tag}", '
+                            f'alg="{ALGORITHM}", error="{code}"',
+        "Accept-Signature": serialize_dictionary({"sig1": wanted}),
+    }
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _schema_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -89,11 +150,16 @@ def _schema_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def is_api_request() -> bool:
+    """True when the current request is addressed to the API (``/v1``)."""
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
 def register_unrouted_handlers(app: Flask) -> None:
     """404 and 405 under ``/v1`` never reach the blueprint; answer them as problems too."""
 
     def unrouted(exc: HTTPException) -> Response | HTTPException:
-        if not request.path.startswith("/v1/"):
+        if not is_api_request():
             return exc
         status = exc.code or 404
         code = (exc.name or "error").lower().replace(" ", "-")
@@ -108,21 +174,25 @@ def register_error_handlers(bp: Blueprint) -> None:
 
     @bp.errorhandler(SignatureError)
     def _signature(exc: SignatureError) -> Response:
+        headers = challenge(exc.code) if exc.status == 401 else {}
         return problem(exc.status, exc.code, exc.message(language()),
-                       title="The request signature was refused")
+                       title="The request signature was refused", headers=headers)
 
     @bp.errorhandler(ReplayCacheUnavailable)
     def _replay_down(exc: ReplayCacheUnavailable) -> Response:
-        return problem(503, "service-unavailable", exc.message(language()),
-                       headers={"Retry-After": "5"})
+        return problem(503, "service-unavailable", exc.message(language()))
 
-    @bp.errorhandler(RedisError)
-    def _store_down(exc: RedisError) -> Response:
-        # The rate-limit or replay store is unreachable: refuse (fail closed), never let through.
-        log.warning("store unavailable: %s", type(exc).__name__)
-        return problem(503, "service-unavailable", "A backing store of the broker cannot be "
-                       "reached; the request was refused. Retry later.",
-                       headers={"Retry-After": "5"})
+    def _store_down(exc: Exception) -> Response:
+        # A store is unreachable: refuse (fail closed), never let through, never a 500.
+        return outage_problem(exc) if is_outage(exc) else _unexpected(exc)
+
+    for error in OUTAGE_ERRORS:
+        bp.register_error_handler(error, _store_down)
+
+    @bp.errorhandler(MalformedRequest)
+    def _malformed(exc: MalformedRequest) -> Response:
+        return problem(exc.status, exc.code, exc.message(language()),
+                       errors={exc.where: [exc.message(language())]})
 
     @bp.errorhandler(IdentifierError)
     def _identifier(exc: IdentifierError) -> Response:

@@ -2,120 +2,144 @@
 
 Unknown fields are refused (``RAISE``): a typo in a field name is an error, not silently ignored.
 Group elements travel as base64url without padding and are decoded to exactly 32 bytes here.
+Every field carries its description for the OpenAPI document.
+
+What a hostile body can cost is bounded here (together with :mod:`broker.api.bodies`): every
+incoming list is an :class:`~broker.api.body_fields.Items`, whose length is checked *before* any
+item is validated, and every incoming string is bounded by the database column it is stored in
+(:mod:`broker.api.body_fields`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from broker.api.body_fields import (
+    BASIS,
+    CONSENT_REFERENCE,
+    END_REASON,
+    EPOCH,
+    PROFESSIONAL,
+    PURPOSE,
+    STATUTE,
+    Element,
+    Items,
+    Strict,
+    doc,
+)
+from broker.api.body_fields import b64url as b64url  # noqa: PLC0414 - re-exported (PEP 484)
 from broker.pseudonyms.service import MAX_BATCH as MAX_EVALUATIONS
 from broker.registry.validation import MAX_BATCH, MAX_KEYS_PER_INVOLVEMENT
-
-_B64URL = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes, unpadded
-
-
-def b64url(data: bytes) -> str:
-    """Base64url without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-class Element(fields.Field[bytes]):
-    """A ristretto255 element: 43 base64url characters (32 bytes) in JSON, bytes in Python."""
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else b64url(value)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bytes:
-        if not isinstance(value, str) or not _B64URL.match(value):
-            raise ValidationError("Expected 43 base64url characters (32 bytes, no padding).")
-        try:
-            return base64.urlsafe_b64decode(value + "=")
-        except (binascii.Error, ValueError):
-            raise ValidationError("Not valid base64url.") from None
-
-
-class Strict(Schema):
-    """Refuses unknown fields."""
-
-    class Meta:
-        unknown = RAISE
-
-
-_CODE = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{1,63}$", error="Expected a short code.")
 
 
 class EvaluateRequest(Strict):
     """Blinded elements to evaluate under the pseudonym service's key."""
 
-    blinded_elements = fields.List(Element(), required=True,
-                                   validate=validate.Length(1, MAX_EVALUATIONS))
+    blinded_elements = Items(
+        Element(), required=True, validate=validate.Length(1, MAX_EVALUATIONS),
+        metadata=doc("Blinded elements B = r·H(input) to evaluate (RFC 9497 §3.3.1), 1 to 1000; "
+                     "each counts against your organisation's daily quota."))
 
 
 class EvaluateResponse(Schema):
     """Evaluated elements in request order, and the key epoch used."""
 
-    evaluated_elements = fields.List(Element(), required=True)
-    key_epoch = fields.Integer(required=True)
+    evaluated_elements = fields.List(
+        Element(), required=True,
+        metadata=doc("The evaluated elements k·B, in request order; unblind each with its r."))
+    key_epoch = fields.Integer(
+        required=True,
+        metadata=doc("The epoch of the pseudonym service's key k that evaluated them; send it back"
+                     " with each matching key."))
 
 
 class MatchingKeyIn(Strict):
     """``N = k·H(identifier)`` as the client unblinded it."""
 
-    category = fields.String(required=True, validate=validate.OneOf(["person", "address"]))
-    element = Element(required=True)
-    key_epoch = fields.Integer(required=True, validate=validate.Range(min=1))
+    category = fields.String(
+        required=True, validate=validate.OneOf(["person", "address"]),
+        metadata=doc("What the identifier was: person (a BSN, or family name, initial and date of "
+                     "birth) or address."))
+    element = Element(required=True, metadata=doc("N = k·H(identifier), unblinded by the client."))
+    key_epoch = fields.Integer(
+        required=True, validate=EPOCH,
+        metadata=doc("The epoch of k under which N was made (from the evaluation's answer)."))
 
 
 class NewInvolvementIn(Strict):
     """One involvement to register."""
 
-    professional = fields.String(required=True, validate=_CODE)
-    purpose = fields.String(required=True, validate=_CODE)
-    ends_on = fields.Date(load_default=None)
-    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
-                                validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
+    professional = fields.String(
+        required=True, validate=PROFESSIONAL,
+        metadata=doc("User name of the contact professional of your organisation."))
+    purpose = fields.String(
+        required=True, validate=PURPOSE,
+        metadata=doc("A purpose code of the policy (e.g. protection)."))
+    ends_on = fields.Date(
+        load_default=None,
+        metadata=doc("Last day (ISO 8601 date); absent or null: the policy's default period, never"
+                     " beyond its maximum."))
+    matching_keys = Items(
+        fields.Nested(MatchingKeyIn), required=True, validate=validate.Length(1,
+        MAX_KEYS_PER_INVOLVEMENT),
+        metadata=doc("The household's matching keys, 1 to 50."))
 
 
 class RegisterRequest(Strict):
     """One involvement, or a batch of up to 1000, registered all or none."""
 
-    involvements = fields.List(fields.Nested(NewInvolvementIn), required=True,
-                               validate=validate.Length(1, MAX_BATCH))
+    involvements = Items(
+        fields.Nested(NewInvolvementIn), required=True, validate=validate.Length(1, MAX_BATCH),
+        metadata=doc("1 to 1000 involvements, registered all or none."))
 
 
 class InvolvementOut(Schema):
     """An involvement of the caller's organisation (its matching keys never leave)."""
 
-    id = fields.String(required=True)
-    organisation = fields.String(required=True, attribute="organisation_identifier")
-    professional = fields.String(required=True, attribute="professional_username")
-    purpose = fields.String(required=True)
-    starts_on = fields.Date(required=True)
-    ends_on = fields.Date(required=True)
-    state = fields.String(required=True)
-    end_reason = fields.String(allow_none=True)
-    key_count = fields.Integer(required=True)
+    id = fields.String(required=True, metadata=doc("The involvement's id (a UUID)."))
+    organisation = fields.String(
+        required=True, attribute="organisation_identifier",
+        metadata=doc("Your organisation's code."))
+    professional = fields.String(
+        required=True, attribute="professional_username",
+        metadata=doc("The contact professional's user name."))
+    purpose = fields.String(required=True, metadata=doc("The purpose code."))
+    starts_on = fields.Date(required=True, metadata=doc("First day (ISO 8601 date)."))
+    ends_on = fields.Date(required=True, metadata=doc("Last day (ISO 8601 date)."))
+    state = fields.String(required=True, metadata=doc("active or ended."))
+    end_reason = fields.String(
+        allow_none=True,
+        metadata=doc("Why it ended (a code); null while active."))
+    key_count = fields.Integer(
+        required=True,
+        metadata=doc("How many matching keys it holds (the keys themselves never leave the "
+                     "broker)."))
 
 
 class InvolvementList(Schema):
     """Registered involvements, in request order."""
 
-    involvements = fields.List(fields.Nested(InvolvementOut), required=True)
+    involvements = fields.List(
+        fields.Nested(InvolvementOut), required=True,
+        metadata=doc("The registered involvements, in request order."))
 
 
 class InvolvementPatch(Strict):
     """One change: renew (``ends_on``), change the contact (``professional``) or end
     (``state: ended``, optionally with ``end_reason``)."""
 
-    ends_on = fields.Date()
-    professional = fields.String(validate=_CODE)
-    state = fields.String(validate=validate.Equal("ended"))
-    end_reason = fields.String(validate=_CODE)
+    ends_on = fields.Date(metadata={"description": "Renew: the new last day (ISO 8601 date)."})
+    professional = fields.String(
+        validate=PROFESSIONAL,
+        metadata=doc("Change the contact professional to this user name."))
+    state = fields.String(
+        validate=validate.Equal("ended"),
+        metadata=doc("End it now: the value ended."))
+    end_reason = fields.String(
+        validate=END_REASON,
+        metadata=doc("With state ended: why (a code; default concern_resolved)."))
 
     @validates_schema
     def _one_change(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -130,195 +154,112 @@ class InvolvementPatch(Strict):
 class RegisterToo(Strict):
     """Register the caller's own involvement before the look-up (reciprocity)."""
 
-    professional = fields.String(required=True, validate=_CODE)
-    ends_on = fields.Date(load_default=None)
-
-
-# Checked by the service, so that every refusal of a reference is audited.
-_CONSENT_REFERENCE = ("Basis consent: the id of a consent record of your organisation about this "
-                      "household (POST /v1/consents).")
+    professional = fields.String(
+        required=True, validate=PROFESSIONAL,
+        metadata=doc("The professional to register as contact."))
+    ends_on = fields.Date(
+        load_default=None,
+        metadata=doc("Last day of your registration (ISO 8601 date; default: the policy's "
+                     "period)."))
 
 
 class LookupRequest(Strict):
     """A question about a household, with its purpose and legal basis."""
 
-    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
-                                validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
-    purpose = fields.String(required=True, validate=_CODE)
-    basis = fields.String(required=True, validate=_CODE)
-    consent_reference = fields.String(validate=validate.Length(1, 200),
-                                      metadata={"description": _CONSENT_REFERENCE})
-    statute = fields.String(validate=validate.Length(1, 200))
-    justification = fields.String(validate=validate.Length(1, 4000))
-    professional = fields.String(validate=_CODE)
-    register = fields.Nested(RegisterToo)
+    matching_keys = Items(
+        fields.Nested(MatchingKeyIn), required=True, validate=validate.Length(1,
+        MAX_KEYS_PER_INVOLVEMENT),
+        metadata=doc("The household's matching keys, 1 to 50."))
+    purpose = fields.String(
+        required=True, validate=PURPOSE,
+        metadata=doc("Why you look: a purpose code of the policy."))
+    basis = fields.String(
+        required=True, validate=BASIS,
+        metadata=doc("The legal basis: consent, legal_task or vital_interest."))
+    consent_reference = fields.String(
+        validate=CONSENT_REFERENCE,
+        metadata=doc("With basis consent: the id of a consent record of your organisation "
+                     "about this household (POST /v1/consents)."))
+    statute = fields.String(
+        validate=STATUTE,
+        metadata=doc("With basis legal_task: a statute code the policy lists for the purpose."))
+    justification = fields.String(
+        validate=validate.Length(1, 4000),
+        metadata=doc("With basis vital_interest: the written justification (the look-up is flagged"
+                     " for review)."))
+    professional = fields.String(
+        validate=PROFESSIONAL,
+        metadata=doc("The professional of your organisation on whose behalf you look."))
+    register = fields.Nested(
+        RegisterToo,
+        metadata=doc("Register your own involvement first (reciprocity), with these details."))
 
 
 class MatchOut(Schema):
     """Another organisation's involvement, as far as the policy reveals it."""
 
-    match_id = fields.String(required=True)
-    matched_on = fields.List(fields.String(), required=True)
-    reveal = fields.String(required=True)
-    org_type = fields.String(allow_none=True, required=True)
-    organisation = fields.String(allow_none=True, required=True)
-    contact = fields.String(required=True)
-    rule_id = fields.String(required=True)
+    match_id = fields.String(
+        required=True,
+        metadata=doc("Handle of this match, to ask for contact with."))
+    matched_on = fields.List(
+        fields.String(), required=True,
+        metadata=doc("Which kinds of key matched: person and/or address (never which identifier)."))
+    reveal = fields.String(
+        required=True,
+        metadata=doc("What the policy reveals before contact: nothing, org_type or organisation."))
+    org_type = fields.String(
+        allow_none=True, required=True,
+        metadata=doc("The other organisation's type, when revealed; else null."))
+    organisation = fields.String(
+        allow_none=True, required=True,
+        metadata=doc("The other organisation's code, when revealed; else null."))
+    contact = fields.String(
+        required=True,
+        metadata=doc("How contact can be asked for under the policy's rule."))
+    rule_id = fields.String(required=True, metadata=doc("The policy rule that decided."))
 
 
 class LookupResponse(Schema):
     """The answer to a look-up."""
 
-    lookup_id = fields.String(required=True)
-    matches = fields.List(fields.Nested(MatchOut), required=True, metadata={"description": (
-        "The organisations the policy lets you see. The policy may withhold others: an empty "
-        "list does not mean that no one else is involved.")})
-    registration_required = fields.Boolean(required=True, metadata={"description": (
-        "The policy shows some kinds of organisation only to organisations registered on the "
-        "household themselves (reciprocity, judged per household), and yours is not registered "
-        "on every identifier of this question: register on them and ask again. It depends on "
-        "the policy and your own registrations only, never on anyone else's.")})
-    policy_version = fields.String(required=True)
-    flagged_for_review = fields.Boolean(required=True)
+    lookup_id = fields.String(
+        required=True,
+        metadata=doc("The id of this look-up (give it with a contact request)."))
+    matches = fields.List(
+        fields.Nested(MatchOut), required=True,
+        metadata=doc("The organisations the policy lets you see. The policy may withhold "
+                     "others: an empty list does not mean that no one else is involved."))
+    registration_required = fields.Boolean(
+        required=True,
+        metadata=doc("The policy shows some kinds of organisation only to organisations "
+                     "registered on the household themselves (reciprocity, judged per "
+                     "household), and yours is not registered on every identifier of this "
+                     "question: register on them and ask again. It depends on the policy and "
+                     "your own registrations only, never on anyone else's."))
+    policy_version = fields.String(
+        required=True,
+        metadata=doc("Content hash of the policy that decided."))
+    flagged_for_review = fields.Boolean(
+        required=True,
+        metadata=doc("True when the look-up was flagged for an auditor's review."))
 
 
 class Problem(Schema):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details: ``type`` (``urn:broker:problem:<code>``, stable), ``title``,
+    ``status`` and ``detail`` (what to do, in the client's language); for invalid fields
+    ``errors`` (field path → messages; at most 20 fields) and ``errors_omitted`` (how many more
+    fields were invalid)."""
 
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String(required=True)
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
-
-
-# -- contact hand-over ---------------------------------------------------------------------------
-
-_HANDLE = validate.Regexp(r"^[A-Za-z0-9_-]{10,64}$", error="Expected a match id.")
-_UUID = validate.Regexp(r"^[0-9a-f-]{36}$", error="Expected an id.")
-
-
-class ContactRequestIn(Strict):
-    """Ask for contact on a match of one of your look-ups."""
-
-    lookup_id = fields.String(required=True, validate=_UUID)
-    match_id = fields.String(required=True, validate=_HANDLE)
-    professional = fields.String(required=True, validate=_CODE)
-    purpose = fields.String(required=True, validate=_CODE)
-    basis = fields.String(required=True, validate=_CODE)
-    consent_reference = fields.String(validate=validate.Length(1, 200),
-                                      metadata={"description": _CONSENT_REFERENCE})
-    statute = fields.String(validate=validate.Length(1, 200))
-    justification = fields.String(validate=validate.Length(1, 4000))
-
-
-class DecisionIn(Strict):
-    """The holder's answer to a contact request."""
-
-    professional = fields.String(required=True, validate=_CODE)
-    decision = fields.String(required=True, validate=validate.OneOf(["approve", "deny"]))
-    message = fields.String(validate=validate.Length(1, 2000))
-
-
-class WithdrawalIn(Strict):
-    """The requester takes back a pending request."""
-
-    professional = fields.String(required=True, validate=_CODE)
-
-
-class ContactRequestOut(Schema):
-    """A contact request as either side sees it; ``link_tokens`` holds the tokens of the
-    caller's links on it, in the first GET after approval only (never again, never in a POST's
-    answer)."""
-
-    id = fields.String(required=True)
-    status = fields.String(required=True)
-    mode = fields.String(required=True)
-    purpose = fields.String(required=True)
-    legal_basis = fields.String(required=True)
-    requester_organisation = fields.String(required=True)
-    requester_role = fields.String(required=True)
-    created_at = fields.DateTime(required=True)
-    expires_at = fields.DateTime(required=True)
-    decision_message = fields.String(allow_none=True, required=True)
-    link_tokens = fields.List(fields.String(), required=True)
-    approvals_required = fields.Integer(
-        required=True, metadata={"description": "Approvals of the holder's professionals the "
-                                 "rule asks (0: granted directly; 2: require_second_approver)."})
-    approved_by = fields.List(
-        fields.String(), required=True,
-        metadata={"description": "The holder's professionals (user names) who approved so "
-                  "far; shown to the holder's organisation only (empty for the requester)."})
-
-
-class ContactCardOut(Schema):
-    """What a contact link shows: the fields the policy allows, the others null."""
-
-    link_id = fields.String(required=True)
-    request_id = fields.String(required=True)
-    expires_at = fields.DateTime(required=True)
-    name = fields.String(allow_none=True, required=True)
-    role = fields.String(allow_none=True, required=True)
-    phone = fields.String(allow_none=True, required=True)
-    email = fields.String(allow_none=True, required=True)
-    organisation = fields.String(allow_none=True, required=True)
-
-
-class LinkRevokedOut(Schema):
-    """A revoked link."""
-
-    link_id = fields.String(required=True)
-    revoked = fields.Boolean(required=True)
-
-
-class ConsentIn(Strict):
-    """A consent given to your organisation about one household, for the ``consent`` legal
-    basis; the household's matching keys are made exactly as for a registration."""
-
-    professional = fields.String(required=True, validate=_CODE)
-    matching_keys = fields.List(fields.Nested(MatchingKeyIn), required=True,
-                                validate=validate.Length(1, MAX_KEYS_PER_INVOLVEMENT))
-    given_by = fields.String(required=True,
-                             validate=validate.OneOf(["person", "parent", "guardian"]))
-    given_on = fields.Date(required=True)
-    valid_until = fields.Date(required=True)
-    purposes = fields.List(fields.String(validate=_CODE), required=True,
-                           validate=validate.Length(1, 20))
-    holder_types = fields.List(fields.String(validate=_CODE), validate=validate.Length(0, 20))
-
-
-class ConsentOut(Schema):
-    """A consent record (no name, no identifier, never its matching keys); its ``id`` is the
-    consent reference of look-ups and contact requests."""
-
-    id = fields.String(required=True)
-    given_by = fields.String(required=True)
-    given_on = fields.Date(required=True)
-    valid_until = fields.Date(required=True)
-    purposes = fields.List(fields.String(), required=True)
-    holder_types = fields.List(fields.String(), required=True)
-    recorded_by = fields.String(required=True)
-    withdrawn = fields.Boolean(required=True)
-
-
-class ConsentWithdrawnOut(Schema):
-    """A withdrawn consent and how many contact links it took with it."""
-
-    id = fields.String(required=True)
-    links_revoked = fields.Integer(required=True)
-
-
-class InboxEntryOut(Schema):
-    """A message in a professional's inbox: what happened and to what (no names)."""
-
-    id = fields.Integer(required=True)
-    kind = fields.String(required=True)
-    reference = fields.String(required=True)
-    created_at = fields.DateTime(required=True)
-    read_at = fields.DateTime(allow_none=True, required=True)
-
-
-class InboxOut(Schema):
-    """A professional's inbox, newest first."""
-
-    messages = fields.List(fields.Nested(InboxEntryOut), required=True)
+    type = fields.String(
+        required=True,
+        metadata=doc("urn:broker:problem:<code>; the code is stable."))
+    title = fields.String(required=True, metadata=doc("A short summary of the problem type."))
+    status = fields.Integer(required=True, metadata=doc("The HTTP status code."))
+    detail = fields.String(
+        required=True,
+        metadata=doc("What was wrong and what to do, in Dutch or English (Accept-Language)."))
+    errors = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()),
+        metadata=doc("Field path → messages; at most 20 fields."))
+    errors_omitted = fields.Integer(
+        metadata=doc("How many more fields were invalid than errors lists."))

@@ -117,6 +117,7 @@ __all__ = [
     "SignatureTag",
     "VerifiedSignature",
     "request_signature_base",
+    "request_signature_label",
     "sign_request",
     "sign_response",
     "verify_request",
@@ -327,6 +328,19 @@ def request_signature_base(
     if not isinstance(inner, InnerList):
         raise SignatureMissing(f"Signature-Input has no inner list labelled {label}")
     return _base(message, inner)
+
+
+def request_signature_label(headers: HeaderFields, tag: str = REQUEST_TAG) -> str | None:
+    """The label of the signature a verifier would choose (§3.2 steps 1-2), without verifying it.
+
+    For binding an answer to the request's signature (§2.4) when the signature was refused or
+    never checked (an unrouted path): None when the request carries no such signature.
+    """
+    try:
+        label, _, _ = _select(combine_fields(headers), tag)
+    except SignatureError:
+        return None
+    return label
 
 
 # --- Signing --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from marshmallow import Schema
 
 from broker.api import schemas
 from broker.api.auth import authenticate, sign
+from broker.api.bodies import check_target, parse_json
 from broker.api.idempotency import idempotent, request_key
 from broker.api.openapi import docs_page, openapi_document
 from broker.api.problems import register_error_handlers
@@ -37,8 +38,9 @@ _LOOKUP_REQUEST = schemas.LookupRequest()
 _LOOKUP_RESPONSE = schemas.LookupResponse()
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
+bp.before_request(check_target)  # before anything reads (or audits) the path
 bp.before_request(authenticate)
-bp.after_request(sign)
+bp.after_app_request(sign)  # every /v1 answer, unrouted ones (404, 405) too
 register_error_handlers(bp)
 
 
@@ -48,15 +50,12 @@ def current_core() -> Core:
 
 
 def read_body(schema: Schema) -> Any:
-    """The JSON body loaded with ``schema``."""
+    """The JSON body (checked by :func:`broker.api.bodies.parse_json`) loaded with ``schema``."""
     if request.mimetype != "application/json":
         raise ValidationError("Send the body as application/json.",
                               "Stuur de inhoud als application/json.", code="unsupported-media")
-    try:
-        data = json.loads(request.get_data(cache=True) or b"null")
-    except ValueError:
-        raise ValidationError("The body is not valid JSON.",
-                              "De inhoud is geen geldige JSON.") from None
+    body = request.get_data(cache=True)
+    data = parse_json(body) if body else None
     return schema.load(data if data is not None else {})
 
 

@@ -6,21 +6,25 @@ Rules this module guarantees:
   ``content-digest`` and ``content-type`` with ``created``, ``expires`` (``created`` + 300 s),
   a fresh 256-bit ``nonce``, ``keyid`` and ``tag="broker-v1"``. Every request, GET and DELETE
   included, carries ``Content-Type: application/json`` and the ``Content-Digest`` of its body
-  (RFC 9530; ``b""`` when there is none). The target URI signed is the one httpx sends.
+  (RFC 9530; ``b""`` when there is none). The ``@target-uri`` signed is the target httpx sends,
+  byte for byte (scheme, the ``Host`` it sends, and the raw path and query: RFC 9421 §2.2.2), so
+  a percent-encoded path or query verifies as sent.
 - Each attempt is signed anew, so a retry never reuses a nonce (the broker refuses replays).
 - A POST always carries an ``Idempotency-Key``: the caller's, or a random UUID; the same key is sent
   on every retry of that call, so a retry after a lost response returns the first result instead
   of acting twice.
 - Retries happen only on network errors (:class:`httpx.TransportError`, timeouts included) and on
-  502, 503 and 504, and on 429 when ``Retry-After`` asks for a short wait; with exponential
-  back-off and jitter. Anything else is answered at once.
+  502, 503 and 504 (waiting ``Retry-After`` seconds when the broker names them, at most 30), and
+  on 429 when ``Retry-After`` asks for a short wait; otherwise with exponential back-off and
+  jitter. Anything else is answered at once. A retried POST carries the same
+  ``Idempotency-Key`` and the same body, so the broker acts at most once.
 - When the broker's public key is known, no response content is used before its signature is
   verified (tag ``broker-v1-response``, ``@status``, ``content-digest``, ``content-type`` and the
   request binding ``"@method";req``, ``"@target-uri";req``, ``"signature";req;key="sig1"``):
-  an unsigned or badly signed response raises :class:`ResponseVerificationError`, whatever its
-  status. Only an error response may lack the request binding (the broker cannot bind a
-  refusal to a request whose signature it refused); it must still carry the broker's signature.
-  ``Accept-Encoding: identity`` keeps the digest over the bytes as sent.
+  an unsigned, badly signed or unbound response raises :class:`ResponseVerificationError`,
+  whatever its status — the broker binds every answer, refusals included, to the request's
+  signature, so a refusal recorded for one request cannot be passed off as the answer to
+  another. ``Accept-Encoding: identity`` keeps the digest over the bytes as sent.
 - A non-2xx response becomes a :class:`BrokerAPIError` built from its RFC 9457 problem details.
 - Nothing here logs; exception messages carry method, path, status and the broker's problem
   texts, never a request body.
@@ -173,7 +177,7 @@ class SignedTransport:
         request.headers.update(
             sign_request(
                 method=method,
-                target_uri=str(request.url),
+                target_uri=sent_target(request),
                 headers=headers,
                 key_id=self.key_id,
                 private_key=self._private_key,
@@ -192,27 +196,16 @@ class SignedTransport:
         def resolve(key_id: str) -> VerifyKey | None:
             return broker_key if key_id == broker_key_id else None
 
-        bound = RequestMessage(request.method, str(request.url), request.headers)
+        bound = RequestMessage(request.method, sent_target(request), request.headers)
         try:
             verify_response(status=response.status_code, headers=response.headers,
                             body=response.content, resolve_key=resolve, request=bound,
                             request_label=SIGNATURE_LABEL)
-            return
-        except SignatureError as exc:
-            error = exc
-        if response.status_code >= 400:
-            # A request the broker refused before verifying its signature (401) cannot be bound
-            # to it; a refusal signed by the broker is still trusted as a refusal.
-            try:
-                verify_response(status=response.status_code, headers=response.headers,
-                                body=response.content, resolve_key=resolve)
-                return
-            except SignatureError:
-                pass
-        raise ResponseVerificationError(
-            f"the response ({response.status_code}) to {method} {path} is not signed by the "
-            f"broker's key: {error.code}: {error.detail}"
-        )
+        except SignatureError as error:
+            raise ResponseVerificationError(
+                f"the response ({response.status_code}) to {method} {path} is not signed by "
+                f"the broker's key for this request: {error.code}: {error.detail}"
+            ) from None
 
     def _reply(self, method: str, path: str, request: httpx.Request, response: httpx.Response,
                attempts: int) -> Reply:
@@ -243,6 +236,12 @@ class SignedTransport:
         if status == 429 and retry_after is not None and retry_after <= MAX_BACKOFF:
             return retry_after
         return None
+
+
+def sent_target(request: httpx.Request) -> str:
+    """The request's ``@target-uri``: scheme, the ``Host`` sent and the raw path and query."""
+    url = request.url
+    return f"{url.scheme}://{request.headers['Host']}{url.raw_path.decode('ascii')}"
 
 
 def _retry_after(response: httpx.Response) -> float | None:

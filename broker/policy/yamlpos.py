@@ -146,7 +146,14 @@ def parse_located(text: str, path: str) -> tuple[LocatedDocument | None, list[Po
     problem found. A document with problems may still be returned, so that later checks can
     report their own problems in the same run.
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (YAML 1.1 §5.1)
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        return None, [PolicyProblem(
+            path, line, column, f"YAML syntax error: the character U+{exc.character:04X} is "
+            "not allowed in a YAML file")]
     try:
         try:
             node = loader.get_single_node()

@@ -94,3 +94,39 @@ def test_live_server_keeps_to_its_document(case: schemathesis.Case,
     base, org = live
     response = case.call(base_url=base, auth=Signed(org), timeout=30)
     case.validate_response(response, checks=CHECKS)
+
+
+def test_every_body_field_is_described() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    undescribed = [f"{name}.{field}" for name, schema in schemas.items()
+                   for field, spec in schema.get("properties", {}).items()
+                   if not spec.get("description")]
+    assert undescribed == []
+
+
+def test_elements_are_documented_as_unpadded_base64url() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    element = schemas["MatchingKeyIn"]["properties"]["element"]
+    assert element["type"] == "string"
+    assert element["pattern"] == "^[A-Za-z0-9_-]{43}$"
+    assert "base64url without padding" in element["description"]
+    blinded = schemas["EvaluateRequest"]["properties"]["blinded_elements"]["items"]
+    assert blinded["pattern"] == element["pattern"]
+    assert schemas["EvaluateResponse"]["properties"]["evaluated_elements"]["items"]["type"] \
+        == "string"
+
+
+def test_the_document_says_how_requests_and_answers_are_signed() -> None:
+    document = openapi_document()
+    description = document["info"]["description"]
+    for words in ('"@target-uri"', "as sent", '"@status"', '"signature";req', "broker-v1-response",
+                  "WWW-Authenticate", "Retry-After", "base64url without padding"):
+        assert words in description, words
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                headers = answer.get("headers", {})
+                assert {"Signature-Input", "Signature", "Content-Digest"} <= set(headers), \
+                    (method, path, status)
+            assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
+            assert "Retry-After" in operation["responses"]["503"]["headers"]

@@ -21,7 +21,13 @@ import httpx
 from nacl.signing import SigningKey, VerifyKey
 
 from broker.api.replay import InMemoryReplayCache
-from broker.api.signatures import RequestMessage, SignatureError, sign_response, verify_request
+from broker.api.signatures import (
+    RequestMessage,
+    SignatureError,
+    request_signature_label,
+    sign_response,
+    verify_request,
+)
 from broker.client.codec import b64url_decode, b64url_encode
 from broker.pseudonyms import oprf
 
@@ -144,8 +150,8 @@ class FakeBroker:
                 "status": problem.status, "detail": problem.detail,
             } | ({"errors": problem.errors} if problem.errors else {})
         self.handled += 1
-        # Like the broker: a refusal of the signature itself cannot be bound to the request.
-        response = self._response(request, status, payload, bind=organisation is not None)
+        # Like the broker: every answer, refusals included, is bound to the request's signature.
+        response = self._response(request, status, payload)
         if self.crash_after is not None and self.handled >= self.crash_after:
             raise SimulatedCrash(f"crashed after request {self.handled}")
         if self.lose_responses and request.url.path.startswith(self.lose_path):
@@ -153,8 +159,7 @@ class FakeBroker:
             raise httpx.ReadTimeout("response lost", request=request)
         return self.tamper(response) if self.tamper else response
 
-    def _response(self, request: httpx.Request, status: int, payload: Any, *, bind: bool
-                  ) -> httpx.Response:
+    def _response(self, request: httpx.Request, status: int, payload: Any) -> httpx.Response:
         content = json.dumps(payload).encode()
         kind = "application/json" if status < 400 else "application/problem+json"
         headers = {"Content-Type": kind}
@@ -162,9 +167,8 @@ class FakeBroker:
             headers |= sign_response(
                 status=status, headers=headers, key_id=BROKER_KEY_ID,
                 private_key=self.broker_key, body=content,
-                request=RequestMessage(request.method, str(request.url), request.headers)
-                if bind else None,
-                request_label="sig1" if bind else None,
+                request=RequestMessage(request.method, str(request.url), request.headers),
+                request_label=request_signature_label(request.headers),
             )
         return httpx.Response(status, content=content, headers=headers)
 

@@ -183,9 +183,9 @@ def test_an_unknown_key_is_a_signature_problem(fake: FakeBroker, make_client: Ma
     assert (caught.value.status, caught.value.code) == (401, "signature-key-unknown")
 
 
-def test_only_an_error_response_may_lack_the_request_binding(
-    fake: FakeBroker, client: BrokerClient
-) -> None:
+def test_no_response_may_lack_the_request_binding(fake: FakeBroker, client: BrokerClient) -> None:
+    """A signed refusal without the binding could be an old refusal replayed: refused too."""
+
     def unbind(response: httpx.Response) -> httpx.Response:
         content = response.content
         headers = {"Content-Type": response.headers["content-type"]}
@@ -197,6 +197,9 @@ def test_only_an_error_response_may_lack_the_request_binding(
     fake.tamper = unbind
     with pytest.raises(ResponseVerificationError, match="signature-component-missing"):
         client.pseudonymise(bsn=BSNS[0])
+    with pytest.raises(ResponseVerificationError, match=r"\(404\).*signature-component-missing"):
+        client.get_involvement("00000000-0000-4000-8000-000000000000")
+    fake.tamper = None
     with pytest.raises(BrokerAPIError) as caught:
         client.get_involvement("00000000-0000-4000-8000-000000000000")
     assert caught.value.status == 404
