@@ -15,15 +15,16 @@ from broker.config import Settings
 from broker.errors import ConfigurationError
 from broker.serving import CHECKED, check_workers
 
-os.environ[CHECKED] = "1"  # workers inherit it: broker.wsgi knows the count was checked
-
 
 def on_starting(server: Any) -> None:
-    """Before any worker starts: refuse a worker count the settings cannot serve safely."""
+    """Before any worker starts: refuse a worker count the settings cannot serve safely, and
+    mark the environment the workers inherit, so that broker.wsgi knows the count was checked
+    (set here, in the arbiter, not at import: importing this module checks nothing)."""
     try:
         check_workers(int(server.cfg.workers), Settings.from_env())
     except ConfigurationError as exc:
         raise RuntimeError(exc.message_en) from None  # gunicorn prints it and exits 1
+    os.environ[CHECKED] = "1"
 
 
 def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None:

@@ -11,7 +11,7 @@ Redis would each grant the full limits. Rules this module guarantees:
 - The production command is ``gunicorn -c python:broker.gunicorn_conf broker.wsgi:app``: the
   config module checks gunicorn's worker count before any worker starts, and refuses to add
   workers later (``TTIN``) beyond what the check allows.
-- Loading the config module marks the environment (:data:`CHECKED`); :mod:`broker.wsgi` refuses
+- The config module's start hook marks the environment (:data:`CHECKED`); :mod:`broker.wsgi` refuses
   to load in a gunicorn started without it, since nobody checked its worker count.
 - ``broker serve`` serves with one process (threads); ``broker serve --workers N`` runs the
   production command after the same check.

@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 
 from broker.api.schemas import b64url
 from broker.app import create_app
+from broker.audit.services import Actor
 from broker.core import Core
 from broker.identifiers import parse_bsn
 from broker.registry.models import Involvement
@@ -48,7 +49,7 @@ def door(app: Flask, org: Organisation) -> Door:
 
 def matching_key(core: Core) -> dict[str, Any]:
     """A valid matching key, as a client sends it."""
-    [pseudonym] = core.pseudonymise([parse_bsn(CHILD_BSN)])
+    [pseudonym] = core.pseudonymise(Actor.operator("test"), [parse_bsn(CHILD_BSN)])
     return {"category": pseudonym.category, "element": b64url(pseudonym.element),
             "key_epoch": pseudonym.oprf_epoch}
 
