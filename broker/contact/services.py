@@ -58,7 +58,7 @@ from broker.core import Core
 from broker.errors import Forbidden, NotFound, ValidationError
 from broker.notifications.services import notify
 from broker.policy import DecisionRequest
-from broker.policy.bases import consent_record_id
+from broker.policy.bases import consent_record_id, recordable_justification
 from broker.policy.model import FLAG_FOR_REVIEW, NOTIFY_HOLDER
 from broker.policy.obligations import applies_at
 from broker.pseudonyms.keys import MissingKeyError
@@ -92,9 +92,12 @@ class ContactService:
         with self.core.unit_of_work() as session:
             requester = member(session, actor, professional)
             fields = _RequestFields(
-                purpose=purpose, legal_basis=basis, statute=evidence.statute,
+                purpose=purpose, legal_basis=basis,
+                # Codes only in the hashed content: a BSN typed as a statute never gets in.
+                statute=policy.listed_statute(purpose, evidence.statute),
                 consent_reference=consent_record_id(evidence.consent_reference),
-                justification=evidence.justification, vital_interest=basis == "vital_interest",
+                justification=recordable_justification(evidence.justification),
+                vital_interest=basis == "vital_interest",
                 policy_version=policy.version)
             try:
                 if problems:

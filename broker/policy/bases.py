@@ -55,6 +55,17 @@ class BasisProblem(str):
 _RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+def recordable_justification(justification: str | None) -> str | None:
+    """``justification`` when it may be kept in the audit log (as an erasable personal detail),
+    else None: a justification refused for what it holds (an identifier, a control character,
+    its length) is never stored, not even in the event that records the refusal."""
+    try:
+        return check_free_text(justification, field_en="The justification",
+                               field_nl="De onderbouwing", max_length=MAX_JUSTIFICATION_LENGTH)
+    except ValidationError:
+        return None
+
+
 def _filled(value: str | None) -> bool:
     return bool(value and value.strip())
 

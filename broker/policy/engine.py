@@ -376,6 +376,12 @@ class Policy:
         found = self.spec.purposes.get(purpose)
         return tuple(self.spec.statutes[c] for c in found.statutes) if found else ()
 
+    def listed_statute(self, purpose: str, statute: str | None) -> str | None:
+        """``statute`` when it is one of the codes the policy lists for ``purpose``, else None:
+        what may be written into the audit log's hashed content (never free text)."""
+        found = self.spec.purposes.get(purpose)
+        return statute if found is not None and statute in found.statutes else None
+
     @property
     def subject_access(self) -> SubjectAccess:
         """Which organisation types a subject access report withholds by default, and why."""

@@ -51,7 +51,7 @@ from broker.audit.services import Actor, Subject, record_event, time_ordered_uui
 from broker.core import Core
 from broker.errors import Forbidden, ValidationError
 from broker.policy import Decision, DecisionRequest, Policy
-from broker.policy.bases import consent_record_id
+from broker.policy.bases import consent_record_id, recordable_justification
 from broker.policy.model import CONSENT, FLAG_FOR_REVIEW, NOTIFY_HOLDER, VITAL_INTEREST
 from broker.policy.obligations import applies_at
 from broker.pseudonyms.matching import Pseudonym, StoredKey, unique_values
@@ -319,11 +319,12 @@ def _evidence(evidence: Evidence, policy: Policy | None = None,
     purpose, the reference only when it is a record's id (issue 10: a BSN typed into either
     must never reach the hashed, never-erasable content). The justification is free text that
     may hold personal details: it is kept outside the hash (bound by its digest) and erased by
-    retention. On the success path both were checked already (``policy`` is then not needed)."""
-    statute = evidence.statute
-    if policy is not None and purpose is not None and statute not in (
-            policy.purposes[purpose].statutes if purpose in policy.purposes else ()):
-        statute = None
+    retention, and a refused one is not kept at all. On the success path all were checked
+    already (``policy`` is then not needed)."""
+    statute, justification = evidence.statute, evidence.justification
+    if policy is not None and purpose is not None:
+        statute = policy.listed_statute(purpose, statute)
+        justification = recordable_justification(justification)
     return _EvidenceFields(statute=statute,
                            consent_reference=consent_record_id(evidence.consent_reference),
-                           justification=evidence.justification)
+                           justification=justification)
