@@ -53,6 +53,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Identifying details are not kept in your session and never stored; the broker "
               "keeps only pseudonyms.",
     },
+    "bad_input": {
+        "nl": "Het formulier bevat een ongeldig teken of een te lange waarde. Typ de gegevens "
+              "opnieuw, zonder te plakken.",
+        "en": "The form holds an invalid character or a value that is too long. Type the data "
+              "again, without pasting.",
+    },
     "csrf": {
         "nl": "Het formulier is verlopen; probeer het opnieuw.",
         "en": "The form has expired; please try again.",

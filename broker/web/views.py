@@ -62,6 +62,22 @@ def inject() -> dict[str, Any]:
             "statutes": {code: s.label.get(lang) for code, s in policy.statutes.items()}}
 
 
+# No form field of any page needs more; a longer value is refused before anything reads it.
+MAX_FORM_VALUE = 10_000
+
+
+@bp.before_request
+def check_input() -> None:
+    """Refuse a control character (NUL among them: PostgreSQL cannot store it) or an overlong
+    value in any query or form field, with a 400 page, before anything reads or stores it."""
+    for values in (request.args, request.form):
+        for value in values.values():
+            if len(value) > MAX_FORM_VALUE or any(
+                    (ord(char) < 32 and char not in "\t\r\n") or ord(char) == 127
+                    for char in value):
+                abort(400, description=t("bad_input"))
+
+
 @bp.before_request
 def check_csrf() -> None:
     """Refuse a state-changing request without the session's CSRF token."""
