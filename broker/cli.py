@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any, NoReturn
 
 import click
+from broker_primitives.identifiers import IdentifierError, parse_household
 from sqlalchemy.exc import SQLAlchemyError
 
 from broker.api.idempotency import purge_records
@@ -33,7 +34,6 @@ from broker.contact.cli import consent_group, contact_group, professional_actor
 from broker.contact.coordination_cli import coordinator_group, inform_group
 from broker.core import Core
 from broker.errors import BrokerError
-from broker.identifiers import IdentifierError, parse_household
 from broker.notifications.cli import notify_group
 from broker.policy.cli import policy_group
 from broker.policy.diff import InvolvementPair

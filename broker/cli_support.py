@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import click
+from broker_primitives.identifiers import IdentifierError
 
 from broker.errors import BrokerError
-from broker.identifiers import IdentifierError
 
 if TYPE_CHECKING:
     from broker.core import Core

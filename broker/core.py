@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from broker_primitives.blinding import Evaluation, Pseudonym, pseudonymise
+from broker_primitives.identifiers import Identifier
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
@@ -30,11 +32,9 @@ from broker.db import (
     unit_of_work,
     utcnow,
 )
-from broker.identifiers import Identifier
 from broker.policy import Policy, PolicyHolder
-from broker.pseudonyms.blinding import pseudonymise
 from broker.pseudonyms.keys import FileKeyStore
-from broker.pseudonyms.matching import MatchingKeys, Pseudonym
+from broker.pseudonyms.matching import MatchingKeys
 from broker.pseudonyms.quota import (
     QuotaExceeded,
     QuotaUse,
@@ -43,7 +43,7 @@ from broker.pseudonyms.quota import (
     record_refusal,
     used_on,
 )
-from broker.pseudonyms.service import Evaluation, PseudonymService
+from broker.pseudonyms.service import PseudonymService
 from broker.registry.models import Organisation
 
 # Periods (involvement end dates, history) are calendar dates as Dutch professionals see them.

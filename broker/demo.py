@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
+from broker_primitives.identifiers import Identifier, parse_household
+
 from broker.audit.services import Actor
 from broker.core import Core
-from broker.identifiers import Identifier, parse_household
 from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import RegistryService
 from broker.signin.keys import SignInKey

@@ -7,26 +7,15 @@ stable ``code`` (the last part of its RFC 9457 problem type).
 
 from __future__ import annotations
 
+from broker_primitives.errors import BilingualError
 
-class BrokerError(Exception):
-    """Base of every domain error: a stable code and a bilingual message."""
+
+class BrokerError(BilingualError):
+    """Base of every domain error: a stable code and a bilingual message (the primitives'
+    errors, such as a refused signature, share the base :class:`BilingualError`)."""
 
     code = "broker-error"
     status = 400
-
-    def __init__(self, message_en: str, message_nl: str | None = None, *, code: str | None = None):
-        super().__init__(message_en)
-        self.message_en = message_en
-        self.message_nl = message_nl or message_en
-        if code is not None:
-            self.code = code
-
-    def message(self, lang: str = "nl") -> str:
-        """The message in ``lang`` ("nl" or "en"); Dutch for anything else."""
-        return self.message_en if lang == "en" else self.message_nl
-
-    def __str__(self) -> str:
-        return self.message_en
 
 
 class ValidationError(BrokerError):

@@ -31,10 +31,13 @@ ensure_venv() {
         python3 -m venv .venv
     fi
     stamp=".venv/.installed-${extra:-base}"
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
+            || [ primitives/pyproject.toml -nt "$stamp" ] || [ client/pyproject.toml -nt "$stamp" ]; then
         echo "Installing the broker${extra:+ with the $extra extra} into .venv ..."
         .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-        .venv/bin/python -m pip install --quiet -e "$spec"
+        # Three distributions of this repository: the primitives, the organisations' client
+        # (broker-client, which depends on the primitives only) and the server.
+        .venv/bin/python -m pip install --quiet -e ./primitives -e ./client -e "$spec"
         touch "$stamp"
     fi
 }

@@ -29,6 +29,9 @@ import uuid
 from pathlib import Path
 
 import pysodium
+from broker_primitives import oprf
+from broker_primitives.blinding import Pseudonym
+from broker_primitives.identifiers import Category
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -36,8 +39,6 @@ from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
 from broker.policy import load_policy
-from broker.pseudonyms import oprf
-from broker.pseudonyms.matching import Category, Pseudonym
 from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.candidates import MATCHES
 from broker.registry.lookups import Evidence, LookupService

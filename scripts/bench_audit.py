@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from broker_primitives.merkle import Frontier, leaf_hash
 from sqlalchemy import update
 
 from broker.audit.chain import GENESIS, STATE_ID, canonical, timestamp
 from broker.audit.checkpoints import checkpoint_body, sign_checkpoint
-from broker.audit.merkle import Frontier, leaf_hash
 from broker.audit.models import AuditLogState
 from broker.audit.services import Actor, Subject, record_event
 from broker.config import Settings
@@ -82,7 +82,7 @@ def write_bundle(core: Core, directory: Path, events: int) -> None:
     writes one (canonical lines, chained hashes, a signed checkpoint, the key)."""
     import json  # noqa: PLC0415
 
-    from broker.audit.merkle import inclusion_proof  # noqa: PLC0415
+    from broker_primitives.merkle import inclusion_proof  # noqa: PLC0415
 
     key = core.audit_key()
     frontier = Frontier.empty()

@@ -23,16 +23,16 @@ from typing import Any
 
 import httpx
 import pysodium
+from broker_primitives import oprf
+from broker_primitives.blinding import Pseudonym
+from broker_primitives.httpsig.signatures import sign_request
 from nacl.signing import SigningKey
 
 from broker.api.keys import OrganisationKeys
 from broker.api.schemas import b64url
-from broker.api.signatures import sign_request
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
-from broker.pseudonyms import oprf
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.candidates import MATCHES
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.serving import CONFIG_MODULE, check_workers
@@ -88,8 +88,9 @@ def _signed(url: str, key: SigningKey, body: bytes) -> dict[str, str]:
 
 def floor(core: Core, key: SigningKey, households: list[list[Pseudonym]], count: int) -> float:
     """Look-ups per second of the irreducible work, in this process."""
+    from broker_primitives.httpsig.signatures import verify_request  # noqa: PLC0415
+
     from broker.api.replay import InMemoryReplayCache  # noqa: PLC0415
-    from broker.api.signatures import verify_request  # noqa: PLC0415
 
     b = core.keystore.load("broker", core.keystore.current_epoch("broker"))
     url = "http://127.0.0.1:1/v1/lookups"

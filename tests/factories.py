@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker_primitives.blinding import Pseudonym
+from broker_primitives.identifiers import parse_household
+
 from broker.audit.services import Actor
 from broker.core import Core
-from broker.identifiers import parse_household
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 

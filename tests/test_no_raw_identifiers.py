@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from broker_primitives.identifiers import Identifier
 
 from broker.app import create_app
 from broker.config import Settings
 from broker.demo import DEMO_PASSWORD, population
-from broker.identifiers import Identifier
 from tests.web.test_views import csrf
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,14 +21,14 @@ from typing import Any
 import httpx
 import pysodium
 import pytest
+from broker_client.transport import SignedTransport
+from broker_primitives.httpsig.signatures import RequestMessage, SignatureError, verify_response
 from nacl.signing import VerifyKey
 from sqlalchemy import func, select
 
 from broker.api.schemas import b64url
-from broker.api.signatures import RequestMessage, SignatureError, verify_response
 from broker.audit.services import Actor
 from broker.audit.verification import verify_log
-from broker.client.transport import SignedTransport
 from broker.config import Settings
 from broker.core import Core
 from broker.registry.models import Involvement

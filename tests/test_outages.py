@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from broker_primitives.httpsig.signatures import RequestMessage, verify_response
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from broker.api.signatures import RequestMessage, verify_response
 from broker.app import create_app
 from broker.core import Core
 from broker.db import make_engine, make_session_factory

@@ -4,13 +4,13 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 
 1. per-IP limit (flask-limiter, before any expensive work; ``X-Forwarded-For`` counts only from
    the proxies named in ``BROKER_TRUSTED_PROXIES``);
-2. the RFC 9421 signature (broker.api.signatures: components, tag, times, key, Ed25519, content
-   digest, then the nonce, recorded in the database: broker.api.replay), over the target URI as
-   received (broker.api.target, §2.2.2). The *verified* key id, never a header, identifies the
-   caller from here on. A refusal here is a refusal of a caller nobody answers for: it is
-   counted per source network and minute (broker.audit.refusals), one audit event per network
-   and minute, never an event per request, so strangers cannot flood the log. A replay or a
-   changed body after a valid signature names the key in that count;
+2. the RFC 9421 signature (broker_primitives.httpsig.signatures: components, tag, times, key,
+   Ed25519, content digest, then the nonce, recorded in the database: broker.api.replay), over
+   the target URI as received (broker.api.target, §2.2.2). The *verified* key id, never a
+   header, identifies the caller from here on. A refusal here is a refusal of a caller nobody
+   answers for: it is counted per source network and minute (broker.audit.refusals), one audit
+   event per network and minute, never an event per request, so strangers cannot flood the log.
+   A replay or a changed body after a valid signature names the key in that count;
 3. the per-organisation limit. A refusal is an audit event ``auth:rate_limited``. When the
    limit store cannot answer, the request is refused (fail closed, 503). (The daily quota of
    pseudonym evaluations is not a rate limit of this module: it is kept in the database for
@@ -28,6 +28,13 @@ from __future__ import annotations
 import time
 from typing import Any, NoReturn
 
+from broker_primitives.httpsig.signature_policy import SignatureError
+from broker_primitives.httpsig.signatures import (
+    RequestMessage,
+    request_signature_label,
+    sign_response,
+    verify_request,
+)
 from flask import Response, current_app, g, request
 from limits import RateLimitItem, parse
 from nacl.signing import VerifyKey
@@ -37,13 +44,6 @@ from broker import request_ids
 from broker.api.context import api_context
 from broker.api.keys import RESPONSE_KEY_ID, Caller
 from broker.api.problems import is_api_request
-from broker.api.signature_policy import SignatureError
-from broker.api.signatures import (
-    RequestMessage,
-    request_signature_label,
-    sign_response,
-    verify_request,
-)
 from broker.api.target import target_uri
 from broker.app import core_of
 from broker.audit.refusals import count_refusal

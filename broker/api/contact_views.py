@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from broker_primitives.blinding import Pseudonym
 from flask import Response, g, request
 
 from broker.api import contact_schemas
@@ -18,7 +19,6 @@ from broker.contact.links import LinkService
 from broker.contact.services import ContactService
 from broker.errors import ValidationError
 from broker.notifications.services import inbox
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence
 
 _REQUEST_IN = contact_schemas.ContactRequestIn()

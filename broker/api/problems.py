@@ -19,19 +19,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from broker_primitives.errors import BilingualError
+from broker_primitives.httpsig.components import parse_component
+from broker_primitives.httpsig.signature_policy import ALGORITHM, REQUEST_POLICY, SignatureError
+from broker_primitives.httpsig.structured_fields import InnerList, serialize_dictionary
+from broker_primitives.identifiers import IdentifierError
 from flask import Blueprint, Flask, Response, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
 from broker.api.bodies import MalformedRequest
-from broker.api.components import parse_component
 from broker.api.replay import ReplayCacheUnavailable
-from broker.api.signature_policy import ALGORITHM, REQUEST_POLICY, SignatureError
-from broker.api.structured_fields import InnerList, serialize_dictionary
 from broker.contact.links import redact_tokens
-from broker.errors import BrokerError
-from broker.identifiers import IdentifierError
 from broker.outages import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, is_outage
 
 API_PREFIX = "/v1"
@@ -198,8 +198,8 @@ def register_error_handlers(bp: Blueprint) -> None:
     def _identifier(exc: IdentifierError) -> Response:
         return problem(422, "identifier", exc.message(language()))
 
-    @bp.errorhandler(BrokerError)
-    def _domain(exc: BrokerError) -> Response:
+    @bp.errorhandler(BilingualError)
+    def _domain(exc: BilingualError) -> Response:
         return problem(exc.status, exc.code, exc.message(language()))
 
     @bp.errorhandler(SchemaError)

@@ -36,8 +36,9 @@ from __future__ import annotations
 import hashlib
 import heapq
 import threading
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
+from broker_primitives.httpsig.signatures import ReplayCache
 from sqlalchemy import Engine, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
@@ -61,20 +62,6 @@ class ReplayCacheUnavailable(BrokerError):
 
     code = "replay-cache-unavailable"
     status = 503
-
-
-class ReplayCache(Protocol):
-    """Where used nonces are remembered until their signatures expire."""
-
-    def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
-        """Record ``nonce`` for ``key_id`` until ``expires_at``; True if it was already recorded.
-
-        Atomic: the check and the record are one step. Times are Unix seconds.
-
-        Raises:
-            ReplayCacheUnavailable: the store cannot answer.
-        """
-        ...
 
 
 class InMemoryReplayCache:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from broker_primitives.blinding import Pseudonym
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import Schema
 
@@ -22,7 +23,6 @@ from broker.api.problems import register_error_handlers
 from broker.app import core_of
 from broker.core import Core
 from broker.errors import ValidationError
-from broker.pseudonyms.matching import Pseudonym
 from broker.pseudonyms.quota import QuotaExceeded, QuotaUse
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import NewInvolvement, RegistryService

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from broker_primitives.merkle import Frontier, leaf_hash
 from sqlalchemy import Connection, Table, bindparam, update
 
-from broker.audit.merkle import Frontier, leaf_hash
 from broker.audit.models import AuditLogState
 from broker.db import Prepared
 

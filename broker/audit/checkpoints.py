@@ -23,10 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from broker_primitives.merkle import Frontier
 from sqlalchemy import Connection, func, insert, select
 
 from broker.audit.chain import STATE_ID, to_millisecond
-from broker.audit.merkle import Frontier
 from broker.audit.models import AuditCheckpoint, AuditLogState
 from broker.audit.notes import NoteKey, checkpoint_body, parse_checkpoint
 from broker.audit.witnessing import configured_witnesses, hand_to_witnesses, quorum

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
+from broker_primitives.identifiers import parse_household
 
 from broker.audit import misuse, reports
 from broker.audit.checking_cli import checkpoint, verify
@@ -55,10 +56,9 @@ from broker.audit.subject_access_render import (
 from broker.audit.subject_requests import as_privacy_officer, one_person, request_access
 from broker.audit.subject_requests import release as release_withheld
 from broker.cli_support import cli_errors, cli_root
-from broker.identifiers import parse_household
 
 if TYPE_CHECKING:
-    from broker.pseudonyms.matching import Pseudonym
+    from broker_primitives.blinding import Pseudonym
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import overload
 
-from broker.audit.merkle import Frontier, SubtreeCache, consistency_proof
+from broker_primitives.merkle import Frontier, SubtreeCache, consistency_proof
 
 __all__ = ["TAIL_LEVEL", "consistency_proof_from", "tail_start"]
 

@@ -18,11 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from broker_primitives.merkle import SubtreeCache, consistency_proof, inclusion_proof
 from sqlalchemy import Connection, func, select
 
 from broker.audit.chain import FORMAT, canonical, content_of, timestamp
 from broker.audit.checkpoints import sign_checkpoint
-from broker.audit.merkle import SubtreeCache, consistency_proof, inclusion_proof
 from broker.audit.models import AuditCheckpoint, AuditCosignature, AuditEvent
 from broker.audit.services import Actor, record_event
 from broker.audit.witnessing import hand_to_witnesses

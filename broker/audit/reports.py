@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from broker_primitives import oprf
 from sqlalchemy import Connection, func, or_, select, true
 
 from broker.audit.chain import timestamp
@@ -33,7 +34,6 @@ from broker.audit.refusals import EVENT_TYPE as COUNTED
 from broker.audit.search import AuditRow, check_period, period, query_rows
 from broker.audit.services import Actor, Subject, record_event
 from broker.errors import Conflict, NotFound, ValidationError
-from broker.pseudonyms import oprf
 from broker.pseudonyms.matching import RotationState
 from broker.registry.models import Organisation
 from broker.registry.validation import require_text

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO, get_args
 
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import ColumnElement, Connection, or_, select
 
 from broker.audit.chain import timestamp
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import EVENT_TYPES, Actor, Subject, record_event
 from broker.errors import NotFound, ValidationError
-from broker.pseudonyms.matching import Pseudonym, unique_values
+from broker.pseudonyms.matching import unique_values
 from broker.registry.models import Organisation, Professional
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT
 

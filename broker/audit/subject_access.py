@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from broker_primitives import oprf
 from sqlalchemy import Connection, select
 
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Subject
-from broker.pseudonyms import oprf
 from broker.pseudonyms.matching import RotationState, read_rotation
 from broker.registry.models import Organisation
 

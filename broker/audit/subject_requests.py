@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection, insert, select, update
 
 from broker.audit.models import (
@@ -51,7 +52,6 @@ from broker.audit.subject_access import (
 )
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
 from broker.freetext import check_free_text
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Organisation, Professional
 
 if TYPE_CHECKING:

@@ -25,12 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from broker_primitives.merkle import EMPTY_ROOT, Frontier
 from sqlalchemy import Connection, select
 
 from broker.audit.chain import GENESIS, Personal, content_of, entry_hash, timestamp
 from broker.audit.checkpoints import current_tree
 from broker.audit.erasures import ERASED, Erasure, Erasures
-from broker.audit.merkle import EMPTY_ROOT, Frontier
 from broker.audit.models import AuditCheckpoint, AuditCosignature, AuditEvent, AuditSubject
 from broker.audit.notes import CosignerKey, NoteError, NoteKey, parse_checkpoint
 from broker.audit.witnessing import WitnessCopy

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
+from broker_primitives.merkle import Frontier, verify_consistency
 from sqlalchemy import Connection, func, insert, select
 
 from broker.audit.compact_proofs import consistency_proof_from, tail_start
-from broker.audit.merkle import Frontier, verify_consistency
 from broker.audit.models import AuditCheckpoint, AuditCosignature, AuditEvent, AuditLogState
 from broker.audit.notes import CosignerKey, NoteError, NoteKey, split_note, tree_head
 from broker.config import Settings

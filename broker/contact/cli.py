@@ -12,13 +12,13 @@ from datetime import date, datetime
 from typing import Any
 
 import click
+from broker_primitives.identifiers import parse_household
 
 from broker.audit.services import Actor
 from broker.cli_support import cli_errors, cli_root, identifier_options
 from broker.contact.consents import ConsentService
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService, RequestView
-from broker.identifiers import parse_household
 from broker.registry.lookups import Evidence
 from broker.registry.services import RegistryService
 

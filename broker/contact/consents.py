@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,6 @@ from broker.contact.models import (
 from broker.core import Core
 from broker.errors import NotFound, ValidationError
 from broker.policy.bases import consent_record_id
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.consents import ConsentInfo, NewConsent, prepare_consent, store_consent
 from broker.registry.models import Consent, Professional
 

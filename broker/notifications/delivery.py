@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote, urlsplit
 
 import httpx
+from broker_primitives.httpsig.signature_policy import REQUEST_COMPONENTS, SignaturePolicy
+from broker_primitives.httpsig.signatures import sign_request
 from nacl.signing import SigningKey
 from sqlalchemy import Table, and_, select, update
 
 from broker.api.keys import RESPONSE_KEY_ID, load_response_key
-from broker.api.signature_policy import REQUEST_COMPONENTS, SignaturePolicy
-from broker.api.signatures import sign_request
 from broker.audit.services import Actor, record_event
 from broker.db import utcnow
 from broker.notifications.models import OutboxMessage
@@ -57,7 +57,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("broker.notifications")
 WEBHOOK_TAG = "broker-v1-webhook"
-#: What a receiver demands of a webhook's signature (``broker.api.signatures.verify_request``).
+#: What a receiver demands of a webhook's signature
+#: (``broker_primitives.httpsig.signatures.verify_request``).
 WEBHOOK_POLICY = SignaturePolicy(required_components=REQUEST_COMPONENTS, required_tag=WEBHOOK_TAG)
 SUBJECT = "Nieuw bericht in de broker / New message in the broker"
 _ACTOR = Actor.system("notifications")

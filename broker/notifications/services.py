@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from broker_primitives import oprf
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -41,7 +42,6 @@ from broker.db import utcnow
 from broker.errors import ConfigurationError, ValidationError
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
-from broker.pseudonyms import oprf
 from broker.registry.models import (
     ACCESS_AUDITOR,
     INVOLVEMENT_ACTIVE,

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from broker_primitives import oprf
+
 from broker.errors import ConfigurationError
-from broker.pseudonyms import oprf
 
 KeyName = Literal["oprf", "broker"]
 # A directory listing is trusted only once the directory has been unchanged this long.

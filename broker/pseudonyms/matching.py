@@ -18,30 +18,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from broker_primitives import oprf
+from broker_primitives.blinding import Pseudonym
+from broker_primitives.identifiers import Category
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from broker.errors import ValidationError
-from broker.pseudonyms import oprf
 from broker.pseudonyms.keys import FileKeyStore, KeyName
 from broker.pseudonyms.models import KeyRotation
 
-Category = Literal["person", "address"]
 CATEGORIES: tuple[Category, ...] = ("person", "address")
-
-
-@dataclass(frozen=True)
-class Pseudonym:
-    """``N = k·H(identifier)`` as a client unblinded it, with the OPRF epoch of ``k``."""
-
-    category: Category
-    element: bytes
-    oprf_epoch: int
-
-    def __repr__(self) -> str:
-        return f"<Pseudonym {self.category} epoch={self.oprf_epoch}>"
 
 
 @dataclass(frozen=True)

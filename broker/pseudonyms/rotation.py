@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from broker_primitives import oprf
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -29,7 +30,6 @@ from broker.audit.models import AuditSubject
 from broker.audit.services import Actor, record_event
 from broker.core import Core
 from broker.errors import Conflict
-from broker.pseudonyms import oprf
 from broker.pseudonyms.keys import KeyName
 from broker.pseudonyms.matching import RotationState, read_rotation
 from broker.pseudonyms.models import KeyRotation

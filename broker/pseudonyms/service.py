@@ -8,21 +8,14 @@ one bad element refuses the batch and says which one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from broker_primitives import oprf
+from broker_primitives.blinding import Evaluation
 
 from broker.errors import ValidationError
-from broker.pseudonyms import oprf
 from broker.pseudonyms.keys import FileKeyStore
 
 MAX_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Evaluated elements, in the order of the request, and the key epoch used."""
-
-    elements: list[bytes]
-    key_epoch: int
 
 
 class PseudonymService:

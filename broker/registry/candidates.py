@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
+from broker_primitives.identifiers import Category
 from sqlalchemy import ColumnElement, Connection, bindparam, exists, select
 from sqlalchemy.orm import aliased
 
 from broker.db import Prepared
-from broker.pseudonyms.matching import Category, StoredKey
+from broker.pseudonyms.matching import StoredKey
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, MatchingKey, Organisation
 
 _COLUMNS = (

@@ -32,14 +32,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from broker_primitives import oprf
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import Core
 from broker.errors import Conflict, ValidationError
-from broker.pseudonyms import oprf
-from broker.pseudonyms.matching import Pseudonym, StoredKey
+from broker.pseudonyms.matching import StoredKey
 from broker.registry.models import Consent, ConsentKey, Professional
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT
 

@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn, TypedDict
 
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection
 
 from broker.audit.misuse import count_lookup
@@ -54,7 +55,7 @@ from broker.policy import Decision, DecisionRequest, Policy
 from broker.policy.bases import consent_record_id, recordable_justification
 from broker.policy.model import CONSENT, FLAG_FOR_REVIEW, NOTIFY_HOLDER, VITAL_INTEREST
 from broker.policy.obligations import applies_at
-from broker.pseudonyms.matching import Pseudonym, StoredKey, unique_values
+from broker.pseudonyms.matching import StoredKey, unique_values
 from broker.registry.candidates import Candidate, find_candidates
 from broker.registry.consents import ConsentRefused, ConsentScope, consent_in_force
 from broker.registry.obligations import flag_for_review, notify_holders

@@ -23,6 +23,7 @@ from datetime import date
 from functools import partial
 from urllib.parse import urlsplit
 
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
@@ -32,7 +33,7 @@ from broker.core import Core
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
 from broker.notifications.services import notify_new_matches
 from broker.policy.diff import InvolvementPair
-from broker.pseudonyms.matching import Pseudonym, StoredKey
+from broker.pseudonyms.matching import StoredKey
 from broker.registry.models import (
     ACCESS_PROFESSIONAL,
     ACCESS_ROLES,

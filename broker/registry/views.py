@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from broker.pseudonyms.matching import Category
+from broker_primitives.identifiers import Category
+
 from broker.registry.models import Involvement, Organisation, Professional
 
 

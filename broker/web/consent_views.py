@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker_primitives.identifiers import IdentifierError
 from flask import current_app, g, render_template, request
 
 from broker.app import core_of
 from broker.contact.consents import ConsentService
 from broker.errors import BrokerError
-from broker.identifiers import IdentifierError
 from broker.registry.consents import ConsentInfo
 from broker.web.forms import ConsentForm, parse_consent_form
 from broker.web.i18n import current_language

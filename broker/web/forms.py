@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 
+from broker_primitives.identifiers import Identifier, parse_household
 from werkzeug.datastructures import MultiDict
 
 from broker.errors import ValidationError
-from broker.identifiers import Identifier, parse_household
 from broker.registry.lookups import Evidence
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
+from broker_primitives.identifiers import IdentifierError
 from flask import (
     Blueprint,
     abort,
@@ -28,7 +29,6 @@ from werkzeug.wrappers import Response
 from broker.app import core_of
 from broker.audit.services import Actor, truncate_address
 from broker.errors import BrokerError
-from broker.identifiers import IdentifierError
 from broker.registry.lookups import LookupService
 from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import NewInvolvement, RegistryService

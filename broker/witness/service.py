@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from broker.audit.merkle import EMPTY_ROOT, verify_consistency
+from broker_primitives.merkle import EMPTY_ROOT, verify_consistency
+
 from broker.audit.notes import CosignerKey, NoteError, NoteKey, split_note, tree_head
 from broker.witness.store import Cosigned, Session, WitnessStore
 

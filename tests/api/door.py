@@ -11,11 +11,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from broker_primitives.httpsig.signature_policy import REQUEST_COMPONENTS
+from broker_primitives.httpsig.signatures import sign_request
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from broker.api.signature_policy import REQUEST_COMPONENTS
-from broker.api.signatures import sign_request
 from tests.api.live import Organisation
 
 ORIGIN = "http://localhost"

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from broker_primitives.httpsig.signature_policy import REQUEST_COMPONENTS
+from broker_primitives.httpsig.signatures import sign_request
 from flask import Flask
 from nacl.signing import SigningKey, VerifyKey
 from werkzeug.serving import make_server
 
 from broker.api.keys import OrganisationKeys, response_key_path
-from broker.api.signature_policy import REQUEST_COMPONENTS
-from broker.api.signatures import sign_request
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.registry.services import RegistryService

@@ -23,6 +23,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from broker_primitives import oprf
+from broker_primitives.httpsig.signatures import (
+    RequestMessage,
+    request_signature_label,
+    verify_response,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
@@ -30,12 +36,10 @@ from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
 from broker.api.schemas import b64url
-from broker.api.signatures import RequestMessage, request_signature_label, verify_response
 from broker.app import create_app
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
-from broker.pseudonyms import oprf
 from broker.setup import initialise
 from tests.api.door import ORIGIN, Door
 from tests.api.live import broker_public_key, enrol

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from broker_primitives.identifiers import parse_bsn
 from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
@@ -19,7 +20,6 @@ from broker.api.schemas import b64url
 from broker.app import create_app
 from broker.audit.services import Actor
 from broker.core import Core
-from broker.identifiers import parse_bsn
 from broker.registry.models import Involvement
 from tests.api.door import Door
 from tests.api.live import Organisation, enrol

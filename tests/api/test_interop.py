@@ -14,6 +14,15 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+from broker_primitives.httpsig.signatures import (
+    REQUEST_COMPONENTS,
+    RequestMessage,
+    SignatureError,
+    sign_request,
+    sign_response,
+    verify_request,
+    verify_response,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from http_message_signatures import (
     HTTPMessageSigner,
@@ -25,15 +34,6 @@ from http_message_signatures import (
 from nacl.signing import SigningKey, VerifyKey
 
 from broker.api.replay import InMemoryReplayCache
-from broker.api.signatures import (
-    REQUEST_COMPONENTS,
-    RequestMessage,
-    SignatureError,
-    sign_request,
-    sign_response,
-    verify_request,
-    verify_response,
-)
 
 TARGET = "https://broker.example:8443/v1/lookups?batch=1"
 BODY = b'{"matching_keys": ["AAAA"], "purpose": "safety"}'

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from broker_primitives.identifiers import parse_bsn
 from sqlalchemy import func, select
 
 from broker.api.idempotency import purge_records
@@ -19,7 +20,6 @@ from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
-from broker.identifiers import parse_bsn
 from broker.registry.models import Involvement
 from broker.setup import initialise
 from tests.api.live import Organisation, call, enrol, send, serve, signed

@@ -23,8 +23,9 @@ def policy_path() -> Path:
 
 
 def _keys(core: Core, *identifiers: str) -> list[dict[str, Any]]:
+    from broker_primitives.identifiers import parse_household  # noqa: PLC0415
+
     from broker.api.schemas import b64url  # noqa: PLC0415
-    from broker.identifiers import parse_household  # noqa: PLC0415
 
     bsns = [i for i in identifiers if i.isdigit()]
     addresses = [i for i in identifiers if not i.isdigit()]

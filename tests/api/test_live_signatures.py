@@ -12,18 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from broker_primitives import oprf
+from broker_primitives.httpsig.signature_policy import REQUEST_COMPONENTS
+from broker_primitives.httpsig.signatures import RequestMessage, verify_response
 from sqlalchemy import select
 
 from broker.api.keys import OrganisationKeys
 from broker.api.schemas import b64url
-from broker.api.signature_policy import REQUEST_COMPONENTS
-from broker.api.signatures import RequestMessage, verify_response
 from broker.app import create_app
 from broker.audit.models import AuditEvent
 from broker.audit.refusals import RefusalTally
 from broker.audit.services import Actor
 from broker.core import Core
-from broker.pseudonyms import oprf
 from tests.api.live import Organisation, broker_public_key, call, enrol, send, serve, signed
 
 EVALUATE = "/v1/pseudonyms/evaluate"

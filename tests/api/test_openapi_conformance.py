@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
+from broker_primitives.httpsig.signatures import sign_request
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
@@ -22,7 +23,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from broker.api.openapi import openapi_document
-from broker.api.signatures import sign_request
 from broker.app import create_app
 from broker.audit.services import Actor
 from broker.config import Settings

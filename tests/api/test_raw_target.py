@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
-
-from broker.api.signatures import (
+from broker_client.transport import SignedTransport
+from broker_primitives.httpsig.signatures import (
     REQUEST_COMPONENTS,
     RequestMessage,
     SignatureError,
     verify_response,
 )
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
+
 from broker.app import create_app
 from broker.audit.services import Actor
-from broker.client.transport import SignedTransport
 from broker.config import Settings
 from broker.core import Core
 from broker.setup import initialise

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from broker_primitives.httpsig.components import ComponentError, Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from broker.api.components import ComponentError, Message
 from broker.api.target import received_target, target_uri
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from broker_primitives.merkle import Frontier
 from sqlalchemy import select, text, update
 
-from broker.audit.merkle import Frontier
 from broker.audit.models import AuditEvent, AuditLogState
 from broker.core import Core
 

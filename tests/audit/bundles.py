@@ -22,15 +22,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nacl.signing import SigningKey
-
-from broker.audit.merkle import (
+from broker_primitives.merkle import (
     SubtreeCache,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
     root_of,
 )
+from nacl.signing import SigningKey
 
 FORMAT = "broker-audit-bundle/1"
 ORIGIN = "broker.example/audit"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from broker_primitives.merkle import Frontier, consistency_proof, root_of, verify_consistency
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.audit.compact_proofs import TAIL_LEVEL, consistency_proof_from, tail_start
-from broker.audit.merkle import Frontier, consistency_proof, root_of, verify_consistency
 
 LEAVES = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(2100)]
 

@@ -7,12 +7,12 @@ import itertools
 from datetime import timedelta
 
 import pytest
+from broker_primitives.merkle import root_of
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from broker.audit.chain import GENESIS, content_of, entry_hash
 from broker.audit.checkpoints import NoteKey, parse_checkpoint, sign_checkpoint
-from broker.audit.merkle import root_of
 from broker.audit.models import AuditCheckpoint, AuditEvent
 from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor, record_event, truncate_address
@@ -211,7 +211,8 @@ def test_removing_the_newest_events_and_rewinding_the_head_is_caught(core: Core)
     rows = events(core)
     keep = rows[:-2]
     drop_guards(core)
-    from broker.audit.merkle import Frontier  # noqa: PLC0415
+    from broker_primitives.merkle import Frontier  # noqa: PLC0415
+
     from broker.audit.models import AuditLogState  # noqa: PLC0415
 
     frontier = Frontier.empty()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import select
 
 from broker.audit import misuse
@@ -17,7 +18,6 @@ from broker.audit.services import Actor
 from broker.core import Core
 from broker.demo import ORGANISATIONS, SHOWCASE
 from broker.notifications.models import InboxMessage
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_AUDITOR
 from broker.registry.services import RegistryService

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import func, select
 
 from broker.audit import misuse
@@ -16,7 +17,6 @@ from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import ValidationError
 from broker.notifications.models import InboxMessage
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.models import ACCESS_AUDITOR
 from broker.registry.services import RegistryService
 from tests.audit.test_search import AUDITOR, last_event, look_up

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 from click.testing import Result
 from sqlalchemy import func, select
 
@@ -22,7 +23,6 @@ from broker.audit.services import Actor
 from broker.core import Core
 from broker.demo import Household
 from broker.errors import NotFound, ValidationError
-from broker.pseudonyms.matching import Pseudonym
 from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService

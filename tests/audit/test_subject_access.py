@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.identifiers import Identifier
 from sqlalchemy import select
 
 from broker.audit.models import AuditEvent, AuditSubject, SubjectAccessRequest
@@ -27,7 +28,6 @@ from broker.demo import (
     population,
 )
 from broker.errors import ValidationError
-from broker.identifiers import Identifier
 from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Involvement, MatchingKey, Organisation

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
+from broker_primitives.identifiers import parse_household
 from sqlalchemy import func, select, update
 
 from broker.audit.models import AuditEvent, SubjectAccessRequest, SubjectAccessWithholding
@@ -26,8 +28,6 @@ from broker.audit.subject_access_render import (
 from broker.audit.subject_requests import as_privacy_officer, release, request_access
 from broker.core import Core
 from broker.errors import BrokerError, Conflict, Forbidden, NotFound, ValidationError
-from broker.identifiers import parse_household
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, Professional
 from broker.registry.services import RegistryService

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from broker_client import BrokerClient
 from nacl.signing import SigningKey
 
-from broker.client import BrokerClient
 from tests.client.fake_broker import FakeBroker
 
 BASE_URL = "https://broker.example"

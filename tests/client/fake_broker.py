@@ -18,18 +18,18 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-from nacl.signing import SigningKey, VerifyKey
-
-from broker.api.replay import InMemoryReplayCache
-from broker.api.signatures import (
+from broker_client.codec import b64url_decode, b64url_encode
+from broker_primitives import oprf
+from broker_primitives.httpsig.signatures import (
     RequestMessage,
     SignatureError,
     request_signature_label,
     sign_response,
     verify_request,
 )
-from broker.client.codec import b64url_decode, b64url_encode
-from broker.pseudonyms import oprf
+from nacl.signing import SigningKey, VerifyKey
+
+from broker.api.replay import InMemoryReplayCache
 
 BROKER_KEY_ID = "broker-api-1"
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,200}")

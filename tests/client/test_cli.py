@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from broker_client import BrokerClient
+from broker_client.cli import CliContext, main
 from click.testing import CliRunner, Result
 from nacl.signing import SigningKey
 
-from broker.client import BrokerClient
-from broker.client.cli import CliContext, main
 from tests.client.conftest import BASE_URL, BSNS, valid_bsns
 from tests.client.fake_broker import FakeBroker, SimulatedCrash
 

@@ -8,21 +8,21 @@ from datetime import date
 
 import httpx
 import pytest
-from nacl.signing import SigningKey
-
-from broker.api.signatures import sign_response
-from broker.api.structured_fields import parse_dictionary
-from broker.client import (
+from broker_client import (
     BrokerAPIError,
     BrokerClient,
     NewRegistration,
     ResponseVerificationError,
 )
-from broker.client import client as client_module
-from broker.client.codec import b64url_decode
-from broker.client.errors import BrokerUnavailableError
-from broker.identifiers import IdentifierError, parse_address, parse_bsn, parse_person
-from broker.pseudonyms import oprf
+from broker_client import client as client_module
+from broker_client.codec import b64url_decode
+from broker_client.errors import BrokerUnavailableError
+from broker_primitives import oprf
+from broker_primitives.httpsig.signatures import sign_response
+from broker_primitives.httpsig.structured_fields import parse_dictionary
+from broker_primitives.identifiers import IdentifierError, parse_address, parse_bsn, parse_person
+from nacl.signing import SigningKey
+
 from tests.client.conftest import ADDRESS, BSNS, PERSON, raw_forms
 from tests.client.fake_broker import FakeBroker
 

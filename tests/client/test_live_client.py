@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from broker_client import BrokerClient
+from broker_client.cli import main as client_cli
 from click.testing import CliRunner
 from flask import request
 from sqlalchemy import func, select
 
 from broker.api.keys import response_key_path
 from broker.app import create_app
-from broker.client import BrokerClient
-from broker.client.cli import main as client_cli
 from broker.core import Core
 from broker.registry.models import Involvement
 from tests.api.live import Organisation, enrol, serve

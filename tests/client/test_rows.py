@@ -7,10 +7,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from broker_client.rows import SyncError, read_rows
+from broker_client.state import SyncState, fingerprint, fingerprint_key, key_check
 from nacl.signing import SigningKey
-
-from broker.client.rows import SyncError, read_rows
-from broker.client.state import SyncState, fingerprint, fingerprint_key, key_check
 
 
 def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -7,12 +7,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import select
 
 from broker.audit.models import AuditEvent
 from broker.contact.consents import ConsentService
 from broker.core import Core
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from broker.registry.views import LookupResult

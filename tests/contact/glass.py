@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import func, select
 
 from broker.audit.models import AuditEvent
@@ -13,7 +14,6 @@ from broker.audit.services import Actor
 from broker.contact.models import ContactLink
 from broker.contact.services import ContactService, RequestView
 from broker.core import Core
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, register

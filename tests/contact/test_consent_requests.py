@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 
 from broker.contact.consents import ConsentService
 from broker.contact.services import ContactService, RequestView
 from broker.errors import ValidationError
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from tests.conftest import FakeClock
 from tests.contact.conftest import Story

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import select, update
 
 from broker.audit.models import AuditEvent
 from broker.core import Core
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.notifications.services import NotificationSettings
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.models import Organisation
 from broker.registry.services import RegistryService
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from broker_primitives.httpsig.signatures import VerifiedSignature, verify_request
 from nacl.signing import VerifyKey
 
 from broker.api.keys import RESPONSE_KEY_ID
 from broker.api.replay import InMemoryReplayCache
-from broker.api.signatures import VerifiedSignature, verify_request
 from broker.notifications.delivery import WEBHOOK_POLICY
 
 

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from broker_client import BrokerClient
 from sqlalchemy import select, update
 
 from broker.audit.services import Actor
-from broker.client import BrokerClient
 from broker.core import Core
 from broker.notifications.models import OutboxMessage
 from broker.registry.models import Organisation

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import click
 import pytest
+from broker_primitives.httpsig.signature_policy import SignatureError
 from click.testing import CliRunner
 
-from broker.api.signature_policy import SignatureError
 from broker.db import utcnow
 from broker.notifications.cli import notify_group
 from broker.notifications.delivery import DeliveryReport, backoff_delay, deliver_due

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from broker_primitives import oprf
 from sqlalchemy import func, select, text
 
 from broker.audit.models import AuditEvent
@@ -15,7 +16,6 @@ from broker.audit.services import Actor
 from broker.core import Core
 from broker.demo import load_demo
 from broker.errors import ValidationError
-from broker.pseudonyms import oprf
 from broker.pseudonyms.models import EvaluationCount
 from broker.pseudonyms.quota import QuotaExceeded
 from broker.registry.services import RegistryService

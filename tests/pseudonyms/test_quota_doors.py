@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from broker_primitives import oprf
 from flask.testing import FlaskClient
 from nacl.signing import SigningKey
 from sqlalchemy import select
@@ -20,7 +21,6 @@ from broker.app import create_app
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.core import Core
-from broker.pseudonyms import oprf
 from broker.registry.services import RegistryService
 from tests.api.live import Organisation, call, serve
 from tests.conftest import OPEN_POLICY, FakeClock

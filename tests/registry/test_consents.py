@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import select
 
 from broker.audit.models import AuditEvent, AuditSubject
@@ -15,7 +16,6 @@ from broker.audit.services import Actor
 from broker.contact.consents import ConsentService
 from broker.core import Core
 from broker.errors import ValidationError
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from broker.registry.views import LookupResult

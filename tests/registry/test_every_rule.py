@@ -23,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 
 from broker.contact.consents import ConsentService
 from broker.core import Core
@@ -30,7 +31,6 @@ from broker.policy import Decision, DecisionRequest, Policy
 from broker.policy.loader import load_policy
 from broker.policy.model import FLAG_FOR_REVIEW, NOTIFY_HOLDER, VITAL_INTEREST, Rule
 from broker.policy.obligations import OBLIGATIONS, applies_at
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from broker.registry.views import LookupResult

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 
 from broker.core import Core
 from broker.errors import ValidationError
-from broker.pseudonyms.matching import Pseudonym
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from broker.registry.views import LookupResult

@@ -13,10 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from broker_primitives.blinding import Pseudonym
 
 from broker.audit.services import Actor
 from broker.core import Core
-from broker.pseudonyms.matching import Pseudonym
 from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from broker_primitives import oprf
+from broker_primitives.blinding import Pseudonym
 from sqlalchemy import func, select
 
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
-from broker.pseudonyms import oprf
-from broker.pseudonyms.matching import InvalidPseudonymError, Pseudonym
+from broker.pseudonyms.matching import InvalidPseudonymError
 from broker.registry.lookups import LookupService
 from broker.registry.models import Involvement, MatchingKey
 from broker.registry.periods import add_months

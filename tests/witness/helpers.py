@@ -6,9 +6,9 @@ import base64
 import hashlib
 from datetime import UTC, datetime
 
+from broker_primitives.merkle import consistency_proof, root_of
 from nacl.signing import SigningKey
 
-from broker.audit.merkle import consistency_proof, root_of
 from broker.audit.notes import NoteKey, checkpoint_body
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from broker_primitives.merkle import Frontier
 
 import broker.db
 from broker.audit.chain import GENESIS, STATE_ID, content_of, entry_hash, to_millisecond
-from broker.audit.merkle import Frontier
 
 revision = "0003"
 down_revision = "0002"

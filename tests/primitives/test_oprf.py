@@ -1,4 +1,4 @@
-"""Tests for broker.pseudonyms.oprf: RFC 9497 vectors, refusals and group properties."""
+"""Tests for broker_primitives.oprf: RFC 9497 vectors, refusals and group properties."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 
 import pysodium
 import pytest
+from broker_primitives import oprf
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-
-from broker.pseudonyms import oprf
 
 VECTORS_PATH = Path(__file__).parent / "data" / "rfc9497-ristretto255-sha512.json"
 SUITES: list[dict[str, Any]] = json.loads(VECTORS_PATH.read_text())

@@ -1,4 +1,5 @@
-"""Tests for broker.api.components: RFC 9421 §2 component values and the signature base.
+"""Tests for broker_primitives.httpsig.components: RFC 9421 §2 component values and the
+signature base.
 
 The RFC 9421 Appendix B.2.6 test vector (Ed25519) is checked byte for byte: the test-request of
 Appendix B.2, the test key of Appendix B.1.4, the signature base and the signature of B.2.6.
@@ -9,16 +10,15 @@ from __future__ import annotations
 import base64
 
 import pytest
-from nacl.signing import SigningKey, VerifyKey
-
-from broker.api.components import (
+from broker_primitives.httpsig.components import (
     ComponentError,
     ComponentMissing,
     Message,
     signature_base,
 )
-from broker.api.signatures import request_signature_base
-from broker.api.structured_fields import InnerList, Item, parse_dictionary
+from broker_primitives.httpsig.signatures import request_signature_base
+from broker_primitives.httpsig.structured_fields import InnerList, Item, parse_dictionary
+from nacl.signing import SigningKey, VerifyKey
 
 # RFC 9421 Appendix B.1.4, "test-key-ed25519": PKCS#8 and SubjectPublicKeyInfo (DER, base64).
 B14_PRIVATE_DER = base64.b64decode(

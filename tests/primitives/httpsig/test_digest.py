@@ -1,4 +1,4 @@
-"""Tests for broker.api.digest: the RFC 9530 Content-Digest field."""
+"""Tests for broker_primitives.httpsig.digest: the RFC 9530 Content-Digest field."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import hashlib
 import hmac
 
 import pytest
-
-from broker.api.digest import (
+from broker_primitives.httpsig.digest import (
     DigestMalformed,
     DigestMismatch,
     DigestMissing,

@@ -17,10 +17,11 @@ person         persons without a BSN ("van der Vries;J;1980-02-03"); several sep
 
 An active row needs at least one identifier. Rules this module guarantees:
 
-- Identifiers are validated with the broker's own code (:mod:`broker.identifiers`).
+- Identifiers are validated with the broker's own code (:mod:`broker_primitives.identifiers`).
 - A bad row never stops the run: it becomes a :class:`RowFailure` naming its row number (the
   header is row 1, as in a spreadsheet) and external id, and saying what is wrong **without the
-  value** (identifier messages are the fixed texts of :class:`~broker.identifiers.IdentifierError`).
+  value** (identifier messages are the fixed texts of
+  :class:`~broker_primitives.identifiers.IdentifierError`).
 - Rows sharing an external id are all refused: which one is meant cannot be known.
 - Only a missing required column or an unreadable file stops the run (:class:`SyncError`).
 """
@@ -36,7 +37,13 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from broker.identifiers import Identifier, IdentifierError, parse_address, parse_bsn, parse_person
+from broker_primitives.identifiers import (
+    Identifier,
+    IdentifierError,
+    parse_address,
+    parse_bsn,
+    parse_person,
+)
 
 Status = Literal["active", "ended"]
 REQUIRED_COLUMNS = ("external_id", "professional", "purpose")

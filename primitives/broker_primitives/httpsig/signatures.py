@@ -3,8 +3,8 @@
 Every API request is signed with the organisation's Ed25519 key (RFC 9421 §3.3.6, via PyNaCl) and
 every response with the broker's, so that neither side trusts a message for where it came from.
 This module is the public face of the signature layer: it signs and verifies, and re-exports the
-policy, the refusals (:mod:`broker.api.signature_policy`) and the message types
-(:mod:`broker.api.components`).
+policy, the refusals (:mod:`broker_primitives.httpsig.signature_policy`) and the message types
+(:mod:`broker_primitives.httpsig.components`).
 
 Rules :func:`verify_request` guarantees, in this order (RFC 9421 §3.2, then the broker's policy):
 
@@ -22,7 +22,7 @@ Rules :func:`verify_request` guarantees, in this order (RFC 9421 §3.2, then the
    (``expires`` + skew). Nobody can burn a nonce or fill the cache without a valid signature.
 
 Every refusal is a :class:`SignatureError` subclass; for any header values, nothing else escapes
-except :class:`~broker.api.replay.ReplayCacheUnavailable` (a server fault: refuse with 503).
+except what the replay cache raises when it cannot answer (a server fault: refuse with 503).
 
 Responses (:func:`sign_response`, :func:`verify_response`) cover ``@status``, ``content-digest`` and
 ``content-type`` under tag ``broker-v1-response`` and, given the request, the request's
@@ -37,11 +37,12 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from broker.api.components import (
+from broker_primitives.httpsig.components import (
     ComponentError,
     ComponentMissing,
     HeaderFields,
@@ -52,9 +53,8 @@ from broker.api.components import (
     parse_component,
     signature_base,
 )
-from broker.api.digest import DigestError, content_digest, verify_content_digest
-from broker.api.replay import ReplayCache
-from broker.api.signature_policy import (
+from broker_primitives.httpsig.digest import DigestError, content_digest, verify_content_digest
+from broker_primitives.httpsig.signature_policy import (
     ALGORITHM,
     REQUEST_COMPONENTS,
     REQUEST_POLICY,
@@ -79,7 +79,7 @@ from broker.api.signature_policy import (
     SignatureTag,
     VerifiedSignature,
 )
-from broker.api.structured_fields import (
+from broker_primitives.httpsig.structured_fields import (
     InnerList,
     Item,
     Params,
@@ -236,6 +236,16 @@ def _message(
         raise SignatureMalformed(str(exc)) from exc
 
 
+class ReplayCache(Protocol):
+    """Where used nonces are remembered until their signatures expire (the broker keeps them in
+    its database, broker.api.replay)."""
+
+    def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
+        """Record ``nonce`` for ``key_id`` until ``expires_at``; True if it was already recorded.
+        Atomic: the check and the record are one step. Times are Unix seconds."""
+        ...
+
+
 def verify_request(
     *,
     method: str,
@@ -265,7 +275,7 @@ def verify_request(
 
     Raises:
         SignatureError: a subclass naming why the request is refused.
-        ReplayCacheUnavailable: the replay cache cannot answer; refuse the request (503).
+        whatever ``replay`` raises when it cannot answer: refuse the request (503).
     """
     now = int(time.time()) if now is None else now
     message = _message(headers=headers, method=method, target_uri=target_uri)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, TypedDict
 
-from broker.identifiers import Identifier, parse_household
+from broker_primitives.identifiers import Identifier, parse_household
 
 Basis = Literal["consent", "legal_task", "vital_interest"]
 #: One raw value, or several.

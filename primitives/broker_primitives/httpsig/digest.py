@@ -24,8 +24,8 @@ import base64
 import hashlib
 import hmac
 
-from broker.api.structured_fields import Item, StructuredFieldError, parse_dictionary
-from broker.errors import BrokerError
+from broker_primitives.errors import BilingualError
+from broker_primitives.httpsig.structured_fields import Item, StructuredFieldError, parse_dictionary
 
 __all__ = [
     "ACCEPTED_ALGORITHMS",
@@ -41,7 +41,7 @@ __all__ = [
 ACCEPTED_ALGORITHMS: dict[str, str] = {"sha-256": "sha256", "sha-512": "sha512"}
 
 
-class DigestError(BrokerError):
+class DigestError(BilingualError):
     """The Content-Digest field is missing, malformed or does not match the body."""
 
     code = "content-digest"

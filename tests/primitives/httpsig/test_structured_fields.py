@@ -1,12 +1,10 @@
-"""Tests for broker.api.structured_fields: RFC 8941 Dictionaries as the signatures use them."""
+"""Tests for broker_primitives.httpsig.structured_fields: RFC 8941 Dictionaries as the
+signatures use them."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from broker.api.structured_fields import (
+from broker_primitives.httpsig.structured_fields import (
     BareItem,
     InnerList,
     Item,
@@ -17,6 +15,8 @@ from broker.api.structured_fields import (
     serialize_bare_item,
     serialize_dictionary,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # RFC 9421 Appendix B.2.6, the Signature-Input field (without RFC 8792 line wrapping).
 B26_INPUT = (

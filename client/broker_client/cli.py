@@ -6,7 +6,7 @@ Settings come from options or the environment: ``--url``/``BROKER_URL``, ``--key
 broker's public key, responses cannot be verified and a warning says so.
 
 Rules this command guarantees: raw identifiers given on the command line or in a CSV go through
-:class:`~broker.client.BrokerClient` only, so they never reach the broker; no output, error or
+:class:`~broker_client.BrokerClient` only, so they never reach the broker; no output, error or
 state file repeats one; private key files are created with mode 0600 and never overwritten.
 """
 
@@ -24,16 +24,16 @@ from typing import NoReturn, cast
 
 import click
 import httpx
+from broker_primitives.identifiers import IdentifierError
 from nacl.signing import SigningKey
 
-from broker.client.client import BrokerClient
-from broker.client.codec import read_signing_key
-from broker.client.errors import BrokerClientError
-from broker.client.models import Basis
-from broker.client.rows import SyncError, read_rows
-from broker.client.state import SyncState, fingerprint_key, key_check
-from broker.client.sync import Syncer
-from broker.identifiers import IdentifierError
+from broker_client.client import BrokerClient
+from broker_client.codec import read_signing_key
+from broker_client.errors import BrokerClientError
+from broker_client.models import Basis
+from broker_client.rows import SyncError, read_rows
+from broker_client.state import SyncState, fingerprint_key, key_check
+from broker_client.sync import Syncer
 
 BASES = ("consent", "legal_task", "vital_interest")
 # The broker's own words for an answer (broker.registry.views), in English: no answer says that

@@ -1,4 +1,5 @@
-"""Tests for broker.identifiers: every rule of the module docstring and every refusal code."""
+"""Tests for broker_primitives.identifiers: every rule of the module docstring and every
+refusal code."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ from collections.abc import Callable
 from typing import cast
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from broker.identifiers import (
+from broker_primitives.identifiers import (
     _MESSAGES,
     _NAME_PREFIXES,
     MAX_INPUT_LENGTH,
@@ -25,6 +23,8 @@ from broker.identifiers import (
     parse_person,
     person_from_parts,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 TODAY = datetime.date(2024, 6, 1)
 WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)

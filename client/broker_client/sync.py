@@ -1,7 +1,7 @@
 """``broker-client sync``: make the broker's involvements follow a case system's CSV export.
 
-Per valid row (see :mod:`broker.client.rows`), against the local state
-(:mod:`broker.client.state`):
+Per valid row (see :mod:`broker_client.rows`), against the local state
+(:mod:`broker_client.state`):
 
 ========================================  =================================================
 row                                       action
@@ -39,11 +39,11 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from broker.client.client import DEFAULT_END_REASON, MAX_REGISTER, BrokerClient
-from broker.client.errors import BrokerAPIError
-from broker.client.models import IdentifiedRegistration, Involvement
-from broker.client.rows import RowFailure, SyncRow
-from broker.client.state import StateEntry, SyncState, fingerprint
+from broker_client.client import DEFAULT_END_REASON, MAX_REGISTER, BrokerClient
+from broker_client.errors import BrokerAPIError
+from broker_client.models import IdentifiedRegistration, Involvement
+from broker_client.rows import RowFailure, SyncRow
+from broker_client.state import StateEntry, SyncState, fingerprint
 
 REPLACED_REASON = "superseded"
 _KEY_CONTEXT = b"broker-client/sync-register/v1\n"

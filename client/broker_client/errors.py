@@ -2,12 +2,12 @@
 
 Rules this module guarantees:
 
-- Every error a :class:`~broker.client.BrokerClient` call raises on purpose is a
+- Every error a :class:`~broker_client.BrokerClient` call raises on purpose is a
   :class:`BrokerClientError`; callers can catch that one class.
 - No message contains a raw identifier. Messages are built from the broker's problem details
   (which never carry one, issue 4 §5), from status codes and from fixed texts; identifier
-  validation errors are the server code's own :class:`~broker.identifiers.IdentifierError`, whose
-  texts are fixed per error code.
+  validation errors are the primitives' own
+  :class:`~broker_primitives.identifiers.IdentifierError`, whose texts are fixed per error code.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from broker.client.rows import SyncError, SyncRow
+from broker_client.rows import SyncError, SyncRow
 
 STATE_VERSION = 1
 _FINGERPRINT_CONTEXT = b"broker-client/sync-fingerprint/v1"

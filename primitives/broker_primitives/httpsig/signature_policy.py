@@ -27,10 +27,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from broker.api.components import component_identity, required_identities
-from broker.api.digest import DigestError
-from broker.api.structured_fields import Item, Params
-from broker.errors import BrokerError
+from broker_primitives.errors import BilingualError
+from broker_primitives.httpsig.components import component_identity, required_identities
+from broker_primitives.httpsig.digest import DigestError
+from broker_primitives.httpsig.structured_fields import Item, Params
 
 __all__ = [
     "ALGORITHM",
@@ -84,7 +84,7 @@ _MAX_NONCE_CHARS = 256
 # --- Refusals -------------------------------------------------------------------------------------
 
 
-class SignatureError(BrokerError):
+class SignatureError(BilingualError):
     """A signature was refused; ``code`` names why, ``detail`` says what exactly."""
 
     code = "signature"

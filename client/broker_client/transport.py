@@ -41,15 +41,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from nacl.signing import SigningKey, VerifyKey
-
-from broker.api.signatures import (
+from broker_primitives.httpsig.signatures import (
     RequestMessage,
     SignatureError,
     sign_request,
     verify_response,
 )
-from broker.client.errors import (
+from nacl.signing import SigningKey, VerifyKey
+
+from broker_client.errors import (
     BrokerAPIError,
     BrokerUnavailableError,
     ResponseVerificationError,

@@ -1,4 +1,5 @@
-"""Tests for broker.api.signatures: signing and verifying requests and responses (RFC 9421).
+"""Tests for broker_primitives.httpsig.signatures: signing and verifying requests and responses
+(RFC 9421).
 
 Each refusal issue 4 names is shown with its stable code: each required component missing; a
 changed body, path, method or authority; an expired, future-dated or too long-lived signature; a
@@ -12,13 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from nacl.signing import SigningKey, VerifyKey
-
-from broker.api.digest import content_digest
-from broker.api.replay import InMemoryReplayCache, ReplayCacheUnavailable
-from broker.api.signatures import (
+from broker_primitives.httpsig.digest import content_digest
+from broker_primitives.httpsig.signatures import (
     REQUEST_COMPONENTS,
     REQUEST_POLICY,
     RESPONSE_POLICY,
@@ -34,7 +30,12 @@ from broker.api.signatures import (
     verify_request,
     verify_response,
 )
-from tests.api.conftest import BODY, NOW, TARGET, KeyRing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nacl.signing import SigningKey, VerifyKey
+
+from broker.api.replay import InMemoryReplayCache, ReplayCacheUnavailable
+from tests.primitives.httpsig.conftest import BODY, NOW, TARGET, KeyRing
 
 KEY_ID = "org-a-2026"
 NONCE = "q0SWx3Vp0TnZ0cS1jXo7-w"  # 22 base64url characters: 132 bits

@@ -7,10 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import overload
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from broker.audit.merkle import (
+from broker_primitives.merkle import (
     EMPTY_ROOT,
     Frontier,
     SubtreeCache,
@@ -22,6 +19,8 @@ from broker.audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def sha256(data: bytes) -> bytes:

@@ -1,18 +1,18 @@
 """The Python client for organisations' case systems: ``BrokerClient`` and its errors.
 
-See :mod:`broker.client.client` for what the client guarantees, and :mod:`broker.client.cli`
+See :mod:`broker_client.client` for what the client guarantees, and :mod:`broker_client.cli`
 for the ``broker-client`` command built on it.
 """
 
-from broker.client.client import BrokerClient
-from broker.client.errors import (
+from broker_client.client import BrokerClient
+from broker_client.errors import (
     BrokerAPIError,
     BrokerClientError,
     BrokerUnavailableError,
     ResponseVerificationError,
     UnexpectedResponseError,
 )
-from broker.client.models import (
+from broker_client.models import (
     Consent,
     IdentifiedRegistration,
     Involvement,

@@ -3,11 +3,12 @@
 Rules this client guarantees:
 
 - **No raw identifier leaves the process.** Identifiers are parsed and normalised with the
-  broker's own code (:mod:`broker.identifiers`), blinded here (RFC 9497 §3.3.1), evaluated by the
-  pseudonym service as blinded elements only, and unblinded here to ``N = k·H(identifier)``. Only
-  ``N`` (base64url), its category and the key epoch are sent. A bad identifier raises the server
-  code's :class:`~broker.identifiers.IdentifierError`, whose message never repeats the value.
-- **Every request is signed and every response verified** (see :mod:`broker.client.transport`):
+  broker's own code (:mod:`broker_primitives.identifiers`), blinded here (RFC 9497 §3.3.1),
+  evaluated by the pseudonym service as blinded elements only, and unblinded here to
+  ``N = k·H(identifier)``. Only ``N`` (base64url), its category and the key epoch are sent. A bad
+  identifier raises the primitives' :class:`~broker_primitives.identifiers.IdentifierError`,
+  whose message never repeats the value.
+- **Every request is signed and every response verified** (see :mod:`broker_client.transport`):
   give ``broker_public_key`` and no unsigned or forged response is ever used.
 - **Retries are safe.** Network errors are retried with back-off; each POST carries one
   ``Idempotency-Key`` across its retries, so a registration is never made twice by a retry.
@@ -26,11 +27,14 @@ from typing import Any, Self, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
+from broker_primitives import oprf
+from broker_primitives.blinding import Evaluation, Pseudonym, pseudonymise
+from broker_primitives.identifiers import Identifier, parse_household
 from nacl.signing import SigningKey
 
-from broker.client.codec import b64url_decode, b64url_encode, signing_key, verify_key
-from broker.client.errors import BrokerAPIError, UnexpectedResponseError
-from broker.client.models import (
+from broker_client.codec import b64url_decode, b64url_encode, signing_key, verify_key
+from broker_client.errors import BrokerAPIError, UnexpectedResponseError
+from broker_client.models import (
     Basis,
     Consent,
     IdentifiedRegistration,
@@ -40,12 +44,7 @@ from broker.client.models import (
     RawValues,
     raw_values,
 )
-from broker.client.transport import DEFAULT_BROKER_KEY_ID, IdempotencyKey, SignedTransport
-from broker.identifiers import Identifier, parse_household
-from broker.pseudonyms import oprf
-from broker.pseudonyms.blinding import pseudonymise
-from broker.pseudonyms.matching import Pseudonym
-from broker.pseudonyms.service import Evaluation
+from broker_client.transport import DEFAULT_BROKER_KEY_ID, IdempotencyKey, SignedTransport
 
 #: The broker's limits per request (issue 4): blinded elements per evaluation, involvements per
 #: registration.

@@ -8,11 +8,31 @@ only blinded elements go to the evaluator.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from broker.identifiers import Identifier
-from broker.pseudonyms import oprf
-from broker.pseudonyms.matching import Pseudonym
-from broker.pseudonyms.service import Evaluation
+from broker_primitives import oprf
+from broker_primitives.identifiers import Category, Identifier
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Evaluated elements, in the order of the request, and the key epoch used."""
+
+    elements: list[bytes]
+    key_epoch: int
+
+
+@dataclass(frozen=True)
+class Pseudonym:
+    """``N = k·H(identifier)`` as a client unblinded it, with the OPRF epoch of ``k``."""
+
+    category: Category
+    element: bytes
+    oprf_epoch: int
+
+    def __repr__(self) -> str:
+        return f"<Pseudonym {self.category} epoch={self.oprf_epoch}>"
+
 
 Evaluator = Callable[[Sequence[bytes]], Evaluation]
 

@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from broker.api.structured_fields import (
+from broker_primitives.httpsig.structured_fields import (
     BareItem,
     InnerList,
     Item,
