@@ -21,12 +21,12 @@ from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
-from broker import request_ids
+from broker import door, request_ids
 from broker.api.context import ApiContext
 from broker.api.keys import OrganisationKeys, load_response_key
 from broker.api.problems import is_api_request, outage_problem, register_unrouted_handlers
 from broker.api.proxies import TrustedProxies, parse_trusted
-from broker.api.replay import DatabaseReplayCache
+from broker.api.views import bp as api
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
@@ -37,6 +37,9 @@ from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
 from broker.signin.keys import SignInKey
 from broker.web import headers as security_headers
+from broker.web.outage import outage_page
+from broker.web.refusals import rate_limited
+from broker.web.views import bp as web
 
 
 def create_app(settings: Settings | None = None, *, core: Core | None = None,
@@ -54,13 +57,9 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     # headers of every response.
     security_headers.install(app, core.settings)
     app.config.update(overrides)
-    app.extensions["broker.core"] = core
+    app.extensions[door.CORE_EXTENSION] = core
     app.extensions["broker.signin_key"] = SignInKey.load(core.settings.keys_dir)
     logging.getLogger("broker").setLevel(core.settings.log_level)
-
-    from broker.api.views import bp as api  # noqa: PLC0415 - blueprints import the app's pieces
-    from broker.web.refusals import rate_limited  # noqa: PLC0415
-    from broker.web.views import bp as web  # noqa: PLC0415
 
     app.before_request(request_ids.assign)  # before the limiter's check, so 429s carry it too
     app.after_request(request_ids.echo)
@@ -69,6 +68,8 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.register_blueprint(api)
     register_unrouted_handlers(app)
     _answer_outages(app)
+    # One unit of work per request: opened first, committed before the answer is signed.
+    door.install(app, on_commit_failure=_commit_failed)
     app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]  # Flask's documented way
         app.wsgi_app, parse_trusted(core.settings.trusted_proxies))
     record_policy_in_force(core, Actor.system("startup"))
@@ -85,18 +86,23 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     return app
 
 
+def _outage(exc: Exception) -> Response:
+    """The answer to a lost database or Redis: a 503 problem on the API, the web's calm page."""
+    if not is_outage(exc):
+        raise exc  # not an outage: Flask answers it as the 500 it is, and logs it
+    return outage_problem(exc) if is_api_request() else outage_page()
+
+
+def _commit_failed(exc: Exception) -> Response:
+    """A commit the database refused: an outage's 503; anything else stays an error (500)."""
+    return _outage(exc)
+
+
 def _answer_outages(app: Flask) -> None:
     """A lost database or Redis outside the API blueprint's own handlers (web pages, unrouted
     ``/v1`` paths): 503 with Retry-After, never 500 (broker.outages)."""
-    from broker.web.outage import outage_page  # noqa: PLC0415 - the web door, like its views
-
-    def outage(exc: Exception) -> Response:
-        if not is_outage(exc):
-            raise exc  # not an outage: Flask answers it as the 500 it is, and logs it
-        return outage_problem(exc) if is_api_request() else outage_page()
-
     for error in OUTAGE_ERRORS:
-        app.register_error_handler(error, outage)
+        app.register_error_handler(error, _outage)
 
 
 def _api_context(app: Flask, core: Core, *, on_breach: Callable[[RequestLimit], Any]
@@ -112,14 +118,10 @@ def _api_context(app: Flask, core: Core, *, on_breach: Callable[[RequestLimit], 
         storage_options={"socket_timeout": 2, "socket_connect_timeout": 2}
         if settings.redis_url else {},
     )
-    keys = OrganisationKeys(core)
-    keys.import_files(Actor.system("startup"), settings.keys_dir / "organisations")
-    return ApiContext(keys=keys, replay=DatabaseReplayCache(core.engine), limiter=limiter,
-                      response_key=load_response_key(settings.keys_dir),
+    with core.unit_of_work() as uow:
+        OrganisationKeys(uow).import_files(Actor.system("startup"),
+                                           settings.keys_dir / "organisations")
+    return ApiContext(limiter=limiter, response_key=load_response_key(settings.keys_dir),
                       org_rate=settings.api_org_rate)
 
 
-def core_of(app: Flask) -> Core:
-    """The core an app was built on."""
-    core: Core = app.extensions["broker.core"]
-    return core

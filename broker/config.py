@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from broker.errors import ConfigurationError
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -122,8 +124,6 @@ def _count_setting(env: Mapping[str, str], name: str) -> int | None:
     if not raw:
         return None
     if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        from broker.errors import ConfigurationError  # noqa: PLC0415 - avoid an import cycle
-
         raise ConfigurationError(f"{name} must be a whole number of 1 or more, not {raw!r}",
                                  f"{name} moet een geheel getal van 1 of meer zijn, niet {raw!r}")
     return int(raw)
@@ -141,8 +141,6 @@ def number_setting(env: Mapping[str, str], name: str, default: float, *,
     except ValueError:
         value = -1.0
     if not (value >= 0 if allow_zero else value > 0):
-        from broker.errors import ConfigurationError  # noqa: PLC0415 - avoid an import cycle
-
         raise ConfigurationError(f"{name} must be a positive number, not {raw!r}",
                                  f"{name} moet een positief getal zijn, niet {raw!r}")
     return value

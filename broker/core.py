@@ -1,8 +1,23 @@
-"""The wired core that both doors (web and API) and the CLI share.
+"""The wired core that both doors (web and API) and the CLI share, and the unit of work.
 
 ``Core`` holds what a service needs: settings, the session factory, the key store, the matching-key
 maker, the pseudonym service and the clock. It is built once by ``create_app`` or the CLI; tests
 build it on a temporary directory.
+
+Rules of the unit of work (:class:`UnitOfWork`, STYLE habit 3), which every door opens once per
+request and hands to the services:
+
+1. one session and one transaction per request: services run in it and never commit, roll back
+   or open a transaction of their own;
+2. :meth:`Core.unit_of_work` commits once when the block ends normally; on any exception it
+   undoes everything the unit of work wrote, except what must outlast a failed request (a
+   recorded refusal — :meth:`UnitOfWork.refuse`, or :meth:`UnitOfWork.undo` and then a
+   record — and what was asked to :meth:`~UnitOfWork.keep`: a used nonce, a quota charge), and
+   commits that (:meth:`UnitOfWork.settle_failure`): no change without its event, nothing
+   half-written;
+3. one policy per unit of work: :meth:`UnitOfWork.policy` is read once, so every decision of a
+   request names the same policy version;
+4. one clock: the audit events' times, sessions and periods all come from the core's clock.
 
 Every pseudonym evaluation of every door goes through :meth:`Core.evaluate`, which charges it to
 the acting organisation's daily quota (:mod:`broker.pseudonyms.quota`); there is no other way to
@@ -15,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from typing import Any, NoReturn
 
 from broker_primitives.blinding import Evaluation, Pseudonym, pseudonymise
 from broker_primitives.identifiers import Identifier
@@ -23,15 +38,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from broker.audit.checkpoints import Checkpointer, NoteKey, load_audit_key
-from broker.audit.services import Actor
+from broker.audit.services import Actor, RecordedEvent, bind_clock, record_event
+from broker.clock import LOCAL_ZONE, Clock, local_date, utcnow
 from broker.config import Settings
-from broker.db import (
-    make_engine,
-    make_session_factory,
-    start_checkpointer,
-    unit_of_work,
-    utcnow,
-)
+from broker.db import make_engine, make_session_factory, start_checkpointer, unit_of_work
 from broker.policy import Policy, PolicyHolder
 from broker.pseudonyms.keys import FileKeyStore
 from broker.pseudonyms.matching import MatchingKeys
@@ -46,11 +56,6 @@ from broker.pseudonyms.quota import (
 from broker.pseudonyms.service import PseudonymService
 from broker.registry.models import Organisation
 
-# Periods (involvement end dates, history) are calendar dates as Dutch professionals see them.
-LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
-
-Clock = Callable[[], datetime]
-
 
 @dataclass(frozen=True)
 class ChargedEvaluation:
@@ -59,6 +64,151 @@ class ChargedEvaluation:
 
     evaluation: Evaluation
     quota: QuotaUse | None
+
+
+class UnitOfWork:
+    """One request's session and transaction, and what its services reach through it (see the
+    module's rules). Made by :meth:`Core.unit_of_work` (or, for a web request, the door)."""
+
+    def __init__(self, core: Core, session: Session) -> None:
+        self.core = core
+        self.session = session
+        session.info["uow"] = self  # so that code holding only the session finds its unit
+        session.info["clock"] = core.clock  # and audit events appended on it, its time
+        self._policy: Policy | None = None
+        self._kept: list[Callable[[Connection], object]] = []
+        self.refusal_recorded = False
+
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection (for prepared statements and Core-style queries); the
+        audit events appended on it take this unit's time (rule 4)."""
+        connection = self.session.connection()
+        bind_clock(connection, self.core.clock)
+        return connection
+
+    def policy(self) -> Policy:
+        """The sharing policy in force when this unit of work first asked (then fixed)."""
+        if self._policy is None:
+            self._policy = self.core.policy()
+        return self._policy
+
+    def now(self) -> datetime:
+        """The current time (UTC, aware) from the core's clock."""
+        return self.core.now()
+
+    def today(self) -> date:
+        """Today's date in the Netherlands."""
+        return self.core.today()
+
+    def record(self, actor: Actor, event_type: str, **fields: Any) -> RecordedEvent:
+        """Append an audit event in this transaction, at the core's time
+        (:func:`broker.audit.services.record_event` takes the same fields)."""
+        return record_event(self.connection, actor, event_type, at=self.now(), **fields)
+
+    def keep(self, write: Callable[[Connection], object]) -> None:
+        """Have ``write`` (already run once) run again after a refusal undid the transaction:
+        for what must outlast a refused request, such as the nonce of its signature."""
+        self._kept.append(write)
+
+    def refuse(self, error: Exception, actor: Actor, event_type: str,
+               **fields: Any) -> NoReturn:
+        """Undo everything this unit of work wrote, record the refusal (``outcome`` refused),
+        and raise ``error``; the unit of work then commits the refusal alone (rule 2)."""
+        self.undo()
+        self.record(actor, event_type, outcome="refused", **fields)
+        raise error
+
+    def undo(self) -> None:
+        """Undo everything this unit of work wrote but what it must :meth:`keep`; what is
+        written from now on is a refusal's record, committed even though the request fails."""
+        self.session.rollback()
+        for write in self._kept:
+            write(self.connection)
+        self.refusal_recorded = True
+
+    def evaluate(self, actor: Actor, blinded_elements: Sequence[bytes]) -> ChargedEvaluation:
+        """Evaluate blinded elements for ``actor``, charged to its organisation's daily quota.
+
+        In this unit of work: the quota's conditional upsert, the evaluation (which refuses a
+        bad batch before any element is evaluated) and its audit event. Raises
+        :class:`QuotaExceeded` when the quota cannot take the batch, its refusal recorded (the
+        rest of the unit of work undone). An actor acting for no organisation (an operator or
+        auditor) is charged to none and not recorded here: its command is audited.
+        """
+        organisation_id = actor.organisation_id
+        service = self.core.pseudonym_service
+        if organisation_id is None:
+            return ChargedEvaluation(service.evaluate(blinded_elements), None)
+        count = len(blinded_elements)
+        day = self.today()
+        resets_at = datetime.combine(day + timedelta(days=1), time(), tzinfo=LOCAL_ZONE)
+        connection = self.connection
+        quota = self.policy().quota_for(self.core.org_type(connection, organisation_id))
+        used = charge(connection, organisation_id=organisation_id, day=day, count=count,
+                      quota=quota)
+        if used is None:
+            refused = QuotaUse(False, quota, used_on(connection, organisation_id, day),
+                               resets_at)
+            self.undo()
+            record_refusal(self.connection, actor, refused, count, day)
+            raise QuotaExceeded(refused, count)
+        result = service.evaluate(blinded_elements)
+        use = QuotaUse(True, quota, used, resets_at)
+        record_evaluation(connection, actor, use, count, result.key_epoch)
+
+        def charge_again(again: Connection) -> None:
+            # The evaluation was made: it counts whatever comes of the request it serves.
+            charge(again, organisation_id=organisation_id, day=day, count=count, quota=quota)
+            record_evaluation(again, actor, use, count, result.key_epoch)
+
+        self.keep(charge_again)
+        return ChargedEvaluation(result, use)
+
+    def pseudonymise(self, actor: Actor, identifiers: Sequence[Identifier]) -> list[Pseudonym]:
+        """Blind, evaluate in-process and unblind for ``actor``: the web form's and the CLI's
+        door, charged like the API (see :meth:`evaluate`).
+
+        The identifiers stay in this process's memory for this call only; the pseudonym service
+        sees blinded elements.
+        """
+        return pseudonymise(identifiers,
+                            lambda blinded: self.evaluate(actor, blinded).evaluation)
+
+    def settle_failure(self) -> None:
+        """The request failed: commit the refusal it recorded (and what it keeps), or, without
+        one, undo everything but what it must keep and commit that; with nothing to keep, roll
+        back (rule 2)."""
+        if not self.refusal_recorded and self._kept:
+            self.undo()
+        if self.refusal_recorded:
+            self.commit()
+        else:
+            self.rollback()
+
+    def keep_as_refusal(self) -> None:
+        """What this unit of work wrote so far is a refusal's record (a counted failure and its
+        event): keep it although the request fails. Only for services whose refusal *is* the
+        write (sign-in throttling); others :meth:`refuse`."""
+        self.refusal_recorded = True
+
+    def commit(self) -> None:
+        """Commit the transaction (the door does, once)."""
+        self.session.commit()
+
+    def rollback(self) -> None:
+        """Roll the transaction back (the door does, on an unexpected error)."""
+        self.session.rollback()
+
+    def close(self) -> None:
+        """Release the session and its connection."""
+        self.session.close()
+
+
+def unit_of(session: Session) -> UnitOfWork:
+    """The unit of work ``session`` belongs to (for helpers that are handed only the session)."""
+    found: UnitOfWork = session.info["uow"]
+    return found
 
 
 class Core:
@@ -95,9 +245,32 @@ class Core:
             self._org_types[organisation_id] = cached
         return cached
 
+    def begin(self) -> UnitOfWork:
+        """A new unit of work on a new session (the caller commits and closes it)."""
+        return UnitOfWork(self, self.sessions())
+
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """One transaction (see :func:`broker.db.unit_of_work`)."""
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """One unit of work: committed when the block ends normally or with the refusal it
+        recorded, rolled back on any other exception (the module's rule 2)."""
+        uow = self.begin()
+        try:
+            yield uow
+        except BaseException:
+            try:
+                uow.settle_failure()  # the refusal's record and what must be kept, nothing else
+            except Exception:  # the database is gone: nothing can be kept; the cause is raised
+                uow.rollback()
+            raise
+        else:
+            uow.commit()
+        finally:
+            uow.close()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction on a session of its own: for what is not a request (background
+        rounds, set-up); a door uses :meth:`unit_of_work`."""
         with unit_of_work(self.sessions) as session:
             yield session
 
@@ -113,48 +286,13 @@ class Core:
 
     def today(self) -> date:
         """Today's date in the Netherlands."""
-        return self.clock().astimezone(LOCAL_ZONE).date()
-
-    def evaluate(self, actor: Actor, blinded_elements: Sequence[bytes]) -> ChargedEvaluation:
-        """Evaluate blinded elements for ``actor``, charged to its organisation's daily quota.
-
-        One transaction: the quota's conditional upsert, the evaluation (which refuses a bad
-        batch before any element is evaluated, rolling the charge back) and its audit event.
-        Raises :class:`QuotaExceeded` (after committing the refusal's audit event) when the
-        quota cannot take the batch. An actor acting for no organisation (an operator or
-        auditor) is charged to none and not recorded here: its command is audited.
-        """
-        organisation_id = actor.organisation_id
-        if organisation_id is None:
-            return ChargedEvaluation(self.pseudonym_service.evaluate(blinded_elements), None)
-        count = len(blinded_elements)
-        day = self.today()
-        resets_at = datetime.combine(day + timedelta(days=1), time(), tzinfo=LOCAL_ZONE)
-        with self.transaction() as connection:
-            quota = self.policy().quota_for(self.org_type(connection, organisation_id))
-            used = charge(connection, organisation_id=organisation_id, day=day, count=count,
-                          quota=quota)
-            if used is None:
-                refused = QuotaUse(False, quota, used_on(connection, organisation_id, day),
-                                   resets_at)
-                record_refusal(connection, actor, refused, count, day)
-            else:
-                result = self.pseudonym_service.evaluate(blinded_elements)
-                use = QuotaUse(True, quota, used, resets_at)
-                record_evaluation(connection, actor, use, count, result.key_epoch)
-        if used is None:
-            raise QuotaExceeded(refused, count)
-        return ChargedEvaluation(result, use)
+        return local_date(self.clock())
 
     def pseudonymise(self, actor: Actor, identifiers: Sequence[Identifier]) -> list[Pseudonym]:
-        """Blind, evaluate in-process and unblind for ``actor``: the web form's and the CLI's
-        door, charged like the API (see :meth:`evaluate`).
-
-        The identifiers stay in this process's memory for this call only; the pseudonym service
-        sees blinded elements.
-        """
-        return pseudonymise(identifiers,
-                            lambda blinded: self.evaluate(actor, blinded).evaluation)
+        """:meth:`UnitOfWork.pseudonymise` in a unit of work of its own (for set-up, the demo
+        and tests; a door uses its request's unit of work)."""
+        with self.unit_of_work() as uow:
+            return uow.pseudonymise(actor, identifiers)
 
     def audit_key(self) -> NoteKey:
         """The audit log's signing key under the log's origin (loaded once)."""
@@ -175,11 +313,10 @@ class Core:
     def dispose(self) -> None:
         """Sign the last audit checkpoint, stop the background threads and close the database
         connections."""
-        from broker.notifications.delivery import stop_delivery  # noqa: PLC0415 - imports core
-
-        while self._on_dispose:  # before the last checkpoint, which covers what they write
+        # The background tasks first (notification delivery, housekeeping), so that the last
+        # checkpoint covers what they write.
+        while self._on_dispose:
             self._on_dispose.pop()()
-        stop_delivery(self)  # first, so that the last checkpoint covers its events
         if self.audit_checkpointer is not None:
             self.audit_checkpointer.stop()
             self.audit_checkpointer = None

@@ -83,10 +83,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
-
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for ``database_url``; SQLite gets foreign keys, WAL and a busy timeout."""

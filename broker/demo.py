@@ -16,7 +16,7 @@ from datetime import date
 from broker_primitives.identifiers import Identifier, parse_household
 
 from broker.audit.services import Actor
-from broker.core import Core
+from broker.core import Core, UnitOfWork
 from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import RegistryService
 from broker.signin.keys import SignInKey
@@ -173,11 +173,19 @@ def load_demo(
     progress: Callable[[str], None] | None = None,
 ) -> DemoSummary:
     """Create the demo organisations and professionals (enrolling a second factor for those
-    the policy requires one of), then register the population."""
-    registry = RegistryService(core)
+    the policy requires one of), then register the population, in one unit of work (a job of
+    its own: the demo is loaded whole or not at all)."""
+    with core.unit_of_work() as uow:
+        return _load(uow, households, seed, progress)
+
+
+def _load(uow: UnitOfWork, households: int, seed: int,
+          progress: Callable[[str], None] | None) -> DemoSummary:
+    core = uow.core
+    registry = RegistryService(uow)
     operator = Actor.operator("demo")
     summary = DemoSummary()
-    second_factor = SecondFactorService(core, SignInKey.load(core.settings.keys_dir))
+    second_factor = SecondFactorService(uow, SignInKey.load(core.settings.keys_dir))
     existing = {o.identifier for o in registry.list_organisations()}
     for index, (identifier, name, org_type) in enumerate(ORGANISATIONS):
         if identifier not in existing:
@@ -191,7 +199,7 @@ def load_demo(
                     role=ROLES[org_type], phone=f"+31 20 555 {index:02d}{n:02d}",
                     email=f"{identifier}-{n}@example.org", password=DEMO_PASSWORD,
                 )
-                if requires_second_factor(core.policy(), org_type, ACCESS_PROFESSIONAL):
+                if requires_second_factor(uow.policy(), org_type, ACCESS_PROFESSIONAL):
                     summary.second_factor_keys[f"{identifier}-{n}"] = (
                         second_factor.enrol_directly(operator, f"{identifier}-{n}"))
         summary.organisations += 1
@@ -209,8 +217,8 @@ def load_demo(
             registry.register_involvement(
                 actor, organisation=identifier, professional=username,
                 # The operator loads the demo: its evaluations are charged to no organisation.
-                pseudonyms=core.pseudonymise(Actor.operator("demo"),
-                                             [identifiers[i] for i in chosen]),
+                pseudonyms=uow.pseudonymise(Actor.operator("demo"),
+                                            [identifiers[i] for i in chosen]),
                 purpose=rng.choice(PURPOSES),
             )
             summary.involvements += 1

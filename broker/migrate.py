@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,7 +31,5 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or ``None`` for an empty database."""
-    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
-
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

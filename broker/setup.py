@@ -48,7 +48,7 @@ def initialise(core: Core, actor: Actor) -> InitReport:
     if ensure_signin_key(core.settings.keys_dir):
         created.append("signin")
     if created:
-        with core.unit_of_work() as session:
+        with core.session() as session:
             record_event(session, actor, "keys:created", details={"keys": created, "epoch": 1})
     return InitReport(created, _ensure_secret(core.settings.instance_dir / SECRET_FILE))
 

@@ -7,7 +7,8 @@ started without the broker's config module the import stops (broker.serving).
 
 import atexit
 
-from broker.app import core_of, create_app
+from broker.app import create_app
+from broker.door import core_of
 from broker.serving import refuse_unchecked_gunicorn
 
 refuse_unchecked_gunicorn()

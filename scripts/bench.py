@@ -69,20 +69,21 @@ class Bench:
             env["BROKER_DATABASE_URL"] = database_url
         self.core = Core(Settings.from_env(env))
         initialise(self.core, Actor.operator("bench"))
-        self.registry = RegistryService(self.core)
-        self.lookups_service = LookupService(self.core)
         self.rng = random.Random(9497)
         self.households: list[list[Pseudonym]] = []
         self.stored_keys = 0
         self.members: list[tuple[str, str, Actor]] = []
-        for n, org_type in enumerate(ORG_TYPES):
-            code = f"org-{n}"
-            info = self.registry.create_organisation(Actor.operator("bench"), identifier=code,
-                                                     name=f"Organisation {n}", org_type=org_type)
-            self.registry.add_professional(Actor.operator("bench"), organisation=code,
-                                           username=f"{code}-p", name="P", role="r")
-            actor = Actor(actor=f"professional:{code}-p", channel="api", organisation_id=info.id)
-            self.members.append((code, f"{code}-p", actor))
+        with self.core.unit_of_work() as uow:
+            registry = RegistryService(uow)
+            for n, org_type in enumerate(ORG_TYPES):
+                code = f"org-{n}"
+                info = registry.create_organisation(Actor.operator("bench"), identifier=code,
+                                                    name=f"Organisation {n}", org_type=org_type)
+                registry.add_professional(Actor.operator("bench"), organisation=code,
+                                          username=f"{code}-p", name="P", role="r")
+                actor = Actor(actor=f"professional:{code}-p", channel="api",
+                              organisation_id=info.id)
+                self.members.append((code, f"{code}-p", actor))
 
     def _household(self) -> list[Pseudonym]:
         return [Pseudonym(c, pysodium.crypto_core_ristretto255_random(), 1) for c in CATEGORIES]
@@ -102,7 +103,9 @@ class Bench:
             started = time.perf_counter()
             for org_index, items in per_org.items():
                 code, _, actor = self.members[org_index]
-                self.registry.register_involvements(actor, organisation=code, items=items)
+                with self.core.unit_of_work() as uow:  # one request of a case system
+                    RegistryService(uow).register_involvements(actor, organisation=code,
+                                                               items=items)
                 registered += len(items)
                 keys += len(items) * KEYS_PER_HOUSEHOLD
             elapsed += time.perf_counter() - started
@@ -125,8 +128,9 @@ class Bench:
         started = time.perf_counter()
         for question in questions:
             t0 = time.perf_counter()
-            self.lookups_service.lookup(actor, pseudonyms=question, purpose="protection",
-                                        basis="legal_task", evidence=STATUTE)
+            with self.core.unit_of_work() as uow:  # one request, as a door opens it
+                LookupService(uow).lookup(actor, pseudonyms=question, purpose="protection",
+                                          basis="legal_task", evidence=STATUTE)
             timings.append(time.perf_counter() - t0)
         total = time.perf_counter() - started
         timings.sort()

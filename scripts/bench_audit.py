@@ -30,9 +30,9 @@ from broker.audit.chain import GENESIS, STATE_ID, canonical, timestamp
 from broker.audit.checkpoints import checkpoint_body, sign_checkpoint
 from broker.audit.models import AuditLogState
 from broker.audit.services import Actor, Subject, record_event
+from broker.clock import utcnow
 from broker.config import Settings
 from broker.core import Core
-from broker.db import utcnow
 from broker.setup import initialise
 
 ROOT = Path(__file__).resolve().parents[1]

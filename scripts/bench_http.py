@@ -50,24 +50,26 @@ def _free_port() -> int:
 def _populate(core: Core, keys: int) -> tuple[SigningKey, list[list[Pseudonym]]]:
     """Two organisations, the asker with an API key; ``keys`` stored matching keys."""
     operator = Actor.operator("bench")
-    registry = RegistryService(core)
     ids = {}
-    for code, org_type in (("vt-bench", "veilig_thuis"), ("wijkteam-bench", "wijkteam")):
-        ids[code] = registry.create_organisation(operator, identifier=code, name=code,
-                                                 org_type=org_type).id
-        registry.add_professional(operator, organisation=code, username=f"{code}-p", name="P",
-                                  role="r")
     key = SigningKey.generate()
-    OrganisationKeys(core).add(operator, organisation="wijkteam-bench", key_id="bench-key",
-                               public_key=bytes(key.verify_key).hex())
+    with core.unit_of_work() as uow:
+        registry = RegistryService(uow)
+        for code, org_type in (("vt-bench", "veilig_thuis"), ("wijkteam-bench", "wijkteam")):
+            ids[code] = registry.create_organisation(operator, identifier=code, name=code,
+                                                     org_type=org_type).id
+            registry.add_professional(operator, organisation=code, username=f"{code}-p",
+                                      name="P", role="r")
+        OrganisationKeys(uow).add(operator, organisation="wijkteam-bench", key_id="bench-key",
+                                  public_key=bytes(key.verify_key).hex())
     households: list[list[Pseudonym]] = []
     holder = Actor("bench", "cli", ids["vt-bench"])
     while len(households) * 3 < keys:
         batch = [[Pseudonym(c, pysodium.crypto_core_ristretto255_random(), 1)
                   for c in ("person", "person", "address")] for _ in range(500)]
         households += batch
-        registry.register_involvements(holder, organisation="vt-bench", items=[
-            NewInvolvement("vt-bench-p", h, "safety_assessment") for h in batch])
+        with core.unit_of_work() as uow:
+            RegistryService(uow).register_involvements(holder, organisation="vt-bench", items=[
+                NewInvolvement("vt-bench-p", h, "safety_assessment") for h in batch])
     return key, households
 
 

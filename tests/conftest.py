@@ -21,6 +21,7 @@ from broker.core import Core
 from broker.registry.services import RegistryService
 from broker.setup import initialise
 from tests.services import postgres_url
+from tests.uow import committed
 
 SHIPPED_POLICY = Path(__file__).resolve().parents[1] / "policies"
 OPEN_POLICY = Path(__file__).resolve().parent / "data" / "open_policy.yaml"
@@ -89,7 +90,7 @@ def core(settings: Settings, clock: FakeClock) -> Iterator[Core]:
 @pytest.fixture
 def registry(core: Core) -> RegistryService:
     """The registry service on the test core."""
-    return RegistryService(core)
+    return committed(core, RegistryService)
 
 
 @pytest.fixture

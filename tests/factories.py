@@ -11,6 +11,7 @@ from broker.audit.services import Actor
 from broker.core import Core
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
+from tests.uow import committed
 
 MOTHER_BSN = "111222333"
 CHILD_BSN = "123456782"
@@ -69,7 +70,7 @@ def register(registry: RegistryService, member: Member, pseudonyms: list[Pseudon
 def lookup_orgs(registry: RegistryService, member: Member, pseudonyms: list[Pseudonym]
                 ) -> dict[str, tuple[str, ...]]:
     """Organisation name -> matched_on, for a look-up by ``member``."""
-    result = LookupService(registry.core).lookup(
+    result = committed(registry.core, LookupService).lookup(
         member.actor, pseudonyms=pseudonyms, purpose="care_coordination", basis="legal_task",
         evidence=STATUTE)
     return {m.organisation or "?": m.matched_on for m in result.matches}

@@ -315,7 +315,7 @@ def test_the_broker_answers_honestly_through_database_and_redis_outages(
                     assert answer.status == 201, answer
         assert server.process.pid == served_by
 
-    with stack.core.unit_of_work() as session:
+    with stack.core.session() as session:
         stored = session.scalar(select(func.count()).select_from(Involvement))
     assert stored == len(registered) + 1  # and the shipped client's one
     with stack.core.transaction() as connection:

@@ -24,6 +24,7 @@ from broker.pseudonyms.quota import charge
 from broker.registry.services import RegistryService
 from broker.serving import check_workers, under_unchecked_gunicorn
 from tests.conftest import FakeClock
+from tests.uow import committed, in_uow
 
 
 def test_several_workers_need_redis(settings: Settings) -> None:
@@ -44,21 +45,22 @@ def test_an_unchecked_gunicorn_is_recognised(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _count(core: Core, model: object) -> int:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0  # type: ignore[arg-type]
 
 
 def test_one_round_flushes_counts_and_purges(core: Core, clock: FakeClock) -> None:
-    DatabaseReplayCache(core.engine).seen_before("k", "old", 1_000, 900)  # long expired
-    DatabaseReplayCache(core.engine).seen_before("k", "live", 4_000_000_000, 900)
+    committed(core, DatabaseReplayCache).seen_before("k", "old", 1_000, 900)  # long expired
+    committed(core, DatabaseReplayCache).seen_before("k", "live", 4_000_000_000, 900)
     today = core.today()
-    org = RegistryService(core).create_organisation(Actor.operator("test"), identifier="vt",
+    org = committed(core, RegistryService).create_organisation(
+            Actor.operator("test"), identifier="vt",
                                                     name="VT", org_type="veilig_thuis")
     with core.transaction() as connection:
         for back in (0, 1, 2):
             charge(connection, organisation_id=org.id, day=today - timedelta(days=back),
                    count=1, quota=5)
-    count_refusal(core, network="10.0.0.0/24", door="api", reason="signature-missing")
+    in_uow(core, count_refusal, network="10.0.0.0/24", door="api", reason="signature-missing")
     clock.now += timedelta(minutes=1)
     done = housekeep(core)
     assert (done.refusal_events, done.nonces_purged, done.quota_days_purged) == (1, 1, 1)
@@ -71,10 +73,10 @@ def test_the_serving_process_runs_it_and_dispose_stops_it(app: Flask, core: Core
     housekeeper = start_housekeeping(core)
     assert housekeeper.running
     assert start_housekeeping(core) is housekeeper  # once per core
-    count_refusal(core, network="10.0.0.0/24", door="web", reason="csrf")
+    in_uow(core, count_refusal, network="10.0.0.0/24", door="web", reason="csrf")
     clock.now += timedelta(minutes=1)
     core.dispose()  # the last round writes the finished minute
     assert not housekeeper.running
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent).filter_by(
             event_type="auth:unauthenticated_refused")) == 1

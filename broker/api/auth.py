@@ -26,7 +26,7 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 from __future__ import annotations
 
 import time
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from broker_primitives.httpsig.signature_policy import SignatureError
 from broker_primitives.httpsig.signatures import (
@@ -35,21 +35,21 @@ from broker_primitives.httpsig.signatures import (
     sign_response,
     verify_request,
 )
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from limits import RateLimitItem, parse
 from nacl.signing import VerifyKey
 from redis.exceptions import RedisError
 
 from broker import request_ids
 from broker.api.context import api_context
-from broker.api.keys import RESPONSE_KEY_ID, Caller
+from broker.api.keys import RESPONSE_KEY_ID, Caller, OrganisationKeys
 from broker.api.problems import is_api_request
+from broker.api.replay import DatabaseReplayCache
 from broker.api.target import target_uri
-from broker.app import core_of
 from broker.audit.refusals import count_refusal
-from broker.audit.services import Actor, record_event, truncate_address
+from broker.audit.services import Actor, truncate_address
 from broker.contact.links import redact_tokens
-from broker.core import Core
+from broker.door import uow
 from broker.errors import BrokerError
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
@@ -69,19 +69,6 @@ class LimitStoreUnavailable(BrokerError):
     status = 503
 
 
-def _audit_refusal(event_type: str, reason: str, details: dict[str, Any]) -> None:
-    """An authenticated caller's refusal: an audit event of its own, as ``g.actor``."""
-    with core_of_request().transaction() as connection:
-        record_event(connection, g.actor, event_type, outcome="refused", reason=reason,
-                     details={**details, "method": request.method,
-                              "path": redact_tokens(request.path)})
-
-
-def core_of_request() -> Core:
-    """The core of the running app."""
-    return core_of(current_app)
-
-
 def authenticate() -> None:
     """Verify the request's signature and set ``g.caller`` and ``g.actor`` (before_request)."""
     if request.endpoint in PUBLIC_ENDPOINTS:
@@ -90,7 +77,7 @@ def authenticate() -> None:
     found: dict[str, Caller] = {}
 
     def resolve(key_id: str) -> VerifyKey | None:
-        resolved = context.keys.resolve(key_id)
+        resolved = OrganisationKeys(uow()).resolve(key_id)
         if resolved is None:
             return None
         found["caller"] = resolved[1]
@@ -99,14 +86,15 @@ def authenticate() -> None:
     try:
         verified = verify_request(
             method=request.method, target_uri=target_uri(request), headers=request.headers,
-            body=request.get_data(cache=True), resolve_key=resolve, replay=context.replay,
+            body=request.get_data(cache=True), resolve_key=resolve,
+            replay=DatabaseReplayCache(uow()),
         )
     except SignatureError as exc:
         caller = found.get("caller")
         # Only a refusal after the Ed25519 check passed (digest, replay) names the key; anyone
         # can claim a key id in clear text. Counted, not an event each (step 2).
         verified_first = exc.code.startswith("content-digest") or exc.code == "signature-replayed"
-        count_refusal(core_of_request(), network=truncate_address(request.remote_addr),
+        count_refusal(uow(), network=truncate_address(request.remote_addr),
                       door="api", reason=exc.code,
                       key_id=caller.key_id if caller is not None and verified_first else None)
         raise
@@ -141,12 +129,15 @@ def limit_organisation(caller: Caller, item: RateLimitItem, *, cost: int, scope:
 
 
 def _refuse_limit(caller: Caller, limit: str, scope: str, cost: int) -> NoReturn:
-    _audit_refusal("auth:rate_limited", f"{scope}: {limit}",
-                   {"key_id": caller.key_id, "cost": cost})
-    raise RateLimited(
-        f"Your organisation's limit of {limit} for {scope} is used up; retry later.",
-        f"Het limiet van uw organisatie ({limit}) voor {scope} is op; probeer het later.",
-    )
+    """An authenticated caller's refusal: an audit event of its own, as ``g.actor``."""
+    uow().refuse(
+        RateLimited(
+            f"Your organisation's limit of {limit} for {scope} is used up; retry later.",
+            f"Het limiet van uw organisatie ({limit}) voor {scope} is op; probeer het later.",
+        ),
+        g.actor, "auth:rate_limited", reason=f"{scope}: {limit}",
+        details={"key_id": caller.key_id, "cost": cost, "method": request.method,
+                 "path": redact_tokens(request.path)})
 
 
 def limit_headers() -> dict[str, str]:

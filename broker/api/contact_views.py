@@ -13,10 +13,11 @@ from flask import Response, g, request
 
 from broker.api import contact_schemas
 from broker.api.idempotency import idempotent
-from broker.api.views import bp, current_core, json_response, read_body
+from broker.api.views import bp, json_response, read_body
 from broker.contact.consents import ConsentService
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService
+from broker.door import uow
 from broker.errors import ValidationError
 from broker.notifications.services import inbox
 from broker.registry.lookups import Evidence
@@ -46,7 +47,7 @@ def _professional_param() -> str:
 def request_contact() -> Response:
     """Ask for contact with the holder of a match."""
     ask = read_body(_REQUEST_IN)
-    view = ContactService(current_core()).request(
+    view = ContactService(uow()).request(
         g.actor, professional=ask["professional"], lookup_id=ask["lookup_id"],
         match_id=ask["match_id"], purpose=ask["purpose"], basis=ask["basis"],
         evidence=Evidence(ask.get("consent_reference"), ask.get("statute"),
@@ -57,7 +58,7 @@ def request_contact() -> Response:
 @bp.get("/contact-requests/<request_id>")
 def get_contact_request(request_id: str) -> Response:
     """A contact request of (or to) your organisation."""
-    return json_response(_REQUEST_OUT, ContactService(current_core()).get(g.actor, request_id))
+    return json_response(_REQUEST_OUT, ContactService(uow()).get(g.actor, request_id))
 
 
 @bp.post("/contact-requests/<request_id>/decision")
@@ -65,7 +66,7 @@ def get_contact_request(request_id: str) -> Response:
 def decide_contact_request(request_id: str) -> Response:
     """Approve or deny a request made to your organisation."""
     answer = read_body(_DECISION_IN)
-    view = ContactService(current_core()).decide(
+    view = ContactService(uow()).decide(
         g.actor, request_id, professional=answer["professional"],
         approve=answer["decision"] == "approve", message=answer.get("message"))
     return json_response(_REQUEST_OUT, view)
@@ -76,7 +77,7 @@ def decide_contact_request(request_id: str) -> Response:
 def withdraw_contact_request(request_id: str) -> Response:
     """Take back a pending request of your organisation."""
     who = read_body(_WITHDRAWAL_IN)
-    view = ContactService(current_core()).withdraw(g.actor, request_id,
+    view = ContactService(uow()).withdraw(g.actor, request_id,
                                             professional=who["professional"])
     return json_response(_REQUEST_OUT, view)
 
@@ -84,13 +85,13 @@ def withdraw_contact_request(request_id: str) -> Response:
 @bp.get("/contact-links/<token>")
 def open_contact_link(token: str) -> Response:
     """The contact details a link issued to your organisation shows."""
-    return json_response(_CARD_OUT, LinkService(current_core()).open_by_token(g.actor, token))
+    return json_response(_CARD_OUT, LinkService(uow()).open_by_token(g.actor, token))
 
 
 @bp.delete("/contact-links/<token>")
 def revoke_contact_link(token: str) -> Response:
     """Revoke a link (either side)."""
-    link_id = LinkService(current_core()).revoke(g.actor, token=token)
+    link_id = LinkService(uow()).revoke(g.actor, token=token)
     return json_response(_REVOKED_OUT, {"link_id": link_id, "revoked": True})
 
 
@@ -99,7 +100,7 @@ def revoke_contact_link(token: str) -> Response:
 def record_consent() -> Response:
     """Record consent given to your organisation about one household (its matching keys)."""
     given = read_body(_CONSENT_IN)
-    info = ConsentService(current_core()).record(
+    info = ConsentService(uow()).record(
         g.actor, professional=given["professional"],
         pseudonyms=[Pseudonym(k["category"], k["element"], k["key_epoch"])
                     for k in given["matching_keys"]],
@@ -112,7 +113,7 @@ def record_consent() -> Response:
 @bp.delete("/consents/<consent_id>")
 def withdraw_consent(consent_id: str) -> Response:
     """Withdraw consent: no new requests under it, and its links are revoked."""
-    revoked = ConsentService(current_core()).withdraw(g.actor, consent_id,
+    revoked = ConsentService(uow()).withdraw(g.actor, consent_id,
                                                professional=_professional_param())
     return json_response(_CONSENT_WITHDRAWN_OUT, {"id": consent_id, "links_revoked": revoked})
 
@@ -120,6 +121,6 @@ def withdraw_consent(consent_id: str) -> Response:
 @bp.get("/inbox")
 def read_inbox() -> Response:
     """A professional's inbox (query parameters professional, and unread=1 for unread only)."""
-    messages = inbox(current_core(), g.actor, _professional_param(),
+    messages = inbox(uow(), g.actor, _professional_param(),
                      unread_only=request.args.get("unread") == "1")
     return json_response(_INBOX_OUT, {"messages": messages})

@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, select
 
 from broker.api.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.audit.services import Actor, record_event
-from broker.core import Core
+from broker.core import UnitOfWork
 from broker.db import Prepared
 from broker.errors import BrokerError, Conflict, NotFound, ValidationError
 from broker.pseudonyms.keys import check_directory
@@ -90,8 +90,10 @@ _ACTIVE_KEY = Prepared(
 class OrganisationKeys:
     """Adding, revoking, listing and resolving organisations' API keys."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     def add(self, actor: Actor, *, organisation: str, key_id: str, public_key: str,
             source: str = "cli") -> KeyInfo:
@@ -102,57 +104,57 @@ class OrganisationKeys:
                 "Een sleutel-id is 3-100 tekens: letters, cijfers, '.', '_', ':' of '-'.",
             )
         raw = parse_public_key(public_key)
-        with self.core.unit_of_work() as session:
-            org = session.scalar(select(Organisation).filter_by(identifier=organisation))
-            if org is None:
-                raise NotFound(f"There is no organisation with code {organisation!r}.",
-                               f"Er is geen organisatie met code {organisation!r}.")
-            if session.scalar(select(OrganisationKey.id).filter_by(key_id=key_id)):
-                raise Conflict(f"Key id {key_id!r} is taken (also after revocation).",
-                               f"Sleutel-id {key_id!r} is al gebruikt (ook na intrekking).")
-            key = OrganisationKey(key_id=key_id, organisation_id=org.id, public_key=raw,
-                                  status=KEY_ACTIVE, source=source)
-            session.add(key)
-            session.flush()
-            record_event(session, actor, "orgkey:added", organisation_id=org.id,
-                         details={"key_id": key_id, "source": source})
-            return KeyInfo(key_id, org.identifier, raw.hex(), KEY_ACTIVE, source)
+        session = self.session
+        org = session.scalar(select(Organisation).filter_by(identifier=organisation))
+        if org is None:
+            raise NotFound(f"There is no organisation with code {organisation!r}.",
+                           f"Er is geen organisatie met code {organisation!r}.")
+        if session.scalar(select(OrganisationKey.id).filter_by(key_id=key_id)):
+            raise Conflict(f"Key id {key_id!r} is taken (also after revocation).",
+                           f"Sleutel-id {key_id!r} is al gebruikt (ook na intrekking).")
+        key = OrganisationKey(key_id=key_id, organisation_id=org.id, public_key=raw,
+                              status=KEY_ACTIVE, source=source)
+        session.add(key)
+        session.flush()
+        record_event(session, actor, "orgkey:added", organisation_id=org.id,
+                     details={"key_id": key_id, "source": source})
+        return KeyInfo(key_id, org.identifier, raw.hex(), KEY_ACTIVE, source)
 
     def revoke(self, actor: Actor, key_id: str) -> KeyInfo:
         """Revoke a key now; requests signed with it are refused from this moment."""
-        with self.core.unit_of_work() as session:
-            row = session.execute(
-                select(OrganisationKey, Organisation.identifier)
-                .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
-                .where(OrganisationKey.key_id == key_id)
-            ).first()
-            if row is None:
-                raise NotFound(f"There is no key {key_id!r}.", f"Er is geen sleutel {key_id!r}.")
-            key, organisation = row
-            if key.status == KEY_REVOKED:
-                raise Conflict(f"Key {key_id!r} is already revoked.",
-                               f"Sleutel {key_id!r} is al ingetrokken.")
-            key.status = KEY_REVOKED
-            key.revoked_at = self.core.now()
-            record_event(session, actor, "orgkey:revoked", organisation_id=key.organisation_id,
-                         details={"key_id": key_id})
-            return KeyInfo(key_id, organisation, key.public_key.hex(), KEY_REVOKED, key.source)
+        session = self.session
+        row = session.execute(
+            select(OrganisationKey, Organisation.identifier)
+            .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
+            .where(OrganisationKey.key_id == key_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"There is no key {key_id!r}.", f"Er is geen sleutel {key_id!r}.")
+        key, organisation = row
+        if key.status == KEY_REVOKED:
+            raise Conflict(f"Key {key_id!r} is already revoked.",
+                           f"Sleutel {key_id!r} is al ingetrokken.")
+        key.status = KEY_REVOKED
+        key.revoked_at = self.core.now()
+        record_event(session, actor, "orgkey:revoked", organisation_id=key.organisation_id,
+                     details={"key_id": key_id})
+        return KeyInfo(key_id, organisation, key.public_key.hex(), KEY_REVOKED, key.source)
 
     def listing(self, organisation: str | None = None) -> list[KeyInfo]:
         """Every key, optionally of one organisation."""
-        with self.core.unit_of_work() as session:
-            query = (select(OrganisationKey, Organisation.identifier)
-                     .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
-                     .order_by(Organisation.identifier, OrganisationKey.key_id))
-            if organisation is not None:
-                query = query.where(Organisation.identifier == organisation)
-            return [KeyInfo(k.key_id, org, k.public_key.hex(), k.status, k.source)
-                    for k, org in session.execute(query)]
+        session = self.session
+        query = (select(OrganisationKey, Organisation.identifier)
+                 .join(Organisation, Organisation.id == OrganisationKey.organisation_id)
+                 .order_by(Organisation.identifier, OrganisationKey.key_id))
+        if organisation is not None:
+            query = query.where(Organisation.identifier == organisation)
+        return [KeyInfo(k.key_id, org, k.public_key.hex(), k.status, k.source)
+                for k, org in session.execute(query)]
 
     def resolve(self, key_id: str) -> tuple[VerifyKey, Caller] | None:
         """The active key and its organisation; None for an unknown or revoked key alike."""
-        with self.core.transaction() as connection:
-            rows = _ACTIVE_KEY.all(connection, {"key_id": key_id})
+        connection = self.uow.connection
+        rows = _ACTIVE_KEY.all(connection, {"key_id": key_id})
         if not rows:
             return None
         public_key, org_id, organisation, org_type = rows[0]

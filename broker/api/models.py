@@ -16,7 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base, UTCDateTime, utcnow
+from broker.clock import utcnow
+from broker.db import Base, UTCDateTime
 
 KEY_ACTIVE = "active"
 KEY_REVOKED = "revoked"

@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from broker.api.models import ReplayNonce
+from broker.core import UnitOfWork
 from broker.db import Prepared
 from broker.errors import BrokerError
 
@@ -139,31 +140,36 @@ _RECORD = {"postgresql": _record_statement(postgresql.insert),
 
 
 class DatabaseReplayCache:
-    """The replay cache in the broker's database (every worker and host shares it)."""
+    """The replay cache in the broker's database (every worker and host shares it), written in
+    the request's unit of work."""
 
-    def __init__(self, engine: Engine) -> None:
-        """Record nonces through ``engine`` (the core's)."""
-        self._engine = engine
-        self._record = _RECORD[engine.dialect.name]
+    def __init__(self, uow: UnitOfWork) -> None:
+        """Record nonces in ``uow`` (the request's)."""
+        self._uow = uow
 
     def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
         """Record the nonce until ``expires_at``; True if it was already recorded and still live.
 
-        One statement, committed before the request is carried out: of two concurrent requests
-        with the same nonce, the database's unique key lets exactly one write its row.
+        One statement in the request's transaction, kept even when the request is refused
+        (:meth:`~broker.core.UnitOfWork.keep`): of two concurrent requests with the same nonce,
+        the database's unique key lets exactly one write its row — the other waits for the
+        first to commit, then finds it.
 
         Raises:
             ReplayCacheUnavailable: the database did not answer.
         """
         params = {"digest": nonce_digest(key_id, nonce), "expires_at": expires_at, "now": now}
         try:
-            with self._engine.begin() as connection:
-                written = self._record.execute(connection, params)
+            connection = self._uow.connection
+            record = _RECORD[connection.dialect.name]
+            written = record.execute(connection, params)
         except SQLAlchemyError as exc:
             raise ReplayCacheUnavailable(
                 "The replay cache (the database) is unavailable; the request is refused",
                 "De replay-cache (de database) is niet bereikbaar; het verzoek wordt geweigerd",
             ) from exc
+        if written:
+            self._uow.keep(lambda again: record.execute(again, params))
         return written == 0
 
 

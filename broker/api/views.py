@@ -11,17 +11,16 @@ import json
 from typing import Any
 
 from broker_primitives.blinding import Pseudonym
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from marshmallow import Schema
 
 from broker.api import schemas
 from broker.api.auth import authenticate, sign
 from broker.api.bodies import check_target, parse_json
-from broker.api.idempotency import idempotent, request_key
+from broker.api.idempotency import idempotent, idempotently
 from broker.api.openapi import docs_page, openapi_document
 from broker.api.problems import register_error_handlers
-from broker.app import core_of
-from broker.core import Core
+from broker.door import uow
 from broker.errors import ValidationError
 from broker.pseudonyms.quota import QuotaExceeded, QuotaUse
 from broker.registry.lookups import Evidence, LookupService
@@ -42,11 +41,6 @@ bp.before_request(check_target)  # before anything reads (or audits) the path
 bp.before_request(authenticate)
 bp.after_app_request(sign)  # every /v1 answer, unrouted ones (404, 405) too
 register_error_handlers(bp)
-
-
-def current_core() -> Core:
-    """The core of the app serving this request (the API views' and contact_views')."""
-    return core_of(current_app)
 
 
 def read_body(schema: Schema) -> Any:
@@ -71,19 +65,18 @@ def _pseudonyms(keys: list[dict[str, Any]]) -> list[Pseudonym]:
 
 def quota_headers(use: QuotaUse) -> dict[str, str]:
     """RateLimit-* of the organisation's daily evaluation quota (``Retry-After`` when used up)."""
-    reset = str(max(0, int((use.resets_at - current_core().now()).total_seconds())))
+    reset = str(max(0, int((use.resets_at - uow().now()).total_seconds())))
     headers = {"RateLimit-Limit": str(use.limit), "RateLimit-Remaining": str(use.remaining),
                "RateLimit-Reset": reset}
     return headers if use.granted else {**headers, "Retry-After": reset}
 
 
 @bp.post("/pseudonyms/evaluate")
-@idempotent
 def evaluate() -> Response:
     """The pseudonym service: evaluate blinded elements (each one counts against the quota)."""
     blinded = read_body(_EVALUATE_REQUEST)["blinded_elements"]
     try:
-        charged = current_core().evaluate(g.actor, blinded)
+        charged = uow().evaluate(g.actor, blinded)
     except QuotaExceeded as exc:
         g.limit_headers = quota_headers(exc.use)
         raise
@@ -99,11 +92,10 @@ def evaluate() -> Response:
 def register() -> Response:
     """Register one involvement or a batch of up to 1000, all or none."""
     items = read_body(_REGISTER_REQUEST)["involvements"]
-    registered = RegistryService(current_core()).register_involvements(
+    registered = RegistryService(uow()).register_involvements(
         g.actor, organisation=g.caller.organisation,
         items=[NewInvolvement(i["professional"], _pseudonyms(i["matching_keys"]), i["purpose"],
                               i["ends_on"]) for i in items],
-        request_key=request_key(),
     )
     return json_response(_INVOLVEMENT_LIST, {"involvements": registered}, 201)
 
@@ -112,14 +104,14 @@ def register() -> Response:
 def get_involvement(involvement_id: str) -> Response:
     """One of the caller's organisation's involvements."""
     return json_response(_INVOLVEMENT_OUT,
-                 RegistryService(current_core()).get_involvement(g.actor, involvement_id))
+                 RegistryService(uow()).get_involvement(g.actor, involvement_id))
 
 
 @bp.patch("/involvements/<involvement_id>")
 def change_involvement(involvement_id: str) -> Response:
     """Renew, change the contact professional, or end."""
     change = read_body(_INVOLVEMENT_PATCH)
-    registry = RegistryService(current_core())
+    registry = RegistryService(uow())
     if "professional" in change:
         info = registry.change_contact(g.actor, involvement_id, change["professional"])
     elif "ends_on" in change:
@@ -134,26 +126,30 @@ def change_involvement(involvement_id: str) -> Response:
 def end_involvement(involvement_id: str) -> Response:
     """End an involvement now."""
     return json_response(_INVOLVEMENT_OUT,
-                 RegistryService(current_core()).end_involvement(g.actor, involvement_id))
+                 RegistryService(uow()).end_involvement(g.actor, involvement_id))
 
 
 @bp.post("/lookups")
-@idempotent
 def lookup() -> Response:
-    """Who else is involved with this household, as far as the policy allows?"""
+    """Who else is involved with this household, as far as the policy allows? (A look-up that
+    registers the asker too changes state: its answer is kept for a retry.)"""
     question = read_body(_LOOKUP_REQUEST)
-    pseudonyms = _pseudonyms(question["matching_keys"])
     register = question.get("register")
-    result = LookupService(current_core()).lookup(
-        g.actor, pseudonyms=pseudonyms, purpose=question["purpose"], basis=question["basis"],
-        evidence=Evidence(question.get("consent_reference"), question.get("statute"),
-                          question.get("justification")),
-        on_behalf_of=question.get("professional"),
-        register=NewInvolvement(register["professional"], pseudonyms, question["purpose"],
-                                register["ends_on"]) if register else None,
-        request_key=request_key(),
-    )
-    return json_response(_LOOKUP_RESPONSE, result)
+
+    def answer() -> Response:
+        pseudonyms = _pseudonyms(question["matching_keys"])
+        result = LookupService(uow()).lookup(
+            g.actor, pseudonyms=pseudonyms, purpose=question["purpose"],
+            basis=question["basis"],
+            evidence=Evidence(question.get("consent_reference"), question.get("statute"),
+                              question.get("justification")),
+            on_behalf_of=question.get("professional"),
+            register=NewInvolvement(register["professional"], pseudonyms, question["purpose"],
+                                    register["ends_on"]) if register else None,
+        )
+        return json_response(_LOOKUP_RESPONSE, result)
+
+    return idempotently(answer) if register else answer()
 
 
 @bp.get("/openapi.json")

@@ -30,7 +30,7 @@ from broker.audit.chain import STATE_ID, to_millisecond
 from broker.audit.models import AuditCheckpoint, AuditLogState
 from broker.audit.notes import NoteKey, checkpoint_body, parse_checkpoint
 from broker.audit.witnessing import configured_witnesses, hand_to_witnesses, quorum
-from broker.db import utcnow
+from broker.clock import utcnow
 from broker.signing import ensure_signing_key, load_signing_key
 
 if TYPE_CHECKING:

@@ -41,6 +41,7 @@ from broker.audit.chain import timestamp
 from broker.audit.models import AuditEvent, MisuseCount
 from broker.audit.search import check_period, period
 from broker.audit.services import Actor, record_event
+from broker.core import UnitOfWork
 from broker.db import Prepared
 from broker.errors import ValidationError
 from broker.notifications.services import notify_auditors
@@ -157,16 +158,17 @@ def count_lookup(connection: Connection, core: Core, actor: Actor, organisation_
     return raised
 
 
-def prune_counts(core: Core, actor: Actor) -> int:
+def prune_counts(uow: UnitOfWork, actor: Actor) -> int:
     """Delete the counters' minutes that no window of the policy in force reaches any more
     (audited as ``audit:misuse_counts_pruned``); returns how many were deleted."""
+    core = uow.core
     misuse = core.policy().misuse
     longest = max(misuse.fishing_window_minutes, misuse.volume_window_minutes)
     before = minute_of(core.now() - timedelta(minutes=longest))
-    with core.transaction() as connection:
-        deleted = connection.execute(delete(_COUNTS).where(_COUNTS.c.minute < before)).rowcount
-        record_event(connection, actor, "audit:misuse_counts_pruned",
-                     details={"rows": int(deleted), "before_minute": before})
+    connection = uow.connection
+    deleted = connection.execute(delete(_COUNTS).where(_COUNTS.c.minute < before)).rowcount
+    record_event(connection, actor, "audit:misuse_counts_pruned",
+                 details={"rows": int(deleted), "before_minute": before})
     return int(deleted)
 
 
@@ -193,7 +195,8 @@ def _flag(at: datetime, event_id: str, details: dict[str, Any], code: str | None
                       int(details["window_minutes"]), event_id, str(details["lookup_event"]))
 
 
-def misuse_flags(core: Core, actor: Actor, kinds: tuple[str, ...], start: datetime | None = None,
+def misuse_flags(uow: UnitOfWork, actor: Actor, kinds: tuple[str, ...],
+                 start: datetime | None = None,
                  end: datetime | None = None) -> list[MisuseFlag]:
     """The flags of ``kinds`` raised in the period (``start`` inclusive, ``end`` exclusive),
     oldest first; audited as ``audit:reported``."""
@@ -202,17 +205,17 @@ def misuse_flags(core: Core, actor: Actor, kinds: tuple[str, ...], start: dateti
         raise ValidationError(f"Choose flag kinds from: {', '.join(KINDS.values())}.",
                               f"Kies soorten markering uit: {', '.join(KINDS.values())}.")
     check_period(start, end)
-    with core.transaction() as connection:
-        found = connection.execute(
-            select(AuditEvent.occurred_at, AuditEvent.event_id, AuditEvent.details,
-                   Organisation.identifier)
-            .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-            .where(AuditEvent.event_type == "audit:misuse_flagged", *period(start, end))
-            .order_by(AuditEvent.seq)).all()
-        flags = [_flag(at, event_id, details, code)
-                 for at, event_id, details, code in found if details["kind"] in kinds]
-        record_event(connection, actor, "audit:reported", details={
-            "report": "misuse_flags", "kinds": sorted(kinds),
-            "from": timestamp(start) if start else None, "to": timestamp(end) if end else None,
-            "rows": len(flags)})
+    connection = uow.connection
+    found = connection.execute(
+        select(AuditEvent.occurred_at, AuditEvent.event_id, AuditEvent.details,
+               Organisation.identifier)
+        .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
+        .where(AuditEvent.event_type == "audit:misuse_flagged", *period(start, end))
+        .order_by(AuditEvent.seq)).all()
+    flags = [_flag(at, event_id, details, code)
+             for at, event_id, details, code in found if details["kind"] in kinds]
+    record_event(connection, actor, "audit:reported", details={
+        "report": "misuse_flags", "kinds": sorted(kinds),
+        "from": timestamp(start) if start else None, "to": timestamp(end) if end else None,
+        "rows": len(flags)})
     return flags

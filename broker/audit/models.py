@@ -36,7 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from broker.db import Base, UTCDateTime, utcnow
+from broker.clock import utcnow
+from broker.db import Base, UTCDateTime
 
 
 class AuditEvent(Base):

@@ -41,7 +41,7 @@ from broker.audit.services import Actor, record_event
 from broker.db import Base, UTCDateTime
 
 if TYPE_CHECKING:
-    from broker.core import Core
+    from broker.core import Core, UnitOfWork
 
 EVENT_TYPE = "auth:unauthenticated_refused"
 UNKNOWN_NETWORK = "unknown"
@@ -84,17 +84,19 @@ def minute_of(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
 
-def count_refusal(core: Core, *, network: str | None, door: str, reason: str,
+def count_refusal(uow: UnitOfWork, *, network: str | None, door: str, reason: str,
                   key_id: str | None = None) -> None:
-    """Count one refusal of an unauthenticated request (rule 1); no event is written."""
+    """Count one refusal of an unauthenticated request (rule 1) in the request's unit of work,
+    as its refusal's record (everything else the request wrote is undone); no event."""
     if door not in DOORS:
         raise ValueError(f"unknown door {door!r}")
-    row = {"minute": minute_of(core.now()), "network": network or UNKNOWN_NETWORK, "door": door,
+    row = {"minute": minute_of(uow.now()), "network": network or UNKNOWN_NETWORK, "door": door,
            "reason": reason[:64], "key_id": key_id or "", "count": 1}
-    with core.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # rule 4
-        connection.execute(_COUNT[connection.dialect.name].values(**row))
+    uow.undo()
+    connection = uow.connection
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # rule 4
+    connection.execute(_COUNT[connection.dialect.name].values(**row))
 
 
 def flush_tallies(core: Core) -> int:

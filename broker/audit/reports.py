@@ -33,6 +33,7 @@ from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.refusals import EVENT_TYPE as COUNTED
 from broker.audit.search import AuditRow, check_period, period, query_rows
 from broker.audit.services import Actor, Subject, record_event
+from broker.core import UnitOfWork
 from broker.errors import Conflict, NotFound, ValidationError
 from broker.pseudonyms.matching import RotationState
 from broker.registry.models import Organisation
@@ -91,23 +92,23 @@ def _reviewed(connection: Connection, event_id: str | None = None) -> list[str]:
     return [value for value in connection.scalars(statement) if value is not None]
 
 
-def vital_interest_pending(core: Core, actor: Actor, start: datetime | None = None,
+def vital_interest_pending(uow: UnitOfWork, actor: Actor, start: datetime | None = None,
                            end: datetime | None = None) -> list[PendingReview]:
     """Vital-interest events in the period that no review references yet, oldest first."""
     check_period(start, end)
-    with core.transaction() as connection:
-        done = set(_reviewed(connection))
-        rows = query_rows(connection, AuditEvent.vital_interest.is_(True), *period(start, end))
-        texts = dict(connection.execute(
-            select(AuditEvent.event_id, AuditEvent.justification)
-            .where(AuditEvent.vital_interest.is_(True), *period(start, end))).all())
-        result = [PendingReview(**asdict(row), justification=texts.get(row.event_id))
-                  for row in rows if row.event_id not in done]
-        _reported(connection, actor, "vital_interest", start, end, len(result))
+    connection = uow.connection
+    done = set(_reviewed(connection))
+    rows = query_rows(connection, AuditEvent.vital_interest.is_(True), *period(start, end))
+    texts = dict(connection.execute(
+        select(AuditEvent.event_id, AuditEvent.justification)
+        .where(AuditEvent.vital_interest.is_(True), *period(start, end))).all())
+    result = [PendingReview(**asdict(row), justification=texts.get(row.event_id))
+              for row in rows if row.event_id not in done]
+    _reported(connection, actor, "vital_interest", start, end, len(result))
     return result
 
 
-def review(core: Core, actor: Actor, event_id: str, verdict: str, note: str) -> str:
+def review(uow: UnitOfWork, actor: Actor, event_id: str, verdict: str, note: str) -> str:
     """Record the auditor's verdict on a vital-interest event (``audit:reviewed``); returns the
     review's event id. Each event is reviewed once; the review carries the event's subjects,
     so a search by the household finds it too."""
@@ -117,32 +118,32 @@ def review(core: Core, actor: Actor, event_id: str, verdict: str, note: str) -> 
                               "zijn.")
     note = require_text(note, "The review note", "De toelichting bij het oordeel",
                         MAX_NOTE_LENGTH)
-    with core.transaction() as connection:
-        found = connection.execute(
-            select(AuditEvent.id, AuditEvent.vital_interest)
-            .where(AuditEvent.event_id == event_id)).first() if len(event_id) <= 36 else None
-        if found is None:
-            raise NotFound("There is no audit event with this id; see: broker audit report "
-                           "vital-interest",
-                           "Er is geen auditgebeurtenis met dit kenmerk; zie: broker audit "
-                           "report vital-interest")
-        if not found.vital_interest:
-            raise ValidationError(
-                "Only events on the vital-interest basis are reviewed.",
-                "Alleen gebeurtenissen op grond van zwaarwegend belang worden beoordeeld.")
-        if _reviewed(connection, event_id):
-            raise _already_reviewed()
-        subjects = [Subject(*row) for row in connection.execute(
-            select(AuditSubject.category, AuditSubject.value, AuditSubject.oprf_epoch,
-                   AuditSubject.broker_epoch).where(AuditSubject.event_id == found.id))]
-        # The note is free text about a case: a personal detail, erasable like a justification.
-        recorded = record_event(connection, actor, "audit:reviewed", subjects=subjects,
-                                justification=note,
-                                details={"reviewed_event": event_id, "verdict": verdict})
-        # Appending locked the log's head, so a concurrent review of the same event has
-        # committed by now or waits for us: counting again closes the race.
-        if len(_reviewed(connection, event_id)) > 1:
-            raise _already_reviewed()
+    connection = uow.connection
+    found = connection.execute(
+        select(AuditEvent.id, AuditEvent.vital_interest)
+        .where(AuditEvent.event_id == event_id)).first() if len(event_id) <= 36 else None
+    if found is None:
+        raise NotFound("There is no audit event with this id; see: broker audit report "
+                       "vital-interest",
+                       "Er is geen auditgebeurtenis met dit kenmerk; zie: broker audit "
+                       "report vital-interest")
+    if not found.vital_interest:
+        raise ValidationError(
+            "Only events on the vital-interest basis are reviewed.",
+            "Alleen gebeurtenissen op grond van zwaarwegend belang worden beoordeeld.")
+    if _reviewed(connection, event_id):
+        raise _already_reviewed()
+    subjects = [Subject(*row) for row in connection.execute(
+        select(AuditSubject.category, AuditSubject.value, AuditSubject.oprf_epoch,
+               AuditSubject.broker_epoch).where(AuditSubject.event_id == found.id))]
+    # The note is free text about a case: a personal detail, erasable like a justification.
+    recorded = record_event(connection, actor, "audit:reviewed", subjects=subjects,
+                            justification=note,
+                            details={"reviewed_event": event_id, "verdict": verdict})
+    # Appending locked the log's head, so a concurrent review of the same event has
+    # committed by now or waits for us: counting again closes the race.
+    if len(_reviewed(connection, event_id)) > 1:
+        raise _already_reviewed()
     return recorded.event_id
 
 
@@ -178,11 +179,12 @@ class _EpochAligner:
         return value
 
 
-def unfollowed_lookups(core: Core, actor: Actor, *, days: int = 14,
+def unfollowed_lookups(uow: UnitOfWork, actor: Actor, *, days: int = 14,
                        start: datetime | None = None, end: datetime | None = None
                        ) -> list[UnfollowedLookup]:
     """Look-ups in the period that were at least ``days`` old and never followed up by their
     organisation (see the module docstring for the rule)."""
+    core = uow.core
     if not 1 <= days <= 366:
         raise ValidationError("The number of days must lie between 1 and 366.",
                               "Het aantal dagen moet tussen 1 en 366 liggen.")
@@ -190,68 +192,68 @@ def unfollowed_lookups(core: Core, actor: Actor, *, days: int = 14,
     window = timedelta(days=days)
     judged_until = core.now() - window
     end_of_lookups = judged_until if end is None else min(end, judged_until)
-    with core.transaction() as connection:
-        # One statement, so every row is read in the same state of any running rotation.
-        found = connection.execute(
-            select(AuditEvent.id, AuditEvent.event_type, AuditEvent.organisation_id,
-                   AuditEvent.occurred_at, AuditSubject.value, AuditSubject.oprf_epoch,
-                   AuditSubject.broker_epoch)
-            .join(AuditSubject, AuditSubject.event_id == AuditEvent.id)
-            .where(AuditEvent.event_type.in_(("lookup:performed", *FOLLOW_UP_TYPES)),
-                   AuditEvent.organisation_id.is_not(None),
-                   AuditEvent.occurred_at < end_of_lookups + window,
-                   or_(AuditEvent.event_type != "lookup:performed",
-                       AuditEvent.occurred_at >= start) if start is not None else true())
-        ).all()
-        align = _EpochAligner(core, ((o, b) for *_, o, b in found))
-        first_follow_up: dict[tuple[int, bytes], datetime] = {}
-        lookups: dict[int, tuple[int, datetime, set[bytes]]] = {}
-        for row_id, event_type, org_id, at, value, oprf_epoch, broker_epoch in found:
-            assert org_id is not None  # filtered above
-            key = align(value, oprf_epoch, broker_epoch)
-            if event_type != "lookup:performed":
-                earliest = first_follow_up.get((org_id, key))
-                if earliest is None or at < earliest:
-                    first_follow_up[(org_id, key)] = at
-            elif (start is None or at >= start) and at < end_of_lookups:
-                lookups.setdefault(row_id, (org_id, at, set()))[2].add(key)
+    connection = uow.connection
+    # One statement, so every row is read in the same state of any running rotation.
+    found = connection.execute(
+        select(AuditEvent.id, AuditEvent.event_type, AuditEvent.organisation_id,
+               AuditEvent.occurred_at, AuditSubject.value, AuditSubject.oprf_epoch,
+               AuditSubject.broker_epoch)
+        .join(AuditSubject, AuditSubject.event_id == AuditEvent.id)
+        .where(AuditEvent.event_type.in_(("lookup:performed", *FOLLOW_UP_TYPES)),
+               AuditEvent.organisation_id.is_not(None),
+               AuditEvent.occurred_at < end_of_lookups + window,
+               or_(AuditEvent.event_type != "lookup:performed",
+                   AuditEvent.occurred_at >= start) if start is not None else true())
+    ).all()
+    align = _EpochAligner(core, ((o, b) for *_, o, b in found))
+    first_follow_up: dict[tuple[int, bytes], datetime] = {}
+    lookups: dict[int, tuple[int, datetime, set[bytes]]] = {}
+    for row_id, event_type, org_id, at, value, oprf_epoch, broker_epoch in found:
+        assert org_id is not None  # filtered above
+        key = align(value, oprf_epoch, broker_epoch)
+        if event_type != "lookup:performed":
+            earliest = first_follow_up.get((org_id, key))
+            if earliest is None or at < earliest:
+                first_follow_up[(org_id, key)] = at
+        elif (start is None or at >= start) and at < end_of_lookups:
+            lookups.setdefault(row_id, (org_id, at, set()))[2].add(key)
 
-        def followed_up(org_id: int, at: datetime, keys: set[bytes]) -> bool:
-            firsts = (first_follow_up.get((org_id, key)) for key in keys)
-            return any(first is not None and first <= at + window for first in firsts)
+    def followed_up(org_id: int, at: datetime, keys: set[bytes]) -> bool:
+        firsts = (first_follow_up.get((org_id, key)) for key in keys)
+        return any(first is not None and first <= at + window for first in firsts)
 
-        unfollowed = [row_id for row_id, (org_id, at, keys) in lookups.items()
-                      if not followed_up(org_id, at, keys)]
-        result = []
-        for chunk in (unfollowed[i:i + _CHUNK] for i in range(0, len(unfollowed), _CHUNK)):
-            counts = AuditEvent.details["match_count"].as_integer()
-            matched: dict[int, int | None] = dict(connection.execute(
-                select(AuditEvent.seq, counts).where(AuditEvent.id.in_(chunk))).all())
-            result += [UnfollowedLookup(**asdict(row), match_count=matched.get(row.seq))
-                       for row in query_rows(connection, AuditEvent.id.in_(chunk))]
-        result.sort(key=lambda row: row.seq)
-        _reported(connection, actor, "unfollowed", start, end, len(result), days=days)
+    unfollowed = [row_id for row_id, (org_id, at, keys) in lookups.items()
+                  if not followed_up(org_id, at, keys)]
+    result = []
+    for chunk in (unfollowed[i:i + _CHUNK] for i in range(0, len(unfollowed), _CHUNK)):
+        counts = AuditEvent.details["match_count"].as_integer()
+        matched: dict[int, int | None] = dict(connection.execute(
+            select(AuditEvent.seq, counts).where(AuditEvent.id.in_(chunk))).all())
+        result += [UnfollowedLookup(**asdict(row), match_count=matched.get(row.seq))
+                   for row in query_rows(connection, AuditEvent.id.in_(chunk))]
+    result.sort(key=lambda row: row.seq)
+    _reported(connection, actor, "unfollowed", start, end, len(result), days=days)
     return result
 
 
-def refused_requests(core: Core, actor: Actor, *, start: datetime | None = None,
+def refused_requests(uow: UnitOfWork, actor: Actor, *, start: datetime | None = None,
                      end: datetime | None = None) -> list[RefusedGroup]:
     """Refused requests in the period, per organisation, event type and reason; most first."""
     check_period(start, end)
-    with core.transaction() as connection:
-        groups = connection.execute(
-            select(Organisation.identifier, Organisation.name, AuditEvent.event_type,
-                   AuditEvent.reason, func.count(), func.min(AuditEvent.occurred_at),
-                   func.max(AuditEvent.occurred_at))
-            .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-            .where(AuditEvent.outcome == "refused", AuditEvent.event_type != COUNTED,
-                   *period(start, end))
-            .group_by(Organisation.identifier, Organisation.name, AuditEvent.event_type,
-                      AuditEvent.reason)
-        ).all()
-        counted = _counted_refusals(connection, start, end)
-        result = sorted([*(RefusedGroup(*row) for row in groups), *counted], key=_refused_order)
-        _reported(connection, actor, "refused", start, end, len(result))
+    connection = uow.connection
+    groups = connection.execute(
+        select(Organisation.identifier, Organisation.name, AuditEvent.event_type,
+               AuditEvent.reason, func.count(), func.min(AuditEvent.occurred_at),
+               func.max(AuditEvent.occurred_at))
+        .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
+        .where(AuditEvent.outcome == "refused", AuditEvent.event_type != COUNTED,
+               *period(start, end))
+        .group_by(Organisation.identifier, Organisation.name, AuditEvent.event_type,
+                  AuditEvent.reason)
+    ).all()
+    counted = _counted_refusals(connection, start, end)
+    result = sorted([*(RefusedGroup(*row) for row in groups), *counted], key=_refused_order)
+    _reported(connection, actor, "refused", start, end, len(result))
     return result
 
 

@@ -22,28 +22,30 @@ from broker.audit.chain import timestamp, to_millisecond
 from broker.audit.erasures import ERASED
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor, record_event
+from broker.core import UnitOfWork
 from broker.registry.periods import add_months
 
 if TYPE_CHECKING:
-    from broker.core import Core
+    pass
 
 
-def erase_personal_details(core: Core, actor: Actor) -> int:
+def erase_personal_details(uow: UnitOfWork, actor: Actor) -> int:
     """Erase the personal details of events older than the policy allows; returns how many."""
+    core = uow.core
     months = core.policy().retention.audit_details_months
     cutoff = to_millisecond(datetime.combine(add_months(core.today(), -months), time(),
                                              tzinfo=core.now().tzinfo))
     due = (AuditEvent.occurred_at < cutoff, AuditEvent.personal_salt.is_not(None))
-    with core.transaction() as connection:
-        first, last = connection.execute(
-            select(func.min(AuditEvent.seq), func.max(AuditEvent.seq)).where(*due)).one()
-        if first is None:
-            return 0
-        erased = connection.execute(
-            update(AuditEvent).where(*due, AuditEvent.seq.between(first, last))
-            .values(source_address=None, justification=None, personal_salt=None)
-        ).rowcount
-        record_event(connection, actor, ERASED, details={
-            "events": erased, "first_seq": first, "last_seq": last,
-            "occurred_before": timestamp(cutoff)})
+    connection = uow.connection
+    first, last = connection.execute(
+        select(func.min(AuditEvent.seq), func.max(AuditEvent.seq)).where(*due)).one()
+    if first is None:
+        return 0
+    erased = connection.execute(
+        update(AuditEvent).where(*due, AuditEvent.seq.between(first, last))
+        .values(source_address=None, justification=None, personal_salt=None)
+    ).rowcount
+    record_event(connection, actor, ERASED, details={
+        "events": erased, "first_seq": first, "last_seq": last,
+        "occurred_before": timestamp(cutoff)})
     return erased

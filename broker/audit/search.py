@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, Connection, or_, select
 from broker.audit.chain import timestamp
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import EVENT_TYPES, Actor, Subject, record_event
+from broker.core import UnitOfWork
 from broker.errors import NotFound, ValidationError
 from broker.pseudonyms.matching import unique_values
 from broker.registry.models import Organisation, Professional
@@ -158,10 +159,11 @@ def concerning(values: Sequence[bytes]) -> ColumnElement[bool]:
     return AuditEvent.id.in_(select(AuditSubject.event_id).where(AuditSubject.value.in_(values)))
 
 
-def search_events(core: Core, actor: Actor, query: AuditQuery,
+def search_events(uow: UnitOfWork, actor: Actor, query: AuditQuery,
                   limit: int = DEFAULT_LIMIT) -> list[AuditRow]:
     """The events matching ``query`` in log order, at most ``limit``; audited as
     ``audit:searched``. A caller that receives exactly ``limit`` rows should narrow the search."""
+    core = uow.core
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(f"The limit must lie between 1 and {MAX_LIMIT}.",
                               f"De limiet moet tussen 1 en {MAX_LIMIT} liggen.")
@@ -174,21 +176,21 @@ def search_events(core: Core, actor: Actor, query: AuditQuery,
     if unknown:
         raise ValidationError(f"Unknown event type {unknown[0]!r}.",
                               f"Onbekend soort gebeurtenis {unknown[0]!r}.")
-    with core.transaction() as connection:
-        conditions = _conditions(connection, query)
-        subjects: list[Subject] = []
-        if query.household:
-            keys = household_keys(core, connection, query.household)
-            conditions.append(concerning(keys.values))
-            subjects = keys.subjects
-        rows = query_rows(connection, *conditions, limit=limit)
-        record_event(connection, actor, "audit:searched", subjects=subjects, details={
-            "organisation": query.organisation, "professional": query.professional,
-            "event_types": sorted(query.event_types), "flags": sorted(query.flags),
-            "from": timestamp(query.start) if query.start else None,
-            "to": timestamp(query.end) if query.end else None,
-            "household_keys": len(query.household), "limit": limit, "results": len(rows),
-        })
+    connection = uow.connection
+    conditions = _conditions(connection, query)
+    subjects: list[Subject] = []
+    if query.household:
+        keys = household_keys(core, connection, query.household)
+        conditions.append(concerning(keys.values))
+        subjects = keys.subjects
+    rows = query_rows(connection, *conditions, limit=limit)
+    record_event(connection, actor, "audit:searched", subjects=subjects, details={
+        "organisation": query.organisation, "professional": query.professional,
+        "event_types": sorted(query.event_types), "flags": sorted(query.flags),
+        "from": timestamp(query.start) if query.start else None,
+        "to": timestamp(query.end) if query.end else None,
+        "household_keys": len(query.household), "limit": limit, "results": len(rows),
+    })
     return rows
 
 

@@ -11,16 +11,19 @@ import ipaddress
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.orm import Session
 
 from broker.audit.chain import Personal, check_json, new_salt, seal, to_millisecond
 from broker.audit.models import AuditEvent, AuditSubject
-from broker.db import prepared_insert, utcnow
+from broker.clock import utcnow
+from broker.db import prepared_insert
 
 Channel = Literal["web", "api", "cli", "system"]
 
@@ -191,6 +194,23 @@ def time_ordered_uuid() -> str:
     return str(uuid.UUID(int=value))
 
 
+# The clock of each connection a unit of work runs on (broker.core): an event records the
+# unit's time, not the wall clock's, whichever service appends it.
+_CLOCKS: WeakKeyDictionary[Connection, Callable[[], datetime]] = WeakKeyDictionary()
+
+
+def bind_clock(connection: Connection, clock: Callable[[], datetime]) -> None:
+    """Have events appended on ``connection`` take their time from ``clock``."""
+    _CLOCKS[connection] = clock
+
+
+def _clock_of(session: Session | Connection, connection: Connection) -> Callable[[], datetime]:
+    if isinstance(session, Session) and "clock" in session.info:
+        clock: Callable[[], datetime] = session.info["clock"]
+        return clock
+    return _CLOCKS.get(connection, utcnow)
+
+
 def record_event(
     session: Session | Connection,
     actor: Actor,
@@ -211,8 +231,12 @@ def record_event(
     details: Mapping[str, object] | None = None,
     subjects: Iterable[Subject] = (),
     event_id: str | None = None,
+    at: datetime | None = None,
 ) -> RecordedEvent:
     """Append one audit event (and its subjects) in ``session``'s transaction.
+
+    ``at`` is when it happened; without it, the clock the connection's unit of work runs on
+    (:func:`bind_clock`), else the wall clock.
 
     ``organisation_id`` defaults to the actor's organisation: on whose behalf the act was done.
     The rows are written at once (not at the next flush), so a failure surfaces in the service
@@ -229,12 +253,13 @@ def record_event(
     if actor.client_request_id is not None:
         details["client_request_id"] = actor.client_request_id
     check_json(details)
+    connection = session.connection() if isinstance(session, Session) else session
     subjects = list(subjects)
     personal = Personal(actor.source_address, justification)
     salt = new_salt() if personal else None
     fields: dict[str, object] = {
         "event_id": event_id or time_ordered_uuid(),
-        "occurred_at": to_millisecond(utcnow()),
+        "occurred_at": to_millisecond(at or _clock_of(session, connection)()),
         "event_type": event_type,
         "action": action,
         "outcome": outcome,
@@ -262,7 +287,6 @@ def record_event(
         "justification": personal.justification,
         "personal_salt": salt,
     }
-    connection = session.connection() if isinstance(session, Session) else session
     link = seal(connection, fields)
     row_id: int = _INSERT_EVENT.insert_one(connection, fields)
     subject_rows = [

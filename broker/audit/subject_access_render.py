@@ -14,12 +14,12 @@ import csv
 import dataclasses
 import json
 import textwrap
-from datetime import datetime
 from typing import TextIO
 
 from broker.audit.chain import timestamp
 from broker.audit.search import as_dict
 from broker.audit.subject_access import CATEGORY_WORDS, AccessEntry, SubjectAccessReport, word
+from broker.clock import local_time
 
 WITHHELD_NOTICE = (
     "Niet alle informatie staat in dit overzicht. Informatie waarvan bekendmaking u of een ander "
@@ -31,12 +31,6 @@ WITHHELD_NOTICE = (
     "GDPR Implementation Act). You may ask the data protection officer for an explanation or "
     "lodge a complaint with the Dutch Data Protection Authority.",
 )
-
-
-def _local(moment: datetime) -> str:
-    from broker.core import LOCAL_ZONE  # noqa: PLC0415 - the core imports this package
-
-    return moment.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M")
 
 
 def _why(entry: AccessEntry, en: bool) -> str:
@@ -59,7 +53,7 @@ def render_text(report: SubjectAccessReport) -> str:
         "Subject access report (GDPR art. 15): household involvement broker" if en else
         "Inzageoverzicht (AVG art. 15): verwijsbroker huiselijk geweld en kindermishandeling",
         f"{'Request' if en else 'Kenmerk verzoek'}: {report.request_id}",
-        f"{'Drawn up' if en else 'Opgesteld'}: {_local(report.generated_at)} "
+        f"{'Drawn up' if en else 'Opgesteld'}: {local_time(report.generated_at)} "
         f"({'Dutch time' if en else 'Nederlandse tijd'})",
         f"{'Searched on' if en else 'Gezocht op'}: {kinds}",
         "",
@@ -80,8 +74,8 @@ def render_text(report: SubjectAccessReport) -> str:
         lines += [f"  - {ground}" for ground in report.withheld_grounds]
     lines += ["", "What happened, by time:" if en else "Wat er gebeurde, op volgorde van tijd:"]
     for e in report.entries:
-        lines += [f"  {_local(e.occurred_at)}  {e.organisation} ({e.organisation_type}): {e.what}",
-                  f"      {_why(e, en)}"]
+        lines += [f"  {local_time(e.occurred_at)}  {e.organisation} ({e.organisation_type}): "
+                  f"{e.what}", f"      {_why(e, en)}"]
     lines += ["", *textwrap.wrap(
         "The broker stores no citizen service number, address or name: only pseudonymised "
         "keys. It records that an organisation is involved, never why or what about. Names of "

@@ -50,12 +50,13 @@ from broker.audit.subject_access import (
     current_forms,
     find_entries,
 )
+from broker.core import UnitOfWork
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
 from broker.freetext import check_free_text
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Organisation, Professional
 
 if TYPE_CHECKING:
-    from broker.core import Core
+    pass
 
 ACTOR_PREFIX = "privacy_officer:"
 MAX_REASON_LENGTH = 2000
@@ -117,34 +118,35 @@ def _reported(connection: Connection, actor: Actor, report: SubjectAccessReport,
         "language": report.lang})
 
 
-def request_access(core: Core, actor: Actor, pseudonyms: Sequence[Pseudonym],
+def request_access(uow: UnitOfWork, actor: Actor, pseudonyms: Sequence[Pseudonym],
                    lang: str = "nl") -> SubjectAccessReport:
     """Record a subject access request for the person with these pseudonyms and make its
     report, withholding what the policy withholds (rules 1-4, 6)."""
+    core = uow.core
     check_person(pseudonyms)
     policy = core.policy()
-    with core.transaction() as connection:
-        officer_id = _officer(connection, actor)
-        keys = household_keys(core, connection, pseudonyms)
-        request_id = str(uuid.uuid4())
-        requested = record_event(connection, actor, "audit:subject_access_requested",
-                                 subjects=keys.subjects, policy_version=policy.version,
-                                 details={"request_id": request_id})
-        row_id = connection.execute(insert(SubjectAccessRequest).values(
-            public_id=request_id, requested_at=core.now(), officer_id=officer_id,
-            event_id=requested.event_id, covers_seq=requested.seq,
-            policy_version=policy.version).returning(SubjectAccessRequest.id)).scalar_one()
-        found = find_entries(connection, policy, keys.values, requested.seq, lang)
-        grounds = policy.subject_access.withhold
-        withheld = {f.organisation_id: grounds[f.org_type] for f in found
-                    if f.org_type in grounds}
-        if withheld:
-            connection.execute(insert(SubjectAccessWithholding), [
-                {"request_id": row_id, "organisation_id": org_id, "ground": ground}
-                for org_id, ground in sorted(withheld.items())])
-        report = assemble(request_id, core.now(), lang, [p.category for p in pseudonyms],
-                          found, withheld)
-        _reported(connection, actor, report, keys.subjects)
+    connection = uow.connection
+    officer_id = _officer(connection, actor)
+    keys = household_keys(core, connection, pseudonyms)
+    request_id = str(uuid.uuid4())
+    requested = record_event(connection, actor, "audit:subject_access_requested",
+                             subjects=keys.subjects, policy_version=policy.version,
+                             details={"request_id": request_id})
+    row_id = connection.execute(insert(SubjectAccessRequest).values(
+        public_id=request_id, requested_at=core.now(), officer_id=officer_id,
+        event_id=requested.event_id, covers_seq=requested.seq,
+        policy_version=policy.version).returning(SubjectAccessRequest.id)).scalar_one()
+    found = find_entries(connection, policy, keys.values, requested.seq, lang)
+    grounds = policy.subject_access.withhold
+    withheld = {f.organisation_id: grounds[f.org_type] for f in found
+                if f.org_type in grounds}
+    if withheld:
+        connection.execute(insert(SubjectAccessWithholding), [
+            {"request_id": row_id, "organisation_id": org_id, "ground": ground}
+            for org_id, ground in sorted(withheld.items())])
+    report = assemble(request_id, core.now(), lang, [p.category for p in pseudonyms],
+                      found, withheld)
+    _reported(connection, actor, report, keys.subjects)
     return report
 
 
@@ -167,66 +169,67 @@ def _withheld(connection: Connection, request_row: int, found: Sequence[FoundEnt
     return withheld, released
 
 
-def release(core: Core, actor: Actor, request_id: str, organisation: str, reason: str,
+def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, reason: str,
             lang: str = "nl") -> SubjectAccessReport:
     """Release the withheld ``organisation`` (its code) for the request ``request_id`` only,
     and make the request's report again (rules 1, 5, 6)."""
+    core = uow.core
     reason_text = check_free_text(reason, field_en="The reason for the release",
                                   field_nl="De reden van het vrijgeven",
                                   max_length=MAX_REASON_LENGTH, required=True)
     assert reason_text is not None  # required
     policy = core.policy()
-    with core.transaction() as connection:
-        officer_id = _officer(connection, actor)
-        request = connection.execute(
-            select(SubjectAccessRequest.id, SubjectAccessRequest.event_id,
-                   SubjectAccessRequest.covers_seq)
-            .where(SubjectAccessRequest.public_id == request_id)).first() if len(
-            request_id) <= 36 else None
-        if request is None:
-            raise NotFound("There is no subject access request with this id.",
-                           "Er is geen inzageverzoek met dit kenmerk.")
-        decision = connection.execute(
-            select(SubjectAccessWithholding.id, SubjectAccessWithholding.ground,
-                   SubjectAccessWithholding.released_at)
-            .join(Organisation, Organisation.id == SubjectAccessWithholding.organisation_id)
-            .where(SubjectAccessWithholding.request_id == request.id,
-                   Organisation.identifier == organisation)).first()
-        if decision is None:
-            raise NotFound(
-                "This organisation was not withheld in this request; the report of the request "
-                "names the ones that were.",
-                "Deze organisatie is in dit verzoek niet achtergehouden; het overzicht bij het "
-                "verzoek noemt de organisaties die dat wel zijn.")
-        if decision.released_at is not None:
-            raise _released_already()
-        subjects = [Subject(*row) for row in connection.execute(
-            select(AuditSubject.category, AuditSubject.value, AuditSubject.oprf_epoch,
-                   AuditSubject.broker_epoch)
-            .join(AuditEvent, AuditEvent.id == AuditSubject.event_id)
-            .where(AuditEvent.event_id == request.event_id))]
-        released = record_event(
-            connection, actor, "audit:subject_access_released", subjects=subjects,
-            justification=reason_text, policy_version=policy.version,
-            details={"request_id": request_id, "organisation": organisation,
-                     "ground": decision.ground})
-        # Appending locked the log's head: a concurrent release of the same decision has
-        # committed by now, and the condition below sees it.
-        changed = connection.execute(
-            update(SubjectAccessWithholding)
-            .where(SubjectAccessWithholding.id == decision.id,
-                   SubjectAccessWithholding.released_at.is_(None))
-            .values(released_at=core.now(), released_by_id=officer_id,
-                    release_event_id=released.event_id)).rowcount
-        if changed != 1:
-            raise _released_already()
-        found = find_entries(connection, policy, current_forms(core, connection, subjects),
-                             request.covers_seq, lang)
-        withheld, released_ids = _withheld(connection, request.id, found,
-                                           dict(policy.subject_access.withhold))
-        report = assemble(request_id, core.now(), lang,
-                          [s.category for s in subjects], found, withheld, released_ids)
-        _reported(connection, actor, report, subjects)
+    connection = uow.connection
+    officer_id = _officer(connection, actor)
+    request = connection.execute(
+        select(SubjectAccessRequest.id, SubjectAccessRequest.event_id,
+               SubjectAccessRequest.covers_seq)
+        .where(SubjectAccessRequest.public_id == request_id)).first() if len(
+        request_id) <= 36 else None
+    if request is None:
+        raise NotFound("There is no subject access request with this id.",
+                       "Er is geen inzageverzoek met dit kenmerk.")
+    decision = connection.execute(
+        select(SubjectAccessWithholding.id, SubjectAccessWithholding.ground,
+               SubjectAccessWithholding.released_at)
+        .join(Organisation, Organisation.id == SubjectAccessWithholding.organisation_id)
+        .where(SubjectAccessWithholding.request_id == request.id,
+               Organisation.identifier == organisation)).first()
+    if decision is None:
+        raise NotFound(
+            "This organisation was not withheld in this request; the report of the request "
+            "names the ones that were.",
+            "Deze organisatie is in dit verzoek niet achtergehouden; het overzicht bij het "
+            "verzoek noemt de organisaties die dat wel zijn.")
+    if decision.released_at is not None:
+        raise _released_already()
+    subjects = [Subject(*row) for row in connection.execute(
+        select(AuditSubject.category, AuditSubject.value, AuditSubject.oprf_epoch,
+               AuditSubject.broker_epoch)
+        .join(AuditEvent, AuditEvent.id == AuditSubject.event_id)
+        .where(AuditEvent.event_id == request.event_id))]
+    released = record_event(
+        connection, actor, "audit:subject_access_released", subjects=subjects,
+        justification=reason_text, policy_version=policy.version,
+        details={"request_id": request_id, "organisation": organisation,
+                 "ground": decision.ground})
+    # Appending locked the log's head: a concurrent release of the same decision has
+    # committed by now, and the condition below sees it.
+    changed = connection.execute(
+        update(SubjectAccessWithholding)
+        .where(SubjectAccessWithholding.id == decision.id,
+               SubjectAccessWithholding.released_at.is_(None))
+        .values(released_at=core.now(), released_by_id=officer_id,
+                release_event_id=released.event_id)).rowcount
+    if changed != 1:
+        raise _released_already()
+    found = find_entries(connection, policy, current_forms(core, connection, subjects),
+                         request.covers_seq, lang)
+    withheld, released_ids = _withheld(connection, request.id, found,
+                                       dict(policy.subject_access.withhold))
+    report = assemble(request_id, core.now(), lang,
+                      [s.category for s in subjects], found, withheld, released_ids)
+    _reported(connection, actor, report, subjects)
     return report
 
 

@@ -32,7 +32,7 @@ from broker.contact.models import (
     ContactLink,
     ContactRequest,
 )
-from broker.core import Core
+from broker.core import UnitOfWork, unit_of
 from broker.errors import NotFound, ValidationError
 from broker.policy.bases import consent_record_id
 from broker.registry.consents import ConsentInfo, NewConsent, prepare_consent, store_consent
@@ -42,8 +42,10 @@ from broker.registry.models import Consent, Professional
 class ConsentService:
     """Record, look up and withdraw consent."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     def record(self, actor: Actor, *, professional: str, pseudonyms: Sequence[Pseudonym],
                given_by: str, given_on: date, valid_until: date, purposes: list[str],
@@ -52,54 +54,54 @@ class ConsentService:
         ``pseudonyms``; returns the record (its id is the consent reference)."""
         prepared = prepare_consent(self.core, NewConsent(
             pseudonyms, given_by, given_on, valid_until, purposes, tuple(holder_types or ())))
-        with self.core.unit_of_work() as session:
-            person = member(session, actor, professional)
-            consent = store_consent(session, self.core, actor.acting_for(person.username),
-                                    person, prepared)
-            return ConsentInfo.of(consent, person.username)
+        session = self.session
+        person = member(session, actor, professional)
+        consent = store_consent(session, self.core, actor.acting_for(person.username),
+                                person, prepared)
+        return ConsentInfo.of(consent, person.username)
 
     def withdraw(self, actor: Actor, consent_id: str, *, professional: str) -> int:
         """Withdraw consent: refuse new requests under it and revoke its links; returns how
         many links were revoked."""
         now = self.core.now()
-        with self.core.unit_of_work() as session:
-            person = member(session, actor, professional)
-            consent = _own(session, actor, person.organisation_id, consent_id,
-                           "consent:withdrawn")
-            if consent.withdrawn_at is not None:
-                raise ValidationError("This consent was already withdrawn.",
-                                      "Deze toestemming is al ingetrokken.", code="consent")
-            consent.withdrawn_at = now
-            links = session.scalars(
-                select(ContactLink)
-                .join(ContactRequest, ContactLink.request_id == ContactRequest.id)
-                .where(ContactRequest.consent_id == consent.id, ContactLink.revoked_at.is_(None))
-            ).all()
-            for link in links:
-                link.revoked_at, link.revoked_reason = now, "consent_withdrawn"
-            pending = session.scalars(select(ContactRequest).filter_by(
-                consent_id=consent.id, status=REQUEST_PENDING)).all()
-            closed = [r.public_id for r in pending
-                      if changed(session, update(ContactRequest)
-                                 .where(ContactRequest.id == r.id,
-                                        ContactRequest.status == REQUEST_PENDING)
-                                 .values(status=REQUEST_WITHDRAWN, decided_at=now)) == 1]
-            record_event(session, actor.acting_for(person.username), "consent:withdrawn",
-                         organisation_id=person.organisation_id,
-                         consent_reference=consent.public_id,
-                         subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
-                                   for k in consent.keys],
-                         details={"links_revoked": [link.public_id for link in links],
-                                  "requests_withdrawn": closed})
-            return len(links)
+        session = self.session
+        person = member(session, actor, professional)
+        consent = _own(session, actor, person.organisation_id, consent_id,
+                       "consent:withdrawn")
+        if consent.withdrawn_at is not None:
+            raise ValidationError("This consent was already withdrawn.",
+                                  "Deze toestemming is al ingetrokken.", code="consent")
+        consent.withdrawn_at = now
+        links = session.scalars(
+            select(ContactLink)
+            .join(ContactRequest, ContactLink.request_id == ContactRequest.id)
+            .where(ContactRequest.consent_id == consent.id, ContactLink.revoked_at.is_(None))
+        ).all()
+        for link in links:
+            link.revoked_at, link.revoked_reason = now, "consent_withdrawn"
+        pending = session.scalars(select(ContactRequest).filter_by(
+            consent_id=consent.id, status=REQUEST_PENDING)).all()
+        closed = [r.public_id for r in pending
+                  if changed(session, update(ContactRequest)
+                             .where(ContactRequest.id == r.id,
+                                    ContactRequest.status == REQUEST_PENDING)
+                             .values(status=REQUEST_WITHDRAWN, decided_at=now)) == 1]
+        record_event(session, actor.acting_for(person.username), "consent:withdrawn",
+                     organisation_id=person.organisation_id,
+                     consent_reference=consent.public_id,
+                     subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
+                               for k in consent.keys],
+                     details={"links_revoked": [link.public_id for link in links],
+                              "requests_withdrawn": closed})
+        return len(links)
 
     def get(self, actor: Actor, consent_id: str) -> ConsentInfo:
         """One of the actor's organisation's consent records (a read, audited)."""
-        with self.core.unit_of_work() as session:
-            consent = _own(session, actor, actor.organisation_id, consent_id, "consent:viewed")
-            record_event(session, actor, "consent:viewed", consent_reference=consent.public_id)
-            recorded_by = session.get(Professional, consent.recorded_by_id)
-            return ConsentInfo.of(consent, recorded_by.username if recorded_by else "?")
+        session = self.session
+        consent = _own(session, actor, actor.organisation_id, consent_id, "consent:viewed")
+        record_event(session, actor, "consent:viewed", consent_reference=consent.public_id)
+        recorded_by = session.get(Professional, consent.recorded_by_id)
+        return ConsentInfo.of(consent, recorded_by.username if recorded_by else "?")
 
 
 def _own(session: Session, actor: Actor, organisation_id: int | None, consent_id: str,
@@ -109,9 +111,9 @@ def _own(session: Session, actor: Actor, organisation_id: int | None, consent_id
                                                        organisation_id=organisation_id))
     if consent is None or organisation_id is None:
         # Only an id-shaped reference is written: free text could hold an identifier.
-        record_event(session, actor, event_type, outcome="refused", reason="unknown_or_foreign",
-                     details={"consent_id": consent_record_id(consent_id)})
-        session.commit()
-        raise NotFound("There is no such consent record of your organisation.",
-                       "Uw organisatie heeft geen toestemming met dit kenmerk.")
+        unit_of(session).refuse(
+            NotFound("There is no such consent record of your organisation.",
+                     "Uw organisatie heeft geen toestemming met dit kenmerk."),
+            actor, event_type, reason="unknown_or_foreign",
+            details={"consent_id": consent_record_id(consent_id)})
     return consent

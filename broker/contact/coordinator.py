@@ -45,7 +45,7 @@ from broker.contact.common import member
 from broker.contact.inform import own_involvement
 from broker.contact.models import CoordinatorProposal, CoordinatorVote
 from broker.contact.services import ContactService
-from broker.core import Core
+from broker.core import UnitOfWork
 from broker.errors import Conflict, NotFound
 from broker.notifications.services import may_learn_of, notify
 from broker.policy import DecisionRequest, Policy
@@ -102,8 +102,10 @@ class Coordination:
 class CoordinatorService:
     """Proposing a coordinator, voting, and showing who coordinates."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     def propose(self, actor: Actor, *, professional: str, involvement_id: str,
                 coordinator: MatchRef | None = None) -> ProposalView:
@@ -111,104 +113,104 @@ class CoordinatorService:
         itself (``coordinator`` None) or the holder of a match of one of your look-ups."""
         policy, now, today = self.core.policy(), self.core.now(), self.core.today()
         actor = actor.acting_for(professional)
-        with self.core.unit_of_work() as session:
-            proposer = member(session, actor, professional)
-            mine = own_involvement(session, actor, involvement_id, today)
-            if session.scalar(_taking_part(mine.id, PROPOSED).limit(1)) is not None:
-                raise Conflict("A coordinator proposal for this household is still open; "
-                               "answer it first.",
-                               "Er staat nog een voorstel voor een regievoerder open voor dit "
-                               "huishouden; beantwoord dat eerst.")
-            chosen = mine
-            if coordinator is not None:
-                _, chosen = ContactService(self.core).find_match(
-                    session, actor, coordinator.lookup_id, coordinator.match_id, now)
-            group = _group(session, policy, mine, chosen, today)
-            if chosen is not mine and chosen not in group:
-                raise NotFound("This match is not on the household of your involvement.",
-                               "Deze match hoort niet bij het huishouden van uw "
-                               "betrokkenheid.")
-            if not group:
-                raise Conflict("No other involvement you may know of shares this household: "
-                               "there is nobody to agree with.",
-                               "Geen andere betrokkenheid die u mag kennen deelt dit "
-                               "huishouden: er is niemand om mee af te spreken.")
-            proposal = CoordinatorProposal(proposed_by_id=mine.id, coordinator_id=chosen.id,
-                                           status=PROPOSED, created_at=now)
-            session.add(proposal)
-            session.flush()
-            session.add_all(CoordinatorVote(proposal_id=proposal.id, involvement_id=other.id)
-                            for other in group)
-            view, rule = self._view(session, policy, proposal, mine)
-            record_event(session, actor, "coordinator:proposed", purpose=mine.purpose,
-                         policy_version=policy.version, rule_id=rule,
-                         subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
-                                   for k in mine.matching_keys],
-                         details={"proposal_id": proposal.public_id,
-                                  "involvement_id": mine.public_id,
-                                  "coordinator_involvement_id": chosen.public_id,
-                                  "voters": len(group)})
-            _notify(session, proposal, group, skip={proposer.id})
-            return view
+        session = self.session
+        proposer = member(session, actor, professional)
+        mine = own_involvement(session, actor, involvement_id, today)
+        if session.scalar(_taking_part(mine.id, PROPOSED).limit(1)) is not None:
+            raise Conflict("A coordinator proposal for this household is still open; "
+                           "answer it first.",
+                           "Er staat nog een voorstel voor een regievoerder open voor dit "
+                           "huishouden; beantwoord dat eerst.")
+        chosen = mine
+        if coordinator is not None:
+            _, chosen = ContactService(self.uow).find_match(
+                session, actor, coordinator.lookup_id, coordinator.match_id, now)
+        group = _group(session, policy, mine, chosen, today)
+        if chosen is not mine and chosen not in group:
+            raise NotFound("This match is not on the household of your involvement.",
+                           "Deze match hoort niet bij het huishouden van uw "
+                           "betrokkenheid.")
+        if not group:
+            raise Conflict("No other involvement you may know of shares this household: "
+                           "there is nobody to agree with.",
+                           "Geen andere betrokkenheid die u mag kennen deelt dit "
+                           "huishouden: er is niemand om mee af te spreken.")
+        proposal = CoordinatorProposal(proposed_by_id=mine.id, coordinator_id=chosen.id,
+                                       status=PROPOSED, created_at=now)
+        session.add(proposal)
+        session.flush()
+        session.add_all(CoordinatorVote(proposal_id=proposal.id, involvement_id=other.id)
+                        for other in group)
+        view, rule = self._view(session, policy, proposal, mine)
+        record_event(session, actor, "coordinator:proposed", purpose=mine.purpose,
+                     policy_version=policy.version, rule_id=rule,
+                     subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
+                               for k in mine.matching_keys],
+                     details={"proposal_id": proposal.public_id,
+                              "involvement_id": mine.public_id,
+                              "coordinator_involvement_id": chosen.public_id,
+                              "voters": len(group)})
+        _notify(session, proposal, group, skip={proposer.id})
+        return view
 
     def vote(self, actor: Actor, proposal_id: str, *, professional: str, involvement_id: str,
              agree: bool) -> ProposalView:
         """Agree with or decline a proposal on behalf of your involvement ``involvement_id``."""
         policy, now, today = self.core.policy(), self.core.now(), self.core.today()
         actor = actor.acting_for(professional)
-        with self.core.unit_of_work() as session:
-            voter = member(session, actor, professional)
-            mine = own_involvement(session, actor, involvement_id, today)
-            proposal = session.scalar(select(CoordinatorProposal).filter_by(public_id=proposal_id))
-            ballot = None if proposal is None else session.scalar(
-                select(CoordinatorVote).filter_by(proposal_id=proposal.id,
-                                                  involvement_id=mine.id))
-            if proposal is None or ballot is None:
-                raise NotFound("There is no such coordinator proposal for this involvement.",
-                               "Er is geen voorstel voor een regievoerder met dit kenmerk voor "
-                               "deze betrokkenheid.")
-            if proposal.status != PROPOSED or ballot.vote is not None:
-                raise Conflict("This proposal has been answered already.",
-                               "Dit voorstel is al beantwoord.")
-            ballot.vote, ballot.voted_at, ballot.voted_by_id = (
-                AGREE if agree else DECLINE), now, voter.id
-            record_event(session, actor, "coordinator:voted", purpose=mine.purpose,
-                         details={"proposal_id": proposal.public_id,
-                                  "involvement_id": mine.public_id, "vote": ballot.vote})
-            self._settle(session, actor, proposal, voter.id, now, today)
-            view, _ = self._view(session, policy, proposal, mine)
-            return view
+        session = self.session
+        voter = member(session, actor, professional)
+        mine = own_involvement(session, actor, involvement_id, today)
+        proposal = session.scalar(select(CoordinatorProposal).filter_by(public_id=proposal_id))
+        ballot = None if proposal is None else session.scalar(
+            select(CoordinatorVote).filter_by(proposal_id=proposal.id,
+                                              involvement_id=mine.id))
+        if proposal is None or ballot is None:
+            raise NotFound("There is no such coordinator proposal for this involvement.",
+                           "Er is geen voorstel voor een regievoerder met dit kenmerk voor "
+                           "deze betrokkenheid.")
+        if proposal.status != PROPOSED or ballot.vote is not None:
+            raise Conflict("This proposal has been answered already.",
+                           "Dit voorstel is al beantwoord.")
+        ballot.vote, ballot.voted_at, ballot.voted_by_id = (
+            AGREE if agree else DECLINE), now, voter.id
+        record_event(session, actor, "coordinator:voted", purpose=mine.purpose,
+                     details={"proposal_id": proposal.public_id,
+                              "involvement_id": mine.public_id, "vote": ballot.vote})
+        self._settle(session, actor, proposal, voter.id, now, today)
+        view, _ = self._view(session, policy, proposal, mine)
+        return view
 
     def current(self, actor: Actor, involvement_id: str) -> Coordination:
         """Who coordinates the household of your involvement ``involvement_id`` (as far as
         the policy lets your organisation know), and the proposals still open to it."""
         policy, today = self.core.policy(), self.core.today()
-        with self.core.unit_of_work() as session:
-            mine = own_involvement(session, actor, involvement_id, today)
-            proposals = session.scalars(_taking_part(mine.id, AGREED, PROPOSED)
-                                        .order_by(CoordinatorProposal.id.desc())).all()
-            # The newest agreement stands; an earlier one does not return when its coordinator
-            # leaves.
-            agreed = next((p for p in proposals if p.status == AGREED), None)
-            if agreed is not None and not _active(session.get(Involvement, agreed.coordinator_id),
-                                                  today):
-                agreed = None
-            coordinating = ([self._reveal(policy, mine, _involvement(
-                session, agreed.coordinator_id))] if agreed is not None else [])
-            views = [self._view(session, policy, p, mine) for p in proposals
-                     if p.status == PROPOSED]
-            rules = {rule for _, rule in [*coordinating, *views] if rule}
-            shown = coordinating[0][0] if coordinating else None
-            pending = [view for view, _ in views]
-            record_event(session, actor, "coordinator:viewed", purpose=mine.purpose,
-                         legal_basis=VIEW_BASIS, policy_version=policy.version,
-                         rule_id=",".join(sorted(rules)) or None,
-                         details={"involvement_id": mine.public_id,
-                                  "agreed_proposal_id": agreed.public_id if agreed else None,
-                                  "reveal": shown.reveal if shown else None,
-                                  "open_proposal_ids": [p.id for p in pending]})
-            return Coordination(mine.public_id, shown, agreed.decided_at if agreed else None,
-                                pending)
+        session = self.session
+        mine = own_involvement(session, actor, involvement_id, today)
+        proposals = session.scalars(_taking_part(mine.id, AGREED, PROPOSED)
+                                    .order_by(CoordinatorProposal.id.desc())).all()
+        # The newest agreement stands; an earlier one does not return when its coordinator
+        # leaves.
+        agreed = next((p for p in proposals if p.status == AGREED), None)
+        if agreed is not None and not _active(session.get(Involvement, agreed.coordinator_id),
+                                              today):
+            agreed = None
+        coordinating = ([self._reveal(policy, mine, _involvement(
+            session, agreed.coordinator_id))] if agreed is not None else [])
+        views = [self._view(session, policy, p, mine) for p in proposals
+                 if p.status == PROPOSED]
+        rules = {rule for _, rule in [*coordinating, *views] if rule}
+        shown = coordinating[0][0] if coordinating else None
+        pending = [view for view, _ in views]
+        record_event(session, actor, "coordinator:viewed", purpose=mine.purpose,
+                     legal_basis=VIEW_BASIS, policy_version=policy.version,
+                     rule_id=",".join(sorted(rules)) or None,
+                     details={"involvement_id": mine.public_id,
+                              "agreed_proposal_id": agreed.public_id if agreed else None,
+                              "reveal": shown.reveal if shown else None,
+                              "open_proposal_ids": [p.id for p in pending]})
+        return Coordination(mine.public_id, shown, agreed.decided_at if agreed else None,
+                            pending)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from broker.contact.steps import (
     record_grant,
     request_view,
 )
-from broker.core import Core
+from broker.core import Core, UnitOfWork
 from broker.freetext import check_free_text
 from broker.notifications.services import notify
 from broker.policy.model import REQUIRE_SECOND_APPROVER
@@ -43,57 +43,58 @@ from broker.registry.models import Consent, Organisation, Professional
 MAX_MESSAGE_LENGTH = 2000
 
 
-def decide(core: Core, actor: Actor, request_id: str, *, professional: str, approve: bool,
+def decide(uow: UnitOfWork, actor: Actor, request_id: str, *, professional: str, approve: bool,
            message: str | None = None) -> RequestView:
     """The holder's answer to a pending request; an approval that completes the approvals the
     rule demands issues the links."""
+    core = uow.core
     message = check_free_text(message, field_en="The message", field_nl="Het bericht",
                               max_length=MAX_MESSAGE_LENGTH)
     now = core.now()
     actor = actor.acting_for(professional)
-    with core.unit_of_work() as session:
-        decider = member(session, actor, professional)
-        request = pending_request(session, actor, request_id, "holder", now)
-        subjects = lookup_subjects(session, request.lookup_id)
-        if not approve:
-            move(session, request, REQUEST_DENIED, now, decided_by_id=decider.id)
-            if message is not None:
-                request.decision_message = message
-            record_event(session, actor, "contact:denied", purpose=request.purpose,
-                         legal_basis=request.legal_basis, subjects=subjects,
-                         details={"request_id": request.public_id})
-            notify(session, professional_id=request.requester_id, kind="decision",
-                   reference=request.public_id, organisation_id=request.requester_org_id)
-            return request_view(session, request, [], actor)
-        _check_consent(core, session, request, subjects)
-        if REQUIRE_SECOND_APPROVER in request.obligations:
-            if not require_second_approver(session, request, decider, now):
-                if message is not None:
-                    request.decision_message = message
-                record_event(session, actor, "contact:first_approval", purpose=request.purpose,
-                             legal_basis=request.legal_basis, rule_id=request.rule_id,
-                             policy_version=request.policy_version, subjects=subjects,
-                             obligations=[REQUIRE_SECOND_APPROVER],
-                             details={"request_id": request.public_id, "approvals": 1,
-                                      "approvals_required": 2})
-                return request_view(session, request, [], actor)
-            first = session.get(Professional, request.first_approver_id)
-            assert first is not None
-            # The second approver must differ from the first, even against a race.
-            move(session, request, REQUEST_APPROVED, now,
-                 ContactRequest.first_approver_id == first.id,
-                 ContactRequest.first_approver_id != decider.id, decided_by_id=decider.id)
-            approvers, carried = [first.username, decider.username], [REQUIRE_SECOND_APPROVER]
-        else:
-            move(session, request, REQUEST_APPROVED, now, decided_by_id=decider.id)
-            approvers, carried = [decider.username], []
+    session = uow.session
+    decider = member(session, actor, professional)
+    request = pending_request(session, actor, request_id, "holder", now)
+    subjects = lookup_subjects(session, request.lookup_id)
+    if not approve:
+        move(session, request, REQUEST_DENIED, now, decided_by_id=decider.id)
         if message is not None:
             request.decision_message = message
-        granted = grant(session, request, core.policy().retention.contact_link_days, now)
-        record_grant(session, actor, request, granted, subjects,
-                     approved_by=[f"professional:{name}" for name in approvers],
-                     obligations=carried)
+        record_event(session, actor, "contact:denied", purpose=request.purpose,
+                     legal_basis=request.legal_basis, subjects=subjects,
+                     details={"request_id": request.public_id})
+        notify(session, professional_id=request.requester_id, kind="decision",
+               reference=request.public_id, organisation_id=request.requester_org_id)
         return request_view(session, request, [], actor)
+    _check_consent(core, session, request, subjects)
+    if REQUIRE_SECOND_APPROVER in request.obligations:
+        if not require_second_approver(session, request, decider, now):
+            if message is not None:
+                request.decision_message = message
+            record_event(session, actor, "contact:first_approval", purpose=request.purpose,
+                         legal_basis=request.legal_basis, rule_id=request.rule_id,
+                         policy_version=request.policy_version, subjects=subjects,
+                         obligations=[REQUIRE_SECOND_APPROVER],
+                         details={"request_id": request.public_id, "approvals": 1,
+                                  "approvals_required": 2})
+            return request_view(session, request, [], actor)
+        first = session.get(Professional, request.first_approver_id)
+        assert first is not None
+        # The second approver must differ from the first, even against a race.
+        move(session, request, REQUEST_APPROVED, now,
+             ContactRequest.first_approver_id == first.id,
+             ContactRequest.first_approver_id != decider.id, decided_by_id=decider.id)
+        approvers, carried = [first.username, decider.username], [REQUIRE_SECOND_APPROVER]
+    else:
+        move(session, request, REQUEST_APPROVED, now, decided_by_id=decider.id)
+        approvers, carried = [decider.username], []
+    if message is not None:
+        request.decision_message = message
+    granted = grant(session, request, core.policy().retention.contact_link_days, now)
+    record_grant(session, actor, request, granted, subjects,
+                 approved_by=[f"professional:{name}" for name in approvers],
+                 obligations=carried)
+    return request_view(session, request, [], actor)
 
 
 def _check_consent(core: Core, session: Session, request: ContactRequest,

@@ -29,7 +29,7 @@ from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, record_event
-from broker.core import Core
+from broker.core import UnitOfWork
 from broker.errors import Conflict, Forbidden, ValidationError
 from broker.notifications.services import notify
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement
@@ -80,40 +80,42 @@ def own_involvement(session: Session, actor: Actor, involvement_id: str, today: 
 class InformService:
     """Recording that the household was informed, postponing it, and reminding when due."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     def status(self, actor: Actor, involvement_id: str) -> InformStatus:
         """The duty-to-inform status of one of the actor's organisation's involvements."""
-        with self.core.unit_of_work() as session:
-            return InformStatus.of(own_involvement(session, actor, involvement_id,
-                                                   self.core.today()))
+        session = self.session
+        return InformStatus.of(own_involvement(session, actor, involvement_id,
+                                               self.core.today()))
 
     def record_informed(self, actor: Actor, involvement_id: str, *, informed_on: date
                         ) -> InformStatus:
         """Record that the household was informed on ``informed_on``; ends a postponement."""
         today = self.core.today()
-        with self.core.unit_of_work() as session:
-            involvement = own_involvement(session, actor, involvement_id, today)
-            if not involvement.starts_on <= informed_on <= today:
-                raise ValidationError(
-                    f"The date informed must lie between the start of the involvement "
-                    f"({involvement.starts_on.isoformat()}) and today.",
-                    f"De datum van informeren moet tussen het begin van de betrokkenheid "
-                    f"({involvement.starts_on.isoformat()}) en vandaag liggen.")
-            previous = involvement.informed_on
-            involvement.informed_on = informed_on
-            involvement.inform_postponed_reason = None
-            involvement.inform_postponed_until = None
-            involvement.inform_reminded_on = None
-            record_event(session, actor, "involvement:inform_recorded",
-                         organisation_id=involvement.organisation_id,
-                         purpose=involvement.purpose,
-                         details={"involvement_id": involvement.public_id, "state": "informed",
-                                  "informed_on": informed_on.isoformat(),
-                                  "previous_informed_on":
-                                      previous.isoformat() if previous else None})
-            return InformStatus.of(involvement)
+        session = self.session
+        involvement = own_involvement(session, actor, involvement_id, today)
+        if not involvement.starts_on <= informed_on <= today:
+            raise ValidationError(
+                f"The date informed must lie between the start of the involvement "
+                f"({involvement.starts_on.isoformat()}) and today.",
+                f"De datum van informeren moet tussen het begin van de betrokkenheid "
+                f"({involvement.starts_on.isoformat()}) en vandaag liggen.")
+        previous = involvement.informed_on
+        involvement.informed_on = informed_on
+        involvement.inform_postponed_reason = None
+        involvement.inform_postponed_until = None
+        involvement.inform_reminded_on = None
+        record_event(session, actor, "involvement:inform_recorded",
+                     organisation_id=involvement.organisation_id,
+                     purpose=involvement.purpose,
+                     details={"involvement_id": involvement.public_id, "state": "informed",
+                              "informed_on": informed_on.isoformat(),
+                              "previous_informed_on":
+                                  previous.isoformat() if previous else None})
+        return InformStatus.of(involvement)
 
     def postpone(self, actor: Actor, involvement_id: str, *, reason: str, until: date
                  ) -> InformStatus:
@@ -126,29 +128,29 @@ class InformService:
                 f"{MAX_REASON_LENGTH} characters.",
                 f"Schrijf op waarom het informeren wordt uitgesteld, in {MIN_REASON_LENGTH} "
                 f"tot {MAX_REASON_LENGTH} tekens.", code="reason")
-        with self.core.unit_of_work() as session:
-            involvement = own_involvement(session, actor, involvement_id, today)
-            if involvement.informed_on is not None:
-                raise Conflict("The household has already been informed.",
-                               "Het huishouden is al geïnformeerd.")
-            if not today < until <= involvement.ends_on:
-                raise ValidationError(
-                    f"Postpone until a date after today and no later than the end of the "
-                    f"involvement ({involvement.ends_on.isoformat()}).",
-                    f"Stel uit tot een datum na vandaag en uiterlijk het einde van de "
-                    f"betrokkenheid ({involvement.ends_on.isoformat()}).")
-            previous = involvement.inform_postponed_until
-            involvement.inform_postponed_reason = reason
-            involvement.inform_postponed_until = until
-            involvement.inform_reminded_on = None
-            record_event(session, actor, "involvement:inform_recorded",
-                         organisation_id=involvement.organisation_id,
-                         purpose=involvement.purpose, justification=reason,
-                         details={"involvement_id": involvement.public_id, "state": "postponed",
-                                  "postponed_until": until.isoformat(),
-                                  "previous_postponed_until":
-                                      previous.isoformat() if previous else None})
-            return InformStatus.of(involvement)
+        session = self.session
+        involvement = own_involvement(session, actor, involvement_id, today)
+        if involvement.informed_on is not None:
+            raise Conflict("The household has already been informed.",
+                           "Het huishouden is al geïnformeerd.")
+        if not today < until <= involvement.ends_on:
+            raise ValidationError(
+                f"Postpone until a date after today and no later than the end of the "
+                f"involvement ({involvement.ends_on.isoformat()}).",
+                f"Stel uit tot een datum na vandaag en uiterlijk het einde van de "
+                f"betrokkenheid ({involvement.ends_on.isoformat()}).")
+        previous = involvement.inform_postponed_until
+        involvement.inform_postponed_reason = reason
+        involvement.inform_postponed_until = until
+        involvement.inform_reminded_on = None
+        record_event(session, actor, "involvement:inform_recorded",
+                     organisation_id=involvement.organisation_id,
+                     purpose=involvement.purpose, justification=reason,
+                     details={"involvement_id": involvement.public_id, "state": "postponed",
+                              "postponed_until": until.isoformat(),
+                              "previous_postponed_until":
+                                  previous.isoformat() if previous else None})
+        return InformStatus.of(involvement)
 
     def remind_due(self, actor: Actor) -> int:
         """Remind the contact professional of every uninformed active involvement whose
@@ -156,33 +158,33 @@ class InformService:
         today = self.core.today()
         not_yet_reminded = or_(Involvement.inform_reminded_on.is_(None),
                                Involvement.inform_reminded_on < Involvement.inform_postponed_until)
-        with self.core.unit_of_work() as session:
-            due = session.execute(
-                select(Involvement.id, Involvement.public_id, Involvement.organisation_id,
-                       Involvement.professional_id, Involvement.purpose,
-                       Involvement.inform_postponed_until)
-                .where(Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on >= today,
-                       Involvement.informed_on.is_(None),
-                       Involvement.inform_postponed_until <= today, not_yet_reminded)
-                .order_by(Involvement.id)).all()
-            reminded = 0
-            for row_id, public_id, organisation_id, professional_id, purpose, until in due:
-                # Claim the reminder in the statement that writes it, so that two concurrent
-                # runs cannot both remind (the second one's WHERE no longer matches).
-                claimed = cast(CursorResult[Any], session.execute(
-                    update(Involvement)
-                    .where(Involvement.id == row_id, Involvement.informed_on.is_(None),
-                           not_yet_reminded)
-                    .values(inform_reminded_on=today)
-                    .execution_options(synchronize_session=False)))
-                if claimed.rowcount != 1:
-                    continue
-                notify(session, professional_id=professional_id, kind="inform_review_due",
-                       reference=public_id, organisation_id=organisation_id)
-                record_event(session, actor, "involvement:inform_reminded",
-                             organisation_id=organisation_id, purpose=purpose,
-                             details={"involvement_id": public_id,
-                                      "postponed_until": until.isoformat() if until else None,
-                                      "professional_id": professional_id})
-                reminded += 1
-            return reminded
+        session = self.session
+        due = session.execute(
+            select(Involvement.id, Involvement.public_id, Involvement.organisation_id,
+                   Involvement.professional_id, Involvement.purpose,
+                   Involvement.inform_postponed_until)
+            .where(Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on >= today,
+                   Involvement.informed_on.is_(None),
+                   Involvement.inform_postponed_until <= today, not_yet_reminded)
+            .order_by(Involvement.id)).all()
+        reminded = 0
+        for row_id, public_id, organisation_id, professional_id, purpose, until in due:
+            # Claim the reminder in the statement that writes it, so that two concurrent
+            # runs cannot both remind (the second one's WHERE no longer matches).
+            claimed = cast(CursorResult[Any], session.execute(
+                update(Involvement)
+                .where(Involvement.id == row_id, Involvement.informed_on.is_(None),
+                       not_yet_reminded)
+                .values(inform_reminded_on=today)
+                .execution_options(synchronize_session=False)))
+            if claimed.rowcount != 1:
+                continue
+            notify(session, professional_id=professional_id, kind="inform_review_due",
+                   reference=public_id, organisation_id=organisation_id)
+            record_event(session, actor, "involvement:inform_reminded",
+                         organisation_id=organisation_id, purpose=purpose,
+                         details={"involvement_id": public_id,
+                                  "postponed_until": until.isoformat() if until else None,
+                                  "professional_id": professional_id})
+            reminded += 1
+        return reminded

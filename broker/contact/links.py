@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from broker.audit.services import Actor, record_event
 from broker.contact.common import changed
 from broker.contact.models import ContactLink, ContactRequest
-from broker.core import Core
+from broker.core import UnitOfWork
 from broker.errors import Forbidden, NotFound
 from broker.registry.models import Organisation, Professional
 
@@ -144,52 +144,51 @@ def deliver_tokens(session: Session, request: ContactRequest, organisation_id: i
 class LinkService:
     """Opening and revoking contact links."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     def open_by_token(self, actor: Actor, token: str) -> ContactCard:
         """The API's door: the link whose token this is, if issued to the actor's
         organisation and still valid. A guessed token is refused and logged."""
-        with self.core.unit_of_work() as session:
-            link = session.scalar(select(ContactLink).filter_by(token_hash=token_hash(token)))
-            return self._open(session, actor, link)
+        session = self.session
+        link = session.scalar(select(ContactLink).filter_by(token_hash=token_hash(token)))
+        return self._open(session, actor, link)
 
     def open(self, actor: Actor, link_id: str, professional_id: int) -> ContactCard:
         """The web's door: the link ``link_id`` if issued to this signed-in professional."""
-        with self.core.unit_of_work() as session:
-            link = session.scalar(select(ContactLink).filter_by(public_id=link_id))
-            if link is not None and link.issued_to_id != professional_id:
-                self._refuse(session, actor, link, "another_professional")
-            return self._open(session, actor, link)
+        session = self.session
+        link = session.scalar(select(ContactLink).filter_by(public_id=link_id))
+        if link is not None and link.issued_to_id != professional_id:
+            self._refuse(session, actor, link, "another_professional")
+        return self._open(session, actor, link)
 
     def revoke(self, actor: Actor, *, token: str | None = None, link_id: str | None = None
                ) -> str:
         """Revoke a link (either side: its holder's or its subject's organisation)."""
         now = self.core.now()
-        with self.core.unit_of_work() as session:
-            query = select(ContactLink)
-            query = (query.filter_by(token_hash=token_hash(token)) if token is not None
-                     else query.filter_by(public_id=link_id or ""))
-            link = session.scalar(query)
-            shown = session.get(Professional, link.shows_id) if link else None
-            sides = {link.issued_to_org_id, shown.organisation_id} if link and shown else set()
-            if link is None or actor.organisation_id not in sides:
-                record_event(session, actor, "contact:link_refused", outcome="refused",
-                             reason="revoke_unknown_or_foreign")
-                session.commit()
-                raise NotFound(*_REFUSED)
-            if link.revoked_at is None:
-                link.revoked_at, link.revoked_reason = now, "revoked"
-            record_event(session, actor, "contact:link_revoked",
-                         details={"link_id": link.public_id, "reason": link.revoked_reason})
-            return link.public_id
+        session = self.session
+        query = select(ContactLink)
+        query = (query.filter_by(token_hash=token_hash(token)) if token is not None
+                 else query.filter_by(public_id=link_id or ""))
+        link = session.scalar(query)
+        shown = session.get(Professional, link.shows_id) if link else None
+        sides = {link.issued_to_org_id, shown.organisation_id} if link and shown else set()
+        if link is None or actor.organisation_id not in sides:
+            self.uow.refuse(NotFound(*_REFUSED), actor, "contact:link_refused",
+                            reason="revoke_unknown_or_foreign")
+        if link.revoked_at is None:
+            link.revoked_at, link.revoked_reason = now, "revoked"
+        record_event(session, actor, "contact:link_revoked",
+                     details={"link_id": link.public_id, "reason": link.revoked_reason})
+        return link.public_id
 
     def _refuse(self, session: Session, actor: Actor, link: ContactLink | None,
                 reason: str) -> NoReturn:
-        record_event(session, actor, "contact:link_refused", outcome="refused", reason=reason,
-                     details={"link_id": link.public_id} if link else {})
-        session.commit()  # the refusal is logged even though the caller gets an error
-        raise Forbidden(*_REFUSED) if link is not None else NotFound(*_REFUSED)
+        self.uow.refuse(Forbidden(*_REFUSED) if link is not None else NotFound(*_REFUSED),
+                        actor, "contact:link_refused", reason=reason,
+                        details={"link_id": link.public_id} if link else {})
 
     def _open(self, session: Session, actor: Actor, link: ContactLink | None) -> ContactCard:
         if link is None:

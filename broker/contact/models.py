@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base, UTCDateTime, utcnow
+from broker.clock import utcnow
+from broker.db import Base, UTCDateTime
 from broker.registry.models import new_public_id
 
 REQUEST_PENDING = "pending"

@@ -54,7 +54,7 @@ from broker.contact.steps import (
     refuse_unknown,
     request_view,
 )
-from broker.core import Core
+from broker.core import UnitOfWork
 from broker.errors import Forbidden, NotFound, ValidationError
 from broker.notifications.services import notify
 from broker.policy import DecisionRequest
@@ -77,8 +77,10 @@ _NO_MATCH = ("This match is not one of your organisation's recent look-ups; look
 class ContactService:
     """Asking for contact, answering, withdrawing, expiring."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     def request(self, actor: Actor, *, professional: str, lookup_id: str, match_id: str,
                 purpose: str, basis: str, evidence: Evidence) -> RequestView:
@@ -89,104 +91,103 @@ class ContactService:
         problems = policy.check_basis(purpose, basis, justification=evidence.justification,
                                       statute=evidence.statute,
                                       consent_reference=evidence.consent_reference)
-        with self.core.unit_of_work() as session:
-            requester = member(session, actor, professional)
-            fields = _RequestFields(
-                purpose=purpose, legal_basis=basis,
-                # Codes only in the hashed content: a BSN typed as a statute never gets in.
-                statute=policy.listed_statute(purpose, evidence.statute),
-                consent_reference=consent_record_id(evidence.consent_reference),
-                justification=recordable_justification(evidence.justification),
-                vital_interest=basis == "vital_interest",
-                policy_version=policy.version)
-            try:
-                if problems:
-                    raise ValidationError("; ".join(p.message("en") for p in problems),
-                                          "; ".join(p.message("nl") for p in problems),
-                                          code="basis")
-                lookup, holder = self.find_match(session, actor, lookup_id, match_id, now)
-                holder_org = session.get(Organisation, holder.organisation_id)
-                assert holder_org is not None
-                decision = policy.decide(DecisionRequest(
-                    self.core.org_type(session.connection(), requester.organisation_id),
-                    holder_org.org_type, purpose, basis))
-                if not decision.allowed or decision.contact == "none":
-                    raise Forbidden("The policy does not allow contact for this purpose and "
-                                    "legal basis.",
-                                    "Het beleid staat contact voor dit doel en deze grondslag "
-                                    "niet toe.")
-                subjects = lookup_subjects(session, lookup.event_id)
-                consent = None
-                if basis == "consent":
-                    consent = consent_in_force(
-                        session, organisation_id=requester.organisation_id,
-                        reference=evidence.consent_reference or "", purpose=purpose,
-                        household=household_values(self.core, session, subjects), today=today)
-                    consent.require_reach(holder_org.org_type)
-            except (ValidationError, Forbidden, NotFound) as refusal:
-                record_event(session, actor, "contact:requested", outcome="refused",
-                             reason=refusal.code or type(refusal).__name__, **fields)
-                session.commit()  # the refusal is logged; the caller gets the error
-                raise
-            days = policy.retention.contact_request_days
-            request = ContactRequest(
-                lookup_id=lookup.event_id, requester_org_id=requester.organisation_id,
-                requester_id=requester.id, holder_org_id=holder.organisation_id,
-                holder_involvement_id=holder.id, purpose=purpose, legal_basis=basis,
-                statute=evidence.statute, consent_id=consent.id if consent else None,
-                policy_version=policy.version, rule_id=decision.rule_ids[0],
-                mode=decision.contact, link_fields=sorted(decision.link_fields),
-                link_direction=decision.link_direction or "mutual",
-                obligations=sorted(decision.obligations),
-                expires_at=now + timedelta(days=days))
-            session.add(request)
-            session.flush()
-            granted = None
-            if decision.contact == "direct":
-                move(session, request, REQUEST_APPROVED, now)
-                granted = grant(session, request, policy.retention.contact_link_days, now)
-            # This step's obligations, carried out before its event, which lists them.
-            due = {o for o in decision.obligations if applies_at(o, "contact_request")}
-            event_id, carried = time_ordered_uuid(), set()
-            # The holder must hear of a request it answers, obligation or not.
-            if NOTIFY_HOLDER in due or request.mode == "approval":
-                holder_links = [link.link_id for link in (granted.links if granted else [])
-                                if link.issued_to_id == holder.professional_id]
-                if notify_holder_of_request(session, request, holder, holder_links) and (
-                        NOTIFY_HOLDER in due):
-                    carried.add(NOTIFY_HOLDER)
-            if FLAG_FOR_REVIEW in due and flag_request_for_review(session, event_id):
-                carried.add(FLAG_FOR_REVIEW)
-            record_event(session, actor, "contact:requested", event_id=event_id,
-                         subjects=subjects, rule_id=request.rule_id, obligations=carried,
-                         details={"request_id": request.public_id, "mode": request.mode,
-                                  "holder_organisation_id": holder.organisation_id,
-                                  "lookup_id": lookup.event_id,
-                                  **({"flag_for_review": True}
-                                     if FLAG_FOR_REVIEW in carried else {})},
-                         **fields)
-            if granted is not None:
-                record_grant(session, actor, request, granted, subjects,
-                             tell_holder=NOTIFY_HOLDER not in carried)
-            return request_view(session, request, [], actor)
+        session = self.session
+        requester = member(session, actor, professional)
+        fields = _RequestFields(
+            purpose=purpose, legal_basis=basis,
+            # Codes only in the hashed content: a BSN typed as a statute never gets in.
+            statute=policy.listed_statute(purpose, evidence.statute),
+            consent_reference=consent_record_id(evidence.consent_reference),
+            justification=recordable_justification(evidence.justification),
+            vital_interest=basis == "vital_interest",
+            policy_version=policy.version)
+        try:
+            if problems:
+                raise ValidationError("; ".join(p.message("en") for p in problems),
+                                      "; ".join(p.message("nl") for p in problems),
+                                      code="basis")
+            lookup, holder = self.find_match(session, actor, lookup_id, match_id, now)
+            holder_org = session.get(Organisation, holder.organisation_id)
+            assert holder_org is not None
+            decision = policy.decide(DecisionRequest(
+                self.core.org_type(session.connection(), requester.organisation_id),
+                holder_org.org_type, purpose, basis))
+            if not decision.allowed or decision.contact == "none":
+                raise Forbidden("The policy does not allow contact for this purpose and "
+                                "legal basis.",
+                                "Het beleid staat contact voor dit doel en deze grondslag "
+                                "niet toe.")
+            subjects = lookup_subjects(session, lookup.event_id)
+            consent = None
+            if basis == "consent":
+                consent = consent_in_force(
+                    session, organisation_id=requester.organisation_id,
+                    reference=evidence.consent_reference or "", purpose=purpose,
+                    household=household_values(self.core, session, subjects), today=today)
+                consent.require_reach(holder_org.org_type)
+        except (ValidationError, Forbidden, NotFound) as refusal:
+            # The refusal is recorded; whatever a refusal inside wrote is undone.
+            self.uow.refuse(refusal, actor, "contact:requested",
+                            reason=refusal.code or type(refusal).__name__, **fields)
+        days = policy.retention.contact_request_days
+        request = ContactRequest(
+            lookup_id=lookup.event_id, requester_org_id=requester.organisation_id,
+            requester_id=requester.id, holder_org_id=holder.organisation_id,
+            holder_involvement_id=holder.id, purpose=purpose, legal_basis=basis,
+            statute=evidence.statute, consent_id=consent.id if consent else None,
+            policy_version=policy.version, rule_id=decision.rule_ids[0],
+            mode=decision.contact, link_fields=sorted(decision.link_fields),
+            link_direction=decision.link_direction or "mutual",
+            obligations=sorted(decision.obligations),
+            expires_at=now + timedelta(days=days))
+        session.add(request)
+        session.flush()
+        granted = None
+        if decision.contact == "direct":
+            move(session, request, REQUEST_APPROVED, now)
+            granted = grant(session, request, policy.retention.contact_link_days, now)
+        # This step's obligations, carried out before its event, which lists them.
+        due = {o for o in decision.obligations if applies_at(o, "contact_request")}
+        event_id, carried = time_ordered_uuid(), set()
+        # The holder must hear of a request it answers, obligation or not.
+        if NOTIFY_HOLDER in due or request.mode == "approval":
+            holder_links = [link.link_id for link in (granted.links if granted else [])
+                            if link.issued_to_id == holder.professional_id]
+            if notify_holder_of_request(session, request, holder, holder_links) and (
+                    NOTIFY_HOLDER in due):
+                carried.add(NOTIFY_HOLDER)
+        if FLAG_FOR_REVIEW in due and flag_request_for_review(session, event_id):
+            carried.add(FLAG_FOR_REVIEW)
+        record_event(session, actor, "contact:requested", event_id=event_id,
+                     subjects=subjects, rule_id=request.rule_id, obligations=carried,
+                     details={"request_id": request.public_id, "mode": request.mode,
+                              "holder_organisation_id": holder.organisation_id,
+                              "lookup_id": lookup.event_id,
+                              **({"flag_for_review": True}
+                                 if FLAG_FOR_REVIEW in carried else {})},
+                     **fields)
+        if granted is not None:
+            record_grant(session, actor, request, granted, subjects,
+                         tell_holder=NOTIFY_HOLDER not in carried)
+        return request_view(session, request, [], actor)
 
     def decide(self, actor: Actor, request_id: str, *, professional: str, approve: bool,
                message: str | None = None) -> RequestView:
         """The holder's answer to a pending request (see :mod:`broker.contact.decisions`)."""
-        return decide(self.core, actor, request_id, professional=professional, approve=approve,
+        return decide(self.uow, actor, request_id, professional=professional, approve=approve,
                       message=message)
 
     def withdraw(self, actor: Actor, request_id: str, *, professional: str) -> RequestView:
         """The requester takes back a pending request."""
         actor = actor.acting_for(professional)
         now = self.core.now()
-        with self.core.unit_of_work() as session:
-            member(session, actor, professional)
-            request = pending_request(session, actor, request_id, "requester", now)
-            move(session, request, REQUEST_WITHDRAWN, now)
-            record_event(session, actor, "contact:withdrawn", purpose=request.purpose,
-                         details={"request_id": request.public_id})
-            return request_view(session, request, [], actor)
+        session = self.session
+        member(session, actor, professional)
+        request = pending_request(session, actor, request_id, "requester", now)
+        move(session, request, REQUEST_WITHDRAWN, now)
+        record_event(session, actor, "contact:withdrawn", purpose=request.purpose,
+                     details={"request_id": request.public_id})
+        return request_view(session, request, [], actor)
 
     def get(self, actor: Actor, request_id: str, *, deliver: bool = True) -> RequestView:
         """A request, for either side's organisation (anyone else: not found). Unless
@@ -194,42 +195,42 @@ class ContactService:
         first read after approval hands over the tokens of the reader's links (once): it is
         the only door through which a token leaves the broker, so no stored answer (such as an
         idempotent replay) ever holds one."""
-        with self.core.unit_of_work() as session:
-            request = session.scalar(select(ContactRequest).filter_by(public_id=request_id))
-            if (request is None or actor.organisation_id is None
-                    or actor.organisation_id not in (request.requester_org_id,
-                                                     request.holder_org_id)):
-                refuse_unknown(session, actor, request_id)
-            delivered = (deliver_tokens(session, request, actor.organisation_id, self.core.now())
-                         if deliver else [])
-            record_event(session, actor, "contact:request_viewed",
-                         details={"request_id": request.public_id,
-                                  "links_delivered": [d.link_id for d in delivered]})
-            return request_view(session, request, [d.token for d in delivered], actor)
+        session = self.session
+        request = session.scalar(select(ContactRequest).filter_by(public_id=request_id))
+        if (request is None or actor.organisation_id is None
+                or actor.organisation_id not in (request.requester_org_id,
+                                                 request.holder_org_id)):
+            refuse_unknown(session, actor, request_id)
+        delivered = (deliver_tokens(session, request, actor.organisation_id, self.core.now())
+                     if deliver else [])
+        record_event(session, actor, "contact:request_viewed",
+                     details={"request_id": request.public_id,
+                              "links_delivered": [d.link_id for d in delivered]})
+        return request_view(session, request, [d.token for d in delivered], actor)
 
     def expire(self, actor: Actor) -> int:
         """Expire pending requests past their time; returns how many."""
         now = self.core.now()
-        with self.core.unit_of_work() as session:
-            due = session.scalars(select(ContactRequest).where(
-                ContactRequest.status == REQUEST_PENDING, ContactRequest.expires_at <= now)).all()
-            expired = []
-            for request in due:
-                # Conditional, like steps.move: a request answered meanwhile stays answered.
-                if changed(session,
-                    update(ContactRequest)
-                    .where(ContactRequest.id == request.id,
-                           ContactRequest.status == REQUEST_PENDING)
-                    .values(status=REQUEST_EXPIRED, decided_at=now)
-                ) == 1:
-                    expired.append(request)
-            for request in expired:
-                record_event(session, actor, "contact:expired",
-                             organisation_id=request.requester_org_id,
-                             details={"request_id": request.public_id})
-                notify(session, professional_id=request.requester_id, kind="decision",
-                       reference=request.public_id, organisation_id=request.requester_org_id)
-            return len(expired)
+        session = self.session
+        due = session.scalars(select(ContactRequest).where(
+            ContactRequest.status == REQUEST_PENDING, ContactRequest.expires_at <= now)).all()
+        expired = []
+        for request in due:
+            # Conditional, like steps.move: a request answered meanwhile stays answered.
+            if changed(session,
+                update(ContactRequest)
+                .where(ContactRequest.id == request.id,
+                       ContactRequest.status == REQUEST_PENDING)
+                .values(status=REQUEST_EXPIRED, decided_at=now)
+            ) == 1:
+                expired.append(request)
+        for request in expired:
+            record_event(session, actor, "contact:expired",
+                         organisation_id=request.requester_org_id,
+                         details={"request_id": request.public_id})
+            notify(session, professional_id=request.requester_id, kind="decision",
+                   reference=request.public_id, organisation_id=request.requester_org_id)
+        return len(expired)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from broker.contact.models import (
     ContactLink,
     ContactRequest,
 )
+from broker.core import unit_of
 from broker.errors import Conflict, NotFound
 from broker.notifications.services import notify
 from broker.policy.model import REQUIRE_SECOND_APPROVER
@@ -76,11 +77,11 @@ class Granted:
 
 def refuse_unknown(session: Session, actor: Actor, request_id: str) -> NoReturn:
     """Another organisation's (or no) request: logged, and answered as not found."""
-    record_event(session, actor, "contact:request_viewed", outcome="refused",
-                 reason="unknown_or_foreign", details={"request_id": request_id[:64]})
-    session.commit()
-    raise NotFound("There is no such contact request for your organisation.",
-                   "Er is geen contactverzoek met dit kenmerk voor uw organisatie.")
+    unit_of(session).refuse(
+        NotFound("There is no such contact request for your organisation.",
+                 "Er is geen contactverzoek met dit kenmerk voor uw organisatie."),
+        actor, "contact:request_viewed", reason="unknown_or_foreign",
+        details={"request_id": request_id[:64]})
 
 
 def pending_request(session: Session, actor: Actor, request_id: str, side: str,
@@ -93,10 +94,12 @@ def pending_request(session: Session, actor: Actor, request_id: str, side: str,
     if request is None or owner is None or owner != actor.organisation_id:
         refuse_unknown(session, actor, request_id)
     if request.status == REQUEST_PENDING and request.expires_at <= now:
+        # It expires now, whatever the caller wanted: the expiry is what this request keeps.
+        work = unit_of(session)
+        work.undo()
         move(session, request, REQUEST_EXPIRED, now)
-        record_event(session, actor, "contact:expired", organisation_id=request.requester_org_id,
-                     details={"request_id": request.public_id})
-        session.commit()  # it expired, whatever the caller wanted
+        work.record(actor, "contact:expired", organisation_id=request.requester_org_id,
+                    details={"request_id": request.public_id})
         raise Conflict("This contact request has expired.", "Dit contactverzoek is verlopen.")
     if request.status != REQUEST_PENDING:
         _already(request)

@@ -47,7 +47,7 @@ from sqlalchemy import Table, and_, select, update
 
 from broker.api.keys import RESPONSE_KEY_ID, load_response_key
 from broker.audit.services import Actor, record_event
-from broker.db import utcnow
+from broker.clock import utcnow
 from broker.notifications.models import OutboxMessage
 from broker.notifications.services import NotificationSettings
 from broker.registry.models import Organisation, Professional
@@ -327,11 +327,12 @@ def start_delivery(core: Core) -> Deliverer:
         deliverer = _RUNNING.get(core)
         if deliverer is None or not deliverer.running:
             deliverer = _RUNNING[core] = Deliverer(core)
+            core.on_dispose(lambda: stop_delivery(core))
         return deliverer
 
 
 def stop_delivery(core: Core) -> None:
-    """Stop the core's background deliverer, if it runs (``Core.dispose`` calls it)."""
+    """Stop the core's background deliverer, if it runs (``Core.dispose`` calls it, first)."""
     with _LOCK:
         deliverer = _RUNNING.pop(core, None)
     if deliverer is not None:

@@ -13,7 +13,8 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base, UTCDateTime, utcnow
+from broker.clock import utcnow
+from broker.db import Base, UTCDateTime
 
 
 class InboxMessage(Base):

@@ -35,10 +35,10 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, record_event
+from broker.clock import utcnow
 from broker.config import number_setting
 from broker.contact.common import member
-from broker.core import Core
-from broker.db import utcnow
+from broker.core import Core, UnitOfWork, unit_of
 from broker.errors import ConfigurationError, ValidationError
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
@@ -284,48 +284,48 @@ class InboxEntry:
 
 def _inbox_owner(session: Session, actor: Actor, username: str) -> Professional:
     """The active professional ``username`` of the actor's organisation. A refusal is an audit
-    event, committed before the answer (nothing else is written yet); the name is recorded only
+    event, kept by the unit of work (which undoes the rest); the name is recorded only
     as the id of an existing professional, since a made-up name may be anything."""
     try:
         return member(session, actor, username)
-    except ValidationError:
+    except ValidationError as refused:
         named = session.scalar(select(Professional).filter_by(username=username))
         foreign = named is not None and named.organisation_id != actor.organisation_id
-        record_event(session, actor, "inbox:access_refused", outcome="refused",
-                     reason="another_organisation" if foreign else "unknown_or_inactive",
-                     details={"professional_id": named.id} if named is not None else {})
-        session.commit()
-        raise
+        unit_of(session).refuse(
+            refused, actor, "inbox:access_refused",
+            reason="another_organisation" if foreign else "unknown_or_inactive",
+            details={"professional_id": named.id} if named is not None else {})
 
 
-def inbox(core: Core, actor: Actor, professional_username: str, unread_only: bool = False
+def inbox(uow: UnitOfWork, actor: Actor, professional_username: str, unread_only: bool = False
           ) -> list[InboxEntry]:
     """The professional's messages, newest first (for members of their own organisation)."""
-    with core.unit_of_work() as session:
-        person = _inbox_owner(session, actor, professional_username)
-        query = select(InboxMessage).where(InboxMessage.professional_id == person.id)
-        if unread_only:
-            query = query.where(InboxMessage.read_at.is_(None))
-        messages = session.scalars(query.order_by(InboxMessage.id.desc()))
-        return [InboxEntry(m.id, m.kind, m.reference, m.created_at, m.read_at) for m in messages]
+    session = uow.session
+    person = _inbox_owner(session, actor, professional_username)
+    query = select(InboxMessage).where(InboxMessage.professional_id == person.id)
+    if unread_only:
+        query = query.where(InboxMessage.read_at.is_(None))
+    messages = session.scalars(query.order_by(InboxMessage.id.desc()))
+    return [InboxEntry(m.id, m.kind, m.reference, m.created_at, m.read_at) for m in messages]
 
 
-def mark_read(core: Core, actor: Actor, professional_username: str,
+def mark_read(uow: UnitOfWork, actor: Actor, professional_username: str,
               message_ids: Sequence[int] | None = None) -> int:
     """Mark the professional's unread messages (all, or those of ``message_ids``) read; returns
     how many changed. Audited as ``inbox:read`` when any did."""
+    core = uow.core
     now = core.now()
-    with core.unit_of_work() as session:
-        person = _inbox_owner(session, actor, professional_username)
-        query = select(InboxMessage.id).where(InboxMessage.professional_id == person.id,
-                                              InboxMessage.read_at.is_(None))
-        if message_ids is not None:
-            query = query.where(InboxMessage.id.in_(list(message_ids)))
-        ids = list(session.scalars(query.order_by(InboxMessage.id)))
-        if not ids:
-            return 0
-        session.execute(update(InboxMessage).where(InboxMessage.id.in_(ids)).values(read_at=now))
-        record_event(session, actor.acting_for(person.username), "inbox:read",
-                     organisation_id=person.organisation_id,
-                     details={"professional_id": person.id, "messages": ids})
-        return len(ids)
+    session = uow.session
+    person = _inbox_owner(session, actor, professional_username)
+    query = select(InboxMessage.id).where(InboxMessage.professional_id == person.id,
+                                          InboxMessage.read_at.is_(None))
+    if message_ids is not None:
+        query = query.where(InboxMessage.id.in_(list(message_ids)))
+    ids = list(session.scalars(query.order_by(InboxMessage.id)))
+    if not ids:
+        return 0
+    session.execute(update(InboxMessage).where(InboxMessage.id.in_(ids)).values(read_at=now))
+    record_event(session, actor.acting_for(person.username), "inbox:read",
+                 organisation_id=person.organisation_id,
+                 details={"professional_id": person.id, "messages": ids})
+    return len(ids)

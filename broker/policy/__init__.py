@@ -2,9 +2,9 @@
 
 Privacy officers write YAML files in ``policies/`` (see ``policies/README.md``); this package
 loads them with line-numbered errors (:mod:`.loader`), compiles them into a look-up table
-(:mod:`.engine`), runs policy tests (:mod:`.testing`), compares versions (:mod:`.diff`) and offers
-the ``broker policy`` commands (:mod:`.cli`). Default deny; a forbid beats an allow; every decision
-names its rule and the policy version.
+(:mod:`.engine`), runs policy tests (:mod:`.testing`) and compares versions (:mod:`.diff`), for the
+``broker policy`` commands (:mod:`broker.cli.policy`) and the broker. Default deny; a forbid beats
+an allow; every decision names its rule and the policy version.
 """
 
 from broker.policy.bases import BasisProblem

@@ -11,7 +11,8 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from broker.db import Base, UTCDateTime, utcnow
+from broker.clock import utcnow
+from broker.db import Base, UTCDateTime
 
 
 class KeyRotation(Base):

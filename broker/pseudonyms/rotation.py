@@ -71,7 +71,7 @@ def start_or_resume(core: Core, actor: Actor, which: KeyName, *, grace: float = 
     and registrations that read the epochs just before the file appeared finish before the
     first row is re-keyed.
     """
-    with core.unit_of_work() as session:
+    with core.session() as session:
         running = active_rotation(session)
         if running is not None and running.which != which:
             raise Conflict(
@@ -97,7 +97,7 @@ def start_or_resume(core: Core, actor: Actor, which: KeyName, *, grace: float = 
 
 def remaining_rows(core: Core, rotation: RotationState) -> int:
     """How many stored values are still at the old epoch."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         total = 0
         for table in PSEUDONYM_TABLES:
             column = _epoch_column(table, rotation.which)
@@ -153,7 +153,7 @@ def run_rotation(
     done = batches = 0
     for table in PSEUDONYM_TABLES:
         while max_batches is None or batches < max_batches:
-            with core.unit_of_work() as session:
+            with core.session() as session:
                 count = _rotate_batch(session, table, rotation, factor, batch_size)
                 if count:
                     session.execute(
@@ -177,7 +177,7 @@ def _finish(core: Core, actor: Actor, rotation: RotationState, factor: bytes,
     """Mark the rotation finished, re-keying in the same transaction any row that a writer
     committed at the old epoch after the last batch (so none is ever stranded)."""
     late = 0
-    with core.unit_of_work() as session:
+    with core.session() as session:
         row = session.scalar(select(KeyRotation).where(KeyRotation.finished_at.is_(None)))
         if row is None:
             return 0

@@ -49,7 +49,7 @@ from sqlalchemy import Connection
 
 from broker.audit.misuse import count_lookup
 from broker.audit.services import Actor, Subject, record_event, time_ordered_uuid
-from broker.core import Core
+from broker.core import Core, UnitOfWork
 from broker.errors import Forbidden, ValidationError
 from broker.policy import Decision, DecisionRequest, Policy
 from broker.policy.bases import consent_record_id, recordable_justification
@@ -76,8 +76,10 @@ class Evidence:
 class LookupService:
     """Look-ups, filtered by the sharing policy and audited."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     def lookup(
         self,
@@ -89,7 +91,6 @@ class LookupService:
         evidence: Evidence = Evidence(),
         on_behalf_of: str | None = None,
         register: NewInvolvement | None = None,
-        request_key: str | None = None,
     ) -> LookupResult:
         """Who else is involved with the household of ``pseudonyms``?
 
@@ -117,7 +118,7 @@ class LookupService:
         policy = self.core.policy()
         purpose = require_known(purpose, policy.purposes, "purpose", "doel")
         basis = require_known(basis, policy.bases, "legal basis", "grondslag")
-        registry = RegistryService(self.core)
+        registry = RegistryService(self.uow)
         if on_behalf_of is not None:
             registry.check_member(actor, on_behalf_of)
             actor = actor.acting_for(on_behalf_of)
@@ -125,12 +126,11 @@ class LookupService:
         try:
             if register is not None:
                 if basis == CONSENT:  # a look-up refused for its consent registers nothing
-                    with self.core.transaction() as connection:
-                        _, values, _ = _household(self.core, connection, pseudonyms)
-                        self._consent(connection, org_id, values, purpose, basis, evidence)
+                    connection = self.uow.connection
+                    _, values, _ = _household(self.core, connection, pseudonyms)
+                    self._consent(connection, org_id, values, purpose, basis, evidence)
                 registry.register_involvements(
-                    actor, organisation=registry.organisation_code(org_id), items=[register],
-                    request_key=request_key)
+                    actor, organisation=registry.organisation_code(org_id), items=[register])
             return self._lookup(actor, org_id, pseudonyms, policy, purpose, basis, evidence)
         except ConsentRefused as refused:
             self._refuse(actor, policy, purpose, basis, evidence, refused.code, refused)
@@ -146,65 +146,65 @@ class LookupService:
         evidence: Evidence,
     ) -> LookupResult:
         today = self.core.today()
-        with self.core.transaction() as connection:
-            requester_type = self.core.org_type(connection, org_id)
-            variants, values, epochs = _household(self.core, connection, pseudonyms)
-            consent = self._consent(connection, org_id, values, purpose, basis, evidence)
-            # Whether reciprocity applies depends on the policy only, never on what matched,
-            # so the statement that runs (and the time it takes) tells nothing of who is there.
-            reciprocal = _reciprocity_applies(policy, requester_type, purpose, basis)
-            found = find_candidates(connection, variants, org_id, today, reciprocal)
-            lookup_id = time_ordered_uuid()
-            handle_key = self._handle_key(epochs[1])
-            matches, decided, shown, to_notify = [], [], [], []
-            withheld_policy = withheld_reciprocity = withheld_consent = 0
-            for candidate in found.candidates:
-                decision = policy.decide(
-                    DecisionRequest(requester_type, candidate.org_type, purpose, basis))
-                if not decision.allowed:
-                    withheld_policy += 1
-                elif consent is not None and not consent.reaches(candidate.org_type):
-                    withheld_consent += 1
-                elif decision.requires_registration and not candidate.reciprocal:
-                    withheld_reciprocity += 1
-                else:
-                    matches.append(_disclose(candidate, decision,
-                                             match_handle(handle_key, lookup_id,
-                                                          candidate.involvement_id)))
-                    decided.append(decision)
-                    shown.append(candidate.involvement_id)
-                    if _carries(decision, NOTIFY_HOLDER):
-                        to_notify.append(candidate)
-            # The look-up stage's obligations (broker.policy.obligations), carried out here, in
-            # this transaction; the event lists only what was done.
-            notified = notify_holders(connection, policy, org_id, requester_type, to_notify)
-            flagged = basis == VITAL_INTEREST or any(_carries(d, FLAG_FOR_REVIEW)
-                                                     for d in decided)
-            auditors = flag_for_review(connection, lookup_id) if flagged else []
-            record_event(
-                connection, actor, "lookup:performed", event_id=lookup_id, purpose=purpose,
-                legal_basis=basis, policy_version=policy.version,
-                rule_id=",".join(sorted({d.rule_ids[0] for d in decided})) or None,
-                obligations=[code for code, done in ((NOTIFY_HOLDER, notified),
-                                                     (FLAG_FOR_REVIEW, flagged)) if done],
-                vital_interest=basis == VITAL_INTEREST,
-                subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
-                          for k in (group[0] for group in variants)],
-                details={
-                    "match_count": len(matches),
-                    "matched_involvements": shown,
-                    "withheld_by_policy": withheld_policy,
-                    "withheld_for_reciprocity": withheld_reciprocity,
-                    "withheld_by_consent": withheld_consent,
-                    "holders_notified": notified,
-                    "flag_for_review": flagged,
-                    "auditors_told": len(auditors),
-                    "handle_epoch": epochs[1],
-                },
-                **_evidence(evidence),
-            )
-            count_lookup(connection, self.core, actor, org_id, lookup_id,
-                         fishing=not found.registered)
+        connection = self.uow.connection
+        requester_type = self.core.org_type(connection, org_id)
+        variants, values, epochs = _household(self.core, connection, pseudonyms)
+        consent = self._consent(connection, org_id, values, purpose, basis, evidence)
+        # Whether reciprocity applies depends on the policy only, never on what matched,
+        # so the statement that runs (and the time it takes) tells nothing of who is there.
+        reciprocal = _reciprocity_applies(policy, requester_type, purpose, basis)
+        found = find_candidates(connection, variants, org_id, today, reciprocal)
+        lookup_id = time_ordered_uuid()
+        handle_key = self._handle_key(epochs[1])
+        matches, decided, shown, to_notify = [], [], [], []
+        withheld_policy = withheld_reciprocity = withheld_consent = 0
+        for candidate in found.candidates:
+            decision = policy.decide(
+                DecisionRequest(requester_type, candidate.org_type, purpose, basis))
+            if not decision.allowed:
+                withheld_policy += 1
+            elif consent is not None and not consent.reaches(candidate.org_type):
+                withheld_consent += 1
+            elif decision.requires_registration and not candidate.reciprocal:
+                withheld_reciprocity += 1
+            else:
+                matches.append(_disclose(candidate, decision,
+                                         match_handle(handle_key, lookup_id,
+                                                      candidate.involvement_id)))
+                decided.append(decision)
+                shown.append(candidate.involvement_id)
+                if _carries(decision, NOTIFY_HOLDER):
+                    to_notify.append(candidate)
+        # The look-up stage's obligations (broker.policy.obligations), carried out here, in
+        # this transaction; the event lists only what was done.
+        notified = notify_holders(connection, policy, org_id, requester_type, to_notify)
+        flagged = basis == VITAL_INTEREST or any(_carries(d, FLAG_FOR_REVIEW)
+                                                 for d in decided)
+        auditors = flag_for_review(connection, lookup_id) if flagged else []
+        record_event(
+            connection, actor, "lookup:performed", event_id=lookup_id, purpose=purpose,
+            legal_basis=basis, policy_version=policy.version,
+            rule_id=",".join(sorted({d.rule_ids[0] for d in decided})) or None,
+            obligations=[code for code, done in ((NOTIFY_HOLDER, notified),
+                                                 (FLAG_FOR_REVIEW, flagged)) if done],
+            vital_interest=basis == VITAL_INTEREST,
+            subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
+                      for k in (group[0] for group in variants)],
+            details={
+                "match_count": len(matches),
+                "matched_involvements": shown,
+                "withheld_by_policy": withheld_policy,
+                "withheld_for_reciprocity": withheld_reciprocity,
+                "withheld_by_consent": withheld_consent,
+                "holders_notified": notified,
+                "flag_for_review": flagged,
+                "auditors_told": len(auditors),
+                "handle_epoch": epochs[1],
+            },
+            **_evidence(evidence),
+        )
+        count_lookup(connection, self.core, actor, org_id, lookup_id,
+                     fishing=not found.registered)
         return LookupResult(lookup_id, matches, reciprocal and not found.covered,
                             policy.version, flagged)
 
@@ -236,20 +236,23 @@ class LookupService:
 
     def _refuse(self, actor: Actor, policy: Policy, purpose: str, basis: str,
                 evidence: Evidence, reason: str, refusal: ValidationError) -> NoReturn:
-        """Audit a refused look-up (``lookup:refused``, committed; every use of vital interest
-        is flagged for review, refused or not), then raise ``refusal``."""
+        """Audit a refused look-up (``lookup:refused``, committed by the unit of work with nothing
+        else of the request; every use of vital interest is flagged for review, refused or
+        not), then raise ``refusal``."""
         flagged = basis == VITAL_INTEREST
         event_id = time_ordered_uuid()
-        with self.core.transaction() as connection:
-            auditors = flag_for_review(connection, event_id) if flagged else []
-            record_event(
-                connection, actor, "lookup:refused", event_id=event_id, outcome="refused",
-                purpose=purpose, legal_basis=basis, policy_version=policy.version,
-                reason=reason, obligations=[FLAG_FOR_REVIEW] if flagged else [],
-                vital_interest=flagged,
-                details={"flag_for_review": flagged, "auditors_told": len(auditors)},
-                **_evidence(evidence, policy, purpose),
-            )
+        self.uow.undo()
+        connection = self.uow.connection
+        auditors = flag_for_review(connection, event_id) if flagged else []
+        record_event(
+            connection, actor, "lookup:refused", event_id=event_id, outcome="refused",
+            at=self.uow.now(),
+            purpose=purpose, legal_basis=basis, policy_version=policy.version,
+            reason=reason, obligations=[FLAG_FOR_REVIEW] if flagged else [],
+            vital_interest=flagged,
+            details={"flag_for_review": flagged, "auditors_told": len(auditors)},
+            **_evidence(evidence, policy, purpose),
+        )
         raise refusal
 
 

@@ -22,7 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from broker.db import Base, UTCDateTime, utcnow
+from broker.clock import utcnow
+from broker.db import Base, UTCDateTime
 
 INVOLVEMENT_ACTIVE = "active"
 INVOLVEMENT_ENDED = "ended"
@@ -99,9 +100,6 @@ class Involvement(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(64))
     history_until: Mapped[date | None] = mapped_column(Date)
-    # "<Idempotency-Key>#<position in the batch>": a retried API request finds what the first
-    # one registered instead of registering it twice (unique per organisation).
-    request_key: Mapped[str | None] = mapped_column(String(220))
     # Duty to inform (AVG art. 14): informed on a date, or postponed with a reason until a date
     # (the professional is reminded when it passes). Unknown while all three are empty.
     informed_on: Mapped[date | None] = mapped_column(Date)
@@ -116,8 +114,6 @@ class Involvement(Base):
     matching_keys: Mapped[list[MatchingKey]] = relationship(
         back_populates="involvement", cascade="all, delete-orphan", passive_deletes=True
     )
-
-    __table_args__ = (UniqueConstraint("organisation_id", "request_key"),)
 
     # No index on (state, ends_on) on purpose: without table statistics SQLite would drive the
     # look-up from it (a range over every active involvement) instead of from the matching-key

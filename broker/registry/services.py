@@ -25,11 +25,10 @@ from urllib.parse import urlsplit
 
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from broker.audit.services import Actor, Subject, record_event
-from broker.core import Core
+from broker.core import UnitOfWork, unit_of
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
 from broker.notifications.services import notify_new_matches
 from broker.policy.diff import InvolvementPair
@@ -85,8 +84,10 @@ def _subjects(keys: Sequence[StoredKey]) -> list[Subject]:
 class RegistryService:
     """The registry's use cases, each in its own unit of work."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
 
     # -- organisations and professionals ------------------------------------------------------
 
@@ -98,20 +99,20 @@ class RegistryService:
         name = require_text(name, "The organisation name", "De naam van de organisatie")
         org_type = require_known(org_type, self.core.policy().org_types, "organisation type",
                                  "organisatietype")
-        with self.core.unit_of_work() as session:
-            if session.scalar(select(Organisation.id).filter_by(identifier=identifier)):
-                raise Conflict(
-                    f"An organisation with code {identifier!r} already exists.",
-                    f"Er bestaat al een organisatie met code {identifier!r}.",
-                )
-            org = Organisation(identifier=identifier, name=name, org_type=org_type)
-            session.add(org)
-            session.flush()
-            record_event(
-                session, actor, "organisation:created", organisation_id=org.id,
-                details={"identifier": identifier, "org_type": org_type},
+        session = self.session
+        if session.scalar(select(Organisation.id).filter_by(identifier=identifier)):
+            raise Conflict(
+                f"An organisation with code {identifier!r} already exists.",
+                f"Er bestaat al een organisatie met code {identifier!r}.",
             )
-            return OrganisationInfo.of(org)
+        org = Organisation(identifier=identifier, name=name, org_type=org_type)
+        session.add(org)
+        session.flush()
+        record_event(
+            session, actor, "organisation:created", organisation_id=org.id,
+            details={"identifier": identifier, "org_type": org_type},
+        )
+        return OrganisationInfo.of(org)
 
     def set_webhook(self, actor: Actor, identifier: str, url: str | None) -> None:
         """Set (or, with None, clear) where the organisation's case system gets notifications:
@@ -126,32 +127,32 @@ class RegistryService:
                     "characters.",
                     "Een webhook-URL moet met https:// beginnen (http:// alleen op deze machine), "
                     "en is hoogstens 500 tekens.")
-        with self.core.unit_of_work() as session:
-            org = self._organisation(session, identifier)
-            org.webhook_url = url
-            # The URL may hold a receiver's secret: the event says only whether one is set.
-            record_event(session, actor, "organisation:webhook_set", organisation_id=org.id,
-                         details={"identifier": identifier, "webhook": url is not None})
+        session = self.session
+        org = self._organisation(session, identifier)
+        org.webhook_url = url
+        # The URL may hold a receiver's secret: the event says only whether one is set.
+        record_event(session, actor, "organisation:webhook_set", organisation_id=org.id,
+                     details={"identifier": identifier, "webhook": url is not None})
 
     def list_organisations(self) -> list[OrganisationInfo]:
         """All organisations, by code."""
-        with self.core.unit_of_work() as session:
-            orgs = session.scalars(select(Organisation).order_by(Organisation.identifier))
-            return [OrganisationInfo.of(o) for o in orgs]
+        session = self.session
+        orgs = session.scalars(select(Organisation).order_by(Organisation.identifier))
+        return [OrganisationInfo.of(o) for o in orgs]
 
     def organisation_code(self, organisation_id: int) -> str:
         """The code of the organisation with database id ``organisation_id``."""
-        with self.core.unit_of_work() as session:
-            code = session.scalar(
-                select(Organisation.identifier).where(Organisation.id == organisation_id))
+        session = self.session
+        code = session.scalar(
+            select(Organisation.identifier).where(Organisation.id == organisation_id))
         if code is None:
             raise NotFound("There is no such organisation.", "Die organisatie bestaat niet.")
         return code
 
     def get_organisation(self, identifier: str) -> OrganisationInfo:
         """One organisation by code."""
-        with self.core.unit_of_work() as session:
-            return OrganisationInfo.of(self._organisation(session, identifier))
+        session = self.session
+        return OrganisationInfo.of(self._organisation(session, identifier))
 
     def add_professional(
         self,
@@ -189,44 +190,44 @@ class RegistryService:
             raise ValidationError(
                 "The e-mail address is not valid.", "Het e-mailadres is ongeldig."
             )
-        with self.core.unit_of_work() as session:
-            org = self._organisation(session, organisation)
-            if session.scalar(select(Professional.id).filter_by(username=username)):
-                raise Conflict(
-                    f"The user name {username!r} is taken.",
-                    f"De gebruikersnaam {username!r} is al in gebruik.",
-                )
-            professional = Professional(
-                organisation=org, username=username, name=name, role=role,
-                phone=phone or None, email=email or None,
-                password_hash=hash_password(password) if password else None,
-                access_role=access_role,
+        session = self.session
+        org = self._organisation(session, organisation)
+        if session.scalar(select(Professional.id).filter_by(username=username)):
+            raise Conflict(
+                f"The user name {username!r} is taken.",
+                f"De gebruikersnaam {username!r} is al in gebruik.",
             )
-            session.add(professional)
-            session.flush()
-            record_event(
-                session, actor, "professional:created", organisation_id=org.id,
-                details={"professional_id": professional.id, "role": role,
-                         "access_role": access_role},
-            )
-            return ProfessionalInfo.of(professional)
+        professional = Professional(
+            organisation=org, username=username, name=name, role=role,
+            phone=phone or None, email=email or None,
+            password_hash=hash_password(password) if password else None,
+            access_role=access_role,
+        )
+        session.add(professional)
+        session.flush()
+        record_event(
+            session, actor, "professional:created", organisation_id=org.id,
+            details={"professional_id": professional.id, "role": role,
+                     "access_role": access_role},
+        )
+        return ProfessionalInfo.of(professional)
 
     def list_professionals(self, organisation: str | None = None) -> list[ProfessionalInfo]:
         """Professionals, optionally of one organisation."""
-        with self.core.unit_of_work() as session:
-            query = select(Professional).options(selectinload(Professional.organisation))
-            if organisation is not None:
-                query = query.where(
-                    Professional.organisation_id == self._organisation(session, organisation).id
-                )
-            return [
-                ProfessionalInfo.of(p) for p in session.scalars(query.order_by(Professional.id))
-            ]
+        session = self.session
+        query = select(Professional).options(selectinload(Professional.organisation))
+        if organisation is not None:
+            query = query.where(
+                Professional.organisation_id == self._organisation(session, organisation).id
+            )
+        return [
+            ProfessionalInfo.of(p) for p in session.scalars(query.order_by(Professional.id))
+        ]
 
     def get_professional(self, username: str) -> ProfessionalInfo:
         """One professional by user name."""
-        with self.core.unit_of_work() as session:
-            return ProfessionalInfo.of(self._professional(session, username))
+        session = self.session
+        return ProfessionalInfo.of(self._professional(session, username))
 
     # -- involvements ------------------------------------------------------------------------
 
@@ -250,13 +251,11 @@ class RegistryService:
         *,
         organisation: str,
         items: Sequence[NewInvolvement],
-        request_key: str | None = None,
     ) -> list[InvolvementInfo]:
-        """Register a batch of involvements in one transaction: all of them or, on error, none.
-
-        A refusal names the position of the item (counted from 1) that caused it. With a
-        ``request_key`` (the API's Idempotency-Key) a repeated batch returns what the first one
-        registered, even when the first answer never reached the client.
+        """Register a batch of involvements in the unit of work: all of them or, on error,
+        none. A refusal names the position of the item (counted from 1) that caused it. (A
+        retried batch is answered by the API's Idempotency-Key, stored with the registration in
+        the same transaction: broker.api.idempotency.)
         """
         if not 1 <= len(items) <= MAX_BATCH:
             raise ValidationError(
@@ -271,24 +270,11 @@ class RegistryService:
                 for n, item in enumerate(items, start=1)
             ]
             try:
-                return self._register(actor, organisation, items, prepared, today,
-                                      request_key, epochs)
+                return self._register(actor, organisation, items, prepared, today, epochs)
             except _KeysChanged:
                 continue  # a key rotation began meanwhile: make the keys again
-            except IntegrityError:
-                # A concurrent request with the same key committed first: answer with its
-                # result (without a key, the conflict is a real error).
-                earlier = self._earlier(organisation, request_key) if request_key else []
-                if not earlier:
-                    raise
-                return earlier
         raise Conflict("The keys kept changing during registration; try again.",
                        "De sleutels veranderden tijdens de registratie; probeer het opnieuw.")
-
-    def _earlier(self, organisation: str, request_key: str) -> list[InvolvementInfo]:
-        with self.core.unit_of_work() as session:
-            org = self._organisation(session, organisation)
-            return self._registered_by_request(session, org.id, request_key)
 
     def _register(
         self,
@@ -297,87 +283,64 @@ class RegistryService:
         items: Sequence[NewInvolvement],
         prepared: list[tuple[str, date, list[StoredKey]]],
         today: date,
-        request_key: str | None,
         epochs: tuple[int, int],
     ) -> list[InvolvementInfo]:
-        with self.core.unit_of_work() as session:
-            if self.core.keystore.stamp() != epochs:
-                raise _KeysChanged
-            org = self._organisation(session, organisation)
-            self._check_acting_for(actor, org.id)
-            if request_key is not None:
-                earlier = self._registered_by_request(session, org.id, request_key)
-                if earlier:
-                    return earlier
-            # Every contact is checked before anything is added, so that a refusal can be
-            # audited and committed on its own (nothing of the batch is written yet).
-            people: dict[str, Professional] = {}
-            for n, item in enumerate(items, start=1):
-                if item.professional not in people:
-                    people[item.professional] = numbered(len(items), n, partial(
-                        self._contact, session, actor, org, item.professional))
-            involvements = []
-            for n, (item, (purpose, ends_on, keys)) in enumerate(
-                zip(items, prepared, strict=True), start=1
-            ):
-                involvement = Involvement(
-                    organisation=org, professional=people[item.professional], purpose=purpose,
-                    starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
-                    request_key=f"{request_key}#{n}" if request_key is not None else None,
-                    matching_keys=[
-                        MatchingKey(category=k.category, value=k.value, oprf_epoch=k.oprf_epoch,
-                                    broker_epoch=k.broker_epoch)
-                        for k in keys
-                    ],
-                )
-                session.add(involvement)
-                involvements.append((involvement, keys))
-            session.flush()
-            for involvement, keys in involvements:
-                # Other organisations' contacts on the household learn of it, as far as the
-                # policy allows; who was told is part of this registration's event.
-                notified = notify_new_matches(session, self.core, involvement)
-                record_event(
-                    session, actor, "involvement:registered", organisation_id=org.id,
-                    purpose=involvement.purpose, subjects=_subjects(keys),
-                    details={"involvement_id": involvement.public_id,
-                             "ends_on": involvement.ends_on.isoformat(), "key_count": len(keys),
-                             **({"notified_involvements": notified} if notified else {})},
-                )
-            return [InvolvementInfo.of(involvement) for involvement, _ in involvements]
-
-    @staticmethod
-    def _registered_by_request(session: Session, organisation_id: int, request_key: str
-                               ) -> list[InvolvementInfo]:
-        """What an earlier request with the same key registered, in its order."""
-        found = session.scalars(
-            select(Involvement)
-            .where(Involvement.organisation_id == organisation_id,
-                   Involvement.request_key.startswith(f"{request_key}#", autoescape=True))
-            .options(selectinload(Involvement.organisation),
-                     selectinload(Involvement.professional),
-                     selectinload(Involvement.matching_keys))
-        ).all()
-        found = sorted(found, key=lambda i: int((i.request_key or "#0").rsplit("#", 1)[1]))
-        return [InvolvementInfo.of(i) for i in found]
+        session = self.session
+        if self.core.keystore.stamp() != epochs:
+            raise _KeysChanged
+        org = self._organisation(session, organisation)
+        self._check_acting_for(actor, org.id)
+        # Every contact is checked before anything is added, so that a refusal can be
+        # audited and committed on its own (nothing of the batch is written yet).
+        people: dict[str, Professional] = {}
+        for n, item in enumerate(items, start=1):
+            if item.professional not in people:
+                people[item.professional] = numbered(len(items), n, partial(
+                    self._contact, session, actor, org, item.professional))
+        involvements = []
+        for item, (purpose, ends_on, keys) in zip(items, prepared, strict=True):
+            involvement = Involvement(
+                organisation=org, professional=people[item.professional], purpose=purpose,
+                starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
+                matching_keys=[
+                    MatchingKey(category=k.category, value=k.value, oprf_epoch=k.oprf_epoch,
+                                broker_epoch=k.broker_epoch)
+                    for k in keys
+                ],
+            )
+            session.add(involvement)
+            involvements.append((involvement, keys))
+        session.flush()
+        for involvement, keys in involvements:
+            # Other organisations' contacts on the household learn of it, as far as the
+            # policy allows; who was told is part of this registration's event.
+            notified = notify_new_matches(session, self.core, involvement)
+            record_event(
+                session, actor, "involvement:registered", organisation_id=org.id,
+                purpose=involvement.purpose, subjects=_subjects(keys),
+                details={"involvement_id": involvement.public_id,
+                         "ends_on": involvement.ends_on.isoformat(), "key_count": len(keys),
+                         **({"notified_involvements": notified} if notified else {})},
+            )
+        return [InvolvementInfo.of(involvement) for involvement, _ in involvements]
 
     def change_contact(self, actor: Actor, involvement_id: str, professional: str
                        ) -> InvolvementInfo:
         """Make another professional of the same organisation the contact."""
-        with self.core.unit_of_work() as session:
-            involvement = self._own_involvement(session, actor, involvement_id,
-                                                operation="change_contact")
-            self._require_active(involvement)
-            person = self._contact(session, actor, involvement.organisation, professional)
-            previous = involvement.professional_id
-            involvement.professional = person
-            record_event(
-                session, actor, "involvement:contact_changed",
-                organisation_id=involvement.organisation_id,
-                details={"involvement_id": involvement.public_id,
-                         "previous_professional_id": previous, "professional_id": person.id},
-            )
-            return InvolvementInfo.of(involvement)
+        session = self.session
+        involvement = self._own_involvement(session, actor, involvement_id,
+                                            operation="change_contact")
+        self._require_active(involvement)
+        person = self._contact(session, actor, involvement.organisation, professional)
+        previous = involvement.professional_id
+        involvement.professional = person
+        record_event(
+            session, actor, "involvement:contact_changed",
+            organisation_id=involvement.organisation_id,
+            details={"involvement_id": involvement.public_id,
+                     "previous_professional_id": previous, "professional_id": person.id},
+        )
+        return InvolvementInfo.of(involvement)
 
     def _prepare(self, item: NewInvolvement, today: date, epochs: tuple[int, int]
                  ) -> tuple[str, date, list[StoredKey]]:
@@ -399,7 +362,7 @@ class RegistryService:
                  ) -> Professional:
         # Unknown, another organisation's and inactive professionals get one answer, which does
         # not repeat the name: the API must not let callers enumerate other organisations' staff.
-        # Every such refusal is an audit event, committed before the answer; the name itself is
+        # Every such refusal is an audit event, committed with the answer; the name itself is
         # recorded only as the id of an existing professional (a made-up name may be anything).
         person = session.scalar(
             select(Professional).filter_by(username=username, organisation_id=org.id,
@@ -409,67 +372,66 @@ class RegistryService:
         if person is None:
             named = session.scalar(select(Professional).filter_by(username=username))
             foreign = named is not None and named.organisation_id != org.id
-            record_event(
-                session, actor, "professional:acting_refused", outcome="refused",
+            unit_of(session).refuse(
+                ValidationError(
+                    "The professional must be an active member of your organisation.",
+                    "De professional moet een actieve medewerker van uw organisatie zijn.",
+                ),
+                actor, "professional:acting_refused",
                 reason="another_organisation" if foreign else "unknown_or_inactive",
                 organisation_id=org.id,
                 details={"professional_id": named.id} if named is not None else {},
-            )
-            session.commit()
-            raise ValidationError(
-                "The professional must be an active member of your organisation.",
-                "De professional moet een actieve medewerker van uw organisatie zijn.",
             )
         return person
 
     def check_member(self, actor: Actor, username: str) -> None:
         """Refuse unless ``username`` is an active professional of the actor's organisation."""
-        with self.core.unit_of_work() as session:
-            org = session.get(Organisation, actor.organisation_id)
-            if org is None:
-                raise Forbidden("You act for no organisation.", "U handelt niet namens een "
-                                "organisatie.")
-            self._contact(session, actor, org, username)
+        session = self.session
+        org = session.get(Organisation, actor.organisation_id)
+        if org is None:
+            raise Forbidden("You act for no organisation.", "U handelt niet namens een "
+                            "organisatie.")
+        self._contact(session, actor, org, username)
 
     def get_involvement(self, actor: Actor, involvement_id: str) -> InvolvementInfo:
         """One of the actor's own organisation's involvements."""
-        with self.core.unit_of_work() as session:
-            return InvolvementInfo.of(self._own_involvement(session, actor, involvement_id,
-                                                            operation="read"))
+        session = self.session
+        return InvolvementInfo.of(self._own_involvement(session, actor, involvement_id,
+                                                        operation="read"))
 
     def renew_involvement(self, actor: Actor, involvement_id: str, ends_on: date | None = None
                           ) -> InvolvementInfo:
         """Extend an active involvement, within the same limits as a new one."""
         ends_on = self._check_end(self.core.today(), ends_on)
-        with self.core.unit_of_work() as session:
-            involvement = self._own_involvement(session, actor, involvement_id,
-                                                operation="renew")
-            self._require_active(involvement)
-            previous = involvement.ends_on
-            involvement.ends_on = ends_on
-            record_event(
-                session, actor, "involvement:renewed", organisation_id=involvement.organisation_id,
-                purpose=involvement.purpose,
-                details={"involvement_id": involvement.public_id, "previous_end":
-                         previous.isoformat(), "ends_on": ends_on.isoformat()},
-            )
-            return InvolvementInfo.of(involvement)
+        session = self.session
+        involvement = self._own_involvement(session, actor, involvement_id,
+                                            operation="renew")
+        self._require_active(involvement)
+        previous = involvement.ends_on
+        involvement.ends_on = ends_on
+        record_event(
+            session, actor, "involvement:renewed", organisation_id=involvement.organisation_id,
+            purpose=involvement.purpose,
+            details={"involvement_id": involvement.public_id, "previous_end":
+                     previous.isoformat(), "ends_on": ends_on.isoformat()},
+        )
+        return InvolvementInfo.of(involvement)
 
     def end_involvement(self, actor: Actor, involvement_id: str, reason: str = "concern_resolved"
                         ) -> InvolvementInfo:
         """End an active involvement now; it moves to the history."""
         reason = require_slug(reason, "The reason code", "De redencode")
-        with self.core.unit_of_work() as session:
-            involvement = self._own_involvement(session, actor, involvement_id,
-                                                operation="end")
-            self._require_active(involvement)
-            self._move_to_history(involvement, reason)
-            record_event(
-                session, actor, "involvement:ended", organisation_id=involvement.organisation_id,
-                purpose=involvement.purpose, reason=reason,
-                details={"involvement_id": involvement.public_id},
-            )
-            return InvolvementInfo.of(involvement)
+        session = self.session
+        involvement = self._own_involvement(session, actor, involvement_id,
+                                            operation="end")
+        self._require_active(involvement)
+        self._move_to_history(involvement, reason)
+        record_event(
+            session, actor, "involvement:ended", organisation_id=involvement.organisation_id,
+            purpose=involvement.purpose, reason=reason,
+            details={"involvement_id": involvement.public_id},
+        )
+        return InvolvementInfo.of(involvement)
 
     def involvement_pairs(self) -> list[InvolvementPair]:
         """Directed pairs of active involvements of different organisations sharing a key,
@@ -493,11 +455,11 @@ class RegistryService:
             .distinct()
             .subquery()
         )
-        with self.core.unit_of_work() as session:
-            rows = session.execute(
-                select(pairs.c.requester, pairs.c.holder, pairs.c.purpose, func.count())
-                .group_by(pairs.c.requester, pairs.c.holder, pairs.c.purpose)
-            ).all()
+        session = self.session
+        rows = session.execute(
+            select(pairs.c.requester, pairs.c.holder, pairs.c.purpose, func.count())
+            .group_by(pairs.c.requester, pairs.c.holder, pairs.c.purpose)
+        ).all()
         return [InvolvementPair(r, h, p, n) for r, h, p, n in rows]
 
     # -- retention ---------------------------------------------------------------------------
@@ -505,34 +467,34 @@ class RegistryService:
     def purge(self, actor: Actor) -> dict[str, int]:
         """Move expired involvements to the history; delete history past its retention."""
         today = self.core.today()
-        with self.core.unit_of_work() as session:
-            expired = session.scalars(
-                select(Involvement).where(
-                    Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on < today
-                )
-            ).all()
-            for involvement in expired:
-                self._move_to_history(involvement, "expired", ended_on=involvement.ends_on)
-                record_event(
-                    session, actor, "involvement:expired",
-                    organisation_id=involvement.organisation_id, purpose=involvement.purpose,
-                    details={"involvement_id": involvement.public_id},
-                )
-            old = session.execute(
-                select(Involvement.id, Involvement.public_id, Involvement.organisation_id).where(
-                    Involvement.state == INVOLVEMENT_ENDED, Involvement.history_until < today
-                )
-            ).all()
-            for _, public_id, organisation_id in old:
-                record_event(
-                    session, actor, "involvement:purged", organisation_id=organisation_id,
-                    details={"involvement_id": public_id},
-                )
-            ids = [row[0] for row in old]
-            if ids:
-                session.execute(delete(MatchingKey).where(MatchingKey.involvement_id.in_(ids)))
-                session.execute(delete(Involvement).where(Involvement.id.in_(ids)))
-            return {"expired": len(expired), "purged": len(ids)}
+        session = self.session
+        expired = session.scalars(
+            select(Involvement).where(
+                Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on < today
+            )
+        ).all()
+        for involvement in expired:
+            self._move_to_history(involvement, "expired", ended_on=involvement.ends_on)
+            record_event(
+                session, actor, "involvement:expired",
+                organisation_id=involvement.organisation_id, purpose=involvement.purpose,
+                details={"involvement_id": involvement.public_id},
+            )
+        old = session.execute(
+            select(Involvement.id, Involvement.public_id, Involvement.organisation_id).where(
+                Involvement.state == INVOLVEMENT_ENDED, Involvement.history_until < today
+            )
+        ).all()
+        for _, public_id, organisation_id in old:
+            record_event(
+                session, actor, "involvement:purged", organisation_id=organisation_id,
+                details={"involvement_id": public_id},
+            )
+        ids = [row[0] for row in old]
+        if ids:
+            session.execute(delete(MatchingKey).where(MatchingKey.involvement_id.in_(ids)))
+            session.execute(delete(Involvement).where(Involvement.id.in_(ids)))
+        return {"expired": len(expired), "purged": len(ids)}
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -617,21 +579,18 @@ class RegistryService:
                      selectinload(Involvement.matching_keys))
         )
         # Another organisation's involvement is reported as not found: its existence is
-        # itself something the caller may not learn. Both refusals are audit events, committed
-        # before the answer (nothing else is written yet); a made-up id is not recorded.
+        # itself something the caller may not learn. Both refusals are audit events (the unit of
+        # work keeps the refusal and nothing else); a made-up id is not recorded.
         foreign = involvement is not None and actor.organisation_id not in (
             None, involvement.organisation_id)
         if involvement is None or foreign:
             details = {"operation": operation}
             if involvement is not None:
                 details["involvement_id"] = involvement.public_id
-            record_event(session, actor, "involvement:access_refused", outcome="refused",
-                         reason="another_organisation" if foreign else "unknown",
-                         details=details)
-            session.commit()
-            raise NotFound(
-                "There is no such involvement of your organisation.",
-                "Uw organisatie heeft geen betrokkenheid met dit kenmerk.",
-            )
+            unit_of(session).refuse(
+                NotFound("There is no such involvement of your organisation.",
+                         "Uw organisatie heeft geen betrokkenheid met dit kenmerk."),
+                actor, "involvement:access_refused",
+                reason="another_organisation" if foreign else "unknown", details=details)
         return involvement
 

@@ -31,7 +31,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, record_event
-from broker.core import Core
+from broker.core import UnitOfWork
 from broker.errors import NotFound, ValidationError
 from broker.policy import Policy
 from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, Professional
@@ -132,69 +132,71 @@ class Offer:
 class SecondFactorService:
     """Enrolment of the second factor; each public method is one unit of work."""
 
-    def __init__(self, core: Core, key: SignInKey) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork, key: SignInKey) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
         self.key = key
 
     def issue_link(self, actor: Actor, username: str, base_url: str) -> EnrolmentLink:
         """Rule 2: a new one-time enrolment link for ``username``."""
         now = self.core.now()
         token = secrets.token_urlsafe(32)
-        with self.core.unit_of_work() as session:
-            person = account(session, username)
-            session.execute(delete(SecondFactorEnrolment).where(
-                SecondFactorEnrolment.professional_id == person.id,
-                SecondFactorEnrolment.used_at.is_(None)))
-            expires = now + ENROLMENT_TIME
-            session.add(SecondFactorEnrolment(
-                token_hash=token_hash(token), professional_id=person.id,
-                sealed_secret=self.key.seal(totp.new_secret(), person.id),
-                created_at=now, expires_at=expires))
-            record_event(session, actor, "signin:totp_link_issued",
-                         organisation_id=person.organisation_id,
-                         details={"professional_id": person.id,
-                                  "expires_at": expires.isoformat()})
+        session = self.session
+        person = account(session, username)
+        session.execute(delete(SecondFactorEnrolment).where(
+            SecondFactorEnrolment.professional_id == person.id,
+            SecondFactorEnrolment.used_at.is_(None)))
+        expires = now + ENROLMENT_TIME
+        session.add(SecondFactorEnrolment(
+            token_hash=token_hash(token), professional_id=person.id,
+            sealed_secret=self.key.seal(totp.new_secret(), person.id),
+            created_at=now, expires_at=expires))
+        record_event(session, actor, "signin:totp_link_issued",
+                     organisation_id=person.organisation_id,
+                     details={"professional_id": person.id,
+                              "expires_at": expires.isoformat()})
         return EnrolmentLink(f"{base_url.rstrip('/')}/enrol/{token}", expires)
 
     def offer(self, token: str, address: str | None) -> Offer:
         """Rule 3: the secret an unused, unexpired link offers (showing it is audited)."""
-        with self.core.unit_of_work() as session:
-            enrolment, person = self._open_link(session, token)
-            secret = self.key.open(enrolment.sealed_secret, person.id)
-            record_event(session, web_actor(person, address), "signin:totp_link_opened",
-                         details={"professional_id": person.id})
-            return Offer(person.username, totp.to_base32(secret),
-                         totp.otpauth_uri(secret, person.username, ISSUER), enrolment.expires_at)
+        session = self.session
+        enrolment, person = self._open_link(session, token)
+        secret = self.key.open(enrolment.sealed_secret, person.id)
+        record_event(session, web_actor(person, address), "signin:totp_link_opened",
+                     details={"professional_id": person.id})
+        return Offer(person.username, totp.to_base32(secret),
+                     totp.otpauth_uri(secret, person.username, ISSUER), enrolment.expires_at)
 
     def confirm(self, token: str, code: str, address: str | None) -> str:
         """Rule 3: confirm the link's secret with a first code; the account's user name."""
         now = self.core.now()
-        with self.core.unit_of_work() as session:
-            enrolment, person = self._open_link(session, token, lock=True)
-            secret = self.key.open(enrolment.sealed_secret, person.id)
-            step = totp.matching_step(secret, code, now, None)
-            if step is None:
-                raise ValidationError(
-                    "That code is not right. Type the code your app shows now (6 digits).",
-                    "Die code klopt niet. Typ de code die uw app nu toont (6 cijfers).")
-            enrolment.used_at = now
-            ended = self._replace_factor(session, person.id, secret, step, now)
-            record_event(session, web_actor(person, address), "signin:totp_enrolled",
-                         details={"professional_id": person.id, "by": "link",
-                                  "sessions_ended": ended})
-            return person.username
+        session = self.session
+        enrolment, person = self._open_link(session, token, lock=True)
+        secret = self.key.open(enrolment.sealed_secret, person.id)
+        step = totp.matching_step(secret, code, now, None)
+        if step is None:
+            raise ValidationError(
+                "That code is not right. Type the code your app shows now (6 digits).",
+                "Die code klopt niet. Typ de code die uw app nu toont (6 cijfers).")
+        enrolment.used_at = now
+        ended = self._replace_factor(session, person.id, secret, step, now)
+        record_event(session, web_actor(person, address), "signin:totp_enrolled",
+                     details={"professional_id": person.id, "by": "link",
+                              "sessions_ended": ended})
+        return person.username
 
     def enrol_directly(self, actor: Actor, username: str) -> str:
         """Give ``username`` a new second factor without a link (an operator at the console,
         e.g. for the demo accounts); returns the base32 secret to hand over once."""
         secret = totp.new_secret()
-        with self.core.unit_of_work() as session:
-            person = account(session, username)
-            ended = self._replace_factor(session, person.id, secret, None, self.core.now())
-            record_event(session, actor, "signin:totp_enrolled",
-                         organisation_id=person.organisation_id,
-                         details={"professional_id": person.id, "by": "operator",
-                                  "sessions_ended": ended})
+        session = self.session
+        person = account(session, username)
+        ended = self._replace_factor(session, person.id, secret, None, self.core.now())
+        record_event(session, actor, "signin:totp_enrolled",
+                     organisation_id=person.organisation_id,
+                     details={"professional_id": person.id, "by": "operator",
+                              "sessions_ended": ended})
         return totp.to_base32(secret)
 
     def _replace_factor(self, session: Session, professional_id: int, secret: bytes,

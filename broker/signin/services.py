@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, record_event
-from broker.core import Core
+from broker.core import UnitOfWork
 from broker.errors import BrokerError, ValidationError
 from broker.registry.models import Professional
 from broker.registry.passwords import check_password, hash_password
@@ -82,8 +82,10 @@ def _failure_reason(person: Professional | None) -> str:
 class SignInService:
     """Web sign-in's use cases; each step is its own unit of work."""
 
-    def __init__(self, core: Core, key: SignInKey) -> None:
-        self.core = core
+    def __init__(self, uow: UnitOfWork, key: SignInKey) -> None:
+        self.uow = uow
+        self.core = uow.core
+        self.session = uow.session
         self.key = key
 
     # -- signing in --------------------------------------------------------------------------
@@ -93,18 +95,18 @@ class SignInService:
         waiting for the code."""
         name = throttle.normalise_name(username)
         attempt = self._reserve(name, address)
-        with self.core.unit_of_work() as session:
-            person = find_account(session, name)
-            stored = person.password_hash if person is not None and person.active else None
+        session = self.session
+        person = find_account(session, name)
+        stored = person.password_hash if person is not None and person.active else None
         right = check_password(stored, password[:MAX_PASSWORD_LENGTH])
-        with self.core.unit_of_work() as session:
-            if person is not None and right:
-                outcome = self._password_accepted(session, person, attempt, address)
-            else:
-                actor = anonymous_actor(address) if person is None else web_actor(person, address)
-                self._failed(session, actor, attempt, _failure_reason(person))
-                outcome = BadCredentials("Wrong user name or password.",
-                                         "Gebruikersnaam of wachtwoord onjuist.")
+        session = self.session
+        if person is not None and right:
+            outcome = self._password_accepted(session, person, attempt, address)
+        else:
+            actor = anonymous_actor(address) if person is None else web_actor(person, address)
+            self._failed(session, actor, attempt, _failure_reason(person))
+            outcome = BadCredentials("Wrong user name or password.",
+                                     "Gebruikersnaam of wachtwoord onjuist.")
         if isinstance(outcome, BrokerError):
             raise outcome
         return outcome
@@ -122,6 +124,7 @@ class SignInService:
             throttle.settle_neither(session, attempt)
             record_event(session, web_actor(person, address), "signin:failed",
                          outcome="failure", reason="second_factor_missing")
+            self.uow.keep_as_refusal()
             return ValidationError(
                 "Your account needs a second factor (an authenticator app). Ask your "
                 "administrator for an enrolment link.",
@@ -131,20 +134,20 @@ class SignInService:
 
     def with_code(self, pending: str, code: str, address: str | None) -> SignedIn:
         """Second step: the code of the account's second factor, within 5 minutes."""
-        with self.core.unit_of_work() as session:
-            waiting = resume(session, pending, STAGE_SECOND_FACTOR, self.core.now())
+        session = self.session
+        waiting = resume(session, pending, STAGE_SECOND_FACTOR, self.core.now())
         if waiting is None:
             raise SignInExpired("Signing in took too long. Start again with your password.",
                                 "Het inloggen duurde te lang. Begin opnieuw met uw wachtwoord.")
         attempt = self._reserve(waiting.professional.username, address)
-        with self.core.unit_of_work() as session:
-            person = account(session, waiting.professional.username)
-            checked = check_code(session, self.key, person.id, code[:20], self.core.now())
-            if checked == "accepted":
-                end_session(session, waiting.session_id)
-                return self._succeed(session, person, address, attempt, second_factor=True)
-            self._failed(session, web_actor(person, address), attempt,
-                         "code_already_used" if checked == "used" else "wrong_code")
+        session = self.session
+        person = account(session, waiting.professional.username)
+        checked = check_code(session, self.key, person.id, code[:20], self.core.now())
+        if checked == "accepted":
+            end_session(session, waiting.session_id)
+            return self._succeed(session, person, address, attempt, second_factor=True)
+        self._failed(session, web_actor(person, address), attempt,
+                     "code_already_used" if checked == "used" else "wrong_code")
         raise BadCredentials("The code is wrong or was used already. Wait for the next code.",
                              "De code is onjuist of al gebruikt. Wacht op de volgende code.")
 
@@ -160,13 +163,15 @@ class SignInService:
         return SignedIn(token, STAGE_SIGNED_IN, ProfessionalInfo.of(person))
 
     def _reserve(self, name: str, address: str | None) -> Attempt:
-        with self.core.unit_of_work() as session:
-            counted = throttle.reserve(session, self.key, name, address, self.core.now())
+        session = self.session
+        counted = throttle.reserve(session, self.key, name, address, self.core.now())
         if isinstance(counted, Throttled):
+            self.uow.keep_as_refusal()  # the refused attempt is counted
             raise counted
         return counted
 
     def _failed(self, session: Session, actor: Actor, attempt: Attempt, reason: str) -> None:
+        self.uow.keep_as_refusal()  # the failure, its count and its events outlast the request
         settled = throttle.settle_failure(session, attempt, self.core.now())
         record_event(session, actor, "signin:failed", outcome="failure", reason=reason)
         if settled.name_locked:
@@ -183,35 +188,35 @@ class SignInService:
 
     def current(self, token: str, stage: str = STAGE_SIGNED_IN) -> Resumed | None:
         """The live session of ``token`` at ``stage``, marked as seen; None when there is none."""
-        with self.core.unit_of_work() as session:
-            return resume(session, token, stage, self.core.now())
+        session = self.session
+        return resume(session, token, stage, self.core.now())
 
     def sign_out(self, token: str, address: str | None) -> int:
         """End every session of the signed-in account; the number ended (0: none was live)."""
-        with self.core.unit_of_work() as session:
-            live = resume(session, token, STAGE_SIGNED_IN, self.core.now())
-            if live is None:
-                return 0
-            person = account(session, live.professional.username)
-            ended = end_all(session, person.id)
-            record_event(session, web_actor(person, address), "signin:signed_out",
-                         details={"sessions_ended": ended})
-            return ended
+        session = self.session
+        live = resume(session, token, STAGE_SIGNED_IN, self.core.now())
+        if live is None:
+            return 0
+        person = account(session, live.professional.username)
+        ended = end_all(session, person.id)
+        record_event(session, web_actor(person, address), "signin:signed_out",
+                     details={"sessions_ended": ended})
+        return ended
 
     # -- administration ----------------------------------------------------------------------
 
     def unlock(self, actor: Actor, username: str) -> throttle.Lifted | None:
         """Lift the lock (and the count) of an account's user name; None when it had none."""
-        with self.core.unit_of_work() as session:
-            person = account(session, username)
-            lifted = throttle.lift(session, self.key, username)
-            if lifted is not None:
-                record_event(session, actor, "signin:unlocked",
-                             organisation_id=person.organisation_id,
-                             details={"professional_id": person.id, "failures": lifted.failures,
-                                      "was_locked": lifted.was_locked,
-                                      "refused_while_throttled": lifted.refused})
-            return lifted
+        session = self.session
+        person = account(session, username)
+        lifted = throttle.lift(session, self.key, username)
+        if lifted is not None:
+            record_event(session, actor, "signin:unlocked",
+                         organisation_id=person.organisation_id,
+                         details={"professional_id": person.id, "failures": lifted.failures,
+                                  "was_locked": lifted.was_locked,
+                                  "refused_while_throttled": lifted.refused})
+        return lifted
 
     def change_own_password(self, username: str, current: str, new: str,
                             address: str | None) -> int:
@@ -219,23 +224,23 @@ class SignInService:
         sign-in); every session ends. The number of sessions ended."""
         _check_new(new)
         attempt = self._reserve(username, address)
-        with self.core.unit_of_work() as session:
-            person = account(session, username)
-            stored = person.password_hash if person.active else None
+        session = self.session
+        person = account(session, username)
+        stored = person.password_hash if person.active else None
         right = check_password(stored, current[:MAX_PASSWORD_LENGTH])
-        with self.core.unit_of_work() as session:
-            person = account(session, username)
-            if right:
-                throttle.settle_success(session, attempt)
-                return self._set(session, web_actor(person, address), person, new, "self")
-            self._failed(session, web_actor(person, address), attempt, "wrong_password")
+        session = self.session
+        person = account(session, username)
+        if right:
+            throttle.settle_success(session, attempt)
+            return self._set(session, web_actor(person, address), person, new, "self")
+        self._failed(session, web_actor(person, address), attempt, "wrong_password")
         raise BadCredentials("Your current password is wrong.", "Uw huidige wachtwoord is onjuist.")
 
     def set_password(self, actor: Actor, username: str, new: str) -> int:
         """An operator sets an account's password; every session ends. Sessions ended."""
         _check_new(new)
-        with self.core.unit_of_work() as session:
-            return self._set(session, actor, account(session, username), new, "operator")
+        session = self.session
+        return self._set(session, actor, account(session, username), new, "operator")
 
     @staticmethod
     def _set(session: Session, actor: Actor, person: Professional, new: str, by: str) -> int:

@@ -24,7 +24,7 @@ import hmac
 import secrets
 import struct
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 STEP_SECONDS = 30
@@ -92,8 +92,6 @@ def otpauth_uri(secret: bytes, account: str, issuer: str) -> str:
 
 def main() -> int:
     """Print the current code for the base32 secret on standard input."""
-    from datetime import UTC  # noqa: PLC0415 - only the command needs the wall clock
-
     try:
         secret = from_base32(sys.stdin.readline())
     except ValueError:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from broker_primitives.identifiers import IdentifierError
-from flask import current_app, g, render_template, request
+from flask import g, render_template, request
 
-from broker.app import core_of
 from broker.contact.consents import ConsentService
+from broker.door import failed, uow
 from broker.errors import BrokerError
 from broker.registry.consents import ConsentInfo
 from broker.web.forms import ConsentForm, parse_consent_form
@@ -25,9 +25,8 @@ from broker.web.views import actor, bp, login_required
 
 def _page(form: ConsentForm, *, recorded: ConsentInfo | None = None,
           withdrawn: tuple[str, int] | None = None, errors: list[str] | None = None) -> str:
-    core = core_of(current_app)
     lang = current_language()
-    org_types = {code: kind.label.get(lang) for code, kind in core.policy().org_types.items()}
+    org_types = {code: kind.label.get(lang) for code, kind in uow().policy().org_types.items()}
     context: dict[str, Any] = {"form": form, "recorded": recorded, "withdrawn": withdrawn,
                                "org_types": org_types, "errors": errors or []}
     return render_template("consent.html", **context)
@@ -37,33 +36,35 @@ def _page(form: ConsentForm, *, recorded: ConsentInfo | None = None,
 @login_required
 def consent_page() -> str:
     """Record consent given to one's organisation about a household."""
-    core = core_of(current_app)
+    work = uow()
     if request.method == "GET":
-        return _page(ConsentForm(given_on=core.today().isoformat()))
+        return _page(ConsentForm(given_on=work.today().isoformat()))
     form = ConsentForm.from_request(request.form)
     try:
-        parsed = parse_consent_form(form, core.policy().quotas.web_identifiers_per_check)
+        parsed = parse_consent_form(form, work.policy().quotas.web_identifiers_per_check)
         me = actor()
-        recorded = ConsentService(core).record(
+        recorded = ConsentService(work).record(
             me, professional=g.professional.username,
-            pseudonyms=core.pseudonymise(me, parsed.identifiers), given_by=form.given_by,
+            pseudonyms=work.pseudonymise(me, parsed.identifiers), given_by=form.given_by,
             given_on=parsed.given_on, valid_until=parsed.valid_until,
             purposes=list(form.purposes), holder_types=list(form.holder_types))
     except (BrokerError, IdentifierError) as exc:
+        failed()
         return _page(form.without_identifiers(), errors=[exc.message(current_language())])
-    return _page(ConsentForm(given_on=core.today().isoformat()), recorded=recorded)
+    return _page(ConsentForm(given_on=work.today().isoformat()), recorded=recorded)
 
 
 @bp.route("/consent/withdraw", methods=["POST"])
 @login_required
 def consent_withdraw() -> str:
     """Withdraw a consent record of one's organisation (by its id)."""
-    core = core_of(current_app)
-    empty = ConsentForm(given_on=core.today().isoformat())
+    work = uow()
+    empty = ConsentForm(given_on=work.today().isoformat())
     consent_id = request.form.get("consent_id", "").strip()
     try:
-        revoked = ConsentService(core).withdraw(actor(), consent_id,
+        revoked = ConsentService(work).withdraw(actor(), consent_id,
                                                 professional=g.professional.username)
     except BrokerError as exc:
+        failed()
         return _page(empty, errors=[exc.message(current_language())])
     return _page(empty, withdrawn=(consent_id, revoked))

@@ -4,12 +4,12 @@ signed-in professional it was issued to (its token is never needed on the web)."
 
 from __future__ import annotations
 
-from flask import current_app, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from broker.app import core_of
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService
+from broker.door import failed, uow
 from broker.errors import BrokerError
 from broker.notifications.services import inbox, mark_read
 from broker.registry.lookups import Evidence
@@ -26,13 +26,14 @@ def _field(name: str) -> str | None:
 def contact_request() -> str | Response:
     """Ask for contact on a match shown by one's own look-up."""
     try:
-        view = ContactService(core_of(current_app)).request(
+        view = ContactService(uow()).request(
             actor(), professional=g.professional.username,
             lookup_id=request.form.get("lookup_id", ""), match_id=request.form.get("match_id", ""),
             purpose=request.form.get("purpose", ""), basis=request.form.get("basis", ""),
             evidence=Evidence(_field("consent_reference"), _field("statute"),
                               _field("justification")))
     except BrokerError as exc:
+        failed()
         return render_template("contact_request.html", view=None,
                                errors=[exc.message(current_language())])
     return redirect(url_for("web.contact_request_page", request_id=view.id))
@@ -42,7 +43,7 @@ def contact_request() -> str | Response:
 @login_required
 def contact_request_page(request_id: str) -> str:
     """A request: the holder answers it; the requester follows it or withdraws it."""
-    service, errors = ContactService(core_of(current_app)), []
+    service, errors = ContactService(uow()), []
     if request.method == "POST":
         action = request.form.get("action")
         try:
@@ -52,10 +53,12 @@ def contact_request_page(request_id: str) -> str:
                 service.decide(actor(), request_id, professional=g.professional.username,
                                approve=action == "approve", message=_field("message"))
         except BrokerError as exc:
+            failed()
             errors.append(exc.message(current_language()))
     try:
         view = service.get(actor(), request_id, deliver=False)
     except BrokerError as exc:
+        failed()
         return render_template("contact_request.html", view=None,
                                errors=[*errors, exc.message(current_language())])
     return render_template("contact_request.html", view=view, errors=errors)
@@ -66,8 +69,9 @@ def contact_request_page(request_id: str) -> str:
 def contact_link(link_id: str) -> str:
     """The contact details a link shows, for the professional it was issued to."""
     try:
-        card = LinkService(core_of(current_app)).open(actor(), link_id, g.professional.id)
+        card = LinkService(uow()).open(actor(), link_id, g.professional.id)
     except BrokerError as exc:
+        failed()
         return render_template("contact_link.html", card=None,
                                errors=[exc.message(current_language())])
     return render_template("contact_link.html", card=card, errors=[])
@@ -77,7 +81,7 @@ def contact_link(link_id: str) -> str:
 @login_required
 def inbox_page() -> str:
     """The signed-in professional's messages; reading them marks them read (audited)."""
-    core, me = core_of(current_app), g.professional.username
+    work, me = uow(), g.professional.username
     if request.method == "POST":
-        mark_read(core, actor(), me)
-    return render_template("inbox.html", messages=inbox(core, actor(), me))
+        mark_read(work, actor(), me)
+    return render_template("inbox.html", messages=inbox(work, actor(), me))

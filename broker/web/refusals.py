@@ -19,12 +19,12 @@ from __future__ import annotations
 import time
 from typing import NoReturn
 
-from flask import Response, abort, current_app, g, request, session
+from flask import Response, abort, g, request, session
 from flask_limiter import RequestLimit
 
-from broker.app import core_of
 from broker.audit.refusals import count_refusal
-from broker.audit.services import Actor, record_event, truncate_address
+from broker.audit.services import Actor, truncate_address
+from broker.door import uow
 from broker.errors import NotFound
 from broker.registry.services import RegistryService
 from broker.web.i18n import t
@@ -35,7 +35,7 @@ def signed_in_actor() -> Actor | None:
     username = session.get("professional")
     if not username:
         return None
-    registry = RegistryService(core_of(current_app))
+    registry = RegistryService(uow())
     try:
         me = registry.get_professional(username)
     except NotFound:
@@ -47,8 +47,8 @@ def signed_in_actor() -> Actor | None:
 
 
 def _count(door: str, reason: str) -> None:
-    count_refusal(core_of(current_app), network=truncate_address(request.remote_addr),
-                  door=door, reason=reason)
+    count_refusal(uow(), network=truncate_address(request.remote_addr), door=door,
+                  reason=reason)
 
 
 def _audit_or_count(event_type: str, reason: str, counted_as: str) -> None:
@@ -57,9 +57,10 @@ def _audit_or_count(event_type: str, reason: str, counted_as: str) -> None:
     if actor is None:
         _count("web", counted_as)
         return
-    with core_of(current_app).transaction() as connection:
-        record_event(connection, actor, event_type, outcome="refused", reason=reason,
-                     details={"method": request.method, "path": request.path})
+    work = uow()
+    work.undo()  # the request's refusal, and nothing else of it, is kept
+    work.record(actor, event_type, outcome="refused", reason=reason,
+                details={"method": request.method, "path": request.path})
 
 
 def refuse_csrf() -> NoReturn:

@@ -13,7 +13,7 @@ import secrets
 
 from flask import current_app, g, request, session
 
-from broker.app import core_of
+from broker.door import uow
 from broker.signin.keys import SignInKey
 from broker.signin.models import STAGE_SECOND_FACTOR, STAGE_SIGNED_IN
 from broker.signin.second_factor import SecondFactorService
@@ -31,13 +31,13 @@ def _key() -> SignInKey:
 
 
 def sign_in_service() -> SignInService:
-    """The sign-in service of the running app."""
-    return SignInService(core_of(current_app), _key())
+    """The sign-in service on this request's unit of work."""
+    return SignInService(uow(), _key())
 
 
 def second_factor_service() -> SecondFactorService:
-    """The second-factor enrolment service of the running app."""
-    return SecondFactorService(core_of(current_app), _key())
+    """The second-factor enrolment service on this request's unit of work."""
+    return SecondFactorService(uow(), _key())
 
 
 def client_address() -> str | None:

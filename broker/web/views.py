@@ -16,7 +16,6 @@ from broker_primitives.identifiers import IdentifierError
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -26,8 +25,8 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from broker.app import core_of
 from broker.audit.services import Actor, truncate_address
+from broker.door import current_core, failed, uow
 from broker.errors import BrokerError
 from broker.registry.lookups import LookupService
 from broker.registry.models import ACCESS_PROFESSIONAL
@@ -44,8 +43,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def registry() -> RegistryService:
-    """The registry service of the running app."""
-    return RegistryService(core_of(current_app))
+    """The registry service on this request's unit of work."""
+    return RegistryService(uow())
 
 
 @bp.context_processor
@@ -53,7 +52,7 @@ def inject() -> dict[str, Any]:
     """Make ``t``, the language and the CSRF token available to every template."""
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
-    policy = core_of(current_app).policy()
+    policy = uow().policy() if g.get("uow") is not None else current_core().policy()
     lang = current_language()
     return {"t": t, "lang": lang, "csrf_token": session["csrf"],
             "me": session.get("professional"),
@@ -118,7 +117,7 @@ def actor() -> Actor:
 
 def _identifier_limit() -> int:
     """Identifiers the household form takes per check (the policy's, one household)."""
-    return core_of(current_app).policy().quotas.web_identifiers_per_check
+    return uow().policy().quotas.web_identifiers_per_check
 
 
 @bp.route("/")
@@ -144,15 +143,16 @@ def check() -> str:
         form = HouseholdForm.from_request(request.form)
         try:
             parsed = parse_household_form(form, _identifier_limit())
-            me, core, acting = g.professional, core_of(current_app), actor()
-            pseudonyms = core.pseudonymise(acting, parsed.identifiers)
-            result = LookupService(core).lookup(
+            me, work, acting = g.professional, uow(), actor()
+            pseudonyms = work.pseudonymise(acting, parsed.identifiers)
+            result = LookupService(work).lookup(
                 acting, pseudonyms=pseudonyms, purpose=form.purpose, basis=form.basis,
                 evidence=form.evidence(),
                 register=NewInvolvement(me.username, pseudonyms, form.purpose)
                 if form.register_too else None,
             )
         except (BrokerError, IdentifierError) as exc:
+            failed()
             errors = [exc.message(current_language())]
         form = form.without_identifiers()
     return render_template("check.html", form=form, result=result, errors=errors)
@@ -170,10 +170,11 @@ def register() -> str:
             me, acting = g.professional, actor()
             registered = registry().register_involvement(
                 acting, organisation=me.organisation_identifier, professional=me.username,
-                pseudonyms=core_of(current_app).pseudonymise(acting, parsed.identifiers),
+                pseudonyms=uow().pseudonymise(acting, parsed.identifiers),
                 purpose=form.purpose, ends_on=parsed.ends_on,
             )
         except (BrokerError, IdentifierError) as exc:
+            failed()
             errors = [exc.message(current_language())]
         form = form.without_identifiers()
     return render_template("register.html", form=form, registered=registered, errors=errors)

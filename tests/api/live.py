@@ -20,6 +20,7 @@ from broker.api.keys import OrganisationKeys, response_key_path
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.registry.services import RegistryService
+from tests.uow import committed
 
 
 @contextmanager
@@ -48,12 +49,12 @@ class Organisation:
 def enrol(core: Core, code: str, org_type: str) -> Organisation:
     """Create an organisation, a professional and an API key."""
     operator = Actor.operator("test")
-    registry = RegistryService(core)
+    registry = committed(core, RegistryService)
     registry.create_organisation(operator, identifier=code, name=code.upper(), org_type=org_type)
     registry.add_professional(operator, organisation=code, username=f"{code}-p", name="P",
                               role="r")
     key = SigningKey.generate()
-    OrganisationKeys(core).add(operator, organisation=code, key_id=f"{code}-key-1",
+    committed(core, OrganisationKeys).add(operator, organisation=code, key_id=f"{code}-key-1",
                                public_key=bytes(key.verify_key).hex())
     return Organisation(code, f"{code}-key-1", key, f"{code}-p")
 

@@ -78,7 +78,7 @@ def problem(response: TestResponse, status: int, code: str | None = None) -> dic
 
 def involvements(core: Core) -> int:
     """How many involvements are stored."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(Involvement)) or 0
 
 

@@ -13,12 +13,13 @@ from broker.core import Core
 from broker.errors import Conflict, ValidationError
 from broker.pseudonyms.keys import UnsafeKeyError
 from broker.registry.services import RegistryService
+from tests.uow import committed
 
 OPERATOR = Actor.operator("test")
 
 
 def _org(core: Core, code: str = "vt-a") -> None:
-    RegistryService(core).create_organisation(OPERATOR, identifier=code, name=code,
+    committed(core, RegistryService).create_organisation(OPERATOR, identifier=code, name=code,
                                               org_type="veilig_thuis")
 
 
@@ -32,7 +33,7 @@ def test_files_are_imported_and_bad_ones_reported(core: Core, caplog: pytest.Log
     (directory / "nope.vt-file-2.pub").write_text(bytes(good).hex())  # unknown organisation
     (directory / "vt-a.vt-file-3.pub").write_text("not hex")
     (directory / "README.pub").write_text("x")
-    keys = OrganisationKeys(core)
+    keys = committed(core, OrganisationKeys)
     with caplog.at_level(logging.WARNING, "broker.api"):
         assert keys.import_files(OPERATOR, directory) == ["vt-file-1"]
     assert "nope.vt-file-2.pub" in caplog.text and "vt-a.vt-file-3.pub" in caplog.text
@@ -48,12 +49,12 @@ def test_a_writable_key_directory_is_refused(core: Core) -> None:
     directory.mkdir()
     directory.chmod(0o777)
     with pytest.raises(UnsafeKeyError, match="chmod 700"):
-        OrganisationKeys(core).import_files(OPERATOR, directory)
+        committed(core, OrganisationKeys).import_files(OPERATOR, directory)
 
 
 def test_add_revoke_and_list(core: Core) -> None:
     _org(core)
-    keys = OrganisationKeys(core)
+    keys = committed(core, OrganisationKeys)
     public = bytes(SigningKey.generate().verify_key).hex()
     keys.add(OPERATOR, organisation="vt-a", key_id="vt-1", public_key=public)
     keys.add(OPERATOR, organisation="vt-a", key_id="vt-2", public_key=public)

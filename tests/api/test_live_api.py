@@ -4,7 +4,7 @@ validation problems, rate limits, the evaluation quota and failing closed."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tests.api.live import Organisation, call, enrol, send, serve, signed
 from tests.conftest import OPEN_POLICY, FakeClock
 from tests.factories import CHILD_BSN
 from tests.services import redis_url
+from tests.uow import in_uow
 
 OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
 
@@ -45,7 +46,7 @@ def new_involvement(core: Core, org: Organisation, bsn: str = CHILD_BSN) -> dict
 
 def count(core: Core, model: Any, **where: Any) -> int:
     """Rows of ``model`` matching ``where``."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(model).filter_by(**where)) or 0
 
 
@@ -89,7 +90,7 @@ def test_lookup_finds_the_other_organisation(core: Core, base: str,
     answer = found.json()
     assert [(m["organisation"], m["matched_on"]) for m in answer["matches"]] == [
         ("VT-A", ["person"])]
-    with core.unit_of_work() as session:
+    with core.session() as session:
         event = session.scalar(select(AuditEvent).filter_by(event_id=answer["lookup_id"]))
     assert event is not None and event.actor == "key:school-a-key-1"
     assert event.on_behalf_of == "professional:school-a-p"
@@ -119,13 +120,14 @@ def test_idempotency_key_replays_and_refuses_reuse(core: Core, base: str,
 def test_stored_answers_are_purged_after_a_week(core: Core, clock: FakeClock, base: str,
                                                 orgs: tuple[Organisation, Organisation]) -> None:
     vt, _ = orgs
+    answered_at = clock.now  # the stored answer's time is the core's clock's
     call(base, vt, "POST", "/v1/involvements", {"involvements": [new_involvement(core, vt)]},
          extra_headers={"Idempotency-Key": "k-1"})
     assert count(core, IdempotencyRecord) == 1
-    clock.now = datetime.now(UTC) + timedelta(days=6)
-    assert purge_records(core, Actor.system("test")) == 0
-    clock.now = datetime.now(UTC) + timedelta(days=8)
-    assert purge_records(core, Actor.system("test")) == 1
+    clock.now = answered_at + timedelta(days=6)
+    assert in_uow(core, purge_records, Actor.system("test")) == 0
+    clock.now = answered_at + timedelta(days=8)
+    assert in_uow(core, purge_records, Actor.system("test")) == 1
     assert count(core, IdempotencyRecord) == 0
     assert count(core, AuditEvent, event_type="api:idempotency_purged") == 1
 

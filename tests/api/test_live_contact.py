@@ -100,7 +100,7 @@ def test_request_decide_open_revoke(core: Core, base: str,
     import httpx  # noqa: PLC0415
 
     assert httpx.get(f"{base}/v1/contact-links/{school_token}").status_code == 401
-    with core.unit_of_work() as session:
+    with core.session() as session:
         from sqlalchemy import select  # noqa: PLC0415
 
         from broker.audit.models import AuditEvent  # noqa: PLC0415

@@ -25,6 +25,7 @@ from broker.audit.refusals import RefusalTally
 from broker.audit.services import Actor
 from broker.core import Core
 from tests.api.live import Organisation, broker_public_key, call, enrol, send, serve, signed
+from tests.uow import committed
 
 EVALUATE = "/v1/pseudonyms/evaluate"
 POINT = b64url(oprf.blind(b"bsn|123456782")[1])  # a blinded element, as a client sends it
@@ -55,7 +56,7 @@ def body() -> dict[str, list[str]]:
 
 def rejections(core: Core) -> Counter[str]:
     """How many refusals were counted so far, per reason; and no event was written for one."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         rows = session.execute(select(RefusalTally.reason, RefusalTally.count)
                                .filter_by(door="api")).all()
         assert session.scalars(select(AuditEvent).filter_by(outcome="refused")).all() == []
@@ -64,7 +65,7 @@ def rejections(core: Core) -> Counter[str]:
 
 def named_keys(core: Core) -> set[str]:
     """The key ids named by counted refusals (only keys whose signature verified)."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return {k for k in session.scalars(select(RefusalTally.key_id)) if k}
 
 
@@ -142,7 +143,7 @@ def test_unknown_and_revoked_keys_get_the_same_answer(live: Live) -> None:
     unknown = send("POST", *signed(live.base, live.org, "POST", EVALUATE, body(),
                                    key_id="no-such-key"))
     refused(live, unknown, "signature-key-unknown")
-    OrganisationKeys(live.core).revoke(Actor.operator("test"), live.org.key_id)
+    committed(live.core, OrganisationKeys).revoke(Actor.operator("test"), live.org.key_id)
     revoked = send("POST", *signed(live.base, live.org, "POST", EVALUATE, body()))
     refused(live, revoked, "signature-key-unknown")
     assert revoked.json()["detail"] == unknown.json()["detail"]

@@ -32,19 +32,19 @@ def events(core: Core, event_type: str | None = None) -> list[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.seq)
     if event_type is not None:
         query = query.filter_by(event_type=event_type)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(query))
 
 
 def total(core: Core) -> int:
     """How many audit events there are."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
 def professional_id(core: Core, username: str) -> int:
     """The database id of a professional."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         found = session.scalar(select(Professional.id).filter_by(username=username))
     assert found is not None
     return found

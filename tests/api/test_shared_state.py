@@ -126,7 +126,7 @@ def test_limits_refuse_while_redis_is_down_and_work_again_after(tmp_path: Path,
             down = call(base, vt, "GET", path)
             store.start()
             back = call(base, vt, "GET", path)
-        with core.unit_of_work() as session:
+        with core.session() as session:
             accepted = session.scalars(select(AuditEvent.event_type)).all()
         core.dispose()
     assert down.status_code == 503 and down.headers["Retry-After"]

@@ -109,7 +109,9 @@ class _Walker(ast.NodeVisitor):
                 function.calls.add(("", func.id))
         elif isinstance(func, ast.Attribute):
             receiver = _receiver(func.value)
-            if ((func.attr in SESSION_WRITES and receiver.split(".")[-1] == "session")
+            if func.attr in ("record", "refuse") and receiver.split(".")[-1] in ("uow", "work"):
+                function.records = True  # UnitOfWork.record / refuse append the event
+            elif ((func.attr in SESSION_WRITES and receiver.split(".")[-1] == "session")
                     or func.attr in PREPARED_WRITES
                     or (func.attr in SQL_WRITES and receiver.endswith("__table__"))):
                 function.writes.append(f"{receiver}.{func.attr}(…)")

@@ -25,6 +25,7 @@ from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, household, make_member, register
+from tests.uow import committed, in_uow
 
 VERIFIER = Path(__file__).resolve().parents[2] / "scripts" / "verify-audit"
 AUDITOR = Actor.operator("auditor")
@@ -48,7 +49,7 @@ def _story(core: Core, registry: RegistryService) -> None:
     child = household(core, bsn=(CHILD_BSN,), address=(ADDRESS,))
     register(registry, school, child)
     register(registry, vt, household(core, bsn=(MOTHER_BSN,), address=(ADDRESS,)))
-    service = LookupService(core)
+    service = committed(core, LookupService)
     for _ in range(3):
         service.lookup(school.actor, pseudonyms=child, purpose="care_coordination",
                        basis="legal_task", evidence=Evidence(statute="jeugdwet_7_1_1"))
@@ -98,7 +99,7 @@ def test_erased_personal_details_leave_the_bundle_verifiable(
         core: Core, registry: RegistryService, tmp_path: Path, clock: FakeClock) -> None:
     _story(core, registry)
     clock.now += timedelta(days=3 * 365)
-    assert erase_personal_details(core, Actor.system("purge")) > 0
+    assert in_uow(core, erase_personal_details, Actor.system("purge")) > 0
     out = tmp_path / "erased"
     export_bundle(core, AUDITOR, out, *ALWAYS)
     text = (out / "events.jsonl").read_text()

@@ -17,8 +17,8 @@ from broker.audit.checkpoints import sign_checkpoint
 from broker.audit.export import export_bundle
 from broker.audit.services import Actor, record_event
 from broker.audit.witnessing import hand_to_witnesses
+from broker.clock import utcnow
 from broker.core import Core
-from broker.db import utcnow
 from tests.audit.attacks import cut_back
 from tests.audit.test_export import ALWAYS, AUDITOR, verify_audit
 from tests.witness.running import RunningWitness

@@ -19,6 +19,7 @@ from broker.core import Core
 from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from tests.audit.attacks import drop_guards
 from tests.conftest import FakeClock
+from tests.uow import in_uow
 
 WEB = Actor(actor="professional:anna", channel="web", organisation_id=1,
             source_address="192.168.17.0/24")
@@ -136,7 +137,7 @@ def test_details_without_their_salt_are_caught(core: Core) -> None:
 def test_retention_names_what_it_erased_and_only_that(core: Core, clock: FakeClock) -> None:
     old = [lookup(core, justification="moeder meldt geweld") for _ in range(3)]
     clock.now += timedelta(days=2 * 365)
-    assert erase_personal_details(core, Actor.system("purge")) == 3
+    assert in_uow(core, erase_personal_details, Actor.system("purge")) == 3
     recent = lookup(core, justification="acuut")
     with core.transaction() as connection:
         details = connection.execute(select(AuditEvent.details).where(

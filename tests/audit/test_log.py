@@ -20,6 +20,7 @@ from broker.audit.verification import verify_log
 from broker.core import Core
 from tests.audit.attacks import drop_guards
 from tests.conftest import FakeClock
+from tests.uow import in_uow
 
 WEB = Actor(actor="professional:anna", channel="web", organisation_id=1, role="wijkcoach",
             source_address="192.168.17.0/24")
@@ -32,7 +33,7 @@ def append(core: Core, count: int, **fields: object) -> None:
 
 
 def events(core: Core) -> list[AuditEvent]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         rows = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
         session.expunge_all()
     return rows
@@ -169,9 +170,9 @@ def test_retention_erases_personal_details_and_every_hash_stays_valid(
     looked_up = [r for r in events(core) if r.event_type == "lookup:performed"]
     assert len(looked_up) == 3
     assert all(r.source_address == "192.168.17.0/24" for r in looked_up)
-    assert erase_personal_details(core, Actor.system("purge")) == 0  # not old enough
+    assert in_uow(core, erase_personal_details, Actor.system("purge")) == 0  # not old enough
     clock.now += timedelta(days=2 * 365)
-    assert erase_personal_details(core, Actor.system("purge")) == 3
+    assert in_uow(core, erase_personal_details, Actor.system("purge")) == 3
     erased = [r for r in events(core) if r.event_type == "lookup:performed"]
     assert all(r.justification is None and r.source_address is None and r.personal_salt is None
                for r in erased)

@@ -23,6 +23,7 @@ from broker.registry.models import ACCESS_AUDITOR
 from broker.registry.services import RegistryService
 from tests.audit.test_search import AUDITOR, follow_clock, last_event
 from tests.conftest import SHIPPED_POLICY, FakeClock, broker_cli
+from tests.uow import committed, in_uow
 
 OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
 
@@ -44,20 +45,21 @@ def professional(registry: RegistryService, code: str, number: int = 1) -> Actor
 
 def look_up(core: Core, actor: Actor, keys: list[Pseudonym]) -> str:
     """One look-up for a safety assessment; its audit event id."""
-    return LookupService(core).lookup(actor, pseudonyms=keys, purpose="safety_assessment",
+    return committed(core, LookupService).lookup(
+            actor, pseudonyms=keys, purpose="safety_assessment",
                                       basis="legal_task", evidence=STATUTE).lookup_id
 
 
 def flag_messages(core: Core) -> list[str]:
     """The references of the misuse flags in every inbox."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(InboxMessage.reference).where(
             InboxMessage.kind == "misuse_flag").order_by(InboxMessage.id)))
 
 
 def flag_events(core: Core) -> list[AuditEvent]:
     """Every ``audit:misuse_flagged`` event, oldest first (detached)."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         events = list(session.scalars(select(AuditEvent).where(
             AuditEvent.event_type == "audit:misuse_flagged").order_by(AuditEvent.seq)))
         session.expunge_all()
@@ -156,7 +158,7 @@ def test_reports_show_todays_flags(core: Core, registry: RegistryService, clock:
     clock.now += timedelta(days=1)
     for _ in range(20):
         look_up(core, gp, others)  # today: fishing again, and the volume
-    fishing = misuse.misuse_flags(core, AUDITOR, misuse.FISHING_KINDS,
+    fishing = in_uow(core, misuse.misuse_flags, AUDITOR, misuse.FISHING_KINDS,
                                   clock.now - timedelta(hours=1))
     assert [(f.kind, f.organisation, f.actor, f.lookups) for f in fishing] == [
         ("fishing", "huisartsen-oost", "professional:huisartsen-oost-1", 10)]
@@ -164,7 +166,8 @@ def test_reports_show_todays_flags(core: Core, registry: RegistryService, clock:
     assert (reported.event_type, reported.details["report"], reported.details["kinds"],
             reported.details["rows"], reported.details["to"]) == (
         "audit:reported", "misuse_flags", ["fishing"], 1, None)
-    every = misuse.misuse_flags(core, AUDITOR, (*misuse.FISHING_KINDS, *misuse.VOLUME_KINDS))
+    every = in_uow(
+            core, misuse.misuse_flags, AUDITOR, (*misuse.FISHING_KINDS, *misuse.VOLUME_KINDS))
     assert [f.kind for f in every] == ["fishing", "fishing", "volume_professional"]
     assert {f.event_id for f in every} == set(flag_messages(core))
 

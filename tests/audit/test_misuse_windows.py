@@ -22,6 +22,7 @@ from broker.registry.services import RegistryService
 from tests.audit.test_search import AUDITOR, last_event, look_up
 from tests.conftest import OPEN_POLICY, FakeClock
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, make_member, register
+from tests.uow import in_uow
 
 SMALL = """
 misuse:
@@ -54,7 +55,7 @@ def members(core: Core, registry: RegistryService) -> dict[str, Member]:
 
 def flags(core: Core) -> list[tuple[str, str, int]]:
     """(kind, actor, look-ups) of every flag raised, oldest first."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return [(d["kind"], d["actor"], d["lookups"]) for d in session.scalars(
             select(AuditEvent.details).where(AuditEvent.event_type == "audit:misuse_flagged")
             .order_by(AuditEvent.seq))]
@@ -62,7 +63,7 @@ def flags(core: Core) -> list[tuple[str, str, int]]:
 
 def inbox_count(core: Core) -> int:
     """Misuse flags in the auditors' inboxes."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(InboxMessage)
                               .where(InboxMessage.kind == "misuse_flag")) or 0
 
@@ -138,7 +139,7 @@ def test_an_organisations_volume_across_its_professionals(
         look_up(core, school, keys)
         look_up(core, second, keys)
     assert [f[0] for f in flags(core)] == ["fishing", "fishing", "volume_organisation"]
-    with core.unit_of_work() as session:
+    with core.session() as session:
         organisation = session.scalars(select(AuditEvent).where(
             AuditEvent.event_type == "audit:misuse_flagged").order_by(AuditEvent.seq.desc())
         ).first()
@@ -179,20 +180,21 @@ def test_prune_counts_keeps_only_what_a_window_reaches(core: Core, members: dict
     look_up(core, members["vt"], own)
     clock.now += timedelta(minutes=31)
     look_up(core, members["vt"], own)
-    assert misuse.prune_counts(core, Actor.system("purge")) == 2  # the first minute's two rows
+    assert in_uow(
+            core, misuse.prune_counts, Actor.system("purge")) == 2  # the first minute's two rows
     event = last_event(core)
     assert (event.event_type, event.action, event.details["rows"]) == (
         "audit:misuse_counts_pruned", "D", 2)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert session.scalar(select(func.count()).select_from(MisuseCount)) == 2
-    assert misuse.prune_counts(core, Actor.system("purge")) == 0
+    assert in_uow(core, misuse.prune_counts, Actor.system("purge")) == 0
 
 
 def test_flag_reports_refuse_unknown_kinds_and_periods(core: Core) -> None:
     for kinds in ((), ("nonsense",)):
         with pytest.raises(ValidationError) as refused:
-            misuse.misuse_flags(core, AUDITOR, kinds)
+            in_uow(core, misuse.misuse_flags, AUDITOR, kinds)
         assert refused.value.message("nl") != refused.value.message("en")
     with pytest.raises(ValidationError):
-        misuse.misuse_flags(core, AUDITOR, misuse.FISHING_KINDS, core.now(),
+        in_uow(core, misuse.misuse_flags, AUDITOR, misuse.FISHING_KINDS, core.now(),
                             core.now() - timedelta(days=1))

@@ -16,10 +16,11 @@ from broker.audit.services import Actor
 from broker.audit.verification import verify_log
 from broker.core import Core
 from tests.conftest import FakeClock
+from tests.uow import in_uow
 
 
 def _events(core: Core) -> list[AuditEvent]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent).filter_by(
             event_type="auth:unauthenticated_refused").order_by(AuditEvent.seq)))
 
@@ -30,15 +31,15 @@ def _verified(core: Core) -> bool:
 
 
 def _tallies(core: Core) -> int:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(RefusalTally)) or 0
 
 
 def test_counts_per_network_minute_door_and_reason(core: Core, clock: FakeClock) -> None:
     for network in ("192.0.2.0/24", "192.0.2.0/24", "2001:db8:1::/48", None):
-        count_refusal(core, network=network, door="api", reason="signature-missing")
-    count_refusal(core, network="192.0.2.0/24", door="web", reason="csrf")
-    count_refusal(core, network="192.0.2.0/24", door="api", reason="signature-replayed",
+        in_uow(core, count_refusal, network=network, door="api", reason="signature-missing")
+    in_uow(core, count_refusal, network="192.0.2.0/24", door="web", reason="csrf")
+    in_uow(core, count_refusal, network="192.0.2.0/24", door="api", reason="signature-replayed",
                   key_id="vt-key-1")
     assert _tallies(core) == 5 and _events(core) == []
     clock.now += timedelta(minutes=1)
@@ -61,14 +62,14 @@ def test_counts_per_network_minute_door_and_reason(core: Core, clock: FakeClock)
 
 def test_an_unknown_door_is_a_programming_error(core: Core) -> None:
     with pytest.raises(ValueError, match="door"):
-        count_refusal(core, network=None, door="cli", reason="x")
+        in_uow(core, count_refusal, network=None, door="cli", reason="x")
 
 
 def test_many_flushers_at_once_write_each_minute_once(core: Core, clock: FakeClock) -> None:
     for minute in range(3):
         for network in range(4):
             for _ in range(minute + 1):
-                count_refusal(core, network=f"10.0.{network}.0/24", door="api",
+                in_uow(core, count_refusal, network=f"10.0.{network}.0/24", door="api",
                               reason="signature-invalid")
         clock.now += timedelta(minutes=1)
     barrier = threading.Barrier(8)
@@ -94,11 +95,11 @@ def test_many_flushers_at_once_write_each_minute_once(core: Core, clock: FakeClo
 
 
 def test_a_late_count_for_a_written_minute_is_not_lost(core: Core, clock: FakeClock) -> None:
-    count_refusal(core, network="10.0.0.0/24", door="web", reason="csrf")
+    in_uow(core, count_refusal, network="10.0.0.0/24", door="web", reason="csrf")
     clock.now += timedelta(minutes=1)
     assert flush_tallies(core) == 1
     clock.now -= timedelta(minutes=1)  # another host's clock, a little behind
-    count_refusal(core, network="10.0.0.0/24", door="web", reason="csrf")
+    in_uow(core, count_refusal, network="10.0.0.0/24", door="web", reason="csrf")
     clock.now += timedelta(minutes=1)
     assert flush_tallies(core) == 1
     assert [e.details["count"] for e in _events(core)] == [1, 1]
@@ -106,14 +107,14 @@ def test_a_late_count_for_a_written_minute_is_not_lost(core: Core, clock: FakeCl
 
 def test_the_refused_report_counts_what_the_events_carry(core: Core, clock: FakeClock) -> None:
     for _ in range(3):
-        count_refusal(core, network="10.0.0.0/24", door="api", reason="signature-missing")
-    count_refusal(core, network="10.0.1.0/24", door="web", reason="csrf")
+        in_uow(core, count_refusal, network="10.0.0.0/24", door="api", reason="signature-missing")
+    in_uow(core, count_refusal, network="10.0.1.0/24", door="web", reason="csrf")
     clock.now += timedelta(minutes=1)
-    count_refusal(core, network="10.0.0.0/24", door="api", reason="signature-missing")
+    in_uow(core, count_refusal, network="10.0.0.0/24", door="api", reason="signature-missing")
     flush_tallies(core)
     clock.now += timedelta(minutes=1)
     flush_tallies(core)
-    found = refused_requests(core, Actor.operator("auditor"))
+    found = in_uow(core, refused_requests, Actor.operator("auditor"))
     assert [(g.event_type, g.reason, g.count) for g in found] == [
         ("auth:unauthenticated_refused", "api signature-missing", 4),
         ("auth:unauthenticated_refused", "web csrf", 1)]

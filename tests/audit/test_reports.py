@@ -33,6 +33,7 @@ from tests.audit.test_search import (
 )
 from tests.conftest import FakeClock
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register
+from tests.uow import in_uow
 
 VITAL = {"purpose": "protection", "basis": "vital_interest",
          "evidence": Evidence(justification=JUSTIFICATION)}
@@ -61,7 +62,7 @@ def test_vital_interest_uses_await_review_until_reviewed(core: Core,
     with pytest.raises(ValidationError):  # too short a justification: refused, still flagged
         look_up(core, vt, keys, purpose="protection", basis="vital_interest",
                 evidence=Evidence(justification="te kort"))
-    pending = reports.vital_interest_pending(core, AUDITOR)
+    pending = in_uow(core, reports.vital_interest_pending, AUDITOR)
     assert [(p.event_type, p.outcome) for p in pending] == [
         ("lookup:performed", "success"), ("lookup:performed", "success"),
         ("lookup:refused", "refused")]
@@ -70,7 +71,8 @@ def test_vital_interest_uses_await_review_until_reviewed(core: Core,
     assert (last_event(core).event_type, last_event(core).details["report"]) == (
         "audit:reported", "vital_interest")
 
-    review_id = reports.review(core, AUDITOR, first, "justified", "Acuut gevaar, goed onderbouwd.")
+    review_id = in_uow(
+            core, reports.review, AUDITOR, first, "justified", "Acuut gevaar, goed onderbouwd.")
     event = last_event(core)
     assert (event.event_id, event.event_type, event.action, event.actor) == (
         review_id, "audit:reviewed", "E", "cli:operator")
@@ -78,7 +80,7 @@ def test_vital_interest_uses_await_review_until_reviewed(core: Core,
     # The note is free text: kept outside the hash, erasable by retention.
     assert event.justification == "Acuut gevaar, goed onderbouwd." and event.personal_digest
     assert event.subject_categories == ["address", "person"]  # the reviewed event's subjects
-    assert [p.event_id for p in reports.vital_interest_pending(core, AUDITOR)] == [
+    assert [p.event_id for p in in_uow(core, reports.vital_interest_pending, AUDITOR)] == [
         p.event_id for p in pending[1:]]
 
 
@@ -88,7 +90,7 @@ def test_review_refuses_bad_input_and_writes_nothing(core: Core,
     keys = household(core, bsn=(MOTHER_BSN,))
     ordinary = look_up(core, vt, keys)
     vital = look_up(core, vt, keys, **VITAL)  # type: ignore[arg-type]
-    reports.review(core, AUDITOR, vital, "unjustified", "Geen acuut gevaar beschreven.")
+    in_uow(core, reports.review, AUDITOR, vital, "unjustified", "Geen acuut gevaar beschreven.")
     before = audit_count(core)
     for args, error in (
         (("00000000-0000-7000-8000-000000000000", "justified", "note"), NotFound),
@@ -99,7 +101,7 @@ def test_review_refuses_bad_input_and_writes_nothing(core: Core,
         ((vital, "justified", "x" * 2001), ValidationError),
     ):
         with pytest.raises(error) as refused:
-            reports.review(core, AUDITOR, *args)
+            in_uow(core, reports.review, AUDITOR, *args)
         assert refused.value.message("nl") != refused.value.message("en")
     assert audit_count(core) == before
 
@@ -137,7 +139,7 @@ def test_unfollowed_finds_lookups_never_followed_up(core: Core, registry: Regist
     expected.add(late)
     recent = look_up(core, wijkteam, b)  # younger than 14 days: not judged yet
 
-    found = reports.unfollowed_lookups(core, AUDITOR)
+    found = in_uow(core, reports.unfollowed_lookups, AUDITOR)
     assert {row.event_id for row in found} == expected
     assert {followed, followed_school, recent}.isdisjoint(expected)
     assert all(row.event_type == "lookup:performed" and row.match_count is not None
@@ -146,15 +148,15 @@ def test_unfollowed_finds_lookups_never_followed_up(core: Core, registry: Regist
     assert (last_event(core).details["report"], last_event(core).details["rows"]) == (
         "unfollowed", 4)
     # A period starting later leaves the earlier look-ups out.
-    assert {r.event_id for r in reports.unfollowed_lookups(
-        core, AUDITOR, start=start + timedelta(days=1))} == {late}
+    assert {r.event_id for r in in_uow(core, reports.unfollowed_lookups, AUDITOR,
+                                       start=start + timedelta(days=1))} == {late}
     # Weeks later, with a longer window, the late registration counts as a follow-up, and the
     # recent look-up is judged too.
     clock.now += timedelta(days=30)
-    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR, days=20)} == (
+    assert {r.event_id for r in in_uow(core, reports.unfollowed_lookups, AUDITOR, days=20)} == (
         expected - {late}) | {recent}
     with pytest.raises(ValidationError):
-        reports.unfollowed_lookups(core, AUDITOR, days=0)
+        in_uow(core, reports.unfollowed_lookups, AUDITOR, days=0)
 
 
 def test_unfollowed_compares_keys_at_one_epoch_during_a_rotation(
@@ -168,17 +170,17 @@ def test_unfollowed_compares_keys_at_one_epoch_during_a_rotation(
     clock.now += timedelta(days=3)
     register(registry, school, b)
     clock.now += timedelta(days=30)
-    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR)} == {fishing}
+    assert {r.event_id for r in in_uow(core, reports.unfollowed_lookups, AUDITOR)} == {fishing}
     rotation, _ = start_or_resume(core, AUDITOR, "broker", grace=0)
     # Re-key the registry's row and the first look-up's subject only: the follow-up's subject
     # stays at the old epoch while the look-up it follows is at the new one.
     run_rotation(core, AUDITOR, rotation, batch_size=1, max_batches=2)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert set(session.scalars(select(AuditSubject.broker_epoch))) == {1, 2}
     assert remaining_rows(core, rotation) > 0
-    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR)} == {fishing}
+    assert {r.event_id for r in in_uow(core, reports.unfollowed_lookups, AUDITOR)} == {fishing}
     run_rotation(core, AUDITOR, rotation)
-    assert {r.event_id for r in reports.unfollowed_lookups(core, AUDITOR)} == {fishing}
+    assert {r.event_id for r in in_uow(core, reports.unfollowed_lookups, AUDITOR)} == {fishing}
     assert followed != fishing
 
 
@@ -199,7 +201,7 @@ def test_refused_requests_grouped(core: Core, registry: RegistryService) -> None
         with core.transaction() as connection:
             record_event(connection, key, "auth:signature_rejected", outcome="refused",
                          reason="unknown key")
-    found = reports.refused_requests(core, AUDITOR)
+    found = in_uow(core, reports.refused_requests, AUDITOR)
     assert [(g.organisation, g.event_type, g.count) for g in found] == [
         ("veilig-thuis", "lookup:refused", 3), (None, "auth:signature_rejected", 2),
         ("basisschool", "lookup:refused", 1)]
@@ -207,7 +209,7 @@ def test_refused_requests_grouped(core: Core, registry: RegistryService) -> None
     assert found[0].first_at <= found[0].last_at
     assert found[0].organisation_name == "Veilig Thuis Midden"
     assert last_event(core).details["rows"] == 3
-    later = reports.refused_requests(core, AUDITOR, start=core.now() + timedelta(days=1000))
+    later = in_uow(core, reports.refused_requests, AUDITOR, start=core.now() + timedelta(days=1000))
     assert later == []
 
 
@@ -250,5 +252,5 @@ def test_reports_leave_no_raw_identifier_in_the_log(core: Core,
     look_up(core, vt, keys, **VITAL)  # type: ignore[arg-type]
     for run_report in (reports.vital_interest_pending, reports.unfollowed_lookups,
                        reports.refused_requests):
-        run_report(core, AUDITOR)
+        in_uow(core, run_report, AUDITOR)
     assert_no_raw(audit_text(core), HOUSEHOLD_A, HOUSEHOLD_B)

@@ -37,6 +37,7 @@ from tests.factories import (
     make_member,
     register,
 )
+from tests.uow import committed, in_uow
 
 AUDITOR = Actor.operator()
 B_BSN, B_ADDRESS = "999999990", "3512 JE 7"
@@ -64,7 +65,7 @@ def assert_no_raw(text: str, *households: Household) -> None:
 
 def audit_text(core: Core) -> str:
     """Every text and JSON column of the audit tables, as one string."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         rows = [*session.execute(select(AuditEvent)).scalars(),
                 *session.execute(select(AuditSubject)).scalars()]
         return "\n".join(json.dumps(v, default=str) for row in rows for v in vars(row).values()
@@ -81,7 +82,8 @@ def look_up(core: Core, member: Member, pseudonyms: Sequence[Pseudonym], *,
             purpose: str = "care_coordination", basis: str = "legal_task",
             evidence: Evidence = STATUTE) -> str:
     """A look-up by ``member``; returns its audit event id."""
-    return LookupService(core).lookup(member.actor, pseudonyms=pseudonyms, purpose=purpose,
+    return committed(core, LookupService).lookup(
+            member.actor, pseudonyms=pseudonyms, purpose=purpose,
                                       basis=basis, evidence=evidence).lookup_id
 
 
@@ -92,13 +94,13 @@ def pairs(rows: Iterable[AuditRow]) -> list[tuple[str, str | None]]:
 
 def audit_count(core: Core) -> int:
     """How many events the log holds."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
 def last_event(core: Core) -> AuditEvent:
     """The newest audit event (detached)."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
         assert event is not None
         session.expunge(event)
@@ -122,27 +124,28 @@ def world(core: Core, registry: RegistryService) -> dict[str, Member]:
 
 
 def test_household_search_finds_its_events_and_not_others(core: Core, world: object) -> None:
-    found = search_events(core, AUDITOR, AuditQuery(household=of_a(core)))
+    found = in_uow(core, search_events, AUDITOR, AuditQuery(household=of_a(core)))
     assert pairs(found) == [("involvement:registered", "veilig-thuis"),
                             ("lookup:performed", "wijkteam")]
-    b = search_events(core, AUDITOR, AuditQuery(household=tuple(household(core, bsn=(B_BSN,)))))
+    b = in_uow(core, search_events, AUDITOR,
+               AuditQuery(household=tuple(household(core, bsn=(B_BSN,)))))
     assert pairs(b) == [("involvement:registered", "basisschool"),
                         ("lookup:performed", "wijkteam")]
     # No organisation's event had the child's BSN: only the auditor's search of A, which did.
-    assert pairs(search_events(core, AUDITOR, AuditQuery(
+    assert pairs(in_uow(core, search_events, AUDITOR, AuditQuery(
         household=tuple(household(core, bsn=(CHILD_BSN,)))))) == [("audit:searched", None)]
-    assert search_events(core, AUDITOR, AuditQuery(
+    assert in_uow(core, search_events, AUDITOR, AuditQuery(
         household=tuple(household(core, address=("9999 ZZ 1",))))) == []
     # Searches record the household's keys: the searches that concerned A show up for A only.
-    again = search_events(core, AUDITOR, AuditQuery(household=of_a(core)))
+    again = in_uow(core, search_events, AUDITOR, AuditQuery(household=of_a(core)))
     assert [r.event_type for r in again].count("audit:searched") == 2
-    assert [r.event_type for r in search_events(core, AUDITOR, AuditQuery(
+    assert [r.event_type for r in in_uow(core, search_events, AUDITOR, AuditQuery(
         household=tuple(household(core, bsn=(B_BSN,)))))].count("audit:searched") == 1
 
 
 def test_a_search_is_audited_without_raw_identifiers(core: Core, world: object) -> None:
     before = audit_count(core)
-    search_events(core, AUDITOR, AuditQuery(organisation="wijkteam", household=of_a(core)),
+    in_uow(core, search_events, AUDITOR, AuditQuery(organisation="wijkteam", household=of_a(core)),
                   limit=5)
     assert audit_count(core) == before + 1
     event = last_event(core)
@@ -152,7 +155,7 @@ def test_a_search_is_audited_without_raw_identifiers(core: Core, world: object) 
     assert event.details["household_keys"] == 3 and event.details["results"] == 1
     assert event.details["limit"] == 5
     assert event.subject_categories == ["address", "person", "person"]
-    with core.unit_of_work() as session:
+    with core.session() as session:
         stored = set(session.scalars(select(AuditSubject.value).where(
             AuditSubject.event_id == event.id)))
     current = {k.value for k in core.matching.to_stored_many(list(of_a(core)))}
@@ -161,7 +164,7 @@ def test_a_search_is_audited_without_raw_identifiers(core: Core, world: object) 
 
 
 def test_rows_carry_no_key_bytes(core: Core, world: object) -> None:
-    for row in search_events(core, AUDITOR, AuditQuery()):
+    for row in in_uow(core, search_events, AUDITOR, AuditQuery()):
         assert not any(isinstance(v, bytes) for v in vars(row).values())
 
 
@@ -176,13 +179,14 @@ def test_filters_by_organisation_professional_type_and_period(
     # A case system's key acting for the school's professional (NEN 7513: on behalf of).
     system = Actor(actor="key:school-cms", channel="api", organisation_id=school.actor.
                    organisation_id).acting_for(school.username)
-    LookupService(core).lookup(system, pseudonyms=household(core, bsn=(MOTHER_BSN,)),
+    committed(core, LookupService).lookup(system, pseudonyms=household(core, bsn=(MOTHER_BSN,)),
                                purpose="care_coordination", basis="legal_task", evidence=STATUTE)
     look_up(core, vt, household(core, bsn=(B_BSN,)))
 
     def search(**filters: object) -> list[tuple[str, str | None]]:
         filters.setdefault("event_types", ("involvement:registered", "lookup:performed"))
-        return pairs(search_events(core, AUDITOR, AuditQuery(**filters)))  # type: ignore[arg-type]
+        return pairs(in_uow(
+                core, search_events, AUDITOR, AuditQuery(**filters)))  # type: ignore[arg-type]
 
     assert search(organisation="basisschool") == [("lookup:performed", "basisschool")]
     assert {org for _, org in search(organisation="basisschool", event_types=())} == {
@@ -197,7 +201,7 @@ def test_filters_by_organisation_professional_type_and_period(
                                    ("lookup:performed", "veilig-thuis")]
     assert ("involvement:registered", "veilig-thuis") in search(start=start, end=later)
     assert ("lookup:performed", "basisschool") not in search(start=start, end=later)
-    row = search_events(core, AUDITOR, AuditQuery(organisation="basisschool"))[-1]
+    row = in_uow(core, search_events, AUDITOR, AuditQuery(organisation="basisschool"))[-1]
     assert (row.actor, row.on_behalf_of, row.channel) == (
         "key:school-cms", "professional:basisschool-1", "api")
     assert (row.purpose, row.legal_basis, row.statute, row.rule_id) == (
@@ -217,7 +221,8 @@ def test_flags(core: Core, registry: RegistryService) -> None:
             look_up(core, vt, keys, purpose="protection", basis=basis, evidence=evidence)
 
     def flagged(*flags: str) -> list[tuple[str, str, str | None]]:
-        rows = search_events(core, AUDITOR, AuditQuery(flags=flags))  # type: ignore[arg-type]
+        rows = in_uow(
+                core, search_events, AUDITOR, AuditQuery(flags=flags))  # type: ignore[arg-type]
         return [(r.event_type, r.outcome, r.legal_basis) for r in rows]
 
     vital_refused = ("lookup:refused", "refused", "vital_interest")
@@ -226,7 +231,7 @@ def test_flags(core: Core, registry: RegistryService) -> None:
     assert flagged("review") == flagged("vital_interest")
     assert flagged("refused") == [("lookup:refused", "refused", "legal_task"), vital_refused]
     assert len(flagged("refused", "vital_interest")) == 3  # any of the flags
-    row = search_events(core, AUDITOR, AuditQuery(flags=("vital_interest",)))[0]
+    row = in_uow(core, search_events, AUDITOR, AuditQuery(flags=("vital_interest",)))[0]
     assert row.event_id == vital and row.vital_interest and row.flagged_for_review
 
 
@@ -240,40 +245,41 @@ def test_bad_queries_are_refused_and_not_audited(core: Core, world: object) -> N
         (AuditQuery(start=core.now(), end=core.now()), ValidationError),
     ):
         with pytest.raises(error):
-            search_events(core, AUDITOR, query)
+            in_uow(core, search_events, AUDITOR, query)
     with pytest.raises(ValidationError):
-        search_events(core, AUDITOR, AuditQuery(), limit=0)
+        in_uow(core, search_events, AUDITOR, AuditQuery(), limit=0)
     assert audit_count(core) == before
     # A type a later issue adds is no typing error.
-    assert search_events(core, AUDITOR, AuditQuery(event_types=("contact:requested",))) == []
+    assert in_uow(
+            core, search_events, AUDITOR, AuditQuery(event_types=("contact:requested",))) == []
 
 
 def test_limit_keeps_the_oldest_in_log_order(core: Core, world: object) -> None:
-    rows = search_events(core, AUDITOR, AuditQuery(), limit=3)
+    rows = in_uow(core, search_events, AUDITOR, AuditQuery(), limit=3)
     assert [r.seq for r in rows] == sorted(r.seq for r in rows) and len(rows) == 3
     assert rows[0].seq == 1
 
 
 @pytest.mark.parametrize("which", ["oprf", "broker"])
 def test_household_search_across_key_rotation(core: Core, world: object, which: str) -> None:
-    expected = pairs(search_events(core, AUDITOR, AuditQuery(household=of_a(core))))
+    expected = pairs(in_uow(core, search_events, AUDITOR, AuditQuery(household=of_a(core))))
     rotation, _ = start_or_resume(core, AUDITOR, which, grace=0)  # type: ignore[arg-type]
     run_rotation(core, AUDITOR, rotation, batch_size=1, max_batches=5)  # halfway
     column = AuditSubject.oprf_epoch if which == "oprf" else AuditSubject.broker_epoch
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert set(session.scalars(select(column))) == {1, 2}  # subjects at two epochs
-    mid = pairs(search_events(core, AUDITOR, AuditQuery(household=of_a(core))))
+    mid = pairs(in_uow(core, search_events, AUDITOR, AuditQuery(household=of_a(core))))
     assert mid == [*expected, ("audit:searched", None)]
     run_rotation(core, AUDITOR, rotation)
-    after = pairs(search_events(core, AUDITOR, AuditQuery(household=of_a(core))))
+    after = pairs(in_uow(core, search_events, AUDITOR, AuditQuery(household=of_a(core))))
     assert after == [*expected, ("audit:searched", None), ("audit:searched", None)]
-    b = pairs(search_events(core, AUDITOR, AuditQuery(
+    b = pairs(in_uow(core, search_events, AUDITOR, AuditQuery(
         household=tuple(household(core, bsn=(B_BSN,))))))
     assert ("involvement:registered", "veilig-thuis") not in b
 
 
 def test_csv_and_json_writers(core: Core, world: object) -> None:
-    rows = search_events(core, AUDITOR, AuditQuery(household=of_a(core)))
+    rows = in_uow(core, search_events, AUDITOR, AuditQuery(household=of_a(core)))
     buffer = io.StringIO()
     write_csv(buffer, rows)
     parsed = list(csv.DictReader(io.StringIO(buffer.getvalue())))

@@ -34,6 +34,7 @@ from broker.registry.models import ACCESS_PRIVACY_OFFICER, Involvement, Matching
 from broker.registry.services import RegistryService
 from tests.audit.test_search import assert_no_raw, audit_text
 from tests.conftest import SHIPPED_POLICY, FakeClock
+from tests.uow import committed, in_uow
 
 OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
 
@@ -75,7 +76,7 @@ def demo(core: Core, registry: RegistryService) -> dict[str, set[str]]:
     registry.add_professional(Actor.operator(), organisation="wijkteam-noord",
                               username="privacy-officer-1", name="Functionaris", role="FG",
                               access_role=ACCESS_PRIVACY_OFFICER)
-    service = LookupService(core)
+    service = committed(core, LookupService)
     for code, identifiers in (("wijkteam-noord", ids(A, 2)), ("ggz-centraal", ids(A, 1)),
                               ("politie-basisteam", ids(B, 0))):
         service.lookup(professional(registry, code),
@@ -92,7 +93,7 @@ def registered_on(core: Core, identifiers: list[Identifier]) -> set[str]:
     """Codes of organisations with a registration sharing a key, read from the registry."""
     values = [k.value for k in
               core.matching.to_stored_many(core.pseudonymise(OPERATOR, identifiers))]
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return set(session.scalars(
             select(Organisation.identifier)
             .join(Involvement, Involvement.organisation_id == Organisation.id)
@@ -108,7 +109,7 @@ def showcase_registrants(number: int, indices: set[int]) -> set[str]:
 
 def report_of(core: Core, identifiers: list[Identifier], lang: str = "nl"
               ) -> SubjectAccessReport:
-    return request_access(core, OFFICER, core.pseudonymise(OPERATOR, identifiers), lang)
+    return in_uow(core, request_access, OFFICER, core.pseudonymise(OPERATOR, identifiers), lang)
 
 
 def names(report: SubjectAccessReport) -> set[str]:
@@ -175,7 +176,7 @@ def test_registrations_are_followed_until_they_end_and_expire(
         clock: FakeClock) -> None:
     def involvement_of(code: str, household: Household) -> str:
         keys = core.matching.to_stored_many(core.pseudonymise(OPERATOR, ids(household)))
-        with core.unit_of_work() as session:
+        with core.session() as session:
             return session.scalars(
                 select(Involvement.public_id).distinct().join(MatchingKey).join(Organisation)
                 .where(Organisation.identifier == code,
@@ -191,7 +192,7 @@ def test_registrations_are_followed_until_they_end_and_expire(
         ("Basisschool De Linde", "involvement:registered"),
         ("Basisschool De Linde", "involvement:ended")]
     mother = report_of(core, ids(A, 0))
-    released = release(core, OFFICER, mother.request_id, "veilig-thuis-regio",
+    released = in_uow(core, release, OFFICER, mother.request_id, "veilig-thuis-regio",
                        "De betrokkene wist al van de melding; geen gevaar meer.")
     later = [(e.organisation, e.event_type, e.concerning) for e in released.entries]
     assert later == [("Veilig Thuis Regio Midden", "involvement:registered", ("persoon",)),
@@ -200,7 +201,7 @@ def test_registrations_are_followed_until_they_end_and_expire(
 
 def test_never_shows_the_justification_or_an_identifier(
         core: Core, registry: RegistryService, demo: dict[str, set[str]]) -> None:
-    LookupService(core).lookup(
+    committed(core, LookupService).lookup(
         professional(registry, "jeugdhulp-de-brug"), pseudonyms=core.pseudonymise(OPERATOR, ids(A)),
         purpose="safety_assessment", basis="vital_interest",
         evidence=Evidence(justification=SECRET_REASON))
@@ -222,7 +223,7 @@ def test_a_request_and_its_report_are_audited_with_the_persons_keys(
         core: Core, demo: dict[str, set[str]]) -> None:
     report = report_of(core, ids(A, 0))
     keys = {k.value for k in core.matching.to_stored_many(core.pseudonymise(OPERATOR, ids(A, 0)))}
-    with core.unit_of_work() as session:
+    with core.session() as session:
         request = session.scalars(select(SubjectAccessRequest)).one()
         events = session.scalars(select(AuditEvent).where(
             AuditEvent.seq >= request.covers_seq).order_by(AuditEvent.seq)).all()
@@ -252,7 +253,7 @@ def test_survives_key_rotation(core: Core, demo: dict[str, set[str]], which: str
     run_rotation(core, OFFICER, rotation, batch_size=7, max_batches=5)  # unfinished
     assert digest(report_of(core, ids(B, 0, 2))) == before
     # A release in the middle of the rotation finds the request's events by its stored keys.
-    middle = release(core, OFFICER, pending.request_id, "politie-basisteam",
+    middle = in_uow(core, release, OFFICER, pending.request_id, "politie-basisteam",
                      "Het onderzoek is afgesloten; de politie stemt in.")
     assert {e.organisation for e in middle.entries} >= {"Politie Basisteam Centrum"}
     run_rotation(core, OFFICER, rotation)

@@ -33,6 +33,7 @@ from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, Profe
 from broker.registry.services import RegistryService
 from tests.audit.test_search import audit_count, last_event
 from tests.conftest import SHIPPED_POLICY, broker_cli
+from tests.uow import committed, in_uow
 
 OPERATOR = Actor.operator("test")  # evaluations charged to no organisation
 
@@ -87,7 +88,8 @@ def world(core: Core, registry: RegistryService) -> None:
         registry.register_involvement(member(registry, code), organisation=code,
                                       professional=f"{code}-1", purpose="protection",
                                       pseudonyms=pseudonyms)
-    LookupService(core).lookup(member(registry, "politie"), pseudonyms=keys(core, bsn=(FATHER,)),
+    committed(core, LookupService).lookup(
+            member(registry, "politie"), pseudonyms=keys(core, bsn=(FATHER,)),
                                purpose="safety_assessment", basis="legal_task",
                                evidence=Evidence(statute="wmo2015_5_2_6"))
 
@@ -102,7 +104,7 @@ def every_form(report: SubjectAccessReport) -> tuple[str, str, dict[str, object]
 
 def rows(core: Core) -> tuple[int, int, int]:
     """Audit events, requests and withholding decisions stored."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return (audit_count(core),
                 session.scalar(select(func.count()).select_from(SubjectAccessRequest)) or 0,
                 session.scalar(select(func.count()).select_from(SubjectAccessWithholding)) or 0)
@@ -116,18 +118,18 @@ def test_a_report_by_address_is_refused(core: Core) -> None:
     for pseudonyms in (keys(core, address=(ADDRESS,)),
                        keys(core, bsn=(MOTHER,), address=(ADDRESS,))):
         with pytest.raises(ValidationError) as refused:
-            request_access(core, OFFICER, pseudonyms)
+            in_uow(core, request_access, OFFICER, pseudonyms)
         assert refused.value.code == "subject-access-person"
         assert "nooit voor een adres" in refused.value.message("nl")
         assert "never for an address" in refused.value.message("en")
     with pytest.raises(ValidationError):  # three people at once
-        request_access(core, OFFICER, keys(core, bsn=(MOTHER, CHILD, FATHER)))
+        in_uow(core, request_access, OFFICER, keys(core, bsn=(MOTHER, CHILD, FATHER)))
     assert rows(core) == before
 
 
 @pytest.mark.usefixtures("world")
 def test_the_shelter_is_withheld_and_the_person_is_told_that_something_was(core: Core) -> None:
-    report = request_access(core, OFFICER, keys(core, bsn=(MOTHER,)))
+    report = in_uow(core, request_access, OFFICER, keys(core, bsn=(MOTHER,)))
     assert report.entries == [] and report.withheld_grounds == (SHELTER_GROUND,)
     assert [(w.code, w.name, w.ground) for w in report.withheld] == [
         ("opvang", "Vrouwenopvang Het Anker", SHELTER_GROUND)]
@@ -143,7 +145,7 @@ def test_the_shelter_is_withheld_and_the_person_is_told_that_something_was(core:
     (withheld_row,) = list(csv.DictReader(io.StringIO(as_csv)))
     assert (withheld_row["event_type"], withheld_row["withheld_ground"]) == (
         "withheld", SHELTER_GROUND)
-    english = render_text(request_access(core, OFFICER, keys(core, bsn=(MOTHER,)), "en"))
+    english = render_text(in_uow(core, request_access, OFFICER, keys(core, bsn=(MOTHER,)), "en"))
     assert "Withheld information" in english and "article 41" in " ".join(english.split())
     # Only the privacy officer learns which organisation it is, to decide on a release.
     assert "opvang (Vrouwenopvang Het Anker, Vrouwenopvang)" in officer_notes(report)
@@ -153,16 +155,17 @@ def test_the_shelter_is_withheld_and_the_person_is_told_that_something_was(core:
 def test_police_lookups_on_a_suspect_are_withheld_until_released(
         core: Core, registry: RegistryService) -> None:
     # Issue 10, attack 7: by a suspect's BSN the report listed the police's look-ups.
-    report = request_access(core, OFFICER, keys(core, bsn=(FATHER,)))
+    report = in_uow(core, request_access, OFFICER, keys(core, bsn=(FATHER,)))
     assert report.entries == [] and report.withheld_grounds == (POLICE_GROUND,)
     assert "Politie" not in render_text(report)
-    released = release(core, as_privacy_officer("fg-2"), report.request_id, "politie", REASON)
+    released = in_uow(
+            core, release, as_privacy_officer("fg-2"), report.request_id, "politie", REASON)
     assert [(e.organisation, e.event_type) for e in released.entries] == [
         ("Politie Basisteam Centrum", "involvement:registered"),
         ("Politie Basisteam Centrum", "lookup:performed")]
     assert released.withheld == () and released.withheld_grounds == ()
     assert released.request_id == report.request_id
-    with core.unit_of_work() as session:
+    with core.session() as session:
         event = session.scalars(select(AuditEvent).where(
             AuditEvent.event_type == "audit:subject_access_released")).one()
         decision = session.scalars(select(SubjectAccessWithholding)).one()
@@ -177,18 +180,18 @@ def test_police_lookups_on_a_suspect_are_withheld_until_released(
     reported = last_event(core)
     assert (reported.event_type, reported.details["withheld"]) == ("audit:reported", [])
     # The release holds for that request only; a new request withholds the police again.
-    again = request_access(core, OFFICER, keys(core, bsn=(FATHER,)))
+    again = in_uow(core, request_access, OFFICER, keys(core, bsn=(FATHER,)))
     assert again.entries == [] and again.withheld_grounds == (POLICE_GROUND,)
     before = rows(core)
     with pytest.raises(Conflict):
-        release(core, OFFICER, report.request_id, "politie", REASON)
+        in_uow(core, release, OFFICER, report.request_id, "politie", REASON)
     assert rows(core) == before
 
 
 @pytest.mark.usefixtures("world")
 def test_only_an_active_privacy_officer_acts(core: Core) -> None:
-    report = request_access(core, OFFICER, keys(core, bsn=(FATHER,)))
-    with core.unit_of_work() as session:
+    report = in_uow(core, request_access, OFFICER, keys(core, bsn=(FATHER,)))
+    with core.session() as session:
         session.execute(update(Professional).where(Professional.username == "fg-2")
                         .values(active=False))
     before = rows(core)
@@ -197,17 +200,18 @@ def test_only_an_active_privacy_officer_acts(core: Core) -> None:
                   Actor(actor="privacy_officer:fg-1", channel="cli"),
                   Actor(actor="professional:fg-1", channel="web", role="privacy_officer")):
         with pytest.raises(Forbidden) as refused:
-            request_access(core, actor, keys(core, bsn=(FATHER,)))
+            in_uow(core, request_access, actor, keys(core, bsn=(FATHER,)))
         assert "privacy officer" in refused.value.message("nl")
         with pytest.raises(Forbidden):
-            release(core, actor, report.request_id, "politie", REASON)
+            in_uow(core, release, actor, report.request_id, "politie", REASON)
     assert rows(core) == before
 
 
 @pytest.mark.usefixtures("world")
 def test_a_release_refuses_bad_input_and_writes_nothing(core: Core) -> None:
-    report = request_access(core, OFFICER, keys(core, bsn=(FATHER,)))
-    child = request_access(core, OFFICER, keys(core, bsn=(CHILD,)))  # the school: not withheld
+    report = in_uow(core, request_access, OFFICER, keys(core, bsn=(FATHER,)))
+    child = in_uow(
+            core, request_access, OFFICER, keys(core, bsn=(CHILD,)))  # the school: not withheld
     before = rows(core)
     cases: list[tuple[tuple[str, str, str], type[BrokerError]]] = [
         (("00000000-0000-4000-8000-000000000000", "politie", REASON), NotFound),
@@ -223,19 +227,19 @@ def test_a_release_refuses_bad_input_and_writes_nothing(core: Core) -> None:
     ]
     for arguments, error in cases:
         with pytest.raises(error) as refused:
-            release(core, OFFICER, *arguments)
+            in_uow(core, release, OFFICER, *arguments)
         assert refused.value.message("nl") != refused.value.message("en")
     assert rows(core) == before
 
 
 @pytest.mark.usefixtures("world")
 def test_two_releases_at_once_release_once(core: Core) -> None:
-    report = request_access(core, OFFICER, keys(core, bsn=(FATHER,)))
+    report = in_uow(core, request_access, OFFICER, keys(core, bsn=(FATHER,)))
     outcomes: list[str] = []
 
     def attempt(officer: str) -> None:
         try:
-            release(core, as_privacy_officer(officer), report.request_id, "politie", REASON)
+            in_uow(core, release, as_privacy_officer(officer), report.request_id, "politie", REASON)
             outcomes.append("released")
         except Conflict:
             outcomes.append("conflict")
@@ -246,7 +250,7 @@ def test_two_releases_at_once_release_once(core: Core) -> None:
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["conflict", "released"]
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.event_type == "audit:subject_access_released")) == 1
 
@@ -257,14 +261,14 @@ def test_a_type_the_policy_withholds_later_stays_withheld_in_an_open_request(
     registry.register_involvement(member(registry, "opvang"), organisation="opvang",
                                   professional="opvang-1", purpose="protection",
                                   pseudonyms=keys(core, bsn=(CHILD,)))
-    report = request_access(core, OFFICER, keys(core, bsn=(CHILD,)))
+    report = in_uow(core, request_access, OFFICER, keys(core, bsn=(CHILD,)))
     assert [w.code for w in report.withheld] == ["opvang"]
     assert {e.organisation for e in report.entries} == {"Basisschool De Linde"}
     policy_file = policy_path / "policy.yaml"
     policy_file.write_text(policy_file.read_text().replace(
         "  withhold:\n", "  withhold:\n    school: UAVG art. 41 lid 1 onder i (test)\n"))
     assert core.policies.reload_if_changed().status == "reloaded"
-    released = release(core, OFFICER, report.request_id, "opvang", REASON)
+    released = in_uow(core, release, OFFICER, report.request_id, "opvang", REASON)
     assert {e.organisation for e in released.entries} == {"Vrouwenopvang Het Anker"}
     assert [w.code for w in released.withheld] == ["school"]
     assert released.withheld_grounds == ("UAVG art. 41 lid 1 onder i (test)",)

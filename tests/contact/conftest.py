@@ -26,6 +26,7 @@ from tests.factories import (
     make_member,
     register,
 )
+from tests.uow import committed
 
 VT_STATUTE = Evidence(statute="wmo2015_4_1_1")
 
@@ -48,7 +49,7 @@ class Story:
 
     def events(self, since: int = 0) -> list[AuditEvent]:
         """Audit events after sequence number ``since``."""
-        with self.core.unit_of_work() as session:
+        with self.core.session() as session:
             rows = list(session.scalars(select(AuditEvent).where(AuditEvent.seq > since)
                                         .order_by(AuditEvent.seq)))
             session.expunge_all()
@@ -63,7 +64,7 @@ class Story:
         """A parent's consent to the school about the child's household, for care
         coordination with anyone."""
         today = self.core.today()
-        return ConsentService(self.core).record(
+        return committed(self.core, ConsentService).record(
             self.school.actor, professional=self.school.username, pseudonyms=self.child,
             given_by="parent",
             given_on=today, valid_until=today + timedelta(days=90),
@@ -71,7 +72,7 @@ class Story:
 
     def teacher_looks_up(self, consent_id: str) -> LookupResult:
         """The teacher's look-up on the child, under the parent's consent."""
-        return LookupService(self.core).lookup(
+        return committed(self.core, LookupService).lookup(
             self.school.actor, pseudonyms=self.child, purpose="care_coordination",
             basis="consent", evidence=Evidence(consent_reference=consent_id))
 

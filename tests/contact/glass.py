@@ -17,6 +17,7 @@ from broker.core import Core
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, register
+from tests.uow import committed
 
 WHY = ("De moeder vertelde dat haar partner dreigt het kind mee te nemen; zij is bang en durft "
        "niet naar huis. Direct overleg met de behandelaar is nodig om haar veiligheid te wegen.")
@@ -52,29 +53,29 @@ class Glass:
 
     def ask(self) -> RequestView:
         """The neighbourhood team's look-up and contact request, both on the vital interest."""
-        result = LookupService(self.core).lookup(
+        result = committed(self.core, LookupService).lookup(
             self.wijkteam.actor, pseudonyms=self.keys, purpose="safety_assessment",
             basis="vital_interest", evidence=GLASS)
         (match,) = result.matches
         assert (match.rule_id, match.contact) == ("vital-interest-breaks-the-glass", "approval")
-        return ContactService(self.core).request(
+        return committed(self.core, ContactService).request(
             self.wijkteam.actor, professional=self.wijkteam.username,
             lookup_id=result.lookup_id, match_id=match.match_id, purpose="safety_assessment",
             basis="vital_interest", evidence=GLASS)
 
     def decide(self, who: Member, request_id: str, approve: bool = True) -> RequestView:
         """``who`` answers the request."""
-        return ContactService(self.core).decide(who.actor, request_id,
+        return committed(self.core, ContactService).decide(who.actor, request_id,
                                                 professional=who.username, approve=approve)
 
     def links(self) -> int:
         """How many contact links exist."""
-        with self.core.unit_of_work() as session:
+        with self.core.session() as session:
             return session.scalar(select(func.count()).select_from(ContactLink)) or 0
 
     def events(self, event_type: str) -> list[AuditEvent]:
         """The audit events of one type, oldest first."""
-        with self.core.unit_of_work() as session:
+        with self.core.session() as session:
             rows = list(session.scalars(select(AuditEvent).filter_by(event_type=event_type)
                                         .order_by(AuditEvent.seq)))
             session.expunge_all()

@@ -15,6 +15,7 @@ from broker.registry.lookups import Evidence, LookupService
 from tests.conftest import FakeClock
 from tests.contact.conftest import Story
 from tests.factories import household
+from tests.uow import committed
 
 STATUTE = Evidence(statute="jeugdwet_7_4_0")
 
@@ -24,17 +25,17 @@ def _school_consent(story: Story, keys: list[Pseudonym], **scope: object) -> str
     values: dict[str, object] = {"given_by": "parent", "given_on": today,
                                  "valid_until": today + timedelta(days=90),
                                  "purposes": ["care_coordination"], **scope}
-    return ConsentService(story.core).record(
+    return committed(story.core, ConsentService).record(
         story.school.actor, professional=story.school.username,
         pseudonyms=keys, **values).id  # type: ignore[arg-type]
 
 
 def _ask_on_consent(story: Story, consent_id: str) -> RequestView:
     """The teacher looks the child up on the legal task, then asks for contact on consent."""
-    result = LookupService(story.core).lookup(
+    result = committed(story.core, LookupService).lookup(
         story.school.actor, pseudonyms=story.child, purpose="care_coordination",
         basis="legal_task", evidence=STATUTE)
-    return ContactService(story.core).request(
+    return committed(story.core, ContactService).request(
         story.school.actor, professional=story.school.username, lookup_id=result.lookup_id,
         match_id=result.matches[0].match_id, purpose="care_coordination", basis="consent",
         evidence=Evidence(consent_reference=consent_id))
@@ -65,7 +66,7 @@ def test_a_consent_whose_holder_types_exclude_the_holder_is_refused(story: Story
 
 def test_another_organisations_consent_is_refused_for_a_contact_request(story: Story) -> None:
     today = story.core.today()
-    theirs = ConsentService(story.core).record(
+    theirs = committed(story.core, ConsentService).record(
         story.vt.actor, professional=story.vt.username, pseudonyms=story.child,
         given_by="person", given_on=today, valid_until=today + timedelta(days=9),
         purposes=["care_coordination"]).id
@@ -78,9 +79,9 @@ def test_approval_checks_the_consent_again(story: Story, clock: FakeClock) -> No
     asked = _ask_on_consent(story, consent_id)
     clock.now += timedelta(days=1)
     with pytest.raises(ValidationError, match="no longer"):
-        ContactService(story.core).decide(story.vt.actor, asked.id,
+        committed(story.core, ContactService).decide(story.vt.actor, asked.id,
                                           professional=story.vt.username, approve=True)
-    assert ContactService(story.core).get(story.vt.actor, asked.id).status == "pending"
+    assert committed(story.core, ContactService).get(story.vt.actor, asked.id).status == "pending"
 
 
 @pytest.mark.parametrize(("message", "words"), [
@@ -95,9 +96,9 @@ def test_a_decision_message_is_checked_free_text(story: Story, message: str,
     asked = _ask_on_consent(story, _school_consent(story, story.child))
     start = story.last_seq()
     with pytest.raises(ValidationError, match=words) as caught:
-        ContactService(story.core).decide(story.vt.actor, asked.id,
+        committed(story.core, ContactService).decide(story.vt.actor, asked.id,
                                           professional=story.vt.username, approve=True,
                                           message=message)
     assert "123456782" not in str(caught.value)
     assert story.events(start) == []  # nothing written, nothing decided
-    assert ContactService(story.core).get(story.vt.actor, asked.id).status == "pending"
+    assert committed(story.core, ContactService).get(story.vt.actor, asked.id).status == "pending"

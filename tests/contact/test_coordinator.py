@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from broker.audit.services import Actor
-from broker.contact.coordination_cli import coordinator_group
+from broker.cli.coordination import coordinator_group
 from broker.contact.coordinator import Coordinator, CoordinatorService, MatchRef
 from broker.core import Core
 from broker.errors import Conflict, NotFound, ValidationError
@@ -20,6 +20,7 @@ from tests.conftest import OPEN_POLICY
 from tests.contact.conftest import VT_STATUTE, Story
 from tests.contact.test_inform import inbox, involvement_of
 from tests.factories import Member, household, make_member, register
+from tests.uow import committed
 
 PROPOSAL = "coordinator_proposal"
 
@@ -62,7 +63,7 @@ def _agree_all(service: CoordinatorService, proposal_id: str,
 def _vt_proposes(story: Story, service: CoordinatorService, vt_id: str, organisation: str
                  ) -> str:
     """Veilig Thuis looks up the mother and proposes the match of ``organisation``."""
-    result = LookupService(story.core).lookup(story.vt.actor, pseudonyms=story.mother,
+    result = committed(story.core, LookupService).lookup(story.vt.actor, pseudonyms=story.mother,
                                               purpose="safety_assessment", basis="legal_task",
                                               evidence=VT_STATUTE)
     match = next(m for m in result.matches if m.organisation == organisation)
@@ -71,12 +72,12 @@ def _vt_proposes(story: Story, service: CoordinatorService, vt_id: str, organisa
 
 
 def test_the_household_agrees_on_a_coordinator(story: Story, wijkteam: Member) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
     start = story.last_seq()
 
     # Veilig Thuis finds the neighbourhood team and proposes it as the coordinator.
-    result = LookupService(core).lookup(story.vt.actor, pseudonyms=story.mother,
+    result = committed(core, LookupService).lookup(story.vt.actor, pseudonyms=story.mother,
                                         purpose="safety_assessment", basis="legal_task",
                                         evidence=VT_STATUTE)
     match = next(m for m in result.matches if m.organisation == "Wijkteam Noord")
@@ -135,7 +136,7 @@ def test_the_household_agrees_on_a_coordinator(story: Story, wijkteam: Member) -
 
 def test_each_organisation_sees_the_coordinator_as_the_policy_allows(
         story: Story, wijkteam: Member, registry: RegistryService) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
 
     # The school coordinates: Veilig Thuis sees who, the neighbourhood team the type only.
@@ -169,7 +170,7 @@ def test_each_organisation_sees_the_coordinator_as_the_policy_allows(
 
 def test_a_proposal_reaches_only_those_who_may_know_of_the_proposer(
         story: Story, wijkteam: Member, registry: RegistryService) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
     police = make_org(registry, "politie-midden", "Politie Midden", "politie")
     register(registry, police, story.child, purpose="safety_assessment")
@@ -198,7 +199,7 @@ def test_a_proposal_reaches_only_those_who_may_know_of_the_proposer(
 @pytest.mark.parametrize("policy_path", [OPEN_POLICY])
 def test_under_the_open_policy_everyone_sees_the_organisation(
         story: Story, wijkteam: Member, policy_path: Path) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
     proposed = service.propose(story.vt.actor, professional=story.vt.username,
                                involvement_id=vt_id)
@@ -212,7 +213,7 @@ def test_under_the_open_policy_everyone_sees_the_organisation(
 
 
 def test_one_decline_declines(story: Story, wijkteam: Member) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
     start = story.last_seq()
     proposed = service.propose(story.vt.actor, professional=story.vt.username,
@@ -236,7 +237,7 @@ def test_one_decline_declines(story: Story, wijkteam: Member) -> None:
 
 def test_a_later_agreement_supersedes_the_earlier_one(story: Story, wijkteam: Member,
                                                       registry: RegistryService) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
     first = service.propose(story.vt.actor, professional=story.vt.username,
                             involvement_id=vt_id)
@@ -271,13 +272,13 @@ def test_a_later_agreement_supersedes_the_earlier_one(story: Story, wijkteam: Me
 
 def test_refusals_write_nothing(story: Story, wijkteam: Member,
                                 registry: RegistryService) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     school_id, vt_id, wijkteam_id = _ids(core, story.school, story.vt, wijkteam)
     # Veilig Thuis looks up another household, where the neighbourhood team is involved too.
     elsewhere = household(core, address=("2511 CV 1",))
     register(registry, wijkteam, elsewhere)
     register(registry, story.vt, elsewhere, purpose="safety_assessment")
-    other = LookupService(core).lookup(story.vt.actor, pseudonyms=elsewhere,
+    other = committed(core, LookupService).lookup(story.vt.actor, pseudonyms=elsewhere,
                                        purpose="safety_assessment", basis="legal_task",
                                        evidence=VT_STATUTE)
     start = story.last_seq()
@@ -316,7 +317,7 @@ def test_refusals_write_nothing(story: Story, wijkteam: Member,
 
 def test_nobody_to_agree_with_looks_the_same_as_only_hidden_ones(
         story: Story, registry: RegistryService) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     flat = household(core, address=("3511 AA 5",))
     register(registry, story.school, flat)
     (school_id,) = _ids(core, story.school)

@@ -22,6 +22,7 @@ from tests.contact.conftest import Story
 from tests.contact.test_coordinator import make_org
 from tests.contact.test_inform import inbox, involvement_of
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, register
+from tests.uow import committed
 
 PROPOSAL = "coordinator_proposal"
 FATHER_BSN = "222222220"
@@ -42,7 +43,7 @@ class Family:
 
 def webhooks(core: Core, member: Member) -> list[dict[str, object]]:
     """The webhook bodies queued for ``member``'s organisation."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         org_id = member.actor.organisation_id
         return [dict(p) for p in session.scalars(select(OutboxMessage.payload).where(
             OutboxMessage.organisation_id == org_id, OutboxMessage.channel == "webhook"))]
@@ -70,7 +71,7 @@ def family(story: Story, registry: RegistryService) -> Family:
 
 def test_probation_neither_votes_nor_learns_and_youth_care_is_asked(story: Story,
                                                                     family: Family) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     before = {m.org: len(webhooks(core, m)) for m in (family.youth_care, family.probation)}
     proposed = service.propose(family.wijkteam.actor, professional=family.wijkteam.username,
                                involvement_id=family.wijkteam_id)
@@ -105,7 +106,7 @@ def test_probation_neither_votes_nor_learns_and_youth_care_is_asked(story: Story
 
 def test_the_proposal_event_counts_the_household_voters(story: Story, family: Family) -> None:
     start = story.last_seq()
-    proposed = CoordinatorService(story.core).propose(
+    proposed = committed(story.core, CoordinatorService).propose(
         family.wijkteam.actor, professional=family.wijkteam.username,
         involvement_id=family.wijkteam_id)
     (event,) = [e for e in story.events(start) if e.event_type == "coordinator:proposed"]
@@ -120,7 +121,7 @@ def test_the_proposal_event_counts_the_household_voters(story: Story, family: Fa
 
 def test_an_earlier_agreement_stands_for_those_outside_the_new_one(story: Story,
                                                                     family: Family) -> None:
-    core, service = story.core, CoordinatorService(story.core)
+    core, service = story.core, committed(story.core, CoordinatorService)
     vt_id, school_id = involvement_of(core, story.vt), involvement_of(core, story.school)
     # Veilig Thuis may know of everyone at the address in a safety assessment, and they of it.
     first = service.propose(story.vt.actor, professional=story.vt.username, involvement_id=vt_id)
@@ -154,7 +155,7 @@ def test_an_earlier_agreement_stands_for_those_outside_the_new_one(story: Story,
     assert own is not None and own.own_organisation
     # When the new coordinator's involvement ends, the earlier agreement does not come back for
     # those who replaced it; it still stands for those outside.
-    RegistryService(core).end_involvement(family.wijkteam.actor, family.wijkteam_id)
+    committed(core, RegistryService).end_involvement(family.wijkteam.actor, family.wijkteam_id)
     assert service.current(story.vt.actor, vt_id).coordinator is None
     assert service.current(family.youth_care.actor, family.youth_care_id).coordinator is None
     assert [service.current(m.actor, i) for m, i in outsiders] == before

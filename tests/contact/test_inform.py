@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from broker.audit.services import Actor
-from broker.contact.coordination_cli import inform_group
+from broker.cli.coordination import inform_group
 from broker.contact.inform import InformService
 from broker.core import Core
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -20,6 +20,7 @@ from broker.registry.services import RegistryService
 from tests.conftest import FakeClock
 from tests.contact.conftest import Story
 from tests.factories import Member
+from tests.uow import committed
 
 REASON = "Informing the father now would endanger the mother and the children."
 SYSTEM = Actor.system("inform-reminder")
@@ -27,7 +28,7 @@ SYSTEM = Actor.system("inform-reminder")
 
 def involvement_of(core: Core, member: Member) -> str:
     """The public id of the member's organisation's latest involvement."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         found = session.scalar(select(Involvement.public_id).join(Involvement.organisation)
                                .where(Organisation.identifier == member.org)
                                .order_by(Involvement.id.desc()))
@@ -38,7 +39,7 @@ def involvement_of(core: Core, member: Member) -> str:
 def inbox(core: Core, member: Member, *kinds: str) -> list[tuple[str, str]]:
     """(kind, reference) of the member's professional's inbox messages of ``kinds``, oldest
     first (registering on a household also brings ``new_match`` messages)."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return [(k, r) for k, r in session.execute(
             select(InboxMessage.kind, InboxMessage.reference)
             .join(Professional, Professional.id == InboxMessage.professional_id)
@@ -52,7 +53,7 @@ def _types(story: Story, since: int) -> list[str]:
 
 
 def test_informed_is_recorded_and_audited(story: Story, clock: FakeClock) -> None:
-    service = InformService(story.core)
+    service = committed(story.core, InformService)
     vt_involvement = involvement_of(story.core, story.vt)
     assert service.status(story.vt.actor, vt_involvement).state == "unknown"
     clock.now += timedelta(days=3)
@@ -71,7 +72,7 @@ def test_informed_is_recorded_and_audited(story: Story, clock: FakeClock) -> Non
 
 def test_a_postponement_is_reminded_once_when_its_date_comes(story: Story,
                                                              clock: FakeClock) -> None:
-    core, service = story.core, InformService(story.core)
+    core, service = story.core, committed(story.core, InformService)
     vt_involvement = involvement_of(core, story.vt)
     start = story.last_seq()
     until = core.today() + timedelta(days=7)
@@ -118,7 +119,7 @@ def test_a_postponement_is_reminded_once_when_its_date_comes(story: Story,
 
 def test_informed_and_ended_involvements_are_not_reminded(story: Story, clock: FakeClock,
                                                           registry: RegistryService) -> None:
-    core, service = story.core, InformService(story.core)
+    core, service = story.core, committed(story.core, InformService)
     vt_involvement, school_involvement = (involvement_of(core, story.vt),
                                           involvement_of(core, story.school))
     until = core.today() + timedelta(days=2)
@@ -139,7 +140,7 @@ def test_informed_and_ended_involvements_are_not_reminded(story: Story, clock: F
 
 
 def test_bad_input_is_refused_and_writes_nothing(story: Story, clock: FakeClock) -> None:
-    core, service = story.core, InformService(story.core)
+    core, service = story.core, committed(story.core, InformService)
     vt_involvement = involvement_of(core, story.vt)
     today = core.today()
     ends_on = today.replace(year=today.year + 1)  # the policy's default of 12 months
@@ -173,7 +174,7 @@ def test_bad_input_is_refused_and_writes_nothing(story: Story, clock: FakeClock)
 
 
 def test_only_the_own_organisation_records(story: Story, registry: RegistryService) -> None:
-    core, service = story.core, InformService(story.core)
+    core, service = story.core, committed(story.core, InformService)
     vt_involvement = involvement_of(core, story.vt)
     until = core.today() + timedelta(days=3)
     start = story.last_seq()

@@ -16,12 +16,13 @@ from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock
 from tests.contact.conftest import VT_STATUTE, Story
+from tests.uow import committed
 
 
 def _ask(story: Story) -> RequestView:
     consent_id = story.consent()
     result = story.teacher_looks_up(consent_id)
-    return ContactService(story.core).request(
+    return committed(story.core, ContactService).request(
         story.school.actor, professional=story.school.username, lookup_id=result.lookup_id,
         match_id=result.matches[0].match_id, purpose="care_coordination", basis="consent",
         evidence=Evidence(consent_reference=consent_id))
@@ -32,18 +33,18 @@ def _types(story: Story, since: int) -> list[str]:
 
 
 def test_veilig_thuis_gets_contact_directly(story: Story) -> None:
-    result = LookupService(story.core).lookup(
+    result = committed(story.core, LookupService).lookup(
         story.vt.actor, pseudonyms=story.mother, purpose="safety_assessment",
         basis="legal_task", evidence=VT_STATUTE)
     (match,) = result.matches
     assert (match.organisation, match.contact) == ("Basisschool De Linde", "direct")
-    view = ContactService(story.core).request(
+    view = committed(story.core, ContactService).request(
         story.vt.actor, professional=story.vt.username, lookup_id=result.lookup_id,
         match_id=match.match_id, purpose="safety_assessment", basis="legal_task",
         evidence=VT_STATUTE)
     assert (view.status, view.mode, view.link_tokens) == ("approved", "direct", [])
-    (token,) = ContactService(story.core).get(story.vt.actor, view.id).link_tokens
-    card = LinkService(story.core).open_by_token(story.vt.actor, token)
+    (token,) = committed(story.core, ContactService).get(story.vt.actor, view.id).link_tokens
+    card = committed(story.core, LinkService).open_by_token(story.vt.actor, token)
     assert (card.name, card.email, card.organisation) == (
         "Contact Basisschool De Linde", "basisschool@example.org", "Basisschool De Linde")
 
@@ -51,19 +52,19 @@ def test_veilig_thuis_gets_contact_directly(story: Story) -> None:
 def test_a_denied_request_issues_no_link(story: Story) -> None:
     asked = _ask(story)
     start = story.last_seq()
-    denied = ContactService(story.core).decide(story.vt.actor, asked.id,
+    denied = committed(story.core, ContactService).decide(story.vt.actor, asked.id,
                                                professional=story.vt.username, approve=False)
     assert (denied.status, denied.link_tokens) == ("denied", [])
-    assert ContactService(story.core).get(story.school.actor, asked.id).link_tokens == []
+    assert committed(story.core, ContactService).get(story.school.actor, asked.id).link_tokens == []
     assert _types(story, start) == ["contact:denied", "contact:request_viewed"]
     with pytest.raises(Conflict):
-        ContactService(story.core).decide(story.vt.actor, asked.id,
+        committed(story.core, ContactService).decide(story.vt.actor, asked.id,
                                           professional=story.vt.username, approve=True)
 
 
 def test_an_unanswered_request_expires(story: Story, clock: FakeClock) -> None:
     asked = _ask(story)
-    contact = ContactService(story.core)
+    contact = committed(story.core, ContactService)
     assert contact.expire(Actor.system("expire")) == 0
     clock.now += timedelta(days=15)
     assert contact.expire(Actor.system("expire")) == 1
@@ -74,7 +75,7 @@ def test_an_unanswered_request_expires(story: Story, clock: FakeClock) -> None:
 
 def test_a_withdrawn_request_cannot_be_approved(story: Story) -> None:
     asked = _ask(story)
-    contact = ContactService(story.core)
+    contact = committed(story.core, ContactService)
     with pytest.raises(NotFound):  # only the requester's organisation withdraws
         contact.withdraw(story.vt.actor, asked.id, professional=story.vt.username)
     assert contact.withdraw(story.school.actor, asked.id,
@@ -86,7 +87,7 @@ def test_a_withdrawn_request_cannot_be_approved(story: Story) -> None:
 def _approved(story: Story) -> tuple[str, str]:
     """An approved request; the tokens of Veilig Thuis's and the school's links."""
     asked = _ask(story)
-    contact = ContactService(story.core)
+    contact = committed(story.core, ContactService)
     contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
     vt_token = contact.get(story.vt.actor, asked.id).link_tokens[0]
     school_token = contact.get(story.school.actor, asked.id).link_tokens[0]
@@ -95,7 +96,7 @@ def _approved(story: Story) -> tuple[str, str]:
 
 def test_either_side_can_revoke_a_link(story: Story) -> None:
     vt_token, school_token = _approved(story)
-    links = LinkService(story.core)
+    links = committed(story.core, LinkService)
     links.revoke(story.vt.actor, token=school_token)  # the side it shows revokes it
     with pytest.raises(BrokerError):
         links.open_by_token(story.school.actor, school_token)
@@ -107,7 +108,7 @@ def test_either_side_can_revoke_a_link(story: Story) -> None:
 def test_a_link_opened_by_anyone_else_is_refused_and_logged(
         story: Story, registry: RegistryService) -> None:
     vt_token, school_token = _approved(story)
-    links = LinkService(story.core)
+    links = committed(story.core, LinkService)
     start = story.last_seq()
     with pytest.raises(Forbidden):  # another organisation with a stolen token
         links.open_by_token(story.school.actor, vt_token)
@@ -116,7 +117,7 @@ def test_a_link_opened_by_anyone_else_is_refused_and_logged(
     colleague = registry.add_professional(
         Actor.operator("test"), organisation="veilig-thuis", username="veilig-thuis-2",
         name="Collega", role="gedragswetenschapper", password="correct horse")
-    with story.core.unit_of_work() as session:
+    with story.core.session() as session:
         from sqlalchemy import select  # noqa: PLC0415
 
         from broker.contact.models import ContactLink  # noqa: PLC0415
@@ -141,18 +142,18 @@ def test_a_link_opened_by_anyone_else_is_refused_and_logged(
 def test_withdrawn_consent_revokes_links_and_refuses_new_requests(story: Story) -> None:
     consent_id = story.consent()
     result = story.teacher_looks_up(consent_id)
-    contact = ContactService(story.core)
+    contact = committed(story.core, ContactService)
     asked = contact.request(
         story.school.actor, professional=story.school.username, lookup_id=result.lookup_id,
         match_id=result.matches[0].match_id, purpose="care_coordination", basis="consent",
         evidence=Evidence(consent_reference=consent_id))
     contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
     vt_token = contact.get(story.vt.actor, asked.id).link_tokens[0]
-    revoked = ConsentService(story.core).withdraw(story.school.actor, consent_id,
+    revoked = committed(story.core, ConsentService).withdraw(story.school.actor, consent_id,
                                                   professional=story.school.username)
     assert revoked == 2
     with pytest.raises(Forbidden):
-        LinkService(story.core).open_by_token(story.vt.actor, vt_token)
+        committed(story.core, LinkService).open_by_token(story.vt.actor, vt_token)
     start = story.last_seq()
     with pytest.raises(ValidationError, match="withdrawn"):
         contact.request(
@@ -167,7 +168,7 @@ def test_withdrawn_consent_revokes_links_and_refuses_new_requests(story: Story) 
 def test_a_request_on_someone_elses_lookup_or_a_made_up_match_is_refused(story: Story) -> None:
     consent_id = story.consent()
     result = story.teacher_looks_up(consent_id)
-    contact = ContactService(story.core)
+    contact = committed(story.core, ContactService)
     for actor, username, match_id in (
             (story.vt.actor, story.vt.username, result.matches[0].match_id),
             (story.school.actor, story.school.username, "made-up-match-id")):
@@ -181,7 +182,7 @@ def test_a_basis_without_its_evidence_is_refused_and_logged(story: Story) -> Non
     result = story.teacher_looks_up(story.consent())
     start = story.last_seq()
     with pytest.raises(ValidationError):
-        ContactService(story.core).request(
+        committed(story.core, ContactService).request(
             story.school.actor, professional=story.school.username,
             lookup_id=result.lookup_id, match_id=result.matches[0].match_id,
             purpose="care_coordination", basis="consent", evidence=Evidence())
@@ -191,7 +192,7 @@ def test_a_basis_without_its_evidence_is_refused_and_logged(story: Story) -> Non
 
 def test_withdrawn_consent_closes_pending_requests(story: Story) -> None:
     asked = _ask(story)
-    with story.core.unit_of_work() as session:
+    with story.core.session() as session:
         from sqlalchemy import select  # noqa: PLC0415
 
         from broker.contact.models import ContactRequest  # noqa: PLC0415
@@ -201,17 +202,17 @@ def test_withdrawn_consent_closes_pending_requests(story: Story) -> None:
             ContactRequest, ContactRequest.consent_id == Consent.id)
             .where(ContactRequest.public_id == asked.id))
     assert consent_id is not None
-    ConsentService(story.core).withdraw(story.school.actor, consent_id,
+    committed(story.core, ConsentService).withdraw(story.school.actor, consent_id,
                                         professional=story.school.username)
     with pytest.raises(Conflict, match="withdrawn"):
-        ContactService(story.core).decide(story.vt.actor, asked.id,
+        committed(story.core, ContactService).decide(story.vt.actor, asked.id,
                                           professional=story.vt.username, approve=True)
 
 
 def test_a_request_past_its_time_cannot_be_approved(story: Story, clock: FakeClock) -> None:
     asked = _ask(story)
     clock.now += timedelta(days=15)  # no `broker contact expire` has run
-    contact = ContactService(story.core)
+    contact = committed(story.core, ContactService)
     with pytest.raises(Conflict, match="expired"):
         contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
     assert contact.get(story.school.actor, asked.id).status == "expired"
@@ -220,7 +221,7 @@ def test_a_request_past_its_time_cannot_be_approved(story: Story, clock: FakeClo
 
 def test_a_token_is_handed_over_once(story: Story) -> None:
     asked = _ask(story)
-    contact = ContactService(story.core)
+    contact = committed(story.core, ContactService)
     contact.decide(story.vt.actor, asked.id, professional=story.vt.username, approve=True)
     first = contact.get(story.school.actor, asked.id).link_tokens
     second = contact.get(story.school.actor, asked.id).link_tokens
@@ -231,7 +232,7 @@ def test_someone_elses_request_is_refused_and_logged(story: Story) -> None:
     asked = _ask(story)
     start = story.last_seq()
     with pytest.raises(NotFound):
-        ContactService(story.core).decide(story.school.actor, asked.id,
+        committed(story.core, ContactService).decide(story.school.actor, asked.id,
                                           professional=story.school.username, approve=True)
     assert [(e.event_type, e.outcome) for e in story.events(start)] == [
         ("contact:request_viewed", "refused")]
@@ -239,7 +240,7 @@ def test_someone_elses_request_is_refused_and_logged(story: Story) -> None:
 
 def test_a_consent_record_is_shown_to_its_own_organisation_only(story: Story) -> None:
     consent_id = story.consent()
-    consents = ConsentService(story.core)
+    consents = committed(story.core, ConsentService)
     info = consents.get(story.school.actor, consent_id)
     assert (info.given_by, info.purposes, info.recorded_by, info.withdrawn) == (
         "parent", ["care_coordination"], story.school.username, False)

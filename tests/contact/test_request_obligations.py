@@ -17,6 +17,7 @@ from broker.registry.models import Professional
 from broker.registry.services import RegistryService
 from tests.contact.conftest import VT_STATUTE, Story
 from tests.contact.glass import Glass, make_glass
+from tests.uow import committed
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def glass(core: Core, registry: RegistryService) -> Glass:
 
 
 def _inbox(core: Core, username: str) -> list[tuple[str, str]]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return [(m.kind, m.reference) for m in session.scalars(
             select(InboxMessage).join(Professional, Professional.id == InboxMessage.professional_id)
             .where(Professional.username == username).order_by(InboxMessage.id))]
@@ -56,11 +57,11 @@ def test_flag_for_review_on_a_contact_request_tells_the_auditors_at_once(
 
 
 def test_notify_holder_in_direct_mode_is_the_link_message(story: Story) -> None:
-    result = LookupService(story.core).lookup(
+    result = committed(story.core, LookupService).lookup(
         story.vt.actor, pseudonyms=story.mother, purpose="safety_assessment",
         basis="legal_task", evidence=VT_STATUTE)
     start = story.last_seq()
-    view = ContactService(story.core).request(
+    view = committed(story.core, ContactService).request(
         story.vt.actor, professional=story.vt.username, lookup_id=result.lookup_id,
         match_id=result.matches[0].match_id, purpose="safety_assessment", basis="legal_task",
         evidence=VT_STATUTE)
@@ -79,7 +80,7 @@ def test_notify_holder_in_direct_mode_is_the_link_message(story: Story) -> None:
 
 
 def _own_link(story: Story, request_id: str) -> str:
-    (link_id,) = ContactService(story.core).get(story.vt.actor, request_id,
+    (link_id,) = committed(story.core, ContactService).get(story.vt.actor, request_id,
                                                 deliver=False).link_ids
     return link_id
 
@@ -101,12 +102,12 @@ def test_a_rule_without_notify_holder_does_not_list_it(story: Story,
         organisation="wijkteam", professional="wijkteam-1", pseudonyms=story.mother,
         purpose="safety_assessment")
     statute = Evidence(statute="politiewet_3")
-    result = LookupService(story.core).lookup(actor, pseudonyms=story.mother,
+    result = committed(story.core, LookupService).lookup(actor, pseudonyms=story.mother,
                                               purpose="safety_assessment", basis="legal_task",
                                               evidence=statute)
     (match,) = [m for m in result.matches if m.rule_id == "police-finds-chain"]
     start = story.last_seq()
-    asked = ContactService(story.core).request(
+    asked = committed(story.core, ContactService).request(
         actor, professional="politie-1", lookup_id=result.lookup_id, match_id=match.match_id,
         purpose="safety_assessment", basis="legal_task", evidence=statute)
     (event,) = story.events(start)

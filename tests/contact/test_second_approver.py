@@ -15,6 +15,7 @@ from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from tests.contact.glass import Glass, make_glass, make_members
 from tests.factories import MOTHER_BSN, household, register
+from tests.uow import committed
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_require_second_approver_one_approval_leaves_the_request_pending(glass: 
     assert glass.events("contact:approved") == []
 
     # The requester sees that it waits, not who approved.
-    seen = ContactService(glass.core).get(glass.wijkteam.actor, asked.id)
+    seen = committed(glass.core, ContactService).get(glass.wijkteam.actor, asked.id)
     assert (seen.status, seen.approved_by, seen.approvals_required) == ("pending", [], 2)
 
     # A second, different professional grants it: the links are issued.
@@ -54,7 +55,8 @@ def test_require_second_approver_the_same_person_twice_does_not_count(glass: Gla
     with pytest.raises(Conflict, match="different professional") as caught:
         glass.decide(glass.ggz_1, asked.id)
     assert "andere professional" in caught.value.message("nl")
-    assert ContactService(glass.core).get(glass.ggz_1.actor, asked.id).status == "pending"
+    assert committed(glass.core, ContactService).get(
+            glass.ggz_1.actor, asked.id).status == "pending"
     assert glass.links() == 0
     assert len(glass.events("contact:first_approval")) == 1
 
@@ -83,15 +85,16 @@ def test_a_rule_without_the_obligation_grants_on_one_approval(core: Core,
     register(registry, wijkteam, keys)
     register(registry, jeugd, keys)
     statute = Evidence(statute="jeugdwet_7_4_0")
-    result = LookupService(core).lookup(wijkteam.actor, pseudonyms=keys,
+    result = committed(core, LookupService).lookup(wijkteam.actor, pseudonyms=keys,
                                         purpose="care_coordination", basis="legal_task",
                                         evidence=statute)
-    asked = ContactService(core).request(
+    asked = committed(core, ContactService).request(
         wijkteam.actor, professional=wijkteam.username, lookup_id=result.lookup_id,
         match_id=result.matches[0].match_id, purpose="care_coordination", basis="legal_task",
         evidence=statute)
     assert asked.approvals_required == 1
-    approved = ContactService(core).decide(jeugd.actor, asked.id, professional=jeugd.username,
+    approved = committed(core, ContactService).decide(
+            jeugd.actor, asked.id, professional=jeugd.username,
                                            approve=True)
     assert (approved.status, approved.approved_by) == ("approved", ["jeugd-1"])
 

@@ -12,6 +12,7 @@ from broker.errors import BrokerError
 from broker.registry.lookups import Evidence
 from tests.conftest import FakeClock
 from tests.contact.conftest import Story
+from tests.uow import committed
 
 
 def test_from_match_to_links_that_expire(story: Story, clock: FakeClock) -> None:
@@ -27,7 +28,7 @@ def test_from_match_to_links_that_expire(story: Story, clock: FakeClock) -> None
             match.contact) == ("nothing", None, None, ("address",), "approval")
 
     # The teacher asks; Veilig Thuis sees who asks and why, never the teacher's case content.
-    contact = ContactService(core)
+    contact = committed(core, ContactService)
     asked = contact.request(story.school.actor, professional=story.school.username,
                             lookup_id=result.lookup_id, match_id=match.match_id,
                             purpose="care_coordination", basis="consent",
@@ -44,7 +45,7 @@ def test_from_match_to_links_that_expire(story: Story, clock: FakeClock) -> None
     assert (approved.status, approved.link_tokens) == ("approved", [])
     vt_view = contact.get(story.vt.actor, asked.id)
     assert len(vt_view.link_tokens) == 1
-    links = LinkService(core)
+    links = committed(core, LinkService)
     vt_card = links.open_by_token(story.vt.actor, vt_view.link_tokens[0])
     # The rule allows name, role and phone: the teacher's e-mail and school stay hidden.
     assert (vt_card.name, vt_card.role, vt_card.phone, vt_card.email,

@@ -44,21 +44,21 @@ class World:
 
     def outbox(self) -> list[OutboxMessage]:
         """Every outbox row, oldest first (detached)."""
-        with self.core.unit_of_work() as session:
+        with self.core.session() as session:
             rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
             session.expunge_all()
         return rows
 
     def inbox(self) -> list[InboxMessage]:
         """Every inbox message, oldest first (detached)."""
-        with self.core.unit_of_work() as session:
+        with self.core.session() as session:
             rows = list(session.scalars(select(InboxMessage).order_by(InboxMessage.id)))
             session.expunge_all()
         return rows
 
     def events(self, prefix: str) -> list[AuditEvent]:
         """Audit events whose type starts with ``prefix``, in order (detached)."""
-        with self.core.unit_of_work() as session:
+        with self.core.session() as session:
             rows = list(session.scalars(select(AuditEvent).where(
                 AuditEvent.event_type.startswith(prefix)).order_by(AuditEvent.seq)))
             session.expunge_all()

@@ -7,7 +7,8 @@ import sys
 
 from werkzeug.serving import make_server
 
-from broker.app import core_of, create_app
+from broker.app import create_app
+from broker.door import core_of
 from broker.notifications.delivery import start_delivery
 
 

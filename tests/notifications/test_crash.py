@@ -24,6 +24,7 @@ from broker.registry.services import RegistryService
 from tests.api.live import broker_public_key, enrol
 from tests.factories import CHILD_BSN, household
 from tests.notifications.helpers import Receiver, free_port
+from tests.uow import committed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,7 @@ def broker_process(core: Core, port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def _webhook_rows(core: Core) -> list[OutboxMessage]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         rows = list(session.scalars(select(OutboxMessage).where(
             OutboxMessage.channel == "webhook")))
         session.expunge_all()
@@ -76,7 +77,7 @@ def test_a_webhook_survives_a_sigkill_after_the_request_was_accepted(core: Core)
     with core.transaction() as connection:
         connection.execute(update(Organisation).where(Organisation.identifier == school.code)
                            .values(webhook_url=hook_url))
-    school_case = RegistryService(core).register_involvement(
+    school_case = committed(core, RegistryService).register_involvement(
         Actor.operator("test"), organisation=school.code, professional=school.professional,
         pseudonyms=household(core, bsn=(CHILD_BSN,)), purpose="care_coordination").id
     public = broker_public_key(core)

@@ -16,8 +16,8 @@ import pytest
 from broker_primitives.httpsig.signature_policy import SignatureError
 from click.testing import CliRunner
 
-from broker.db import utcnow
-from broker.notifications.cli import notify_group
+from broker.cli.notifications import notify_group
+from broker.clock import utcnow
 from broker.notifications.delivery import DeliveryReport, backoff_delay, deliver_due
 from broker.notifications.services import NotificationSettings, notify
 from tests.api.live import broker_public_key
@@ -169,7 +169,7 @@ def test_concurrent_deliverers_send_each_message_once(world: World, deliverers: 
     try:
         world.webhook(world.school, receiver.url)
         school_id = world.registry.get_professional(world.school.username).id
-        with world.core.unit_of_work() as session:
+        with world.core.session() as session:
             for n in range(40):
                 notify(session, professional_id=school_id, kind="decision", reference=f"r-{n}",
                        organisation_id=world.school.actor.organisation_id or 0)

@@ -15,6 +15,7 @@ from broker.registry.lookups import LookupService
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, STATUTE, Member, register
 from tests.notifications.conftest import FAST, World
 from tests.notifications.helpers import Receiver, SmtpSink
+from tests.uow import committed
 
 IDENTIFIERS = (MOTHER_BSN, CHILD_BSN, ADDRESS, "1011 AB", "1011AB", "1011ab", "bsn|")
 
@@ -38,11 +39,11 @@ def test_nothing_that_leaves_the_broker_names_the_other_side(
         world.webhook(world.vt, vt_rx.url)
         school_case = register(world.registry, world.school, world.child)
         vt_case = register(world.registry, world.vt, world.mother)
-        found = LookupService(world.core).lookup(
+        found = committed(world.core, LookupService).lookup(
             world.school.actor, pseudonyms=world.child, purpose="care_coordination",
             basis="legal_task", evidence=STATUTE)
         (match,) = found.matches
-        contact = ContactService(world.core)
+        contact = committed(world.core, ContactService)
         asked = contact.request(
             world.school.actor, professional=world.school.username, lookup_id=found.lookup_id,
             match_id=match.match_id, purpose="care_coordination", basis="legal_task",

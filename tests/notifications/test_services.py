@@ -18,10 +18,11 @@ from broker.registry.services import RegistryService
 from tests.factories import register
 from tests.notifications.conftest import World
 from tests.notifications.helpers import SmtpSink
+from tests.uow import in_uow
 
 
 def _professional_id(world: World, username: str) -> int:
-    with world.core.unit_of_work() as session:
+    with world.core.session() as session:
         found = session.scalar(select(Professional.id).filter_by(username=username))
     assert found is not None
     return found
@@ -77,7 +78,7 @@ def test_a_registration_that_fails_leaves_no_notification(
     with pytest.raises(RuntimeError):
         register(world.registry, world.vt, world.mother)
     assert world.inbox() == [] and world.outbox() == []
-    with world.core.unit_of_work() as session:
+    with world.core.session() as session:
         assert session.scalar(select(Involvement.id).where(
             Involvement.organisation_id == world.vt.actor.organisation_id)) is None
 
@@ -87,7 +88,7 @@ def test_notify_writes_nothing_when_the_callers_transaction_rolls_back(
     monkeypatch.setenv("BROKER_SMTP_URL", sink.url)
     world.webhook(world.school, "https://school.example.nl/hooks/broker")
     school_id = _professional_id(world, world.school.username)
-    with pytest.raises(RuntimeError), world.core.unit_of_work() as session:
+    with pytest.raises(RuntimeError), world.core.session() as session:
         notify(session, professional_id=school_id, kind="contact_request", reference="r-1",
                organisation_id=world.school.actor.organisation_id or 0)
         assert len(world.inbox()) == 0  # not visible outside the transaction either
@@ -99,7 +100,7 @@ def test_notify_checks_its_kind_and_what_a_webhook_may_carry(world: World) -> No
     school_id = _professional_id(world, world.school.username)
     org_id = world.school.actor.organisation_id or 0
     world.webhook(world.school, "https://school.example.nl/hooks/broker")
-    with world.core.unit_of_work() as session:
+    with world.core.session() as session:
         for bad in ({"name": "Jansen"}, {"token": "abc"}, {"Nested": 1}, {"data": {"a": 1}},
                     {"long": "x" * 101}):
             with pytest.raises(ValueError, match="webhook event"):
@@ -143,7 +144,7 @@ def test_neither_the_own_organisation_nor_ended_involvements_are_notified(world:
     register(world.registry, world.school, world.mother)  # the same organisation
     assert world.inbox() == []
     world.registry.end_involvement(world.school.actor, first)
-    with world.core.unit_of_work() as session:
+    with world.core.session() as session:
         other = session.scalar(select(Involvement.public_id).where(
             Involvement.public_id != first, Involvement.state == "active"))
     register(world.registry, world.vt, world.child)
@@ -162,22 +163,24 @@ def test_the_inbox_lists_and_marks_read_for_the_own_organisation_only(world: Wor
     register(world.registry, world.vt, world.mother)
     register(world.registry, world.wijkteam, world.mother)
     school = world.school
-    listed = inbox(world.core, school.actor, school.username)
+    listed = in_uow(world.core, inbox, school.actor, school.username)
     assert [e.kind for e in listed] == ["new_match", "new_match"]
     assert listed[0].id > listed[1].id  # newest first
-    assert mark_read(world.core, school.actor, school.username, [listed[1].id]) == 1
-    unread = inbox(world.core, school.actor, school.username, unread_only=True)
+    assert in_uow(world.core, mark_read, school.actor, school.username, [listed[1].id]) == 1
+    unread = in_uow(world.core, inbox, school.actor, school.username, unread_only=True)
     assert [e.id for e in unread] == [listed[0].id]
-    assert mark_read(world.core, school.actor, school.username) == 1
-    assert mark_read(world.core, school.actor, school.username) == 0  # nothing left: no event
+    assert in_uow(world.core, mark_read, school.actor, school.username) == 1
+    assert in_uow(
+            world.core, mark_read, school.actor, school.username) == 0  # nothing left: no event
     events = world.events("inbox:read")
     assert [e.details["messages"] for e in events] == [[listed[1].id], [listed[0].id]]
     assert events[0].on_behalf_of == f"professional:{school.username}"
-    assert all(e.read_at is not None for e in inbox(world.core, school.actor, school.username))
+    assert all(e.read_at is not None for e in in_uow(
+            world.core, inbox, school.actor, school.username))
     with pytest.raises(ValidationError):  # another organisation's professional
-        inbox(world.core, world.vt.actor, school.username)
+        in_uow(world.core, inbox, world.vt.actor, school.username)
     with pytest.raises(ValidationError):
-        mark_read(world.core, world.vt.actor, school.username)
+        in_uow(world.core, mark_read, world.vt.actor, school.username)
 
 
 def test_notify_auditors_reaches_every_active_auditor_only(core: Core,
@@ -189,12 +192,12 @@ def test_notify_auditors_reaches_every_active_auditor_only(core: Core,
                                         access_role="auditor")
     registry.add_professional(Actor.operator(), organisation="toezicht", username="fg-1",
                               name="F", role="FG", access_role="privacy_officer")
-    with core.unit_of_work() as session:
+    with core.session() as session:
         told = notify_auditors(session, kind="misuse_flag", reference="event-1")
     assert told == [auditor.id]
-    with core.unit_of_work() as session:
+    with core.session() as session:
         rows = session.execute(select(InboxMessage.professional_id, InboxMessage.kind)).all()
     assert rows == [(auditor.id, "misuse_flag")]
     with pytest.raises(ValueError, match="not a message for auditors"), \
-            core.unit_of_work() as session:
+            core.session() as session:
         notify_auditors(session, kind="new_match", reference="x")

@@ -9,8 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from broker.cli.policy import policy_group
 from broker.policy import Policy
-from broker.policy.cli import policy_group
 from broker.policy.diff import InvolvementPair
 from tests.policy.conftest import DATA, SHIPPED
 

@@ -19,6 +19,7 @@ from broker.policy.services import PolicyWatcher, record_policy_in_force, reload
 from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, household, make_member, register
+from tests.uow import committed
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def policy_path(tmp_path: Path) -> Path:
 
 def events(core: Core, event_type: str) -> list[AuditEvent]:
     """Audit events of one type, oldest first."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent).filter_by(event_type=event_type)
                                     .order_by(AuditEvent.id)))
 
@@ -85,7 +86,7 @@ def test_broken_policy_stops_the_start(tmp_path: Path, policy_path: Path) -> Non
 def test_policy_commands_through_the_broker_cli(
     core: Core, policy_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    registry = RegistryService(core)
+    registry = committed(core, RegistryService)
     keys = household(core, address=(ADDRESS,))
     for key in ("school", "wijkteam"):
         register(registry, make_member(registry, key), keys)

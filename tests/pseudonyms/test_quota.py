@@ -13,13 +13,14 @@ from sqlalchemy import func, select, text
 
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
-from broker.core import Core
+from broker.core import Core, UnitOfWork
 from broker.demo import load_demo
 from broker.errors import ValidationError
 from broker.pseudonyms.models import EvaluationCount
 from broker.pseudonyms.quota import QuotaExceeded
 from broker.registry.services import RegistryService
 from tests.conftest import OPEN_POLICY, SHIPPED_POLICY, FakeClock
+from tests.uow import in_uow
 
 QUOTA, SCHOOL_QUOTA = 5, 2
 ELEMENT = oprf.blind(b"bsn|123456782")[1]
@@ -50,7 +51,7 @@ def vt(registry: RegistryService) -> Actor:
 
 def events(core: Core, event_type: str) -> list[AuditEvent]:
     """Audit events of ``event_type``, oldest first."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         found = list(session.scalars(select(AuditEvent).filter_by(event_type=event_type)
                                      .order_by(AuditEvent.seq)))
         session.expunge_all()
@@ -59,25 +60,25 @@ def events(core: Core, event_type: str) -> list[AuditEvent]:
 
 def counted(core: Core) -> list[tuple[int, str, int]]:
     """Every stored count: (organisation id, day, evaluations)."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return [(o, d.isoformat(), n) for o, d, n in session.execute(
             select(EvaluationCount.organisation_id, EvaluationCount.day,
                    EvaluationCount.evaluations).order_by(EvaluationCount.organisation_id))]
 
 
 def test_a_batch_is_charged_whole_or_not_at_all(core: Core, vt: Actor) -> None:
-    first = core.evaluate(vt, [ELEMENT] * 3)
+    first = in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * 3)
     assert first.quota is not None and (first.quota.used, first.quota.remaining) == (3, 2)
     assert len(first.evaluation.elements) == 3
     with pytest.raises(QuotaExceeded) as refused:
-        core.evaluate(vt, [ELEMENT] * 3)
+        in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * 3)
     assert (refused.value.use.used, refused.value.use.remaining) == (3, 2)
     assert refused.value.status == 429 and "5" in refused.value.message("en")
     assert "dagquotum" in refused.value.message("nl")
-    last = core.evaluate(vt, [ELEMENT] * 2)
+    last = in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * 2)
     assert last.quota is not None and last.quota.remaining == 0
     with pytest.raises(QuotaExceeded):
-        core.evaluate(vt, [ELEMENT])
+        in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT])
     assert [e.details for e in events(core, "pseudonym:evaluated")] == [
         {"count": 3, "key_epoch": 1, "quota": QUOTA, "used": 3},
         {"count": 2, "key_epoch": 1, "quota": QUOTA, "used": 5}]
@@ -90,37 +91,38 @@ def test_a_batch_is_charged_whole_or_not_at_all(core: Core, vt: Actor) -> None:
 
 def test_a_first_batch_larger_than_the_quota_is_refused(core: Core, vt: Actor) -> None:
     with pytest.raises(QuotaExceeded):
-        core.evaluate(vt, [ELEMENT] * (QUOTA + 1))
+        in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * (QUOTA + 1))
     assert counted(core) == []
-    assert core.evaluate(vt, [ELEMENT] * QUOTA).quota is not None
+    assert in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * QUOTA).quota is not None
 
 
 def test_the_quota_per_organisation_type_and_per_organisation(
         core: Core, vt: Actor, registry: RegistryService) -> None:
     school = organisation(registry, "school", "school")
     other_school = organisation(registry, "school-2", "school")
-    core.evaluate(school, [ELEMENT] * SCHOOL_QUOTA)
+    in_uow(core, UnitOfWork.evaluate, school, [ELEMENT] * SCHOOL_QUOTA)
     with pytest.raises(QuotaExceeded):
-        core.evaluate(school, [ELEMENT])
+        in_uow(core, UnitOfWork.evaluate, school, [ELEMENT])
     # Each organisation has its own quota; the type's limit is per organisation of the type.
-    assert core.evaluate(other_school, [ELEMENT] * SCHOOL_QUOTA).quota is not None
-    assert core.evaluate(vt, [ELEMENT] * QUOTA).quota is not None
+    other = in_uow(core, UnitOfWork.evaluate, other_school, [ELEMENT] * SCHOOL_QUOTA)
+    assert other.quota is not None
+    assert in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * QUOTA).quota is not None
 
 
 def test_a_restart_and_a_second_core_share_the_count(core: Core, vt: Actor,
                                                      clock: FakeClock) -> None:
-    core.evaluate(vt, [ELEMENT] * 3)
+    in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * 3)
     restarted = Core(core.settings, clock=clock)  # a new process or worker on one database
     try:
         with pytest.raises(QuotaExceeded):
-            restarted.evaluate(vt, [ELEMENT] * 3)
-        restarted.evaluate(vt, [ELEMENT])
+            in_uow(restarted, UnitOfWork.evaluate, vt, [ELEMENT] * 3)
+        in_uow(restarted, UnitOfWork.evaluate, vt, [ELEMENT])
         with pytest.raises(QuotaExceeded):
-            core.evaluate(vt, [ELEMENT] * 2)
-        core.evaluate(vt, [ELEMENT])
+            in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * 2)
+        in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT])
         for either in (core, restarted):
             with pytest.raises(QuotaExceeded):
-                either.evaluate(vt, [ELEMENT])
+                in_uow(either, UnitOfWork.evaluate, vt, [ELEMENT])
     finally:
         restarted.dispose()
     assert counted(core) == [(vt.organisation_id, "2026-03-02", QUOTA)]
@@ -138,7 +140,7 @@ def test_requests_at_once_never_exceed_the_quota(core: Core, vt: Actor,
         start.wait()
         for _ in range(4):
             try:
-                which.evaluate(vt, [ELEMENT])
+                in_uow(which, UnitOfWork.evaluate, vt, [ELEMENT])
                 granted.append(1)
             except QuotaExceeded:
                 refused.append(1)
@@ -160,24 +162,24 @@ def test_requests_at_once_never_exceed_the_quota(core: Core, vt: Actor,
 def test_the_quota_renews_at_dutch_midnight(core: Core, vt: Actor, clock: FakeClock) -> None:
     # 23:59 in Amsterdam in winter (CET, UTC+1) is 22:59 UTC.
     clock.now = datetime(2026, 3, 2, 22, 59, tzinfo=UTC)
-    spent = core.evaluate(vt, [ELEMENT] * QUOTA).quota
+    spent = in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * QUOTA).quota
     assert spent is not None and spent.resets_at == datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
     with pytest.raises(QuotaExceeded):
-        core.evaluate(vt, [ELEMENT])
+        in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT])
     clock.now = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)  # midnight in Amsterdam
-    assert core.evaluate(vt, [ELEMENT]).quota is not None
+    assert in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT]).quota is not None
     # In summer (CEST, UTC+2) the Dutch day begins at 22:00 UTC.
     clock.now = datetime(2026, 7, 1, 21, 59, tzinfo=UTC)
-    core.evaluate(vt, [ELEMENT] * QUOTA)
+    in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * QUOTA)
     clock.now = datetime(2026, 7, 1, 22, 0, tzinfo=UTC)
-    assert core.evaluate(vt, [ELEMENT] * QUOTA).quota is not None
+    assert in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * QUOTA).quota is not None
     assert [day for _, day, _ in counted(core)] == [
         "2026-03-02", "2026-03-03", "2026-07-01", "2026-07-02"]
 
 
 def test_an_operator_is_charged_to_no_organisation(core: Core, vt: Actor) -> None:
-    core.evaluate(vt, [ELEMENT] * QUOTA)
-    charged = core.evaluate(Actor.operator("auditor"), [ELEMENT] * 10)
+    in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT] * QUOTA)
+    charged = in_uow(core, UnitOfWork.evaluate, Actor.operator("auditor"), [ELEMENT] * 10)
     assert charged.quota is None and len(charged.evaluation.elements) == 10
     assert counted(core) == [(vt.organisation_id, "2026-03-02", QUOTA)]
     assert len(events(core, "pseudonym:evaluated")) == 1
@@ -193,9 +195,9 @@ def test_loading_the_demo_is_charged_to_no_organisation(core: Core, policy_path:
 
 def test_a_bad_batch_is_neither_charged_nor_recorded(core: Core, vt: Actor) -> None:
     with pytest.raises(ValidationError):
-        core.evaluate(vt, [ELEMENT, b"\x00" * 32])
+        in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT, b"\x00" * 32])
     with pytest.raises(ValidationError):
-        core.evaluate(vt, [])
+        in_uow(core, UnitOfWork.evaluate, vt, [])
     assert counted(core) == []
     assert events(core, "pseudonym:evaluated") == events(core, "pseudonym:quota_refused") == []
 
@@ -207,11 +209,11 @@ def test_no_count_no_evaluation(core: Core, vt: Actor) -> None:
     with core.transaction() as connection:
         connection.execute(text("DROP TABLE evaluation_counts"))
     with pytest.raises(Exception, match="evaluation_counts"):
-        core.evaluate(vt, [ELEMENT])
+        in_uow(core, UnitOfWork.evaluate, vt, [ELEMENT])
     assert all_events(core) == before
 
 
 def all_events(core: Core) -> int:
     """The log's size."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0

@@ -25,6 +25,7 @@ from broker.registry.services import RegistryService
 from tests.api.live import Organisation, call, serve
 from tests.conftest import OPEN_POLICY, FakeClock
 from tests.factories import make_member
+from tests.uow import committed
 from tests.web.test_views import csrf, sign_in
 
 QUOTA, PER_CHECK = 12, 4
@@ -47,7 +48,7 @@ def school(core: Core, registry: RegistryService) -> Organisation:
     """A school with a professional who signs in on the web and an API key."""
     member = make_member(registry, "school")
     key = SigningKey.generate()
-    OrganisationKeys(core).add(Actor.operator("test"), organisation=member.org,
+    committed(core, OrganisationKeys).add(Actor.operator("test"), organisation=member.org,
                                key_id="school-key-1", public_key=bytes(key.verify_key).hex())
     return Organisation(member.org, "school-key-1", key, member.username)
 
@@ -85,13 +86,13 @@ def check(client: FlaskClient, bsns: list[str]) -> str:
 
 def event_types(core: Core) -> list[str]:
     """Every audit event's type, oldest first."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent.event_type).order_by(AuditEvent.seq)))
 
 
 def refusals(core: Core) -> list[tuple[str, dict[str, object]]]:
     """(channel, details) of every quota refusal."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return [(c, d) for c, d in session.execute(
             select(AuditEvent.channel, AuditEvent.details)
             .where(AuditEvent.event_type == "pseudonym:quota_refused").order_by(AuditEvent.seq))]

@@ -55,7 +55,7 @@ def _finds_each_other(core: Core, registry: RegistryService) -> bool:
 
 def _values(core: Core) -> list[bytes]:
     """Every stored matching-key value, registry and audit subjects (duplicates kept)."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(MatchingKey.value))) + list(
             session.scalars(select(AuditSubject.value)))
 
@@ -76,7 +76,7 @@ def test_rotation_rekeys_in_place_and_lookups_still_match(
     assert set(after).isdisjoint(before)
     assert len(after) == len(before)
     assert len(set(after)) == len(set(before))  # equal identifiers stay equal
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert active_rotation(session) is None
     assert core.keystore.current_epoch(which) == 2
     assert _finds_each_other(core, registry)
@@ -100,7 +100,7 @@ def test_crash_halfway_keeps_matching_and_resumes(core: Core, registry: Registry
     run_rotation(core, OPERATOR, resumed_rotation, batch_size=2)
     assert remaining_rows(core, rotation) == 0
     assert _finds_each_other(core, registry)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert set(session.scalars(select(MatchingKey.broker_epoch))) == {2}
     school = make_member_actor(registry)
     found = lookup_orgs(registry, school, household(core, bsn=(CHILD_BSN,)))
@@ -126,7 +126,7 @@ def test_a_row_committed_at_the_old_epoch_after_the_last_batch_is_not_stranded(
     assert remaining_rows(core, rotation) == 0
     # A registration that made its keys before the new key existed commits only now.
     late = core.matching.to_stored_many(household(core, bsn=("999999990",)), epochs=(1, 1))
-    with core.unit_of_work() as session:
+    with core.session() as session:
         involvement = session.scalars(select(Involvement)).first()
         assert involvement is not None
         session.add(MatchingKey(involvement_id=involvement.id, category="person",
@@ -136,5 +136,5 @@ def test_a_row_committed_at_the_old_epoch_after_the_last_batch_is_not_stranded(
     factor = core.matching.rotation_factor(rotation)
     assert rotation_module._finish(core, OPERATOR, rotation, factor, total) == 1
     assert remaining_rows(core, rotation) == 0
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert active_rotation(session) is None

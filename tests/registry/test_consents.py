@@ -21,6 +21,7 @@ from broker.registry.services import RegistryService
 from broker.registry.views import LookupResult
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, register
+from tests.uow import committed
 
 OTHER_BSN = "999999990"
 OTHER_ADDRESS = "3512 JE 7"
@@ -63,21 +64,21 @@ class Chain:
         values: dict[str, object] = {
             "given_by": "person", "given_on": today, "valid_until": today + timedelta(days=90),
             "purposes": ["care_coordination"], **scope}
-        return ConsentService(self.core).record(
+        return committed(self.core, ConsentService).record(
             member.actor, professional=member.username,
             pseudonyms=keys if keys is not None else self.a, **values).id  # type: ignore[arg-type]
 
     def look_up(self, reference: str | None, keys: list[Pseudonym] | None = None
                 ) -> LookupResult:
         """The neighbourhood team's look-up on the consent basis."""
-        return LookupService(self.core).lookup(
+        return committed(self.core, LookupService).lookup(
             self.wijkteam.actor, pseudonyms=keys if keys is not None else self.a,
             purpose="care_coordination", basis="consent",
             evidence=Evidence(consent_reference=reference))
 
     def events(self, event_type: str) -> list[AuditEvent]:
         """The audit events of one type, oldest first."""
-        with self.core.unit_of_work() as session:
+        with self.core.session() as session:
             rows = list(session.scalars(select(AuditEvent).filter_by(event_type=event_type)
                                         .order_by(AuditEvent.seq)))
             session.expunge_all()
@@ -172,7 +173,7 @@ def test_a_consent_for_another_purpose_is_refused(chain: Chain) -> None:
 
 def test_a_withdrawn_consent_is_refused(chain: Chain) -> None:
     consent_id = chain.consent()
-    ConsentService(chain.core).withdraw(chain.wijkteam.actor, consent_id,
+    committed(chain.core, ConsentService).withdraw(chain.wijkteam.actor, consent_id,
                                         professional=chain.wijkteam.username)
     assert _refused(chain, consent_id, words="withdrawn").reason == "consent-not-in-force"
 
@@ -190,7 +191,7 @@ def test_a_refused_consent_registers_nothing(chain: Chain, registry: RegistrySer
     newcomer = _member(registry, "huisarts", "Huisarts Zuid", "huisarts")
     consent_id = chain.consent()  # the neighbourhood team's, not the GP's
     with pytest.raises(ValidationError):
-        LookupService(chain.core).lookup(
+        committed(chain.core, LookupService).lookup(
             newcomer.actor, pseudonyms=chain.a, purpose="care_coordination", basis="consent",
             evidence=Evidence(consent_reference=consent_id),
             register=NewInvolvement(newcomer.username, chain.a, "care_coordination"))
@@ -202,7 +203,7 @@ def test_a_consent_record_is_audited_with_its_household_and_no_identifier(chain:
     consent_id = chain.consent()
     (event,) = chain.events("consent:recorded")
     assert event.consent_reference == consent_id
-    with chain.core.unit_of_work() as session:
+    with chain.core.session() as session:
         subjects = list(session.scalars(select(AuditSubject.category)
                                         .where(AuditSubject.event_id == event.id)))
     assert sorted(subjects) == ["address", "person"]
@@ -225,7 +226,7 @@ def test_key_rotation_re_keys_consent_records(chain: Chain) -> None:
         assert _names(chain.look_up(consent_id, keys)) == ["Blijf van m'n Lijf", "GGZ Midden"]
     from broker.registry.models import ConsentKey  # noqa: PLC0415
 
-    with chain.core.unit_of_work() as session:
+    with chain.core.session() as session:
         epochs = set(session.execute(select(ConsentKey.oprf_epoch, ConsentKey.broker_epoch)))
     assert epochs == {(2, 2)}
 

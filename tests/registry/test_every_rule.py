@@ -46,6 +46,7 @@ from tests.registry.world import (
     inboxes,
     new_messages,
 )
+from tests.uow import committed
 
 POLICY = load_policy(SHIPPED_POLICY)
 
@@ -62,7 +63,7 @@ def consent_evidence(core: Core, asker: Member, keys: list[Pseudonym],
     organisation, for the request's purpose and holder type, in force today. (The one place
     that makes consent: ``keys`` is the household it is about.)"""
     today = core.today()
-    record = ConsentService(core).record(
+    record = committed(core, ConsentService).record(
         asker.actor, professional=asker.username, pseudonyms=keys, given_by="person",
         given_on=today,
         valid_until=today + timedelta(days=30), purposes=[request.purpose],
@@ -125,7 +126,7 @@ class Chain:
         """The look-up, and the messages it put in anyone's inbox."""
         evidence = self.evidence(asker, keys, request)
         before = inboxes(self.core)
-        result = LookupService(self.core).lookup(
+        result = committed(self.core, LookupService).lookup(
             asker.actor, pseudonyms=keys, purpose=request.purpose, basis=request.basis,
             evidence=evidence)
         return result, new_messages(before, inboxes(self.core))

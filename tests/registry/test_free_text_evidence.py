@@ -18,6 +18,7 @@ from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, MOTHER_BSN, household, make_member, register
+from tests.uow import committed
 
 BSN = "111222333"
 JUSTIFICATION = ("De moeder is in acuut gevaar; haar partner dreigt en de kinderen zijn thuis. "
@@ -32,7 +33,7 @@ def policy_path() -> Path:
 
 def _everything_stored(core: Core) -> str:
     """Every stored field of every audit event, as text."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         events = session.scalars(select(AuditEvent)).all()
         return "\n".join(repr({c.name: getattr(e, c.name) for c in AuditEvent.__table__.columns})
                          for e in events)
@@ -46,7 +47,8 @@ def test_a_bsn_typed_as_statute_never_reaches_the_log(core: Core, registry: Regi
                                                        evidence: Evidence) -> None:
     wijkteam = make_member(registry, "wijkteam")
     with pytest.raises(ValidationError) as refused:
-        LookupService(core).lookup(wijkteam.actor, pseudonyms=household(core, address=(ADDRESS,)),
+        committed(core, LookupService).lookup(
+                wijkteam.actor, pseudonyms=household(core, address=(ADDRESS,)),
                                    purpose="safety_assessment", basis="legal_task",
                                    evidence=evidence)
     assert "wmo2015_5_2_6" in refused.value.message("en")  # it says what to pick
@@ -59,7 +61,7 @@ def test_a_bsn_in_a_justification_is_refused_and_not_kept(core: Core,
                                                           registry: RegistryService) -> None:
     wijkteam = make_member(registry, "wijkteam")
     with pytest.raises(ValidationError) as refused:
-        LookupService(core).lookup(
+        committed(core, LookupService).lookup(
             wijkteam.actor, pseudonyms=household(core, address=(ADDRESS,)),
             purpose="safety_assessment", basis="vital_interest",
             evidence=Evidence(justification=f"{JUSTIFICATION} Moeder BSN {BSN}."))
@@ -75,12 +77,12 @@ def test_a_contact_request_with_a_bsn_as_statute_is_refused_without_it(
              purpose="protection")
     keys = household(core, address=(ADDRESS,))
     register(registry, wijkteam, keys)  # reciprocity: registered on the household itself
-    found = LookupService(core).lookup(wijkteam.actor, pseudonyms=keys,
+    found = committed(core, LookupService).lookup(wijkteam.actor, pseudonyms=keys,
                                        purpose="safety_assessment", basis="legal_task",
                                        evidence=Evidence(statute="wmo2015_5_2_6"))
     (match,) = found.matches
     with pytest.raises(ValidationError):
-        ContactService(core).request(
+        committed(core, ContactService).request(
             wijkteam.actor, professional=wijkteam.username, lookup_id=found.lookup_id,
             match_id=match.match_id, purpose="safety_assessment", basis="legal_task",
             evidence=Evidence(statute=BSN))

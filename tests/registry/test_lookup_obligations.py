@@ -30,6 +30,7 @@ from tests.registry.world import (
     new_messages,
     webhook_payloads,
 )
+from tests.uow import committed
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _ask(core: Core, member: Member, keys: list[Pseudonym], purpose: str = "safe
          basis: str = "legal_task", statute: str = "wmo2015_5_2_6") -> LookupResult:
     evidence = (Evidence(justification=JUSTIFICATION) if basis == "vital_interest"
                 else Evidence(statute=statute))
-    return LookupService(core).lookup(member.actor, pseudonyms=keys, purpose=purpose,
+    return committed(core, LookupService).lookup(member.actor, pseudonyms=keys, purpose=purpose,
                                       basis=basis, evidence=evidence)
 
 
@@ -156,7 +157,8 @@ def test_a_refused_vital_interest_lookup_reaches_the_auditors(core: Core,
     add_auditor(registry)
     wijkteam = add_member(registry, "wt", "wijkteam")
     with pytest.raises(ValidationError, match="justification"):
-        LookupService(core).lookup(wijkteam.actor, pseudonyms=household(core, address=(ADDRESS,)),
+        committed(core, LookupService).lookup(
+                wijkteam.actor, pseudonyms=household(core, address=(ADDRESS,)),
                                    purpose="safety_assessment", basis="vital_interest",
                                    evidence=Evidence(justification="te kort"))
     refused = last_event(core, "lookup:refused")

@@ -16,6 +16,7 @@ from broker.registry.models import Involvement
 from broker.registry.services import NewInvolvement, RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register
+from tests.uow import committed
 
 LEGAL_TASK = Evidence(statute="wmo2015_5_2_6")
 COORDINATION = Evidence(statute="jeugdwet_7_4_0")
@@ -42,7 +43,7 @@ def ask(core: Core, member: Member, purpose: str, basis: str = "legal_task",
         evidence: Evidence = LEGAL_TASK) -> list[tuple[str | None, str | None, str, str, str]]:
     """(org type, organisation, reveal, contact, rule) of each disclosed match."""
     keys = household(core, address=(ADDRESS,))
-    result = LookupService(core).lookup(member.actor, pseudonyms=keys, purpose=purpose,
+    result = committed(core, LookupService).lookup(member.actor, pseudonyms=keys, purpose=purpose,
                                         basis=basis, evidence=evidence)
     return sorted((m.org_type, m.organisation, m.reveal, m.contact, m.rule_id)
                   for m in result.matches)
@@ -70,7 +71,7 @@ def test_denied_holder_is_not_disclosed_and_the_event_says_why(
     core: Core, members: dict[str, Member]
 ) -> None:
     assert ask(core, members["school"], "protection") == []
-    with core.unit_of_work() as session:
+    with core.session() as session:
         event = session.scalars(select(AuditEvent).filter_by(event_type="lookup:performed")
                                 .order_by(AuditEvent.id.desc())).first()
     assert event is not None
@@ -83,7 +84,7 @@ def test_reciprocity_hides_matches_until_registered(core: Core, registry: Regist
                                                     members: dict[str, Member]) -> None:
     newcomer = _member(registry, "ggz-x", "ggz")
     keys = household(core, address=(ADDRESS,))
-    service = LookupService(core)
+    service = committed(core, LookupService)
     before = service.lookup(newcomer.actor, pseudonyms=keys, purpose="safety_assessment",
                             basis="legal_task", evidence=LEGAL_TASK)
     assert before.matches == [] and before.registration_required
@@ -109,7 +110,7 @@ def test_basis_without_its_evidence_is_refused_and_audited(
     ]:
         with pytest.raises(ValidationError, match=words):
             ask(core, members["wijkteam"], "safety_assessment", basis, evidence)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         refused = session.scalars(select(AuditEvent).filter_by(event_type="lookup:refused")).all()
     assert len(refused) == 3
     assert refused[-1].details["flag_for_review"] is True
@@ -118,11 +119,11 @@ def test_basis_without_its_evidence_is_refused_and_audited(
 def test_vital_interest_is_flagged_for_review(core: Core, members: dict[str, Member]) -> None:
     why = ("Het kind vertelde op school over geweld thuis; de moeder is onbereikbaar en er is "
            "acuut gevaar, dus afstemming met Veilig Thuis kan niet wachten op toestemming.")
-    result = LookupService(core).lookup(
+    result = committed(core, LookupService).lookup(
         members["wijkteam"].actor, pseudonyms=household(core, address=(ADDRESS,)),
         purpose="safety_assessment", basis="vital_interest", evidence=Evidence(justification=why))
     assert result.flagged_for_review
-    with core.unit_of_work() as session:
+    with core.session() as session:
         event = session.scalar(select(AuditEvent).filter_by(event_id=result.lookup_id))
     assert event is not None and event.details["flag_for_review"] is True
     assert event.justification == why and "justification" not in event.details
@@ -149,16 +150,16 @@ def _member(registry: RegistryService, identifier: str, org_type: str) -> Member
 def test_a_refused_lookup_registers_nothing(core: Core, registry: RegistryService,
                                             members: dict[str, Member]) -> None:
     newcomer = _member(registry, "ggz-y", "ggz")
-    with core.unit_of_work() as session:
+    with core.session() as session:
         before = session.scalar(select(func.count()).select_from(Involvement))
     with pytest.raises(ValidationError, match="justification"):
-        LookupService(core).lookup(
+        committed(core, LookupService).lookup(
             newcomer.actor, pseudonyms=household(core, address=(ADDRESS,)),
             purpose="safety_assessment", basis="vital_interest",
             evidence=Evidence(justification="short"),
             register=NewInvolvement(newcomer.username, household(core, address=(ADDRESS,)),
                                     "safety_assessment"))
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert session.scalar(select(func.count()).select_from(Involvement)) == before
 
 
@@ -167,7 +168,7 @@ def test_on_behalf_of_must_be_a_member_of_the_asking_organisation(
 ) -> None:
     for who in ("veilig-thuis-1", "nobody-at-all"):
         with pytest.raises(ValidationError) as caught:
-            LookupService(core).lookup(
+            committed(core, LookupService).lookup(
                 members["wijkteam"].actor, pseudonyms=household(core, address=(ADDRESS,)),
                 purpose="safety_assessment", basis="legal_task", evidence=LEGAL_TASK,
                 on_behalf_of=who)

@@ -24,6 +24,7 @@ from broker.registry.views import LookupResult
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, register
 from tests.registry.world import add_member, event
+from tests.uow import committed
 
 OTHER_BSN = "999999990"  # a third person, of another household
 
@@ -36,7 +37,8 @@ def policy_path() -> Path:
 
 def _ask(core: Core, member: Member, keys: list[Pseudonym]) -> LookupResult:
     # professionals-inform-veilig-thuis: a GGZ professional finds Veilig Thuis, reciprocally.
-    return LookupService(core).lookup(member.actor, pseudonyms=keys, purpose="safety_assessment",
+    return committed(core, LookupService).lookup(
+            member.actor, pseudonyms=keys, purpose="safety_assessment",
                                       basis="legal_task",
                                       evidence=Evidence(statute="wmo2015_5_2_6"))
 
@@ -126,7 +128,7 @@ def test_a_rule_without_reciprocity_needs_no_registration(core: Core,
     police, wijkteam = add_member(registry, "politie", "politie"), add_member(registry, "wt",
                                                                             "wijkteam")
     register(registry, wijkteam, household(core, address=(ADDRESS,)))
-    result = LookupService(core).lookup(
+    result = committed(core, LookupService).lookup(
         police.actor, pseudonyms=household(core, address=(ADDRESS,)), purpose="protection",
         basis="legal_task", evidence=Evidence(statute="politiewet_3"))
     assert [m.rule_id for m in result.matches] == ["police-finds-chain"]

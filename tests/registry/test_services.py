@@ -29,11 +29,12 @@ from tests.factories import (
     make_member,
     register,
 )
+from tests.uow import committed
 
 
 def counts(core: Core) -> dict[str, int]:
     """Rows per table, to prove a refused call wrote nothing."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return {
             model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
             for model in (Involvement, MatchingKey, AuditEvent, AuditSubject)
@@ -71,10 +72,10 @@ def test_lookup_is_audited_with_subjects_but_no_raw_identifier(
 ) -> None:
     school, vt = make_member(registry, "school"), make_member(registry, "vt")
     register(registry, vt, household(core, bsn=(CHILD_BSN,)))
-    result = LookupService(core).lookup(
+    result = committed(core, LookupService).lookup(
         school.actor, pseudonyms=household(core, bsn=(CHILD_BSN,)), purpose="protection",
         basis="legal_task", evidence=STATUTE)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         event = session.scalar(select(AuditEvent).filter_by(event_id=result.lookup_id))
         assert event is not None
         assert (event.event_type, event.action, event.purpose, event.legal_basis) == (
@@ -181,10 +182,10 @@ def test_refused_inputs_write_nothing(core: Core, registry: RegistryService) -> 
         lambda: registry.register_involvement(
             school.actor, organisation="nope", professional=school.username, pseudonyms=keys,
             purpose="protection"),
-        lambda: LookupService(core).lookup(school.actor, pseudonyms=[identity],
+        lambda: committed(core, LookupService).lookup(school.actor, pseudonyms=[identity],
                                            purpose="protection", basis="legal_task",
                                            evidence=STATUTE),
-        lambda: LookupService(core).lookup(Actor.operator("no-org"), pseudonyms=keys,
+        lambda: committed(core, LookupService).lookup(Actor.operator("no-org"), pseudonyms=keys,
                                            purpose="protection", basis="legal_task",
                                            evidence=STATUTE),
     ]
@@ -193,7 +194,7 @@ def test_refused_inputs_write_nothing(core: Core, registry: RegistryService) -> 
             attempt()
     # Nothing but the one audited refusal: the school named another organisation's professional.
     assert counts(core) == {**before, "audit_events": before["audit_events"] + 1}
-    with core.unit_of_work() as session:
+    with core.session() as session:
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
     assert last is not None and (last.event_type, last.reason) == (
         "professional:acting_refused", "another_organisation")

@@ -48,7 +48,7 @@ def add_auditor(registry: RegistryService) -> str:
 
 def inboxes(core: Core) -> Inbox:
     """Every inbox message as (user name, kind, reference), oldest first."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         rows = session.execute(
             select(Professional.username, InboxMessage.kind, InboxMessage.reference)
             .join(Professional, Professional.id == InboxMessage.professional_id)
@@ -64,7 +64,7 @@ def new_messages(before: Inbox, after: Inbox) -> Inbox:
 
 def webhook_payloads(core: Core) -> list[dict[str, Any]]:
     """The bodies of every queued webhook, oldest first."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return [dict(p) for p in session.scalars(
             select(OutboxMessage.payload).where(OutboxMessage.channel == "webhook")
             .order_by(OutboxMessage.id))]
@@ -72,7 +72,7 @@ def webhook_payloads(core: Core) -> list[dict[str, Any]]:
 
 def event(core: Core, event_id: str) -> AuditEvent:
     """The audit event ``event_id``."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         found = session.scalar(select(AuditEvent).filter_by(event_id=event_id))
         assert found is not None
         session.expunge(found)
@@ -81,7 +81,7 @@ def event(core: Core, event_id: str) -> AuditEvent:
 
 def last_event(core: Core, event_type: str) -> AuditEvent:
     """The newest audit event of ``event_type``."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         found = session.scalar(select(AuditEvent).filter_by(event_type=event_type)
                                .order_by(AuditEvent.seq.desc()).limit(1))
         assert found is not None

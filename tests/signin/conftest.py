@@ -10,6 +10,7 @@ from broker.signin.keys import SignInKey
 from broker.signin.second_factor import SecondFactorService
 from broker.signin.services import SignInService
 from tests.factories import Member, make_member
+from tests.uow import committed
 
 
 @pytest.fixture
@@ -21,13 +22,13 @@ def key(core: Core) -> SignInKey:
 @pytest.fixture
 def signin(core: Core, key: SignInKey) -> SignInService:
     """The sign-in service."""
-    return SignInService(core, key)
+    return committed(core, SignInService, key)
 
 
 @pytest.fixture
 def factors(core: Core, key: SignInKey) -> SecondFactorService:
     """The second-factor enrolment service."""
-    return SecondFactorService(core, key)
+    return committed(core, SecondFactorService, key)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from broker.signin.keys import SignInKey
 from broker.signin.services import BadCredentials, SignInService
 from broker.signin.throttle import Throttled
 from tests.conftest import OPEN_POLICY
+from tests.uow import committed
 
 
 @pytest.fixture
@@ -43,11 +44,11 @@ def _run(*args: str, stdin: str | None = None) -> Result:
 
 def _service(home: Path) -> tuple[Core, SignInService]:
     core = Core(Settings.from_env())
-    return core, SignInService(core, SignInKey.load(home / "keys"))
+    return core, committed(core, SignInService, SignInKey.load(home / "keys"))
 
 
 def _events(core: Core, event_type: str) -> list[AuditEvent]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent).where(
             AuditEvent.event_type == event_type)))
 

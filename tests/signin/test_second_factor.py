@@ -29,7 +29,7 @@ def test_the_secret_is_stored_sealed_and_bound_to_its_account(
         core: Core, key: SignInKey, factors: SecondFactorService, school: Member) -> None:
     secret_text = factors.enrol_directly(Actor.operator(), school.username)
     secret = totp.from_base32(secret_text)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         stored = session.scalars(select(SecondFactor)).one()
         assert secret not in stored.sealed_secret
         assert key.open(stored.sealed_secret, stored.professional_id) == secret
@@ -67,7 +67,7 @@ def test_one_code_sent_twice_at_once_signs_in_once(
 def test_the_browser_holds_the_id_and_the_table_only_its_hash(
         core: Core, signin: SignInService, school: Member, clock: FakeClock) -> None:
     signed = signin.with_password(school.username, "correct horse", HERE)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         rows = session.scalars(select(WebSession)).all()
         dump = repr(session.execute(text("SELECT * FROM web_sessions")).all())
     assert len(rows) == 1 and signed.token not in dump
@@ -77,7 +77,7 @@ def test_the_browser_holds_the_id_and_the_table_only_its_hash(
     # An ended session's row goes when it is next shown, and others' at the next sign-in.
     clock.now += timedelta(minutes=31)
     other = signin.with_password(school.username, "correct horse", HERE)
-    with core.unit_of_work() as session:
+    with core.session() as session:
         assert len(session.scalars(select(WebSession)).all()) == 1
     assert signin.current(signed.token) is None and signin.current(other.token) is not None
 

@@ -32,7 +32,7 @@ def _try(signin: SignInService, name: str, password: str, address: str = HERE
 
 
 def _events(core: Core, event_type: str) -> list[AuditEvent]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent).where(
             AuditEvent.event_type == event_type).order_by(AuditEvent.seq)))
 
@@ -86,7 +86,7 @@ def test_an_unknown_name_is_answered_like_an_account_and_never_written_down(
     failed = _events(core, "signin:failed")
     assert {e.actor for e in failed} == {"professional:basisschool-1", "web:unknown-account"}
     assert {e.reason for e in failed if e.actor == "web:unknown-account"} == {"unknown_account"}
-    with core.unit_of_work() as session:
+    with core.session() as session:
         everything = repr([(e.details, e.reason, e.actor) for e in session.scalars(
             select(AuditEvent))])
         counters = repr(session.execute(text("SELECT * FROM sign_in_throttles")).all())

@@ -81,7 +81,7 @@ def test_record_use_and_withdraw_consent_on_the_web(client: FlaskClient, core: C
         assert CHILD_BSN not in str(dict(session))
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert CHILD_BSN not in logged and SECRET_BSN not in logged
-    with core.unit_of_work() as session:
+    with core.session() as session:
         events = list(session.scalars(select(AuditEvent)))
     assert all(CHILD_BSN not in str(e.details) for e in events)
     assert [e.event_type for e in events].count("consent:recorded") == 1

@@ -33,14 +33,14 @@ def world(core: Core, registry: RegistryService) -> None:
 
 def events(core: Core, event_type: str) -> list[AuditEvent]:
     """The audit events of one type, oldest first."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent).filter_by(event_type=event_type)
                                     .order_by(AuditEvent.seq)))
 
 
 def school_id(core: Core) -> int:
     """The school's organisation id."""
-    with core.unit_of_work() as session:
+    with core.session() as session:
         found = session.scalar(select(Organisation.id).filter_by(identifier="basisschool"))
     assert found is not None
     return found

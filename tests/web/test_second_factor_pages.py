@@ -22,6 +22,7 @@ from broker.signin.second_factor import SecondFactorService
 from broker.web.i18n import TEXTS
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import make_member
+from tests.uow import committed
 from tests.web.test_views import csrf
 
 VT = "veilig-thuis-1"
@@ -41,7 +42,8 @@ def world(registry: RegistryService) -> None:
 
 
 def _factors(app: Flask) -> SecondFactorService:
-    return SecondFactorService(app.extensions["broker.core"], app.extensions["broker.signin_key"])
+    return committed(app.extensions["broker.core"], SecondFactorService,  # type: ignore[no-any-return]
+                     app.extensions["broker.signin_key"])
 
 
 def _password(client: FlaskClient, username: str = VT, password: str = "correct horse"
@@ -65,13 +67,13 @@ def _wrong_code(secret: bytes, core: Core) -> str:
 
 
 def _reasons(core: Core) -> list[str | None]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent.reason).where(
             AuditEvent.event_type == "signin:failed").order_by(AuditEvent.seq)))
 
 
 def _all_events(core: Core) -> str:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return repr([(e.event_type, e.actor, e.reason, e.details, e.source_address)
                      for e in session.scalars(select(AuditEvent))])
 

@@ -19,6 +19,7 @@ from broker.signin.second_factor import SecondFactorService
 from broker.signin.services import SignInService
 from tests.conftest import FakeClock
 from tests.factories import make_member
+from tests.uow import committed
 from tests.web.test_views import csrf
 
 
@@ -36,7 +37,7 @@ def _post_login(client: FlaskClient, username: str, password: str,
 
 
 def _events(core: Core, prefix: str) -> list[AuditEvent]:
-    with core.unit_of_work() as session:
+    with core.session() as session:
         return list(session.scalars(select(AuditEvent).where(
             AuditEvent.event_type.startswith(prefix)).order_by(AuditEvent.seq)))
 
@@ -105,7 +106,7 @@ def test_lock_out_is_lifted_by_the_administrator(client: FlaskClient, core: Core
     clock.now += timedelta(days=1)
     assert _post_login(client, "basisschool-1", "correct horse") == 429
     key = SignInKey.load(core.settings.keys_dir)
-    SignInService(core, key).unlock(Actor.operator("admin"), "basisschool-1")
+    committed(core, SignInService, key).unlock(Actor.operator("admin"), "basisschool-1")
     assert _post_login(client, "basisschool-1", "correct horse") == 302
     assert [e.event_type for e in _events(core, "signin:")][-3:] == [
         "signin:locked", "signin:unlocked", "signin:succeeded"]
@@ -118,7 +119,7 @@ def test_a_copied_cookie_is_refused_after_deactivation(app: Flask, client: Flask
     assert _post_login(client, "basisschool-1", "correct horse") == 302
     copied = client.get_cookie(_cookie_name(app))
     assert copied is not None
-    with core.unit_of_work() as session:
+    with core.session() as session:
         session.execute(update(Professional).filter_by(username="basisschool-1")
                         .values(active=False))
     thief = app.test_client()
@@ -167,7 +168,7 @@ def test_an_operator_password_change_ends_every_session(app: Flask, client: Flas
     make_member(registry, "school")
     assert _post_login(client, "basisschool-1", "correct horse") == 302
     key = SignInKey.load(core.settings.keys_dir)
-    assert SignInService(core, key).set_password(Actor.operator(), "basisschool-1",
+    assert committed(core, SignInService, key).set_password(Actor.operator(), "basisschool-1",
                                                  "battery staple") == 1
     assert client.get("/check").status_code == 302
 
@@ -179,7 +180,8 @@ def test_privacy_officers_and_auditors_may_change_their_password_but_do_no_chain
                               name="FG", role="privacy officer", password="correct horse",
                               access_role="privacy_officer")
     key = SignInKey.load(core.settings.keys_dir)
-    secret = totp.from_base32(SecondFactorService(core, key).enrol_directly(Actor.operator(),
+    secret = totp.from_base32(committed(core, SecondFactorService, key).enrol_directly(
+            Actor.operator(),
                                                                             "fg-1"))
     assert _post_login(client, "fg-1", "correct horse") == 302
     client.post("/login/code", data={"code": totp.code_at(secret, totp.step_at(core.now())),

@@ -18,6 +18,7 @@ from broker.signin import totp
 from broker.signin.second_factor import SecondFactorService, requires_second_factor
 from tests.conftest import FakeClock
 from tests.factories import CHILD_BSN, household, make_member, register
+from tests.uow import committed
 
 
 def csrf(client: FlaskClient, path: str) -> str:
@@ -34,11 +35,11 @@ def second_factor(app: Flask, username: str) -> bytes | None:
     known: dict[str, bytes] = app.extensions.setdefault("tests.totp", {})
     if username not in known:
         core: Core = app.extensions["broker.core"]
-        person = RegistryService(core).get_professional(username)
-        org = RegistryService(core).get_organisation(person.organisation_identifier)
+        person = committed(core, RegistryService).get_professional(username)
+        org = committed(core, RegistryService).get_organisation(person.organisation_identifier)
         if not requires_second_factor(core.policy(), org.org_type, person.access_role):
             return None
-        service = SecondFactorService(core, app.extensions["broker.signin_key"])
+        service = committed(core, SecondFactorService, app.extensions["broker.signin_key"])
         known[username] = totp.from_base32(service.enrol_directly(Actor.operator("test"),
                                                                   username))
     return known[username]
@@ -160,7 +161,7 @@ def test_session_ends_when_deactivated_or_idle(client: FlaskClient, core: Core,
     clock.now += timedelta(minutes=29)
     assert client.get("/check").status_code == 302
     sign_in(client, "basisschool-1")
-    with core.unit_of_work() as db:
+    with core.session() as db:
         db.execute(update(Professional).filter_by(username="basisschool-1").values(active=False))
     response = client.get("/check")
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from werkzeug.serving import make_server
 
-from broker.cli_support import cli_errors
+from broker.cli.support import cli_errors
 from broker.witness.app import create_witness_app
 from broker.witness.home import initialise, load_key, open_service
 

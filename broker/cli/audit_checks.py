@@ -3,9 +3,11 @@
 - ``verify``: ask the configured witnesses for their copies of the newest checkpoint they
   co-signed (and read any given with ``--witness-checkpoint``), then check the live log against
   its hashes, subject rows, personal details, signed checkpoints, stored cosignatures and those
-  copies (:mod:`broker.audit.verification`). Exit 1 naming the first problem; exit 2 when
-  witnesses are configured but none could be asked and no copy was given.
-- ``checkpoint``: sign a checkpoint of the log now and hand it to the witnesses.
+  copies (:mod:`broker.audit.verification`), reading it in one unit of work. Exit 1 naming the
+  first problem; exit 2 when witnesses are configured but none could be asked and no copy was
+  given.
+- ``checkpoint``: sign a checkpoint of the log now and hand it to the witnesses (the background
+  jobs of :mod:`broker.audit.checkpoints` and :mod:`broker.audit.witnessing`, on the core).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from broker.audit.witnessing import (
     hand_to_witnesses,
     quorum,
 )
-from broker.cli_support import cli_errors, cli_root
+from broker.cli.support import cli_errors, cli_root, unit_of_work
 
 
 @click.command("verify")
@@ -45,7 +47,6 @@ def verify(copy_files: tuple[Path, ...], witness_keys: tuple[str, ...],
     signed checkpoint and cosignature, and the log against the witnesses' copies.
 
     Exit status: 0 verified, 1 a problem (named), 2 no witness's copy could be had."""
-    core = cli_root().core
     started = time.perf_counter()
     reported = [0]
 
@@ -55,6 +56,7 @@ def verify(copy_files: tuple[Path, ...], witness_keys: tuple[str, ...],
             click.echo(f"{count:,} events checked", err=True)
 
     with cli_errors():
+        core = cli_root().core
         key, settings = core.audit_key(), core.settings
         witnesses, needed = configured_witnesses(settings), quorum(settings)
         try:
@@ -66,9 +68,9 @@ def verify(copy_files: tuple[Path, ...], witness_keys: tuple[str, ...],
         except (NoteError, UnicodeDecodeError) as error:
             click.echo(f"NOT VERIFIED: {error}")
             sys.exit(1)
-        with core.transaction() as connection:
-            report = verify_log(connection, key, progress, witnesses=[w.key for w in witnesses],
-                                quorum=needed, copies=gathered.copies)
+    with unit_of_work() as uow:
+        report = verify_log(uow.connection, key, progress, witnesses=[w.key for w in witnesses],
+                            quorum=needed, copies=gathered.copies)
     for warning in _witness_warnings(report, gathered, needed, bool(witnesses), no_witness):
         click.echo(f"warning: {warning}", err=True)
     if not report.ok:
@@ -106,8 +108,8 @@ def _witness_warnings(report: VerifyReport, gathered: Gathered, needed: int, con
 def checkpoint() -> None:
     """Sign a checkpoint of the log now (also when it did not grow) and hand it to the
     witnesses."""
-    core = cli_root().core
     with cli_errors():
+        core = cli_root().core
         signed = sign_checkpoint(core, force=True)
         handed = hand_to_witnesses(core)
     assert signed is not None  # forced

@@ -1,7 +1,8 @@
 """``broker professional unlock|enrol-totp|password``: an operator's sign-in chores.
 
-Thin: parse, call one service, print. Each is audited with the operator as actor. A password is
-read from standard input only (arguments show in the process list and the shell history).
+Thin: parse, open one unit of work, call one service, print. Each is audited with the operator as
+actor. A password is read from standard input only (arguments show in the process list and the
+shell history).
 """
 
 from __future__ import annotations
@@ -11,22 +12,23 @@ import sys
 import click
 
 from broker.audit.services import Actor
-from broker.cli_support import cli_errors, cli_root
+from broker.cli.support import fail, unit_of_work
+from broker.core import UnitOfWork
 from broker.signin.keys import SignInKey
 from broker.signin.second_factor import SecondFactorService
 from broker.signin.services import SignInService
 
 
-def _key() -> SignInKey:
-    return SignInKey.load(cli_root().core.settings.keys_dir)
+def _key(uow: UnitOfWork) -> SignInKey:
+    return SignInKey.load(uow.core.settings.keys_dir)
 
 
 @click.command("unlock")
 @click.argument("username")
 def unlock_command(username: str) -> None:
     """Lift the sign-in lock of USERNAME (after too many failed attempts)."""
-    with cli_errors():
-        lifted = SignInService(cli_root().core, _key()).unlock(Actor.operator(), username)
+    with unit_of_work() as uow:
+        lifted = SignInService(uow, _key(uow)).unlock(Actor.operator(), username)
     if lifted is None or not lifted.was_locked:
         click.echo(f"{username} was not locked; failed attempts counted: "
                    f"{lifted.failures if lifted else 0} (now 0)")
@@ -39,10 +41,9 @@ def unlock_command(username: str) -> None:
 @click.argument("username")
 def enrol_totp_command(username: str) -> None:
     """Print a one-time link (24 hours) with which USERNAME sets up a second factor."""
-    core = cli_root().core
-    with cli_errors():
-        link = SecondFactorService(core, _key()).issue_link(Actor.operator(), username,
-                                                            core.settings.base_url)
+    with unit_of_work() as uow:
+        link = SecondFactorService(uow, _key(uow)).issue_link(Actor.operator(), username,
+                                                              uow.core.settings.base_url)
     click.echo(f"enrolment link for {username} (once, until {link.expires_at:%Y-%m-%d %H:%M} "
                f"UTC; hand it over in person or through a channel you trust):")
     click.echo(link.url)
@@ -55,13 +56,13 @@ def enrol_totp_command(username: str) -> None:
 def password_command(username: str, password_stdin: bool) -> None:
     """Set a new web password for USERNAME; every session of the account ends."""
     if not password_stdin:
-        click.echo("error: give the password on standard input, with --password-stdin", err=True)
-        sys.exit(1)
+        fail("give the password on standard input, with --password-stdin")
     password = sys.stdin.readline().rstrip("\n")
-    with cli_errors():
-        ended = SignInService(cli_root().core, _key()).set_password(Actor.operator(), username,
-                                                                    password)
+    with unit_of_work() as uow:
+        ended = SignInService(uow, _key(uow)).set_password(Actor.operator(), username,
+                                                           password)
     click.echo(f"password of {username} changed; sessions ended: {ended}")
 
 
 COMMANDS = (unlock_command, enrol_totp_command, password_command)
+"""The sign-in commands of the ``professional`` group."""

@@ -1,7 +1,7 @@
 """``broker inform`` and ``broker coordinator``: the duty to inform and the coordinator at the
 command line, for operators and demos (professionals use the web form, case systems the API).
-Thin: parse, call, print. Each command but ``inform remind`` acts as one professional:
-``--org`` and ``--professional``.
+Thin: parse, open one unit of work, call the service, print. Each command but ``inform remind``
+acts as one professional: ``--org`` and ``--professional``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from datetime import datetime
 import click
 
 from broker.audit.services import Actor
-from broker.cli_support import cli_errors, cli_root
-from broker.contact.cli import act_as, acting_options
+from broker.cli.support import act_as, acting_options, cli_errors, unit_of_work
 from broker.contact.coordinator import Coordinator, CoordinatorService, MatchRef, ProposalView
 from broker.contact.inform import InformService, InformStatus
 from broker.errors import ValidationError
@@ -61,11 +60,11 @@ def inform_group() -> None:
 def informed_command(organisation: str, username: str, involvement_id: str,
                      informed_on: datetime | None) -> None:
     """Record that the household of an involvement was informed."""
-    core = cli_root().core
-    with cli_errors():
-        day = informed_on.date() if informed_on else core.today()
-        _show_status(InformService(core).record_informed(
-            act_as(organisation, username), involvement_id, informed_on=day))
+    with unit_of_work() as uow:
+        day = informed_on.date() if informed_on else uow.today()
+        status = InformService(uow).record_informed(
+            act_as(uow, organisation, username), involvement_id, informed_on=day)
+    _show_status(status)
 
 
 @inform_group.command("postpone")
@@ -76,16 +75,18 @@ def informed_command(organisation: str, username: str, involvement_id: str,
 def postpone_command(organisation: str, username: str, involvement_id: str, reason: str,
                      until: datetime) -> None:
     """Postpone informing the household, with a reason, until a date."""
-    with cli_errors():
-        _show_status(InformService(cli_root().core).postpone(
-            act_as(organisation, username), involvement_id, reason=reason, until=until.date()))
+    with unit_of_work() as uow:
+        status = InformService(uow).postpone(
+            act_as(uow, organisation, username), involvement_id, reason=reason,
+            until=until.date())
+    _show_status(status)
 
 
 @inform_group.command("remind")
 def remind_command() -> None:
     """Remind professionals whose postponement date has come (run daily)."""
-    with cli_errors():
-        count = InformService(cli_root().core).remind_due(Actor.system("inform-reminder"))
+    with unit_of_work() as uow:
+        count = InformService(uow).remind_due(Actor.system("inform-reminder"))
     click.echo(f"reminders sent: {count}")
 
 
@@ -107,9 +108,10 @@ def propose_command(organisation: str, username: str, involvement_id: str,
         if (lookup_id is None) != (match_id is None):
             raise ValidationError("Give --lookup and --match together, or neither.",
                                   "Geef --lookup en --match samen, of geen van beide.")
-        nominee = MatchRef(lookup_id, match_id) if lookup_id and match_id else None
-        view = CoordinatorService(cli_root().core).propose(
-            act_as(organisation, username), professional=username,
+    nominee = MatchRef(lookup_id, match_id) if lookup_id and match_id else None
+    with unit_of_work() as uow:
+        view = CoordinatorService(uow).propose(
+            act_as(uow, organisation, username), professional=username,
             involvement_id=involvement_id, coordinator=nominee)
     _show_proposal(view)
 
@@ -123,9 +125,9 @@ def propose_command(organisation: str, username: str, involvement_id: str,
 def vote_command(organisation: str, username: str, proposal_id: str, involvement_id: str,
                  agree: bool) -> None:
     """Agree with or decline a coordinator proposal."""
-    with cli_errors():
-        view = CoordinatorService(cli_root().core).vote(
-            act_as(organisation, username), proposal_id, professional=username,
+    with unit_of_work() as uow:
+        view = CoordinatorService(uow).vote(
+            act_as(uow, organisation, username), proposal_id, professional=username,
             involvement_id=involvement_id, agree=agree)
     _show_proposal(view)
 
@@ -135,9 +137,9 @@ def vote_command(organisation: str, username: str, proposal_id: str, involvement
 @click.argument("involvement_id")
 def show_command(organisation: str, username: str, involvement_id: str) -> None:
     """Who coordinates the household of your involvement, and proposals awaiting you."""
-    with cli_errors():
-        coordination = CoordinatorService(cli_root().core).current(act_as(organisation, username),
-                                                                involvement_id)
+    with unit_of_work() as uow:
+        coordination = CoordinatorService(uow).current(act_as(uow, organisation, username),
+                                                       involvement_id)
     who = coordination.coordinator
     click.echo(f"involvement {coordination.involvement_id}: " + (
         f"coordinator {_describe(who)}, agreed {coordination.agreed_at:%Y-%m-%d}"

@@ -1,45 +1,33 @@
 """``broker contact`` and ``broker consent``: the contact hand-over at the command line, for
-operators and demos (professionals use the web form, case systems the API). Thin: parse, call,
-print. Each command acts as one professional: ``--org`` and ``--professional``.
+operators and demos (professionals use the web form, case systems the API). Thin: parse, open
+one unit of work, call the service, print. Each command but ``contact expire`` acts as one
+professional: ``--org`` and ``--professional``.
 
-The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core`` and ``lang``.
+A request granted at once, or a decision that grants one, shows this side's link token in the
+same unit of work as the grant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
 import click
-from broker_primitives.identifiers import parse_household
 
 from broker.audit.services import Actor
-from broker.cli_support import cli_errors, cli_root, identifier_options
+from broker.cli.support import (
+    act_as,
+    acting_options,
+    household,
+    identifier_options,
+    unit_of_work,
+)
 from broker.contact.consents import ConsentService
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService, RequestView
 from broker.registry.lookups import Evidence
-from broker.registry.services import RegistryService
 
-
-def professional_actor(registry: RegistryService, organisation: str, username: str) -> Actor:
-    """The command line acting as professional ``username`` of ``organisation``."""
-    org = registry.get_organisation(organisation)
-    person = registry.get_professional(username)
-    return Actor(actor=f"professional:{person.username}", channel="cli",
-                 organisation_id=org.id, role=person.role)
-
-
-def act_as(organisation: str, username: str) -> Actor:
-    return professional_actor(RegistryService(cli_root().core), organisation, username)
-
-
-def acting_options(command: Any) -> Any:
-    command = click.option("--professional", "username", required=True,
-                           help="Who acts (user name).")(command)
-    return click.option("--org", "organisation", required=True,
-                        help="Their organisation's code.")(command)
+_DATE = click.DateTime(["%Y-%m-%d"])
 
 
 def _show(view: RequestView) -> None:
@@ -70,9 +58,9 @@ def request_command(organisation: str, username: str, lookup_id: str, match_id: 
                     purpose: str, basis: str, statute: str | None,
                     consent_reference: str | None, justification: str | None) -> None:
     """Ask for contact with the holder of a match."""
-    service = ContactService(cli_root().core)
-    actor = act_as(organisation, username)
-    with cli_errors():
+    with unit_of_work() as uow:
+        service = ContactService(uow)
+        actor = act_as(uow, organisation, username)
         view = service.request(actor, professional=username, lookup_id=lookup_id,
                                match_id=match_id, purpose=purpose, basis=basis,
                                evidence=Evidence(consent_reference, statute, justification))
@@ -89,9 +77,9 @@ def request_command(organisation: str, username: str, lookup_id: str, match_id: 
 def decide_command(organisation: str, username: str, request_id: str, approve: bool,
                    message: str | None) -> None:
     """Approve or deny a request made to your organisation."""
-    service = ContactService(cli_root().core)
-    actor = act_as(organisation, username)
-    with cli_errors():
+    with unit_of_work() as uow:
+        service = ContactService(uow)
+        actor = act_as(uow, organisation, username)
         view = service.decide(actor, request_id, professional=username, approve=approve,
                               message=message)
         if view.status == "approved":
@@ -104,8 +92,9 @@ def decide_command(organisation: str, username: str, request_id: str, approve: b
 @click.argument("request_id")
 def show_command(organisation: str, username: str, request_id: str) -> None:
     """Show a request of (or to) your organisation, with your link's token the first time."""
-    with cli_errors():
-        _show(ContactService(cli_root().core).get(act_as(organisation, username), request_id))
+    with unit_of_work() as uow:
+        view = ContactService(uow).get(act_as(uow, organisation, username), request_id)
+    _show(view)
 
 
 @contact_group.command("withdraw")
@@ -113,9 +102,10 @@ def show_command(organisation: str, username: str, request_id: str) -> None:
 @click.argument("request_id")
 def withdraw_command(organisation: str, username: str, request_id: str) -> None:
     """Take back a pending request."""
-    with cli_errors():
-        _show(ContactService(cli_root().core).withdraw(act_as(organisation, username), request_id,
-                                                    professional=username))
+    with unit_of_work() as uow:
+        view = ContactService(uow).withdraw(act_as(uow, organisation, username), request_id,
+                                            professional=username)
+    _show(view)
 
 
 @contact_group.command("open")
@@ -123,8 +113,8 @@ def withdraw_command(organisation: str, username: str, request_id: str) -> None:
 @click.argument("token")
 def open_command(organisation: str, username: str, token: str) -> None:
     """Show the contact details a link issued to your organisation shows."""
-    with cli_errors():
-        card = LinkService(cli_root().core).open_by_token(act_as(organisation, username), token)
+    with unit_of_work() as uow:
+        card = LinkService(uow).open_by_token(act_as(uow, organisation, username), token)
     for name in ("name", "role", "phone", "email", "organisation"):
         value = getattr(card, name)
         if value is not None:
@@ -137,16 +127,16 @@ def open_command(organisation: str, username: str, token: str) -> None:
 @click.argument("token")
 def revoke_command(organisation: str, username: str, token: str) -> None:
     """Revoke a contact link (either side)."""
-    with cli_errors():
-        link_id = LinkService(cli_root().core).revoke(act_as(organisation, username), token=token)
+    with unit_of_work() as uow:
+        link_id = LinkService(uow).revoke(act_as(uow, organisation, username), token=token)
     click.echo(f"revoked link {link_id}")
 
 
 @contact_group.command("expire")
 def expire_command() -> None:
     """Expire unanswered requests past the policy's time."""
-    with cli_errors():
-        count = ContactService(cli_root().core).expire(Actor.system("expire"))
+    with unit_of_work() as uow:
+        count = ContactService(uow).expire(Actor.system("expire"))
     click.echo(f"expired requests: {count}")
 
 
@@ -159,8 +149,8 @@ def consent_group() -> None:
 @acting_options
 @identifier_options
 @click.option("--given-by", type=click.Choice(["person", "parent", "guardian"]), required=True)
-@click.option("--given-on", type=click.DateTime(["%Y-%m-%d"]), required=True)
-@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--given-on", type=_DATE, required=True)
+@click.option("--valid-until", type=_DATE, required=True)
 @click.option("--purpose", "purposes", multiple=True, required=True)
 @click.option("--holder-type", "holder_types", multiple=True,
               help="Kinds of organisation it may reach (default: any).")
@@ -170,14 +160,13 @@ def consent_add(organisation: str, username: str, bsn: Sequence[str], address: S
                 holder_types: tuple[str, ...]) -> None:
     """Record consent given to your organisation about a household (its identifiers, as for
     a registration); prints its reference."""
-    core = cli_root().core
-    with cli_errors():
-        identifiers = parse_household(bsn=bsn, address=address, person=person)
-        acting = act_as(organisation, username)
-        info = ConsentService(core).record(
+    identifiers = household(bsn, address, person)
+    with unit_of_work() as uow:
+        acting = act_as(uow, organisation, username)
+        info = ConsentService(uow).record(
             acting, professional=username,
-            pseudonyms=core.pseudonymise(acting, identifiers), given_by=given_by,
-            given_on=_day(given_on), valid_until=_day(valid_until), purposes=list(purposes),
+            pseudonyms=uow.pseudonymise(acting, identifiers), given_by=given_by,
+            given_on=given_on.date(), valid_until=valid_until.date(), purposes=list(purposes),
             holder_types=list(holder_types))
     click.echo(f"consent {info.id}: given by the {info.given_by} on {info.given_on}, valid "
                f"until {info.valid_until}, for {', '.join(info.purposes)}")
@@ -188,11 +177,7 @@ def consent_add(organisation: str, username: str, bsn: Sequence[str], address: S
 @click.argument("consent_id")
 def consent_withdraw(organisation: str, username: str, consent_id: str) -> None:
     """Withdraw consent: no new requests under it; its links are revoked."""
-    with cli_errors():
-        revoked = ConsentService(cli_root().core).withdraw(act_as(organisation, username),
-                                                        consent_id, professional=username)
+    with unit_of_work() as uow:
+        revoked = ConsentService(uow).withdraw(act_as(uow, organisation, username),
+                                               consent_id, professional=username)
     click.echo(f"consent {consent_id} withdrawn; contact links revoked: {revoked}")
-
-
-def _day(value: datetime) -> date:
-    return value.date()

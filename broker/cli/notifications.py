@@ -2,29 +2,22 @@
 print.
 
 - ``run``: deliver in the foreground every ``BROKER_NOTIFY_INTERVAL`` seconds until stopped
-  (for a separate delivery process); ``run --once`` delivers what is due now and stops.
+  (for a separate delivery process); ``run --once`` delivers what is due now and stops. Delivery
+  is a background job: it runs its own transactions on the core.
 - ``status``: per channel, how many messages wait (and how many of those are due), were
-  delivered or were given up, and since when the oldest waits.
-
-The main ``broker`` CLI puts an object in the root context's ``obj`` with ``core`` and ``lang``.
+  delivered or were given up, and since when the oldest waits (one unit of work).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import case, func, select
 
-from broker.cli_support import cli_errors, cli_root
-from broker.db import utcnow
+from broker.cli.support import cli_errors, cli_root, unit_of_work
 from broker.notifications.delivery import DeliveryReport, deliver_due
-from broker.notifications.models import OutboxMessage
+from broker.notifications.outbox import outbox_status
 from broker.notifications.services import NotificationSettings
-
-if TYPE_CHECKING:
-    pass
 
 _LIMIT = 100  # messages per delivery round
 
@@ -73,30 +66,21 @@ def run(once: bool) -> None:
 @notify_group.command("status")
 def status() -> None:
     """How many messages wait, are due, were delivered or were given up, per channel."""
-    root = cli_root()
-    outbox = OutboxMessage
-    waiting = outbox.delivered_at.is_(None) & outbox.failed_at.is_(None)
-    now = utcnow()
-    with cli_errors(), root.core.transaction() as connection:
-        rows = connection.execute(
-            select(outbox.channel,
-                   func.count(case((waiting, 1))),
-                   func.count(case((waiting & (outbox.next_attempt_at <= now), 1))),
-                   func.count(outbox.delivered_at), func.count(outbox.failed_at),
-                   func.min(case((waiting, outbox.created_at))))
-            .group_by(outbox.channel).order_by(outbox.channel)).all()
-    if not rows:
-        click.echo("the outbox is empty" if root.lang == "en" else "de uitgaande berichten zijn op")
+    with unit_of_work() as uow:
+        channels = outbox_status(uow)
+    english = cli_root().lang == "en"
+    if not channels:
+        click.echo("the outbox is empty" if english else "de uitgaande berichten zijn op")
         return
-    for channel, waits, due, delivered, given_up, oldest in rows:
-        if root.lang == "en":
-            line = (f"{channel}: {waits} waiting ({due} due now), {delivered} delivered, "
-                    f"{given_up} given up")
+    for c in channels:
+        if english:
+            line = (f"{c.channel}: {c.waiting} waiting ({c.due} due now), {c.delivered} "
+                    f"delivered, {c.given_up} given up")
             since = " ; the oldest waits since "
         else:
-            line = (f"{channel}: {waits} wachtend ({due} nu aan de beurt), {delivered} "
-                    f"afgeleverd, {given_up} opgegeven")
+            line = (f"{c.channel}: {c.waiting} wachtend ({c.due} nu aan de beurt), "
+                    f"{c.delivered} afgeleverd, {c.given_up} opgegeven")
             since = " ; de oudste wacht sinds "
-        if oldest is not None:
-            line += f"{since}{oldest:%Y-%m-%d %H:%M:%S} UTC"
+        if c.oldest_waiting_since is not None:
+            line += f"{since}{c.oldest_waiting_since:%Y-%m-%d %H:%M:%S} UTC"
         click.echo(line)

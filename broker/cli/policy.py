@@ -7,8 +7,10 @@
   involvements would gain or lose visibility.
 
 The policy path defaults to ``$BROKER_POLICY_DIR`` or ``policies/`` in the current directory.
-The main ``broker`` CLI puts an object in the root context's ``obj`` whose ``involvement_pairs()``
-returns ``Iterable[InvolvementPair]`` from the live database; ``diff`` then reports the impact.
+These commands read policy files only, except ``diff``'s impact: the root context of ``broker``
+(:class:`broker.cli.support.Context`) has ``involvement_pairs()``, which reads the current pairs
+from the live database in a unit of work of its own; without it (the group run on its own),
+``diff`` reports no impact.
 """
 
 from __future__ import annotations

@@ -1,0 +1,119 @@
+"""``broker init``, ``serve``, ``demo`` and ``keys``: setting the broker up and running it.
+
+These commands run set-up and background work (creating the database and keys, loading the demo
+population, re-keying, serving), which manages its own transactions on the core; only the check
+whether the registry is empty before ``init --demo`` is a unit of work of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+
+from broker.app import create_app
+from broker.audit.services import Actor
+from broker.cli.support import cli_errors, cli_root, unit_of_work
+from broker.config import Settings
+from broker.demo import load_demo
+from broker.pseudonyms.keys import KeyName
+from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
+from broker.registry.services import RegistryService
+from broker.serving import check_workers, gunicorn_command
+from broker.setup import initialise
+
+
+@click.command("init")
+@click.option("--demo/--no-demo", default=False,
+              help="Also load the synthetic demo population (only into an empty registry).")
+def init(demo: bool) -> None:
+    """Create or upgrade the database, create missing keys and the session secret."""
+    with cli_errors():
+        core = cli_root().core
+        report = initialise(core, Actor.operator())
+    settings = core.settings
+    click.echo(f"database: {settings.database_url}")
+    for which in report.keys_created:
+        click.echo(f"created {which} key in {settings.keys_dir / which}")
+    if report.secret_created:
+        click.echo(f"created session secret in {settings.instance_dir}")
+    if not demo:
+        return
+    with unit_of_work() as uow:
+        populated = bool(RegistryService(uow).list_organisations())
+    if populated:
+        click.echo("demo: the registry holds organisations already; demo not loaded")
+        return
+    with cli_errors():
+        summary = load_demo(core, progress=click.echo)
+    click.echo(summary.describe())
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes; more than 1 runs gunicorn and needs BROKER_REDIS_URL.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the broker's web server: one process with threads (the embedded default), or
+    gunicorn with its config module (``--workers N``, as in production)."""
+    if workers > 1:
+        with cli_errors():
+            check_workers(workers, Settings.from_env())
+        os.execv(sys.executable, gunicorn_command(workers, host, port))  # noqa: S606 - ours
+    with cli_errors():
+        app = create_app(core=cli_root().core)
+    # SIGTERM (a service manager stopping the broker) ends the run like Ctrl+C does, so the
+    # closing of the context signs the last audit checkpoint.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+    app.run(host=host, port=port, threaded=True)
+
+
+@click.command("demo")
+@click.option("--households", default=300, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--seed", default=2026, show_default=True, type=int)
+def demo(households: int, seed: int) -> None:
+    """Load a synthetic population (organisations, professionals, overlapping involvements)."""
+    with cli_errors():
+        summary = load_demo(cli_root().core, households=households, seed=seed,
+                            progress=click.echo)
+    click.echo(summary.describe())
+
+
+@click.group("keys")
+def keys() -> None:
+    """Create and rotate the pseudonym keys."""
+
+
+@keys.command("init")
+def keys_init() -> None:
+    """Create the OPRF key and the broker key if they do not exist."""
+    with cli_errors():
+        core = cli_root().core
+        report = initialise(core, Actor.operator())
+    if not report.keys_created:
+        click.echo("keys exist already; nothing changed")
+    for which in report.keys_created:
+        click.echo(f"created {which} key (epoch 1) in {core.settings.keys_dir / which}")
+
+
+@keys.command("rotate")
+@click.option("--which", type=click.Choice(["oprf", "broker"]), required=True,
+              help="oprf: the pseudonym service's key k; broker: the broker's key b.")
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
+def keys_rotate(which: KeyName, batch_size: int) -> None:
+    """Re-key every stored matching key in place (resumes an interrupted rotation)."""
+    with cli_errors():
+        core = cli_root().core
+        actor = Actor.operator()
+        rotation, resumed = start_or_resume(core, actor, which)
+        total = remaining_rows(core, rotation)
+        verb = "resuming" if resumed else "rotating"
+        click.echo(f"{verb} {which} key: epoch {rotation.from_epoch} -> {rotation.to_epoch}, "
+                   f"{total} stored keys to re-key")
+        with click.progressbar(length=total, label="re-keying", file=sys.stderr) as bar:
+            done = run_rotation(core, actor, rotation, batch_size=batch_size,
+                                progress=bar.update)
+    click.echo(f"done: {done} stored keys now at epoch {rotation.to_epoch}")
