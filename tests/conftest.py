@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from broker.app import create_app
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.migrate import upgrade
 from broker.registry.services import RegistryService
 from broker.setup import initialise
 from tests.services import postgres_url
@@ -43,11 +45,30 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite database migrated to the newest revision, made once per test session.
+
+    Migrating takes most of a test's set-up (about 0.7 s); a copy of this file takes
+    milliseconds and is exactly what the migrations would make.
+    """
+    path = tmp_path_factory.mktemp("template") / "broker.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new schema on the PostgreSQL server."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 migrated_sqlite: Path) -> Iterator[str]:
+    """A fresh database at the newest schema revision, holding nothing else: a copy of the
+    session's migrated SQLite file, or a new (empty) schema on the PostgreSQL server."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'broker.db'}"
+        path = tmp_path / "broker.db"
+        shutil.copyfile(migrated_sqlite, path)
+        path.chmod(0o600)
+        yield f"sqlite:///{path}"
         return
     base = postgres_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
