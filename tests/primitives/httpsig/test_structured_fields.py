@@ -80,6 +80,7 @@ def test_parses_rfc8941_dictionaries(text: str, expected: dict[str, Member]) -> 
         "a=:aGVsbG8=x:",
         "a=?2",
         "a=@1659578233",  # RFC 9651 Date: not part of RFC 8941
+        "a=%\"caf%c3%a9\"",  # RFC 9651 Display String: refused too
         "a=1;b=2;b=3",  # duplicate parameter: refused on purpose
         "a=1, a=2",  # duplicate member: refused on purpose
         "a=é",
