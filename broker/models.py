@@ -11,7 +11,6 @@ from broker.audit.models import (
     SubjectAccessRequest,
     SubjectAccessWithholding,
 )
-from broker.audit.refusals import RefusalTally
 from broker.contact.models import (
     ContactLink,
     ContactRequest,
@@ -20,6 +19,7 @@ from broker.contact.models import (
 )
 from broker.db import Base
 from broker.notifications.models import InboxMessage, OutboxMessage
+from broker.oversight.refusals import RefusalTally
 from broker.pseudonyms.models import EvaluationCount, KeyRotation
 from broker.registry.models import (
     Consent,

@@ -16,8 +16,6 @@ import click
 
 from broker.api.idempotency import purge_records
 from broker.api.keys import OrganisationKeys
-from broker.audit.misuse import prune_counts
-from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor
 from broker.cli.support import (
     act_as,
@@ -28,7 +26,9 @@ from broker.cli.support import (
     identifier_options,
     unit_of_work,
 )
+from broker.oversight.retention import erase_personal_details
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.misuse import prune_counts
 from broker.registry.models import ACCESS_PROFESSIONAL, ACCESS_ROLES
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.views import (

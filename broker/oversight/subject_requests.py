@@ -41,18 +41,18 @@ from broker.audit.models import (
     SubjectAccessRequest,
     SubjectAccessWithholding,
 )
-from broker.audit.search import household_keys
 from broker.audit.services import Actor, Channel, Subject, record_event
-from broker.audit.subject_access import (
+from broker.core import UnitOfWork
+from broker.errors import Conflict, Forbidden, NotFound, ValidationError
+from broker.freetext import check_free_text
+from broker.oversight.search import household_keys
+from broker.oversight.subject_access import (
     FoundEntry,
     SubjectAccessReport,
     assemble,
     current_forms,
     find_entries,
 )
-from broker.core import UnitOfWork
-from broker.errors import Conflict, Forbidden, NotFound, ValidationError
-from broker.freetext import check_free_text
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Organisation, Professional
 
 if TYPE_CHECKING:
