@@ -29,7 +29,7 @@ from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
 from broker.db import Prepared
 from broker.errors import BrokerError, Conflict, NotFound, ValidationError
-from broker.pseudonyms.keys import check_directory
+from broker.keyfiles import check_directory
 from broker.registry.models import Organisation
 from broker.signing import ensure_signing_key, load_signing_key
 

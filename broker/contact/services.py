@@ -56,12 +56,12 @@ from broker.contact.steps import (
 )
 from broker.core import UnitOfWork
 from broker.errors import Forbidden, NotFound, ValidationError
+from broker.keyfiles import MissingKeyError
 from broker.notifications.services import notify
 from broker.policy import DecisionRequest
 from broker.policy.bases import consent_record_id, recordable_justification
 from broker.policy.model import FLAG_FOR_REVIEW, NOTIFY_HOLDER
 from broker.policy.obligations import applies_at
-from broker.pseudonyms.keys import MissingKeyError
 from broker.registry.consents import consent_in_force, household_values
 from broker.registry.lookups import Evidence, handle_key, match_handle
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, Organisation
