@@ -16,7 +16,7 @@ from broker.audit.services import Actor, Subject, record_event
 from broker.audit.verification import verify_log
 from broker.core import Core
 from broker.oversight.retention import erase_personal_details
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
+from broker.registry.rotation import run_rotation, start_or_resume
 from tests.audit.attacks import drop_guards
 from tests.conftest import FakeClock
 from tests.uow import in_uow

@@ -11,9 +11,9 @@ from broker.core import Core
 from broker.errors import ValidationError
 from broker.notifications.models import InboxMessage
 from broker.notifications.services import inbox, mark_read, notify, notify_auditors
-from broker.pseudonyms.rotation import start_or_resume
 from broker.registry import services as registry_services
 from broker.registry.models import Involvement, Professional
+from broker.registry.rotation import start_or_resume
 from broker.registry.services import RegistryService
 from tests.factories import register
 from tests.notifications.conftest import World

@@ -13,8 +13,8 @@ from broker.audit.services import Actor, record_event
 from broker.core import Core
 from broker.errors import Conflict, NotFound, ValidationError
 from broker.oversight import reports
-from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.lookups import Evidence
+from broker.registry.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register

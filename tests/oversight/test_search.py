@@ -23,8 +23,8 @@ from broker.core import Core
 from broker.demo import Household
 from broker.errors import NotFound, ValidationError
 from broker.oversight.search import AuditQuery, AuditRow, search_events, write_csv, write_json
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.rotation import run_rotation, start_or_resume
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock, broker_cli
 from tests.factories import (

@@ -28,9 +28,9 @@ from broker.errors import ValidationError
 from broker.oversight.subject_access import SubjectAccessReport
 from broker.oversight.subject_access_render import render_text, write_report_csv, write_report_json
 from broker.oversight.subject_requests import as_privacy_officer, release, request_access
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Involvement, MatchingKey, Organisation
+from broker.registry.rotation import run_rotation, start_or_resume
 from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.oversight.test_search import assert_no_raw, audit_text
