@@ -23,11 +23,11 @@ from werkzeug.wrappers import Response
 
 from broker import door, request_ids
 from broker.api.context import ApiContext
-from broker.api.keys import OrganisationKeys, load_response_key
 from broker.api.problems import is_api_request, outage_problem, register_unrouted_handlers
 from broker.api.proxies import TrustedProxies, parse_trusted
 from broker.api.views import bp as api
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys, load_response_key
 from broker.config import Settings
 from broker.core import Core
 from broker.housekeeping import start_housekeeping

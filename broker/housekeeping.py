@@ -5,7 +5,7 @@ Every ``interval`` seconds (10 by default) one round:
 1. writes the counted refusals of every minute that is over to the audit log, one event per
    source network and minute (:func:`broker.oversight.refusals.flush_tallies`);
 2. deletes the replay nonces whose signatures can no longer be accepted
-   (:func:`broker.api.replay.purge_expired`);
+   (:func:`broker.callers.replay.purge_expired`);
 3. deletes the evaluation counts of days before yesterday
    (:func:`broker.pseudonyms.quota.purge_days`).
 
@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from broker.api.replay import purge_expired
+from broker.callers.replay import purge_expired
 from broker.core import Core
 from broker.oversight.refusals import flush_tallies
 from broker.pseudonyms.quota import purge_days

@@ -1,6 +1,5 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from broker.api.models import IdempotencyRecord, OrganisationKey, ReplayNonce
 from broker.audit.models import (
     AuditCheckpoint,
     AuditCosignature,
@@ -11,6 +10,7 @@ from broker.audit.models import (
     SubjectAccessRequest,
     SubjectAccessWithholding,
 )
+from broker.callers.models import IdempotencyRecord, OrganisationKey, ReplayNonce
 from broker.contact.models import (
     ContactLink,
     ContactRequest,

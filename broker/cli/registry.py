@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from broker.api.idempotency import purge_records
-from broker.api.keys import OrganisationKeys
 from broker.audit.services import Actor
+from broker.callers.idempotency import purge_records
+from broker.callers.keys import OrganisationKeys
 from broker.cli.support import (
     act_as,
     cli_root,

@@ -7,8 +7,8 @@ import logging
 import pytest
 from nacl.signing import SigningKey
 
-from broker.api.keys import OrganisationKeys
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys
 from broker.core import Core
 from broker.errors import Conflict, ValidationError
 from broker.keyfiles import UnsafeKeyError

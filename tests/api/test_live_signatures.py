@@ -17,11 +17,11 @@ from broker_primitives.httpsig.signature_policy import REQUEST_COMPONENTS
 from broker_primitives.httpsig.signatures import RequestMessage, verify_response
 from sqlalchemy import select
 
-from broker.api.keys import OrganisationKeys
 from broker.api.schemas import b64url
 from broker.app import create_app
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys
 from broker.core import Core
 from broker.oversight.refusals import RefusalTally
 from tests.api.live import Organisation, broker_public_key, call, enrol, send, serve, signed
