@@ -30,14 +30,14 @@ from broker.oversight.retention import erase_personal_details
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.misuse import prune_counts
 from broker.registry.models import ACCESS_PROFESSIONAL, ACCESS_ROLES
-from broker.registry.services import NewInvolvement, RegistryService
-from broker.registry.views import (
+from broker.registry.results import (
     NONE_SHOWN,
     OTHERS_MAY_BE_HIDDEN,
     REGISTRATION_MAY_SHOW_MORE,
     OrganisationInfo,
     ProfessionalInfo,
 )
+from broker.registry.services import NewInvolvement, RegistryService
 
 # -- organisations -----------------------------------------------------------------------------
 

@@ -59,9 +59,9 @@ from broker.registry.candidates import Candidate, find_candidates
 from broker.registry.consents import ConsentRefused, ConsentScope, consent_in_force
 from broker.registry.misuse import count_lookup
 from broker.registry.obligations import flag_for_review, notify_holders
+from broker.registry.results import LookupResult, Match
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT, require_known
-from broker.registry.views import LookupResult, Match
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ from broker.registry.models import (
 )
 from broker.registry.passwords import hash_password
 from broker.registry.periods import add_months, add_years
+from broker.registry.results import (
+    InvolvementInfo,
+    OrganisationInfo,
+    ProfessionalInfo,
+)
 from broker.registry.validation import (
     EMAIL,
     MAX_BATCH,
@@ -55,11 +60,6 @@ from broker.registry.validation import (
     require_known,
     require_slug,
     require_text,
-)
-from broker.registry.views import (
-    InvolvementInfo,
-    OrganisationInfo,
-    ProfessionalInfo,
 )
 
 

@@ -17,8 +17,8 @@ from broker.contact.consents import ConsentService
 from broker.core import Core
 from broker.errors import ValidationError
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.results import LookupResult
 from broker.registry.services import RegistryService
-from broker.registry.views import LookupResult
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, register
 from tests.uow import committed
