@@ -41,7 +41,6 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from broker.audit.services import Actor, Subject, record_event
-from broker.contact.common import member
 from broker.contact.inform import own_involvement
 from broker.contact.models import CoordinatorProposal, CoordinatorVote
 from broker.contact.services import ContactService
@@ -49,6 +48,7 @@ from broker.core import UnitOfWork
 from broker.errors import Conflict, NotFound
 from broker.notifications.services import may_learn_of, notify
 from broker.policy import DecisionRequest, Policy
+from broker.registry.common import member
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, MatchingKey
 
 PROPOSED, AGREED, DECLINED, SUPERSEDED = "proposed", "agreed", "declined", "superseded"

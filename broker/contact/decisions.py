@@ -21,7 +21,6 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, Subject, record_event
-from broker.contact.common import member
 from broker.contact.models import REQUEST_APPROVED, REQUEST_DENIED, ContactRequest
 from broker.contact.obligations import require_second_approver
 from broker.contact.steps import (
@@ -37,6 +36,7 @@ from broker.core import Core, UnitOfWork
 from broker.freetext import check_free_text
 from broker.notifications.services import notify
 from broker.policy.model import REQUIRE_SECOND_APPROVER
+from broker.registry.common import member
 from broker.registry.consents import consent_in_force, household_values
 from broker.registry.models import Consent, Organisation, Professional
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor, record_event, time_ordered_uuid
-from broker.contact.common import changed, member
+from broker.contact.common import changed
 from broker.contact.decisions import decide
 from broker.contact.links import deliver_tokens
 from broker.contact.models import (
@@ -62,6 +62,7 @@ from broker.policy import DecisionRequest
 from broker.policy.bases import consent_record_id, recordable_justification
 from broker.policy.model import FLAG_FOR_REVIEW, NOTIFY_HOLDER
 from broker.policy.obligations import applies_at
+from broker.registry.common import member
 from broker.registry.consents import consent_in_force, household_values
 from broker.registry.lookups import Evidence, handle_key, match_handle
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, Organisation
