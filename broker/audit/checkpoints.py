@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal, overload
 
 from broker_primitives.merkle import Frontier
 from sqlalchemy import Connection, func, insert, select
@@ -89,6 +90,14 @@ def _state(connection: Connection) -> tuple[int, bytes, bytes, Frontier]:
     ).one()
     frontier = Frontier.from_bytes(size, bytes(blob))
     return size, frontier.root(), bytes(head), frontier
+
+
+@overload
+def sign_checkpoint(core: LogHost, *, force: Literal[True]) -> Checkpoint: ...
+
+
+@overload
+def sign_checkpoint(core: LogHost, *, force: bool = False) -> Checkpoint | None: ...
 
 
 def sign_checkpoint(core: LogHost, *, force: bool = False) -> Checkpoint | None:

@@ -55,7 +55,7 @@ from broker.contact.steps import (
     request_view,
 )
 from broker.core import UnitOfWork
-from broker.errors import Forbidden, NotFound, ValidationError
+from broker.errors import Forbidden, NotFound, ValidationError, required
 from broker.keyfiles import MissingKeyError
 from broker.notifications.services import notify
 from broker.policy import DecisionRequest
@@ -108,8 +108,8 @@ class ContactService:
                                       "; ".join(p.message("nl") for p in problems),
                                       code="basis")
             lookup, holder = self.find_match(session, actor, lookup_id, match_id, now)
-            holder_org = session.get(Organisation, holder.organisation_id)
-            assert holder_org is not None
+            holder_org = required(session.get(Organisation, holder.organisation_id),
+                                  "the holder's organisation")
             decision = policy.decide(DecisionRequest(
                 self.core.org_type(session.connection(), requester.organisation_id),
                 holder_org.org_type, purpose, basis))

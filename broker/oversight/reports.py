@@ -32,7 +32,7 @@ from broker.audit.chain import timestamp
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import UnitOfWork
-from broker.errors import Conflict, NotFound, ValidationError
+from broker.errors import Conflict, NotFound, ValidationError, required
 from broker.oversight.refusals import EVENT_TYPE as COUNTED
 from broker.oversight.search import AuditRow, check_period, period, query_rows
 from broker.pseudonyms.matching import RotationState
@@ -208,8 +208,8 @@ def unfollowed_lookups(uow: UnitOfWork, actor: Actor, *, days: int = 14,
     align = _EpochAligner(core, ((o, b) for *_, o, b in found))
     first_follow_up: dict[tuple[int, bytes], datetime] = {}
     lookups: dict[int, tuple[int, datetime, set[bytes]]] = {}
-    for row_id, event_type, org_id, at, value, oprf_epoch, broker_epoch in found:
-        assert org_id is not None  # filtered above
+    for row_id, event_type, row_org, at, value, oprf_epoch, broker_epoch in found:
+        org_id = required(row_org, "a look-up's organisation")  # filtered above
         key = align(value, oprf_epoch, broker_epoch)
         if event_type != "lookup:performed":
             earliest = first_follow_up.get((org_id, key))

@@ -43,7 +43,7 @@ from broker.audit.models import (
 )
 from broker.audit.services import Actor, Channel, Subject, record_event
 from broker.core import UnitOfWork
-from broker.errors import Conflict, Forbidden, NotFound, ValidationError
+from broker.errors import Conflict, Forbidden, NotFound, ValidationError, required
 from broker.freetext import check_free_text
 from broker.oversight.search import household_keys
 from broker.oversight.subject_access import (
@@ -174,10 +174,10 @@ def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, r
     """Release the withheld ``organisation`` (its code) for the request ``request_id`` only,
     and make the request's report again (rules 1, 5, 6)."""
     core = uow.core
-    reason_text = check_free_text(reason, field_en="The reason for the release",
-                                  field_nl="De reden van het vrijgeven",
-                                  max_length=MAX_REASON_LENGTH, required=True)
-    assert reason_text is not None  # required
+    reason_text = required(check_free_text(reason, field_en="The reason for the release",
+                                           field_nl="De reden van het vrijgeven",
+                                           max_length=MAX_REASON_LENGTH, required=True),
+                           "a required reason")
     policy = core.policy()
     connection = uow.connection
     officer_id = _officer(connection, actor)
