@@ -22,12 +22,13 @@ from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
 from broker import door, request_ids
+from broker import headers as security_headers
 from broker.api.context import ApiContext
-from broker.api.keys import OrganisationKeys, load_response_key
 from broker.api.problems import is_api_request, outage_problem, register_unrouted_handlers
 from broker.api.proxies import TrustedProxies, parse_trusted
 from broker.api.views import bp as api
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys, load_response_key
 from broker.config import Settings
 from broker.core import Core
 from broker.housekeeping import start_housekeeping
@@ -36,7 +37,6 @@ from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
 from broker.signin.keys import SignInKey
-from broker.web import headers as security_headers
 from broker.web.outage import outage_page
 from broker.web.refusals import rate_limited
 from broker.web.views import bp as web

@@ -7,7 +7,11 @@ stable ``code`` (the last part of its RFC 9457 problem type).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from broker_primitives.errors import BilingualError
+
+T = TypeVar("T")
 
 
 class BrokerError(BilingualError):
@@ -51,3 +55,17 @@ class ConfigurationError(BrokerError):
 
     code = "configuration"
     status = 500
+
+
+class BrokenInvariant(RuntimeError):
+    """The database lacks what the broker's own rules promise (a row a foreign key or a cascade
+    guarantees): a defect, not a person's mistake; the request fails and its unit of work is
+    rolled back, like any unexpected error."""
+
+
+def required(value: T | None, what: str) -> T:
+    """``value``, which the broker's rules guarantee exists; :class:`BrokenInvariant` naming
+    ``what`` if it does not (an explicit check where an ``assert`` would vanish under -O)."""
+    if value is None:
+        raise BrokenInvariant(f"{what} is missing, although the broker's rules guarantee it")
+    return value

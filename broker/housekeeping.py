@@ -3,9 +3,9 @@
 Every ``interval`` seconds (10 by default) one round:
 
 1. writes the counted refusals of every minute that is over to the audit log, one event per
-   source network and minute (:func:`broker.audit.refusals.flush_tallies`);
+   source network and minute (:func:`broker.oversight.refusals.flush_tallies`);
 2. deletes the replay nonces whose signatures can no longer be accepted
-   (:func:`broker.api.replay.purge_expired`);
+   (:func:`broker.callers.replay.purge_expired`);
 3. deletes the evaluation counts of days before yesterday
    (:func:`broker.pseudonyms.quota.purge_days`).
 
@@ -14,7 +14,7 @@ Rules this module guarantees:
 - One housekeeper per core; :func:`start_housekeeping` is idempotent and ``Core.dispose`` stops
   it after a last round.
 - Every task may run in several processes at once and may be repeated: each takes its rows in
-  one transaction (see :mod:`broker.audit.refusals`, rule 3), so nothing is written twice.
+  one transaction (see :mod:`broker.oversight.refusals`, rule 3), so nothing is written twice.
 - A failing round (the database away) is logged and left to the next one; nothing is lost,
   since counters, nonces and counts stay in the database until a round succeeds. A nonce kept
   too long only refuses a request that would have been refused as expired anyway.
@@ -27,9 +27,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from broker.api.replay import purge_expired
-from broker.audit.refusals import flush_tallies
+from broker.callers.replay import purge_expired
 from broker.core import Core
+from broker.oversight.refusals import flush_tallies
 from broker.pseudonyms.quota import purge_days
 
 log = logging.getLogger("broker.housekeeping")

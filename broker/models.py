@@ -1,6 +1,5 @@
 """Every model, imported in one place so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from broker.api.models import IdempotencyRecord, OrganisationKey, ReplayNonce
 from broker.audit.models import (
     AuditCheckpoint,
     AuditCosignature,
@@ -11,7 +10,7 @@ from broker.audit.models import (
     SubjectAccessRequest,
     SubjectAccessWithholding,
 )
-from broker.audit.refusals import RefusalTally
+from broker.callers.models import IdempotencyRecord, OrganisationKey, ReplayNonce
 from broker.contact.models import (
     ContactLink,
     ContactRequest,
@@ -20,6 +19,7 @@ from broker.contact.models import (
 )
 from broker.db import Base
 from broker.notifications.models import InboxMessage, OutboxMessage
+from broker.oversight.refusals import RefusalTally
 from broker.pseudonyms.models import EvaluationCount, KeyRotation
 from broker.registry.models import (
     Consent,

@@ -1,6 +1,6 @@
 """How many processes may serve the broker, and with which shared store (issue 11).
 
-What serving processes share: the database holds the replay nonces (:mod:`broker.api.replay`)
+What serving processes share: the database holds the replay nonces (:mod:`broker.callers.replay`)
 and the daily quotas (:mod:`broker.pseudonyms.quota`), so a captured request is accepted once
 whatever the number of processes. The per-minute request limits live in Redis
 (``BROKER_REDIS_URL``) or, without it, in the memory of one process; several processes without

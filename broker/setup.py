@@ -12,9 +12,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.api.keys import ensure_response_key
 from broker.audit.checkpoints import ensure_audit_key
 from broker.audit.services import Actor, record_event
+from broker.callers.keys import ensure_response_key
 from broker.core import Core
 from broker.errors import ConfigurationError
 from broker.migrate import upgrade

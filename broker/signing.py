@@ -12,7 +12,7 @@ from pathlib import Path
 from nacl.signing import SigningKey
 
 from broker.errors import ConfigurationError
-from broker.pseudonyms.keys import check_directory, check_private_file
+from broker.keyfiles import check_directory, check_private_file
 
 
 def ensure_signing_key(path: Path) -> bool:

@@ -39,9 +39,9 @@ from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
 from broker.policy import load_policy
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.candidates import MATCHES
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.rotation import run_rotation, start_or_resume
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.setup import initialise
 

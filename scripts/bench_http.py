@@ -28,9 +28,9 @@ from broker_primitives.blinding import Pseudonym
 from broker_primitives.httpsig.signatures import sign_request
 from nacl.signing import SigningKey
 
-from broker.api.keys import OrganisationKeys
 from broker.api.schemas import b64url
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys
 from broker.config import Settings
 from broker.core import Core
 from broker.registry.candidates import MATCHES
@@ -92,7 +92,7 @@ def floor(core: Core, key: SigningKey, households: list[list[Pseudonym]], count:
     """Look-ups per second of the irreducible work, in this process."""
     from broker_primitives.httpsig.signatures import verify_request  # noqa: PLC0415
 
-    from broker.api.replay import InMemoryReplayCache  # noqa: PLC0415
+    from broker.callers.replay import InMemoryReplayCache  # noqa: PLC0415
 
     b = core.keystore.load("broker", core.keystore.current_epoch("broker"))
     url = "http://127.0.0.1:1/v1/lookups"

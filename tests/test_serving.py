@@ -10,15 +10,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from broker.api.models import ReplayNonce
-from broker.api.replay import DatabaseReplayCache
 from broker.audit.models import AuditEvent
-from broker.audit.refusals import count_refusal
 from broker.audit.services import Actor
+from broker.callers.models import ReplayNonce
+from broker.callers.replay import DatabaseReplayCache
 from broker.config import Settings
 from broker.core import Core
 from broker.errors import ConfigurationError
 from broker.housekeeping import housekeep, start_housekeeping
+from broker.oversight.refusals import count_refusal
 from broker.pseudonyms.models import EvaluationCount
 from broker.pseudonyms.quota import charge
 from broker.registry.services import RegistryService

@@ -4,7 +4,7 @@ The signature layer lives in the primitives (:mod:`broker_primitives.httpsig`: R
 Message Signatures with Ed25519, the broker's rules and refusals, the message components and the
 signature base, RFC 9530 Content-Digest, RFC 8941 structured field values); here are
 :mod:`broker.api.target` (the request target as received, for ``@target-uri``) and
-:mod:`broker.api.replay` (the nonce replay cache). The JSON
+:mod:`broker.callers.replay` (the nonce replay cache). The JSON
 door: :mod:`broker.api.bodies` (what a body may be before a schema reads it),
 :mod:`broker.api.body_fields`, :mod:`broker.api.schemas` and :mod:`broker.api.contact_schemas`.
 """

@@ -5,10 +5,10 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 1. per-IP limit (flask-limiter, before any expensive work; ``X-Forwarded-For`` counts only from
    the proxies named in ``BROKER_TRUSTED_PROXIES``);
 2. the RFC 9421 signature (broker_primitives.httpsig.signatures: components, tag, times, key,
-   Ed25519, content digest, then the nonce, recorded in the database: broker.api.replay), over
+   Ed25519, content digest, then the nonce, recorded in the database: broker.callers.replay), over
    the target URI as received (broker.api.target, §2.2.2). The *verified* key id, never a
    header, identifies the caller from here on. A refusal here is a refusal of a caller nobody
-   answers for: it is counted per source network and minute (broker.audit.refusals), one audit
+   answers for: it is counted per source network and minute (broker.oversight.refusals), one audit
    event per network and minute, never an event per request, so strangers cannot flood the log.
    A replay or a changed body after a valid signature names the key in that count;
 3. the per-organisation limit. A refusal is an audit event ``auth:rate_limited``. When the
@@ -42,15 +42,15 @@ from redis.exceptions import RedisError
 
 from broker import request_ids
 from broker.api.context import api_context
-from broker.api.keys import RESPONSE_KEY_ID, Caller, OrganisationKeys
 from broker.api.problems import is_api_request
-from broker.api.replay import DatabaseReplayCache
 from broker.api.target import target_uri
-from broker.audit.refusals import count_refusal
 from broker.audit.services import Actor, truncate_address
+from broker.callers.keys import RESPONSE_KEY_ID, Caller, OrganisationKeys
+from broker.callers.replay import DatabaseReplayCache
 from broker.contact.links import redact_tokens
 from broker.door import uow
 from broker.errors import BrokerError
+from broker.oversight.refusals import count_refusal
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
 

@@ -17,7 +17,8 @@ together):
 4. Only requests that change state are claimed (registrations, a look-up that registers,
    contact requests and answers, consents): a retried look-up or evaluation is simply answered
    again, and audited again, as the disclosure it is.
-5. Stored answers are kept :data:`KEEP_DAYS` days, then purged (``broker purge``).
+5. Stored answers are kept :data:`~broker.callers.idempotency.KEEP_DAYS` days, then purged
+   (``broker purge``, :func:`broker.callers.idempotency.purge_records`).
 """
 
 from __future__ import annotations
@@ -25,17 +26,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Response, g, request
-from sqlalchemy import CursorResult, Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from broker.api.models import IdempotencyRecord
 from broker.api.target import target_uri
-from broker.audit.services import Actor
+from broker.callers.models import IdempotencyRecord
 from broker.contact.links import redact_tokens
 from broker.core import UnitOfWork
 from broker.db import Prepared
@@ -142,19 +141,3 @@ def _earlier_answer(work: UnitOfWork, params: dict[str, Any]) -> Response:
     response = Response(earlier.body, status=earlier.status, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response
-
-
-# Long enough for a case system to retry a whole interrupted sync the next working day.
-KEEP_DAYS = 7
-
-
-def purge_records(uow: UnitOfWork, actor: Actor) -> int:
-    """Delete stored answers older than :data:`KEEP_DAYS`; returns how many."""
-    cutoff = uow.now() - timedelta(days=KEEP_DAYS)
-    result = uow.session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-    deleted = cast(CursorResult[Any], result).rowcount
-    if deleted:
-        uow.record(actor, "api:idempotency_purged",
-                   details={"records": deleted, "older_than_days": KEEP_DAYS})
-    return int(deleted or 0)

@@ -30,7 +30,7 @@ from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
 from broker.api.bodies import MalformedRequest
-from broker.api.replay import ReplayCacheUnavailable
+from broker.callers.replay import ReplayCacheUnavailable
 from broker.contact.links import redact_tokens
 from broker.outages import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, is_outage
 

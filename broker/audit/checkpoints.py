@@ -21,20 +21,18 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal, overload
 
 from broker_primitives.merkle import Frontier
 from sqlalchemy import Connection, func, insert, select
 
 from broker.audit.chain import STATE_ID, to_millisecond
+from broker.audit.interfaces import LogHost
 from broker.audit.models import AuditCheckpoint, AuditLogState
 from broker.audit.notes import NoteKey, checkpoint_body, parse_checkpoint
 from broker.audit.witnessing import configured_witnesses, hand_to_witnesses, quorum
 from broker.clock import utcnow
 from broker.signing import ensure_signing_key, load_signing_key
-
-if TYPE_CHECKING:
-    from broker.core import Core
 
 __all__ = [
     "Checkpoint",
@@ -94,7 +92,15 @@ def _state(connection: Connection) -> tuple[int, bytes, bytes, Frontier]:
     return size, frontier.root(), bytes(head), frontier
 
 
-def sign_checkpoint(core: Core, *, force: bool = False) -> Checkpoint | None:
+@overload
+def sign_checkpoint(core: LogHost, *, force: Literal[True]) -> Checkpoint: ...
+
+
+@overload
+def sign_checkpoint(core: LogHost, *, force: bool = False) -> Checkpoint | None: ...
+
+
+def sign_checkpoint(core: LogHost, *, force: bool = False) -> Checkpoint | None:
     """Sign a checkpoint of the current tree; unless ``force``, only when the log grew since the
     last one. Returns the checkpoint, or None when there was nothing new to sign."""
     key = core.audit_key()
@@ -115,7 +121,7 @@ class Checkpointer:
     """Signs a checkpoint every ``interval`` seconds when the log grew, hands the newest to the
     witnesses, and does both once more at stop."""
 
-    def __init__(self, core: Core, interval: float) -> None:
+    def __init__(self, core: LogHost, interval: float) -> None:
         # Witness settings that do not fit together stop the start, not each later round.
         configured_witnesses(core.settings)
         quorum(core.settings)

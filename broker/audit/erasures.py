@@ -1,7 +1,7 @@
 """Which events' personal details an erasure accounts for.
 
 Personal details (source address, justification) are erased only by retention
-(:mod:`broker.audit.retention`), which appends an ``audit:details_erased`` event naming what it
+(:mod:`broker.oversight.retention`), which appends an ``audit:details_erased`` event naming what it
 erased: the events from ``first_seq`` to ``last_seq`` that occurred before ``occurred_before``
 and still had details. An event whose digest commits to details that are gone is accounted for
 only by such an event *after* it in the log; erasures written before the range was recorded

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -33,13 +33,11 @@ from broker_primitives.merkle import Frontier, verify_consistency
 from sqlalchemy import Connection, func, insert, select
 
 from broker.audit.compact_proofs import consistency_proof_from, tail_start
+from broker.audit.interfaces import LogHost
 from broker.audit.models import AuditCheckpoint, AuditCosignature, AuditEvent, AuditLogState
 from broker.audit.notes import CosignerKey, NoteError, NoteKey, split_note, tree_head
 from broker.config import Settings
 from broker.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from broker.core import Core
 
 log = logging.getLogger("broker.audit")
 SIZE_TYPE = "text/x.tlog.size"
@@ -123,7 +121,7 @@ class _Stored:
     note: str
 
 
-def hand_to_witnesses(core: Core) -> list[Handed]:
+def hand_to_witnesses(core: LogHost) -> list[Handed]:
     """Hand the newest checkpoint to every configured witness that has not cosigned it."""
     witnesses = configured_witnesses(core.settings)
     if not witnesses:
@@ -132,7 +130,7 @@ def hand_to_witnesses(core: Core) -> list[Handed]:
         return [_hand(core, client, witness) for witness in witnesses]
 
 
-def _hand(core: Core, client: httpx.Client, witness: Witness) -> Handed:
+def _hand(core: LogHost, client: httpx.Client, witness: Witness) -> Handed:
     with core.transaction() as connection:
         newest = _newest(connection)
         if newest is None:
@@ -153,7 +151,7 @@ def _hand(core: Core, client: httpx.Client, witness: Witness) -> Handed:
     return Handed(witness.name, "refused", newest.size, "the witness kept changing its size")
 
 
-def _submit(core: Core, client: httpx.Client, witness: Witness, old: int,
+def _submit(core: LogHost, client: httpx.Client, witness: Witness, old: int,
             newest: _Stored) -> Handed | tuple[int, _Stored]:
     """One add-checkpoint request; a Handed, or the size to prove from next."""
     try:
@@ -180,7 +178,7 @@ def _submit(core: Core, client: httpx.Client, witness: Witness, old: int,
     return _conflict(core, witness, held, newest)
 
 
-def _conflict(core: Core, witness: Witness, held: int,
+def _conflict(core: LogHost, witness: Witness, held: int,
               newest: _Stored) -> Handed | tuple[int, _Stored]:
     """The witness holds ``held`` events of this log: prove from there, unless it holds more
     than the log (cut back) or than the newest checkpoint (another process was quicker)."""
@@ -292,7 +290,7 @@ def _leaves(connection: Connection, after: int, upto: int) -> list[bytes]:
     return leaves
 
 
-def _keep(core: Core, witness: Witness, newest: _Stored, answer: str) -> Handed:
+def _keep(core: LogHost, witness: Witness, newest: _Stored, answer: str) -> Handed:
     """Store the witness's valid cosignatures on ``newest``."""
     try:
         text, lines = witness.key.cosignatures(newest.note + answer)

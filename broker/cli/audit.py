@@ -27,25 +27,7 @@ from typing import cast
 import click
 
 from broker.audit.export import export_bundle
-from broker.audit.search import (
-    DEFAULT_LIMIT,
-    FLAGS,
-    MAX_LIMIT,
-    AuditQuery,
-    AuditRow,
-    Flag,
-    search_events,
-)
 from broker.audit.services import Actor
-from broker.audit.subject_access import SubjectAccessReport
-from broker.audit.subject_access_render import (
-    officer_notes,
-    render_text,
-    write_report_csv,
-    write_report_json,
-)
-from broker.audit.subject_requests import as_privacy_officer, one_person, request_access
-from broker.audit.subject_requests import release as release_withheld
 from broker.cli.audit_checks import checkpoint, verify
 from broker.cli.audit_reports import (
     format_option,
@@ -63,6 +45,24 @@ from broker.cli.support import (
     identifier_options,
     unit_of_work,
 )
+from broker.oversight.search import (
+    DEFAULT_LIMIT,
+    FLAGS,
+    MAX_LIMIT,
+    AuditQuery,
+    AuditRow,
+    Flag,
+    search_events,
+)
+from broker.oversight.subject_access import SubjectAccessReport
+from broker.oversight.subject_access_render import (
+    officer_notes,
+    render_text,
+    write_report_csv,
+    write_report_json,
+)
+from broker.oversight.subject_requests import as_privacy_officer, one_person, request_access
+from broker.oversight.subject_requests import release as release_withheld
 
 
 @click.group("audit")

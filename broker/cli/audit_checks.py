@@ -112,7 +112,6 @@ def checkpoint() -> None:
         core = cli_root().core
         signed = sign_checkpoint(core, force=True)
         handed = hand_to_witnesses(core)
-    assert signed is not None  # forced
     click.echo(signed.note, nl=False)
     for outcome in handed:
         detail = f" ({outcome.detail})" if outcome.detail else ""

@@ -1,6 +1,7 @@
 """``broker audit report …`` and ``broker audit review``: the misuse reports and the verdict on
-a vital-interest event (:mod:`broker.audit.reports`, :mod:`broker.audit.misuse`), and how the
-audit commands take a period and print rows. Thin: parse, open one unit of work, call, print.
+a vital-interest event (:mod:`broker.oversight.reports`, :mod:`broker.oversight.misuse`), and
+how the audit commands take a period and print rows. Thin: parse, open one unit of work, call,
+print.
 
 - ``report vital-interest|fishing|volumes|unfollowed|refused``: fishing and volumes show
   today's flags unless a period is given; every run is itself audited.
@@ -20,11 +21,11 @@ from typing import Any, TypeVar
 
 import click
 
-from broker.audit import misuse, reports
-from broker.audit.search import write_csv, write_json
 from broker.audit.services import Actor
 from broker.cli.support import unit_of_work
 from broker.clock import LOCAL_ZONE
+from broker.oversight import misuse, reports
+from broker.oversight.search import write_csv, write_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -14,11 +14,9 @@ from typing import Any
 
 import click
 
-from broker.api.idempotency import purge_records
-from broker.api.keys import OrganisationKeys
-from broker.audit.misuse import prune_counts
-from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor
+from broker.callers.idempotency import purge_records
+from broker.callers.keys import OrganisationKeys
 from broker.cli.support import (
     act_as,
     cli_root,
@@ -28,16 +26,18 @@ from broker.cli.support import (
     identifier_options,
     unit_of_work,
 )
+from broker.oversight.retention import erase_personal_details
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.misuse import prune_counts
 from broker.registry.models import ACCESS_PROFESSIONAL, ACCESS_ROLES
-from broker.registry.services import NewInvolvement, RegistryService
-from broker.registry.views import (
+from broker.registry.results import (
     NONE_SHOWN,
     OTHERS_MAY_BE_HIDDEN,
     REGISTRATION_MAY_SHOW_MORE,
     OrganisationInfo,
     ProfessionalInfo,
 )
+from broker.registry.services import NewInvolvement, RegistryService
 
 # -- organisations -----------------------------------------------------------------------------
 

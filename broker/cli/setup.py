@@ -19,7 +19,7 @@ from broker.cli.support import cli_errors, cli_root, unit_of_work
 from broker.config import Settings
 from broker.demo import load_demo
 from broker.pseudonyms.keys import KeyName
-from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
+from broker.registry.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.services import RegistryService
 from broker.serving import check_workers, gunicorn_command
 from broker.setup import initialise

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, Subject, record_event
-from broker.contact.common import changed, member
+from broker.contact.common import changed
 from broker.contact.models import (
     REQUEST_PENDING,
     REQUEST_WITHDRAWN,
@@ -35,6 +35,7 @@ from broker.contact.models import (
 from broker.core import UnitOfWork, unit_of
 from broker.errors import NotFound, ValidationError
 from broker.policy.bases import consent_record_id
+from broker.registry.common import member
 from broker.registry.consents import ConsentInfo, NewConsent, prepare_consent, store_consent
 from broker.registry.models import Consent, Professional
 

@@ -41,14 +41,14 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from broker.audit.services import Actor, Subject, record_event
-from broker.contact.common import member
 from broker.contact.inform import own_involvement
 from broker.contact.models import CoordinatorProposal, CoordinatorVote
 from broker.contact.services import ContactService
 from broker.core import UnitOfWork
-from broker.errors import Conflict, NotFound
+from broker.errors import Conflict, NotFound, required
 from broker.notifications.services import may_learn_of, notify
 from broker.policy import DecisionRequest, Policy
+from broker.registry.common import member
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, MatchingKey
 
 PROPOSED, AGREED, DECLINED, SUPERSEDED = "proposed", "agreed", "declined", "superseded"
@@ -323,9 +323,8 @@ def _active(involvement: Involvement | None, today: date) -> bool:
 
 
 def _involvement(session: Session, row_id: int) -> Involvement:
-    involvement = session.get(Involvement, row_id)
-    assert involvement is not None  # a proposal's involvements cascade with it
-    return involvement
+    # A proposal's involvements cascade with it.
+    return required(session.get(Involvement, row_id), "a proposal's involvement")
 
 
 def _notify(session: Session, proposal: CoordinatorProposal, group: list[Involvement], *,

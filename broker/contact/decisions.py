@@ -21,7 +21,6 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from broker.audit.services import Actor, Subject, record_event
-from broker.contact.common import member
 from broker.contact.models import REQUEST_APPROVED, REQUEST_DENIED, ContactRequest
 from broker.contact.obligations import require_second_approver
 from broker.contact.steps import (
@@ -34,9 +33,11 @@ from broker.contact.steps import (
     request_view,
 )
 from broker.core import Core, UnitOfWork
+from broker.errors import required
 from broker.freetext import check_free_text
 from broker.notifications.services import notify
 from broker.policy.model import REQUIRE_SECOND_APPROVER
+from broker.registry.common import member
 from broker.registry.consents import consent_in_force, household_values
 from broker.registry.models import Consent, Organisation, Professional
 
@@ -78,8 +79,8 @@ def decide(uow: UnitOfWork, actor: Actor, request_id: str, *, professional: str,
                          details={"request_id": request.public_id, "approvals": 1,
                                   "approvals_required": 2})
             return request_view(session, request, [], actor)
-        first = session.get(Professional, request.first_approver_id)
-        assert first is not None
+        first = required(session.get(Professional, request.first_approver_id),
+                         "the first approver")
         # The second approver must differ from the first, even against a race.
         move(session, request, REQUEST_APPROVED, now,
              ContactRequest.first_approver_id == first.id,
@@ -102,9 +103,9 @@ def _check_consent(core: Core, session: Session, request: ContactRequest,
     """A request made on consent is granted only while that consent still carries it."""
     if request.consent_id is None:
         return
-    consent = session.get(Consent, request.consent_id)
-    holder_org = session.get(Organisation, request.holder_org_id)
-    assert consent is not None and holder_org is not None
+    consent = required(session.get(Consent, request.consent_id), "the request's consent")
+    holder_org = required(session.get(Organisation, request.holder_org_id),
+                          "the holder's organisation")
     consent_in_force(session, organisation_id=request.requester_org_id,
                      reference=consent.public_id, purpose=request.purpose,
                      household=household_values(core, session, subjects),

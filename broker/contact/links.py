@@ -30,7 +30,7 @@ from broker.audit.services import Actor, record_event
 from broker.contact.common import changed
 from broker.contact.models import ContactLink, ContactRequest
 from broker.core import UnitOfWork
-from broker.errors import Forbidden, NotFound
+from broker.errors import Forbidden, NotFound, required
 from broker.registry.models import Organisation, Professional
 
 TOKEN_LABEL = b"contact-link"
@@ -199,9 +199,8 @@ class LinkService:
             self._refuse(session, actor, link, "revoked")
         if link.expires_at <= self.core.now():
             self._refuse(session, actor, link, "expired")
-        shown = session.get(Professional, link.shows_id)
-        request = session.get(ContactRequest, link.request_id)
-        assert shown is not None and request is not None
+        shown = required(session.get(Professional, link.shows_id), "the link's professional")
+        request = required(session.get(ContactRequest, link.request_id), "the link's request")
         org = session.get(Organisation, shown.organisation_id)
         values = {"name": shown.name, "role": shown.role, "phone": shown.phone,
                   "email": shown.email, "organisation": org.name if org else None}

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor, record_event, time_ordered_uuid
-from broker.contact.common import changed, member
+from broker.contact.common import changed
 from broker.contact.decisions import decide
 from broker.contact.links import deliver_tokens
 from broker.contact.models import (
@@ -55,13 +55,14 @@ from broker.contact.steps import (
     request_view,
 )
 from broker.core import UnitOfWork
-from broker.errors import Forbidden, NotFound, ValidationError
+from broker.errors import Forbidden, NotFound, ValidationError, required
+from broker.keyfiles import MissingKeyError
 from broker.notifications.services import notify
 from broker.policy import DecisionRequest
 from broker.policy.bases import consent_record_id, recordable_justification
 from broker.policy.model import FLAG_FOR_REVIEW, NOTIFY_HOLDER
 from broker.policy.obligations import applies_at
-from broker.pseudonyms.keys import MissingKeyError
+from broker.registry.common import member
 from broker.registry.consents import consent_in_force, household_values
 from broker.registry.lookups import Evidence, handle_key, match_handle
 from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, Organisation
@@ -107,8 +108,8 @@ class ContactService:
                                       "; ".join(p.message("nl") for p in problems),
                                       code="basis")
             lookup, holder = self.find_match(session, actor, lookup_id, match_id, now)
-            holder_org = session.get(Organisation, holder.organisation_id)
-            assert holder_org is not None
+            holder_org = required(session.get(Organisation, holder.organisation_id),
+                                  "the holder's organisation")
             decision = policy.decide(DecisionRequest(
                 self.core.org_type(session.connection(), requester.organisation_id),
                 holder_org.org_type, purpose, basis))

@@ -35,7 +35,7 @@ from broker.contact.models import (
     ContactRequest,
 )
 from broker.core import unit_of
-from broker.errors import Conflict, NotFound
+from broker.errors import Conflict, NotFound, required
 from broker.notifications.services import notify
 from broker.policy.model import REQUIRE_SECOND_APPROVER
 from broker.registry.models import Involvement, Organisation, Professional
@@ -130,9 +130,9 @@ def grant(session: Session, request: ContactRequest, days: int, now: datetime) -
     if holder_involvement is None:
         raise Conflict("The holder's involvement has ended; no contact can be made.",
                        "De betrokkenheid van de houder is beëindigd; contact is niet mogelijk.")
-    holder = session.get(Professional, holder_involvement.professional_id)
-    requester = session.get(Professional, request.requester_id)
-    assert holder is not None and requester is not None
+    holder = required(session.get(Professional, holder_involvement.professional_id),
+                      "the holder's professional")
+    requester = required(session.get(Professional, request.requester_id), "the requester")
     return Granted(issue_links(session, request, holder, requester, days, now), holder,
                    requester)
 
@@ -182,9 +182,9 @@ def approvals_required(request: ContactRequest) -> int:
 def request_view(session: Session, request: ContactRequest, tokens: list[str],
                  actor: Actor) -> RequestView:
     """``request`` as the actor's side sees it."""
-    org = session.get(Organisation, request.requester_org_id)
-    requester = session.get(Professional, request.requester_id)
-    assert org is not None and requester is not None
+    org = required(session.get(Organisation, request.requester_org_id),
+                   "the requester's organisation")
+    requester = required(session.get(Professional, request.requester_id), "the requester")
     side = "requester" if actor.organisation_id == request.requester_org_id else "holder"
     link_ids = list(session.scalars(select(ContactLink.public_id).filter_by(
         request_id=request.id, issued_to_org_id=actor.organisation_id)))

@@ -45,8 +45,8 @@ from broker_primitives.httpsig.signatures import sign_request
 from nacl.signing import SigningKey
 from sqlalchemy import Table, and_, select, update
 
-from broker.api.keys import RESPONSE_KEY_ID, load_response_key
 from broker.audit.services import Actor, record_event
+from broker.callers.keys import RESPONSE_KEY_ID, load_response_key
 from broker.clock import utcnow
 from broker.notifications.models import OutboxMessage
 from broker.notifications.services import NotificationSettings

@@ -37,11 +37,11 @@ from sqlalchemy.orm import Session
 from broker.audit.services import Actor, record_event
 from broker.clock import utcnow
 from broker.config import number_setting
-from broker.contact.common import member
 from broker.core import Core, UnitOfWork, unit_of
 from broker.errors import ConfigurationError, ValidationError
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
+from broker.registry.common import member
 from broker.registry.models import (
     ACCESS_AUDITOR,
     INVOLVEMENT_ACTIVE,

@@ -11,8 +11,8 @@ import threading
 import time
 
 from broker.audit.services import Actor, record_event
-from broker.core import Core
 from broker.policy.holder import ReloadResult
+from broker.policy.interfaces import PolicyHost
 
 log = logging.getLogger("broker.policy")
 
@@ -20,7 +20,7 @@ log = logging.getLogger("broker.policy")
 RELOAD_INTERVAL = 2.0
 
 
-def record_policy_in_force(core: Core, actor: Actor) -> None:
+def record_policy_in_force(core: PolicyHost, actor: Actor) -> None:
     """Record, at start, which policy version the broker runs under."""
     policy = core.policy()
     with core.transaction() as connection:
@@ -29,7 +29,7 @@ def record_policy_in_force(core: Core, actor: Actor) -> None:
                               "reason": "start"})
 
 
-def reload_policy(core: Core, actor: Actor) -> ReloadResult:
+def reload_policy(core: PolicyHost, actor: Actor) -> ReloadResult:
     """Reload the policy if its files changed; audit what happened."""
     result = core.policies.reload_if_changed()
     if result.status == "unchanged":
@@ -51,7 +51,7 @@ def reload_policy(core: Core, actor: Actor) -> ReloadResult:
 class PolicyWatcher:
     """Calls :func:`reload_policy` at most every :data:`RELOAD_INTERVAL` seconds."""
 
-    def __init__(self, core: Core, interval: float = RELOAD_INTERVAL) -> None:
+    def __init__(self, core: PolicyHost, interval: float = RELOAD_INTERVAL) -> None:
         self.core = core
         self.interval = interval
         self._next = time.monotonic() + interval

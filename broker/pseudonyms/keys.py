@@ -6,9 +6,10 @@ Rules this module guarantees:
   are separate files under ``<keys_dir>/<which>/<epoch>.key``, one 32-byte scalar in hex each; the
   highest epoch is the current one. Epochs start at 1 and only grow.
 - A private key file is created with mode 0600 and never overwritten. A key file that other users
-  can read, or a keys directory that other users can write, is refused with :class:`UnsafeKeyError`
-  saying which file and the ``chmod`` that fixes it.
-- A missing key is refused with :class:`MissingKeyError` saying to run ``broker keys init``.
+  can read, or a keys directory that other users can write, is refused with
+  :class:`~broker.keyfiles.UnsafeKeyError` saying which file and the ``chmod`` that fixes it.
+- A missing key is refused with :class:`~broker.keyfiles.MissingKeyError` saying to run
+  ``broker keys init``.
 - Scalars are checked (canonical, non-zero) when read, so a corrupted file is noticed at start.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -26,52 +26,12 @@ from typing import Literal
 from broker_primitives import oprf
 
 from broker.errors import ConfigurationError
+from broker.keyfiles import MissingKeyError, check_directory, check_private_file
 
 KeyName = Literal["oprf", "broker"]
 # A directory listing is trusted only once the directory has been unchanged this long.
 SETTLE_NS = 2_000_000_000
 KEY_NAMES: tuple[KeyName, ...] = ("oprf", "broker")
-
-
-class MissingKeyError(ConfigurationError):
-    """A key the broker needs does not exist."""
-
-    code = "key-missing"
-
-
-class UnsafeKeyError(ConfigurationError):
-    """A key file or directory has permissions that let other users read or change it."""
-
-    code = "key-unsafe"
-
-
-def check_private_file(path: Path) -> None:
-    """Refuse a missing private key file, or one that other users can read."""
-    if not path.is_file():
-        raise MissingKeyError(
-            f"Key file {path} is missing. Create the keys with: broker keys init",
-            f"Sleutelbestand {path} ontbreekt. Maak de sleutels met: broker keys init",
-        )
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise UnsafeKeyError(
-            f"Private key {path} can be read by other users (mode {mode:o}). "
-            f"Fix it with: chmod 600 {path}",
-            f"Privésleutel {path} is leesbaar voor andere gebruikers (modus {mode:o}). "
-            f"Herstel dit met: chmod 600 {path}",
-        )
-
-
-def check_directory(path: Path) -> None:
-    """Refuse a key directory that other users can change."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o022:
-        raise UnsafeKeyError(
-            f"Key directory {path} can be changed by other users (mode {mode:o}). "
-            f"Fix it with: chmod 700 {path}",
-            f"Sleutelmap {path} kan door andere gebruikers gewijzigd worden (modus {mode:o}). "
-            f"Herstel dit met: chmod 700 {path}",
-        )
 
 
 class FileKeyStore:

@@ -9,7 +9,7 @@ Rules this module guarantees:
 - A consent record is made with the household's identifiers, pseudonymised exactly like a
   registration: only matching keys ``T = b·N`` at the current key epochs are stored
   (:class:`~broker.registry.models.ConsentKey`), and every key rotation re-keys them in place
-  (:mod:`broker.pseudonyms.rotation`). It never holds a name or an identifier.
+  (:mod:`broker.registry.rotation`). It never holds a name or an identifier.
 - It says who consented (the person, a parent, a guardian), when, for which purposes and kinds
   of organisation (none named: any), until when, and which professional recorded it; recording
   it is an audit event (``consent:recorded``) whose subjects are the household's keys, so that a

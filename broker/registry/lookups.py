@@ -27,7 +27,7 @@ Rules this module guarantees:
   many auditors).
 - The disclosure, the notices and the audit event (policy version, deciding rules, flags) are
   one transaction; every look-up is counted for same-day misuse in it
-  (:mod:`broker.audit.misuse`).
+  (:mod:`broker.registry.misuse`).
 - A match says whether it matched on a person or an address, never which identifier.
 - ``registration_required`` in the answer: reciprocity applies to this asker, purpose and basis
   under the policy, and the asker's organisation does not hold an active involvement on every
@@ -47,7 +47,6 @@ from typing import NoReturn, TypedDict
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection
 
-from broker.audit.misuse import count_lookup
 from broker.audit.services import Actor, Subject, record_event, time_ordered_uuid
 from broker.core import Core, UnitOfWork
 from broker.errors import Forbidden, ValidationError
@@ -58,10 +57,11 @@ from broker.policy.obligations import applies_at
 from broker.pseudonyms.matching import StoredKey, unique_values
 from broker.registry.candidates import Candidate, find_candidates
 from broker.registry.consents import ConsentRefused, ConsentScope, consent_in_force
+from broker.registry.misuse import count_lookup
 from broker.registry.obligations import flag_for_review, notify_holders
+from broker.registry.results import LookupResult, Match
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT, require_known
-from broker.registry.views import LookupResult, Match
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from nacl import bindings
 from nacl.exceptions import CryptoError
 
-from broker.pseudonyms.keys import check_directory, check_private_file
+from broker.keyfiles import check_directory, check_private_file
 
 KEY_FILE = Path("signin") / "signin.key"
 _NONCE_BYTES = bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES

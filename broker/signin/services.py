@@ -28,8 +28,8 @@ from broker.core import UnitOfWork
 from broker.errors import BrokerError, ValidationError
 from broker.registry.models import Professional
 from broker.registry.passwords import check_password, hash_password
+from broker.registry.results import ProfessionalInfo
 from broker.registry.validation import MIN_PASSWORD_LENGTH
-from broker.registry.views import ProfessionalInfo
 from broker.signin import throttle
 from broker.signin.accounts import account, anonymous_actor, find_account, web_actor
 from broker.signin.keys import SignInKey

@@ -25,7 +25,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broker.registry.models import Professional
-from broker.registry.views import ProfessionalInfo
+from broker.registry.results import ProfessionalInfo
 from broker.signin.models import STAGE_SECOND_FACTOR, STAGE_SIGNED_IN, WebSession
 
 IDLE = timedelta(minutes=30)

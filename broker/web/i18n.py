@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import session
 
-from broker.registry.views import NONE_SHOWN, OTHERS_MAY_BE_HIDDEN, REGISTRATION_MAY_SHOW_MORE
+from broker.registry.results import NONE_SHOWN, OTHERS_MAY_BE_HIDDEN, REGISTRATION_MAY_SHOW_MORE
 from broker.web.signin_texts import SIGN_IN_TEXTS
 
 LANGUAGES = ("nl", "en")

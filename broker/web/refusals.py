@@ -7,7 +7,7 @@ Rules this module guarantees:
   the broker's request id and the source network; the details hold the method and path, never
   the form (which may hold identifiers).
 - With nobody signed in (or a session naming an account that no longer exists), the refusal is
-  counted per source network and minute (:mod:`broker.audit.refusals`), never an event each.
+  counted per source network and minute (:mod:`broker.oversight.refusals`), never an event each.
 - The answer is the same either way: 400 with the "form expired" text for CSRF; 429 with a
   Dutch or English page and ``Retry-After`` for a rate limit.
 - The API's per-address limit is counted the same way (nobody is authenticated yet); its answer
@@ -22,10 +22,10 @@ from typing import NoReturn
 from flask import Response, abort, g, request, session
 from flask_limiter import RequestLimit
 
-from broker.audit.refusals import count_refusal
 from broker.audit.services import Actor, truncate_address
 from broker.door import uow
 from broker.errors import NotFound
+from broker.oversight.refusals import count_refusal
 from broker.registry.services import RegistryService
 from broker.web.i18n import t
 

@@ -16,8 +16,8 @@ from flask import Flask
 from nacl.signing import SigningKey, VerifyKey
 from werkzeug.serving import make_server
 
-from broker.api.keys import OrganisationKeys, response_key_path
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys, response_key_path
 from broker.core import Core
 from broker.registry.services import RegistryService
 from tests.uow import committed

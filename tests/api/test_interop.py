@@ -33,7 +33,7 @@ from http_message_signatures import (
 )
 from nacl.signing import SigningKey, VerifyKey
 
-from broker.api.replay import InMemoryReplayCache
+from broker.callers.replay import InMemoryReplayCache
 
 TARGET = "https://broker.example:8443/v1/lookups?batch=1"
 BODY = b'{"matching_keys": ["AAAA"], "purpose": "safety"}'

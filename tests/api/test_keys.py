@@ -7,11 +7,11 @@ import logging
 import pytest
 from nacl.signing import SigningKey
 
-from broker.api.keys import OrganisationKeys
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys
 from broker.core import Core
 from broker.errors import Conflict, ValidationError
-from broker.pseudonyms.keys import UnsafeKeyError
+from broker.keyfiles import UnsafeKeyError
 from broker.registry.services import RegistryService
 from tests.uow import committed
 

@@ -12,12 +12,12 @@ import pytest
 from broker_primitives.identifiers import parse_bsn
 from sqlalchemy import func, select
 
-from broker.api.idempotency import purge_records
-from broker.api.models import IdempotencyRecord
 from broker.api.schemas import b64url
 from broker.app import create_app
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
+from broker.callers.idempotency import purge_records
+from broker.callers.models import IdempotencyRecord
 from broker.config import Settings
 from broker.core import Core
 from broker.registry.models import Involvement

@@ -104,7 +104,7 @@ def test_request_decide_open_revoke(core: Core, base: str,
         from sqlalchemy import select  # noqa: PLC0415
 
         from broker.audit.models import AuditEvent  # noqa: PLC0415
-        from broker.audit.refusals import RefusalTally  # noqa: PLC0415
+        from broker.oversight.refusals import RefusalTally  # noqa: PLC0415
 
         stored = [str(d) for d in session.scalars(select(AuditEvent.details))]
         stored += [str(row) for row in session.execute(select(RefusalTally.__table__)).all()]

@@ -1,7 +1,7 @@
 """Signature checks through the real HTTP stack: a live server on 127.0.0.1.
 
 Every refusal has the right problem type and is counted, with its reason, for the audit log's
-per-network-and-minute event (broker.audit.refusals); no refusal writes an event of its own.
+per-network-and-minute event (broker.oversight.refusals); no refusal writes an event of its own.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from broker_primitives.httpsig.signature_policy import REQUEST_COMPONENTS
 from broker_primitives.httpsig.signatures import RequestMessage, verify_response
 from sqlalchemy import select
 
-from broker.api.keys import OrganisationKeys
 from broker.api.schemas import b64url
 from broker.app import create_app
 from broker.audit.models import AuditEvent
-from broker.audit.refusals import RefusalTally
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys
 from broker.core import Core
+from broker.oversight.refusals import RefusalTally
 from tests.api.live import Organisation, broker_public_key, call, enrol, send, serve, signed
 from tests.uow import committed
 

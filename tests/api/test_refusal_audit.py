@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from broker.app import create_app
 from broker.audit.models import AuditEvent
-from broker.audit.refusals import flush_tallies
 from broker.core import Core
+from broker.oversight.refusals import flush_tallies
 from broker.registry.models import Professional
 from tests.api.live import Organisation, call, send, serve, signed
 from tests.api.test_live_api import _core_with, matching_key, new_involvement

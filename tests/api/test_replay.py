@@ -1,4 +1,4 @@
-"""Tests for broker.api.replay: each nonce once per key id, atomically, failing closed."""
+"""Tests for broker.callers.replay: each nonce once per key id, atomically, failing closed."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from broker.api.models import ReplayNonce
-from broker.api.replay import (
+from broker.callers.models import ReplayNonce
+from broker.callers.replay import (
     DatabaseReplayCache,
     InMemoryReplayCache,
     ReplayCacheUnavailable,

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from broker.audit.checkpoints import sign_checkpoint
 from broker.audit.export import export_bundle
-from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import ValidationError
+from broker.oversight.retention import erase_personal_details
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock

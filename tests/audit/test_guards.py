@@ -12,11 +12,11 @@ from sqlalchemy.exc import DBAPIError
 
 from broker.audit.erasures import ERASED
 from broker.audit.models import AuditEvent
-from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor, Subject, record_event
 from broker.audit.verification import verify_log
 from broker.core import Core
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
+from broker.oversight.retention import erase_personal_details
+from broker.registry.rotation import run_rotation, start_or_resume
 from tests.audit.attacks import drop_guards
 from tests.conftest import FakeClock
 from tests.uow import in_uow

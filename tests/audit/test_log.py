@@ -14,10 +14,10 @@ from sqlalchemy.exc import DBAPIError
 from broker.audit.chain import GENESIS, content_of, entry_hash
 from broker.audit.checkpoints import NoteKey, parse_checkpoint, sign_checkpoint
 from broker.audit.models import AuditCheckpoint, AuditEvent
-from broker.audit.retention import erase_personal_details
 from broker.audit.services import Actor, record_event, truncate_address
 from broker.audit.verification import verify_log
 from broker.core import Core
+from broker.oversight.retention import erase_personal_details
 from tests.audit.attacks import drop_guards
 from tests.conftest import FakeClock
 from tests.uow import in_uow

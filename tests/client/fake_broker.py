@@ -29,7 +29,7 @@ from broker_primitives.httpsig.signatures import (
 )
 from nacl.signing import SigningKey, VerifyKey
 
-from broker.api.replay import InMemoryReplayCache
+from broker.callers.replay import InMemoryReplayCache
 
 BROKER_KEY_ID = "broker-api-1"
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,200}")

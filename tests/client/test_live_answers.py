@@ -13,8 +13,8 @@ import pytest
 from broker_client.cli import main as client_cli
 from click.testing import CliRunner
 
-from broker.api.keys import response_key_path
 from broker.app import create_app
+from broker.callers.keys import response_key_path
 from broker.core import Core
 from broker.registry.services import RegistryService
 from tests.api.live import Organisation, enrol, serve

@@ -24,8 +24,8 @@ from click.testing import CliRunner
 from flask import request
 from sqlalchemy import func, select
 
-from broker.api.keys import response_key_path
 from broker.app import create_app
+from broker.callers.keys import response_key_path
 from broker.core import Core
 from broker.registry.models import Involvement, MatchingKey
 from tests.api.live import Organisation, enrol, serve

@@ -11,8 +11,8 @@ import pytest
 from broker_client import BrokerAPIError, BrokerClient
 from flask import request
 
-from broker.api.keys import response_key_path
 from broker.app import create_app
+from broker.callers.keys import response_key_path
 from broker.core import Core
 from tests.api.live import Organisation, enrol, serve
 

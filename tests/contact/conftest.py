@@ -14,8 +14,8 @@ from broker.audit.models import AuditEvent
 from broker.contact.consents import ConsentService
 from broker.core import Core
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.results import LookupResult
 from broker.registry.services import RegistryService
-from broker.registry.views import LookupResult
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import (
     ADDRESS,

@@ -14,8 +14,8 @@ from typing import Any
 from broker_primitives.httpsig.signatures import VerifiedSignature, verify_request
 from nacl.signing import VerifyKey
 
-from broker.api.keys import RESPONSE_KEY_ID
-from broker.api.replay import InMemoryReplayCache
+from broker.callers.keys import RESPONSE_KEY_ID
+from broker.callers.replay import InMemoryReplayCache
 from broker.notifications.delivery import WEBHOOK_POLICY
 
 

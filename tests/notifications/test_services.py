@@ -11,9 +11,9 @@ from broker.core import Core
 from broker.errors import ValidationError
 from broker.notifications.models import InboxMessage
 from broker.notifications.services import inbox, mark_read, notify, notify_auditors
-from broker.pseudonyms.rotation import start_or_resume
-from broker.registry import services as registry_services
 from broker.registry.models import Involvement, Professional
+from broker.registry.results import InvolvementInfo
+from broker.registry.rotation import start_or_resume
 from broker.registry.services import RegistryService
 from tests.factories import register
 from tests.notifications.conftest import World
@@ -74,7 +74,7 @@ def test_a_registration_that_fails_leaves_no_notification(
     def broken(_involvement: Involvement) -> object:
         raise RuntimeError("after the notifications were written")
 
-    monkeypatch.setattr(registry_services.InvolvementInfo, "of", broken)
+    monkeypatch.setattr(InvolvementInfo, "of", broken)
     with pytest.raises(RuntimeError):
         register(world.registry, world.vt, world.mother)
     assert world.inbox() == [] and world.outbox() == []

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from broker.errors import ConfigurationError
-from broker.pseudonyms.keys import FileKeyStore, MissingKeyError, UnsafeKeyError
+from broker.keyfiles import MissingKeyError, UnsafeKeyError
+from broker.pseudonyms.keys import FileKeyStore
 
 
 def test_create_is_private_and_versioned(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from flask.testing import FlaskClient
 from nacl.signing import SigningKey
 from sqlalchemy import select
 
-from broker.api.keys import OrganisationKeys
 from broker.api.schemas import b64url
 from broker.app import create_app
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
+from broker.callers.keys import OrganisationKeys
 from broker.core import Core
 from broker.registry.services import RegistryService
 from tests.api.live import Organisation, call, serve

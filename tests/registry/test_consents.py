@@ -17,8 +17,8 @@ from broker.contact.consents import ConsentService
 from broker.core import Core
 from broker.errors import ValidationError
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.results import LookupResult
 from broker.registry.services import RegistryService
-from broker.registry.views import LookupResult
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, register
 from tests.uow import committed
@@ -216,7 +216,7 @@ def test_consent_needs_the_households_identifiers(chain: Chain) -> None:
 
 
 def test_key_rotation_re_keys_consent_records(chain: Chain) -> None:
-    from broker.pseudonyms.rotation import run_rotation, start_or_resume  # noqa: PLC0415
+    from broker.registry.rotation import run_rotation, start_or_resume  # noqa: PLC0415
 
     consent_id = chain.consent()
     for which in ("oprf", "broker"):
@@ -232,7 +232,7 @@ def test_key_rotation_re_keys_consent_records(chain: Chain) -> None:
 
 
 def test_a_consent_is_found_halfway_through_a_rotation(chain: Chain) -> None:
-    from broker.pseudonyms.rotation import run_rotation, start_or_resume  # noqa: PLC0415
+    from broker.registry.rotation import run_rotation, start_or_resume  # noqa: PLC0415
 
     consent_id = chain.consent()
     rotation, _ = start_or_resume(chain.core, Actor.system("test"), "broker", grace=0)

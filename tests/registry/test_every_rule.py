@@ -32,8 +32,8 @@ from broker.policy.loader import load_policy
 from broker.policy.model import FLAG_FOR_REVIEW, NOTIFY_HOLDER, VITAL_INTEREST, Rule
 from broker.policy.obligations import OBLIGATIONS, applies_at
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.results import LookupResult
 from broker.registry.services import RegistryService
-from broker.registry.views import LookupResult
 from tests.client.conftest import valid_bsns
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import Member, household, register

@@ -15,8 +15,8 @@ from broker_primitives.blinding import Pseudonym
 from broker.core import Core
 from broker.errors import ValidationError
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.results import LookupResult
 from broker.registry.services import RegistryService
-from broker.registry.views import LookupResult
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, register
 from tests.registry.world import (

@@ -17,10 +17,10 @@ from broker_primitives.blinding import Pseudonym
 
 from broker.audit.services import Actor
 from broker.core import Core
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.results import LookupResult
+from broker.registry.rotation import run_rotation, start_or_resume
 from broker.registry.services import RegistryService
-from broker.registry.views import LookupResult
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, register
 from tests.registry.world import add_member, event

@@ -13,7 +13,7 @@ from broker.audit.models import AuditEvent
 from broker.cli import main
 from broker.config import Settings
 from broker.core import Core
-from broker.pseudonyms.keys import UnsafeKeyError
+from broker.keyfiles import UnsafeKeyError
 from broker.signin.keys import SignInKey
 from broker.signin.services import BadCredentials, SignInService
 from broker.signin.throttle import Throttled

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from broker.app import create_app
 from broker.audit.models import AuditEvent
-from broker.audit.refusals import flush_tallies
 from broker.core import Core
+from broker.oversight.refusals import flush_tallies
 from broker.registry.models import Organisation
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock

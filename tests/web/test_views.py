@@ -140,7 +140,7 @@ def test_wrong_password_and_missing_csrf_are_refused(client: FlaskClient) -> Non
 
 def test_app_refuses_to_start_with_readable_key(core: Core) -> None:
     from broker.app import create_app  # noqa: PLC0415
-    from broker.pseudonyms.keys import UnsafeKeyError  # noqa: PLC0415
+    from broker.keyfiles import UnsafeKeyError  # noqa: PLC0415
 
     (core.settings.keys_dir / "oprf" / "0001.key").chmod(0o644)
     with pytest.raises(UnsafeKeyError, match="chmod 600"):

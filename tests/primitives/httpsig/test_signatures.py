@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey, VerifyKey
 
-from broker.api.replay import InMemoryReplayCache, ReplayCacheUnavailable
+from broker.callers.replay import InMemoryReplayCache, ReplayCacheUnavailable
 from tests.primitives.httpsig.conftest import BODY, NOW, TARGET, KeyRing
 
 KEY_ID = "org-a-2026"

@@ -24,12 +24,12 @@ from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import bindparam, select
 
-from broker.api.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.audit.services import Actor, record_event
+from broker.callers.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.core import UnitOfWork
 from broker.db import Prepared
 from broker.errors import BrokerError, Conflict, NotFound, ValidationError
-from broker.pseudonyms.keys import check_directory
+from broker.keyfiles import check_directory
 from broker.registry.models import Organisation
 from broker.signing import ensure_signing_key, load_signing_key
 

@@ -8,15 +8,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from broker.audit import reports
 from broker.audit.models import AuditSubject
 from broker.audit.services import Actor, record_event
 from broker.core import Core
 from broker.errors import Conflict, NotFound, ValidationError
-from broker.pseudonyms.rotation import remaining_rows, run_rotation, start_or_resume
+from broker.oversight import reports
 from broker.registry.lookups import Evidence
+from broker.registry.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.services import RegistryService
-from tests.audit.test_search import (
+from tests.conftest import FakeClock
+from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register
+from tests.oversight.test_search import (
     AUDITOR,
     B_BSN,
     HOUSEHOLD_A,
@@ -31,8 +33,6 @@ from tests.audit.test_search import (
     look_up,
     run,  # noqa: F401 - the command-line fixture
 )
-from tests.conftest import FakeClock
-from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, Member, household, make_member, register
 from tests.uow import in_uow
 
 VITAL = {"purpose": "protection", "basis": "vital_interest",

@@ -12,17 +12,17 @@ import pytest
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import select
 
-from broker.audit import misuse
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.demo import ORGANISATIONS, SHOWCASE
 from broker.notifications.models import InboxMessage
+from broker.oversight import misuse
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_AUDITOR
 from broker.registry.services import RegistryService
-from tests.audit.test_search import AUDITOR, follow_clock, last_event
 from tests.conftest import SHIPPED_POLICY, FakeClock, broker_cli
+from tests.oversight.test_search import AUDITOR, follow_clock, last_event
 from tests.uow import committed, in_uow
 
 OPERATOR = Actor.operator("test")  # evaluations charged to no organisation

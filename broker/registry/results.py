@@ -1,4 +1,4 @@
-"""Read-only views of registry objects that services return to doors and the CLI.
+"""Result objects: read-only values of registry objects that services return to doors and the CLI.
 
 Services return these frozen values rather than ORM objects, so nothing outside a unit of work can
 lazily load (or change) the database.

@@ -11,7 +11,7 @@
   rotation are brought to the newest epoch first), so a rotation neither hides nor invents a
   follow-up.
 - Fishing and unusual volumes *on the day* are flagged as look-ups happen, over the policy's
-  sliding windows; their report is :func:`broker.audit.misuse.misuse_flags`.
+  sliding windows; their report is :func:`broker.oversight.misuse.misuse_flags`.
 - **Refused requests** (:func:`refused_requests`): events with outcome ``refused``, counted per
   organisation, event type and reason; the counted refusals of unauthenticated requests
   (``auth:unauthenticated_refused``, one event per network and minute) count with the numbers
@@ -30,11 +30,11 @@ from sqlalchemy import Connection, func, or_, select, true
 
 from broker.audit.chain import timestamp
 from broker.audit.models import AuditEvent, AuditSubject
-from broker.audit.refusals import EVENT_TYPE as COUNTED
-from broker.audit.search import AuditRow, check_period, period, query_rows
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import UnitOfWork
-from broker.errors import Conflict, NotFound, ValidationError
+from broker.errors import Conflict, NotFound, ValidationError, required
+from broker.oversight.refusals import EVENT_TYPE as COUNTED
+from broker.oversight.search import AuditRow, check_period, period, query_rows
 from broker.pseudonyms.matching import RotationState
 from broker.registry.models import Organisation
 from broker.registry.validation import require_text
@@ -208,8 +208,8 @@ def unfollowed_lookups(uow: UnitOfWork, actor: Actor, *, days: int = 14,
     align = _EpochAligner(core, ((o, b) for *_, o, b in found))
     first_follow_up: dict[tuple[int, bytes], datetime] = {}
     lookups: dict[int, tuple[int, datetime, set[bytes]]] = {}
-    for row_id, event_type, org_id, at, value, oprf_epoch, broker_epoch in found:
-        assert org_id is not None  # filtered above
+    for row_id, event_type, row_org, at, value, oprf_epoch, broker_epoch in found:
+        org_id = required(row_org, "a look-up's organisation")  # filtered above
         key = align(value, oprf_epoch, broker_epoch)
         if event_type != "lookup:performed":
             earliest = first_follow_up.get((org_id, key))

@@ -1,5 +1,5 @@
-"""broker.audit.refusals: counted refusals become one event per network and minute, exactly once,
-whoever flushes and however many flush at once."""
+"""broker.oversight.refusals: counted refusals become one event per network and minute, exactly
+once, whoever flushes and however many flush at once."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from broker.audit.models import AuditEvent
-from broker.audit.refusals import RefusalTally, count_refusal, flush_tallies
-from broker.audit.reports import refused_requests
 from broker.audit.services import Actor
 from broker.audit.verification import verify_log
 from broker.core import Core
+from broker.oversight.refusals import RefusalTally, count_refusal, flush_tallies
+from broker.oversight.reports import refused_requests
 from tests.conftest import FakeClock
 from tests.uow import in_uow
 

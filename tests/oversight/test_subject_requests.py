@@ -18,21 +18,21 @@ from sqlalchemy import func, select, update
 
 from broker.audit.models import AuditEvent, SubjectAccessRequest, SubjectAccessWithholding
 from broker.audit.services import Actor
-from broker.audit.subject_access import SubjectAccessReport
-from broker.audit.subject_access_render import (
+from broker.core import Core
+from broker.errors import BrokerError, Conflict, Forbidden, NotFound, ValidationError
+from broker.oversight.subject_access import SubjectAccessReport
+from broker.oversight.subject_access_render import (
     officer_notes,
     render_text,
     write_report_csv,
     write_report_json,
 )
-from broker.audit.subject_requests import as_privacy_officer, release, request_access
-from broker.core import Core
-from broker.errors import BrokerError, Conflict, Forbidden, NotFound, ValidationError
+from broker.oversight.subject_requests import as_privacy_officer, release, request_access
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, Professional
 from broker.registry.services import RegistryService
-from tests.audit.test_search import audit_count, last_event
 from tests.conftest import SHIPPED_POLICY, broker_cli
+from tests.oversight.test_search import audit_count, last_event
 from tests.uow import committed, in_uow
 
 OPERATOR = Actor.operator("test")  # evaluations charged to no organisation

@@ -5,7 +5,7 @@ Rules this module guarantees:
 - Every form carries the request id, and, when something was withheld, the statement that
   information was withheld under UAVG art. 41 with each ground; never which organisation, of
   which type, or how many (that is for the privacy officer: :func:`officer_notes`).
-- Nothing else is added to the report's content (:mod:`broker.audit.subject_access`).
+- Nothing else is added to the report's content (:mod:`broker.oversight.subject_access`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import textwrap
 from typing import TextIO
 
 from broker.audit.chain import timestamp
-from broker.audit.search import as_dict
-from broker.audit.subject_access import CATEGORY_WORDS, AccessEntry, SubjectAccessReport, word
 from broker.clock import local_time
+from broker.oversight.search import as_dict
+from broker.oversight.subject_access import CATEGORY_WORDS, AccessEntry, SubjectAccessReport, word
 
 WITHHELD_NOTICE = (
     "Niet alle informatie staat in dit overzicht. Informatie waarvan bekendmaking u of een ander "

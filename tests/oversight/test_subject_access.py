@@ -15,9 +15,6 @@ from sqlalchemy import select
 
 from broker.audit.models import AuditEvent, AuditSubject, SubjectAccessRequest
 from broker.audit.services import Actor
-from broker.audit.subject_access import SubjectAccessReport
-from broker.audit.subject_access_render import render_text, write_report_csv, write_report_json
-from broker.audit.subject_requests import as_privacy_officer, release, request_access
 from broker.core import Core
 from broker.demo import (
     ORGANISATIONS,
@@ -28,12 +25,15 @@ from broker.demo import (
     population,
 )
 from broker.errors import ValidationError
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
+from broker.oversight.subject_access import SubjectAccessReport
+from broker.oversight.subject_access_render import render_text, write_report_csv, write_report_json
+from broker.oversight.subject_requests import as_privacy_officer, release, request_access
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Involvement, MatchingKey, Organisation
+from broker.registry.rotation import run_rotation, start_or_resume
 from broker.registry.services import RegistryService
-from tests.audit.test_search import assert_no_raw, audit_text
 from tests.conftest import SHIPPED_POLICY, FakeClock
+from tests.oversight.test_search import assert_no_raw, audit_text
 from tests.uow import committed, in_uow
 
 OPERATOR = Actor.operator("test")  # evaluations charged to no organisation

@@ -9,15 +9,15 @@ from broker.audit.models import AuditSubject
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import Conflict
-from broker.pseudonyms import rotation as rotation_module
 from broker.pseudonyms.keys import KeyName
-from broker.pseudonyms.rotation import (
+from broker.registry import rotation as rotation_module
+from broker.registry.models import Involvement, MatchingKey
+from broker.registry.rotation import (
     active_rotation,
     remaining_rows,
     run_rotation,
     start_or_resume,
 )
-from broker.registry.models import Involvement, MatchingKey
 from broker.registry.services import RegistryService
 from tests.factories import (
     ADDRESS,

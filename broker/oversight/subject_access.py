@@ -5,7 +5,7 @@ Rules this module guarantees:
 
 - The person is named by the matching keys of their own identifiers (a BSN, a name with a date
   of birth), never by an address: an address is shared by everyone who lives or lived there,
-  so a report on it would tell the asker about others (:mod:`broker.audit.subject_requests`
+  so a report on it would tell the asker about others (:mod:`broker.oversight.subject_requests`
   refuses one). Keys are compared in every form a stored key can have now, so the report is
   complete before, during and after a key rotation.
 - An entry is an event of an organisation: a registration (``involvement:registered``, found by

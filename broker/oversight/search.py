@@ -13,7 +13,7 @@ Rules this module guarantees:
   read: the filters, the number of results and, for a household search, the household's
   matching keys as subjects. Recording the keys means an auditor's search shows up in a later
   search by the same household (who looked at whose log). It carries no organisation, so the
-  subject access report (:mod:`broker.audit.subject_access`), which lists the *organisations*
+  subject access report (:mod:`broker.oversight.subject_access`), which lists the *organisations*
   that registered on or looked up the person, does not list the auditor.
 """
 

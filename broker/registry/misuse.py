@@ -1,5 +1,5 @@
-"""Misuse seen the same day: fishing and unusual volumes, judged over sliding windows with the
-thresholds of the policy's ``misuse:`` section, flagged to the auditors at once.
+"""Counting look-ups for misuse: fishing and unusual volumes, judged over sliding windows with
+the thresholds of the policy's ``misuse:`` section, flagged to the auditors at once.
 
 Rules this module guarantees:
 
@@ -22,10 +22,10 @@ Rules this module guarantees:
   stays high raises a new flag once the previous one has left the window.
 - Look-ups are serialised by the audit log's head, which the look-up's own event has locked by
   the time they are counted, so two concurrent look-ups never both raise one flag.
-- :func:`misuse_flags` (``broker audit report fishing|volumes``) lists the flags raised in a
-  period from their audit events, so the report shows exactly what reached the auditors.
 - :func:`prune_counts` (``broker purge``) deletes minutes older than the longest window: the
   counters hold no more of the professionals' activity than the judgement needs.
+
+The auditors' report of the flags raised is :func:`broker.oversight.misuse.misuse_flags`.
 """
 
 from __future__ import annotations
@@ -37,15 +37,11 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Connection, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from broker.audit.chain import timestamp
-from broker.audit.models import AuditEvent, MisuseCount
-from broker.audit.search import check_period, period
+from broker.audit.models import MisuseCount
 from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
 from broker.db import Prepared
-from broker.errors import ValidationError
 from broker.notifications.services import notify_auditors
-from broker.registry.models import Organisation
 
 if TYPE_CHECKING:
     from broker.core import Core
@@ -57,8 +53,6 @@ ORGANISATION = "organisation"
 # The kind of flag each counter raises (the ``kind`` in the flag event's details).
 KINDS = {FISHING: "fishing", PROFESSIONAL: "volume_professional",
          ORGANISATION: "volume_organisation"}
-FISHING_KINDS = ("fishing",)
-VOLUME_KINDS = ("volume_professional", "volume_organisation")
 
 _COUNTS = cast(Table, MisuseCount.__table__)
 
@@ -170,52 +164,3 @@ def prune_counts(uow: UnitOfWork, actor: Actor) -> int:
     record_event(connection, actor, "audit:misuse_counts_pruned",
                  details={"rows": int(deleted), "before_minute": before})
     return int(deleted)
-
-
-@dataclass(frozen=True)
-class MisuseFlag:
-    """A flag as the auditors received it: when, what, whose look-ups, how many within which
-    window, and the look-up that reached the threshold."""
-
-    flagged_at: datetime
-    kind: str
-    organisation: str | None
-    actor: str
-    lookups: int
-    threshold: int
-    window_minutes: int
-    event_id: str
-    lookup_event: str
-
-
-def _flag(at: datetime, event_id: str, details: dict[str, Any], code: str | None
-          ) -> MisuseFlag:
-    return MisuseFlag(at, str(details["kind"]), code, str(details["actor"]),
-                      int(details["lookups"]), int(details["threshold"]),
-                      int(details["window_minutes"]), event_id, str(details["lookup_event"]))
-
-
-def misuse_flags(uow: UnitOfWork, actor: Actor, kinds: tuple[str, ...],
-                 start: datetime | None = None,
-                 end: datetime | None = None) -> list[MisuseFlag]:
-    """The flags of ``kinds`` raised in the period (``start`` inclusive, ``end`` exclusive),
-    oldest first; audited as ``audit:reported``."""
-    unknown = sorted(set(kinds) - set(KINDS.values()))
-    if not kinds or unknown:
-        raise ValidationError(f"Choose flag kinds from: {', '.join(KINDS.values())}.",
-                              f"Kies soorten markering uit: {', '.join(KINDS.values())}.")
-    check_period(start, end)
-    connection = uow.connection
-    found = connection.execute(
-        select(AuditEvent.occurred_at, AuditEvent.event_id, AuditEvent.details,
-               Organisation.identifier)
-        .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-        .where(AuditEvent.event_type == "audit:misuse_flagged", *period(start, end))
-        .order_by(AuditEvent.seq)).all()
-    flags = [_flag(at, event_id, details, code)
-             for at, event_id, details, code in found if details["kind"] in kinds]
-    record_event(connection, actor, "audit:reported", details={
-        "report": "misuse_flags", "kinds": sorted(kinds),
-        "from": timestamp(start) if start else None, "to": timestamp(end) if end else None,
-        "rows": len(flags)})
-    return flags

@@ -18,13 +18,13 @@ from click.testing import Result
 from sqlalchemy import func, select
 
 from broker.audit.models import AuditEvent, AuditSubject
-from broker.audit.search import AuditQuery, AuditRow, search_events, write_csv, write_json
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.demo import Household
 from broker.errors import NotFound, ValidationError
-from broker.pseudonyms.rotation import run_rotation, start_or_resume
+from broker.oversight.search import AuditQuery, AuditRow, search_events, write_csv, write_json
 from broker.registry.lookups import Evidence, LookupService
+from broker.registry.rotation import run_rotation, start_or_resume
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock, broker_cli
 from tests.factories import (

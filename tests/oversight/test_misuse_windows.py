@@ -11,17 +11,18 @@ import pytest
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import func, select
 
-from broker.audit import misuse
 from broker.audit.models import AuditEvent, MisuseCount
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import ValidationError
 from broker.notifications.models import InboxMessage
+from broker.oversight import misuse
+from broker.registry.misuse import prune_counts
 from broker.registry.models import ACCESS_AUDITOR
 from broker.registry.services import RegistryService
-from tests.audit.test_search import AUDITOR, last_event, look_up
 from tests.conftest import OPEN_POLICY, FakeClock
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, make_member, register
+from tests.oversight.test_search import AUDITOR, last_event, look_up
 from tests.uow import in_uow
 
 SMALL = """
@@ -181,13 +182,13 @@ def test_prune_counts_keeps_only_what_a_window_reaches(core: Core, members: dict
     clock.now += timedelta(minutes=31)
     look_up(core, members["vt"], own)
     assert in_uow(
-            core, misuse.prune_counts, Actor.system("purge")) == 2  # the first minute's two rows
+            core, prune_counts, Actor.system("purge")) == 2  # the first minute's two rows
     event = last_event(core)
     assert (event.event_type, event.action, event.details["rows"]) == (
         "audit:misuse_counts_pruned", "D", 2)
     with core.session() as session:
         assert session.scalar(select(func.count()).select_from(MisuseCount)) == 2
-    assert in_uow(core, misuse.prune_counts, Actor.system("purge")) == 0
+    assert in_uow(core, prune_counts, Actor.system("purge")) == 0
 
 
 def test_flag_reports_refuse_unknown_kinds_and_periods(core: Core) -> None:

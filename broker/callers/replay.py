@@ -43,7 +43,7 @@ from sqlalchemy import Engine, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker.api.models import ReplayNonce
+from broker.callers.models import ReplayNonce
 from broker.core import UnitOfWork
 from broker.db import Prepared
 from broker.errors import BrokerError

@@ -1,5 +1,5 @@
 """API tables: organisations' signing keys, stored answers to idempotent requests, the signature
-nonces seen (broker.api.replay)."""
+nonces seen (broker.callers.replay)."""
 
 from __future__ import annotations
 

@@ -41,18 +41,18 @@ from broker.audit.models import (
     SubjectAccessRequest,
     SubjectAccessWithholding,
 )
-from broker.audit.search import household_keys
 from broker.audit.services import Actor, Channel, Subject, record_event
-from broker.audit.subject_access import (
+from broker.core import UnitOfWork
+from broker.errors import Conflict, Forbidden, NotFound, ValidationError, required
+from broker.freetext import check_free_text
+from broker.oversight.search import household_keys
+from broker.oversight.subject_access import (
     FoundEntry,
     SubjectAccessReport,
     assemble,
     current_forms,
     find_entries,
 )
-from broker.core import UnitOfWork
-from broker.errors import Conflict, Forbidden, NotFound, ValidationError
-from broker.freetext import check_free_text
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Organisation, Professional
 
 if TYPE_CHECKING:
@@ -174,10 +174,10 @@ def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, r
     """Release the withheld ``organisation`` (its code) for the request ``request_id`` only,
     and make the request's report again (rules 1, 5, 6)."""
     core = uow.core
-    reason_text = check_free_text(reason, field_en="The reason for the release",
-                                  field_nl="De reden van het vrijgeven",
-                                  max_length=MAX_REASON_LENGTH, required=True)
-    assert reason_text is not None  # required
+    reason_text = required(check_free_text(reason, field_en="The reason for the release",
+                                           field_nl="De reden van het vrijgeven",
+                                           max_length=MAX_REASON_LENGTH, required=True),
+                           "a required reason")
     policy = core.policy()
     connection = uow.connection
     officer_id = _officer(connection, actor)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from broker_primitives import oprf
 from sqlalchemy import func, select, update
@@ -41,17 +40,6 @@ DEFAULT_BATCH = 2000
 GRACE_SECONDS = 1.0
 
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class RotationReport:
-    """What a rotation run did."""
-
-    which: str
-    from_epoch: int
-    to_epoch: int
-    rows: int
-    resumed: bool
 
 
 def active_rotation(session: Session) -> RotationState | None:
