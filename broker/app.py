@@ -6,8 +6,9 @@ without a shared rate-limit store (broker.serving, broker.gunicorn_conf).
 
 Every request gets the broker's own request id first (broker.request_ids). Replay nonces and
 daily quotas live in the database, which every process shares; the per-minute limits in Redis
-when ``BROKER_REDIS_URL`` is set, else in this process's memory. A serving process runs the
-housekeeping (broker.housekeeping) beside the audit checkpoints and the notification delivery.
+when ``BROKER_REDIS_URL`` is set, else in this process's memory. Building the app starts no
+thread: checkpoints, notification delivery and housekeeping are ``broker worker``'s
+(broker.cli.jobs).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from broker.api.views import bp as api
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
-from broker.housekeeping import start_housekeeping
-from broker.notifications.delivery import start_delivery
 from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
@@ -73,9 +72,6 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]  # Flask's documented way
         app.wsgi_app, parse_trusted(core.settings.trusted_proxies))
     record_policy_in_force(core, Actor.system("startup"))
-    core.start_audit_checkpoints()
-    start_delivery(core)  # e-mails and webhooks from the outbox (one deliverer per core)
-    start_housekeeping(core)  # counted refusals to the audit log; expired nonces and quotas
     watcher = PolicyWatcher(core)
     app.extensions["broker.policy_watcher"] = watcher
 

@@ -1,5 +1,5 @@
-"""broker.serving and broker.housekeeping: who may serve with several processes, and the serving
-process's background rounds."""
+"""broker.serving and the worker's housekeeping job: who may serve with several processes, and
+the housekeeping round."""
 
 from __future__ import annotations
 
@@ -7,18 +7,16 @@ import sys
 from datetime import timedelta
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
 from broker.api.models import ReplayNonce
 from broker.api.replay import DatabaseReplayCache
-from broker.audit.models import AuditEvent
 from broker.audit.refusals import count_refusal
 from broker.audit.services import Actor
+from broker.cli.jobs import housekeep
 from broker.config import Settings
 from broker.core import Core
 from broker.errors import ConfigurationError
-from broker.housekeeping import housekeep, start_housekeeping
 from broker.pseudonyms.models import EvaluationCount
 from broker.pseudonyms.quota import charge
 from broker.registry.services import RegistryService
@@ -63,20 +61,6 @@ def test_one_round_flushes_counts_and_purges(core: Core, clock: FakeClock) -> No
     in_uow(core, count_refusal, network="10.0.0.0/24", door="api", reason="signature-missing")
     clock.now += timedelta(minutes=1)
     done = housekeep(core)
-    assert (done.refusal_events, done.nonces_purged, done.quota_days_purged) == (1, 1, 1)
+    assert (done["refusal_events"], done["nonces_purged"], done["quota_days_purged"]) == (1, 1, 1)
     assert (_count(core, ReplayNonce), _count(core, EvaluationCount)) == (1, 2)
-    assert housekeep(core).refusal_events == 0
-
-
-def test_the_serving_process_runs_it_and_dispose_stops_it(app: Flask, core: Core,
-                                                          clock: FakeClock) -> None:
-    housekeeper = start_housekeeping(core)
-    assert housekeeper.running
-    assert start_housekeeping(core) is housekeeper  # once per core
-    in_uow(core, count_refusal, network="10.0.0.0/24", door="web", reason="csrf")
-    clock.now += timedelta(minutes=1)
-    core.dispose()  # the last round writes the finished minute
-    assert not housekeeper.running
-    with core.session() as session:
-        assert session.scalar(select(func.count()).select_from(AuditEvent).filter_by(
-            event_type="auth:unauthenticated_refused")) == 1
+    assert housekeep(core)["refusal_events"] == 0
