@@ -13,7 +13,6 @@ thread: checkpoints, notification delivery and housekeeping are ``broker worker`
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +30,8 @@ from broker.api.views import bp as api
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.logs import configure_logging
+from broker.ops import views as ops
 from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
@@ -58,11 +59,15 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.config.update(overrides)
     app.extensions[door.CORE_EXTENSION] = core
     app.extensions["broker.signin_key"] = SignInKey.load(core.settings.keys_dir)
-    logging.getLogger("broker").setLevel(core.settings.log_level)
+    configure_logging(core.settings)
 
     app.before_request(request_ids.assign)  # before the limiter's check, so 429s carry it too
     app.after_request(request_ids.echo)
-    app.extensions["broker.api"] = _api_context(app, core, on_breach=rate_limited)
+    # /healthz, /readyz, /metrics; every answer counted and timed by its URL rule (after the
+    # commit below, which it includes).
+    ops.install(app)
+    app.extensions["broker.api"] = context = _api_context(app, core, on_breach=rate_limited)
+    context.limiter.exempt(ops.bp)  # a monitor's polling is not a client's traffic
     app.register_blueprint(web)
     app.register_blueprint(api)
     register_unrouted_handlers(app)
@@ -77,7 +82,8 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
 
     @app.before_request
     def _reload_policy() -> None:
-        watcher.tick()
+        if not ops.is_ops_request():  # /healthz reads nothing (broker.ops.views rule 5)
+            watcher.tick()
 
     return app
 

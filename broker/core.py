@@ -42,6 +42,7 @@ from broker.audit.services import Actor, RecordedEvent, bind_clock, record_event
 from broker.clock import LOCAL_ZONE, Clock, local_date, utcnow
 from broker.config import Settings
 from broker.db import make_engine, make_session_factory, unit_of_work
+from broker.metrics import QUOTA_REFUSALS
 from broker.policy import Policy, PolicyHolder
 from broker.pseudonyms.keys import FileKeyStore
 from broker.pseudonyms.matching import MatchingKeys
@@ -152,6 +153,7 @@ class UnitOfWork:
                                resets_at)
             self.undo()
             record_refusal(self.connection, actor, refused, count, day)
+            QUOTA_REFUSALS.inc()
             raise QuotaExceeded(refused, count)
         result = service.evaluate(blinded_elements)
         use = QuotaUse(True, quota, used, resets_at)

@@ -56,17 +56,29 @@ def configure_logging(settings: Settings) -> None:
             logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == _HANDLER_NAME:
-            return
-    handler = logging.StreamHandler(sys.stderr)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if any(handler.get_name() == _HANDLER_NAME for handler in root.handlers):
+        return
+    handler = _StandardError()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
-    for old in list(root.handlers):
-        root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]  # of the stream's type
+    """Writes to whatever ``sys.stderr`` is when a record comes (a server may replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # the base class keeps it in an attribute
+    def stream(self) -> object:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        """Ignored: always the current standard error."""
 
 
 def log_request(*, request_id: str, method: str, endpoint: str, status: int,
