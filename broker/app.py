@@ -6,13 +6,13 @@ without a shared rate-limit store (broker.serving, broker.gunicorn_conf).
 
 Every request gets the broker's own request id first (broker.request_ids). Replay nonces and
 daily quotas live in the database, which every process shares; the per-minute limits in Redis
-when ``BROKER_REDIS_URL`` is set, else in this process's memory. A serving process runs the
-housekeeping (broker.housekeeping) beside the audit checkpoints and the notification delivery.
+when ``BROKER_REDIS_URL`` is set, else in this process's memory. Building the app starts no
+thread: checkpoints, notification delivery and housekeeping are ``broker worker``'s
+(broker.cli.jobs).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -31,8 +31,8 @@ from broker.audit.services import Actor
 from broker.callers.keys import OrganisationKeys, load_response_key
 from broker.config import Settings
 from broker.core import Core
-from broker.housekeeping import start_housekeeping
-from broker.notifications.delivery import start_delivery
+from broker.logs import configure_logging
+from broker.ops import views as ops
 from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
@@ -59,11 +59,15 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.config.update(overrides)
     app.extensions[door.CORE_EXTENSION] = core
     app.extensions["broker.signin_key"] = SignInKey.load(core.settings.keys_dir)
-    logging.getLogger("broker").setLevel(core.settings.log_level)
+    configure_logging(core.settings)
 
     app.before_request(request_ids.assign)  # before the limiter's check, so 429s carry it too
     app.after_request(request_ids.echo)
-    app.extensions["broker.api"] = _api_context(app, core, on_breach=rate_limited)
+    # /healthz, /readyz, /metrics; every answer counted and timed by its URL rule (after the
+    # commit below, which it includes).
+    ops.install(app)
+    app.extensions["broker.api"] = context = _api_context(app, core, on_breach=rate_limited)
+    context.limiter.exempt(ops.bp)  # a monitor's polling is not a client's traffic
     app.register_blueprint(web)
     app.register_blueprint(api)
     register_unrouted_handlers(app)
@@ -73,15 +77,13 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]  # Flask's documented way
         app.wsgi_app, parse_trusted(core.settings.trusted_proxies))
     record_policy_in_force(core, Actor.system("startup"))
-    core.start_audit_checkpoints()
-    start_delivery(core)  # e-mails and webhooks from the outbox (one deliverer per core)
-    start_housekeeping(core)  # counted refusals to the audit log; expired nonces and quotas
     watcher = PolicyWatcher(core)
     app.extensions["broker.policy_watcher"] = watcher
 
     @app.before_request
     def _reload_policy() -> None:
-        watcher.tick()
+        if not ops.is_ops_request():  # /healthz reads nothing (broker.ops.views rule 5)
+            watcher.tick()
 
     return app
 

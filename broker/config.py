@@ -13,6 +13,8 @@ directory). Production names a PostgreSQL database and a Redis server instead.
 | BROKER_INSTANCE_DIR      | <home>/instance                       |
 | BROKER_REDIS_URL         | (none: in-memory stores)              |
 | BROKER_LOG_LEVEL         | INFO                                  |
+| BROKER_LOG_FORMAT        | text (json: one JSON object per line) |
+| BROKER_METRICS_TOKEN     | (none: /metrics only from loopback)   |
 | BROKER_TRUSTED_PROXIES   | (none: X-Forwarded-* is ignored)      |
 | BROKER_COOKIE_SECURE     | 0 (implied by an https base URL)      |
 | BROKER_BASE_URL          | http://127.0.0.1:5000 (links, cookie) |
@@ -51,6 +53,10 @@ class Settings:
     policy_dir: Path
     redis_url: str | None = None
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json" (broker.logs)
+    # Who may read /metrics (broker.metrics): with a token, whoever sends it as a bearer token;
+    # without one, only clients on this machine (a loopback address).
+    metrics_token: str | None = None
     trusted_proxies: str = ""
     api_ip_rate: str = "600/minute"
     api_org_rate: str = "1200/minute"
@@ -84,6 +90,8 @@ class Settings:
             policy_dir=Path(env.get("BROKER_POLICY_DIR") or home / "policies"),
             redis_url=env.get("BROKER_REDIS_URL") or None,
             log_level=env.get("BROKER_LOG_LEVEL", "INFO").upper(),
+            log_format=_choice_setting(env, "BROKER_LOG_FORMAT", ("text", "json")),
+            metrics_token=env.get("BROKER_METRICS_TOKEN") or None,
             trusted_proxies=env.get("BROKER_TRUSTED_PROXIES", ""),
             api_ip_rate=env.get("BROKER_API_IP_RATE") or "600/minute",
             api_org_rate=env.get("BROKER_API_ORG_RATE") or "1200/minute",
@@ -116,6 +124,15 @@ class Settings:
 def _list_setting(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """A comma-separated list; empty items are dropped."""
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _choice_setting(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first by default), case-insensitive."""
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {raw!r}",
+                                 f"{name} moet een van {', '.join(choices)} zijn, niet {raw!r}")
+    return raw
 
 
 def _count_setting(env: Mapping[str, str], name: str) -> int | None:

@@ -37,11 +37,12 @@ from broker_primitives.identifiers import Identifier
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from broker.audit.checkpoints import Checkpointer, NoteKey, load_audit_key
+from broker.audit.checkpoints import NoteKey, load_audit_key
 from broker.audit.services import Actor, RecordedEvent, bind_clock, record_event
 from broker.clock import LOCAL_ZONE, Clock, local_date, utcnow
 from broker.config import Settings
-from broker.db import make_engine, make_session_factory, start_checkpointer, unit_of_work
+from broker.db import make_engine, make_session_factory, unit_of_work
+from broker.metrics import QUOTA_REFUSALS
 from broker.policy import Policy, PolicyHolder
 from broker.pseudonyms.keys import FileKeyStore
 from broker.pseudonyms.matching import MatchingKeys
@@ -152,6 +153,7 @@ class UnitOfWork:
                                resets_at)
             self.undo()
             record_refusal(self.connection, actor, refused, count, day)
+            QUOTA_REFUSALS.inc()
             raise QuotaExceeded(refused, count)
         result = service.evaluate(blinded_elements)
         use = QuotaUse(True, quota, used, resets_at)
@@ -217,7 +219,6 @@ class Core:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        self.checkpointer = start_checkpointer(self.engine)
         self.sessions = make_session_factory(self.engine)
         self.keystore = FileKeyStore(settings.keys_dir)
         self.matching = MatchingKeys(self.keystore)
@@ -228,8 +229,6 @@ class Core:
         self.policies = PolicyHolder(settings.policy_dir)
         self._org_types: dict[int, str] = {}
         self._audit_key: NoteKey | None = None
-        self.audit_checkpointer: Checkpointer | None = None
-        self._on_dispose: list[Callable[[], None]] = []
 
     def policy(self) -> Policy:
         """The sharing policy in force."""
@@ -300,26 +299,7 @@ class Core:
             self._audit_key = load_audit_key(self.settings.audit_origin, self.settings.keys_dir)
         return self._audit_key
 
-    def start_audit_checkpoints(self) -> None:
-        """Sign audit checkpoints in the background (a serving process calls this once)."""
-        if self.audit_checkpointer is None:
-            self.audit_key()  # a missing or exposed key stops the start, not the thread
-            self.audit_checkpointer = Checkpointer(self, self.settings.audit_checkpoint_interval)
-
-    def on_dispose(self, stop: Callable[[], None]) -> None:
-        """Have :meth:`dispose` call ``stop`` first (a background task of a serving process)."""
-        self._on_dispose.append(stop)
-
     def dispose(self) -> None:
-        """Sign the last audit checkpoint, stop the background threads and close the database
-        connections."""
-        # The background tasks first (notification delivery, housekeeping), so that the last
-        # checkpoint covers what they write.
-        while self._on_dispose:
-            self._on_dispose.pop()()
-        if self.audit_checkpointer is not None:
-            self.audit_checkpointer.stop()
-            self.audit_checkpointer = None
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
+        """Close the database connections (the core starts no thread: background work is
+        ``broker worker``'s, broker.cli.jobs)."""
         self.engine.dispose()

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import stat
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -103,8 +101,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             # page cache) and read the rest through a memory map instead of read() calls.
             cursor.execute("PRAGMA cache_size=-65536")
             cursor.execute("PRAGMA mmap_size=268435456")
-            # Checkpoints run in a background thread (WalCheckpointer), not inside a commit.
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            # ``broker worker`` copies the write-ahead log into the file every half second
+            # (broker.cli.jobs), so that no look-up's commit pays for it (about 4 ms per
+            # thousand pages); SQLite checkpoints in a commit only as a safety net, should the
+            # log reach 10,000 pages (about 40 MiB) because no worker runs.
+            cursor.execute("PRAGMA wal_autocheckpoint=10000")
             cursor.close()
 
         return engine
@@ -132,48 +133,6 @@ def private_database_file(path: Path) -> None:
         except PermissionError:
             log.warning("%s can be read by other users and is not ours to change: "
                         "chmod 600 %s", companion, companion)
-
-
-class WalCheckpointer:
-    """Copies SQLite's write-ahead log into the database file in a background thread.
-
-    With SQLite's automatic checkpoints, every few hundred commits one look-up pays for copying
-    a thousand pages (about 4 ms). Here a daemon thread runs a PASSIVE checkpoint (it never
-    blocks readers or writers) every ``interval`` seconds, on its own connection. When the last
-    connection closes, SQLite checkpoints the rest itself.
-    """
-
-    def __init__(self, path: str, interval: float = 0.5) -> None:
-        self.path = path
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        try:
-            while not self._stop.wait(self.interval):
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error:
-            # A vanished or locked file ends the thread; SQLite's own checkpoint on close
-            # still runs, so nothing is lost, the log only grows until then.
-            return
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        """End the thread (after its current checkpoint)."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-def start_checkpointer(engine: Engine) -> WalCheckpointer | None:
-    """A :class:`WalCheckpointer` for a file-based SQLite engine; None for other databases."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return WalCheckpointer(url.database)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

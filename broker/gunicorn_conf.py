@@ -2,8 +2,9 @@
 broker.wsgi:app`` (worker count, address and the rest from the command line as usual).
 
 It refuses to start several workers without a shared rate-limit store, and refuses to grow to
-several workers later (``kill -TTIN``), as :mod:`broker.serving` describes. A deployment with a
-config file of its own imports these hooks from here.
+several workers later (``kill -TTIN``), as :mod:`broker.serving` describes; a worker that ends
+is marked in the Prometheus counts of ``PROMETHEUS_MULTIPROC_DIR`` (broker.metrics). A
+deployment with a config file of its own imports these hooks from here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from prometheus_client import multiprocess as prometheus_multiprocess
+
 from broker.config import Settings
 from broker.errors import ConfigurationError
+from broker.metrics import multiprocess
 from broker.serving import CHECKED, check_workers
 
 
@@ -36,3 +40,9 @@ def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None
     except ConfigurationError as exc:
         server.log.error("not adding workers: %s", exc.message_en)
         server.num_workers = old_value
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker ended: its live gauges leave the Prometheus counts (broker.metrics rule 2)."""
+    if multiprocess():
+        prometheus_multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,29 +1,35 @@
-"""broker.serving and broker.housekeeping: who may serve with several processes, and the serving
-process's background rounds."""
+"""broker.serving and the worker's housekeeping job: who may serve with several processes, and
+the housekeeping round."""
 
 from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 
-from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.callers.models import ReplayNonce
 from broker.callers.replay import DatabaseReplayCache
+from broker.cli.jobs import housekeep
 from broker.config import Settings
 from broker.core import Core
 from broker.errors import ConfigurationError
-from broker.housekeeping import housekeep, start_housekeeping
 from broker.oversight.refusals import count_refusal
 from broker.pseudonyms.models import EvaluationCount
 from broker.pseudonyms.quota import charge
 from broker.registry.services import RegistryService
-from broker.serving import check_workers, under_unchecked_gunicorn
-from tests.conftest import FakeClock
+from broker.serving import (
+    check_production,
+    check_workers,
+    default_workers,
+    metrics_directory,
+    production_command,
+    under_unchecked_gunicorn,
+)
+from tests.conftest import FakeClock, broker_cli
 from tests.uow import committed, in_uow
 
 
@@ -63,20 +69,35 @@ def test_one_round_flushes_counts_and_purges(core: Core, clock: FakeClock) -> No
     in_uow(core, count_refusal, network="10.0.0.0/24", door="api", reason="signature-missing")
     clock.now += timedelta(minutes=1)
     done = housekeep(core)
-    assert (done.refusal_events, done.nonces_purged, done.quota_days_purged) == (1, 1, 1)
+    assert (done["refusal_events"], done["nonces_purged"], done["quota_days_purged"]) == (1, 1, 1)
     assert (_count(core, ReplayNonce), _count(core, EvaluationCount)) == (1, 2)
-    assert housekeep(core).refusal_events == 0
+    assert housekeep(core)["refusal_events"] == 0
 
 
-def test_the_serving_process_runs_it_and_dispose_stops_it(app: Flask, core: Core,
-                                                          clock: FakeClock) -> None:
-    housekeeper = start_housekeeping(core)
-    assert housekeeper.running
-    assert start_housekeeping(core) is housekeeper  # once per core
-    in_uow(core, count_refusal, network="10.0.0.0/24", door="web", reason="csrf")
-    clock.now += timedelta(minutes=1)
-    core.dispose()  # the last round writes the finished minute
-    assert not housekeeper.running
-    with core.session() as session:
-        assert session.scalar(select(func.count()).select_from(AuditEvent).filter_by(
-            event_type="auth:unauthenticated_refused")) == 1
+def test_production_refuses_sqlite_and_a_missing_redis(settings: Settings) -> None:
+    postgres = settings.with_overrides(database_url="postgresql+psycopg://broker@db/broker")
+    if settings.is_sqlite:
+        with pytest.raises(ConfigurationError, match="BROKER_DATABASE_URL=postgresql"):
+            check_production(settings.with_overrides(redis_url="redis://127.0.0.1:6379/0"))
+    with pytest.raises(ConfigurationError, match="BROKER_REDIS_URL"):
+        check_production(postgres)
+    check_production(postgres.with_overrides(redis_url="redis://127.0.0.1:6379/0"))
+
+
+def test_serve_production_says_how_to_fix_sqlite(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    result = broker_cli(monkeypatch, tmp_path)("serve", "--production")
+    assert result.exit_code == 1
+    assert "PostgreSQL" in result.output and "BROKER_DATABASE_URL" in result.output
+
+
+def test_the_production_command_and_its_sizing(settings: Settings) -> None:
+    assert default_workers(1) == 3 and default_workers(4) == 9 and default_workers(64) == 16
+    command = production_command(9, "0.0.0.0", 8000)  # noqa: S104 - an argument, not a bind
+    assert command[command.index("--config") + 1] == "python:broker.gunicorn_conf"
+    assert command[command.index("--workers") + 1] == "9"
+    assert command[command.index("--worker-class") + 1] == "gthread"
+    assert command[-1] == "broker.wsgi:app"
+    directory = metrics_directory(settings, {})
+    (directory / "counter_1.db").write_bytes(b"old run")
+    assert list(metrics_directory(settings, {}).iterdir()) == []  # emptied for a new run

@@ -7,17 +7,16 @@ Rules this module guarantees:
   state row's compact range, so a checkpoint costs the same for ten events as for ten million;
   that compact range is stored with the checkpoint, so a consistency proof from it to a later
   tree needs only the events after it (:mod:`broker.audit.witnessing`).
-- A running broker signs one at least every minute while the log grows (``Checkpointer``), and
-  once more when it stops; a command-line run signs one when it is done. After each round the
-  newest checkpoint is handed to the configured witnesses; one that could not be reached gets it
-  in a later round, and the log goes on meanwhile.
+- A running broker signs one at least every minute while the log grows (the ``audit-checkpoint``
+  job of ``broker worker``, broker.cli.jobs), and once more when the worker stops; a
+  command-line run signs one when it is done. After each round the newest checkpoint is handed
+  to the configured witnesses; one that could not be reached gets it in a later round, and the
+  log goes on meanwhile.
 - Checkpoints are append-only in the database, like the events.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +29,11 @@ from broker.audit.chain import STATE_ID, to_millisecond
 from broker.audit.interfaces import LogHost
 from broker.audit.models import AuditCheckpoint, AuditLogState
 from broker.audit.notes import NoteKey, checkpoint_body, parse_checkpoint
-from broker.audit.witnessing import configured_witnesses, hand_to_witnesses, quorum
 from broker.clock import utcnow
 from broker.signing import ensure_signing_key, load_signing_key
 
 __all__ = [
     "Checkpoint",
-    "Checkpointer",
     "NoteKey",
     "audit_key_path",
     "checkpoint_body",
@@ -46,8 +43,6 @@ __all__ = [
     "parse_checkpoint",
     "sign_checkpoint",
 ]
-
-log = logging.getLogger("broker.audit")
 
 
 def audit_key_path(keys_dir: Path) -> Path:
@@ -115,40 +110,3 @@ def sign_checkpoint(core: LogHost, *, force: bool = False) -> Checkpoint | None:
             tree_size=size, root_hash=root, signed_at=at, note=note,
             frontier=frontier.to_bytes()).returning(AuditCheckpoint.id)).scalar_one()
     return Checkpoint(size, root, at, note, row_id)
-
-
-class Checkpointer:
-    """Signs a checkpoint every ``interval`` seconds when the log grew, hands the newest to the
-    witnesses, and does both once more at stop."""
-
-    def __init__(self, core: LogHost, interval: float) -> None:
-        # Witness settings that do not fit together stop the start, not each later round.
-        configured_witnesses(core.settings)
-        quorum(core.settings)
-        self.core = core
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit-checkpoints", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sign()
-
-    def _sign(self) -> None:
-        try:
-            sign_checkpoint(self.core)
-        except Exception:  # a failed checkpoint must not stop the broker; the next one covers it
-            log.exception("could not sign an audit checkpoint")
-        try:
-            hand_to_witnesses(self.core)
-        except Exception:  # a witness's trouble must not stop the broker; the next round retries
-            log.exception("could not hand the audit checkpoint to the witnesses")
-
-    def stop(self) -> None:
-        """Stop the thread and sign a last checkpoint of what was written."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sign()

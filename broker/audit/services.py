@@ -24,6 +24,7 @@ from broker.audit.chain import Personal, check_json, new_salt, seal, to_millisec
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.clock import utcnow
 from broker.db import prepared_insert
+from broker.metrics import AUDIT_APPEND
 
 Channel = Literal["web", "api", "cli", "system"]
 
@@ -287,12 +288,13 @@ def record_event(
         "justification": personal.justification,
         "personal_salt": salt,
     }
-    link = seal(connection, fields)
-    row_id: int = _INSERT_EVENT.insert_one(connection, fields)
-    subject_rows = [
-        {"event_id": row_id, "category": s.category, "value": s.value,
-         "oprf_epoch": s.oprf_epoch, "broker_epoch": s.broker_epoch}
-        for s in subjects
-    ]
-    _INSERT_SUBJECTS.insert_many(connection, subject_rows)
+    with AUDIT_APPEND.time():
+        link = seal(connection, fields)
+        row_id: int = _INSERT_EVENT.insert_one(connection, fields)
+        subject_rows = [
+            {"event_id": row_id, "category": s.category, "value": s.value,
+             "oprf_epoch": s.oprf_epoch, "broker_epoch": s.broker_epoch}
+            for s in subjects
+        ]
+        _INSERT_SUBJECTS.insert_many(connection, subject_rows)
     return RecordedEvent(row_id, str(fields["event_id"]), link.seq)

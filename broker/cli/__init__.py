@@ -4,7 +4,8 @@ command-line door of the broker, beside the web and API doors.
 One module per domain (:mod:`~broker.cli.setup`, :mod:`~broker.cli.registry`,
 :mod:`~broker.cli.signin`, :mod:`~broker.cli.contact`, :mod:`~broker.cli.coordination`,
 :mod:`~broker.cli.audit`, :mod:`~broker.cli.notifications`, :mod:`~broker.cli.policy`,
-:mod:`~broker.cli.witness`); this module makes the ``main`` group and registers theirs.
+:mod:`~broker.cli.witness`, and :mod:`~broker.cli.worker` with the background jobs of
+:mod:`~broker.cli.jobs`); this module makes the ``main`` group and registers theirs.
 
 Commands are thin: they parse options, open one unit of work, call one service in it, and print
 (:mod:`broker.cli.support`). Every domain error becomes one line on stderr in the chosen
@@ -28,6 +29,7 @@ from broker.cli.setup import demo, init, keys, serve
 from broker.cli.signin import COMMANDS as SIGN_IN_COMMANDS
 from broker.cli.support import Context
 from broker.cli.witness import witness_group
+from broker.cli.worker import worker_command
 
 
 @click.group()
@@ -42,7 +44,7 @@ def main(click_ctx: click.Context, lang: str) -> None:
 
 for _command in (init, serve, demo, keys, org, professional, register, lookup, purge,
                  policy_group, audit_group, contact_group, consent_group, inform_group,
-                 coordinator_group, notify_group, witness_group):
+                 coordinator_group, notify_group, witness_group, worker_command):
     main.add_command(_command)
 
 for _command in SIGN_IN_COMMANDS:  # unlock, enrol-totp, password

@@ -18,10 +18,19 @@ from broker.audit.services import Actor
 from broker.cli.support import cli_errors, cli_root, unit_of_work
 from broker.config import Settings
 from broker.demo import load_demo
+from broker.metrics import MULTIPROC_ENV
 from broker.pseudonyms.keys import KeyName
 from broker.registry.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.services import RegistryService
-from broker.serving import check_workers, gunicorn_command
+from broker.serving import (
+    THREADS,
+    check_production,
+    check_workers,
+    default_workers,
+    gunicorn_command,
+    metrics_directory,
+    production_command,
+)
 from broker.setup import initialise
 
 
@@ -54,11 +63,25 @@ def init(demo: bool) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes; more than 1 runs gunicorn and needs BROKER_REDIS_URL.")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Worker processes; more than 1 runs gunicorn and needs BROKER_REDIS_URL "
+                   "(default 1; with --production 2 x cores + 1, at most 16).")
+@click.option("--production", is_flag=True,
+              help="Run gunicorn as in production: PostgreSQL and Redis required, gthread "
+                   "workers, shared Prometheus counts.")
+def serve(host: str, port: int, workers: int | None, production: bool) -> None:
     """Run the broker's web server: one process with threads (the embedded default), or
-    gunicorn with its config module (``--workers N``, as in production)."""
+    gunicorn with its config module (``--workers N``, or ``--production``)."""
+    if production:
+        with cli_errors():
+            settings = Settings.from_env()
+            check_production(settings)
+            count = workers or default_workers()
+            check_workers(count, settings)
+            os.environ[MULTIPROC_ENV] = str(metrics_directory(settings))
+        click.echo(f"gunicorn: {count} workers x {THREADS} threads on {host}:{port}", err=True)
+        os.execv(sys.executable, production_command(count, host, port))  # noqa: S606 - ours
+    workers = workers or 1
     if workers > 1:
         with cli_errors():
             check_workers(workers, Settings.from_env())

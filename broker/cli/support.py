@@ -70,7 +70,7 @@ class Context:
         if self._core is None:
             return
         core, self._core = self._core, None
-        if core.audit_checkpointer is None and audit_key_path(core.settings.keys_dir).exists():
+        if audit_key_path(core.settings.keys_dir).exists():
             try:
                 sign_checkpoint(core)
             except (BrokerError, SQLAlchemyError) as exc:  # e.g. a database not yet set up

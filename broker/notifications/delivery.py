@@ -6,10 +6,11 @@ Rules this module guarantees:
   transaction. A crash after sending but before recording sends it again once its claim (the
   *lease*, ``BROKER_NOTIFY_LEASE``) runs out; a crash before sending loses nothing. Receivers
   deduplicate on the body's ``id`` (e-mails carry it in their Message-ID).
-- Concurrent deliverers (gunicorn workers, hosts, ``broker notify run``) never claim the same
-  message at once: a claim is one ``WITH … UPDATE … RETURNING`` that moves the claimed rows'
-  ``next_attempt_at`` to the end of the lease; on PostgreSQL the CTE takes the rows
-  ``FOR UPDATE SKIP LOCKED``, on SQLite the statement runs under the database's single writer.
+- Delivery runs in ``broker worker`` (its ``notifications`` job, broker.cli.jobs) or
+  ``broker notify run``, never in a web process. Concurrent deliverers (several workers, hosts)
+  never claim the same message at once: a claim is one ``WITH … UPDATE … RETURNING`` that moves
+  the claimed rows' ``next_attempt_at`` to the end of the lease; on PostgreSQL the CTE takes the
+  rows ``FOR UPDATE SKIP LOCKED``, on SQLite the statement runs under the database's single writer.
   A round claims only what was due when it began, in batches of ten.
 - A webhook is an HTTP POST of the JSON body, signed per RFC 9421 with the broker's API key
   (``keys/api/signing.key``, key id ``broker-api-1``: the key organisations already trust for
@@ -31,8 +32,6 @@ import logging
 import random
 import smtplib
 import ssl
-import threading
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -279,61 +278,3 @@ def _record(core: Core, settings: NotificationSettings, row: _Message, failure: 
     log.log(level, "notification %s %s (%s, attempt %s%s)", row.id, outcome.replace("_", " "),
             row.channel, attempt, f", {failure.reason}" if failure else "")
     return DeliveryReport(**{outcome: 1})
-
-
-class Deliverer:
-    """Delivers due messages in a background thread: at once, then every ``interval`` seconds
-    (straight on while a round finds a full batch)."""
-
-    def __init__(self, core: Core, settings: NotificationSettings | None = None,
-                 limit: int = 100) -> None:
-        self.core = core
-        self.settings = settings or NotificationSettings.from_env()
-        self.limit = limit
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                full = deliver_due(self.core, limit=self.limit,
-                                   settings=self.settings).claimed >= self.limit
-            except Exception:  # a failed round must not stop the thread; the next one retries
-                log.exception("notification delivery round failed")
-                full = False
-            if not full:
-                self._stop.wait(self.settings.interval)
-
-    @property
-    def running(self) -> bool:
-        """True while the thread runs."""
-        return self._thread.is_alive() and not self._stop.is_set()
-
-    def stop(self) -> None:
-        """Stop after the current round (what it claimed but did not send is sent again later,
-        once its lease runs out)."""
-        self._stop.set()
-        self._thread.join(timeout=3 * self.settings.timeout + 5)
-
-
-_RUNNING: weakref.WeakKeyDictionary[Core, Deliverer] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def start_delivery(core: Core) -> Deliverer:
-    """The core's background deliverer, started once per core (a serving process calls it)."""
-    with _LOCK:
-        deliverer = _RUNNING.get(core)
-        if deliverer is None or not deliverer.running:
-            deliverer = _RUNNING[core] = Deliverer(core)
-            core.on_dispose(lambda: stop_delivery(core))
-        return deliverer
-
-
-def stop_delivery(core: Core) -> None:
-    """Stop the core's background deliverer, if it runs (``Core.dispose`` calls it, first)."""
-    with _LOCK:
-        deliverer = _RUNNING.pop(core, None)
-    if deliverer is not None:
-        deliverer.stop()

@@ -12,7 +12,7 @@ Rules this module guarantees:
    never appends an event. Every part of that row key is bounded: the minute, a network cut to
    /24 or /48 (``truncate_address``), the door (``api`` or ``web``), one of the broker's reason
    codes and a key id the broker issued. Nothing the caller chose in free text is kept.
-2. :func:`flush_tallies` (the serving process's housekeeping, every few seconds) turns the
+2. :func:`flush_tallies` (the housekeeping job of ``broker worker``, every ten seconds) turns the
    counters of each minute that is over into one event ``auth:unauthenticated_refused`` per
    minute and network: actor ``unauthenticated``, outcome ``refused``, the network as the
    event's source address (a personal detail: outside the hash, erased by retention), and in its

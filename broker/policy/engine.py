@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from broker.metrics import POLICY_DECISIONS
 from broker.policy import explain
 from broker.policy.bases import BasisProblem, check_basis
 from broker.policy.errors import PolicyLoadError, PolicyProblem
@@ -224,7 +225,10 @@ class Policy:
     def decide(self, request: DecisionRequest) -> Decision:
         """The decision for ``request``; a code this policy does not declare is denied."""
         decision = self._table.get(request)
-        return decision if decision is not None else self._compile(DecisionRequest(*request))
+        if decision is None:
+            decision = self._compile(DecisionRequest(*request))
+        POLICY_DECISIONS.labels("allow" if decision.allowed else "deny").inc()
+        return decision
 
     def requests(self) -> Iterator[DecisionRequest]:
         """Every request in this policy's finite space, in declaration order."""

@@ -23,6 +23,8 @@ from broker.audit.witnessing import (
     hand_to_witnesses,
     quorum,
 )
+from broker.cli.jobs import schedule
+from broker.cli.worker import Worker
 from broker.config import Settings
 from broker.core import Core
 from broker.errors import ConfigurationError
@@ -99,14 +101,13 @@ def test_the_log_goes_on_while_the_witness_is_down_and_catches_up(
     assert report.ok and not report.awaiting_cosignatures and report.copies == 1
 
 
-def test_the_running_broker_hands_its_last_checkpoint_over_when_it_stops(
+def test_the_worker_hands_its_last_checkpoint_over_when_it_stops(
         core: Core, witness: RunningWitness) -> None:
     core.settings = core.settings.with_overrides(audit_checkpoint_interval=3600.0)
-    core.start_audit_checkpoints()
+    worker = Worker(core, schedule(core))
     append(core, 3)
-    assert core.audit_checkpointer is not None
-    core.audit_checkpointer.stop()  # signs a last checkpoint and hands it to the witness
-    core.audit_checkpointer = None
+    worker.stop()
+    worker.run()  # no tick: the jobs run at stop sign a last checkpoint and hand it over
     with core.transaction() as connection:
         newest = connection.execute(select(func.max(AuditCheckpoint.tree_size))).scalar_one()
     assert witness_size(witness, core) == newest
@@ -248,8 +249,7 @@ def test_a_log_key_is_not_a_witness_key_and_the_quorum_is_bounded(
 def test_witness_settings_that_do_not_fit_stop_the_start(core: Core) -> None:
     core.settings = core.settings.with_overrides(witness_urls=("http://127.0.0.1:1",))
     with pytest.raises(ConfigurationError, match="BROKER_WITNESS_KEYS"):
-        core.start_audit_checkpoints()
-    assert core.audit_checkpointer is None
+        schedule(core)
 
 
 @pytest.mark.parametrize("raw", ["0", "1.5", "two", "-1"])

@@ -1,0 +1,1 @@
+"""What operators and their monitoring ask of a running broker: /healthz, /readyz, /metrics."""
