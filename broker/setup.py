@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.audit.checkpoints import ensure_audit_key
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.callers.keys import ensure_response_key
 from broker.core import Core
@@ -49,7 +50,7 @@ def initialise(core: Core, actor: Actor) -> InitReport:
         created.append("signin")
     if created:
         with core.session() as session:
-            record_event(session, actor, "keys:created", details={"keys": created, "epoch": 1})
+            record_event(session, actor, Event.KEYS_CREATED, details={"keys": created, "epoch": 1})
     return InitReport(created, _ensure_secret(core.settings.instance_dir / SECRET_FILE))
 
 

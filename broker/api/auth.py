@@ -44,6 +44,7 @@ from broker import request_ids
 from broker.api.context import api_context
 from broker.api.problems import is_api_request
 from broker.api.target import target_uri
+from broker.audit.events import Event
 from broker.audit.services import Actor, truncate_address
 from broker.callers.keys import RESPONSE_KEY_ID, Caller, OrganisationKeys
 from broker.callers.replay import DatabaseReplayCache
@@ -135,7 +136,7 @@ def _refuse_limit(caller: Caller, limit: str, scope: str, cost: int) -> NoReturn
             f"Your organisation's limit of {limit} for {scope} is used up; retry later.",
             f"Het limiet van uw organisatie ({limit}) voor {scope} is op; probeer het later.",
         ),
-        g.actor, "auth:rate_limited", reason=f"{scope}: {limit}",
+        g.actor, Event.AUTH_RATE_LIMITED, reason=f"{scope}: {limit}",
         details={"key_id": caller.key_id, "cost": cost, "method": request.method,
                  "path": redact_tokens(request.path)})
 

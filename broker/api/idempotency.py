@@ -34,6 +34,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from broker.api.target import target_uri
+from broker.audit.events import Event
 from broker.callers.models import IdempotencyRecord
 from broker.contact.links import redact_tokens
 from broker.core import UnitOfWork
@@ -135,7 +136,7 @@ def _earlier_answer(work: UnitOfWork, params: dict[str, Any]) -> Response:
             f"Deze {HEADER} is gebruikt voor een ander verzoek; gebruik een nieuwe.",
         )
     # A replayed answer is disclosed again: it gets its own audit event.
-    work.record(g.actor, "api:answer_replayed",
+    work.record(g.actor, Event.API_ANSWER_REPLAYED,
                 details={"path": redact_tokens(request.path), "status": earlier.status,
                          "first_answer_at": earlier.created_at.isoformat()})
     response = Response(earlier.body, status=earlier.status, mimetype="application/json")

@@ -17,7 +17,9 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-ERASED = "audit:details_erased"
+from broker.audit.events import Event
+
+ERASED = Event.AUDIT_DETAILS_ERASED
 
 
 @dataclass(frozen=True, order=True)

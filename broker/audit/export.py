@@ -23,6 +23,7 @@ from sqlalchemy import Connection, func, select
 
 from broker.audit.chain import FORMAT, canonical, content_of, timestamp
 from broker.audit.checkpoints import sign_checkpoint
+from broker.audit.events import Event
 from broker.audit.interfaces import LogHost
 from broker.audit.models import AuditCheckpoint, AuditCosignature, AuditEvent
 from broker.audit.services import Actor, record_event
@@ -93,7 +94,7 @@ def export_bundle(core: LogHost, actor: Actor, out: Path, start: datetime, end: 
                               f"{out} bestaat al en is geen lege map")
     say = progress or (lambda _message: None)
     with core.transaction() as connection:
-        record_event(connection, actor, "audit:exported",
+        record_event(connection, actor, Event.AUDIT_EXPORTED,
                      details={"from": timestamp(start), "to": timestamp(end)})
     final = sign_checkpoint(core, force=True)
     hand_to_witnesses(core)

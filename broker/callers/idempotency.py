@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete
 
+from broker.audit.events import Event
 from broker.audit.services import Actor
 from broker.callers.models import IdempotencyRecord
 from broker.core import UnitOfWork
@@ -23,6 +24,6 @@ def purge_records(uow: UnitOfWork, actor: Actor) -> int:
         delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
     deleted = cast(CursorResult[Any], result).rowcount
     if deleted:
-        uow.record(actor, "api:idempotency_purged",
+        uow.record(actor, Event.API_IDEMPOTENCY_PURGED,
                    details={"records": deleted, "older_than_days": KEEP_DAYS})
     return int(deleted or 0)

@@ -24,6 +24,7 @@ from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import bindparam, select
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.callers.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.core import UnitOfWork
@@ -116,7 +117,7 @@ class OrganisationKeys:
                               status=KEY_ACTIVE, source=source)
         session.add(key)
         session.flush()
-        record_event(session, actor, "orgkey:added", organisation_id=org.id,
+        record_event(session, actor, Event.ORGKEY_ADDED, organisation_id=org.id,
                      details={"key_id": key_id, "source": source})
         return KeyInfo(key_id, org.identifier, raw.hex(), KEY_ACTIVE, source)
 
@@ -136,7 +137,7 @@ class OrganisationKeys:
                            f"Sleutel {key_id!r} is al ingetrokken.")
         key.status = KEY_REVOKED
         key.revoked_at = self.core.now()
-        record_event(session, actor, "orgkey:revoked", organisation_id=key.organisation_id,
+        record_event(session, actor, Event.ORGKEY_REVOKED, organisation_id=key.organisation_id,
                      details={"key_id": key_id})
         return KeyInfo(key_id, organisation, key.public_key.hex(), KEY_REVOKED, key.source)
 

@@ -23,10 +23,13 @@ from typing import Any
 import click
 
 from broker.policy.diff import InvolvementPair, diff_policies, visibility_impact
-from broker.policy.engine import DecisionRequest, Policy
+from broker.policy.engine import Policy
 from broker.policy.errors import PolicyLoadError
 from broker.policy.loader import load_policy
-from broker.policy.schema import unknown_message
+from broker.policy.schema_fields import (
+    unknown_message,
+)
+from broker.policy.scopes import DecisionRequest
 from broker.policy.testing import run_policy_tests
 
 _PATH = click.Path(path_type=Path)

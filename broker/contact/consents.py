@@ -24,6 +24,7 @@ from broker_primitives.blinding import Pseudonym
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event
 from broker.contact.common import changed
 from broker.contact.models import (
@@ -68,7 +69,7 @@ class ConsentService:
         session = self.session
         person = member(session, actor, professional)
         consent = _own(session, actor, person.organisation_id, consent_id,
-                       "consent:withdrawn")
+                       Event.CONSENT_WITHDRAWN)
         if consent.withdrawn_at is not None:
             raise ValidationError("This consent was already withdrawn.",
                                   "Deze toestemming is al ingetrokken.", code="consent")
@@ -87,7 +88,7 @@ class ConsentService:
                              .where(ContactRequest.id == r.id,
                                     ContactRequest.status == REQUEST_PENDING)
                              .values(status=REQUEST_WITHDRAWN, decided_at=now)) == 1]
-        record_event(session, actor.acting_for(person.username), "consent:withdrawn",
+        record_event(session, actor.acting_for(person.username), Event.CONSENT_WITHDRAWN,
                      organisation_id=person.organisation_id,
                      consent_reference=consent.public_id,
                      subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
@@ -99,8 +100,8 @@ class ConsentService:
     def get(self, actor: Actor, consent_id: str) -> ConsentInfo:
         """One of the actor's organisation's consent records (a read, audited)."""
         session = self.session
-        consent = _own(session, actor, actor.organisation_id, consent_id, "consent:viewed")
-        record_event(session, actor, "consent:viewed", consent_reference=consent.public_id)
+        consent = _own(session, actor, actor.organisation_id, consent_id, Event.CONSENT_VIEWED)
+        record_event(session, actor, Event.CONSENT_VIEWED, consent_reference=consent.public_id)
         recorded_by = session.get(Professional, consent.recorded_by_id)
         return ConsentInfo.of(consent, recorded_by.username if recorded_by else "?")
 

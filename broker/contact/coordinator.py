@@ -40,6 +40,7 @@ from datetime import date, datetime
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event
 from broker.contact.inform import own_involvement
 from broker.contact.models import CoordinatorProposal, CoordinatorVote
@@ -142,7 +143,7 @@ class CoordinatorService:
         session.add_all(CoordinatorVote(proposal_id=proposal.id, involvement_id=other.id)
                         for other in group)
         view, rule = self._view(session, policy, proposal, mine)
-        record_event(session, actor, "coordinator:proposed", purpose=mine.purpose,
+        record_event(session, actor, Event.COORDINATOR_PROPOSED, purpose=mine.purpose,
                      policy_version=policy.version, rule_id=rule,
                      subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
                                for k in mine.matching_keys],
@@ -174,7 +175,7 @@ class CoordinatorService:
                            "Dit voorstel is al beantwoord.")
         ballot.vote, ballot.voted_at, ballot.voted_by_id = (
             AGREE if agree else DECLINE), now, voter.id
-        record_event(session, actor, "coordinator:voted", purpose=mine.purpose,
+        record_event(session, actor, Event.COORDINATOR_VOTED, purpose=mine.purpose,
                      details={"proposal_id": proposal.public_id,
                               "involvement_id": mine.public_id, "vote": ballot.vote})
         self._settle(session, actor, proposal, voter.id, now, today)
@@ -202,7 +203,7 @@ class CoordinatorService:
         rules = {rule for _, rule in [*coordinating, *views] if rule}
         shown = coordinating[0][0] if coordinating else None
         pending = [view for view, _ in views]
-        record_event(session, actor, "coordinator:viewed", purpose=mine.purpose,
+        record_event(session, actor, Event.COORDINATOR_VIEWED, purpose=mine.purpose,
                      legal_basis=VIEW_BASIS, policy_version=policy.version,
                      rule_id=",".join(sorted(rules)) or None,
                      details={"involvement_id": mine.public_id,
@@ -221,12 +222,12 @@ class CoordinatorService:
         voters = [_involvement(session, v.involvement_id) for v in votes]
         details: dict[str, object] = {"proposal_id": proposal.public_id}
         if any(v.vote == DECLINE for v in votes):
-            proposal.status, event = DECLINED, "coordinator:declined"
+            proposal.status, event = DECLINED, Event.COORDINATOR_DECLINED
         elif any(v.vote is None and _active(i, today) for v, i in zip(votes, voters,
                                                                          strict=True)):
             return
         else:
-            proposal.status, event = AGREED, "coordinator:agreed"
+            proposal.status, event = AGREED, Event.COORDINATOR_AGREED
             participants = {proposal.proposed_by_id, *(v.involvement_id for v in votes)}
             earlier = [old for old in session.scalars(
                 select(CoordinatorProposal).where(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event
 from broker.contact.models import REQUEST_APPROVED, REQUEST_DENIED, ContactRequest
 from broker.contact.obligations import require_second_approver
@@ -61,7 +62,7 @@ def decide(uow: UnitOfWork, actor: Actor, request_id: str, *, professional: str,
         move(session, request, REQUEST_DENIED, now, decided_by_id=decider.id)
         if message is not None:
             request.decision_message = message
-        record_event(session, actor, "contact:denied", purpose=request.purpose,
+        record_event(session, actor, Event.CONTACT_DENIED, purpose=request.purpose,
                      legal_basis=request.legal_basis, subjects=subjects,
                      details={"request_id": request.public_id})
         notify(session, professional_id=request.requester_id, kind="decision",
@@ -72,7 +73,7 @@ def decide(uow: UnitOfWork, actor: Actor, request_id: str, *, professional: str,
         if not require_second_approver(session, request, decider, now):
             if message is not None:
                 request.decision_message = message
-            record_event(session, actor, "contact:first_approval", purpose=request.purpose,
+            record_event(session, actor, Event.CONTACT_FIRST_APPROVAL, purpose=request.purpose,
                          legal_basis=request.legal_basis, rule_id=request.rule_id,
                          policy_version=request.policy_version, subjects=subjects,
                          obligations=[REQUIRE_SECOND_APPROVER],

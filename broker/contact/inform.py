@@ -28,6 +28,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
 from broker.errors import Conflict, Forbidden, ValidationError
@@ -108,7 +109,7 @@ class InformService:
         involvement.inform_postponed_reason = None
         involvement.inform_postponed_until = None
         involvement.inform_reminded_on = None
-        record_event(session, actor, "involvement:inform_recorded",
+        record_event(session, actor, Event.INVOLVEMENT_INFORM_RECORDED,
                      organisation_id=involvement.organisation_id,
                      purpose=involvement.purpose,
                      details={"involvement_id": involvement.public_id, "state": "informed",
@@ -143,7 +144,7 @@ class InformService:
         involvement.inform_postponed_reason = reason
         involvement.inform_postponed_until = until
         involvement.inform_reminded_on = None
-        record_event(session, actor, "involvement:inform_recorded",
+        record_event(session, actor, Event.INVOLVEMENT_INFORM_RECORDED,
                      organisation_id=involvement.organisation_id,
                      purpose=involvement.purpose, justification=reason,
                      details={"involvement_id": involvement.public_id, "state": "postponed",
@@ -181,7 +182,7 @@ class InformService:
                 continue
             notify(session, professional_id=professional_id, kind="inform_review_due",
                    reference=public_id, organisation_id=organisation_id)
-            record_event(session, actor, "involvement:inform_reminded",
+            record_event(session, actor, Event.INVOLVEMENT_INFORM_REMINDED,
                          organisation_id=organisation_id, purpose=purpose,
                          details={"involvement_id": public_id,
                                   "postponed_until": until.isoformat() if until else None,

@@ -26,6 +26,7 @@ from typing import NoReturn
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.contact.common import changed
 from broker.contact.models import ContactLink, ContactRequest
@@ -176,18 +177,18 @@ class LinkService:
         shown = session.get(Professional, link.shows_id) if link else None
         sides = {link.issued_to_org_id, shown.organisation_id} if link and shown else set()
         if link is None or actor.organisation_id not in sides:
-            self.uow.refuse(NotFound(*_REFUSED), actor, "contact:link_refused",
+            self.uow.refuse(NotFound(*_REFUSED), actor, Event.CONTACT_LINK_REFUSED,
                             reason="revoke_unknown_or_foreign")
         if link.revoked_at is None:
             link.revoked_at, link.revoked_reason = now, "revoked"
-        record_event(session, actor, "contact:link_revoked",
+        record_event(session, actor, Event.CONTACT_LINK_REVOKED,
                      details={"link_id": link.public_id, "reason": link.revoked_reason})
         return link.public_id
 
     def _refuse(self, session: Session, actor: Actor, link: ContactLink | None,
                 reason: str) -> NoReturn:
         self.uow.refuse(Forbidden(*_REFUSED) if link is not None else NotFound(*_REFUSED),
-                        actor, "contact:link_refused", reason=reason,
+                        actor, Event.CONTACT_LINK_REFUSED, reason=reason,
                         details={"link_id": link.public_id} if link else {})
 
     def _open(self, session: Session, actor: Actor, link: ContactLink | None) -> ContactCard:
@@ -204,7 +205,7 @@ class LinkService:
         org = session.get(Organisation, shown.organisation_id)
         values = {"name": shown.name, "role": shown.role, "phone": shown.phone,
                   "email": shown.email, "organisation": org.name if org else None}
-        record_event(session, actor, "contact:link_viewed", purpose=request.purpose,
+        record_event(session, actor, Event.CONTACT_LINK_VIEWED, purpose=request.purpose,
                      legal_basis=request.legal_basis, rule_id=request.rule_id,
                      policy_version=request.policy_version,
                      details={"link_id": link.public_id, "request_id": request.public_id,

@@ -31,6 +31,7 @@ from typing import TypedDict
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor, record_event, time_ordered_uuid
 from broker.contact.common import changed
@@ -128,7 +129,7 @@ class ContactService:
                 consent.require_reach(holder_org.org_type)
         except (ValidationError, Forbidden, NotFound) as refusal:
             # The refusal is recorded; whatever a refusal inside wrote is undone.
-            self.uow.refuse(refusal, actor, "contact:requested",
+            self.uow.refuse(refusal, actor, Event.CONTACT_REQUESTED,
                             reason=refusal.code or type(refusal).__name__, **fields)
         days = policy.retention.contact_request_days
         request = ContactRequest(
@@ -159,7 +160,7 @@ class ContactService:
                 carried.add(NOTIFY_HOLDER)
         if FLAG_FOR_REVIEW in due and flag_request_for_review(session, event_id):
             carried.add(FLAG_FOR_REVIEW)
-        record_event(session, actor, "contact:requested", event_id=event_id,
+        record_event(session, actor, Event.CONTACT_REQUESTED, event_id=event_id,
                      subjects=subjects, rule_id=request.rule_id, obligations=carried,
                      details={"request_id": request.public_id, "mode": request.mode,
                               "holder_organisation_id": holder.organisation_id,
@@ -186,7 +187,7 @@ class ContactService:
         member(session, actor, professional)
         request = pending_request(session, actor, request_id, "requester", now)
         move(session, request, REQUEST_WITHDRAWN, now)
-        record_event(session, actor, "contact:withdrawn", purpose=request.purpose,
+        record_event(session, actor, Event.CONTACT_WITHDRAWN, purpose=request.purpose,
                      details={"request_id": request.public_id})
         return request_view(session, request, [], actor)
 
@@ -204,7 +205,7 @@ class ContactService:
             refuse_unknown(session, actor, request_id)
         delivered = (deliver_tokens(session, request, actor.organisation_id, self.core.now())
                      if deliver else [])
-        record_event(session, actor, "contact:request_viewed",
+        record_event(session, actor, Event.CONTACT_REQUEST_VIEWED,
                      details={"request_id": request.public_id,
                               "links_delivered": [d.link_id for d in delivered]})
         return request_view(session, request, [d.token for d in delivered], actor)
@@ -226,7 +227,7 @@ class ContactService:
             ) == 1:
                 expired.append(request)
         for request in expired:
-            record_event(session, actor, "contact:expired",
+            record_event(session, actor, Event.CONTACT_EXPIRED,
                          organisation_id=request.requester_org_id,
                          details={"request_id": request.public_id})
             notify(session, professional_id=request.requester_id, kind="decision",
@@ -241,7 +242,7 @@ class ContactService:
         active involvement behind its match ``match_id``; NotFound for anything else."""
         window = timedelta(days=self.core.policy().retention.contact_request_days)
         lookup = session.scalar(select(AuditEvent).filter_by(
-            event_id=lookup_id, event_type="lookup:performed",
+            event_id=lookup_id, event_type=Event.LOOKUP_PERFORMED,
             organisation_id=actor.organisation_id))
         if lookup is None or lookup.occurred_at < now - window:
             raise NotFound(*_NO_MATCH)

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Actor, Subject, record_event
 from broker.contact.common import changed
@@ -80,7 +81,7 @@ def refuse_unknown(session: Session, actor: Actor, request_id: str) -> NoReturn:
     unit_of(session).refuse(
         NotFound("There is no such contact request for your organisation.",
                  "Er is geen contactverzoek met dit kenmerk voor uw organisatie."),
-        actor, "contact:request_viewed", reason="unknown_or_foreign",
+        actor, Event.CONTACT_REQUEST_VIEWED, reason="unknown_or_foreign",
         details={"request_id": request_id[:64]})
 
 
@@ -98,7 +99,7 @@ def pending_request(session: Session, actor: Actor, request_id: str, side: str,
         work = unit_of(session)
         work.undo()
         move(session, request, REQUEST_EXPIRED, now)
-        work.record(actor, "contact:expired", organisation_id=request.requester_org_id,
+        work.record(actor, Event.CONTACT_EXPIRED, organisation_id=request.requester_org_id,
                     details={"request_id": request.public_id})
         raise Conflict("This contact request has expired.", "Dit contactverzoek is verlopen.")
     if request.status != REQUEST_PENDING:
@@ -143,14 +144,14 @@ def record_grant(session: Session, actor: Actor, request: ContactRequest, grante
     """The grant's audit events (``contact:approved``, each ``contact:link_issued``) and
     notifications: each side of its link (the holder only when ``tell_holder``; otherwise an
     obligation's executor told it), and the requester of the decision."""
-    record_event(session, actor, "contact:approved", purpose=request.purpose,
+    record_event(session, actor, Event.CONTACT_APPROVED, purpose=request.purpose,
                  legal_basis=request.legal_basis, rule_id=request.rule_id,
                  policy_version=request.policy_version, subjects=subjects,
                  obligations=obligations,
                  details={"request_id": request.public_id, "direct": not approved_by,
                           **({"approved_by": list(approved_by)} if approved_by else {})})
     for link in granted.links:
-        record_event(session, actor, "contact:link_issued", purpose=request.purpose,
+        record_event(session, actor, Event.CONTACT_LINK_ISSUED, purpose=request.purpose,
                      rule_id=request.rule_id,
                      details={"link_id": link.link_id, "request_id": request.public_id,
                               "fields": sorted(request.link_fields)})

@@ -44,6 +44,7 @@ from broker_primitives.httpsig.signatures import sign_request
 from nacl.signing import SigningKey
 from sqlalchemy import Table, and_, select, update
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.callers.keys import RESPONSE_KEY_ID, load_response_key
 from broker.clock import utcnow
@@ -258,11 +259,11 @@ def _record(core: Core, settings: NotificationSettings, row: _Message, failure: 
         details["professional_id"] = row.professional_id
     values: dict[str, object] = {"attempts": attempt, "last_error": None}
     if failure is None:
-        event, outcome, values["delivered_at"] = "notification:delivered", "delivered", now
+        event, outcome, values["delivered_at"] = Event.NOTIFICATION_DELIVERED, "delivered", now
     elif failure.permanent or attempt >= settings.max_attempts:
-        event, outcome, values["failed_at"] = "notification:given_up", "given_up", now
+        event, outcome, values["failed_at"] = Event.NOTIFICATION_GIVEN_UP, "given_up", now
     else:
-        event, outcome = "notification:retry", "retried"
+        event, outcome = Event.NOTIFICATION_RETRY, "retried"
         retry_at = now + timedelta(seconds=backoff_delay(settings, attempt))
         values["next_attempt_at"], details["next_attempt_at"] = retry_at, retry_at.isoformat()
     if failure is not None:

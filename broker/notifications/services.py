@@ -34,6 +34,7 @@ from broker_primitives import oprf
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.clock import utcnow
 from broker.config import number_setting
@@ -292,7 +293,7 @@ def _inbox_owner(session: Session, actor: Actor, username: str) -> Professional:
         named = session.scalar(select(Professional).filter_by(username=username))
         foreign = named is not None and named.organisation_id != actor.organisation_id
         unit_of(session).refuse(
-            refused, actor, "inbox:access_refused",
+            refused, actor, Event.INBOX_ACCESS_REFUSED,
             reason="another_organisation" if foreign else "unknown_or_inactive",
             details={"professional_id": named.id} if named is not None else {})
 
@@ -325,7 +326,7 @@ def mark_read(uow: UnitOfWork, actor: Actor, professional_username: str,
     if not ids:
         return 0
     session.execute(update(InboxMessage).where(InboxMessage.id.in_(ids)).values(read_at=now))
-    record_event(session, actor.acting_for(person.username), "inbox:read",
+    record_event(session, actor.acting_for(person.username), Event.INBOX_READ,
                  organisation_id=person.organisation_id,
                  details={"professional_id": person.id, "messages": ids})
     return len(ids)

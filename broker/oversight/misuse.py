@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from broker.audit.chain import timestamp
+from broker.audit.events import Event
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
@@ -63,11 +64,11 @@ def misuse_flags(uow: UnitOfWork, actor: Actor, kinds: tuple[str, ...],
         select(AuditEvent.occurred_at, AuditEvent.event_id, AuditEvent.details,
                Organisation.identifier)
         .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-        .where(AuditEvent.event_type == "audit:misuse_flagged", *period(start, end))
+        .where(AuditEvent.event_type == Event.AUDIT_MISUSE_FLAGGED, *period(start, end))
         .order_by(AuditEvent.seq)).all()
     flags = [_flag(at, event_id, details, code)
              for at, event_id, details, code in found if details["kind"] in kinds]
-    record_event(connection, actor, "audit:reported", details={
+    record_event(connection, actor, Event.AUDIT_REPORTED, details={
         "report": "misuse_flags", "kinds": sorted(kinds),
         "from": timestamp(start) if start else None, "to": timestamp(end) if end else None,
         "rows": len(flags)})

@@ -37,13 +37,14 @@ from sqlalchemy import Integer, String, Table, UniqueConstraint, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.db import Base, UTCDateTime
 
 if TYPE_CHECKING:
     from broker.core import Core, UnitOfWork
 
-EVENT_TYPE = "auth:unauthenticated_refused"
+EVENT_TYPE = Event.AUTH_UNAUTHENTICATED_REFUSED
 UNKNOWN_NETWORK = "unknown"
 DOORS = ("api", "web")
 

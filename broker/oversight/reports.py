@@ -29,6 +29,7 @@ from broker_primitives import oprf
 from sqlalchemy import Connection, func, or_, select, true
 
 from broker.audit.chain import timestamp
+from broker.audit.events import Event
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import UnitOfWork
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from broker.core import Core
 
 VERDICTS = ("justified", "unjustified")
-FOLLOW_UP_TYPES = ("involvement:registered", "contact:requested")
+FOLLOW_UP_TYPES = (Event.INVOLVEMENT_REGISTERED, Event.CONTACT_REQUESTED)
 MAX_NOTE_LENGTH = 2000
 _CHUNK = 500
 
@@ -78,7 +79,7 @@ class RefusedGroup:
 
 def _reported(connection: Connection, actor: Actor, report: str, start: datetime | None,
               end: datetime | None, rows: int, **parameters: int | str | None) -> None:
-    record_event(connection, actor, "audit:reported", details={
+    record_event(connection, actor, Event.AUDIT_REPORTED, details={
         "report": report, "from": timestamp(start) if start else None,
         "to": timestamp(end) if end else None, "rows": rows, **parameters})
 
@@ -86,7 +87,7 @@ def _reported(connection: Connection, actor: Actor, report: str, start: datetime
 def _reviewed(connection: Connection, event_id: str | None = None) -> list[str]:
     """The event ids ``audit:reviewed`` events reference (only ``event_id``'s, when given)."""
     reviewed = AuditEvent.details["reviewed_event"].as_string()
-    statement = select(reviewed).where(AuditEvent.event_type == "audit:reviewed")
+    statement = select(reviewed).where(AuditEvent.event_type == Event.AUDIT_REVIEWED)
     if event_id is not None:
         statement = statement.where(reviewed == event_id)
     return [value for value in connection.scalars(statement) if value is not None]
@@ -137,7 +138,7 @@ def review(uow: UnitOfWork, actor: Actor, event_id: str, verdict: str, note: str
         select(AuditSubject.category, AuditSubject.value, AuditSubject.oprf_epoch,
                AuditSubject.broker_epoch).where(AuditSubject.event_id == found.id))]
     # The note is free text about a case: a personal detail, erasable like a justification.
-    recorded = record_event(connection, actor, "audit:reviewed", subjects=subjects,
+    recorded = record_event(connection, actor, Event.AUDIT_REVIEWED, subjects=subjects,
                             justification=note,
                             details={"reviewed_event": event_id, "verdict": verdict})
     # Appending locked the log's head, so a concurrent review of the same event has
@@ -199,10 +200,10 @@ def unfollowed_lookups(uow: UnitOfWork, actor: Actor, *, days: int = 14,
                AuditEvent.occurred_at, AuditSubject.value, AuditSubject.oprf_epoch,
                AuditSubject.broker_epoch)
         .join(AuditSubject, AuditSubject.event_id == AuditEvent.id)
-        .where(AuditEvent.event_type.in_(("lookup:performed", *FOLLOW_UP_TYPES)),
+        .where(AuditEvent.event_type.in_((Event.LOOKUP_PERFORMED, *FOLLOW_UP_TYPES)),
                AuditEvent.organisation_id.is_not(None),
                AuditEvent.occurred_at < end_of_lookups + window,
-               or_(AuditEvent.event_type != "lookup:performed",
+               or_(AuditEvent.event_type != Event.LOOKUP_PERFORMED,
                    AuditEvent.occurred_at >= start) if start is not None else true())
     ).all()
     align = _EpochAligner(core, ((o, b) for *_, o, b in found))
@@ -211,7 +212,7 @@ def unfollowed_lookups(uow: UnitOfWork, actor: Actor, *, days: int = 14,
     for row_id, event_type, row_org, at, value, oprf_epoch, broker_epoch in found:
         org_id = required(row_org, "a look-up's organisation")  # filtered above
         key = align(value, oprf_epoch, broker_epoch)
-        if event_type != "lookup:performed":
+        if event_type != Event.LOOKUP_PERFORMED:
             earliest = first_follow_up.get((org_id, key))
             if earliest is None or at < earliest:
                 first_follow_up[(org_id, key)] = at

@@ -31,6 +31,7 @@ from broker_primitives.blinding import Pseudonym
 from sqlalchemy import ColumnElement, Connection, or_, select
 
 from broker.audit.chain import timestamp
+from broker.audit.events import Event
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import EVENT_TYPES, Actor, Subject, record_event
 from broker.core import UnitOfWork
@@ -47,7 +48,7 @@ FLAGS: tuple[Flag, ...] = get_args(Flag)
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
 # Event types that later issues add; searching for them is not a typing error.
-FUTURE_EVENT_TYPES = frozenset({"contact:requested"})
+FUTURE_EVENT_TYPES = frozenset({Event.CONTACT_REQUESTED})
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def search_events(uow: UnitOfWork, actor: Actor, query: AuditQuery,
         conditions.append(concerning(keys.values))
         subjects = keys.subjects
     rows = query_rows(connection, *conditions, limit=limit)
-    record_event(connection, actor, "audit:searched", subjects=subjects, details={
+    record_event(connection, actor, Event.AUDIT_SEARCHED, subjects=subjects, details={
         "organisation": query.organisation, "professional": query.professional,
         "event_types": sorted(query.event_types), "flags": sorted(query.flags),
         "from": timestamp(query.start) if query.start else None,

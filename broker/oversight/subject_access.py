@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from broker_primitives import oprf
 from sqlalchemy import Connection, select
 
+from broker.audit.events import Event
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Subject
 from broker.pseudonyms.matching import RotationState, read_rotation
@@ -45,23 +46,23 @@ if TYPE_CHECKING:
     from broker.policy import Policy
     from broker.policy.model import LegalBasis, OrgType, Purpose
 
-REGISTRATION_TYPES = ("involvement:registered",)
-LATER_TYPES = ("involvement:renewed", "involvement:ended", "involvement:expired",
-               "involvement:purged")
-LOOKUP_TYPES = ("lookup:performed",)
+REGISTRATION_TYPES = (Event.INVOLVEMENT_REGISTERED,)
+LATER_TYPES = (Event.INVOLVEMENT_RENEWED, Event.INVOLVEMENT_ENDED, Event.INVOLVEMENT_EXPIRED,
+               Event.INVOLVEMENT_PURGED)
+LOOKUP_TYPES = (Event.LOOKUP_PERFORMED,)
 _CHUNK = 500
 
 # What happened, in words a data subject understands: (Dutch, English).
 WHAT: dict[str, tuple[str, str]] = {
-    "involvement:registered": ("registreerde dat zij betrokken is",
+    Event.INVOLVEMENT_REGISTERED: ("registreerde dat zij betrokken is",
                                "registered that it is involved"),
-    "involvement:renewed": ("verlengde haar registratie", "extended its registration"),
-    "involvement:ended": ("beëindigde haar registratie", "ended its registration"),
-    "involvement:expired": ("registratie verlopen (einddatum bereikt)",
+    Event.INVOLVEMENT_RENEWED: ("verlengde haar registratie", "extended its registration"),
+    Event.INVOLVEMENT_ENDED: ("beëindigde haar registratie", "ended its registration"),
+    Event.INVOLVEMENT_EXPIRED: ("registratie verlopen (einddatum bereikt)",
                             "registration expired (end date reached)"),
-    "involvement:purged": ("registratie definitief verwijderd na de bewaartermijn",
+    Event.INVOLVEMENT_PURGED: ("registratie definitief verwijderd na de bewaartermijn",
                            "registration deleted for good after the retention period"),
-    "lookup:performed": ("raadpleegde of andere organisaties betrokken zijn",
+    Event.LOOKUP_PERFORMED: ("raadpleegde of andere organisaties betrokken zijn",
                          "looked up whether other organisations are involved"),
 }
 CATEGORY_WORDS = {"person": ("persoon", "person"), "address": ("adres", "address")}

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection, insert, select, update
 
+from broker.audit.events import Event
 from broker.audit.models import (
     AuditEvent,
     AuditSubject,
@@ -111,7 +112,7 @@ def one_person() -> ValidationError:
 
 def _reported(connection: Connection, actor: Actor, report: SubjectAccessReport,
               subjects: Sequence[Subject]) -> None:
-    record_event(connection, actor, "audit:reported", subjects=subjects, details={
+    record_event(connection, actor, Event.AUDIT_REPORTED, subjects=subjects, details={
         "report": "subject_access", "request_id": report.request_id,
         "entries": len(report.entries), "organisations": len(report.organisations),
         "withheld": [{"organisation": w.code, "ground": w.ground} for w in report.withheld],
@@ -129,7 +130,7 @@ def request_access(uow: UnitOfWork, actor: Actor, pseudonyms: Sequence[Pseudonym
     officer_id = _officer(connection, actor)
     keys = household_keys(core, connection, pseudonyms)
     request_id = str(uuid.uuid4())
-    requested = record_event(connection, actor, "audit:subject_access_requested",
+    requested = record_event(connection, actor, Event.AUDIT_SUBJECT_ACCESS_REQUESTED,
                              subjects=keys.subjects, policy_version=policy.version,
                              details={"request_id": request_id})
     row_id = connection.execute(insert(SubjectAccessRequest).values(
@@ -209,7 +210,7 @@ def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, r
         .join(AuditEvent, AuditEvent.id == AuditSubject.event_id)
         .where(AuditEvent.event_id == request.event_id))]
     released = record_event(
-        connection, actor, "audit:subject_access_released", subjects=subjects,
+        connection, actor, Event.AUDIT_SUBJECT_ACCESS_RELEASED, subjects=subjects,
         justification=reason_text, policy_version=policy.version,
         details={"request_id": request_id, "organisation": organisation,
                  "ground": decision.ground})

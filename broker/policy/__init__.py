@@ -8,10 +8,11 @@ an allow; every decision names its rule and the policy version.
 """
 
 from broker.policy.bases import BasisProblem
-from broker.policy.engine import Decision, DecisionRequest, Policy
+from broker.policy.engine import Decision, Policy
 from broker.policy.errors import PolicyLoadError, PolicyProblem
 from broker.policy.holder import PolicyHolder, ReloadResult
 from broker.policy.loader import load_policy
+from broker.policy.scopes import DecisionRequest
 
 __all__ = [
     "BasisProblem",

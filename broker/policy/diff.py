@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from broker.policy.engine import Decision, DecisionRequest, Policy
+from broker.policy.engine import Decision, Policy
+from broker.policy.scopes import DecisionRequest
 
 
 @dataclass(frozen=True)

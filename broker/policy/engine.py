@@ -7,7 +7,8 @@ Decision order for a request (requester type, holder type, purpose, legal basis)
 3. if any ``forbid`` rule applies, the request is denied: a forbid beats every allow;
 4. among the ``allow`` rules that apply, the *narrowest* decides: rule A is narrower than B when,
    on every axis, A lists a subset of what B lists. Two narrowest rules with different outcomes
-   are a conflict, rejected when the policy loads (:func:`find_conflicts`), never guessed at;
+   are a conflict, rejected when the policy loads (:func:`~broker.policy.scopes.find_conflicts`),
+   never guessed at;
 5. a deciding rule that carries an obligation the broker does not know is a denial;
 6. nothing applies: denied by default, and the explanation names the closest allow rule and
    every condition it fails. Closest: fewest failed conditions; on a tie, the rule failing on the
@@ -21,15 +22,14 @@ Every request in the finite space (types x types x purposes x bases) is decided 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from broker.metrics import POLICY_DECISIONS
 from broker.policy import explain
 from broker.policy.bases import BasisProblem, check_basis
-from broker.policy.errors import PolicyLoadError, PolicyProblem
+from broker.policy.errors import PolicyLoadError
 from broker.policy.model import (
     FLAG_FOR_REVIEW,
     KNOWN_OBLIGATIONS,
@@ -49,20 +49,19 @@ from broker.policy.model import (
     Statute,
     SubjectAccess,
 )
+from broker.policy.scopes import (
+    AXES,
+    DecisionRequest,
+    distance,
+    find_conflicts,
+    narrowest,
+    scopes,
+    space,
+)
 
 DecidedBy = Literal[
     "allow", "forbid", "default_deny", "basis_not_accepted", "unknown_code", "unknown_obligation"
 ]
-_AXES: tuple[explain.Axis, ...] = ("requester", "holder", "purpose", "basis")
-
-
-class DecisionRequest(NamedTuple):
-    """May an organisation of ``requester_type`` discover one of ``holder_type``?"""
-
-    requester_type: str
-    holder_type: str
-    purpose: str
-    basis: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,111 +99,6 @@ class Decision:
         )
 
 
-class _Scope(NamedTuple):
-    """A rule's axes with ``any`` resolved to the policy's codes."""
-
-    requester: frozenset[str]
-    holder: frozenset[str]
-    purpose: frozenset[str]
-    basis: frozenset[str]
-
-    def failed(self, request: DecisionRequest) -> list[explain.Axis]:
-        return [
-            axis
-            for axis, allowed, value in zip(_AXES, self, request, strict=True)
-            if value not in allowed
-        ]
-
-    def within(self, other: _Scope) -> bool:
-        return all(mine <= theirs for mine, theirs in zip(self, other, strict=True))
-
-
-def _distance(failed: list[explain.Axis]) -> tuple[int, int]:
-    weight = {"requester": 8, "holder": 4, "purpose": 2, "basis": 1}
-    return len(failed), sum(weight[axis] for axis in failed)
-
-
-def _scopes(spec: PolicySpec) -> list[tuple[Rule, _Scope]]:
-    types, purposes, bases = (
-        frozenset(spec.org_types),
-        frozenset(spec.purposes),
-        frozenset(spec.bases),
-    )
-    return [
-        (
-            rule,
-            _Scope(
-                types if rule.requester is None else rule.requester,
-                types if rule.holder is None else rule.holder,
-                purposes if rule.purpose is None else rule.purpose,
-                bases if rule.basis is None else rule.basis,
-            ),
-        )
-        for rule in spec.rules
-    ]
-
-
-def _effect(rule: Rule, spec: PolicySpec) -> tuple[object, ...]:
-    reciprocity = spec.reciprocity if rule.reciprocity is None else rule.reciprocity
-    return (
-        rule.reveal,
-        rule.contact,
-        rule.link_fields,
-        rule.link_direction,
-        frozenset(rule.obligations),
-        reciprocity,
-    )
-
-
-def _narrowest(applying: list[tuple[Rule, _Scope]]) -> list[tuple[Rule, _Scope]]:
-    """The applying rules that no other applying rule is strictly narrower than."""
-    return [
-        (rule, scope)
-        for rule, scope in applying
-        if not any(other.within(scope) and other != scope for _, other in applying)
-    ]
-
-
-def _space(spec: PolicySpec) -> Iterator[DecisionRequest]:
-    for r, h, p, b in itertools.product(spec.org_types, spec.org_types, spec.purposes, spec.bases):
-        yield DecisionRequest(r, h, p, b)
-
-
-def find_conflicts(spec: PolicySpec) -> list[PolicyProblem]:
-    """Pairs of narrowest allow rules that apply to the same request with different outcomes."""
-    scoped = _scopes(spec)
-    seen: dict[tuple[str, str], int] = {}
-    first: dict[tuple[str, str], tuple[Rule, Rule, DecisionRequest]] = {}
-    for request in _space(spec):
-        if request.basis not in spec.purposes[request.purpose].accepted_bases:
-            continue
-        applying = [(r, s) for r, s in scoped if not s.failed(request)]
-        if any(r.effect == "forbid" for r, _ in applying):
-            continue
-        narrow = [r for r, _ in _narrowest([(r, s) for r, s in applying if r.effect == "allow"])]
-        for a, b in itertools.combinations(narrow, 2):
-            if _effect(a, spec) != _effect(b, spec):
-                seen[(a.id, b.id)] = seen.get((a.id, b.id), 0) + 1
-                first.setdefault((a.id, b.id), (a, b, request))
-    problems = []
-    for key, (a, b, req) in first.items():
-        more = seen[key] - 1
-        problems.append(
-            PolicyProblem(
-                b.source.path,
-                b.source.line,
-                b.source.column,
-                f'rules "{a.id}" ({a.source}) and "{b.id}" both allow "{req.requester_type}" to '
-                f'discover "{req.holder_type}" for purpose "{req.purpose}" on legal basis '
-                f'"{req.basis}"'
-                + (f" (and {more} more requests)" if more else "")
-                + " with different outcomes, and neither is narrower: narrow one of them or give "
-                "both the same reveal, contact, link fields, obligations and reciprocity",
-            )
-        )
-    return problems
-
-
 class Policy:
     """A loaded, compiled policy: ``decide`` plus what the registry needs to know."""
 
@@ -215,9 +109,9 @@ class Policy:
             raise PolicyLoadError(conflicts)
         self.spec = spec
         self.version = spec.version()
-        self._scoped = _scopes(spec)
+        self._scoped = scopes(spec)
         self._table: dict[tuple[str, str, str, str], Decision] = {
-            request: self._compile(request) for request in _space(spec)
+            request: self._compile(request) for request in space(spec)
         }
 
     # -- decisions ------------------------------------------------------------------------------
@@ -232,7 +126,7 @@ class Policy:
 
     def requests(self) -> Iterator[DecisionRequest]:
         """Every request in this policy's finite space, in declaration order."""
-        return _space(self.spec)
+        return space(self.spec)
 
     def _deny(
         self,
@@ -261,7 +155,7 @@ class Policy:
     def _compile(self, request: DecisionRequest) -> Decision:
         subject = explain.Subject(*request)
         vocab = (self.spec.org_types, self.spec.org_types, self.spec.purposes, self.spec.bases)
-        for axis, known, value in zip(_AXES, vocab, request, strict=True):
+        for axis, known, value in zip(AXES, vocab, request, strict=True):
             if value not in known:
                 return self._deny(request, "unknown_code", explain.unknown_code(axis, value))
         accepted = self.spec.purposes[request.purpose].accepted_bases
@@ -275,7 +169,7 @@ class Policy:
             return self._deny(
                 request, "forbid", explain.forbidden(subject, forbids), tuple(r.id for r in forbids)
             )
-        winners = [r for r, _ in _narrowest([(r, s) for r, s in applying if r.effect == "allow"])]
+        winners = [r for r, _ in narrowest([(r, s) for r, s in applying if r.effect == "allow"])]
         if not winners:
             return self._default_deny(request, subject)
         return self._allow(request, subject, winners)
@@ -283,7 +177,7 @@ class Policy:
     def _default_deny(self, request: DecisionRequest, subject: explain.Subject) -> Decision:
         # Closest rule: see step 6 in the module docstring.
         candidates = [
-            (_distance(s.failed(request)), i, r, s)
+            (distance(s.failed(request)), i, r, s)
             for i, (r, s) in enumerate(self._scoped)
             if r.effect == "allow"
         ]

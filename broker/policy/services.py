@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.policy.holder import ReloadResult
 from broker.policy.interfaces import PolicyHost
@@ -24,7 +25,7 @@ def record_policy_in_force(core: PolicyHost, actor: Actor) -> None:
     """Record, at start, which policy version the broker runs under."""
     policy = core.policy()
     with core.transaction() as connection:
-        record_event(connection, actor, "policy:loaded", policy_version=policy.version,
+        record_event(connection, actor, Event.POLICY_LOADED, policy_version=policy.version,
                      details={"name": policy.name, "path": str(core.settings.policy_dir),
                               "reason": "start"})
 
@@ -36,12 +37,12 @@ def reload_policy(core: PolicyHost, actor: Actor) -> ReloadResult:
         return result
     with core.transaction() as connection:
         if result.status == "reloaded":
-            record_event(connection, actor, "policy:loaded", policy_version=result.version,
+            record_event(connection, actor, Event.POLICY_LOADED, policy_version=result.version,
                          details={"previous_version": result.previous_version,
                                   "reason": "files changed"})
             log.info("%s", result.message)
         else:
-            record_event(connection, actor, "policy:load_failed", outcome="failure",
+            record_event(connection, actor, Event.POLICY_LOAD_FAILED, outcome="failure",
                          policy_version=result.version, reason=result.message,
                          details={"problems": [str(p) for p in result.problems]})
             log.warning("%s", result.message)

@@ -20,18 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.policy.engine import Decision, DecisionRequest, Policy
+from broker.policy.documents import read_documents, validate
+from broker.policy.engine import Decision, Policy
 from broker.policy.errors import PolicyProblem
-from broker.policy.loader import read_documents, validate
 from broker.policy.model import DEFAULT_RULE, Rule
 from broker.policy.schema import (
     CaseFileSchema,
     CaseSchema,
     ExpectSchema,
     GivenSchema,
+)
+from broker.policy.schema_fields import (
     Vocabulary,
     unknown_message,
 )
+from broker.policy.scopes import DecisionRequest
 from broker.policy.yamlpos import LocatedDocument, NodePath
 
 _DECIDING = ("allow", "forbid", "unknown_obligation")

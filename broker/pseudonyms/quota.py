@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Date, Engine, Integer, delete, literal, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.errors import BrokerError
 from broker.pseudonyms.models import EvaluationCount
@@ -95,7 +96,7 @@ def used_on(connection: Connection, organisation_id: int, day: date) -> int:
 def record_evaluation(connection: Connection, actor: Actor, use: QuotaUse, count: int,
                       key_epoch: int) -> None:
     """``pseudonym:evaluated``, in the transaction of the charge."""
-    record_event(connection, actor, "pseudonym:evaluated",
+    record_event(connection, actor, Event.PSEUDONYM_EVALUATED,
                  details={"count": count, "key_epoch": key_epoch, "quota": use.limit,
                           "used": use.used})
 
@@ -103,7 +104,7 @@ def record_evaluation(connection: Connection, actor: Actor, use: QuotaUse, count
 def record_refusal(connection: Connection, actor: Actor, use: QuotaUse, count: int,
                    day: date) -> None:
     """``pseudonym:quota_refused``, in a transaction that writes nothing else."""
-    record_event(connection, actor, "pseudonym:quota_refused", outcome="refused",
+    record_event(connection, actor, Event.PSEUDONYM_QUOTA_REFUSED, outcome="refused",
                  reason="daily evaluation quota used up",
                  details={"count": count, "quota": use.limit, "used": use.used,
                           "day": day.isoformat()})

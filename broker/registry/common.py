@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from broker.audit.events import Event
 from broker.audit.services import Actor
 from broker.core import UnitOfWork, unit_of
 from broker.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -64,7 +65,7 @@ class ServiceBase:
                     "The professional must be an active member of your organisation.",
                     "De professional moet een actieve medewerker van uw organisatie zijn.",
                 ),
-                actor, "professional:acting_refused",
+                actor, Event.PROFESSIONAL_ACTING_REFUSED,
                 reason="another_organisation" if foreign else "unknown_or_inactive",
                 organisation_id=org.id,
                 details={"professional_id": named.id} if named is not None else {},
@@ -163,6 +164,6 @@ class ServiceBase:
             unit_of(session).refuse(
                 NotFound("There is no such involvement of your organisation.",
                          "Uw organisatie heeft geen betrokkenheid met dit kenmerk."),
-                actor, "involvement:access_refused",
+                actor, Event.INVOLVEMENT_ACCESS_REFUSED,
                 reason="another_organisation" if foreign else "unknown", details=details)
         return involvement

@@ -37,6 +37,7 @@ from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event
 from broker.core import Core
 from broker.errors import Conflict, ValidationError
@@ -167,7 +168,7 @@ def store_consent(session: Session, core: Core, actor: Actor, person: Profession
                          broker_epoch=k.broker_epoch) for k in prepared.keys])
     session.add(consent)
     session.flush()
-    record_event(session, actor, "consent:recorded", organisation_id=person.organisation_id,
+    record_event(session, actor, Event.CONSENT_RECORDED, organisation_id=person.organisation_id,
                  consent_reference=consent.public_id,
                  subjects=[Subject(k.category, k.value, k.oprf_epoch, k.broker_epoch)
                            for k in prepared.keys],

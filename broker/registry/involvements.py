@@ -16,6 +16,7 @@ from broker_primitives.blinding import Pseudonym
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event
 from broker.errors import Conflict, ValidationError
 from broker.notifications.services import notify_new_matches
@@ -147,7 +148,7 @@ class Involvements(ServiceBase):
             # policy allows; who was told is part of this registration's event.
             notified = notify_new_matches(session, self.core, involvement)
             record_event(
-                session, actor, "involvement:registered", organisation_id=org.id,
+                session, actor, Event.INVOLVEMENT_REGISTERED, organisation_id=org.id,
                 purpose=involvement.purpose, subjects=_subjects(keys),
                 details={"involvement_id": involvement.public_id,
                          "ends_on": involvement.ends_on.isoformat(), "key_count": len(keys),
@@ -166,7 +167,7 @@ class Involvements(ServiceBase):
         previous = involvement.professional_id
         involvement.professional = person
         record_event(
-            session, actor, "involvement:contact_changed",
+            session, actor, Event.INVOLVEMENT_CONTACT_CHANGED,
             organisation_id=involvement.organisation_id,
             details={"involvement_id": involvement.public_id,
                      "previous_professional_id": previous, "professional_id": person.id},
@@ -205,7 +206,7 @@ class Involvements(ServiceBase):
         previous = involvement.ends_on
         involvement.ends_on = ends_on
         record_event(
-            session, actor, "involvement:renewed", organisation_id=involvement.organisation_id,
+            session, actor, Event.INVOLVEMENT_RENEWED, organisation_id=involvement.organisation_id,
             purpose=involvement.purpose,
             details={"involvement_id": involvement.public_id, "previous_end":
                      previous.isoformat(), "ends_on": ends_on.isoformat()},
@@ -222,7 +223,7 @@ class Involvements(ServiceBase):
         self._require_active(involvement)
         self._move_to_history(involvement, reason)
         record_event(
-            session, actor, "involvement:ended", organisation_id=involvement.organisation_id,
+            session, actor, Event.INVOLVEMENT_ENDED, organisation_id=involvement.organisation_id,
             purpose=involvement.purpose, reason=reason,
             details={"involvement_id": involvement.public_id},
         )

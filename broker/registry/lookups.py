@@ -47,6 +47,7 @@ from typing import NoReturn, TypedDict
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event, time_ordered_uuid
 from broker.core import Core, UnitOfWork
 from broker.errors import Forbidden, ValidationError
@@ -182,7 +183,7 @@ class LookupService:
                                                  for d in decided)
         auditors = flag_for_review(connection, lookup_id) if flagged else []
         record_event(
-            connection, actor, "lookup:performed", event_id=lookup_id, purpose=purpose,
+            connection, actor, Event.LOOKUP_PERFORMED, event_id=lookup_id, purpose=purpose,
             legal_basis=basis, policy_version=policy.version,
             rule_id=",".join(sorted({d.rule_ids[0] for d in decided})) or None,
             obligations=[code for code, done in ((NOTIFY_HOLDER, notified),
@@ -245,7 +246,7 @@ class LookupService:
         connection = self.uow.connection
         auditors = flag_for_review(connection, event_id) if flagged else []
         record_event(
-            connection, actor, "lookup:refused", event_id=event_id, outcome="refused",
+            connection, actor, Event.LOOKUP_REFUSED, event_id=event_id, outcome="refused",
             at=self.uow.now(),
             purpose=purpose, legal_basis=basis, policy_version=policy.version,
             reason=reason, obligations=[FLAG_FOR_REVIEW] if flagged else [],

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Connection, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from broker.audit.events import Event
 from broker.audit.models import MisuseCount
 from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
@@ -143,7 +144,7 @@ def count_lookup(connection: Connection, core: Core, actor: Actor, organisation_
         event = record_event(
             connection, Actor(actor="system:misuse", channel="system",
                               request_id=actor.request_id),
-            "audit:misuse_flagged", organisation_id=organisation_id, details={
+            Event.AUDIT_MISUSE_FLAGGED, organisation_id=organisation_id, details={
                 "kind": KINDS[scope], "actor": who, "lookups": int(lookups),
                 "threshold": threshold.lookups, "window_minutes": threshold.window_minutes,
                 "lookup_event": lookup_id})
@@ -161,6 +162,6 @@ def prune_counts(uow: UnitOfWork, actor: Actor) -> int:
     before = minute_of(core.now() - timedelta(minutes=longest))
     connection = uow.connection
     deleted = connection.execute(delete(_COUNTS).where(_COUNTS.c.minute < before)).rowcount
-    record_event(connection, actor, "audit:misuse_counts_pruned",
+    record_event(connection, actor, Event.AUDIT_MISUSE_COUNTS_PRUNED,
                  details={"rows": int(deleted), "before_minute": before})
     return int(deleted)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.errors import Conflict, NotFound, ValidationError
 from broker.registry.common import ServiceBase
@@ -44,7 +45,7 @@ class Organisations(ServiceBase):
         session.add(org)
         session.flush()
         record_event(
-            session, actor, "organisation:created", organisation_id=org.id,
+            session, actor, Event.ORGANISATION_CREATED, organisation_id=org.id,
             details={"identifier": identifier, "org_type": org_type},
         )
         return OrganisationInfo.of(org)
@@ -66,7 +67,7 @@ class Organisations(ServiceBase):
         org = self._organisation(session, identifier)
         org.webhook_url = url
         # The URL may hold a receiver's secret: the event says only whether one is set.
-        record_event(session, actor, "organisation:webhook_set", organisation_id=org.id,
+        record_event(session, actor, Event.ORGANISATION_WEBHOOK_SET, organisation_id=org.id,
                      details={"identifier": identifier, "webhook": url is not None})
 
     def list_organisations(self) -> list[OrganisationInfo]:

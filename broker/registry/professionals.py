@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.errors import Conflict, Forbidden, ValidationError
 from broker.registry.common import ServiceBase
@@ -83,7 +84,7 @@ class Professionals(ServiceBase):
         session.add(professional)
         session.flush()
         record_event(
-            session, actor, "professional:created", organisation_id=org.id,
+            session, actor, Event.PROFESSIONAL_CREATED, organisation_id=org.id,
             details={"professional_id": professional.id, "role": role,
                      "access_role": access_role},
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.registry.common import ServiceBase
 from broker.registry.models import (
@@ -30,7 +31,7 @@ class Retention(ServiceBase):
         for involvement in expired:
             self._move_to_history(involvement, "expired", ended_on=involvement.ends_on)
             record_event(
-                session, actor, "involvement:expired",
+                session, actor, Event.INVOLVEMENT_EXPIRED,
                 organisation_id=involvement.organisation_id, purpose=involvement.purpose,
                 details={"involvement_id": involvement.public_id},
             )
@@ -41,7 +42,7 @@ class Retention(ServiceBase):
         ).all()
         for _, public_id, organisation_id in old:
             record_event(
-                session, actor, "involvement:purged", organisation_id=organisation_id,
+                session, actor, Event.INVOLVEMENT_PURGED, organisation_id=organisation_id,
                 details={"involvement_id": public_id},
             )
         ids = [row[0] for row in old]

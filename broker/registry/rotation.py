@@ -25,6 +25,7 @@ from broker_primitives import oprf
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from broker.audit.events import Event
 from broker.audit.models import AuditSubject
 from broker.audit.services import Actor, record_event
 from broker.core import Core
@@ -74,7 +75,7 @@ def start_or_resume(core: Core, actor: Actor, which: KeyName, *, grace: float = 
             running = RotationState(which, current, current + 1)
             session.add(KeyRotation(which=which, from_epoch=current, to_epoch=current + 1))
             record_event(
-                session, actor, "keys:rotation_started",
+                session, actor, Event.KEYS_ROTATION_STARTED,
                 details={"which": which, "from_epoch": current, "to_epoch": current + 1},
             )
     if not core.keystore.has(which, running.to_epoch):
@@ -175,7 +176,7 @@ def _finish(core: Core, actor: Actor, rotation: RotationState, factor: bytes,
         row.rows_done += late
         row.finished_at = core.now()
         record_event(
-            session, actor, "keys:rotation_finished",
+            session, actor, Event.KEYS_ROTATION_FINISHED,
             details={"which": rotation.which, "from_epoch": rotation.from_epoch,
                      "to_epoch": rotation.to_epoch, "rows": row.rows_done},
         )

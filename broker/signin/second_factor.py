@@ -30,6 +30,7 @@ from typing import Literal
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
 from broker.errors import NotFound, ValidationError
@@ -152,7 +153,7 @@ class SecondFactorService:
             token_hash=token_hash(token), professional_id=person.id,
             sealed_secret=self.key.seal(totp.new_secret(), person.id),
             created_at=now, expires_at=expires))
-        record_event(session, actor, "signin:totp_link_issued",
+        record_event(session, actor, Event.SIGNIN_TOTP_LINK_ISSUED,
                      organisation_id=person.organisation_id,
                      details={"professional_id": person.id,
                               "expires_at": expires.isoformat()})
@@ -163,7 +164,7 @@ class SecondFactorService:
         session = self.session
         enrolment, person = self._open_link(session, token)
         secret = self.key.open(enrolment.sealed_secret, person.id)
-        record_event(session, web_actor(person, address), "signin:totp_link_opened",
+        record_event(session, web_actor(person, address), Event.SIGNIN_TOTP_LINK_OPENED,
                      details={"professional_id": person.id})
         return Offer(person.username, totp.to_base32(secret),
                      totp.otpauth_uri(secret, person.username, ISSUER), enrolment.expires_at)
@@ -181,7 +182,7 @@ class SecondFactorService:
                 "Die code klopt niet. Typ de code die uw app nu toont (6 cijfers).")
         enrolment.used_at = now
         ended = self._replace_factor(session, person.id, secret, step, now)
-        record_event(session, web_actor(person, address), "signin:totp_enrolled",
+        record_event(session, web_actor(person, address), Event.SIGNIN_TOTP_ENROLLED,
                      details={"professional_id": person.id, "by": "link",
                               "sessions_ended": ended})
         return person.username
@@ -193,7 +194,7 @@ class SecondFactorService:
         session = self.session
         person = account(session, username)
         ended = self._replace_factor(session, person.id, secret, None, self.core.now())
-        record_event(session, actor, "signin:totp_enrolled",
+        record_event(session, actor, Event.SIGNIN_TOTP_ENROLLED,
                      organisation_id=person.organisation_id,
                      details={"professional_id": person.id, "by": "operator",
                               "sessions_ended": ended})

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
 from broker.errors import BrokerError, ValidationError
@@ -122,7 +123,7 @@ class SignInService:
         if requires_second_factor(self.core.policy(), person.organisation.org_type,
                                   person.access_role):
             throttle.settle_neither(session, attempt)
-            record_event(session, web_actor(person, address), "signin:failed",
+            record_event(session, web_actor(person, address), Event.SIGNIN_FAILED,
                          outcome="failure", reason="second_factor_missing")
             self.uow.keep_as_refusal()
             return ValidationError(
@@ -158,7 +159,7 @@ class SignInService:
         forget_ended(session, now)
         throttle.forget_stale_addresses(session, now)
         token = open_session(session, person.id, STAGE_SIGNED_IN, now)
-        record_event(session, web_actor(person, address), "signin:succeeded",
+        record_event(session, web_actor(person, address), Event.SIGNIN_SUCCEEDED,
                      details={"second_factor": second_factor, "access_role": person.access_role})
         return SignedIn(token, STAGE_SIGNED_IN, ProfessionalInfo.of(person))
 
@@ -173,15 +174,15 @@ class SignInService:
     def _failed(self, session: Session, actor: Actor, attempt: Attempt, reason: str) -> None:
         self.uow.keep_as_refusal()  # the failure, its count and its events outlast the request
         settled = throttle.settle_failure(session, attempt, self.core.now())
-        record_event(session, actor, "signin:failed", outcome="failure", reason=reason)
+        record_event(session, actor, Event.SIGNIN_FAILED, outcome="failure", reason=reason)
         if settled.name_locked:
-            record_event(session, actor, "signin:locked", reason="too_many_failures",
+            record_event(session, actor, Event.SIGNIN_LOCKED, reason="too_many_failures",
                          details={"failures": settled.failures})
         if settled.address_blocked:
             minutes = int(throttle.ADDRESS_WINDOW.total_seconds() // 60)
             record_event(session, Actor(actor="web:sign-in", channel="web",
                                         source_address=actor.source_address),
-                         "signin:address_blocked", reason="too_many_failures",
+                         Event.SIGNIN_ADDRESS_BLOCKED, reason="too_many_failures",
                          details={"failures": throttle.ADDRESS_LIMIT, "minutes": minutes})
 
     # -- sessions ----------------------------------------------------------------------------
@@ -199,7 +200,7 @@ class SignInService:
             return 0
         person = account(session, live.professional.username)
         ended = end_all(session, person.id)
-        record_event(session, web_actor(person, address), "signin:signed_out",
+        record_event(session, web_actor(person, address), Event.SIGNIN_SIGNED_OUT,
                      details={"sessions_ended": ended})
         return ended
 
@@ -211,7 +212,7 @@ class SignInService:
         person = account(session, username)
         lifted = throttle.lift(session, self.key, username)
         if lifted is not None:
-            record_event(session, actor, "signin:unlocked",
+            record_event(session, actor, Event.SIGNIN_UNLOCKED,
                          organisation_id=person.organisation_id,
                          details={"professional_id": person.id, "failures": lifted.failures,
                                   "was_locked": lifted.was_locked,
@@ -246,7 +247,7 @@ class SignInService:
     def _set(session: Session, actor: Actor, person: Professional, new: str, by: str) -> int:
         person.password_hash = hash_password(new)
         ended = end_all(session, person.id)
-        record_event(session, actor, "signin:password_changed",
+        record_event(session, actor, Event.SIGNIN_PASSWORD_CHANGED,
                      organisation_id=person.organisation_id,
                      details={"professional_id": person.id, "by": by, "sessions_ended": ended})
         return ended

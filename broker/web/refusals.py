@@ -22,6 +22,7 @@ from typing import NoReturn
 from flask import Response, abort, g, request, session
 from flask_limiter import RequestLimit
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, truncate_address
 from broker.door import uow
 from broker.errors import NotFound
@@ -65,7 +66,7 @@ def _audit_or_count(event_type: str, reason: str, counted_as: str) -> None:
 
 def refuse_csrf() -> NoReturn:
     """Record the failed CSRF check and answer 400."""
-    _audit_or_count("web:csrf_refused", "missing or wrong CSRF token", "csrf")
+    _audit_or_count(Event.WEB_CSRF_REFUSED, "missing or wrong CSRF token", "csrf")
     abort(400, description=t("csrf"))
 
 
@@ -77,7 +78,7 @@ def rate_limited(limit: RequestLimit) -> Response | None:
     if request.blueprint == "api":
         _count("api", "rate-limited")
         return None
-    _audit_or_count("web:rate_limited", f"limit {limit.limit}", "rate-limited")
+    _audit_or_count(Event.WEB_RATE_LIMITED, f"limit {limit.limit}", "rate-limited")
     seconds = str(max(1, int(limit.reset_at - time.time())))
     return Response(f"<!doctype html><title>429</title><p>{t('rate_limited', seconds=seconds)}"
                     "</p>", status=429, headers={"Retry-After": seconds},
