@@ -43,7 +43,6 @@ from broker.registry.models import (
     Organisation,
     Professional,
 )
-from broker.registry.passwords import hash_password
 from broker.registry.periods import add_months, add_years
 from broker.registry.validation import (
     EMAIL,
@@ -200,7 +199,7 @@ class RegistryService:
         professional = Professional(
             organisation=org, username=username, name=name, role=role,
             phone=phone or None, email=email or None,
-            password_hash=hash_password(password) if password else None,
+            password_hash=self.core.passwords.hash(password) if password else None,
             access_role=access_role,
         )
         session.add(professional)
