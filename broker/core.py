@@ -1,8 +1,9 @@
 """The wired core that both doors (web and API) and the CLI share, and the unit of work.
 
 ``Core`` holds what a service needs: settings, the session factory, the key store, the matching-key
-maker, the pseudonym service and the clock. It is built once by ``create_app`` or the CLI; tests
-build it on a temporary directory.
+maker, the pseudonym service, and the backends behind the interfaces of :mod:`broker.interfaces`
+(the clock, the password hasher, the notifier), chosen in one place (:mod:`broker.composition`).
+It is built once by ``create_app`` or the CLI; tests build it on a temporary directory.
 
 Rules of the unit of work (:class:`UnitOfWork`, STYLE habit 3), which every door opens once per
 request and hands to the services:
@@ -39,9 +40,11 @@ from sqlalchemy.orm import Session
 
 from broker.audit.checkpoints import NoteKey, load_audit_key
 from broker.audit.services import Actor, RecordedEvent, bind_clock, record_event
-from broker.clock import LOCAL_ZONE, Clock, local_date, utcnow
+from broker.clock import LOCAL_ZONE, Clock, local_date
+from broker.composition import components
 from broker.config import Settings
 from broker.db import make_engine, make_session_factory, unit_of_work
+from broker.interfaces import Notifier, PasswordHasher
 from broker.metrics import QUOTA_REFUSALS
 from broker.policy import Policy, PolicyHolder
 from broker.pseudonyms.keys import FileKeyStore
@@ -216,14 +219,20 @@ def unit_of(session: Session) -> UnitOfWork:
 class Core:
     """Everything a service needs, built once per process."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 passwords: PasswordHasher | None = None,
+                 notifier: Notifier | None = None) -> None:
         self.settings = settings
+        # The backends, chosen in one place (broker.composition) unless a test hands them in.
+        chosen = components(clock=clock, passwords=passwords, notifier=notifier)
+        self.clock: Clock = chosen.clock
+        self.passwords: PasswordHasher = chosen.passwords
+        self.notifier: Notifier = chosen.notifier
         self.engine = make_engine(settings.database_url)
         self.sessions = make_session_factory(self.engine)
         self.keystore = FileKeyStore(settings.keys_dir)
         self.matching = MatchingKeys(self.keystore)
         self.pseudonym_service = PseudonymService(self.keystore)
-        self.clock: Clock = clock or utcnow
         # A missing or broken policy stops the start with line-numbered errors (default deny
         # cannot be "no policy at all").
         self.policies = PolicyHolder(settings.policy_dir)

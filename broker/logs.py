@@ -10,7 +10,7 @@ Rules this module guarantees:
    text of a database error can hold the values of its statement.
 3. The web server's own access lines (werkzeug) are silenced in JSON mode: they carry the
    request's path, which may hold a contact link's token; the door logs each request by its URL
-   rule instead (:func:`log_request`).
+   rule instead (:func:`log_request`), in JSON mode only.
 4. The broker's loggers (``broker.*``) log at ``BROKER_LOG_LEVEL``.
 """
 
@@ -52,9 +52,12 @@ def configure_logging(settings: Settings) -> None:
     werkzeug's access lines off). Idempotent."""
     logging.getLogger("broker").setLevel(settings.log_level)
     if settings.log_format != "json":
+        # The web server's access line says it already; the request's own line is for JSON.
+        requests_log.setLevel(logging.WARNING)
         if not logging.getLogger().handlers:
             logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return
+    requests_log.setLevel(logging.NOTSET)  # the broker's level
     root = logging.getLogger()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if any(handler.get_name() == _HANDLER_NAME for handler in root.handlers):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import Metric
@@ -27,6 +28,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+if os.environ.get(MULTIPROC_ENV):
+    # In multiprocess mode prometheus_client opens this process's files as the metrics below
+    # are defined: the directory must exist first.
+    Path(os.environ[MULTIPROC_ENV]).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 REQUESTS = Counter("broker_http_requests", "Requests answered, per endpoint (URL rule), "
                    "method and status.", ["endpoint", "method", "status"])

@@ -13,4 +13,4 @@ from broker.serving import refuse_unchecked_gunicorn
 
 refuse_unchecked_gunicorn()
 app = create_app()
-atexit.register(core_of(app).dispose)  # the last audit checkpoint when the worker stops
+atexit.register(core_of(app).dispose)  # close the database connections when the worker stops

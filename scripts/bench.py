@@ -24,6 +24,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -36,6 +37,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from broker.audit.services import Actor
+from broker.cli.jobs import Job, checkpoint_wal, uses_wal
+from broker.cli.worker import Worker
 from broker.config import Settings
 from broker.core import Core
 from broker.policy import load_policy
@@ -69,6 +72,9 @@ class Bench:
             env["BROKER_DATABASE_URL"] = database_url
         self.core = Core(Settings.from_env(env))
         initialise(self.core, Actor.operator("bench"))
+        if uses_wal(self.core):  # as beside a served broker: the worker's WAL job
+            wal = Worker(self.core, [Job("sqlite-wal", 0.5, checkpoint_wal, quiet=True)])
+            threading.Thread(target=wal.run, name="sqlite-wal", daemon=True).start()
         self.rng = random.Random(9497)
         self.households: list[list[Pseudonym]] = []
         self.stored_keys = 0

@@ -134,13 +134,18 @@ def run(*, keys: int, clients: int, seconds: float, workers: int, threads: int =
              str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
              "--log-level", "warning", "broker.wsgi:app"],
             env=env, cwd=ROOT)
+        # The background worker beside it, as scripts/run and production run it.
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "from broker.cli import main; main()", "worker"],
+            env={**env, "BROKER_LOG_LEVEL": "WARNING"}, cwd=ROOT)
         url = f"http://127.0.0.1:{port}/v1/lookups"
         try:
             _wait(port)
             latencies, errors = _load(url, key, households, clients, seconds)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            for process in (server, worker):
+                process.terminate()
+                process.wait(timeout=10)
             core.dispose()
     latencies.sort()
     return {

@@ -20,6 +20,7 @@ from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
 from broker.migrate import upgrade
+from broker.passwords import Argon2idHasher
 from broker.registry.services import RegistryService
 from broker.setup import initialise
 from tests.services import postgres_url
@@ -101,8 +102,9 @@ def settings(tmp_path: Path, database_url: str, policy_path: Path) -> Settings:
 
 @pytest.fixture
 def core(settings: Settings, clock: FakeClock) -> Iterator[Core]:
-    """An initialised core: schema, keys, session secret."""
-    core = Core(settings, clock=clock)
+    """An initialised core: schema, keys, session secret; passwords hashed with argon2id at its
+    minimum limits (real hashes, cheap to make: broker.passwords)."""
+    core = Core(settings, clock=clock, passwords=Argon2idHasher.cheapest())
     initialise(core, Actor.operator("test"))
     yield core
     core.dispose()

@@ -66,6 +66,7 @@ class Job:
     every: float
     run: Callable[[Core], Counts]
     at_stop: bool = False  # run once more when the worker stops (rule 4)
+    quiet: bool = False  # its counts are logged at DEBUG only (it runs twice a second)
 
 
 def housekeep(core: Core) -> Counts:
@@ -141,7 +142,7 @@ def schedule(core: Core) -> list[Job]:
     configured_witnesses(core.settings)
     quorum(core.settings)
     core.audit_key()  # a missing or exposed audit key stops the start, not each checkpoint
-    wal = [Job("sqlite-wal", 0.5, checkpoint_wal)] if uses_wal(core) else []
+    wal = [Job("sqlite-wal", 0.5, checkpoint_wal, quiet=True)] if uses_wal(core) else []
     # The checkpoint last, so that it covers what the jobs before it wrote in the same tick.
     return [
         Job("housekeeping", HOUSEKEEPING_INTERVAL, housekeep, at_stop=True),

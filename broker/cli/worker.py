@@ -10,7 +10,8 @@ Rules this module guarantees:
 2. SIGTERM and SIGINT stop the worker after the job that runs; the jobs marked ``at_stop`` then
    run once more (the last audit checkpoint), and the process ends with status 0.
 3. Progress: one log line at start (the schedule), one per job run that did something (its
-   counts), one per failure, one at stop. Lines carry counts and names, no personal data.
+   counts; the twice-a-second ``sqlite-wal`` at DEBUG), one per failure, one at stop. Lines
+   carry counts and names, no personal data.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ class Worker:
                       type(exc).__name__)
             return Ran(job.name, failure=type(exc).__name__)
         if any(counts.values()):
-            log.info("job %s: %s", job.name,
-                     ", ".join(f"{key}={value}" for key, value in counts.items()))
+            log.log(logging.DEBUG if job.quiet else logging.INFO, "job %s: %s", job.name,
+                    ", ".join(f"{key}={value}" for key, value in counts.items()))
         return Ran(job.name, counts=counts)
 
     def tick(self) -> list[Ran]:

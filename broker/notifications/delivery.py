@@ -30,13 +30,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-import smtplib
-import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from broker_primitives.httpsig.signature_policy import REQUEST_COMPONENTS, SignaturePolicy
@@ -48,6 +46,7 @@ from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.callers.keys import RESPONSE_KEY_ID, load_response_key
 from broker.clock import utcnow
+from broker.interfaces import NotifierError
 from broker.notifications.models import OutboxMessage
 from broker.notifications.services import NotificationSettings
 from broker.registry.models import Organisation, Professional
@@ -123,28 +122,28 @@ def deliver_due(core: Core, *, now: datetime | None = None, limit: int = 100,
     started = clock()  # what is due by then: a retry scheduled in this round waits for the next
     report = DeliveryReport()
     key: SigningKey | None = None
-    # The transport, not an httpx.Client: the client logs every request's full URL, and a
-    # webhook URL may carry a secret. Redirects are never followed.
-    with httpx.HTTPTransport() as transport:
-        while report.claimed < limit:
-            rows = _claim(core, started, clock() + timedelta(seconds=settings.lease),
-                          min(_CLAIM_BATCH, limit - report.claimed))
-            if not rows:
-                break
-            report += DeliveryReport(claimed=len(rows))
-            for row in rows:
-                try:
-                    if row.channel == "webhook":
-                        key = key or load_response_key(core.settings.keys_dir)
-                        _send_webhook(core, transport, key, row, settings)
-                    else:
-                        _send_email(core, settings, row)
-                except _Failed as failure:
-                    report += _record(core, settings, row, failure, clock())
-                except Exception as exc:  # a bug must not hold the rest of the batch back
-                    report += _record(core, settings, row, _Failed(type(exc).__name__), clock())
+    while report.claimed < limit:
+        rows = _claim(core, started, clock() + timedelta(seconds=settings.lease),
+                      min(_CLAIM_BATCH, limit - report.claimed))
+        if not rows:
+            break
+        report += DeliveryReport(claimed=len(rows))
+        for row in rows:
+            try:
+                if row.channel == "webhook":
+                    key = key or load_response_key(core.settings.keys_dir)
+                    _send_webhook(core, key, row, settings)
                 else:
-                    report += _record(core, settings, row, None, clock())
+                    _send_email(core, settings, row)
+            except _Failed as failure:
+                report += _record(core, settings, row, failure, clock())
+            except NotifierError as refused:
+                failed = _Failed(refused.reason, permanent=refused.permanent)
+                report += _record(core, settings, row, failed, clock())
+            except Exception as exc:  # a bug must not hold the rest of the batch back
+                report += _record(core, settings, row, _Failed(type(exc).__name__), clock())
+            else:
+                report += _record(core, settings, row, None, clock())
     return report
 
 
@@ -168,7 +167,7 @@ def _claim(core: Core, due_by: datetime, lease_until: datetime, count: int) -> l
     return sorted((_Message(*row) for row in rows), key=lambda message: message.id)
 
 
-def _send_webhook(core: Core, transport: httpx.HTTPTransport, key: SigningKey, row: _Message,
+def _send_webhook(core: Core, key: SigningKey, row: _Message,
                   settings: NotificationSettings) -> None:
     with core.transaction() as connection:
         url = connection.execute(select(Organisation.webhook_url)
@@ -187,15 +186,11 @@ def _send_webhook(core: Core, transport: httpx.HTTPTransport, key: SigningKey, r
                                     tag=WEBHOOK_TAG))
     except (ValueError, httpx.InvalidURL):
         raise _Failed("webhook-url-invalid", permanent=True) from None
-    try:
-        request = httpx.Request("POST", target, content=body, headers=headers, extensions={
-            "timeout": httpx.Timeout(settings.timeout).as_dict()})
-        response = transport.handle_request(request)
-        response.close()
-    except httpx.HTTPError as exc:
-        raise _Failed(type(exc).__name__) from None  # its text may hold the URL
-    if not 200 <= response.status_code < 300:
-        raise _Failed(f"http-{response.status_code}")
+    # Through the core's notifier (broker.notifier: an httpx transport, never following a
+    # redirect, its failures named by type).
+    status = core.notifier.post_webhook(target, body, headers, settings.timeout)
+    if not 200 <= status < 300:
+        raise _Failed(f"http-{status}")
 
 
 def render_email(settings: NotificationSettings, recipient: str, message_id: str
@@ -226,26 +221,7 @@ def _send_email(core: Core, settings: NotificationSettings, row: _Message) -> No
     if not settings.smtp_url:
         raise _Failed("smtp-not-configured")
     mail = render_email(settings, recipient, str(row.payload.get("id", row.id)))
-    url = urlsplit(settings.smtp_url)
-    host = url.hostname or "localhost"
-    try:
-        smtp: smtplib.SMTP
-        if url.scheme == "smtps":
-            smtp = smtplib.SMTP_SSL(host, url.port or 465, timeout=settings.timeout,
-                                    context=ssl.create_default_context())
-        else:
-            smtp = smtplib.SMTP(host, url.port or (587 if url.scheme == "smtp+starttls" else 25),
-                                timeout=settings.timeout)
-        with smtp:
-            if url.scheme == "smtp+starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if url.username:
-                smtp.login(unquote(url.username), unquote(url.password or ""))
-            smtp.send_message(mail)
-    except smtplib.SMTPResponseException as exc:
-        raise _Failed(f"smtp-{exc.smtp_code}") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        raise _Failed(type(exc).__name__) from None  # its text may hold the address
+    core.notifier.send_email(mail, settings.smtp_url, settings.timeout)
 
 
 def _record(core: Core, settings: NotificationSettings, row: _Message, failure: _Failed | None,

@@ -16,7 +16,6 @@ from broker.registry.models import (
     Organisation,
     Professional,
 )
-from broker.registry.passwords import hash_password
 from broker.registry.results import (
     ProfessionalInfo,
 )
@@ -78,7 +77,7 @@ class Professionals(ServiceBase):
         professional = Professional(
             organisation=org, username=username, name=name, role=role,
             phone=phone or None, email=email or None,
-            password_hash=hash_password(password) if password else None,
+            password_hash=self.core.passwords.hash(password) if password else None,
             access_role=access_role,
         )
         session.add(professional)

@@ -28,7 +28,6 @@ from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
 from broker.errors import BrokerError, ValidationError
 from broker.registry.models import Professional
-from broker.registry.passwords import check_password, hash_password
 from broker.registry.results import ProfessionalInfo
 from broker.registry.validation import MIN_PASSWORD_LENGTH
 from broker.signin import throttle
@@ -99,7 +98,7 @@ class SignInService:
         session = self.session
         person = find_account(session, name)
         stored = person.password_hash if person is not None and person.active else None
-        right = check_password(stored, password[:MAX_PASSWORD_LENGTH])
+        right = self.core.passwords.verify(stored, password[:MAX_PASSWORD_LENGTH])
         session = self.session
         if person is not None and right:
             outcome = self._password_accepted(session, person, attempt, address)
@@ -228,7 +227,7 @@ class SignInService:
         session = self.session
         person = account(session, username)
         stored = person.password_hash if person.active else None
-        right = check_password(stored, current[:MAX_PASSWORD_LENGTH])
+        right = self.core.passwords.verify(stored, current[:MAX_PASSWORD_LENGTH])
         session = self.session
         person = account(session, username)
         if right:
@@ -243,9 +242,9 @@ class SignInService:
         session = self.session
         return self._set(session, actor, account(session, username), new, "operator")
 
-    @staticmethod
-    def _set(session: Session, actor: Actor, person: Professional, new: str, by: str) -> int:
-        person.password_hash = hash_password(new)
+    def _set(self, session: Session, actor: Actor, person: Professional, new: str, by: str
+             ) -> int:
+        person.password_hash = self.core.passwords.hash(new)
         ended = end_all(session, person.id)
         record_event(session, actor, Event.SIGNIN_PASSWORD_CHANGED,
                      organisation_id=person.organisation_id,

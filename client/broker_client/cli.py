@@ -36,7 +36,7 @@ from broker_client.state import SyncState, fingerprint_key, key_check
 from broker_client.sync import Syncer
 
 BASES = ("consent", "legal_task", "vital_interest")
-# The broker's own words for an answer (broker.registry.views), in English: no answer says that
+# The broker's own words for an answer (broker.registry.results), in English: no answer says that
 # no one is involved.
 NONE_SHOWN = ("You see no organisations that the policy lets you see; the policy may hide "
               "others who are involved from you.")

@@ -238,7 +238,7 @@ def _message(
 
 class ReplayCache(Protocol):
     """Where used nonces are remembered until their signatures expire (the broker keeps them in
-    its database, broker.api.replay)."""
+    its database, broker.callers.replay)."""
 
     def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
         """Record ``nonce`` for ``key_id`` until ``expires_at``; True if it was already recorded.
