@@ -103,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--postgres-url", default=os.environ.get(
         "BROKER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
         help="a PostgreSQL server to create the bench's private database on")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record each worker with py-spy during the window (--gil, raw "
+                             "stacks) into this directory, and print the phases")
 
 
 # -- set-up -------------------------------------------------------------------------------------
@@ -382,8 +385,11 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         load_before = os.getloadavg()[0]
         stop_at.value = time.monotonic() + args.seconds
         start.set()
+        spies = profile_workers(args, watched.kinds["workers"], f"{store}-{keys}-{clients}")
         time.sleep(max(0.0, stop_at.value - time.monotonic()))
         after, machine_after = watched.sample(), machine_ticks()
+        for spy in spies:
+            spy.wait(timeout=60)
         load_after = os.getloadavg()[0]
         gathered = [results.get(timeout=60) for _ in processes]
     finally:
@@ -391,21 +397,85 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
             process.join(timeout=30)
         server.terminate()
         server.wait(timeout=30)
+    row = {"store": store, "keys": keys, "clients": clients, "workers": args.workers,
+           "seconds": args.seconds,
+           **figures(args.seconds, gathered, watched, (before, after),
+                     (machine_before, machine_after)),
+           "loadavg_1min": [round(load_before, 2), round(load_after, 2)],
+           "cpus": os.cpu_count()}
+    log(f"http {store} {keys:,} keys, {clients} clients: {format_row(row)}")
+    if args.profile:
+        row["profile"] = phases(args.profile.glob(f"{store}-{keys}-{clients}-*.txt"))
+        log("  phases (share of samples holding the GIL): " + ", ".join(
+            f"{name} {share:.1%}" for name, share in row["profile"].items()))
+    return row
+
+
+def profile_workers(args: argparse.Namespace, workers: list[int], name: str
+                    ) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each worker for the window (``--profile``); nothing without it."""
+    if args.profile is None:
+        return []
+    args.profile.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen(  # noqa: S603 - py-spy, our own arguments
+        [spy, "record", "--gil", "--nonblocking", "--format", "raw", "--rate", "200",
+         "--duration", str(int(args.seconds)), "--pid", str(pid),
+         "--output", str(args.profile / f"{name}-{pid}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in workers]
+
+
+#: Where a sample's time goes: the first phase (in this order) with a frame in the stack.
+PHASES = (
+    ("audit append", ("audit/services.py", "audit/chain")),
+    ("idempotency", ("api/idempotency.py",)),
+    ("replay cache", ("api/replay.py",)),
+    ("evaluation quota", ("pseudonyms/quota.py",)),
+    ("API-key look-up", ("api/keys.py",)),
+    ("rate limits", ("flask_limiter/", "limits/", "limit_organisation", "limit_headers")),
+    ("response signing", ("sign_response",)),
+    ("signature verification", ("verify_request",)),
+    ("match query and policy", ("registry/candidates.py", "registry/lookups.py", "policy/")),
+    ("OPRF evaluation", ("pseudonyms/service.py", "oprf")),
+    ("JSON and schemas", ("json/", "marshmallow/", "api/schemas.py", "parse_json")),
+    ("commit", ("door.py",)),
+    ("Flask, Werkzeug, gunicorn", ("flask/", "werkzeug/", "gunicorn/")),
+)
+
+
+def phases(files: Iterator[Path]) -> dict[str, float]:
+    """Shares of py-spy's raw samples per phase (:data:`PHASES`; the rest is "other")."""
+    counts: dict[str, int] = {}
+    for path in files:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            name = next((phase for phase, marks in PHASES
+                         if any(mark in stack for mark in marks)), "other")
+            counts[name] = counts.get(name, 0) + int(count)
+    total = sum(counts.values()) or 1
+    return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def figures(seconds: float, gathered: list[tuple[int, list[float], int]], watched: Processes,
+            ticks: tuple[dict[int, int], dict[int, int]],
+            machine: tuple[tuple[int, int], tuple[int, int]]) -> dict[str, Any]:
+    """Throughput, latency and CPU per look-up of one window."""
+    before, after = ticks
     latencies = sorted(x for _, mine, _ in gathered for x in mine)
     errors = sum(e for _, _, e in gathered)
     done = len(latencies)
     per_lookup = {}
     for kind, pids in watched.kinds.items():
-        ticks = sum(after.get(p, before.get(p, 0)) - before.get(p, 0) for p in pids)
-        per_lookup[kind] = 1000 * ticks / CLK_TCK / done if done else float("nan")
+        used = sum(after.get(p, before.get(p, 0)) - before.get(p, 0) for p in pids)
+        per_lookup[kind] = 1000 * used / CLK_TCK / done if done else float("nan")
     ours = sum(after.get(p, 0) - before.get(p, 0) for p in after)
-    busy = machine_after[0] - machine_before[0]
-    window = (machine_after[1] - machine_before[1]) / (os.cpu_count() or 1)
+    busy = machine[1][0] - machine[0][0]
+    window = (machine[1][1] - machine[0][1]) / (os.cpu_count() or 1)
     server_kinds = ("workers", "postgres", "redis")
-    row = {
-        "store": store, "keys": keys, "clients": clients, "workers": args.workers,
-        "seconds": args.seconds, "lookups": done, "errors": errors,
-        "lookups_per_s": done / args.seconds,
+    return {
+        "lookups": done, "errors": errors, "lookups_per_s": done / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
         "p99_ms": 1000 * latencies[min(done - 1, int(done * 0.99))] if latencies else None,
         "cpu_ms_per_lookup": {k: round(v, 3) for k, v in per_lookup.items()},
@@ -413,11 +483,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         "processes": {k: len(v) for k, v in watched.kinds.items()},
         # Cores' worth of CPU used by everything else on the machine during the window.
         "other_load_cores": round(max(0, busy - ours) / window if window else 0.0, 2),
-        "loadavg_1min": [round(load_before, 2), round(load_after, 2)],
-        "cpus": os.cpu_count(),
     }
-    log(f"http {store} {keys:,} keys, {clients} clients: {format_row(row)}")
-    return row
 
 
 def format_row(row: dict[str, Any]) -> str:
