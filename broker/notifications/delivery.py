@@ -33,6 +33,7 @@ import smtplib
 import ssl
 import threading
 import weakref
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -124,8 +125,11 @@ def deliver_due(core: Core, *, now: datetime | None = None, limit: int = 100,
     report = DeliveryReport()
     key: SigningKey | None = None
     # The transport, not an httpx.Client: the client logs every request's full URL, and a
-    # webhook URL may carry a secret. Redirects are never followed.
-    with httpx.HTTPTransport() as transport:
+    # webhook URL may carry a secret. Redirects are never followed. Made for the first webhook
+    # of the round only: building one builds an SSL context, and an idle round (every few
+    # seconds) allocates nothing of the kind.
+    with ExitStack() as stack:
+        transport: httpx.HTTPTransport | None = None
         while report.claimed < limit:
             rows = _claim(core, started, clock() + timedelta(seconds=settings.lease),
                           min(_CLAIM_BATCH, limit - report.claimed))
@@ -136,6 +140,7 @@ def deliver_due(core: Core, *, now: datetime | None = None, limit: int = 100,
                 try:
                     if row.channel == "webhook":
                         key = key or load_response_key(core.settings.keys_dir)
+                        transport = transport or stack.enter_context(httpx.HTTPTransport())
                         _send_webhook(core, transport, key, row, settings)
                     else:
                         _send_email(core, settings, row)
