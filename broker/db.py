@@ -316,6 +316,9 @@ class Prepared:
         prepared = [self._params(connection.dialect, row) for row in rows]
         cursor = self._cursor(connection)
         try:
+            if len(prepared) == 1:  # psycopg's executemany sets up a pipeline: dearer for one
+                cursor.execute(*prepared[0])
+                return
             cursor.executemany(prepared[0][0], [values for _, values in prepared])
         finally:
             cursor.close()
