@@ -5,6 +5,11 @@ It refuses to start several workers without a shared rate-limit store, and refus
 several workers later (``kill -TTIN``), as :mod:`broker.serving` describes; a worker that ends
 is marked in the Prometheus counts of ``PROMETHEUS_MULTIPROC_DIR`` (broker.metrics). A
 deployment with a config file of its own imports these hooks from here.
+
+Workers are threaded (``gthread``) and keep HTTP connections alive: a case system's client
+(``broker_client``) reuses one connection for its requests instead of a TCP handshake per
+request, and a thread waiting on the database leaves the worker's other threads to serve
+(issue 13). The command line overrides these as usual (``--threads``, ``--keep-alive``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ from broker.config import Settings
 from broker.errors import ConfigurationError
 from broker.metrics import multiprocess
 from broker.serving import CHECKED, check_workers
+
+worker_class = "gthread"
+threads = 4
+keepalive = 75  # seconds an idle connection stays open (longer than clients' pools keep them)
 
 
 def on_starting(server: Any) -> None:

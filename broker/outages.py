@@ -4,7 +4,8 @@ A lost database or Redis is not a bug in the broker and not the client's fault: 
 ``503 Service Unavailable`` with ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3) — the API a signed
 problem, the web a calm page — never a 500, and log the failure by its type only (a database
 error's message carries the statement's parameters). Nothing needs a restart afterwards:
-SQLAlchemy's pool checks a connection before use (``pool_pre_ping``) and redis-py reconnects.
+the pool drops a connection the server closed before handing it out (broker.db) and redis-py
+reconnects.
 
 Rules :func:`is_outage` applies:
 

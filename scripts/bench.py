@@ -30,6 +30,8 @@ import uuid
 from pathlib import Path
 
 import pysodium
+from bench_http import add_arguments as add_http_arguments  # scripts/ is on sys.path
+from bench_http import run_all as run_http
 from broker_primitives import oprf
 from broker_primitives.blinding import Pseudonym
 from broker_primitives.identifiers import Category
@@ -204,10 +206,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--only", default="registry,policy,http,audit",
                         help="sections to run (default: %(default)s)")
-    parser.add_argument("--http-keys", type=int, default=10_000)
-    parser.add_argument("--http-clients", type=int, default=8)
-    parser.add_argument("--http-seconds", type=float, default=10.0)
-    parser.add_argument("--http-workers", type=int, default=2)
+    add_http_arguments(parser)  # --clients, --keys, --store, ... (scripts/bench_http.py)
     parser.add_argument("--audit-events", type=int, default=2000)
     parser.add_argument("--verify-events", type=int, default=1_000_000)
     parser.add_argument("--checkpoint-events", type=int, default=10_000_000)
@@ -219,16 +218,7 @@ def main() -> int:
         print(f"policy: {figures['policy']['decisions_per_s']:,.0f} decisions/s on one core "  # type: ignore[index]
               "(goal >= 50,000)")
     if "http" in sections:
-        from bench_http import run as run_http  # noqa: PLC0415 - scripts/ is on sys.path
-
-        http = run_http(keys=args.http_keys, clients=args.http_clients,
-                        seconds=args.http_seconds, workers=args.http_workers)
-        figures["http"] = http
-        print(f"http: {http['http_lookups_per_s']:,.0f} signed look-ups/s with "
-              f"{http['clients']} clients and {http['workers']} workers (p50 "
-              f"{http['http_p50_ms']:.1f} ms, p99 {http['http_p99_ms']:.1f} ms, "
-              f"{http['errors']} errors); floor {http['floor_lookups_per_s_one_core']:,.0f}/s "
-              "on one core (signature check, b·N, index probe)")
+        figures["http"] = run_http(args)
     if "audit" in sections:
         from bench_audit import run as run_audit  # noqa: PLC0415 - scripts/ is on sys.path
 

@@ -1,44 +1,295 @@
-"""Signed look-ups per second through the HTTP stack, next to the crypto floor.
+"""End-to-end look-ups through the HTTP stack, as a case system makes them (issue 13 §1).
 
-A gunicorn server (``--workers`` processes, started as in production with the broker's config
-module; more than one needs ``BROKER_REDIS_URL``) serves a registry of ``--keys`` stored matching
-keys; ``--clients`` threads send RFC 9421-signed ``POST /v1/lookups`` for ``--seconds``. The
-floor is measured in the same run, in this process: one Ed25519 signature verification, the scalar
-multiplications ``b·N`` and the index probe per look-up — what no implementation can skip.
-Client and server share the machine's cores, so the HTTP figure is a lower bound.
+Each client is a process of its own running the shipped client (``broker_client.BrokerClient``,
+one per process, as a case system holds one): for every look-up it parses one BSN, blinds it,
+has it evaluated (``POST /v1/pseudonyms/evaluate``), finalises it and asks
+(``POST /v1/lookups``) — both requests signed (RFC 9421), both responses verified against the
+broker's key, each POST with its ``Idempotency-Key``, exactly as shipped. Half the BSNs asked
+about are registered, so half the look-ups match.
+
+The broker runs as in production: gunicorn with the broker's config module (its worker class,
+threads and keep-alive), ``--workers`` processes sharing their per-minute limits through Redis,
+on SQLite (a file in a temporary directory) or PostgreSQL (a private database on the server of
+``--postgres-url``, created for the run and dropped after it). The only change from a
+production set-up is :data:`BENCH_LIMITS`: the per-minute limits and the daily evaluation quota
+raised so that they do not refuse the bench's thousands of look-ups — the limiter and the quota
+still run on every request.
+
+What it reports per (store, keys, clients): look-ups/s, p50/p99 of one look-up (both round
+trips), and CPU milliseconds per look-up of each kind of process — the gunicorn workers, the
+PostgreSQL backends serving the bench's database (found through ``pg_stat_activity``), the Redis
+server, the client processes — read from ``/proc/<pid>/stat`` before and after the timed
+window. The Redis server may be shared with other users: its figure is then an upper bound.
+The machine's load during the window (CPU used by processes outside the bench, from
+``/proc/stat``) is reported beside the figures: throughput on a busy machine is noisy, CPU per
+look-up much less so.
+
+Run: ``scripts/bench --only http [--json FILE] [--clients 1,4,16] [--keys 10000]
+[--store sqlite|postgres|sqlite,postgres]``.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import multiprocessing
 import os
+import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pysodium
-from broker_primitives import oprf
 from broker_primitives.blinding import Pseudonym
-from broker_primitives.httpsig.signatures import sign_request
+from broker_primitives.identifiers import parse_bsn
 from nacl.signing import SigningKey
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from broker.api.schemas import b64url
 from broker.audit.services import Actor
 from broker.callers.keys import OrganisationKeys
 from broker.config import Settings
 from broker.core import Core
-from broker.registry.candidates import MATCHES
 from broker.registry.services import NewInvolvement, RegistryService
-from broker.serving import CONFIG_MODULE, check_workers
+from broker.serving import CONFIG_MODULE
 from broker.setup import initialise
 
 ROOT = Path(__file__).resolve().parents[1]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+#: The bench's one departure from production: limits raised so that they never refuse, while
+#: the limiter (per address and per organisation, in Redis) and the quota (in the database)
+#: still count every request.
+BENCH_LIMITS = {
+    "BROKER_API_IP_RATE": "1000000000/minute",
+    "BROKER_API_ORG_RATE": "1000000000/minute",
+    "quota": 1_000_000_000,  # pseudonym_evaluations_per_day in the bench's copy of the policy
+}
+ASKER = "wijkteam-bench"
+HOLDER = "vt-bench"
+KEY_ID = "bench-key"
+REGISTERED_BSNS = 2000  # real BSNs registered (the rest of --keys are random keys)
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bench's options (also offered by ``scripts/bench``)."""
+    parser.add_argument("--clients", default="1,4,16",
+                        help="client processes, comma-separated (default: %(default)s)")
+    parser.add_argument("--keys", default="10000",
+                        help="stored matching keys, comma-separated (default: %(default)s)")
+    parser.add_argument("--store", default="sqlite,postgres",
+                        help="sqlite, postgres or both (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed window per run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per worker (default: the broker's gunicorn config)")
+    parser.add_argument("--redis-url",
+                        default=os.environ.get("BROKER_REDIS_URL", "redis://127.0.0.1:6379/0"),
+                        help="the Redis the workers share their limits through")
+    parser.add_argument("--postgres-url", default=os.environ.get(
+        "BROKER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="a PostgreSQL server to create the bench's private database on")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record each worker with py-spy during the window (--gil, raw "
+                             "stacks) into this directory, and print the phases")
+
+
+# -- set-up -------------------------------------------------------------------------------------
+
+
+def valid_bsns(count: int, seed: int) -> list[str]:
+    """``count`` distinct BSNs that pass the eleven-test."""
+    rng = random.Random(seed)
+    found: dict[str, None] = {}
+    weights = (9, 8, 7, 6, 5, 4, 3, 2)
+    while len(found) < count:
+        digits = [rng.randrange(10) for _ in range(8)]
+        last = sum(w * d for w, d in zip(weights, digits, strict=True)) % 11
+        if last == 10:
+            continue
+        bsn = "".join(map(str, digits)) + str(last)
+        if bsn != "000000000":
+            found[bsn] = None
+    return list(found)
+
+
+def bench_policy(home: Path) -> Path:
+    """The shipped policy with the daily evaluation quota raised (:data:`BENCH_LIMITS`)."""
+    target = home / "policies"
+    shutil.copytree(ROOT / "policies", target)
+    policy = target / "policy.yaml"
+    lines = policy.read_text().splitlines()
+    raised = [f"  pseudonym_evaluations_per_day: {BENCH_LIMITS['quota']}"
+              if line.strip().startswith("pseudonym_evaluations_per_day:") else line
+              for line in lines]
+    if raised == lines:
+        raise RuntimeError("policies/policy.yaml has no pseudonym_evaluations_per_day to raise")
+    policy.write_text("\n".join(raised) + "\n")
+    return target
+
+
+def populate(core: Core, keys: int, bsns: list[str]) -> SigningKey:
+    """The asker (with an API key) and a holder with ``keys`` stored matching keys, of which
+    :data:`REGISTERED_BSNS` are real BSNs' (``bsns[:REGISTERED_BSNS]``)."""
+    operator = Actor.operator("bench")
+    key = SigningKey.generate()
+    ids = {}
+    with core.unit_of_work() as uow:
+        registry = RegistryService(uow)
+        for code, org_type in ((HOLDER, "veilig_thuis"), (ASKER, "wijkteam")):
+            ids[code] = registry.create_organisation(operator, identifier=code, name=code,
+                                                     org_type=org_type).id
+            registry.add_professional(operator, organisation=code, username=f"{code}-p",
+                                      name="P", role="r")
+        OrganisationKeys(uow).add(operator, organisation=ASKER, key_id=KEY_ID,
+                                  public_key=bytes(key.verify_key).hex())
+    holder = Actor("bench", "cli", ids[HOLDER])
+    households = [[p] for start in range(0, REGISTERED_BSNS, 1000)
+                  for p in core.pseudonymise(operator, [parse_bsn(b) for b in
+                                                        bsns[start:start + 1000]])]
+    while sum(map(len, households)) < keys:
+        households.append([Pseudonym(c, pysodium.crypto_core_ristretto255_random(), 1)
+                           for c in ("person", "person", "address")])
+    for start in range(0, len(households), 500):
+        with core.unit_of_work() as uow:
+            RegistryService(uow).register_involvements(holder, organisation=HOLDER, items=[
+                NewInvolvement(f"{HOLDER}-p", h, "safety_assessment")
+                for h in households[start:start + 500]])
+    return key
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """A private database on the server for one run, dropped afterwards; its URL."""
+    name = f"broker_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# -- /proc --------------------------------------------------------------------------------------
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process (all its threads), in clock ticks; None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) ticks of all CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError):
+            stat = (entry / "stat").read_text()
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class Processes:
+    """The pids of each kind of process whose CPU a run counts."""
+
+    kinds: dict[str, list[int]] = field(default_factory=dict)
+
+    def sample(self) -> dict[int, int]:
+        """Ticks per pid now."""
+        return {pid: ticks for pids in self.kinds.values() for pid in pids
+                if (ticks := cpu_ticks(pid)) is not None}
+
+
+def postgres_backends(url: str, database: str) -> list[int]:
+    """The pids of the server's backends connected to ``database``, but this one's."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [int(pid) for pid in connection.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = :name "
+                "AND pid <> pg_backend_pid()"), {"name": database}).scalars()]
+    finally:
+        engine.dispose()
+
+
+def redis_pid(url: str) -> int | None:
+    """The Redis server's pid, when it runs on this machine."""
+    import redis  # noqa: PLC0415 - only the bench needs it here
+
+    client = redis.Redis.from_url(url)
+    try:
+        pid = int(client.info("server")["process_id"])
+    finally:
+        client.close()
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+# -- clients ------------------------------------------------------------------------------------
+
+
+def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
+                   offset: int, ready: Any, start: Any, stop_at: Any, results: Any) -> None:
+    """One case system: warm up, wait for the start, look up until ``stop_at``; report."""
+    from broker_client import BrokerClient  # noqa: PLC0415 - a light import in the child
+
+    def ask(bsn: str) -> None:
+        client.lookup(bsn=[bsn], purpose="safety_assessment", basis="legal_task",
+                      statute="wmo2015_5_2_6")
+
+    latencies: list[float] = []
+    errors = 0
+    with BrokerClient(base_url, KEY_ID, seed, broker_public_key=broker_key) as client:
+        for n in range(3):  # connections, the workers' first requests
+            ask(bsns[(offset + n) % len(bsns)])
+        ready.put(os.getpid())
+        start.wait()
+        stop = stop_at.value
+        n = offset
+        while True:
+            began = time.monotonic()
+            if began >= stop:
+                break
+            try:
+                ask(bsns[n % len(bsns)])
+            except Exception:  # counted; the bench goes on
+                errors += 1
+            ended = time.monotonic()
+            if ended <= stop:
+                latencies.append(ended - began)
+            n += 7919  # a prime stride: clients spread over the BSNs
+    results.put((os.getpid(), latencies, errors))
 
 
 def _free_port() -> int:
@@ -47,156 +298,235 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _populate(core: Core, keys: int) -> tuple[SigningKey, list[list[Pseudonym]]]:
-    """Two organisations, the asker with an API key; ``keys`` stored matching keys."""
-    operator = Actor.operator("bench")
-    ids = {}
-    key = SigningKey.generate()
-    with core.unit_of_work() as uow:
-        registry = RegistryService(uow)
-        for code, org_type in (("vt-bench", "veilig_thuis"), ("wijkteam-bench", "wijkteam")):
-            ids[code] = registry.create_organisation(operator, identifier=code, name=code,
-                                                     org_type=org_type).id
-            registry.add_professional(operator, organisation=code, username=f"{code}-p",
-                                      name="P", role="r")
-        OrganisationKeys(uow).add(operator, organisation="wijkteam-bench", key_id="bench-key",
-                                  public_key=bytes(key.verify_key).hex())
-    households: list[list[Pseudonym]] = []
-    holder = Actor("bench", "cli", ids["vt-bench"])
-    while len(households) * 3 < keys:
-        batch = [[Pseudonym(c, pysodium.crypto_core_ristretto255_random(), 1)
-                  for c in ("person", "person", "address")] for _ in range(500)]
-        households += batch
-        with core.unit_of_work() as uow:
-            RegistryService(uow).register_involvements(holder, organisation="vt-bench", items=[
-                NewInvolvement("vt-bench-p", h, "safety_assessment") for h in batch])
-    return key, households
-
-
-def _body(household: list[Pseudonym]) -> bytes:
-    return json.dumps({
-        "matching_keys": [{"category": p.category, "element": b64url(p.element),
-                           "key_epoch": p.oprf_epoch} for p in household],
-        "purpose": "safety_assessment", "basis": "legal_task",
-        "statute": "wmo2015_5_2_6"}).encode()
-
-
-def _signed(url: str, key: SigningKey, body: bytes) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "Host": httpx.URL(url).netloc.decode()}
-    headers.update(sign_request(method="POST", target_uri=url, headers=headers,
-                                key_id="bench-key", private_key=key, body=body))
-    return headers
-
-
-def floor(core: Core, key: SigningKey, households: list[list[Pseudonym]], count: int) -> float:
-    """Look-ups per second of the irreducible work, in this process."""
-    from broker_primitives.httpsig.signatures import verify_request  # noqa: PLC0415
-
-    from broker.callers.replay import InMemoryReplayCache  # noqa: PLC0415
-
-    b = core.keystore.load("broker", core.keystore.current_epoch("broker"))
-    url = "http://127.0.0.1:1/v1/lookups"
-    prepared = []
-    for n in range(count):
-        body = _body(households[n % len(households)])
-        prepared.append((body, _signed(url, key, body)))
-    replay = InMemoryReplayCache()
-    today = core.today()
-    with core.engine.connect() as connection:
-        started = time.perf_counter()
-        for n, (body, headers) in enumerate(prepared):
-            verify_request(method="POST", target_uri=url, headers=headers, body=body,
-                           resolve_key=lambda _k: key.verify_key, replay=replay)
-            values = [oprf.scalar_mult_trusted(b, p.element)
-                      for p in households[n % len(households)]]
-            MATCHES.all(connection, {"values": values, "today": today})
-        return count / (time.perf_counter() - started)
-
-
-def run(*, keys: int, clients: int, seconds: float, workers: int, threads: int = 1
-        ) -> dict[str, Any]:
-    """Start the server, load it, stop it; the figures."""
-    import tempfile  # noqa: PLC0415
-
-    with tempfile.TemporaryDirectory(prefix="broker-bench-http-") as home:
-        env = {**os.environ, "BROKER_HOME": home, "BROKER_POLICY_DIR": str(ROOT / "policies"),
-               "BROKER_API_ORG_RATE": "10000000/minute", "BROKER_API_IP_RATE": "10000000/minute"}
-        env.pop("BROKER_DATABASE_URL", None)
-        core = Core(Settings.from_env(env))
-        initialise(core, Actor.operator("bench"))
-        print(f"http: registering {keys:,} keys ...", file=sys.stderr, flush=True)
-        key, households = _populate(core, keys)
-        floor_rate = floor(core, key, households, 2000)
-        port = _free_port()
-        check_workers(workers, Settings.from_env(env))  # several need BROKER_REDIS_URL
-        server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE, "--workers",
-             str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
-             "--log-level", "warning", "broker.wsgi:app"],
-            env=env, cwd=ROOT)
-        # The background worker beside it, as scripts/run and production run it.
-        worker = subprocess.Popen(
-            [sys.executable, "-c", "from broker.cli import main; main()", "worker"],
-            env={**env, "BROKER_LOG_LEVEL": "WARNING"}, cwd=ROOT)
-        url = f"http://127.0.0.1:{port}/v1/lookups"
-        try:
-            _wait(port)
-            latencies, errors = _load(url, key, households, clients, seconds)
-        finally:
-            for process in (server, worker):
-                process.terminate()
-                process.wait(timeout=10)
-            core.dispose()
-    latencies.sort()
-    return {
-        "keys": keys, "clients": clients, "workers": workers, "seconds": seconds,
-        "http_lookups_per_s": len(latencies) / seconds,
-        "http_p50_ms": statistics.median(latencies) * 1000,
-        "http_p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-        "errors": errors,
-        "floor_lookups_per_s_one_core": floor_rate,
-    }
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 30
+def _wait(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the server stopped while starting")
         try:
             httpx.get(f"http://127.0.0.1:{port}/v1/openapi.json", timeout=1)
             return
         except httpx.TransportError:
             time.sleep(0.2)
-    raise RuntimeError("the server did not start within 30 s")
+    raise RuntimeError("the server did not start within 60 s")
 
 
-def _load(url: str, key: SigningKey, households: list[list[Pseudonym]], clients: int,
-          seconds: float) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
+# -- one configuration ---------------------------------------------------------------------------
 
-    def client(offset: int) -> None:
-        mine: list[float] = []
-        failed = 0
-        with httpx.Client(timeout=10) as http:
-            n = offset
-            while time.monotonic() < stop:
-                body = _body(households[n % len(households)])
-                started = time.perf_counter()
-                answer = http.post(url, content=body, headers=_signed(url, key, body))
-                if answer.status_code == 200:
-                    mine.append(time.perf_counter() - started)
-                else:
-                    failed += 1
-                n += clients
-        with lock:
-            latencies.extend(mine)
-            errors[0] += failed
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, errors[0]
+def run_store(args: argparse.Namespace, store: str, keys: int, clients: list[int]
+              ) -> list[dict[str, Any]]:
+    """Populate one store with ``keys`` keys, then measure each client count against it."""
+    with tempfile.TemporaryDirectory(prefix="broker-bench-http-") as home, \
+            (postgres_database(args.postgres_url) if store == "postgres"
+             else _no_database()) as database_url:
+        env = {**os.environ, "BROKER_HOME": home,
+               "BROKER_POLICY_DIR": str(bench_policy(Path(home))),
+               "BROKER_REDIS_URL": args.redis_url,
+               "BROKER_API_IP_RATE": BENCH_LIMITS["BROKER_API_IP_RATE"],
+               "BROKER_API_ORG_RATE": BENCH_LIMITS["BROKER_API_ORG_RATE"]}
+        env.pop("BROKER_DATABASE_URL", None)
+        if database_url:
+            env["BROKER_DATABASE_URL"] = database_url
+        core = Core(Settings.from_env(env))
+        try:
+            initialise(core, Actor.operator("bench"))
+            bsns = valid_bsns(2 * REGISTERED_BSNS, seed=keys)
+            log(f"http {store}: registering {keys:,} keys ...")
+            signing = populate(core, keys, bsns)
+            broker_key = (Path(home) / "keys" / "api" / "signing.pub").read_text().strip()
+        finally:
+            core.dispose()  # as after a bulk load: no ANALYZE, the server's plans as they come
+        rows = []
+        for count in clients:
+            rows.append(measure(args, env, database_url, store, keys, count, signing, broker_key,
+                                bsns))
+        return rows
+
+
+@contextmanager
+def _no_database() -> Iterator[None]:
+    yield None
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | None,
+            store: str, keys: int, clients: int, signing: SigningKey, broker_key: str,
+            bsns: list[str]) -> dict[str, Any]:
+    """Start the server, run ``clients`` client processes for the window, stop; the figures."""
+    port = _free_port()
+    command = [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE,
+               "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+               "--log-level", "warning"]
+    if args.threads is not None:
+        command += ["--threads", str(args.threads)]
+    server = subprocess.Popen([*command, "broker.wsgi:app"], env=env, cwd=ROOT)  # noqa: S603
+    context = multiprocessing.get_context("spawn")
+    start, stop_at = context.Event(), context.Value("d", 0.0)
+    ready, results = context.Queue(), context.Queue()
+    processes = []
+    try:
+        _wait(port, server)
+        base_url = f"http://127.0.0.1:{port}"
+        processes = [context.Process(target=client_process, args=(
+            base_url, bytes(signing), broker_key, bsns, n, ready, start, stop_at, results))
+            for n in range(clients)]
+        for process in processes:
+            process.start()
+        for _ in processes:  # the clients' imports and warm-up look-ups
+            ready.get(timeout=120)
+        watched = Processes({"workers": children(server.pid),
+                             "clients": [p.pid for p in processes if p.pid is not None]})
+        if database_url:
+            url = make_url(database_url)
+            watched.kinds["postgres"] = postgres_backends(database_url, str(url.database))
+        if (pid := redis_pid(args.redis_url)) is not None:
+            watched.kinds["redis"] = [pid]
+        before, machine_before = watched.sample(), machine_ticks()
+        load_before = os.getloadavg()[0]
+        stop_at.value = time.monotonic() + args.seconds
+        start.set()
+        spies = profile_workers(args, watched.kinds["workers"], f"{store}-{keys}-{clients}")
+        time.sleep(max(0.0, stop_at.value - time.monotonic()))
+        after, machine_after = watched.sample(), machine_ticks()
+        for spy in spies:
+            spy.wait(timeout=60)
+        load_after = os.getloadavg()[0]
+        gathered = [results.get(timeout=60) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+        server.terminate()
+        server.wait(timeout=30)
+    row = {"store": store, "keys": keys, "clients": clients, "workers": args.workers,
+           "seconds": args.seconds,
+           **figures(args.seconds, gathered, watched, (before, after),
+                     (machine_before, machine_after)),
+           "loadavg_1min": [round(load_before, 2), round(load_after, 2)],
+           "cpus": os.cpu_count()}
+    log(f"http {store} {keys:,} keys, {clients} clients: {format_row(row)}")
+    if args.profile:
+        row["profile"] = phases(args.profile.glob(f"{store}-{keys}-{clients}-*.txt"))
+        log("  phases (share of samples holding the GIL): " + ", ".join(
+            f"{name} {share:.1%}" for name, share in row["profile"].items()))
+    return row
+
+
+def profile_workers(args: argparse.Namespace, workers: list[int], name: str
+                    ) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each worker for the window (``--profile``); nothing without it."""
+    if args.profile is None:
+        return []
+    args.profile.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen(  # noqa: S603 - py-spy, our own arguments
+        [spy, "record", "--gil", "--nonblocking", "--format", "raw", "--rate", "200",
+         "--duration", str(int(args.seconds)), "--pid", str(pid),
+         "--output", str(args.profile / f"{name}-{pid}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in workers]
+
+
+#: Where a sample's time goes: the first phase (in this order) with a frame in the stack.
+PHASES = (
+    ("audit append", ("audit/services.py", "audit/chain")),
+    ("idempotency", ("api/idempotency.py",)),
+    ("replay cache", ("api/replay.py",)),
+    ("evaluation quota", ("pseudonyms/quota.py",)),
+    ("API-key look-up", ("api/keys.py",)),
+    ("rate limits", ("flask_limiter/", "limits/", "limit_organisation", "limit_headers")),
+    ("response signing", ("sign_response",)),
+    ("signature verification", ("verify_request",)),
+    ("match query and policy", ("registry/candidates.py", "registry/lookups.py", "policy/")),
+    ("OPRF evaluation", ("pseudonyms/service.py", "oprf")),
+    ("JSON and schemas", ("json/", "marshmallow/", "api/schemas.py", "parse_json")),
+    ("commit", ("door.py",)),
+    ("Flask, Werkzeug, gunicorn", ("flask/", "werkzeug/", "gunicorn/")),
+)
+
+
+def phases(files: Iterator[Path]) -> dict[str, float]:
+    """Shares of py-spy's raw samples per phase (:data:`PHASES`; the rest is "other")."""
+    counts: dict[str, int] = {}
+    for path in files:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            name = next((phase for phase, marks in PHASES
+                         if any(mark in stack for mark in marks)), "other")
+            counts[name] = counts.get(name, 0) + int(count)
+    total = sum(counts.values()) or 1
+    return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
+def figures(seconds: float, gathered: list[tuple[int, list[float], int]], watched: Processes,
+            ticks: tuple[dict[int, int], dict[int, int]],
+            machine: tuple[tuple[int, int], tuple[int, int]]) -> dict[str, Any]:
+    """Throughput, latency and CPU per look-up of one window."""
+    before, after = ticks
+    latencies = sorted(x for _, mine, _ in gathered for x in mine)
+    errors = sum(e for _, _, e in gathered)
+    done = len(latencies)
+    per_lookup = {}
+    for kind, pids in watched.kinds.items():
+        used = sum(after.get(p, before.get(p, 0)) - before.get(p, 0) for p in pids)
+        per_lookup[kind] = 1000 * used / CLK_TCK / done if done else float("nan")
+    ours = sum(after.get(p, 0) - before.get(p, 0) for p in after)
+    busy = machine[1][0] - machine[0][0]
+    window = (machine[1][1] - machine[0][1]) / (os.cpu_count() or 1)
+    server_kinds = ("workers", "postgres", "redis")
+    return {
+        "lookups": done, "errors": errors, "lookups_per_s": done / seconds,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_ms": 1000 * latencies[min(done - 1, int(done * 0.99))] if latencies else None,
+        "cpu_ms_per_lookup": {k: round(v, 3) for k, v in per_lookup.items()},
+        "server_cpu_ms_per_lookup": round(sum(per_lookup.get(k, 0.0) for k in server_kinds), 3),
+        "processes": {k: len(v) for k, v in watched.kinds.items()},
+        # Cores' worth of CPU used by everything else on the machine during the window.
+        "other_load_cores": round(max(0, busy - ours) / window if window else 0.0, 2),
+    }
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """One line of the table."""
+    cpu = row["cpu_ms_per_lookup"]
+    parts = " ".join(f"{k} {cpu[k]:.2f}" for k in ("workers", "postgres", "redis", "clients")
+                     if k in cpu)
+    p50 = f"{row['p50_ms']:.1f}" if row["p50_ms"] is not None else "-"
+    p99 = f"{row['p99_ms']:.1f}" if row["p99_ms"] is not None else "-"
+    return (f"{row['lookups_per_s']:7.1f}/s p50 {p50} ms p99 {p99} ms, errors {row['errors']}; "
+            f"CPU ms/look-up: server {row['server_cpu_ms_per_lookup']:.2f} ({parts}); "
+            f"other load {row['other_load_cores']:.2f} cores")
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    """Every (store, keys, clients) of the options; prints the table."""
+    clients = [int(c) for c in str(args.clients).split(",")]
+    rows: list[dict[str, Any]] = []
+    for store in str(args.store).split(","):
+        if store not in ("sqlite", "postgres"):
+            raise SystemExit(f"--store: sqlite or postgres, not {store!r}")
+        for keys in (int(k) for k in str(args.keys).split(",")):
+            rows += run_store(args, store, keys, clients)
+    print(f"{'store':9} {'keys':>9} {'clients':>7}  look-ups/s, latency, CPU per look-up")
+    for row in rows:
+        print(f"{row['store']:9} {row['keys']:>9,} {row['clients']:>7}  {format_row(row)}")
+    return {"bench_limits": {k: str(v) for k, v in BENCH_LIMITS.items()}, "runs": rows}
+
+
+def main() -> int:
+    """``python scripts/bench_http.py`` (or ``scripts/bench --only http``)."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    figures = run_all(args)
+    if args.json:
+        import json  # noqa: PLC0415
+
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Date, Engine, Integer, delete, literal, select
+from sqlalchemy import Connection, Date, Engine, Integer, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import ReturningInsert
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
+from broker.db import Prepared
 from broker.errors import BrokerError
 from broker.pseudonyms.models import EvaluationCount
 
@@ -80,9 +81,10 @@ def charge(connection: Connection, *, organisation_id: int, day: date, count: in
     """Charge ``count`` evaluations to the organisation for ``day`` in the caller's
     transaction: the day's new total, or None (and nothing charged) when the quota cannot take
     the whole batch."""
-    used: int | None = connection.execute(
-        _upsert(connection, organisation_id, day, count, quota)).scalar()
-    return used
+    rows = _UPSERT[connection.dialect.name].all(
+        connection, {"organisation_id": organisation_id, "day": day, "count": count,
+                     "quota": quota})
+    return int(rows[0][0]) if rows else None
 
 
 def used_on(connection: Connection, organisation_id: int, day: date) -> int:
@@ -110,25 +112,29 @@ def record_refusal(connection: Connection, actor: Actor, use: QuotaUse, count: i
                           "day": day.isoformat()})
 
 
-def _upsert(connection: Connection, organisation_id: int, day: date, count: int, quota: int
-            ) -> ReturningInsert[int]:
+def _upsert(insert: Any) -> Prepared:
     """The one statement that counts and checks: a row is written, or added to, only when the
     day's total stays within ``quota``; it returns the new total, or no row when refused."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    wanted = literal(count, Integer)
+    wanted = bindparam("count", type_=Integer)
+    quota = bindparam("quota", type_=Integer)
     # SQLite needs the WHERE of an INSERT … SELECT before ON CONFLICT (its parsing rule); here
     # it also refuses a first batch of the day that is larger than the whole quota.
     statement = insert(EvaluationCount).from_select(
         ["organisation_id", "day", "evaluations"],
-        select(literal(organisation_id, Integer), literal(day, Date), wanted)
-        .where(wanted <= literal(quota, Integer)),
+        select(bindparam("organisation_id", type_=Integer), bindparam("day", type_=Date),
+               wanted).where(wanted <= quota),
     )
     total = EvaluationCount.evaluations + statement.excluded.evaluations
-    return statement.on_conflict_do_update(
+    return Prepared(statement.on_conflict_do_update(
         index_elements=[EvaluationCount.organisation_id, EvaluationCount.day],
         set_={"evaluations": total},
-        where=total <= literal(quota, Integer),
-    ).returning(EvaluationCount.evaluations)
+        where=total <= quota,
+    ).returning(EvaluationCount.evaluations))
+
+
+# Compiled once per dialect: every evaluation runs it (building it per call cost more than the
+# statement itself).
+_UPSERT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
 
 
 def purge_days(engine: Engine, today: date) -> int:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import ssl
 import threading
 from datetime import timedelta
 from email.message import Message
 from types import SimpleNamespace
+from typing import Any
 
 import click
 import pytest
@@ -18,6 +20,7 @@ from click.testing import CliRunner
 
 from broker.cli.notifications import notify_group
 from broker.clock import utcnow
+from broker.core import Core
 from broker.notifications.delivery import DeliveryReport, backoff_delay, deliver_due
 from broker.notifications.services import NotificationSettings, notify
 from tests.api.live import broker_public_key
@@ -212,3 +215,20 @@ def test_the_cli_runs_once_and_reports_the_outbox(world: World, receiver: Receiv
     after = runner.invoke(root, ["notify", "status"], catch_exceptions=False)
     assert after.output == "webhook: 0 waiting (0 due now), 1 delivered, 0 given up\n"
     assert len(receiver.received) == 1
+
+
+def test_an_idle_round_builds_no_ssl_context(core: Core, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    """The delivery thread runs a round every few seconds: with nothing due it must not build
+    an HTTP transport (and with it an SSL context) each time (issue 13)."""
+    built: list[object] = []
+    original = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    for _ in range(3):
+        assert deliver_due(core, settings=FAST) == DeliveryReport()
+    assert built == []
