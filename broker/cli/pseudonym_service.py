@@ -120,7 +120,8 @@ def serve(directory: Path, host: str, port: int, workers: int, database_url: str
         env["BROKER_PSEUDONYM_SERVICE_DATABASE_URL"] = database_url
     os.execve(sys.executable, [  # noqa: S606 - our own interpreter and module
         sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
-        "--bind", f"{host}:{port}", "broker.pseudonym_service.wsgi:app"], env)
+        "--graceful-timeout", "5", "--bind", f"{host}:{port}",
+        "broker.pseudonym_service.wsgi:app"], env)
 
 
 @pseudonym_service_group.command("counts")
