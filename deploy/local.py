@@ -110,7 +110,8 @@ class Deployment:
     def broker_env(self, role: str = "broker_app") -> dict[str, str]:
         """The environment of the broker's processes and commands."""
         env = {**os.environ, "BROKER_HOME": str(self.state / "broker"),
-               "BROKER_POLICY_DIR": str(ROOT / "policies"),
+               "BROKER_POLICY_DIR": os.environ.get("BROKER_DEPLOY_POLICY")
+               or str(ROOT / "policies"),
                "BROKER_DATABASE_URL": self.database_url(role), "BROKER_REDIS_URL": self.redis_url,
                "BROKER_PSEUDONYM_SERVICE_URL": f"http://127.0.0.1:{self.ports['service']}",
                "BROKER_PRODUCTION": "1", "BROKER_TRUSTED_PROXIES": "127.0.0.1",

@@ -72,7 +72,8 @@ def up(state: Path, workers: int) -> Deployment:
     owner_env = deployment.broker_env("broker_owner")
     deployment.run(*BROKER, "pseudonym-service", "init", "--dir", str(deployment.service_dir),
                    "--from-policy", owner_env["BROKER_POLICY_DIR"], "--quota-type",
-                   "operator=1000000")
+                   "operator=1000000", *(["--quota", os.environ["BROKER_DEPLOY_SERVICE_QUOTA"]]
+                                          if os.environ.get("BROKER_DEPLOY_SERVICE_QUOTA") else []))
     deployment.run(*BROKER, "pseudonym-service", "pair", "--dir", str(deployment.service_dir),
                    env=owner_env)
     deployment.start_service()
