@@ -45,6 +45,7 @@ from broker.audit.services import Actor, RecordedEvent, bind_clock, record_event
 from broker.clock import LOCAL_ZONE, Clock, local_date, utcnow
 from broker.config import Settings
 from broker.db import make_engine, make_session_factory, start_checkpointer, unit_of_work
+from broker.outages import PseudonymServiceUnavailable
 from broker.policy import Policy, PolicyHolder
 from broker.pseudonyms import remote
 from broker.pseudonyms.interfaces import Evaluator, Requester
@@ -187,8 +188,8 @@ class UnitOfWork:
             record_refusal(self.connection, actor, refused.use, count, self.today())
             raise
         result, use = answer.evaluation, answer.quota
-        if use is None:  # a service that charges always reports the quota
-            raise QuotaExceeded(QuotaUse(False, 0, 0, self.now()), count)
+        if use is None:  # an evaluator that charges reports the quota (Evaluator's contract)
+            raise PseudonymServiceUnavailable("the pseudonym service reported no quota")
         record_evaluation(self.connection, actor, use, count, result.key_epoch)
         self.keep(lambda again: record_evaluation(again, actor, use, count, result.key_epoch))
         return ChargedEvaluation(result, use)
