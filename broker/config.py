@@ -26,6 +26,10 @@ directory). Production names a PostgreSQL database and a Redis server instead.
 | BROKER_WITNESS_KEYS      | (none) their verifier keys, comma-separated, in the same order |
 | BROKER_WITNESS_QUORUM    | all of them: cosignatures a checkpoint needs |
 | BROKER_WITNESS_TIMEOUT   | 5 (seconds per request to a witness)  |
+| BROKER_PSEUDONYM_SERVICE_URL | (none: ``k`` in this process, keys/oprf/) |
+| BROKER_PSEUDONYM_SERVICE_KEY_ID | broker-1 (the broker's key id at the service) |
+| BROKER_PSEUDONYM_SERVICE_TIMEOUT | 5 (seconds per evaluation request) |
+| BROKER_PRODUCTION        | 0; 1 refuses to start where this process can read ``k`` |
 
 A witness (``broker witness serve``, c2sp.org/tlog-witness) keeps its own copy of the newest
 checkpoint it co-signed; ``broker witness key`` prints the verifier key to put in
@@ -74,6 +78,13 @@ class Settings:
     witness_keys: tuple[str, ...] = ()
     witness_quorum: int | None = None  # None: every configured witness
     witness_timeout: float = 5.0
+    # The pseudonym service as its own process (None: evaluate in this process with k from
+    # keys/oprf/, the embedded default).
+    pseudonym_service_url: str | None = None
+    pseudonym_service_key_id: str = "broker-1"
+    pseudonym_service_timeout: float = 5.0
+    # Production mode: the broker refuses to start where it can read k (broker.pseudonyms.remote).
+    production: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +114,12 @@ class Settings:
             witness_keys=_list_setting(env, "BROKER_WITNESS_KEYS"),
             witness_quorum=_count_setting(env, "BROKER_WITNESS_QUORUM"),
             witness_timeout=number_setting(env, "BROKER_WITNESS_TIMEOUT", 5.0),
+            pseudonym_service_url=(env.get("BROKER_PSEUDONYM_SERVICE_URL") or "").rstrip("/")
+            or None,
+            pseudonym_service_key_id=env.get("BROKER_PSEUDONYM_SERVICE_KEY_ID") or "broker-1",
+            pseudonym_service_timeout=number_setting(env, "BROKER_PSEUDONYM_SERVICE_TIMEOUT",
+                                                     5.0),
+            production=env.get("BROKER_PRODUCTION", "0") in ("1", "true", "yes"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

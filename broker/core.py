@@ -20,9 +20,12 @@ request and hands to the services:
    request names the same policy version;
 4. one clock: the audit events' times, sessions and periods all come from the core's clock.
 
-Every pseudonym evaluation of every door goes through :meth:`Core.evaluate`, which charges it to
-the acting organisation's daily quota (:mod:`broker.pseudonyms.quota`); there is no other way to
-the pseudonym service for a door.
+Every pseudonym evaluation of every door goes through :meth:`UnitOfWork.evaluate`, which charges
+it to the acting organisation's daily quota (:mod:`broker.pseudonyms.quota`); there is no other
+way to the pseudonym service for a door. The evaluator (:mod:`broker.pseudonyms.interfaces`) is
+in this process (the embedded default: the broker's database keeps the quota) or the pseudonym
+service as its own process (``BROKER_PSEUDONYM_SERVICE_URL``: the service keeps the quota, the
+broker records what it answered, and this process never holds ``k``).
 """
 
 from __future__ import annotations
@@ -46,7 +49,10 @@ from broker.config import Settings
 from broker.db import make_engine, make_session_factory, unit_of_work
 from broker.interfaces import Notifier, PasswordHasher
 from broker.metrics import QUOTA_REFUSALS
+from broker.outages import PseudonymServiceUnavailable
 from broker.policy import Policy, PolicyHolder
+from broker.pseudonyms import remote
+from broker.pseudonyms.interfaces import Evaluator, Requester
 from broker.pseudonyms.keys import FileKeyStore
 from broker.pseudonyms.matching import MatchingKeys
 from broker.pseudonyms.quota import (
@@ -141,9 +147,11 @@ class UnitOfWork:
         auditor) is charged to none and not recorded here: its command is audited.
         """
         organisation_id = actor.organisation_id
-        service = self.core.pseudonym_service
+        evaluator = self.core.evaluator
         if organisation_id is None:
-            return ChargedEvaluation(service.evaluate(blinded_elements), None)
+            return ChargedEvaluation(evaluator.evaluate(blinded_elements, None).evaluation, None)
+        if evaluator.charges_quota:
+            return self._evaluate_elsewhere(actor, organisation_id, blinded_elements)
         count = len(blinded_elements)
         day = self.today()
         resets_at = datetime.combine(day + timedelta(days=1), time(), tzinfo=LOCAL_ZONE)
@@ -158,7 +166,7 @@ class UnitOfWork:
             record_refusal(self.connection, actor, refused, count, day)
             QUOTA_REFUSALS.inc()
             raise QuotaExceeded(refused, count)
-        result = service.evaluate(blinded_elements)
+        result = evaluator.evaluate(blinded_elements, None).evaluation
         use = QuotaUse(True, quota, used, resets_at)
         record_evaluation(connection, actor, use, count, result.key_epoch)
 
@@ -168,6 +176,27 @@ class UnitOfWork:
             record_evaluation(again, actor, use, count, result.key_epoch)
 
         self.keep(charge_again)
+        return ChargedEvaluation(result, use)
+
+    def _evaluate_elsewhere(self, actor: Actor, organisation_id: int,
+                            blinded_elements: Sequence[bytes]) -> ChargedEvaluation:
+        """The pseudonym service as its own process charges its own quota: record what it
+        answered, as the embedded evaluation does (``pseudonym:evaluated`` kept whatever comes
+        of the request; a refusal as ``pseudonym:quota_refused``, the rest undone). The service
+        unreachable raises before anything is written (an outage: 503)."""
+        count = len(blinded_elements)
+        requester = Requester(*self.core.org_ref(self.connection, organisation_id))
+        try:
+            answer = self.core.evaluator.evaluate(blinded_elements, requester)
+        except QuotaExceeded as refused:
+            self.undo()
+            record_refusal(self.connection, actor, refused.use, count, self.today())
+            raise
+        result, use = answer.evaluation, answer.quota
+        if use is None:  # an evaluator that charges reports the quota (Evaluator's contract)
+            raise PseudonymServiceUnavailable("the pseudonym service reported no quota")
+        record_evaluation(self.connection, actor, use, count, result.key_epoch)
+        self.keep(lambda again: record_evaluation(again, actor, use, count, result.key_epoch))
         return ChargedEvaluation(result, use)
 
     def pseudonymise(self, actor: Actor, identifiers: Sequence[Identifier]) -> list[Pseudonym]:
@@ -222,6 +251,8 @@ class Core:
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  passwords: PasswordHasher | None = None,
                  notifier: Notifier | None = None) -> None:
+        # Production keeps k out of this process (DESIGN): refused before anything starts.
+        remote.refuse_readable_k(settings)
         self.settings = settings
         # The backends, chosen in one place (broker.composition) unless a test hands them in.
         chosen = components(clock=clock, passwords=passwords, notifier=notifier)
@@ -230,9 +261,11 @@ class Core:
         self.notifier: Notifier = chosen.notifier
         self.engine = make_engine(settings.database_url)
         self.sessions = make_session_factory(self.engine)
-        self.keystore = FileKeyStore(settings.keys_dir)
+        remote_k = settings.pseudonym_service_url is not None
+        self.keystore = FileKeyStore(settings.keys_dir, oprf_public=remote_k)
         self.matching = MatchingKeys(self.keystore)
-        self.pseudonym_service = PseudonymService(self.keystore)
+        self.evaluator: Evaluator = (remote.from_settings(settings, self.keystore) if remote_k
+                                     else PseudonymService(self.keystore))
         # A missing or broken policy stops the start with line-numbered errors (default deny
         # cannot be "no policy at all").
         self.policies = PolicyHolder(settings.policy_dir)
@@ -252,6 +285,12 @@ class Core:
             ).scalar_one()
             self._org_types[organisation_id] = cached
         return cached
+
+    def org_ref(self, connection: Connection, organisation_id: int) -> tuple[str, str]:
+        """An organisation's code and type (for the pseudonym service)."""
+        code: str = connection.execute(select(Organisation.identifier).where(
+            Organisation.id == organisation_id)).scalar_one()
+        return code, self.org_type(connection, organisation_id)
 
     def begin(self) -> UnitOfWork:
         """A new unit of work on a new session (the caller commits and closes it)."""
@@ -311,4 +350,5 @@ class Core:
     def dispose(self) -> None:
         """Close the database connections (the core starts no thread: background work is
         ``broker worker``'s, broker.cli.jobs)."""
+        self.evaluator.close()
         self.engine.dispose()

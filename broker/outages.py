@@ -15,6 +15,9 @@ Rules :func:`is_outage` applies:
   invalidated, or no pooled connection within the pool's timeout.
 - Every Redis error is an outage (rate limits, quotas and the replay cache live there; each
   fails closed).
+- The pseudonym service out of reach (:class:`PseudonymServiceUnavailable`: refused connection,
+  timeout, a 5xx, or an answer whose signature or proof does not verify) is an outage: nothing
+  is evaluated, so nothing is written.
 - Anything else is not: a bug stays a 500, so that it is seen and fixed.
 """
 
@@ -27,12 +30,20 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 #: Seconds a client is asked to wait before retrying.
 RETRY_AFTER_SECONDS = 5
 
+
+
+class PseudonymServiceUnavailable(Exception):
+    """The pseudonym service could not evaluate (unreachable, failing, or an answer that does
+    not verify); the message names the cause, never an element."""
+
+
 #: The exception classes an outage can arrive as (see :func:`is_outage` for DBAPIError).
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, RedisError)
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, RedisError,
+                                              PseudonymServiceUnavailable)
 
 
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means a backing store cannot be reached (the module's rules)."""
-    if isinstance(exc, OperationalError | PoolTimeout | RedisError):
+    if isinstance(exc, OperationalError | PoolTimeout | RedisError | PseudonymServiceUnavailable):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

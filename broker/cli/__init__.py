@@ -4,8 +4,9 @@ command-line door of the broker, beside the web and API doors.
 One module per domain (:mod:`~broker.cli.setup`, :mod:`~broker.cli.registry`,
 :mod:`~broker.cli.signin`, :mod:`~broker.cli.contact`, :mod:`~broker.cli.coordination`,
 :mod:`~broker.cli.audit`, :mod:`~broker.cli.notifications`, :mod:`~broker.cli.policy`,
-:mod:`~broker.cli.witness`, and :mod:`~broker.cli.worker` with the background jobs of
-:mod:`~broker.cli.jobs`); this module makes the ``main`` group and registers theirs.
+:mod:`~broker.cli.witness`, :mod:`~broker.cli.pseudonym_service`, and :mod:`~broker.cli.worker`
+with the background jobs of :mod:`~broker.cli.jobs`); this module makes the ``main`` group and
+registers theirs.
 
 Commands are thin: they parse options, open one unit of work, call one service in it, and print
 (:mod:`broker.cli.support`). Every domain error becomes one line on stderr in the chosen
@@ -24,6 +25,7 @@ from broker.cli.contact import consent_group, contact_group
 from broker.cli.coordination import coordinator_group, inform_group
 from broker.cli.notifications import notify_group
 from broker.cli.policy import policy_group
+from broker.cli.pseudonym_service import pseudonym_service_group
 from broker.cli.registry import lookup, org, professional, purge, register
 from broker.cli.setup import demo, init, keys, serve
 from broker.cli.signin import COMMANDS as SIGN_IN_COMMANDS
@@ -44,7 +46,8 @@ def main(click_ctx: click.Context, lang: str) -> None:
 
 for _command in (init, serve, demo, keys, org, professional, register, lookup, purge,
                  policy_group, audit_group, contact_group, consent_group, inform_group,
-                 coordinator_group, notify_group, witness_group, worker_command):
+                 coordinator_group, notify_group, witness_group, pseudonym_service_group,
+                 worker_command):
     main.add_command(_command)
 
 for _command in SIGN_IN_COMMANDS:  # unlock, enrol-totp, password

@@ -11,6 +11,10 @@ Rules this module guarantees:
 - A missing key is refused with :class:`~broker.keyfiles.MissingKeyError` saying to run
   ``broker keys init``.
 - Scalars are checked (canonical, non-zero) when read, so a corrupted file is noticed at start.
+- With ``oprf_public`` (the broker beside a pseudonym service of its own, production) the
+  ``oprf`` directory holds only the public halves ``<epoch>.pub`` (``k·G``, hex) that the broker
+  pinned: they give the OPRF epochs and verify the service's proofs, and ``k`` itself is never
+  loaded or created here (:class:`ConfigurationError` saying where ``k`` lives).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from broker_primitives import oprf
+from broker_primitives import dleq, oprf
 
 from broker.errors import ConfigurationError
 from broker.keyfiles import MissingKeyError, check_directory, check_private_file
@@ -37,8 +41,10 @@ KEY_NAMES: tuple[KeyName, ...] = ("oprf", "broker")
 class FileKeyStore:
     """The two pseudonym keys as versioned files; scalars are cached after the first read."""
 
-    def __init__(self, keys_dir: Path) -> None:
+    def __init__(self, keys_dir: Path, *, oprf_public: bool = False) -> None:
         self.keys_dir = keys_dir
+        self.oprf_public = oprf_public
+        self._public: dict[int, bytes] = {}
         self._cache: dict[tuple[KeyName, int], bytes] = {}
         self._epochs: dict[KeyName, tuple[int, int, list[int]]] = {}
         # Every look-up stats these directories: plain strings skip pathlib's work.
@@ -49,8 +55,11 @@ class FileKeyStore:
     def _dir(self, which: KeyName) -> Path:
         return self.keys_dir / which
 
+    def _suffix(self, which: KeyName) -> str:
+        return ".pub" if which == "oprf" and self.oprf_public else ".key"
+
     def _path(self, which: KeyName, epoch: int) -> Path:
-        return self._dir(which) / f"{epoch:04d}.key"
+        return self._dir(which) / f"{epoch:04d}{self._suffix(which)}"
 
     def epochs(self, which: KeyName) -> list[int]:
         """The epochs that have a key file, oldest first.
@@ -70,7 +79,8 @@ class FileKeyStore:
             return list(cached[2])
         directory = self._dir(which)
         listed_at = time.time_ns()
-        found = sorted(int(p.stem) for p in directory.glob("*.key") if p.stem.isdigit())
+        found = sorted(int(p.stem) for p in directory.glob("*" + self._suffix(which))
+                       if p.stem.isdigit())
         self._epochs[which] = (mtime, listed_at, found)
         return list(found)
 
@@ -105,6 +115,8 @@ class FileKeyStore:
 
     def load(self, which: KeyName, epoch: int) -> bytes:
         """The scalar of ``which`` at ``epoch``, checked for permissions and validity."""
+        if which == "oprf" and self.oprf_public:
+            raise _held_by_service()
         with self._lock:
             cached = self._cache.get((which, epoch))
             if cached is not None:
@@ -133,8 +145,30 @@ class FileKeyStore:
         epoch = self.current_epoch(which)
         return epoch, self.load(which, epoch)
 
+    def public_key(self, epoch: int) -> bytes | None:
+        """``k·G`` of the OPRF key at ``epoch`` (pinned, or computed from ``k``); None when
+        there is no such epoch."""
+        cached = self._public.get(epoch)
+        if cached is not None or not self.has("oprf", epoch):
+            return cached
+        if self.oprf_public:
+            path = self._path("oprf", epoch)
+            try:
+                public = oprf.validate_element(bytes.fromhex(path.read_text().strip()))
+            except (ValueError, oprf.OprfError) as exc:
+                raise ConfigurationError(
+                    f"The pinned public key {path} is not a ristretto255 element ({exc}).",
+                    f"De vastgelegde publieke sleutel {path} is geen ristretto255-element.",
+                ) from exc
+        else:
+            public = dleq.public_key(self.load("oprf", epoch))
+        self._public[epoch] = public
+        return public
+
     def create(self, which: KeyName, epoch: int) -> Path:
         """Write a fresh random key for ``epoch`` (mode 0600); refuses to overwrite."""
+        if which == "oprf" and self.oprf_public:
+            raise _held_by_service()
         directory = self._dir(which)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.keys_dir.chmod(0o700)
@@ -162,4 +196,18 @@ class FileKeyStore:
             self.current_epoch(which)  # raises MissingKeyError when there is none
             check_directory(self._dir(which))
             for epoch in self.epochs(which):
-                self.load(which, epoch)
+                if which == "oprf" and self.oprf_public:
+                    self.public_key(epoch)
+                else:
+                    self.load(which, epoch)
+
+
+def _held_by_service() -> ConfigurationError:
+    return ConfigurationError(
+        "The OPRF key k lives with the pseudonym service (BROKER_PSEUDONYM_SERVICE_URL is set): "
+        "this broker holds only its public half. Create or rotate k there "
+        "(broker pseudonym-service init --dir <its directory>) and pin its public key with: "
+        "broker pseudonym-service pair --dir <its directory>",
+        "De OPRF-sleutel k staat bij de pseudoniemendienst (BROKER_PSEUDONYM_SERVICE_URL is "
+        "gezet): deze makelaar heeft alleen de publieke helft. Maak of roteer k daar en leg de "
+        "publieke sleutel vast met: broker pseudonym-service pair --dir <die map>")

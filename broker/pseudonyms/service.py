@@ -1,4 +1,9 @@
-"""The pseudonym service: evaluates blinded elements under the OPRF key ``k``.
+"""The pseudonym service in this process (the embedded default): evaluates blinded elements
+under the OPRF key ``k`` read from the key directory. It is one :class:`Evaluator`
+(:mod:`broker.pseudonyms.interfaces`); the broker charges the quota in its own database
+(:meth:`broker.core.UnitOfWork.evaluate`), so this evaluator charges none. In production the
+pseudonym service runs as its own process (:mod:`broker.pseudonym_service`) and the broker uses
+:class:`broker.pseudonyms.remote.RemoteEvaluator` instead.
 
 It sees only blinded elements (RFC 9497 §3.3.1: ``blindedElement = blind·H(input)``), never an
 identifier and never an unblinded result. Every batch is validated whole before any evaluation:
@@ -13,6 +18,7 @@ from broker_primitives import oprf
 from broker_primitives.blinding import Evaluation
 
 from broker.errors import ValidationError
+from broker.pseudonyms.interfaces import EvaluatorAnswer, Requester
 from broker.pseudonyms.keys import FileKeyStore
 
 MAX_BATCH = 1000
@@ -21,11 +27,15 @@ MAX_BATCH = 1000
 class PseudonymService:
     """Evaluates batches of blinded elements with the current OPRF key."""
 
+    charges_quota = False
+
     def __init__(self, keystore: FileKeyStore) -> None:
         self.keystore = keystore
 
-    def evaluate(self, blinded_elements: Sequence[bytes]) -> Evaluation:
-        """Evaluate a batch of 1 to :data:`MAX_BATCH` blinded elements."""
+    def evaluate(self, blinded_elements: Sequence[bytes], requester: Requester | None = None
+                 ) -> EvaluatorAnswer:
+        """Evaluate a batch of 1 to :data:`MAX_BATCH` blinded elements (for whomever: the
+        broker charged the quota before asking)."""
         if not 1 <= len(blinded_elements) <= MAX_BATCH:
             raise ValidationError(
                 f"Send between 1 and {MAX_BATCH} blinded elements per request.",
@@ -41,4 +51,7 @@ class PseudonymService:
                 f"Een geblindeerd element is ongeldig: {exc}",
                 code="invalid-element",
             ) from exc
-        return Evaluation(elements, epoch)
+        return EvaluatorAnswer(Evaluation(elements, epoch))
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,218 @@
+"""The broker's client of the pseudonym service: :class:`RemoteEvaluator`.
+
+Rules this module guarantees (the broker holds only ``b``; ``k`` stays with the service):
+
+1. Every request is signed (RFC 9421, tag ``pseudonym-service-v1``) with the broker's own client
+   key and names the organisation and its type the evaluation is for; the service charges that
+   organisation's quota.
+2. Every answer is verified before it is used: the service's signature with the pinned key,
+   bound to this very request (``"signature";req``); for a 200, as many evaluated elements as
+   were sent, each canonical and non-identity, a key epoch the broker pinned a public key for,
+   and the RFC 9497 DLEQ proof (:mod:`broker_primitives.dleq`) that they were evaluated under
+   that key.
+3. A 429 is the service's quota refusal: :class:`broker.pseudonyms.quota.QuotaExceeded` with the
+   service's figures. A 4xx about the batch is a :class:`broker.errors.ValidationError`.
+   Anything else — no connection, a timeout, a 5xx, an answer that does not verify — raises
+   :class:`broker.outages.PseudonymServiceUnavailable` (an outage: 503 with ``Retry-After``),
+   before anything is written (fail closed).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from broker_primitives import dleq, oprf
+from broker_primitives.blinding import Evaluation
+from broker_primitives.httpsig.signatures import (
+    RequestMessage,
+    SignatureError,
+    sign_request,
+    verify_response,
+)
+from nacl.signing import SigningKey, VerifyKey
+
+from broker.config import Settings
+from broker.errors import ConfigurationError, ValidationError
+from broker.outages import PseudonymServiceUnavailable
+from broker.pseudonyms.interfaces import (
+    EVALUATE_PATH,
+    REQUEST_TAG,
+    RESPONSE_POLICY,
+    SERVICE_KEY_ID,
+    EvaluatorAnswer,
+    Requester,
+    decode_element,
+    encode_element,
+)
+from broker.pseudonyms.keys import FileKeyStore
+from broker.pseudonyms.quota import QuotaExceeded, QuotaUse
+from broker.signing import load_signing_key
+
+log = logging.getLogger("broker.pseudonyms.remote")
+#: Whom the service charges for commands that act for no organisation (the auditor's search by
+#: household, subject access, loading the demo): a quota of its own (organisation type
+#: ``operator`` in the service's configuration).
+OPERATOR = Requester("broker-operator", "operator")
+_T = TypeVar("_T")
+
+
+class RemoteEvaluator:
+    """Asks the pseudonym service to evaluate (see the module's rules)."""
+
+    charges_quota = True
+
+    def __init__(self, base_url: str, *, key_id: str, key: SigningKey, service_key: VerifyKey,
+                 public_key: Callable[[int], bytes | None], timeout: float = 5.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = base_url.rstrip("/") + EVALUATE_PATH
+        self.key_id = key_id
+        self.key = key
+        self.service_key = service_key
+        self.public_key = public_key
+        self.client = httpx.Client(timeout=timeout, transport=transport)
+
+    def evaluate(self, blinded_elements: Sequence[bytes], requester: Requester | None
+                 ) -> EvaluatorAnswer:
+        """Evaluate through the service for ``requester``; an operator's or auditor's command
+        (no organisation) is charged to :data:`OPERATOR` at the service."""
+        requester = requester or OPERATOR
+        body = json.dumps({"blinded_elements": [encode_element(e) for e in blinded_elements],
+                           "organisation": requester.organisation,
+                           "organisation_type": requester.organisation_type}).encode()
+        headers = {"Content-Type": "application/json",
+                   "Host": httpx.URL(self.url).netloc.decode("ascii")}
+        headers |= sign_request(method="POST", target_uri=self.url, headers=headers,
+                                key_id=self.key_id, private_key=self.key, body=body,
+                                tag=REQUEST_TAG)
+        try:
+            response = self.client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise PseudonymServiceUnavailable(
+                f"pseudonym service unreachable: {type(exc).__name__}") from None
+        self._verify_signature(response, headers)
+        if response.status_code == 200:
+            return self._granted(blinded_elements, response)
+        if response.status_code == 429:
+            raise QuotaExceeded(_quota(response, granted=False), len(blinded_elements))
+        if response.status_code in (400, 422):
+            detail = _field(response, "detail", str)
+            raise ValidationError(f"The pseudonym service refused the batch: {detail}",
+                                  f"De pseudoniemendienst weigerde de reeks: {detail}",
+                                  code="invalid-element")
+        raise PseudonymServiceUnavailable(
+            f"pseudonym service answered {response.status_code}")
+
+    def _verify_signature(self, response: httpx.Response, headers: dict[str, str]) -> None:
+        try:
+            verify_response(
+                status=response.status_code, headers=response.headers, body=response.content,
+                resolve_key=lambda k: self.service_key if k == SERVICE_KEY_ID else None,
+                request=RequestMessage("POST", self.url, headers), request_label="sig1",
+                policy=RESPONSE_POLICY)
+        except SignatureError as exc:
+            log.error("pseudonym service answer refused: signature %s", exc.code)
+            raise PseudonymServiceUnavailable(
+                f"the pseudonym service's answer is not signed as it must be ({exc.code})"
+            ) from None
+
+    def _granted(self, blinded: Sequence[bytes], response: httpx.Response) -> EvaluatorAnswer:
+        try:
+            elements = [oprf.validate_element(decode_element(item)) for item in
+                        _field(response, "evaluated_elements", list)]
+            epoch = _field(response, "key_epoch", int)
+            proof = base64.urlsafe_b64decode(_field(response, "proof", str) + "==")
+        except (ValueError, oprf.OprfError) as exc:
+            raise PseudonymServiceUnavailable(
+                f"the pseudonym service's answer is malformed ({exc})") from None
+        pinned = self.public_key(epoch)
+        if pinned is None:
+            raise PseudonymServiceUnavailable(
+                f"the pseudonym service used key epoch {epoch}, which the broker has not pinned")
+        if len(elements) != len(blinded) or not dleq.verify_proof(
+                pinned, blinded, elements, proof):
+            log.error("pseudonym service answer refused: the proof does not verify")
+            raise PseudonymServiceUnavailable(
+                "the pseudonym service's proof does not verify against the pinned key")
+        return EvaluatorAnswer(Evaluation(elements, epoch), _quota(response, granted=True))
+
+    def close(self) -> None:
+        """Close the connections."""
+        self.client.close()
+
+
+def _field(response: httpx.Response, name: str, kind: type[_T]) -> _T:
+    try:
+        value = response.json()[name]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"no {name}") from exc
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{name} is not a {kind.__name__}")
+    return value
+
+
+def _quota(response: httpx.Response, *, granted: bool) -> QuotaUse:
+    try:
+        quota = _field(response, "quota", dict)
+        return QuotaUse(granted, int(quota["limit"]), int(quota["used"]),
+                        datetime.fromisoformat(str(quota["resets_at"])))
+    except (ValueError, KeyError, TypeError):
+        raise PseudonymServiceUnavailable("the pseudonym service's quota is malformed") from None
+
+
+#: Where the broker keeps what it needs to call the service: its own client key
+#: (``client.key``/``.pub``) and the service's answer-verification key (``service.pub``).
+CLIENT_DIR = "pseudonym-service"
+
+
+def client_dir(keys_dir: Path) -> Path:
+    """``<keys>/pseudonym-service``."""
+    return keys_dir / CLIENT_DIR
+
+
+def from_settings(settings: Settings, keystore: FileKeyStore) -> RemoteEvaluator:
+    """The remote evaluator for ``settings`` (BROKER_PSEUDONYM_SERVICE_URL set)."""
+    directory = client_dir(settings.keys_dir)
+    service_pub = directory / "service.pub"
+    if not service_pub.is_file():
+        raise ConfigurationError(
+            f"{service_pub} is missing: pin the pseudonym service's keys with: "
+            "broker pseudonym-service pair --dir <the service's directory>",
+            f"{service_pub} ontbreekt: leg de sleutels van de pseudoniemendienst vast met: "
+            "broker pseudonym-service pair --dir <map van de dienst>")
+    return RemoteEvaluator(
+        settings.pseudonym_service_url or "", key_id=settings.pseudonym_service_key_id,
+        key=load_signing_key(directory / "client.key"),
+        service_key=VerifyKey(bytes.fromhex(service_pub.read_text().strip())),
+        public_key=keystore.public_key, timeout=settings.pseudonym_service_timeout)
+
+
+def refuse_readable_k(settings: Settings) -> None:
+    """Production: refuse to start without the service, or where this process can read ``k``
+    (DESIGN: no single process, host or backup holds both keys)."""
+    if not settings.production:
+        return
+    if settings.pseudonym_service_url is None:
+        raise ConfigurationError(
+            "Production mode (BROKER_PRODUCTION=1) needs the pseudonym service as its own "
+            "process: set BROKER_PSEUDONYM_SERVICE_URL (see broker pseudonym-service serve).",
+            "Productiemodus (BROKER_PRODUCTION=1) vraagt de pseudoniemendienst als eigen proces: "
+            "zet BROKER_PSEUDONYM_SERVICE_URL (zie broker pseudonym-service serve).")
+    readable = [path for path in sorted((settings.keys_dir / "oprf").glob("*.key"))
+                if os.access(path, os.R_OK)]
+    if readable:
+        raise ConfigurationError(
+            f"Production mode: the broker can read the OPRF key k ({readable[0]}). The broker "
+            "holds only b; k belongs to the pseudonym service on its own host or account. Move "
+            f"the files out of {readable[0].parent} (keep only the pinned *.pub) and start again.",
+            f"Productiemodus: de makelaar kan de OPRF-sleutel k lezen ({readable[0]}). De "
+            "makelaar houdt alleen b; k hoort bij de pseudoniemendienst op een eigen host of "
+            f"account. Verplaats de bestanden uit {readable[0].parent} (houd alleen de "
+            "vastgelegde *.pub) en start opnieuw.")
