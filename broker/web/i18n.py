@@ -17,7 +17,7 @@ Rules:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -57,6 +57,11 @@ def current_language() -> str:
 def _local(moment: datetime | None) -> str:
     """A moment as Dutch local time (the templates' ``|local`` filter); empty for none."""
     return local_time(moment) if moment is not None else ""
+
+
+def local_date_text(day: date | None) -> str:
+    """A date as the page shows it: 30-06-2027 (the ``|day`` filter); empty for none."""
+    return day.strftime("%d-%m-%Y") if day is not None else ""
 
 
 # Labels picked by a code at run time: built here with lazy_gettext, so the catalogue test finds
@@ -109,4 +114,5 @@ def install(app: Flask) -> None:
     flask_babel.Babel(app, locale_selector=current_language, default_locale=DEFAULT_LANGUAGE,
           default_timezone="Europe/Amsterdam", default_translation_directories=str(TRANSLATIONS))
     app.jinja_env.filters["local"] = _local
+    app.jinja_env.filters["day"] = local_date_text
     app.jinja_env.globals["labels"] = LABELS

@@ -20,7 +20,7 @@ from tests.factories import make_member
 from tests.web.test_views import sign_in
 
 # Every page a signed-in professional reaches with GET from the menu.
-PAGES = ("/check", "/register", "/consent", "/inbox", "/account/password")
+PAGES = ("/check", "/involvements", "/register", "/consent", "/inbox", "/account/password")
 VENDOR = Path(__file__).resolve().parents[2] / "broker" / "web" / "static" / "vendor"
 
 
