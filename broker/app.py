@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from broker import door, request_ids
 from broker import headers as security_headers
 from broker.api.context import ApiContext
-from broker.api.problems import is_api_request, outage_problem, register_unrouted_handlers
+from broker.api.problems import outage_problem, register_unrouted_handlers
 from broker.api.proxies import TrustedProxies, parse_trusted
 from broker.api.views import bp as api
 from broker.audit.services import Actor
@@ -37,6 +37,8 @@ from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
 from broker.signin.keys import SignInKey
+from broker.web import errors as web_errors
+from broker.web import i18n
 from broker.web.outage import outage_page
 from broker.web.refusals import rate_limited
 from broker.web.views import bp as web
@@ -68,9 +70,11 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     ops.install(app)
     app.extensions["broker.api"] = context = _api_context(app, core, on_breach=rate_limited)
     context.limiter.exempt(ops.bp)  # a monitor's polling is not a client's traffic
+    i18n.install(app)  # the web pages' message catalogue (Flask-Babel), Dutch by default
     app.register_blueprint(web)
     app.register_blueprint(api)
-    register_unrouted_handlers(app)
+    web_errors.install(app)  # 4xx and 500 of web pages in the site's layout and language
+    register_unrouted_handlers(app, web_errors.web_error)
     _answer_outages(app)
     # One unit of work per request: opened first, committed before the answer is signed.
     door.install(app, on_commit_failure=_commit_failed)
@@ -92,7 +96,7 @@ def _outage(exc: Exception) -> Response:
     """The answer to a lost database or Redis: a 503 problem on the API, the web's calm page."""
     if not is_outage(exc):
         raise exc  # not an outage: Flask answers it as the 500 it is, and logs it
-    return outage_problem(exc) if is_api_request() else outage_page()
+    return outage_problem(exc) if door.is_api_request() else outage_page()
 
 
 def _commit_failed(exc: Exception) -> Response:

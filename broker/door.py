@@ -19,10 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from werkzeug.wrappers import Response
 
 from broker.core import Core, UnitOfWork
+
+API_PREFIX = "/v1"
+
+
+def is_api_request() -> bool:
+    """True when the current request is addressed to the API (``/v1``), not a web page."""
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
 
 CORE_EXTENSION = "broker.core"
 

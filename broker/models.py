@@ -29,7 +29,13 @@ from broker.registry.models import (
     Organisation,
     Professional,
 )
-from broker.signin.models import SecondFactor, SecondFactorEnrolment, SignInThrottle, WebSession
+from broker.signin.models import (
+    SecondFactor,
+    SecondFactorEnrolment,
+    SignInThrottle,
+    WebResult,
+    WebSession,
+)
 
 __all__ = [
     "AuditCheckpoint",
@@ -62,5 +68,6 @@ __all__ = [
     "SignInThrottle",
     "SubjectAccessRequest",
     "SubjectAccessWithholding",
+    "WebResult",
     "WebSession",
 ]

@@ -14,6 +14,7 @@ from broker_primitives.identifiers import Identifier
 from broker.app import create_app
 from broker.config import Settings
 from broker.demo import DEMO_PASSWORD, population
+from tests.web.forms import household_fields
 from tests.web.test_views import csrf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +56,11 @@ def test_demo_and_use_leave_no_raw_identifier(tmp_path: Path, caplog: pytest.Log
     client = app.test_client()
     client.post("/login", data={"username": "wijkteam-noord-1", "password": DEMO_PASSWORD,
                                 "csrf": csrf(client, "/login")})
-    page = client.post("/check", data={"bsn": "111222333\n123456782", "address": "1011 AB 12 A",
-                                       "person": "van der Horst;J;2015-02-03",
-                                       "purpose": "safety_assessment", "basis": "legal_task",
-                                       "statute": "wmo2015_5_2_6",
-                                       "csrf": csrf(client, "/check")})
+    page = client.post("/check", data={
+        **household_fields(["111222333", "123456782"], "1011 AB 12 A",
+                           ["van der Horst;J;2015-02-03"]),
+        "purpose": "safety_assessment", "basis": "legal_task", "statute": "wmo2015_5_2_6",
+        "csrf": csrf(client, "/check")}, follow_redirects=True)
     assert "Veilig Thuis Regio Midden" in page.get_data(as_text=True)
     app.extensions["broker.core"].dispose()
 

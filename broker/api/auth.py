@@ -45,14 +45,13 @@ from redis.exceptions import RedisError
 
 from broker import request_ids
 from broker.api.context import api_context
-from broker.api.problems import is_api_request
 from broker.api.target import target_uri
 from broker.audit.events import Event
 from broker.audit.services import Actor, truncate_address
 from broker.callers.keys import RESPONSE_KEY_ID, Caller, OrganisationKeys
 from broker.callers.replay import DatabaseReplayCache
 from broker.contact.links import redact_tokens
-from broker.door import uow
+from broker.door import is_api_request, uow
 from broker.errors import BrokerError
 from broker.oversight.refusals import count_refusal
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from broker_primitives.errors import BilingualError
@@ -25,6 +25,7 @@ from broker_primitives.httpsig.signature_policy import ALGORITHM, REQUEST_POLICY
 from broker_primitives.httpsig.structured_fields import InnerList, serialize_dictionary
 from broker_primitives.identifiers import IdentifierError
 from flask import Blueprint, Flask, Response, request
+from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
@@ -32,9 +33,9 @@ from werkzeug.exceptions import HTTPException
 from broker.api.bodies import MalformedRequest
 from broker.callers.replay import ReplayCacheUnavailable
 from broker.contact.links import redact_tokens
+from broker.door import is_api_request
 from broker.outages import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, is_outage
 
-API_PREFIX = "/v1"
 PROBLEM_TYPE = "urn:broker:problem:"
 PROBLEM_JSON = "application/problem+json"
 MAX_FIELD_ERRORS = 20
@@ -150,17 +151,15 @@ def _schema_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def is_api_request() -> bool:
-    """True when the current request is addressed to the API (``/v1``)."""
-    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+def register_unrouted_handlers(
+        app: Flask, otherwise: Callable[[HTTPException], ResponseReturnValue] | None = None,
+) -> None:
+    """404 and 405 under ``/v1`` never reach the blueprint; answer them as problems too.
+    ``otherwise`` answers them elsewhere (the web's own pages)."""
 
-
-def register_unrouted_handlers(app: Flask) -> None:
-    """404 and 405 under ``/v1`` never reach the blueprint; answer them as problems too."""
-
-    def unrouted(exc: HTTPException) -> Response | HTTPException:
+    def unrouted(exc: HTTPException) -> ResponseReturnValue:
         if not is_api_request():
-            return exc
+            return exc if otherwise is None else otherwise(exc)
         status = exc.code or 404
         code = (exc.name or "error").lower().replace(" ", "-")
         return problem(status, code, exc.description or "", title=exc.name)

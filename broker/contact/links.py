@@ -167,7 +167,8 @@ class LinkService:
 
     def revoke(self, actor: Actor, *, token: str | None = None, link_id: str | None = None
                ) -> str:
-        """Revoke a link (either side: its holder's or its subject's organisation)."""
+        """Revoke a link (either side: its holder's or its subject's organisation), and with it
+        the other links of the same request: the contact ends on both sides."""
         now = self.core.now()
         session = self.session
         query = select(ContactLink)
@@ -181,8 +182,16 @@ class LinkService:
                             reason="revoke_unknown_or_foreign")
         if link.revoked_at is None:
             link.revoked_at, link.revoked_reason = now, "revoked"
+        # Revoking ends the contact on both sides: the request's other links go with it.
+        others = session.scalars(select(ContactLink).filter(
+            ContactLink.request_id == link.request_id, ContactLink.id != link.id,
+            ContactLink.revoked_at.is_(None))).all()
+        for other in others:
+            other.revoked_at, other.revoked_reason = now, "revoked_with_other_side"
         record_event(session, actor, Event.CONTACT_LINK_REVOKED,
-                     details={"link_id": link.public_id, "reason": link.revoked_reason})
+                     details={"link_id": link.public_id, "reason": link.revoked_reason,
+                              **({"also_revoked": [o.public_id for o in others]}
+                                 if others else {})})
         return link.public_id
 
     def _refuse(self, session: Session, actor: Actor, link: ContactLink | None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement, select, update
@@ -39,7 +39,7 @@ from broker.core import unit_of
 from broker.errors import Conflict, NotFound, required
 from broker.notifications.services import notify
 from broker.policy.model import REQUIRE_SECOND_APPROVER
-from broker.registry.models import Involvement, Organisation, Professional
+from broker.registry.models import Consent, Involvement, Organisation, Professional
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,25 @@ class RequestView:
     # require_second_approver), and, for the holder's side only, who approved so far.
     approvals_required: int = 1
     approved_by: list[str] = field(default_factory=list)
+    # For the holder's side only: which of its own involvements the request concerns (by its
+    # own case reference; None when it gave none), and on the consent basis the consent's
+    # scope: who gave it, until when, for which purposes and kinds of organisation.
+    holder_case_reference: str | None = None
+    holder_involvement_id: str | None = None
+    statute: str | None = None
+    consent: ConsentScopeView | None = None
+
+
+@dataclass(frozen=True)
+class ConsentScopeView:
+    """The consent a request rests on, as its holder sees it (never whose consent)."""
+
+    given_by: str
+    given_on: date
+    valid_until: date
+    purposes: list[str]
+    holder_types: list[str]
+    withdrawn: bool
 
 
 @dataclass(frozen=True)
@@ -195,7 +214,17 @@ def request_view(session: Session, request: ContactRequest, tokens: list[str],
         approvers.append(last)
     approved_by = [] if side != "holder" else [
         p.username for p in (session.get(Professional, i) for i in approvers) if p is not None]
+    holder_involvement = (session.get(Involvement, request.holder_involvement_id)
+                          if side == "holder" and request.holder_involvement_id else None)
+    consent = session.get(Consent, request.consent_id) if request.consent_id else None
     return RequestView(request.public_id, request.status, request.mode, request.purpose,
                        request.legal_basis, org.name, requester.role, request.created_at,
                        request.expires_at, request.decision_message, side, link_ids, tokens,
-                       approvals_required(request), approved_by)
+                       approvals_required(request), approved_by,
+                       holder_involvement.case_reference if holder_involvement else None,
+                       holder_involvement.public_id if holder_involvement else None,
+                       request.statute,
+                       ConsentScopeView(consent.given_by, consent.given_on, consent.valid_until,
+                                        list(consent.purposes), list(consent.holder_types),
+                                        consent.withdrawn_at is not None)
+                       if consent is not None and side == "holder" else None)

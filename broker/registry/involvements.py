@@ -36,6 +36,7 @@ from broker.registry.results import (
 from broker.registry.validation import (
     MAX_BATCH,
     MAX_KEYS_PER_INVOLVEMENT,
+    case_reference,
     numbered,
     require_known,
     require_slug,
@@ -54,6 +55,8 @@ class NewInvolvement:
     pseudonyms: Sequence[Pseudonym]
     purpose: str
     ends_on: date | None = None
+    # The organisation's own case reference (dossier number); never a name or an identifier.
+    case_reference: str | None = None
 
 
 def _subjects(keys: Sequence[StoredKey]) -> list[Subject]:
@@ -72,9 +75,10 @@ class Involvements(ServiceBase):
         pseudonyms: Sequence[Pseudonym],
         purpose: str,
         ends_on: date | None = None,
+        case_reference: str | None = None,
     ) -> InvolvementInfo:
         """Register that ``organisation`` is involved with the household of ``pseudonyms``."""
-        item = NewInvolvement(professional, pseudonyms, purpose, ends_on)
+        item = NewInvolvement(professional, pseudonyms, purpose, ends_on, case_reference)
         return self.register_involvements(actor, organisation=organisation, items=[item])[0]
 
     def register_involvements(
@@ -133,6 +137,7 @@ class Involvements(ServiceBase):
         for item, (purpose, ends_on, keys) in zip(items, prepared, strict=True):
             involvement = Involvement(
                 organisation=org, professional=people[item.professional], purpose=purpose,
+                case_reference=case_reference(item.case_reference),
                 starts_on=today, ends_on=ends_on, state=INVOLVEMENT_ACTIVE,
                 matching_keys=[
                     MatchingKey(category=k.category, value=k.value, oprf_epoch=k.oprf_epoch,
@@ -184,6 +189,7 @@ class Involvements(ServiceBase):
                 f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
             )
         ends_on = self._check_end(today, item.ends_on)
+        case_reference(item.case_reference)  # refused here, before anything is stored
         unique: dict[bytes, StoredKey] = {}
         for key in self.core.matching.to_stored_many(item.pseudonyms, epochs):
             unique.setdefault(key.value, key)

@@ -94,6 +94,9 @@ class Involvement(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     professional_id: Mapped[int] = mapped_column(ForeignKey("professionals.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(64))
+    # The organisation's own case reference (its dossier number), entered at registration and
+    # shown only to the organisation itself; free text refused when shaped like an identifier.
+    case_reference: Mapped[str | None] = mapped_column(String(64))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     state: Mapped[str] = mapped_column(String(16), default=INVOLVEMENT_ACTIVE)

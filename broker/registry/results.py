@@ -72,6 +72,11 @@ class InvolvementInfo:
     state: str
     end_reason: str | None
     key_count: int
+    # The organisation's own case reference, and the duty to inform (informed on a date, or
+    # postponed until one): for the organisation itself.
+    case_reference: str | None = None
+    informed_on: date | None = None
+    inform_postponed_until: date | None = None
 
     @classmethod
     def of(cls, involvement: Involvement) -> InvolvementInfo:
@@ -86,6 +91,9 @@ class InvolvementInfo:
             involvement.state,
             involvement.end_reason,
             len(involvement.matching_keys),
+            involvement.case_reference,
+            involvement.informed_on,
+            involvement.inform_postponed_until,
         )
 
 

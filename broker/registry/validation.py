@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from broker.errors import BrokerError, ValidationError
+from broker.freetext import check_free_text
 
 MAX_KEYS_PER_INVOLVEMENT = 50
 MAX_BATCH = 1000
@@ -68,3 +69,17 @@ def numbered(total: int, position: int, step: Callable[[], T]) -> T:
             raise
         raise type(exc)(f"Item {position}: {exc.message_en}",
                         f"Item {position}: {exc.message_nl}") from exc
+
+
+MAX_CASE_REFERENCE = 64  # the column's size
+
+
+def case_reference(text: str | None) -> str | None:
+    """An organisation's own case reference (dossier number), stripped; None when empty.
+
+    Refused when it holds a control character, is longer than 64 characters, or holds something
+    shaped like an identifier (a BSN that passes the 11-test, a postcode, a date): the broker
+    keeps no identifier, and a case reference is shown to the organisation's own staff only.
+    """
+    return check_free_text(text, field_en="The case reference", field_nl="Het eigen kenmerk",
+                           max_length=MAX_CASE_REFERENCE)

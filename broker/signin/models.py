@@ -8,8 +8,9 @@ sealed under the sign-in key, a failure counter under a keyed hash of the user n
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db import Base, UTCDateTime
@@ -33,6 +34,22 @@ class WebSession(Base):
     stage: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebResult(Base):
+    """A look-up's result as its web session saw it, so that the result page (reached by a
+    redirect after the form) shows it again without a second look-up. It holds what the page
+    shows — match handles, kinds, types, names the policy revealed and the form's choices —
+    never an identifier; it goes with its session (sign-out, expiry)."""
+
+    __tablename__ = "web_results"
+    __table_args__ = (UniqueConstraint("session_id", "lookup_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("web_sessions.id", ondelete="CASCADE"))
+    lookup_id: Mapped[str] = mapped_column(String(36))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SignInThrottle(Base):

@@ -1,20 +1,34 @@
 """Web pages of the contact hand-over: the inbox, asking for contact on a match, answering a
-request, opening a link. Thin: the same services as the API; a link opens only for the
-signed-in professional it was issued to (its token is never needed on the web)."""
+request, opening and revoking a link. Thin: the same services as the API; a link opens only for
+the signed-in professional it was issued to (its token is never needed on the web).
+
+Asking for contact names only the look-up and the match: the purpose, the basis and its evidence
+come from the result this web session kept (broker.web.results), never from hidden fields.
+"""
 
 from __future__ import annotations
 
-from flask import g, redirect, render_template, request, url_for
+from dataclasses import dataclass, field
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService
 from broker.door import failed, uow
 from broker.errors import BrokerError
-from broker.notifications.services import inbox, mark_read
+from broker.notifications.services import InboxEntry, inbox, mark_read
 from broker.registry.lookups import Evidence
-from broker.web.i18n import current_language
+from broker.registry.own import own_involvements
+from broker.web import results
+from broker.web import sessions as web_sessions
+from broker.web.i18n import current_language, gettext
 from broker.web.views import actor, bp, login_required
+
+# Messages that ask the reader to do something come first; messages about one of the
+# organisation's own involvements are grouped under it (by its case reference).
+ACTIONABLE = ("contact_request", "coordinator_proposal", "inform_review_due")
+PER_INVOLVEMENT = ("new_match", "lookup_notice")
 
 
 def _field(name: str) -> str | None:
@@ -24,25 +38,32 @@ def _field(name: str) -> str | None:
 @bp.route("/contact/request", methods=["POST"])
 @login_required
 def contact_request() -> str | Response:
-    """Ask for contact on a match shown by one's own look-up."""
+    """Ask for contact on a match shown by one's own look-up (kept for this session)."""
+    live = web_sessions.current()
+    lookup_id = request.form.get("lookup_id", "")
+    found = results.kept(uow(), live.session_id, lookup_id) if live is not None else None
+    if found is None:
+        abort(404)
+    choices = found[1]
     try:
         view = ContactService(uow()).request(
-            actor(), professional=g.professional.username,
-            lookup_id=request.form.get("lookup_id", ""), match_id=request.form.get("match_id", ""),
-            purpose=request.form.get("purpose", ""), basis=request.form.get("basis", ""),
-            evidence=Evidence(_field("consent_reference"), _field("statute"),
-                              _field("justification")))
+            actor(), professional=g.professional.username, lookup_id=lookup_id,
+            match_id=request.form.get("match_id", ""), purpose=choices.get("purpose", ""),
+            basis=choices.get("basis", ""),
+            evidence=Evidence(choices.get("consent_reference"), choices.get("statute"),
+                              choices.get("justification")))
     except BrokerError as exc:
         failed()
         return render_template("contact_request.html", view=None,
                                errors=[exc.message(current_language())])
-    return redirect(url_for("web.contact_request_page", request_id=view.id))
+    return redirect(url_for("web.contact_request_page", request_id=view.id), code=303)
 
 
 @bp.route("/contact/requests/<request_id>", methods=["GET", "POST"])
 @login_required
-def contact_request_page(request_id: str) -> str:
-    """A request: the holder answers it; the requester follows it or withdraws it."""
+def contact_request_page(request_id: str) -> str | Response:
+    """A request: the holder approves or denies it (with a reason); the requester follows it
+    or withdraws it."""
     service, errors = ContactService(uow()), []
     if request.method == "POST":
         action = request.form.get("action")
@@ -55,6 +76,9 @@ def contact_request_page(request_id: str) -> str:
         except BrokerError as exc:
             failed()
             errors.append(exc.message(current_language()))
+        else:
+            return redirect(url_for("web.contact_request_page", request_id=request_id),
+                            code=303)
     try:
         view = service.get(actor(), request_id, deliver=False)
     except BrokerError as exc:
@@ -64,12 +88,23 @@ def contact_request_page(request_id: str) -> str:
     return render_template("contact_request.html", view=view, errors=errors)
 
 
-@bp.route("/contact/links/<link_id>")
+@bp.route("/contact/links/<link_id>", methods=["GET", "POST"])
 @login_required
-def contact_link(link_id: str) -> str:
-    """The contact details a link shows, for the professional it was issued to."""
+def contact_link(link_id: str) -> str | Response:
+    """The contact details a link shows, for the professional it was issued to; revoking it
+    ends the contact on both sides."""
+    service = LinkService(uow())
+    if request.method == "POST":
+        try:
+            service.revoke(actor(), link_id=link_id)
+        except BrokerError as exc:
+            failed()
+            return render_template("contact_link.html", card=None,
+                                   errors=[exc.message(current_language())])
+        flash(gettext("link_revoked"))
+        return redirect(url_for("web.inbox_page"), code=303)
     try:
-        card = LinkService(uow()).open(actor(), link_id, g.professional.id)
+        card = service.open(actor(), link_id, g.professional.id)
     except BrokerError as exc:
         failed()
         return render_template("contact_link.html", card=None,
@@ -77,11 +112,48 @@ def contact_link(link_id: str) -> str:
     return render_template("contact_link.html", card=card, errors=[])
 
 
+@dataclass
+class InvolvementGroup:
+    """The messages about one of the organisation's own involvements."""
+
+    involvement_id: str
+    case_reference: str | None
+    messages: list[InboxEntry] = field(default_factory=list)
+
+    @property
+    def unread(self) -> int:
+        """How many of its messages are unread."""
+        return sum(1 for m in self.messages if m.read_at is None)
+
+
+def _sorted_inbox(messages: list[InboxEntry], references: dict[str, str | None]
+                  ) -> tuple[list[InboxEntry], list[InvolvementGroup], list[InboxEntry]]:
+    """Actionable messages (unread first), groups per involvement, the rest."""
+    actionable = sorted((m for m in messages if m.kind in ACTIONABLE),
+                        key=lambda m: (m.read_at is not None, -m.id))
+    groups: dict[str, InvolvementGroup] = {}
+    other = []
+    for message in messages:
+        if message.kind in PER_INVOLVEMENT:
+            groups.setdefault(message.reference, InvolvementGroup(
+                message.reference, references.get(message.reference))).messages.append(message)
+        elif message.kind not in ACTIONABLE:
+            other.append(message)
+    ordered = sorted(groups.values(), key=lambda grp: (grp.unread == 0, -grp.messages[0].id))
+    return actionable, ordered, other
+
+
 @bp.route("/inbox", methods=["GET", "POST"])
 @login_required
-def inbox_page() -> str:
-    """The signed-in professional's messages; reading them marks them read (audited)."""
+def inbox_page() -> str | Response:
+    """The signed-in professional's messages: what asks for action first, then the news per
+    own involvement; marking them read is audited."""
     work, me = uow(), g.professional.username
     if request.method == "POST":
         mark_read(work, actor(), me)
-    return render_template("inbox.html", messages=inbox(work, actor(), me))
+        return redirect(url_for("web.inbox_page"), code=303)
+    references = {i.id: i.case_reference for i in own_involvements(work, actor())}
+    actionable, groups, other = _sorted_inbox(inbox(work, actor(), me), references)
+    return render_template("inbox.html", actionable=actionable, groups=groups, other=other,
+                           unread=sum(1 for m in [*actionable, *other] if m.read_at is None)
+                           + sum(grp.unread for grp in groups), errors=[])

@@ -1,4 +1,4 @@
-"""The household form: what a professional types, validated before anything happens.
+"""The consent form: what a professional types, validated before anything happens.
 
 The form takes one household per check: at most the policy's ``quotas:
 web_identifiers_per_check`` identifiers (lines), refused before anything is pseudonymised or
@@ -14,55 +14,6 @@ from broker_primitives.identifiers import Identifier, parse_household
 from werkzeug.datastructures import MultiDict
 
 from broker.errors import ValidationError
-from broker.registry.lookups import Evidence
-
-
-@dataclass(frozen=True)
-class HouseholdForm:
-    """The form's fields as typed (identifiers are dropped before rendering the page again)."""
-
-    bsn: str = ""
-    address: str = ""
-    person: str = ""
-    purpose: str = ""
-    basis: str = ""
-    ends_on: str = ""
-    consent_reference: str = ""
-    statute: str = ""
-    justification: str = ""
-    register_too: bool = False
-
-    @classmethod
-    def empty(cls) -> HouseholdForm:
-        """A blank form."""
-        return cls()
-
-    @classmethod
-    def from_request(cls, form: MultiDict[str, str]) -> HouseholdForm:
-        """The fields of a posted form."""
-        return cls(
-            **{name: form.get(name, "").strip() for name in
-               ("bsn", "address", "person", "purpose", "basis", "ends_on", "consent_reference",
-                "statute", "justification")},
-            register_too=form.get("register_too") == "on",
-        )
-
-    def evidence(self) -> Evidence:
-        """What the professional gave to carry the legal basis."""
-        return Evidence(self.consent_reference or None, self.statute or None,
-                        self.justification or None)
-
-    def without_identifiers(self) -> HouseholdForm:
-        """The same form with the identifying fields cleared (never echoed back to the page)."""
-        return replace(self, bsn="", address="", person="")
-
-
-@dataclass(frozen=True)
-class ParsedHousehold:
-    """Validated identifiers and the optional end date."""
-
-    identifiers: list[Identifier]
-    ends_on: date | None
 
 
 def _lines(text: str) -> list[str]:
@@ -83,24 +34,6 @@ def _one_household(bsn_lines: str, address_lines: str, person_lines: str,
             f"(u gaf er {given}).",
         )
     return parse_household(bsn=bsn, address=address, person=person)
-
-
-def parse_household_form(form: HouseholdForm, max_identifiers: int) -> ParsedHousehold:
-    """Validate every field; raises the first error, with nothing sent anywhere yet.
-
-    More than ``max_identifiers`` identifiers (one household) are refused before any is read.
-    """
-    identifiers = _one_household(form.bsn, form.address, form.person, max_identifiers)
-    ends_on = None
-    if form.ends_on:
-        try:
-            ends_on = date.fromisoformat(form.ends_on)
-        except ValueError:
-            raise ValidationError(
-                "The end date must be a date like 2027-06-30.",
-                "De einddatum moet een datum zijn zoals 2027-06-30.",
-            ) from None
-    return ParsedHousehold(identifiers, ends_on)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from broker_primitives.identifiers import IdentifierError
 from flask import (
     Blueprint,
     abort,
     g,
     redirect,
-    render_template,
     request,
     session,
     url_for,
@@ -26,14 +24,11 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from broker.audit.services import Actor, truncate_address
-from broker.door import current_core, failed, uow
-from broker.errors import BrokerError
-from broker.registry.lookups import LookupService
+from broker.door import current_core, uow
 from broker.registry.models import ACCESS_PROFESSIONAL
-from broker.registry.services import NewInvolvement, RegistryService
+from broker.registry.services import RegistryService
 from broker.web import sessions as web_sessions
-from broker.web.forms import HouseholdForm, parse_household_form
-from broker.web.i18n import LANGUAGES, current_language, t
+from broker.web.i18n import LANGUAGES, current_language, gettext
 from broker.web.refusals import refuse_csrf
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -47,18 +42,33 @@ def registry() -> RegistryService:
     return RegistryService(uow())
 
 
-@bp.context_processor
+# The main menu of a signed-in professional: (endpoint, message id of its label).
+MENU = (("web.check", "check"), ("web.involvements", "involvements"),
+        ("web.register", "register"), ("web.consent_page", "consent"), ("web.inbox_page", "inbox"))
+
+
+@bp.app_context_processor
 def inject() -> dict[str, Any]:
-    """Make ``t``, the language and the CSRF token available to every template."""
+    """The language, the CSRF token, the menu and the policy's labels, for every page (the
+    error pages of any URL too, hence app-wide)."""
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
+    context: dict[str, Any] = {"lang": current_language(), "csrf_token": session["csrf"],
+                               "me": session.get("professional"), "menu": MENU}
+    if request.blueprint == "web":
+        context.update(policy_labels())
+    return context
+
+
+def policy_labels() -> dict[str, dict[str, str]]:
+    """Codes of the policy in force with their labels in the page's language: purposes, bases,
+    statutes and kinds of organisation (a code is never shown bare)."""
     policy = uow().policy() if g.get("uow") is not None else current_core().policy()
     lang = current_language()
-    return {"t": t, "lang": lang, "csrf_token": session["csrf"],
-            "me": session.get("professional"),
-            "purposes": {code: p.label.get(lang) for code, p in policy.purposes.items()},
+    return {"purposes": {code: p.label.get(lang) for code, p in policy.purposes.items()},
             "bases": {code: b.label.get(lang) for code, b in policy.bases.items()},
-            "statutes": {code: s.label.get(lang) for code, s in policy.statutes.items()}}
+            "statutes": {code: s.label.get(lang) for code, s in policy.statutes.items()},
+            "org_types": {code: k.label.get(lang) for code, k in policy.org_types.items()}}
 
 
 # No form field of any page needs more; a longer value is refused before anything reads it.
@@ -74,7 +84,7 @@ def check_input() -> None:
             if len(value) > MAX_FORM_VALUE or any(
                     (ord(char) < 32 and char not in "\t\r\n") or ord(char) == 127
                     for char in value):
-                abort(400, description=t("bad_input"))
+                abort(400, description=gettext("bad_input"))
 
 
 @bp.before_request
@@ -134,52 +144,13 @@ def set_language(code: str) -> Response:
     return redirect(url_for("web.index"))
 
 
-@bp.route("/check", methods=["GET", "POST"])
-@login_required
-def check() -> str:
-    """Check a household: who else is involved?"""
-    form, result, errors = HouseholdForm.empty(), None, []
-    if request.method == "POST":
-        form = HouseholdForm.from_request(request.form)
-        try:
-            parsed = parse_household_form(form, _identifier_limit())
-            me, work, acting = g.professional, uow(), actor()
-            pseudonyms = work.pseudonymise(acting, parsed.identifiers)
-            result = LookupService(work).lookup(
-                acting, pseudonyms=pseudonyms, purpose=form.purpose, basis=form.basis,
-                evidence=form.evidence(),
-                register=NewInvolvement(me.username, pseudonyms, form.purpose)
-                if form.register_too else None,
-            )
-        except (BrokerError, IdentifierError) as exc:
-            failed()
-            errors = [exc.message(current_language())]
-        form = form.without_identifiers()
-    return render_template("check.html", form=form, result=result, errors=errors)
-
-
-@bp.route("/register", methods=["GET", "POST"])
-@login_required
-def register() -> str:
-    """Register one's own involvement with a household."""
-    form, registered, errors = HouseholdForm.empty(), None, []
-    if request.method == "POST":
-        form = HouseholdForm.from_request(request.form)
-        try:
-            parsed = parse_household_form(form, _identifier_limit())
-            me, acting = g.professional, actor()
-            registered = registry().register_involvement(
-                acting, organisation=me.organisation_identifier, professional=me.username,
-                pseudonyms=uow().pseudonymise(acting, parsed.identifiers),
-                purpose=form.purpose, ends_on=parsed.ends_on,
-            )
-        except (BrokerError, IdentifierError) as exc:
-            failed()
-            errors = [exc.message(current_language())]
-        form = form.without_identifiers()
-    return render_template("register.html", form=form, registered=registered, errors=errors)
-
-
-# The contact hand-over's and the consent pages, and signing in and out (with the second factor,
+# The household check and registration, one's involvements, the contact hand-over's and the
+# consent pages, and signing in and out (with the second factor,
 # its enrolment and the password page), live in their own modules on this blueprint.
-from broker.web import consent_views, contact_views, signin_views  # noqa: E402, F401
+from broker.web import (  # noqa: E402, F401
+    consent_views,
+    contact_views,
+    household_views,
+    involvement_views,
+    signin_views,
+)

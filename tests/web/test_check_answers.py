@@ -15,6 +15,7 @@ from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, household, register
 from tests.registry.world import add_member
+from tests.web.forms import household_fields
 from tests.web.test_views import csrf, sign_in
 
 HIDDEN = "Het beleid kan andere betrokkenen voor u verbergen."
@@ -43,8 +44,9 @@ def _check(client: FlaskClient, address: str) -> str:
     """The answer page of a check on ``address``, without what differs per request (the
     look-up's reference and the form's token)."""
     html = client.post("/check", data={
-        "address": address, "purpose": "care_coordination", "basis": "legal_task",
-        "statute": "jeugdwet_7_4_0", "csrf": csrf(client, "/check")}).get_data(as_text=True)
+        **household_fields(address=address), "purpose": "care_coordination",
+        "basis": "legal_task", "statute": "jeugdwet_7_4_0", "csrf": csrf(client, "/check")},
+        follow_redirects=True).get_data(as_text=True)
     html = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", html)
     return re.sub(r'name="csrf" value="[^"]+"', 'name="csrf"', html)
 
@@ -78,5 +80,5 @@ def test_shown_matches_say_that_others_may_be_hidden(client: FlaskClient, core: 
     html = _check(client, ADDRESS)
     # wijkteam-coordinates-youth-care shows the youth care provider's type; the shelter, on the
     # consent basis only, stays hidden.
-    assert "jeugdhulp" in html and "OPVANG" not in html
+    assert "Jeugdhulpaanbieder" in html and "OPVANG" not in html  # the type's label, not its code
     assert HIDDEN in html and NONE_SHOWN not in html

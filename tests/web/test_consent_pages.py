@@ -20,6 +20,7 @@ from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.contact.glass import make_glass
 from tests.factories import ADDRESS, CHILD_BSN, household, make_member, register
+from tests.web.forms import household_fields
 from tests.web.test_views import csrf, sign_in
 
 SECRET_BSN = "999999990"
@@ -51,9 +52,9 @@ def _consent(client: FlaskClient, **fields: object) -> str:
 def _check(client: FlaskClient, consent_id: str, bsn: str = CHILD_BSN,
            address: str = ADDRESS) -> str:
     return client.post("/check", data={
-        "csrf": csrf(client, "/check"), "bsn": bsn, "address": address,
-        "purpose": "care_coordination",
-        "basis": "consent", "consent_reference": consent_id}).get_data(as_text=True)
+        "csrf": csrf(client, "/check"), **household_fields([bsn], address),
+        "purpose": "care_coordination", "basis": "consent", "consent_reference": consent_id},
+        follow_redirects=True).get_data(as_text=True)
 
 
 @pytest.mark.usefixtures("world")
@@ -70,7 +71,9 @@ def test_record_use_and_withdraw_consent_on_the_web(client: FlaskClient, core: C
     # The consent carries a check of the child's household, and of no other.
     assert "Een organisatie" in _check(client, reference)
     refused = _check(client, reference, bsn=SECRET_BSN, address="3512 JE 7")
-    assert "ander huishouden" in refused and SECRET_BSN not in refused
+    # Named at the consent reference's field; the typed BSN is kept in its field only.
+    assert "ander huishouden" in refused and 'href="#consent_reference"' in refused
+    assert refused.count(SECRET_BSN) == 1 and f'value="{SECRET_BSN}"' in refused
 
     withdrawn = client.post("/consent/withdraw", data={"csrf": csrf(client, "/consent"),
                                                        "consent_id": reference})
@@ -117,8 +120,9 @@ def test_the_request_page_shows_the_first_approval(core: Core, registry: Registr
     browser = app.test_client()
     sign_in(browser, "ggz-web")
     page = browser.get(f"/contact/requests/{asked.id}").get_data(as_text=True)
-    assert "1 van de 2 nodige" in page and "ggz-1" in page and "wacht op antwoord" in page
+    assert "1 van de 2 nodig" in page and "ggz-1" in page and "wacht op antwoord" in page
     second = browser.post(f"/contact/requests/{asked.id}", data={
-        "csrf": csrf(browser, f"/contact/requests/{asked.id}"), "action": "approve"})
+        "csrf": csrf(browser, f"/contact/requests/{asked.id}"), "action": "approve"},
+        follow_redirects=True)
     html = second.get_data(as_text=True)
     assert "goedgekeurd" in html and "ggz-1, ggz-web" in html

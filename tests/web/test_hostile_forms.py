@@ -27,7 +27,7 @@ def test_a_hostile_identifier_on_the_check_page_gets_a_400(client: FlaskClient,
                                                            registry: RegistryService) -> None:
     member = make_member(registry, "wijkteam")
     sign_in(client, member.username)
-    answer = client.post("/check", data={"bsn": "123456782\x00", "purpose": "protection",
+    answer = client.post("/check", data={"p1-bsn": "123456782\x00", "purpose": "protection",
                                          "basis": "legal_task", "statute": "jeugdwet_7_1_1",
                                          "csrf": csrf(client, "/check")})
     assert answer.status_code == 400
@@ -41,7 +41,8 @@ def test_a_hostile_query_gets_a_400(client: FlaskClient) -> None:
 def test_tabs_and_line_breaks_pass(client: FlaskClient, registry: RegistryService) -> None:
     member = make_member(registry, "wijkteam")
     sign_in(client, member.username)
-    answer = client.post("/check", data={"bsn": "123456782\r\n", "purpose": "protection",
+    answer = client.post("/check", data={"p1-bsn": "123456782\r\n", "purpose": "protection",
                                          "basis": "legal_task", "statute": "jeugdwet_7_1_1",
-                                         "csrf": csrf(client, "/check")})
+                                         "csrf": csrf(client, "/check")},
+                         follow_redirects=True)
     assert answer.status_code == 200

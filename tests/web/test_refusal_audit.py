@@ -57,7 +57,7 @@ def counted(core: Core, clock: FakeClock) -> list[AuditEvent]:
 def test_a_signed_in_professionals_csrf_failure_is_an_event(client: FlaskClient, core: Core
                                                             ) -> None:
     sign_in(client, "basisschool-1")
-    forged = client.post("/check", data={"bsn": CHILD_BSN, "purpose": "care_coordination",
+    forged = client.post("/check", data={"p1-bsn": CHILD_BSN, "purpose": "care_coordination",
                                          "basis": "legal_task", "csrf": "forged"})
     assert forged.status_code == 400
     [event] = events(core, "web:csrf_refused")
