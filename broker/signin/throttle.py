@@ -99,14 +99,18 @@ def _lock_rows(session: Session, keys: dict[bytes, str], now: datetime
     UPDATE takes PostgreSQL's row locks), then read them."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [{"key_hash": k, "scope": scope, "failures": 0, "refused": 0,
-             "window_started_at": now, "last_attempt_at": now} for k, scope in keys.items()]
-    session.execute(insert(SignInThrottle).values(rows).on_conflict_do_nothing(
-        index_elements=["key_hash"]))
-    found = session.scalars(select(SignInThrottle).where(
-        SignInThrottle.key_hash.in_(list(keys))).with_for_update().execution_options(
-        populate_existing=True))
-    return {row.key_hash: row for row in found}
+    while True:
+        rows = [{"key_hash": k, "scope": scope, "failures": 0, "refused": 0,
+                 "window_started_at": now, "last_attempt_at": now} for k, scope in keys.items()]
+        session.execute(insert(SignInThrottle).values(rows).on_conflict_do_nothing(
+            index_elements=["key_hash"]))
+        found = {row.key_hash: row for row in session.scalars(select(SignInThrottle).where(
+            SignInThrottle.key_hash.in_(list(keys))).with_for_update().execution_options(
+            populate_existing=True))}
+        if len(found) == len(keys):
+            return found
+        # A concurrent sign-in that succeeded deleted a row while this one waited for its lock
+        # (its own insert had found the row still there): insert it again and lock once more.
 
 
 def reserve(session: Session, key: SignInKey, username: str, address: str | None,
