@@ -21,7 +21,7 @@ from broker.app import create_app
 from broker.audit.models import AuditCheckpoint, AuditEvent
 from broker.audit.services import Actor
 from broker.cli.jobs import Counts, Job, schedule
-from broker.cli.worker import Worker
+from broker.cli.worker import RETRY_AFTER, Worker
 from broker.config import Settings
 from broker.core import Core
 from broker.notifications.models import OutboxMessage
@@ -87,13 +87,16 @@ def test_a_failing_job_is_logged_without_its_message_and_runs_again(
         raise ValueError(f"no row for BSN {CHILD_BSN}")
 
     now = [0.0]
-    worker = Worker(core, [Job("flaky", 5.0, failing)], monotonic=lambda: now[0])
+    worker = Worker(core, [Job("flaky", 5.0, failing), Job("hourly", 3600.0, failing)],
+                    monotonic=lambda: now[0])
     with caplog.at_level(logging.INFO, logger="broker.worker"):
-        assert worker.tick()[0].failure == "ValueError"
+        assert [r.failure for r in worker.tick()] == ["ValueError", "ValueError"]
         assert worker.tick() == []  # not due again yet
         now[0] = 5.0
-        assert worker.tick()[0].failure == "ValueError"  # the next tick retries
-    assert len(calls) == 2
+        assert [r.job for r in worker.tick()] == ["flaky"]  # its next tick retries it
+        now[0] = RETRY_AFTER
+        assert [r.job for r in worker.tick()] == ["flaky", "hourly"]  # not an hour later
+    assert len(calls) == 5
     assert "flaky failed (ValueError)" in caplog.text
     assert CHILD_BSN not in caplog.text
     assert all(record.exc_info is None for record in caplog.records)

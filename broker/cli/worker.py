@@ -5,8 +5,9 @@ Rules this module guarantees:
 
 1. A tick runs every job that is due, each on its own (:mod:`broker.cli.jobs` rule 1); a job that
    fails is logged by its name and the exception's type only — never its message, which could
-   hold a value from the database — and runs again at its next tick. Nothing is lost meanwhile:
-   what a job works on stays in the database until a run succeeds.
+   hold a value from the database — and runs again at its next tick, at most
+   :data:`RETRY_AFTER` seconds later (an hourly job does not wait an hour after an outage).
+   Nothing is lost meanwhile: what a job works on stays in the database until a run succeeds.
 2. SIGTERM and SIGINT stop the worker after the job that runs; the jobs marked ``at_stop`` then
    run once more (the last audit checkpoint), and the process ends with status 0.
 3. Progress: one log line at start (the schedule), one per job run that did something (its
@@ -32,6 +33,7 @@ from broker.core import Core
 from broker.logs import configure_logging
 
 log = logging.getLogger("broker.worker")
+RETRY_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,10 @@ class Worker:
             now = self._monotonic()
             if now >= self._due[job.name]:
                 self._due[job.name] = now + job.every
-                done.append(self.run_job(job))
+                ran = self.run_job(job)
+                if ran.failure is not None:
+                    self._due[job.name] = now + min(job.every, RETRY_AFTER)
+                done.append(ran)
         return done
 
     def run(self) -> None:

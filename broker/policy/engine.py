@@ -118,9 +118,7 @@ class Policy:
 
     def decide(self, request: DecisionRequest) -> Decision:
         """The decision for ``request``; a code this policy does not declare is denied."""
-        decision = self._table.get(request)
-        if decision is None:
-            decision = self._compile(DecisionRequest(*request))
+        decision = self._table.get(request) or self._compile(DecisionRequest(*request))
         POLICY_DECISIONS.labels("allow" if decision.allowed else "deny").inc()
         return decision
 
