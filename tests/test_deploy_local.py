@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +71,13 @@ def test_deploy_local_starts_the_production_layout_and_down_removes_it(state: Pa
     assert list((deployment.service_dir / "keys" / "oprf").glob("*.key"))
     assert not list((state / "broker" / "keys" / "oprf").glob("*.key"))
     assert list((state / "broker" / "keys" / "broker").glob("*.key"))
+    # The witness co-signs the broker's checkpoints (every 5 s here).
+    witnessed = f"http://127.0.0.1:{deployment.ports['witness']}/checkpoint/deploy-local.test/audit"
+    deadline = time.monotonic() + 60
+    while httpx.get(witnessed).status_code != 200:
+        assert time.monotonic() < deadline, "the witness co-signed no checkpoint"
+        time.sleep(1)
+    assert "deploy-local.test/audit" in httpx.get(witnessed).text
     pids = json.loads((state / "state.json").read_text())["pids"]
     assert set(pids) == {"redis", "service", "witness", "broker", "nginx"}
 
