@@ -14,7 +14,6 @@ reports details that are gone without such an event after them.
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
@@ -24,9 +23,6 @@ from broker.audit.models import AuditEvent
 from broker.audit.services import Actor, record_event
 from broker.core import UnitOfWork
 from broker.registry.periods import add_months
-
-if TYPE_CHECKING:
-    pass
 
 
 def erase_personal_details(uow: UnitOfWork, actor: Actor) -> int:

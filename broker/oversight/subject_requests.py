@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import Connection, insert, select, update
@@ -55,9 +54,6 @@ from broker.oversight.subject_access import (
     find_entries,
 )
 from broker.registry.models import ACCESS_PRIVACY_OFFICER, Organisation, Professional
-
-if TYPE_CHECKING:
-    pass
 
 ACTOR_PREFIX = "privacy_officer:"
 MAX_REASON_LENGTH = 2000
