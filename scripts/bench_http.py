@@ -20,6 +20,9 @@ trips), and CPU milliseconds per look-up of each kind of process — the gunicor
 PostgreSQL backends serving the bench's database (found through ``pg_stat_activity``), the Redis
 server, the client processes — read from ``/proc/<pid>/stat`` before and after the timed
 window. The Redis server may be shared with other users: its figure is then an upper bound.
+Before each window the same processes are watched for a few seconds with no request in flight
+(``idle_cpu_ms_per_s``): the background threads' share, which weighs on the figures per
+look-up the more, the fewer look-ups the window holds.
 The machine's load during the window (CPU used by processes outside the bench, from
 ``/proc/stat``) is reported beside the figures: throughput on a busy machine is noisy, CPU per
 look-up much less so.
@@ -78,6 +81,7 @@ ASKER = "wijkteam-bench"
 HOLDER = "vt-bench"
 KEY_ID = "bench-key"
 REGISTERED_BSNS = 2000  # real BSNs registered (the rest of --keys are random keys)
+IDLE_SECONDS = 3.0  # measured before each window: CPU with no request in flight
 
 
 def log(message: str) -> None:
@@ -381,6 +385,11 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
             watched.kinds["postgres"] = postgres_backends(database_url, str(url.database))
         if (pid := redis_pid(args.redis_url)) is not None:
             watched.kinds["redis"] = [pid]
+        # What the processes burn with no request in flight (background threads, polling):
+        # part of every figure below, and the larger the fewer look-ups share it.
+        idle_before = watched.sample()
+        time.sleep(IDLE_SECONDS)
+        idle_after = watched.sample()
         before, machine_before = watched.sample(), machine_ticks()
         load_before = os.getloadavg()[0]
         stop_at.value = time.monotonic() + args.seconds
@@ -401,6 +410,10 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
            "seconds": args.seconds,
            **figures(args.seconds, gathered, watched, (before, after),
                      (machine_before, machine_after)),
+           "idle_cpu_ms_per_s": {
+               kind: round(1000 * sum(idle_after.get(p, 0) - idle_before.get(p, 0) for p in pids)
+                           / CLK_TCK / IDLE_SECONDS, 1)
+               for kind, pids in watched.kinds.items()},
            "loadavg_1min": [round(load_before, 2), round(load_after, 2)],
            "cpus": os.cpu_count()}
     log(f"http {store} {keys:,} keys, {clients} clients: {format_row(row)}")
@@ -495,7 +508,8 @@ def format_row(row: dict[str, Any]) -> str:
     p99 = f"{row['p99_ms']:.1f}" if row["p99_ms"] is not None else "-"
     return (f"{row['lookups_per_s']:7.1f}/s p50 {p50} ms p99 {p99} ms, errors {row['errors']}; "
             f"CPU ms/look-up: server {row['server_cpu_ms_per_lookup']:.2f} ({parts}); "
-            f"other load {row['other_load_cores']:.2f} cores")
+            f"other load {row['other_load_cores']:.2f} cores; idle CPU ms/s "
+            + " ".join(f"{k} {v:.0f}" for k, v in row.get("idle_cpu_ms_per_s", {}).items()))
 
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
