@@ -168,6 +168,12 @@ def test_the_professional_flow_in_a_browser(app: Flask, core: Core,
         page.get_by_role("button", name="Registreren").click()
         page.wait_for_url("**/involvements")
         assert "LL-2026-17" in teacher.seen("involvements")
+        page.get_by_role("link", name="LL-2026-17").click()
+        assert "Het huishouden informeren" in teacher.seen("involvement")
+        teacher.goto("/consent")
+        teacher.seen("consent")
+        teacher.goto("/bestaat-niet")
+        assert "Pagina niet gevonden" in teacher.seen("not-found")
 
         # Ask for contact on the match.
         page.goto(result_url)
