@@ -86,9 +86,25 @@ def test_production_refuses_sqlite_and_a_missing_redis(settings: Settings) -> No
 
 def test_serve_production_says_how_to_fix_sqlite(monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
+    monkeypatch.setenv("BROKER_PRODUCTION", "0")  # the command sets it; restored afterwards
+    monkeypatch.setenv("BROKER_PSEUDONYM_SERVICE_URL", "https://pseudonyms.invalid")
     result = broker_cli(monkeypatch, tmp_path)("serve", "--production")
     assert result.exit_code == 1
     assert "PostgreSQL" in result.output and "BROKER_DATABASE_URL" in result.output
+
+
+def test_serve_production_refuses_a_broker_that_can_read_k(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    monkeypatch.setenv("BROKER_PRODUCTION", "0")
+    cli = broker_cli(monkeypatch, tmp_path)
+    assert cli("init").exit_code == 0  # the embedded set-up: k in keys/oprf, readable
+    monkeypatch.setenv("BROKER_PSEUDONYM_SERVICE_URL", "https://pseudonyms.invalid")
+    result = cli("serve", "--production")
+    assert result.exit_code == 1
+    assert "can read the OPRF key k" in result.output and "oprf" in result.output
+    monkeypatch.delenv("BROKER_PSEUDONYM_SERVICE_URL")
+    result = cli("serve", "--production")
+    assert result.exit_code == 1 and "BROKER_PSEUDONYM_SERVICE_URL" in result.output
 
 
 def test_the_production_command_and_its_sizing(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from broker.config import Settings
 from broker.demo import load_demo
 from broker.metrics import MULTIPROC_ENV
 from broker.pseudonyms.keys import KeyName
+from broker.pseudonyms.remote import refuse_readable_k
 from broker.registry.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.services import RegistryService
 from broker.serving import (
@@ -73,8 +74,10 @@ def serve(host: str, port: int, workers: int | None, production: bool) -> None:
     """Run the broker's web server: one process with threads (the embedded default), or
     gunicorn with its config module (``--workers N``, or ``--production``)."""
     if production:
+        os.environ["BROKER_PRODUCTION"] = "1"  # the workers' settings say production too
         with cli_errors():
             settings = Settings.from_env()
+            refuse_readable_k(settings)  # before anything starts: k is the service's alone
             check_production(settings)
             count = workers or default_workers()
             check_workers(count, settings)
