@@ -249,13 +249,17 @@ class Deployment:
                               "--workers", str(self.workers), "--threads", "4", "--bind",
                               f"127.0.0.1:{self.ports['broker']}", "--graceful-timeout", "5",
                               "--timeout", "60", "broker.wsgi:app"], self.broker_env())
-        self.wait_http(f"http://127.0.0.1:{self.ports['broker']}/login")
+        self.wait_http(f"http://127.0.0.1:{self.ports['broker']}/readyz")
+
+    def start_worker(self) -> None:
+        """``broker worker``: checkpoints, delivery, expiry, reminders, retention."""
+        self.spawn("worker", [*BROKER, "worker"], self.broker_env())
 
     def start_nginx(self) -> None:
         """nginx with TLS in front of the broker."""
         self.spawn("nginx", [_nginx(), "-c", str(self.state / "nginx" / "nginx.conf"), "-p",
                              str(self.state / "nginx")])
-        self.wait_http(self.base_url + "/login", verify=self.tls())
+        self.wait_http(self.base_url + "/readyz", verify=self.tls())
 
 
 def _alive(pid: int) -> bool:

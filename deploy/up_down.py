@@ -94,6 +94,8 @@ def up(state: Path, workers: int) -> Deployment:
     deployment.start_broker()
     print(f"broker: gunicorn with {workers} workers on 127.0.0.1:{deployment.ports['broker']} "
           "(database role broker_app, BROKER_PRODUCTION=1)")
+    deployment.start_worker()
+    print("broker worker: checkpoints, notification delivery, expiry, reminders, retention")
     make_certificate(deployment)
     render_nginx(deployment)
     deployment.start_nginx()
