@@ -35,23 +35,34 @@ MSG
     fi
 }
 
-ensure_browser() {
-    # The browser tests drive Debian's Chromium (never a browser download by Playwright). Where it
-    # is missing, install it through the system package manager when we may; otherwise the tests
-    # skip with a message (and fail instead under BROKER_TEST_REQUIRE_BROWSER=1, as on CI).
-    local browser="${BROKER_TEST_CHROMIUM:-/usr/bin/chromium}"
-    [ -x "$browser" ] && return 0
+# Install a Debian package where its program is missing, when we may (root, or sudo without a
+# password); otherwise say what will skip. Arguments: the program's path, the package, the use.
+ensure_system_program() {
+    local program="$1" package="$2" use="$3"
+    [ -x "$program" ] && return 0
     if command -v apt-get >/dev/null 2>&1; then
         local sudo=""
         [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo -n"
         if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
-            echo "Installing Chromium for the browser tests (apt-get install chromium) ..."
-            $sudo apt-get install -y --no-install-recommends chromium >/dev/null \
+            echo "Installing $package for $use (apt-get install $package) ..."
+            $sudo apt-get install -y --no-install-recommends "$package" >/dev/null \
                 || { $sudo apt-get update >/dev/null && \
-                     $sudo apt-get install -y --no-install-recommends chromium >/dev/null; } \
-                || echo "Chromium could not be installed; the browser tests will skip." >&2
+                     $sudo apt-get install -y --no-install-recommends "$package" >/dev/null; } \
+                || echo "$package could not be installed; $use will skip." >&2
             return 0
         fi
     fi
-    echo "Chromium was not found at $browser; the browser tests will skip." >&2
+    echo "$program was not found; $use will skip." >&2
+}
+
+ensure_browser() {
+    # The browser tests drive Debian's Chromium (never a browser download by Playwright); they
+    # skip without it, and fail instead under BROKER_TEST_REQUIRE_BROWSER=1, as on CI.
+    ensure_system_program "${BROKER_TEST_CHROMIUM:-/usr/bin/chromium}" chromium "the browser tests"
+}
+
+ensure_nginx() {
+    # The local production layout (scripts/deploy-local, the reliability suite) puts nginx with
+    # TLS in front of the workers.
+    ensure_system_program /usr/sbin/nginx nginx "the local production layout's tests"
 }
