@@ -28,6 +28,9 @@ NOT_AUDITED = {
         "nonces of signatures that can no longer be accepted: bookkeeping, no personal data",
     "pseudonyms.quota.purge_days":
         "quota counts of past days: bookkeeping, no personal data",
+    "web.results.keep":
+        "the answer of the look-up just audited, kept for the session's redirect to its result "
+        "page in the same unit of work: the look-up's event is the disclosure",
     "signin.services.SignInService.current":
         "marks a web session seen, or deletes it once ended: the session's own bookkeeping on "
         "every page; its sign-in and sign-out are the events",
