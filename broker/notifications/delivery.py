@@ -33,7 +33,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,13 +46,11 @@ from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
 from broker.callers.keys import RESPONSE_KEY_ID, load_response_key
 from broker.clock import utcnow
+from broker.core import Core
 from broker.interfaces import NotifierError
 from broker.notifications.models import OutboxMessage
 from broker.notifications.services import NotificationSettings
 from broker.registry.models import Organisation, Professional
-
-if TYPE_CHECKING:
-    from broker.core import Core
 
 log = logging.getLogger("broker.notifications")
 WEBHOOK_TAG = "broker-v1-webhook"

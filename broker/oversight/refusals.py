@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import Integer, String, Table, UniqueConstraint, delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,10 +39,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
+from broker.core import Core, UnitOfWork
 from broker.db import Base, UTCDateTime
-
-if TYPE_CHECKING:
-    from broker.core import Core, UnitOfWork
 
 EVENT_TYPE = Event.AUTH_UNAUTHENTICATED_REFUSED
 UNKNOWN_NETWORK = "unknown"

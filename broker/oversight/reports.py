@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from broker_primitives import oprf
 from sqlalchemy import Connection, func, or_, select, true
@@ -32,16 +32,13 @@ from broker.audit.chain import timestamp
 from broker.audit.events import Event
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Actor, Subject, record_event
-from broker.core import UnitOfWork
+from broker.core import Core, UnitOfWork
 from broker.errors import Conflict, NotFound, ValidationError, required
 from broker.oversight.refusals import EVENT_TYPE as COUNTED
 from broker.oversight.search import AuditRow, check_period, period, query_rows
 from broker.pseudonyms.matching import RotationState
 from broker.registry.models import Organisation
 from broker.registry.validation import require_text
-
-if TYPE_CHECKING:
-    from broker.core import Core
 
 VERDICTS = ("justified", "unjustified")
 FOLLOW_UP_TYPES = (Event.INVOLVEMENT_REGISTERED, Event.CONTACT_REQUESTED)

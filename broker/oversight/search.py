@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal, TextIO, get_args
+from typing import Any, Literal, TextIO, get_args
 
 from broker_primitives.blinding import Pseudonym
 from sqlalchemy import ColumnElement, Connection, or_, select
@@ -34,14 +34,11 @@ from broker.audit.chain import timestamp
 from broker.audit.events import Event
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import EVENT_TYPES, Actor, Subject, record_event
-from broker.core import UnitOfWork
+from broker.core import Core, UnitOfWork
 from broker.errors import NotFound, ValidationError
 from broker.pseudonyms.matching import unique_values
 from broker.registry.models import Organisation, Professional
 from broker.registry.validation import MAX_KEYS_PER_INVOLVEMENT
-
-if TYPE_CHECKING:
-    from broker.core import Core
 
 Flag = Literal["vital_interest", "review", "refused"]
 FLAGS: tuple[Flag, ...] = get_args(Flag)

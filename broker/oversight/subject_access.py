@@ -30,7 +30,6 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from broker_primitives import oprf
 from sqlalchemy import Connection, select
@@ -38,13 +37,11 @@ from sqlalchemy import Connection, select
 from broker.audit.events import Event
 from broker.audit.models import AuditEvent, AuditSubject
 from broker.audit.services import Subject
+from broker.core import Core
+from broker.policy import Policy
+from broker.policy.model import LegalBasis, OrgType, Purpose
 from broker.pseudonyms.matching import RotationState, read_rotation
 from broker.registry.models import Organisation
-
-if TYPE_CHECKING:
-    from broker.core import Core
-    from broker.policy import Policy
-    from broker.policy.model import LegalBasis, OrgType, Purpose
 
 REGISTRATION_TYPES = (Event.INVOLVEMENT_REGISTERED,)
 LATER_TYPES = (Event.INVOLVEMENT_RENEWED, Event.INVOLVEMENT_ENDED, Event.INVOLVEMENT_EXPIRED,

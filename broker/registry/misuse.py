@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,13 +40,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from broker.audit.events import Event
 from broker.audit.models import MisuseCount
 from broker.audit.services import Actor, record_event
-from broker.core import UnitOfWork
+from broker.core import Core, UnitOfWork
 from broker.db import Prepared
 from broker.notifications.services import notify_auditors
-
-if TYPE_CHECKING:
-    from broker.core import Core
-    from broker.policy.model import Misuse
+from broker.policy.model import Misuse
 
 FISHING = "fishing"
 PROFESSIONAL = "professional"
