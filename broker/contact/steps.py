@@ -149,7 +149,7 @@ def grant(session: Session, request: ContactRequest, days: int, now: datetime) -
     holder_involvement = session.get(Involvement, request.holder_involvement_id)
     if holder_involvement is None:
         raise Conflict("The holder's involvement has ended; no contact can be made.",
-                       "De betrokkenheid van de houder is beëindigd; contact is niet mogelijk.")
+                       "De andere organisatie is niet meer betrokken; contact is niet mogelijk.")
     holder = required(session.get(Professional, holder_involvement.professional_id),
                       "the holder's professional")
     requester = required(session.get(Professional, request.requester_id), "the requester")

@@ -1,48 +1,22 @@
-"""The consent form: what a professional types, validated before anything happens.
-
-The form takes one household per check: at most the policy's ``quotas:
-web_identifiers_per_check`` identifiers (lines), refused before anything is pseudonymised or
-charged, with a message naming the limit.
-"""
+"""The consent form's own fields (who gave consent, when, until when, for which purposes and kinds
+of organisation); the household's identifiers come from the household fields
+(broker.web.household), checked field by field like the check and register pages'."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
-from broker_primitives.identifiers import Identifier, parse_household
 from werkzeug.datastructures import MultiDict
 
-from broker.errors import ValidationError
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def _one_household(bsn_lines: str, address_lines: str, person_lines: str,
-                   max_identifiers: int) -> list[Identifier]:
-    """The identifiers of one household: more than ``max_identifiers`` are refused before any
-    is read."""
-    bsn, address, person = _lines(bsn_lines), _lines(address_lines), _lines(person_lines)
-    given = len(bsn) + len(address) + len(person)
-    if given > max_identifiers:
-        raise ValidationError(
-            f"Give one household at a time: at most {max_identifiers} identifiers "
-            f"(you gave {given}).",
-            f"Geef één huishouden tegelijk: hooguit {max_identifiers} gegevens "
-            f"(u gaf er {given}).",
-        )
-    return parse_household(bsn=bsn, address=address, person=person)
+from broker.web.household import FieldError
+from broker.web.i18n import gettext
 
 
 @dataclass(frozen=True)
 class ConsentForm:
-    """The consent form's fields as typed (identifiers are dropped before rendering again)."""
+    """The consent form's fields as typed."""
 
-    bsn: str = ""
-    address: str = ""
-    person: str = ""
     given_by: str = "person"
     given_on: str = ""
     valid_until: str = ""
@@ -52,39 +26,18 @@ class ConsentForm:
     @classmethod
     def from_request(cls, form: MultiDict[str, str]) -> ConsentForm:
         """The fields of a posted form."""
-        return cls(
-            **{name: form.get(name, "").strip() for name in
-               ("bsn", "address", "person", "given_by", "given_on", "valid_until")},
-            purposes=tuple(form.getlist("purposes")),
-            holder_types=tuple(form.getlist("holder_types")),
-        )
-
-    def without_identifiers(self) -> ConsentForm:
-        """The same form with the identifying fields cleared (never echoed back to the page)."""
-        return replace(self, bsn="", address="", person="")
+        return cls(form.get("given_by", "").strip(), form.get("given_on", "").strip(),
+                   form.get("valid_until", "").strip(), tuple(form.getlist("purposes")),
+                   tuple(form.getlist("holder_types")))
 
 
-@dataclass(frozen=True)
-class ParsedConsent:
-    """Validated identifiers and dates of a consent form."""
-
-    identifiers: list[Identifier]
-    given_on: date
-    valid_until: date
-
-
-def _date(text: str, en: str, nl: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"{en} must be a date like 2027-06-30.",
-                              f"{nl} moet een datum zijn zoals 2027-06-30.") from None
-
-
-def parse_consent_form(form: ConsentForm, max_identifiers: int) -> ParsedConsent:
-    """Validate the identifiers (one household, at most ``max_identifiers``) and dates; raises
-    the first error, with nothing sent yet."""
-    identifiers = _one_household(form.bsn, form.address, form.person, max_identifiers)
-    return ParsedConsent(identifiers,
-                         _date(form.given_on, "The date of consent", "De datum van toestemming"),
-                         _date(form.valid_until, "The end date", "De einddatum"))
+def consent_dates(form: ConsentForm, errors: list[FieldError]) -> tuple[date, date] | None:
+    """The date consent was given and its end date; an error at each field that holds no
+    date (None then)."""
+    found: list[date] = []
+    for field_id, text in (("given_on", form.given_on), ("valid_until", form.valid_until)):
+        try:
+            found.append(date.fromisoformat(text))
+        except ValueError:
+            errors.append(FieldError(field_id, gettext("bad_date")))
+    return (found[0], found[1]) if len(found) == 2 else None

@@ -42,7 +42,7 @@ def world(core: Core, registry: RegistryService) -> None:
 
 
 def _consent(client: FlaskClient, **fields: object) -> str:
-    data: dict[str, object] = {"csrf": csrf(client, "/consent"), "bsn": CHILD_BSN,
+    data: dict[str, object] = {"csrf": csrf(client, "/consent"), "p1-bsn": CHILD_BSN,
                                "given_by": "parent", "given_on": "2026-03-01",
                                "valid_until": "2026-09-01", "purposes": ["care_coordination"],
                                **fields}
@@ -93,12 +93,14 @@ def test_record_use_and_withdraw_consent_on_the_web(client: FlaskClient, core: C
 @pytest.mark.usefixtures("world")
 def test_bad_consent_input_is_explained_and_not_echoed(client: FlaskClient) -> None:
     sign_in(client, "basisschool-1")
-    bad_bsn = _consent(client, bsn="123456789")
-    assert "elfproef" in bad_bsn and "123456789" not in bad_bsn
-    no_household = _consent(client, bsn="")
+    bad_bsn = _consent(client, **{"p1-bsn": "123456789"})
+    # Named at its field, linked from the summary; the value is kept in its field to correct.
+    assert "elfproef" in bad_bsn and 'href="#p1-bsn"' in bad_bsn
+    assert bad_bsn.count("123456789") == 1 and 'value="123456789"' in bad_bsn
+    no_household = _consent(client, **{"p1-bsn": ""})
     assert "ten minste" in no_household.lower() or "minstens" in no_household.lower()
     bad_date = _consent(client, valid_until="morgen")
-    assert "2027-06-30" in bad_date and CHILD_BSN not in bad_date
+    assert "30-06-2027" in bad_date and 'href="#valid_until"' in bad_date
     no_purpose = _consent(client, purposes=[])
     assert "onbekend doel" in no_purpose
     # Someone else's (or a made-up) id cannot be withdrawn, and the text is not logged.
@@ -106,7 +108,7 @@ def test_bad_consent_input_is_explained_and_not_echoed(client: FlaskClient) -> N
                                                      "consent_id": CHILD_BSN})
     assert "geen toestemming" in refused.get_data(as_text=True)
     # Without the CSRF token nothing happens.
-    assert client.post("/consent", data={"bsn": CHILD_BSN}).status_code == 400
+    assert client.post("/consent", data={"p1-bsn": CHILD_BSN}).status_code == 400
 
 
 def test_the_request_page_shows_the_first_approval(core: Core, registry: RegistryService,

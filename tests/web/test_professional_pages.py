@@ -20,6 +20,7 @@ from broker.audit.models import AuditEvent
 from broker.contact.models import ContactLink
 from broker.core import Core
 from broker.registry.services import RegistryService
+from broker.signin.models import WebResult
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, household, make_member, register
 from tests.web.forms import household_fields
@@ -103,6 +104,10 @@ def test_the_result_is_kept_for_the_session_and_a_reload_runs_no_look_up(
     other = app.test_client()
     sign_in(other, "basisschool-1")
     assert other.get(location).status_code == 404
+    # The kept result goes with its session: signing out (every session of the account) ends it.
+    other.post("/logout", data={"csrf": csrf(other, "/check")})
+    with core.session() as session:
+        assert list(session.scalars(select(WebResult))) == []
 
 
 @pytest.mark.usefixtures("world")
