@@ -8,15 +8,10 @@ with ``BROKER_TEST_REQUIRE_BROWSER=1`` (CI) it fails them instead.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("BROKER_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -42,19 +37,6 @@ def require_browser() -> tuple[Path, str]:
     if not AXE.exists():
         missing(f"axe-core was not found at {AXE} (npm ci in web-assets/)")
     return CHROMIUM, AXE.read_text(encoding="utf-8")
-
-
-@contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """``app`` served on 127.0.0.1 at a free port from a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def axe_findings(page: Any, axe_source: str) -> list[str]:

@@ -25,9 +25,10 @@ from flask import Flask
 from broker.audit.services import Actor
 from broker.core import Core
 from broker.registry.services import RegistryService
+from tests.api.live import serve as served
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, household, make_member, register
-from tests.web.browser import ARTEFACTS, axe_findings, reflows, require_browser, served
+from tests.web.browser import ARTEFACTS, axe_findings, reflows, require_browser
 from tests.web.test_views import fresh_code, second_factor
 
 pytestmark = pytest.mark.slow
