@@ -36,7 +36,9 @@ from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
 from broker.setup import read_secret
 from broker.signin.keys import SignInKey
+from broker.web import errors as web_errors
 from broker.web import headers as security_headers
+from broker.web import i18n
 from broker.web.outage import outage_page
 from broker.web.refusals import rate_limited
 from broker.web.views import bp as web
@@ -64,9 +66,11 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app.before_request(request_ids.assign)  # before the limiter's check, so 429s carry it too
     app.after_request(request_ids.echo)
     app.extensions["broker.api"] = _api_context(app, core, on_breach=rate_limited)
+    i18n.install(app)  # the web pages' message catalogue (Flask-Babel), Dutch by default
     app.register_blueprint(web)
     app.register_blueprint(api)
-    register_unrouted_handlers(app)
+    web_errors.install(app)  # 4xx and 500 of web pages in the site's layout and language
+    register_unrouted_handlers(app, web_errors.web_error)
     _answer_outages(app)
     # One unit of work per request: opened first, committed before the answer is signed.
     door.install(app, on_commit_failure=_commit_failed)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from broker_primitives.errors import BilingualError
@@ -25,6 +25,7 @@ from broker_primitives.httpsig.signature_policy import ALGORITHM, REQUEST_POLICY
 from broker_primitives.httpsig.structured_fields import InnerList, serialize_dictionary
 from broker_primitives.identifiers import IdentifierError
 from flask import Blueprint, Flask, Response, request
+from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
@@ -155,12 +156,15 @@ def is_api_request() -> bool:
     return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
 
 
-def register_unrouted_handlers(app: Flask) -> None:
-    """404 and 405 under ``/v1`` never reach the blueprint; answer them as problems too."""
+def register_unrouted_handlers(
+        app: Flask, otherwise: Callable[[HTTPException], ResponseReturnValue] | None = None,
+) -> None:
+    """404 and 405 under ``/v1`` never reach the blueprint; answer them as problems too.
+    ``otherwise`` answers them elsewhere (the web's own pages)."""
 
-    def unrouted(exc: HTTPException) -> Response | HTTPException:
+    def unrouted(exc: HTTPException) -> ResponseReturnValue:
         if not is_api_request():
-            return exc
+            return exc if otherwise is None else otherwise(exc)
         status = exc.code or 404
         code = (exc.name or "error").lower().replace(" ", "-")
         return problem(status, code, exc.description or "", title=exc.name)

@@ -2,11 +2,11 @@
 
 Rules:
 
-1. A Content-Security-Policy that allows no script at all, styles only from the broker's own
-   stylesheet (plus the API docs page's one inline style element, by its SHA-256), no style
-   attributes, forms only to the broker itself, and no framing (``frame-ancestors 'none'``, with
-   ``X-Frame-Options: DENY`` for older browsers): the approve and contact buttons cannot be
-   clickjacked.
+1. A Content-Security-Policy that allows no script at all, styles and fonts only from the
+   broker's own static files (plus the API docs page's one inline style element, by its
+   SHA-256), no style attributes, forms only to the broker itself, and no framing
+   (``frame-ancestors 'none'``, with ``X-Frame-Options: DENY`` for older browsers): the
+   approve and contact buttons cannot be clickjacked.
 2. ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer`` (a link's or an
    enrolment's token in a URL never travels on in a Referer).
 3. ``Cache-Control: no-store`` on every response except the static stylesheet: pages with
@@ -50,6 +50,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "script-src 'none'",
     f"style-src 'self' {_style_hash(DOCS_STYLE)}",
     "img-src 'self'",
+    "font-src 'self'",
     "form-action 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",

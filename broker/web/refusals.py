@@ -27,7 +27,8 @@ from broker.audit.services import Actor, truncate_address
 from broker.door import uow
 from broker.errors import NotFound
 from broker.registry.services import RegistryService
-from broker.web.i18n import t
+from broker.web.errors import error_page
+from broker.web.i18n import gettext
 
 
 def signed_in_actor() -> Actor | None:
@@ -66,7 +67,7 @@ def _audit_or_count(event_type: str, reason: str, counted_as: str) -> None:
 def refuse_csrf() -> NoReturn:
     """Record the failed CSRF check and answer 400."""
     _audit_or_count("web:csrf_refused", "missing or wrong CSRF token", "csrf")
-    abort(400, description=t("csrf"))
+    abort(400, description=gettext("csrf"))
 
 
 def rate_limited(limit: RequestLimit) -> Response | None:
@@ -79,6 +80,6 @@ def rate_limited(limit: RequestLimit) -> Response | None:
         return None
     _audit_or_count("web:rate_limited", f"limit {limit.limit}", "rate-limited")
     seconds = str(max(1, int(limit.reset_at - time.time())))
-    return Response(f"<!doctype html><title>429</title><p>{t('rate_limited', seconds=seconds)}"
-                    "</p>", status=429, headers={"Retry-After": seconds},
-                    mimetype="text/html")
+    page, status, headers = error_page(429, gettext("rate_limited", seconds=seconds),
+                                       {"Retry-After": seconds})
+    return Response(page, status=status, headers=headers, mimetype="text/html")

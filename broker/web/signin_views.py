@@ -17,7 +17,7 @@ from broker.errors import BrokerError
 from broker.signin.models import STAGE_SIGNED_IN
 from broker.signin.throttle import Throttled
 from broker.web import sessions as web_sessions
-from broker.web.i18n import current_language, t
+from broker.web.i18n import current_language, gettext
 from broker.web.views import bp
 
 Page = str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]
@@ -92,7 +92,7 @@ def enrol(token: str) -> Page:
         if request.method == "POST":
             service.confirm(token, request.form.get("code", ""), web_sessions.client_address())
             web_sessions.forget()
-            flash(t("enrolled"))
+            flash(gettext("enrolled"))
             return redirect(url_for("web.login"))
         offer = service.offer(token, web_sessions.client_address())
     except BrokerError as exc:
@@ -119,7 +119,7 @@ def change_password() -> Page:
         return render_template("password.html", error=None)
     new = request.form.get("new_password", "")
     if new != request.form.get("repeat_password", ""):
-        return render_template("password.html", error=t("passwords_differ"))
+        return render_template("password.html", error=gettext("passwords_differ"))
     try:
         web_sessions.sign_in_service().change_own_password(
             live.professional.username, request.form.get("current_password", ""), new,
@@ -127,5 +127,5 @@ def change_password() -> Page:
     except BrokerError as exc:
         return _refused("password.html", exc)
     web_sessions.forget()
-    flash(t("password_changed"))
+    flash(gettext("password_changed"))
     return redirect(url_for("web.login"))

@@ -33,7 +33,7 @@ from broker.registry.models import ACCESS_PROFESSIONAL
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.web import sessions as web_sessions
 from broker.web.forms import HouseholdForm, parse_household_form
-from broker.web.i18n import LANGUAGES, current_language, t
+from broker.web.i18n import LANGUAGES, current_language, gettext
 from broker.web.refusals import refuse_csrf
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
@@ -47,18 +47,33 @@ def registry() -> RegistryService:
     return RegistryService(uow())
 
 
-@bp.context_processor
+# The main menu of a signed-in professional: (endpoint, message id of its label).
+MENU = (("web.check", "check"), ("web.register", "register"), ("web.consent_page", "consent"),
+        ("web.inbox_page", "inbox"))
+
+
+@bp.app_context_processor
 def inject() -> dict[str, Any]:
-    """Make ``t``, the language and the CSRF token available to every template."""
+    """The language, the CSRF token, the menu and the policy's labels, for every page (the
+    error pages of any URL too, hence app-wide)."""
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
+    context: dict[str, Any] = {"lang": current_language(), "csrf_token": session["csrf"],
+                               "me": session.get("professional"), "menu": MENU}
+    if request.blueprint == "web":
+        context.update(policy_labels())
+    return context
+
+
+def policy_labels() -> dict[str, dict[str, str]]:
+    """Codes of the policy in force with their labels in the page's language: purposes, bases,
+    statutes and kinds of organisation (a code is never shown bare)."""
     policy = uow().policy() if g.get("uow") is not None else current_core().policy()
     lang = current_language()
-    return {"t": t, "lang": lang, "csrf_token": session["csrf"],
-            "me": session.get("professional"),
-            "purposes": {code: p.label.get(lang) for code, p in policy.purposes.items()},
+    return {"purposes": {code: p.label.get(lang) for code, p in policy.purposes.items()},
             "bases": {code: b.label.get(lang) for code, b in policy.bases.items()},
-            "statutes": {code: s.label.get(lang) for code, s in policy.statutes.items()}}
+            "statutes": {code: s.label.get(lang) for code, s in policy.statutes.items()},
+            "org_types": {code: k.label.get(lang) for code, k in policy.org_types.items()}}
 
 
 # No form field of any page needs more; a longer value is refused before anything reads it.
@@ -74,7 +89,7 @@ def check_input() -> None:
             if len(value) > MAX_FORM_VALUE or any(
                     (ord(char) < 32 and char not in "\t\r\n") or ord(char) == 127
                     for char in value):
-                abort(400, description=t("bad_input"))
+                abort(400, description=gettext("bad_input"))
 
 
 @bp.before_request

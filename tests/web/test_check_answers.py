@@ -78,5 +78,5 @@ def test_shown_matches_say_that_others_may_be_hidden(client: FlaskClient, core: 
     html = _check(client, ADDRESS)
     # wijkteam-coordinates-youth-care shows the youth care provider's type; the shelter, on the
     # consent basis only, stays hidden.
-    assert "jeugdhulp" in html and "OPVANG" not in html
+    assert "Jeugdhulpaanbieder" in html and "OPVANG" not in html  # the type's label, not its code
     assert HIDDEN in html and NONE_SHOWN not in html

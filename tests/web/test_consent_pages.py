@@ -117,7 +117,7 @@ def test_the_request_page_shows_the_first_approval(core: Core, registry: Registr
     browser = app.test_client()
     sign_in(browser, "ggz-web")
     page = browser.get(f"/contact/requests/{asked.id}").get_data(as_text=True)
-    assert "1 van de 2 nodige" in page and "ggz-1" in page and "wacht op antwoord" in page
+    assert "1 van de 2 nodig" in page and "ggz-1" in page and "wacht op antwoord" in page
     second = browser.post(f"/contact/requests/{asked.id}", data={
         "csrf": csrf(browser, f"/contact/requests/{asked.id}"), "action": "approve"})
     html = second.get_data(as_text=True)

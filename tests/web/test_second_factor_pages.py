@@ -19,7 +19,6 @@ from broker.core import Core
 from broker.registry.services import RegistryService
 from broker.signin import totp
 from broker.signin.second_factor import SecondFactorService
-from broker.web.i18n import TEXTS
 from tests.conftest import SHIPPED_POLICY, FakeClock
 from tests.factories import make_member
 from tests.uow import committed
@@ -220,12 +219,3 @@ def test_access_logs_redact_the_enrolment_token(caplog: pytest.LogCaptureFixture
             "r": f"POST /enrol/{token}?x=1 HTTP/1.1", "s": "302"})
     assert token not in caplog.text
     assert caplog.text.count("/enrol/[redacted]") == 2
-
-
-def test_every_text_the_sign_in_pages_use_is_in_both_languages() -> None:
-    templates = Path(__file__).resolve().parents[2] / "broker" / "web" / "templates"
-    used = {key for name in ("login.html", "login_code.html", "enrol.html", "password.html")
-            for key in re.findall(r't\("([a-z_]+)"\)', (templates / name).read_text())}
-    used |= {"enrolled", "passwords_differ", "password_changed"}  # said by the views
-    assert used <= set(TEXTS)
-    assert all(set(TEXTS[key]) == {"nl", "en"} and all(TEXTS[key].values()) for key in used)
