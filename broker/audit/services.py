@@ -99,6 +99,11 @@ EVENT_TYPES: Mapping[str, str] = {
     "inbox:access_refused": "R",
     "web:csrf_refused": "E",
     "web:rate_limited": "E",
+    # The privacy officer's and auditor's web pages (issue 14): a page of another role refused,
+    # an event's detail read, a verification run of the whole log.
+    "web:access_refused": "E",
+    "audit:event_viewed": "R",
+    "audit:verified": "E",
     # Web sign-in and sessions (broker/signin): attempts, lock-outs, second factor, passwords.
     "signin:succeeded": "E",
     "signin:failed": "E",
