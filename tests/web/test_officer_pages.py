@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from broker.core import Core
 from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY
+from tests.factories import CHILD_BSN
 from tests.web.oversight import AUDITOR, OFFICER, assert_no_raw, build, events
 from tests.web.test_views import csrf, sign_in
 
@@ -111,3 +112,44 @@ def test_a_broken_proposal_is_named_with_its_problems(client: FlaskClient) -> No
     empty = client.post("/officer/policy/diff",
                         data={"csrf": csrf(client, "/officer/policy/diff")})
     assert empty.status_code == 400
+
+
+@pytest.mark.parametrize("policy_path", [SHIPPED_POLICY])
+@pytest.mark.usefixtures("world")
+def test_subject_access_withholds_veilig_thuis_until_released(
+        client: FlaskClient, core: Core, policy_path: Path) -> None:
+    sign_in(client, OFFICER)
+    answer = client.post("/officer/subject-access", data={
+        "bsn": CHILD_BSN, "csrf": csrf(client, "/officer/subject-access")})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200, html
+    assert "UAVG art. 41" in html  # the ground the person reads
+    assert "Veilig Thuis Midden vrijgeven voor dit verzoek" in html  # the officer's decision
+    assert "raadpleegde" not in html  # Veilig Thuis's look-up is left out
+    assert_no_raw(html)
+    [requested] = events(core, "audit:subject_access_requested")
+    assert requested.actor == f"privacy_officer:{OFFICER}"
+    request_id = requested.details["request_id"]
+    released = client.post("/officer/subject-access", data={
+        "action": "release", "request_id": request_id, "organisation": "veilig-thuis",
+        "reason": "Het onderzoek is afgerond; noemen brengt niemand meer in gevaar.",
+        "csrf": csrf(client, "/officer/subject-access")})
+    after = released.get_data(as_text=True)
+    assert released.status_code == 200 and "raadpleegde" in after and "Vrijgegeven op" in after
+    assert [e.details["organisation"] for e in events(core, "audit:subject_access_released")
+            ] == ["veilig-thuis"]
+    assert_no_raw(after)
+
+
+@pytest.mark.usefixtures("world")
+def test_subject_access_refuses_an_empty_or_bad_request_without_echoing(
+        client: FlaskClient, core: Core) -> None:
+    sign_in(client, OFFICER)
+    empty = client.post("/officer/subject-access",
+                        data={"csrf": csrf(client, "/officer/subject-access")})
+    assert "Vul een BSN in" in empty.get_data(as_text=True)
+    bad = client.post("/officer/subject-access", data={
+        "bsn": "123456789", "csrf": csrf(client, "/officer/subject-access")})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 200 and "123456789" not in html
+    assert events(core, "audit:subject_access_requested") == []
