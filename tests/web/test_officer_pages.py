@@ -10,6 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from broker.core import Core
+from broker.demo import load_demo
 from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import CHILD_BSN
@@ -153,3 +154,15 @@ def test_subject_access_refuses_an_empty_or_bad_request_without_echoing(
     html = bad.get_data(as_text=True)
     assert bad.status_code == 200 and "123456789" not in html
     assert events(core, "audit:subject_access_requested") == []
+
+
+@pytest.mark.parametrize("policy_path", [SHIPPED_POLICY])
+def test_the_demo_has_a_privacy_officer_and_an_auditor(core: Core, policy_path: Path) -> None:
+    summary = load_demo(core, households=2)
+    assert summary.staff == ["demo-privacy-officer", "demo-auditor"]
+    assert {"demo-privacy-officer", "demo-auditor"} <= set(summary.second_factor_keys)
+    assert "privacy officer and auditor" in summary.describe()
+    with core.unit_of_work() as work:
+        roles = {p.username: p.access_role for p in RegistryService(work).list_professionals()}
+    assert (roles["demo-privacy-officer"], roles["demo-auditor"]) == (
+        "privacy_officer", "auditor")
