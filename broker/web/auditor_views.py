@@ -98,7 +98,10 @@ def reviews() -> str | Response:
             reports.review(uow(), staff_actor(), request.form.get("event_id", ""),
                            request.form.get("verdict", ""), request.form.get("note", ""))
         except BrokerError as exc:
-            return _refused("auditor/reviews.html", exc, pending=[], verdicts=reports.VERDICTS)
+            message = exc.message(current_language())
+            failed()  # the review is not kept; the queue is shown again with the message
+            return page("auditor/reviews.html", errors=[message], verdicts=reports.VERDICTS,
+                        pending=reports.vital_interest_pending(uow(), staff_actor()))
         return redirect(url_for("auditor.reviews", reviewed=1))
     pending = reports.vital_interest_pending(uow(), staff_actor())
     return page("auditor/reviews.html", pending=pending, verdicts=reports.VERDICTS,
