@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("/auditor/log", "/auditor/reviews", "/auditor/flags", "/auditor/chart",
          "/auditor/export", "/auditor/checkpoint")
 TITLES = {"nl": ("Logboek", "Te beoordelen", "Meldingen van misbruik", "Gebruik per dag",
-                 "Logboek downloaden", "Controlepunt"),
+                 "Logboek downloaden", "Logboek controleren"),
           "en": ("Audit log", "To review", "Misuse reports", "Use per day", "Download the log",
-                 "Checkpoint")}
+                 "Verify the log")}
 
 
 @pytest.fixture

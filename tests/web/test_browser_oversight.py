@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("BROKER_TEST_CHROMIUM", "/usr/bin/chromium"))
 AXE = ROOT / "web-assets" / "node_modules" / "axe-core" / "axe.min.js"
 ARTEFACTS = ROOT / "test-artefacts" / "screenshots"
-# Known: the checkpoint page is 15 px too wide at 320 px (not yet found which element; it fits
-# at 390 px). Listed here, so that the test names it instead of hiding it.
+# Known gap: the checkpoint page is 15 px too wide at 320 px once it is long enough to need a
+# vertical scroll bar (not yet found which element; it fits at 390 px). Named here, so that the
+# test shows it instead of hiding it.
 KNOWN_WIDE_AT_320 = ("/auditor/checkpoint",)
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
@@ -171,9 +172,9 @@ def test_the_privacy_officer_and_the_auditor_in_a_browser(app: Flask, core: Core
         with auditor.page.expect_download() as download:
             auditor.page.get_by_role("button", name="Periode downloaden").click()
         assert download.value.suggested_filename.endswith(".tar.gz")
-        auditor.page.get_by_role("link", name="Controlepunt").click()
+        auditor.page.get_by_role("link", name="Logboek controleren").click()
         auditor.seen("checkpoint-before")
-        auditor.page.get_by_role("button", name="Logboek controleren").click()
+        auditor.page.get_by_role("button", name="Nu controleren").click()
         assert "Het logboek klopt" in auditor.seen("checkpoint")
         browser.close()
     assert officer.findings + auditor.findings == [], "\n".join(officer.findings + auditor.findings)
