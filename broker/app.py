@@ -39,6 +39,8 @@ from broker.setup import read_secret
 from broker.signin.keys import SignInKey
 from broker.web import errors as web_errors
 from broker.web import i18n
+from broker.web.auditor_views import bp as auditor_pages
+from broker.web.officer_views import bp as officer_pages
 from broker.web.outage import outage_page
 from broker.web.refusals import rate_limited
 from broker.web.views import bp as web
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     context.limiter.exempt(ops.bp)  # a monitor's polling is not a client's traffic
     i18n.install(app)  # the web pages' message catalogue (Flask-Babel), Dutch by default
     app.register_blueprint(web)
+    app.register_blueprint(officer_pages)  # the privacy officer's pages (issue 14)
+    app.register_blueprint(auditor_pages)  # the auditor's pages (issue 14)
     app.register_blueprint(api)
     web_errors.install(app)  # 4xx and 500 of web pages in the site's layout and language
     register_unrouted_handlers(app, web_errors.web_error)

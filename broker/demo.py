@@ -17,7 +17,7 @@ from broker_primitives.identifiers import Identifier, parse_household
 
 from broker.audit.services import Actor
 from broker.core import Core, UnitOfWork
-from broker.registry.models import ACCESS_PROFESSIONAL
+from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, ACCESS_PROFESSIONAL
 from broker.registry.services import RegistryService
 from broker.signin.keys import SignInKey
 from broker.signin.second_factor import SecondFactorService, requires_second_factor
@@ -47,6 +47,11 @@ ROLES = {
     "verslavingszorg": "verslavingsarts",
 }
 PURPOSES = ("safety_assessment", "care_coordination", "protection")
+# A privacy officer and an auditor, for their web pages (issue 14): (user name, access role,
+# name, role), in the first organisation; they always sign in with a second factor.
+STAFF = (("demo-privacy-officer", ACCESS_PRIVACY_OFFICER, "Marloes Verhoef",
+          "functionaris gegevensbescherming"),
+         ("demo-auditor", ACCESS_AUDITOR, "Koen Hofman", "auditor"))
 # Households' and staff's family names are drawn from different lists, so a test can tell a
 # household's name (never stored) from a professional's (stored on purpose).
 FAMILY_NAMES = [
@@ -123,6 +128,7 @@ class DemoSummary:
 
     organisations: int = 0
     professionals: list[str] = field(default_factory=list)
+    staff: list[str] = field(default_factory=list)  # the privacy officer and the auditor
     households: int = 0
     involvements: int = 0
     # Accounts the policy gives a second factor: user name -> TOTP key (base32), shown once.
@@ -135,6 +141,8 @@ class DemoSummary:
             f"{self.households} households, {self.involvements} involvements",
             f"demo accounts (password {DEMO_PASSWORD!r}): {', '.join(self.professionals)}",
         ]
+        if self.staff:
+            lines.append(f"privacy officer and auditor (same password): {', '.join(self.staff)}")
         if self.second_factor_keys:
             lines.append("these demo accounts sign in with a second factor (the policy's "
                          "sign_in: second_factor); their TOTP keys, shown only now:")
@@ -204,6 +212,15 @@ def _load(uow: UnitOfWork, households: int, seed: int,
                         second_factor.enrol_directly(operator, f"{identifier}-{n}"))
         summary.organisations += 1
         summary.professionals.extend(f"{identifier}-{n}" for n in (1, 2))
+    first_organisation = ORGANISATIONS[0][0]
+    if first_organisation not in existing:
+        for username, access_role, name, role in STAFF:
+            registry.add_professional(operator, organisation=first_organisation,
+                                      username=username, name=name, role=role,
+                                      password=DEMO_PASSWORD, access_role=access_role)
+            summary.second_factor_keys[username] = second_factor.enrol_directly(operator,
+                                                                                username)
+            summary.staff.append(username)
     rng = random.Random(seed + 1)
     people = population(households, seed)
     for number, household in enumerate(people):

@@ -44,6 +44,8 @@ class Event(StrEnum):
     AUDIT_SEARCHED = "audit:searched"
     AUDIT_REPORTED = "audit:reported"
     AUDIT_REVIEWED = "audit:reviewed"
+    AUDIT_EVENT_VIEWED = "audit:event_viewed"
+    AUDIT_VERIFIED = "audit:verified"
     CONTACT_REQUESTED = "contact:requested"
     CONTACT_APPROVED = "contact:approved"
     CONTACT_DENIED = "contact:denied"
@@ -85,6 +87,7 @@ class Event(StrEnum):
     PROFESSIONAL_ACTING_REFUSED = "professional:acting_refused"
     INBOX_ACCESS_REFUSED = "inbox:access_refused"
     WEB_CSRF_REFUSED = "web:csrf_refused"
+    WEB_ACCESS_REFUSED = "web:access_refused"
     WEB_RATE_LIMITED = "web:rate_limited"
     # Web sign-in and sessions (broker/signin): attempts, lock-outs, second factor, passwords.
     SIGNIN_SUCCEEDED = "signin:succeeded"
@@ -129,6 +132,8 @@ ACTIONS: Mapping[Event, str] = {
     Event.AUDIT_SEARCHED: "R",
     Event.AUDIT_REPORTED: "R",
     Event.AUDIT_REVIEWED: "E",
+    Event.AUDIT_EVENT_VIEWED: "R",
+    Event.AUDIT_VERIFIED: "E",
     Event.CONTACT_REQUESTED: "C",
     Event.CONTACT_APPROVED: "U",
     Event.CONTACT_DENIED: "U",
@@ -170,6 +175,7 @@ ACTIONS: Mapping[Event, str] = {
     Event.PROFESSIONAL_ACTING_REFUSED: "E",
     Event.INBOX_ACCESS_REFUSED: "R",
     Event.WEB_CSRF_REFUSED: "E",
+    Event.WEB_ACCESS_REFUSED: "E",
     Event.WEB_RATE_LIMITED: "E",
     # Web sign-in and sessions (broker/signin): attempts, lock-outs, second factor, passwords.
     Event.SIGNIN_SUCCEEDED: "E",

@@ -26,6 +26,7 @@ from broker.policy.diff import InvolvementPair, diff_policies, visibility_impact
 from broker.policy.engine import Policy
 from broker.policy.errors import PolicyLoadError
 from broker.policy.loader import load_policy
+from broker.policy.overview import tests_dir
 from broker.policy.schema_fields import (
     unknown_message,
 )
@@ -77,8 +78,7 @@ def test(policy_path: Path | None, tests_path: Path | None, require_all_rules: b
     """Run the policy tests and list the rules no case exercises."""
     policy_path = policy_path or default_policy_path()
     if tests_path is None:
-        base = policy_path if policy_path.is_dir() else policy_path.parent
-        tests_path = base / "tests"
+        tests_path = tests_dir(policy_path)
     report = run_policy_tests(_load(policy_path), tests_path)
     for problem in report.problems:
         click.echo(str(problem))

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 
 from broker.audit.services import Actor, truncate_address
 from broker.door import current_core, uow
-from broker.registry.models import ACCESS_PROFESSIONAL
+from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, ACCESS_PROFESSIONAL
 from broker.registry.services import RegistryService
 from broker.web import sessions as web_sessions
 from broker.web.i18n import LANGUAGES, current_language, gettext
@@ -130,10 +130,18 @@ def _identifier_limit() -> int:
     return uow().policy().quotas.web_identifiers_per_check
 
 
+# Where a privacy officer and an auditor start (broker.web.officer_views, auditor_views).
+HOMES = {ACCESS_PRIVACY_OFFICER: "officer.policy", ACCESS_AUDITOR: "auditor.log"}
+
+
 @bp.route("/")
 def index() -> Response:
-    """Start page: the household check once signed in."""
-    return redirect(url_for("web.check" if session.get("professional") else "web.login"))
+    """Start page: the household check once signed in (a privacy officer's or an auditor's
+    own first page for them)."""
+    live = web_sessions.current() if session.get("professional") else None
+    if live is None:
+        return redirect(url_for("web.login"))
+    return redirect(url_for(HOMES.get(live.professional.access_role, "web.check")))
 
 
 @bp.route("/lang/<code>")

@@ -119,6 +119,7 @@ def test_the_demo_enrols_and_prints_the_second_factor_accounts(
         core: Core, signin: SignInService) -> None:
     summary = load_demo(core, households=2)
     assert sorted(summary.second_factor_keys) == [
+        "demo-auditor", "demo-privacy-officer",  # staff always have one
         "jeugdbescherming-regio-1", "jeugdbescherming-regio-2", "politie-basisteam-1",
         "politie-basisteam-2", "raad-kinderbescherming-1", "raad-kinderbescherming-2",
         "veilig-thuis-regio-1", "veilig-thuis-regio-2"]
