@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from broker.audit.chain import timestamp
 from broker.audit.checkpoints import current_tree
+from broker.audit.events import Event
 from broker.audit.models import AuditCheckpoint, AuditCosignature, AuditEvent
 from broker.audit.services import Actor, record_event
 from broker.audit.verification import VerifyReport, verify_log
@@ -28,7 +29,7 @@ from broker.errors import NotFound, ValidationError
 from broker.oversight.search import AuditRow, period, query_rows
 from broker.registry.models import Organisation
 
-ACTIVITY_TYPES = ("lookup:performed", "involvement:registered")
+ACTIVITY_TYPES = (Event.LOOKUP_PERFORMED, Event.INVOLVEMENT_REGISTERED)
 MAX_ACTIVITY_DAYS = 366
 
 
@@ -39,7 +40,7 @@ def event_detail(uow: UnitOfWork, actor: Actor, event_id: str) -> AuditRow:
     if not rows:
         raise NotFound("There is no audit event with this id.",
                        "Er is geen auditgebeurtenis met dit kenmerk.")
-    record_event(connection, actor, "audit:event_viewed", details={"viewed_event": event_id})
+    record_event(connection, actor, Event.AUDIT_EVENT_VIEWED, details={"viewed_event": event_id})
     return rows[0]
 
 
@@ -79,7 +80,7 @@ def activity(uow: UnitOfWork, actor: Actor, first: date, last: date,
     days = tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
     types = tuple(uow.policy().org_types)
     seen = sorted({t for c in counts.values() for _day, t in c} - set(types))
-    record_event(connection, actor, "audit:reported", details={
+    record_event(connection, actor, Event.AUDIT_REPORTED, details={
         "report": "activity", "from": timestamp(start), "to": timestamp(end), "rows": len(rows)})
     return Activity(days, (*types, *seen), counts)
 
@@ -114,7 +115,7 @@ def latest_checkpoint(uow: UnitOfWork, actor: Actor) -> LatestCheckpoint | None:
                AuditCheckpoint.note)
         .order_by(AuditCheckpoint.tree_size.desc(), AuditCheckpoint.id.desc()).limit(1)).first()
     settings = uow.core.settings
-    record_event(connection, actor, "audit:reported", details={
+    record_event(connection, actor, Event.AUDIT_REPORTED, details={
         "report": "checkpoint", "rows": 0 if newest is None else 1})
     if newest is None:
         return None
@@ -137,7 +138,7 @@ def run_verification(uow: UnitOfWork, actor: Actor) -> VerifyReport:
                         witnesses=[w.key for w in configured_witnesses(settings)],
                         quorum=quorum(settings))
     problem = report.problem
-    record_event(connection, actor, "audit:verified",
+    record_event(connection, actor, Event.AUDIT_VERIFIED,
                  outcome="success" if problem is None else "failure",
                  details={"events": report.events, "checkpoints": report.checkpoints,
                           "cosignatures": report.cosignatures,

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from broker.audit.events import Event
 from broker.audit.models import AuditEvent
 from broker.policy.diff import (
     DecisionChange,
@@ -36,7 +37,7 @@ from broker.policy.engine import Policy
 from broker.policy.loader import load_policy
 from broker.policy.testing import PolicyTestReport, run_policy_tests
 
-HISTORY_TYPES = ("policy:loaded", "policy:load_failed")
+HISTORY_TYPES = (Event.POLICY_LOADED, Event.POLICY_LOAD_FAILED)
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from typing import cast
 from flask import Blueprint, abort, redirect, request, send_file, url_for
 from werkzeug.wrappers import Response
 
+from broker.audit.events import Event
 from broker.audit.export import export_bundle
 from broker.audit.services import EVENT_TYPES
 from broker.door import current_core, failed, uow
-from broker.errors import BrokerError
+from broker.errors import BrokerError, required
 from broker.oversight import reports
 from broker.oversight.misuse import FISHING_KINDS, VOLUME_KINDS, misuse_flags
 from broker.oversight.overview import activity, event_detail, latest_checkpoint, run_verification
@@ -42,8 +43,8 @@ bp.before_request(check_csrf)
 auditor_only = role_required(ACCESS_AUDITOR)
 
 PAGE_ROWS = 200
-CHART_TITLES = {"lookup:performed": lazy_gettext("auditor_chart_lookups"),
-                "involvement:registered": lazy_gettext("auditor_chart_registrations")}
+CHART_TITLES = {Event.LOOKUP_PERFORMED: lazy_gettext("auditor_chart_lookups"),
+                Event.INVOLVEMENT_REGISTERED: lazy_gettext("auditor_chart_registrations")}
 CHART_DAYS = 14
 
 
@@ -131,8 +132,8 @@ def chart() -> str:
     first, last = _period()
     last = last or uow().today()
     first = first or last - timedelta(days=CHART_DAYS - 1)
-    start, end = period_of(first, last)
-    assert start is not None and end is not None
+    start, end = period_of(first, last)  # both days are known here
+    start, end = required(start, "the chart's start"), required(end, "the chart's end")
     try:
         found = activity(uow(), staff_actor(), first, last, start, end)
     except BrokerError as exc:
@@ -164,8 +165,8 @@ def export() -> str | Response:
         failed()
         return page("auditor/export.html", first=first or today, last=last or today,
                     errors=[gettext("auditor_export_bad_period")])
-    start, end = period_of(first, last)
-    assert start is not None and end is not None
+    start, end = period_of(first, last)  # both days are known here
+    start, end = required(start, "the export's start"), required(end, "the export's end")
     name = f"audit-{first.isoformat()}-{last.isoformat()}"
     actor = staff_actor()
     # The export records its own event and signs a final checkpoint in transactions of its own

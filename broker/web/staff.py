@@ -22,6 +22,7 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, g, redirect, render_template, request, url_for
 
+from broker.audit.events import Event
 from broker.audit.services import Actor, truncate_address
 from broker.clock import LOCAL_ZONE
 from broker.door import uow
@@ -100,7 +101,7 @@ def refuse(role: str) -> None:
     if actor is not None:
         work = uow()
         work.undo()
-        work.record(actor, "web:access_refused", outcome="refused",
+        work.record(actor, Event.WEB_ACCESS_REFUSED, outcome="refused",
                     reason=f"the page is for the {role} role",
                     details={"method": request.method, "path": request.path, "needs": role})
     abort(403)
