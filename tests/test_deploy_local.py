@@ -81,7 +81,7 @@ def test_deploy_local_starts_the_production_layout_and_down_removes_it(state: Pa
         time.sleep(1)
     assert "deploy-local.test/audit" in httpx.get(witnessed).text
     pids = json.loads((state / "state.json").read_text())["pids"]
-    assert set(pids) == {"redis", "service", "witness", "broker", "nginx"}
+    assert set(pids) == {"redis", "service", "witness", "broker", "worker", "nginx"}
 
     stopped = deploy(state, "down")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from broker.config import Settings
 from broker.core import Core
+from broker.pseudonym_service import home
 from tests.private_servers import free_port, private_redis, server_process, wait_until_serving
 
 pytestmark = pytest.mark.slow
@@ -27,6 +29,17 @@ def _healthz_count(metrics: str) -> float:
     return float(found.group(1))
 
 
+def _holding_only_b(settings: Settings, tmp_path: Path) -> str:
+    """Production keeps k out of the broker: pair the home with a pseudonym service directory
+    and take k away. The service need not run: no request here evaluates anything."""
+    service = tmp_path / "pseudonym-service"
+    home.initialise(service, default_quota=100)
+    home.pair(service, settings.keys_dir, settings.pseudonym_service_key_id)
+    for key in (settings.keys_dir / "oprf").glob("*.key"):
+        key.unlink()
+    return "http://127.0.0.1:9"
+
+
 def test_metrics_add_up_every_gunicorn_worker(core: Core, tmp_path: Path) -> None:
     if core.settings.is_sqlite:
         pytest.skip("--production refuses SQLite (tests/test_serving.py shows it)")
@@ -36,7 +49,8 @@ def test_metrics_add_up_every_gunicorn_worker(core: Core, tmp_path: Path) -> Non
         env = {**os.environ, "BROKER_HOME": str(settings.home),
                "BROKER_DATABASE_URL": settings.database_url,
                "BROKER_POLICY_DIR": str(settings.policy_dir), "BROKER_REDIS_URL": store.url,
-               "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}
+               "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+               "BROKER_PSEUDONYM_SERVICE_URL": _holding_only_b(settings, tmp_path)}
         command = [sys.executable, "-c", "from broker.cli import main; main()", "serve",
                    "--production", "--workers", "2", "--port", str(port)]
         with server_process(command, env, tmp_path / "server.log", port) as server:

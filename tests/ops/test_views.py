@@ -18,6 +18,7 @@ from broker.registry.services import RegistryService
 from tests.factories import ADDRESS, CHILD_BSN, household, make_member, register
 from tests.notifications.helpers import free_port
 from tests.test_outages import database_gone
+from tests.web.forms import household_fields
 from tests.web.test_views import csrf, sign_in
 from tests.witness.running import RunningWitness
 
@@ -110,13 +111,14 @@ def test_no_personal_data_in_metrics_or_log_lines_after_a_lookup(
     client = app.test_client()
     sign_in(client, "basisschool-1")
     page = client.post("/check", data={
-        "bsn": CHILD_BSN, "address": ADDRESS, "purpose": "care_coordination",
-        "basis": "legal_task", "statute": "jeugdwet_7_1_1", "csrf": csrf(client, "/check")})
+        **household_fields([CHILD_BSN], ADDRESS), "purpose": "care_coordination",
+        "basis": "legal_task", "statute": "jeugdwet_7_1_1", "csrf": csrf(client, "/check")},
+        follow_redirects=True)
     assert page.status_code == 200 and "Veilig Thuis Midden" in page.get_data(as_text=True)
     metrics = client.get("/metrics").get_data(as_text=True)
     lines = capfd.readouterr().err.splitlines()
-    assert any('"endpoint":"/check"' in line and '"status":200' in line for line in lines)
-    assert 'broker_http_requests_total{endpoint="/check",method="POST",status="200"}' in metrics
+    assert any('"endpoint":"/check"' in line and '"status":303' in line for line in lines)
+    assert 'broker_http_requests_total{endpoint="/check",method="POST",status="303"}' in metrics
     assert 'broker_policy_decisions_total{outcome="allow"}' in metrics
     assert "broker_audit_append_duration_seconds_count" in metrics
     for text in (metrics, *lines):

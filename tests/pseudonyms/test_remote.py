@@ -45,6 +45,7 @@ from tests.conftest import OPEN_POLICY
 from tests.factories import make_member
 from tests.pseudonyms.service_process import ROOT, ServiceProcess
 from tests.uow import committed
+from tests.web.forms import household_fields
 from tests.web.test_views import csrf, sign_in
 
 pytestmark = pytest.mark.slow
@@ -159,8 +160,8 @@ def test_a_stopped_service_is_a_503_with_nothing_written_and_the_broker_recovers
         assert answer.json()["type"] == "urn:broker:problem:service-unavailable"
         assert int(answer.headers["retry-after"]) > 0
         page = browser.post("/check", data={
-            "bsn": "123456782", "address": "", "purpose": "care_coordination",
-            "basis": "legal_task", "statute": "jeugdwet_7_1_1", "register": "1", "csrf": token})
+            **household_fields(["123456782"]), "purpose": "care_coordination",
+            "basis": "legal_task", "statute": "jeugdwet_7_1_1", "csrf": token})
         assert page.status_code == 503 and int(page.headers["retry-after"]) > 0
         assert _counts(remote_core) == before  # no event, no involvement: nothing half-written
         service.start()
