@@ -58,7 +58,7 @@ KEYS_PER_HOUSEHOLD = 3
 ORGS_PER_HOUSEHOLD = 2
 BATCH = 500
 CATEGORIES: tuple[Category, ...] = ("person", "person", "address")
-STATUTE = Evidence(statute="jeugdwet_7_4_0")
+STATUTE = Evidence(statute="jeugdwet_7_3_11")  # a statute the policy lists for protection
 
 
 def log(message: str) -> None:
