@@ -6,11 +6,13 @@ Runs only where the PostgreSQL server binaries (``initdb``) are installed; skipp
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import pwd
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,10 @@ pytestmark = [pytest.mark.slow,
 
 def test_the_scale_section_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
+    # Where the bench makes its server's home (as root directly under /tmp, for the postgres user).
+    homes = str(Path("/tmp" if os.geteuid() == 0 else tempfile.gettempdir())  # noqa: S108
+                / "broker-bench-pg-*")
+    servers_before = set(glob.glob(homes))
     done = subprocess.run(
         [sys.executable, "scripts/bench.py", "--scale", "--scale-keys", "2000", "--scale-small",
          "600", "--rotation-keys", "500", "--lookups", "40", "--registrations", "20",
@@ -71,5 +77,6 @@ def test_the_scale_section_reports_every_figure(tmp_path: Path) -> None:
     assert len(scale["machine_before"]["load_average"]) == 3
     # The bench's own server, never the shared one: it is gone afterwards.
     assert "private PostgreSQL server" in done.stderr
+    assert set(glob.glob(homes)) <= servers_before
     assert "rows/s" in done.stderr  # progress of the load
     assert "p99 at" in done.stdout
