@@ -32,6 +32,8 @@ from pathlib import Path
 import pysodium
 from bench_http import add_arguments as add_http_arguments  # scripts/ is on sys.path
 from bench_http import run_all as run_http
+from bench_scale import add_arguments as add_scale_arguments
+from bench_scale import run as run_scale
 from broker_primitives import oprf
 from broker_primitives.blinding import Pseudonym
 from broker_primitives.identifiers import Category
@@ -56,7 +58,7 @@ KEYS_PER_HOUSEHOLD = 3
 ORGS_PER_HOUSEHOLD = 2
 BATCH = 500
 CATEGORIES: tuple[Category, ...] = ("person", "person", "address")
-STATUTE = Evidence(statute="jeugdwet_7_4_0")
+STATUTE = Evidence(statute="jeugdwet_7_3_11")  # a statute the policy lists for protection
 
 
 def log(message: str) -> None:
@@ -205,13 +207,15 @@ def main() -> int:
     parser.add_argument("--rotation-rows", type=int, default=20_000)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--only", default="registry,policy,http,audit",
-                        help="sections to run (default: %(default)s)")
+                        help="sections to run: registry, policy, http, audit, scale "
+                             "(default: %(default)s)")
     add_http_arguments(parser)  # --clients, --keys, --store, ... (scripts/bench_http.py)
+    add_scale_arguments(parser)  # --scale, --scale-keys, ... (scripts/bench_scale.py)
     parser.add_argument("--audit-events", type=int, default=2000)
     parser.add_argument("--verify-events", type=int, default=1_000_000)
     parser.add_argument("--checkpoint-events", type=int, default=10_000_000)
     args = parser.parse_args()
-    sections = set(args.only.split(","))
+    sections = {"scale"} if args.scale else set(args.only.split(","))
     figures: dict[str, object] = {"machine": machine_info()}
     if "policy" in sections:
         figures["policy"] = policy_decisions()
@@ -234,6 +238,8 @@ def main() -> int:
               "(goal < 1 s)")
     if "registry" in sections:
         figures.update(registry_section(args))
+    if "scale" in sections:
+        figures["scale"] = run_scale(args)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
         log(f"wrote {args.json}")
