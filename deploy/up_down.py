@@ -110,7 +110,7 @@ def down(state: Path) -> None:
         print(f"no deployment in {state}")
         return
     deployment = Deployment.load(state)
-    for name in ("nginx", "broker", "witness", "service", "redis"):
+    for name in ("nginx", "broker", "worker", "witness", "service", "redis"):
         deployment.stop(name)
     deployment.stop_postgres("fast")
     shutil.rmtree(state, ignore_errors=True)
