@@ -17,7 +17,8 @@ part failed. The parts:
 5. load: a mix of registrations, look-ups and inbox reads from 50 concurrent clients; 0 errors,
    p50/p99 latency, the workers' memory before and after.
 6. privacy: the BSNs used (through the command line's raw-identifier door and client-side
-   blinding) appear nowhere in the database dumps (broker and pseudonym service) or the logs.
+   blinding) appear nowhere in the database dumps (broker and pseudonym service), the logs or
+   the workers' Prometheus metrics.
 
 ``--reduced`` (a few minutes; scripts/test runs it when BROKER_TEST_RELIABILITY=1) uses fewer
 registrations and a short load run.

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import httpx
 from broker_primitives import oprf
 from broker_primitives.identifiers import parse_bsn
 from reliability_load import (
@@ -114,10 +115,17 @@ def privacy_part(deployment: Deployment, clients: Clients) -> None:
                           for path in deployment.service_dir.glob("service.db*"))
     logs = b"".join(path.read_bytes() for path in (deployment.state / "logs").iterdir()
                     if path.is_file())
+    # The workers' metrics, scraped as Prometheus would (loopback, straight to gunicorn).
+    scrape = httpx.get(f"http://127.0.0.1:{deployment.ports['broker']}/metrics", timeout=10)
+    metrics = scrape.content
     found = {bsn: [where for where, data in (("database dump", dump),
                                              ("pseudonym service database", service_db),
-                                             ("logs", logs)) if bsn.encode() in data]
+                                             ("logs", logs), ("metrics", metrics))
+                   if bsn.encode() in data]
              for bsn in BSNS}
     figure("privacy", bsns=len(BSNS), dump_bytes=len(dump), service_db_bytes=len(service_db),
-           log_bytes=len(logs), found={b: w for b, w in found.items() if w})
-    expect("privacy", not any(found.values()), "no BSN in the dumps or the logs")
+           log_bytes=len(logs), metrics_bytes=len(metrics),
+           found={b: w for b, w in found.items() if w})
+    expect("privacy", scrape.status_code == 200 and b"broker_http_requests_total" in metrics,
+           "the metrics were scraped")
+    expect("privacy", not any(found.values()), "no BSN in the dumps, the logs or the metrics")
