@@ -29,6 +29,10 @@ class InboxMessage(Base):
     reference: Mapped[str] = mapped_column(String(64))  # public id of the request, link, …
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who the message is about, as far as the policy lets the receiver learn it (a new match:
+    # the registering organisation's name, or only its type; neither when it allows nothing).
+    about_organisation: Mapped[str | None] = mapped_column(String(200))
+    about_type: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxMessage(Base):

@@ -42,6 +42,7 @@ from broker.core import Core, UnitOfWork, unit_of
 from broker.errors import ConfigurationError, ValidationError
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
+from broker.policy.model import REVEAL_LEVELS, Reveal
 from broker.registry.common import member
 from broker.registry.models import (
     ACCESS_AUDITOR,
@@ -145,6 +146,7 @@ def notify(
     reference: str,
     organisation_id: int,
     webhook_event: Mapping[str, object] | None = None,
+    about: About | None = None,
 ) -> None:
     """Put a message in the professional's inbox and queue what announces it, in the caller's
     transaction: an e-mail when SMTP is configured and the professional has an address, a
@@ -152,8 +154,9 @@ def notify(
 
     ``reference`` is the public id the message is about, of the receiver's own side (their
     involvement, the contact request, the link); ``webhook_event`` adds scalar fields to the
-    webhook body (never a name, an identifier or a token). An unknown ``kind`` is a programming
-    error and raises ``ValueError``.
+    webhook body (never a name, an identifier or a token); ``about`` is who the message is about
+    as far as the policy lets the receiver learn it, shown in the inbox. An unknown ``kind`` is a
+    programming error and raises ``ValueError``.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
@@ -163,7 +166,9 @@ def notify(
     connection = _connection(session)
     now = utcnow()
     connection.execute(insert(InboxMessage).values(
-        professional_id=professional_id, kind=kind, reference=reference, created_at=now))
+        professional_id=professional_id, kind=kind, reference=reference, created_at=now,
+        about_organisation=about.organisation if about else None,
+        about_type=about.org_type if about else None))
     if NotificationSettings.from_env().smtp_url and connection.execute(
             select(Professional.email).where(Professional.id == professional_id,
                                              Professional.active.is_(True))).scalar():
@@ -215,11 +220,28 @@ def _queue(connection: Connection, channel: str, organisation_id: int,
 def may_learn_of(policy: Policy, notified_type: str, registrant_type: str, purpose: str) -> bool:
     """Whether an organisation of ``notified_type``, involved for ``purpose``, may discover one
     of ``registrant_type`` under at least one basis the purpose accepts."""
+    return revealed_of(policy, notified_type, registrant_type, purpose) is not None
+
+
+def revealed_of(policy: Policy, notified_type: str, registrant_type: str, purpose: str
+                ) -> Reveal | None:
+    """What an organisation of ``notified_type``, involved for ``purpose``, may learn of one of
+    ``registrant_type``: the least any allowing basis of the purpose reveals (it asked under
+    none of them), or None when no basis allows it to learn of it at all."""
     spec = policy.purposes.get(purpose)
     if spec is None:
-        return False
-    return any(policy.decide(DecisionRequest(notified_type, registrant_type, purpose, basis)
-                             ).allowed for basis in spec.accepted_bases)
+        return None
+    levels = [decision.reveal for basis in spec.accepted_bases
+              if (decision := policy.decide(DecisionRequest(notified_type, registrant_type,
+                                                            purpose, basis))).allowed]
+    return min(levels, key=REVEAL_LEVELS.index) if levels else None
+
+
+def about_registrant(reveal: Reveal, name: str, org_type: str) -> About:
+    """Who registered, as ``reveal`` allows: the name and type, only the type, or neither."""
+    if reveal == "organisation":
+        return About(name, org_type)
+    return About(None, org_type if reveal == "organisation_type" else None)
 
 
 def notify_new_matches(session: Session, core: Core, involvement: Involvement) -> list[str]:
@@ -246,10 +268,14 @@ def notify_new_matches(session: Session, core: Core, involvement: Involvement) -
         .distinct().order_by(Involvement.public_id)
     ).all()
     notified = []
+    registrant_name = connection.execute(select(Organisation.name).where(
+        Organisation.id == involvement.organisation_id)).scalar_one()
     for public_id, professional_id, organisation_id, purpose, org_type in rows:
-        if may_learn_of(policy, org_type, registrant_type, purpose):
+        reveal = revealed_of(policy, org_type, registrant_type, purpose)
+        if reveal is not None:
             notify(connection, professional_id=professional_id, kind="new_match",
-                   reference=public_id, organisation_id=organisation_id)
+                   reference=public_id, organisation_id=organisation_id,
+                   about=about_registrant(reveal, registrant_name, registrant_type))
             notified.append(public_id)
     return notified
 
@@ -273,6 +299,15 @@ def _search_values(core: Core, connection: Connection, keys: Sequence[MatchingKe
 
 
 @dataclass(frozen=True)
+class About:
+    """Who an inbox message is about, as far as the policy lets its receiver learn it: an
+    organisation's name (with its type), only its type, or neither."""
+
+    organisation: str | None
+    org_type: str | None
+
+
+@dataclass(frozen=True)
 class InboxEntry:
     """One inbox message: what kind, about what, when, and when it was read."""
 
@@ -281,6 +316,7 @@ class InboxEntry:
     reference: str
     created_at: datetime
     read_at: datetime | None
+    about: About | None = None
 
 
 def _inbox_owner(session: Session, actor: Actor, username: str) -> Professional:
@@ -307,7 +343,9 @@ def inbox(uow: UnitOfWork, actor: Actor, professional_username: str, unread_only
     if unread_only:
         query = query.where(InboxMessage.read_at.is_(None))
     messages = session.scalars(query.order_by(InboxMessage.id.desc()))
-    return [InboxEntry(m.id, m.kind, m.reference, m.created_at, m.read_at) for m in messages]
+    return [InboxEntry(m.id, m.kind, m.reference, m.created_at, m.read_at,
+                       About(m.about_organisation, m.about_type)
+                       if m.about_organisation or m.about_type else None) for m in messages]
 
 
 def mark_read(uow: UnitOfWork, actor: Actor, professional_username: str,

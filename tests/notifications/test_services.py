@@ -10,11 +10,21 @@ from broker.audit.services import Actor
 from broker.core import Core
 from broker.errors import ValidationError
 from broker.notifications.models import InboxMessage
-from broker.notifications.services import inbox, mark_read, notify, notify_auditors
-from broker.registry.models import Involvement, Professional
+from broker.notifications.services import (
+    About,
+    about_registrant,
+    inbox,
+    mark_read,
+    notify,
+    notify_auditors,
+    revealed_of,
+)
+from broker.policy.loader import load_policy
+from broker.registry.models import Involvement, Organisation, Professional
 from broker.registry.results import InvolvementInfo
 from broker.registry.rotation import start_or_resume
 from broker.registry.services import RegistryService
+from tests.conftest import SHIPPED_POLICY
 from tests.factories import register
 from tests.notifications.conftest import World
 from tests.notifications.helpers import SmtpSink
@@ -201,3 +211,27 @@ def test_notify_auditors_reaches_every_active_auditor_only(core: Core,
     with pytest.raises(ValueError, match="not a message for auditors"), \
             core.session() as session:
         notify_auditors(session, kind="new_match", reference="x")
+
+
+def test_a_new_match_says_who_registered_as_far_as_the_policy_allows(world: World) -> None:
+    register(world.registry, world.school, world.child)
+    register(world.registry, world.vt, world.mother)
+    with world.core.session() as session:
+        name, org_type = session.execute(select(Organisation.name, Organisation.org_type)
+                                         .filter_by(identifier=world.vt.org)).one()
+    entries = in_uow(world.core, inbox, world.school.actor, world.school.username)
+    (entry,) = [e for e in entries if e.kind == "new_match"]
+    assert entry.about == About(name, org_type)  # the test policy reveals the organisation
+
+
+def test_what_the_receiver_learns_is_the_least_any_allowing_basis_reveals() -> None:
+    policy = load_policy(SHIPPED_POLICY)
+    # The police learn only the type of a neighbourhood team (their rule says so) ...
+    assert revealed_of(policy, "politie", "wijkteam", "protection") == "organisation_type"
+    assert about_registrant("organisation_type", "Wijkteam Noord", "wijkteam") == About(
+        None, "wijkteam")
+    # ... a name only where the rule reveals the organisation, and nothing where none allows.
+    assert about_registrant("organisation", "Wijkteam Noord", "wijkteam") == About(
+        "Wijkteam Noord", "wijkteam")
+    assert about_registrant("nothing", "Wijkteam Noord", "wijkteam") == About(None, None)
+    assert revealed_of(policy, "politie", "wijkteam", "no_such_purpose") is None
