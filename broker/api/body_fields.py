@@ -120,3 +120,26 @@ STATUTE = validate.Length(1, min(column_length(AuditEvent.statute),
                                   column_length(ContactRequest.statute)))
 CONSENT_REFERENCE = validate.Length(1, column_length(AuditEvent.consent_reference))
 EPOCH = validate.Range(min=1, max=MAX_INTEGER)
+
+
+class LegalGround(Strict):
+    """Why and on what ground one asks (a look-up, a contact request): the purpose, the legal
+    basis and the one piece of evidence that basis needs."""
+
+    purpose = fields.String(
+        required=True, validate=PURPOSE,
+        metadata=doc("A purpose code of the policy."))
+    basis = fields.String(
+        required=True, validate=BASIS,
+        metadata=doc("The legal basis: consent, legal_task or vital_interest."))
+    consent_reference = fields.String(
+        validate=CONSENT_REFERENCE,
+        metadata=doc("With basis consent: the id of a consent record of your organisation "
+                     "about this household (POST /v1/consents)."))
+    statute = fields.String(
+        validate=STATUTE,
+        metadata=doc("With basis legal_task: a statute code the policy lists for the purpose."))
+    justification = fields.String(
+        validate=validate.Length(1, 4000),
+        metadata=doc("With basis vital_interest: the written justification (the use is flagged "
+                     "for review)."))

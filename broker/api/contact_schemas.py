@@ -9,13 +9,11 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from broker.api.body_fields import (
-    BASIS,
-    CONSENT_REFERENCE,
     ORG_TYPE,
     PROFESSIONAL,
     PURPOSE,
-    STATUTE,
     Items,
+    LegalGround,
     Strict,
     doc,
 )
@@ -26,7 +24,7 @@ _HANDLE = validate.Regexp(r"^[A-Za-z0-9_-]{10,64}$", error="Expected a match id.
 _UUID = validate.Regexp(r"^[0-9a-f-]{36}$", error="Expected an id.")
 
 
-class ContactRequestIn(Strict):
+class ContactRequestIn(LegalGround):
     """Ask for contact on a match of one of your look-ups."""
 
     lookup_id = fields.String(
@@ -38,22 +36,6 @@ class ContactRequestIn(Strict):
     professional = fields.String(
         required=True, validate=PROFESSIONAL,
         metadata=doc("The professional of your organisation who asks."))
-    purpose = fields.String(
-        required=True, validate=PURPOSE,
-        metadata=doc("A purpose code of the policy."))
-    basis = fields.String(
-        required=True, validate=BASIS,
-        metadata=doc("The legal basis: consent, legal_task or vital_interest."))
-    consent_reference = fields.String(
-        validate=CONSENT_REFERENCE,
-        metadata=doc("With basis consent: the id of a consent record of your organisation "
-                     "about this household (POST /v1/consents)."))
-    statute = fields.String(
-        validate=STATUTE,
-        metadata=doc("With basis legal_task: a statute code the policy lists for the purpose."))
-    justification = fields.String(
-        validate=validate.Length(1, 4000),
-        metadata=doc("With basis vital_interest: the written justification."))
 
 
 class DecisionIn(Strict):

@@ -17,15 +17,13 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from broker.api.body_fields import (
-    BASIS,
-    CONSENT_REFERENCE,
     END_REASON,
     EPOCH,
     PROFESSIONAL,
     PURPOSE,
-    STATUTE,
     Element,
     Items,
+    LegalGround,
     Strict,
     doc,
 )
@@ -163,30 +161,13 @@ class RegisterToo(Strict):
                      "period)."))
 
 
-class LookupRequest(Strict):
+class LookupRequest(LegalGround):
     """A question about a household, with its purpose and legal basis."""
 
     matching_keys = Items(
         fields.Nested(MatchingKeyIn), required=True, validate=validate.Length(1,
         MAX_KEYS_PER_INVOLVEMENT),
         metadata=doc("The household's matching keys, 1 to 50."))
-    purpose = fields.String(
-        required=True, validate=PURPOSE,
-        metadata=doc("Why you look: a purpose code of the policy."))
-    basis = fields.String(
-        required=True, validate=BASIS,
-        metadata=doc("The legal basis: consent, legal_task or vital_interest."))
-    consent_reference = fields.String(
-        validate=CONSENT_REFERENCE,
-        metadata=doc("With basis consent: the id of a consent record of your organisation "
-                     "about this household (POST /v1/consents)."))
-    statute = fields.String(
-        validate=STATUTE,
-        metadata=doc("With basis legal_task: a statute code the policy lists for the purpose."))
-    justification = fields.String(
-        validate=validate.Length(1, 4000),
-        metadata=doc("With basis vital_interest: the written justification (the look-up is flagged"
-                     " for review)."))
     professional = fields.String(
         validate=PROFESSIONAL,
         metadata=doc("The professional of your organisation on whose behalf you look."))
