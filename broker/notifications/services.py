@@ -42,7 +42,7 @@ from broker.core import Core, UnitOfWork, unit_of
 from broker.errors import ConfigurationError, ValidationError
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
-from broker.policy.model import REVEAL_LEVELS, Reveal
+from broker.policy.model import Reveal
 from broker.registry.common import member
 from broker.registry.models import (
     ACCESS_AUDITOR,
@@ -220,21 +220,11 @@ def _queue(connection: Connection, channel: str, organisation_id: int,
 def may_learn_of(policy: Policy, notified_type: str, registrant_type: str, purpose: str) -> bool:
     """Whether an organisation of ``notified_type``, involved for ``purpose``, may discover one
     of ``registrant_type`` under at least one basis the purpose accepts."""
-    return revealed_of(policy, notified_type, registrant_type, purpose) is not None
-
-
-def revealed_of(policy: Policy, notified_type: str, registrant_type: str, purpose: str
-                ) -> Reveal | None:
-    """What an organisation of ``notified_type``, involved for ``purpose``, may learn of one of
-    ``registrant_type``: the least any allowing basis of the purpose reveals (it asked under
-    none of them), or None when no basis allows it to learn of it at all."""
     spec = policy.purposes.get(purpose)
     if spec is None:
-        return None
-    levels = [decision.reveal for basis in spec.accepted_bases
-              if (decision := policy.decide(DecisionRequest(notified_type, registrant_type,
-                                                            purpose, basis))).allowed]
-    return min(levels, key=REVEAL_LEVELS.index) if levels else None
+        return False
+    return any(policy.decide(DecisionRequest(notified_type, registrant_type, purpose, basis)
+                             ).allowed for basis in spec.accepted_bases)
 
 
 def about_registrant(reveal: Reveal, name: str, org_type: str) -> About:
@@ -271,8 +261,8 @@ def notify_new_matches(session: Session, core: Core, involvement: Involvement) -
     registrant_name = connection.execute(select(Organisation.name).where(
         Organisation.id == involvement.organisation_id)).scalar_one()
     for public_id, professional_id, organisation_id, purpose, org_type in rows:
-        reveal = revealed_of(policy, org_type, registrant_type, purpose)
-        if reveal is not None:
+        if may_learn_of(policy, org_type, registrant_type, purpose):
+            reveal = policy.unasked_reveal(org_type, registrant_type, purpose)
             notify(connection, professional_id=professional_id, kind="new_match",
                    reference=public_id, organisation_id=organisation_id,
                    about=about_registrant(reveal, registrant_name, registrant_type))

@@ -33,6 +33,7 @@ from broker.policy.errors import PolicyLoadError
 from broker.policy.model import (
     FLAG_FOR_REVIEW,
     KNOWN_OBLIGATIONS,
+    REVEAL_LEVELS,
     VITAL_INTEREST,
     ContactMode,
     LegalBasis,
@@ -58,6 +59,9 @@ from broker.policy.scopes import (
     scopes,
     space,
 )
+
+# Bases that open a rule only with evidence the asker shows for the one case.
+CASE_EVIDENCE = frozenset({"consent", VITAL_INTEREST})
 
 DecidedBy = Literal[
     "allow", "forbid", "default_deny", "basis_not_accepted", "unknown_code", "unknown_obligation"
@@ -121,6 +125,20 @@ class Policy:
         decision = self._table.get(request) or self._compile(DecisionRequest(*request))
         POLICY_DECISIONS.labels("allow" if decision.allowed else "deny").inc()
         return decision
+
+    def unasked_reveal(self, learner_type: str, other_type: str, purpose: str) -> Reveal:
+        """How much an organisation of ``learner_type``, involved for ``purpose``, may learn of
+        one of ``other_type`` without asking (a notice, an inbox line): the least any allowing
+        basis of the purpose reveals, counting only bases that need no evidence of their own per
+        case. Consent (a record in force) and vital interest (a written justification, always
+        reviewed) open a rule only for the one who shows that evidence, so they never count for
+        someone who did not ask. ``nothing`` when no such basis allows discovery."""
+        spec = self.spec.purposes.get(purpose)
+        levels = [] if spec is None else [
+            decision.reveal for basis in spec.accepted_bases if basis not in CASE_EVIDENCE
+            if (decision := self.decide(DecisionRequest(learner_type, other_type, purpose,
+                                                        basis))).allowed]
+        return min(levels, key=REVEAL_LEVELS.index) if levels else "nothing"
 
     def requests(self) -> Iterator[DecisionRequest]:
         """Every request in this policy's finite space, in declaration order."""

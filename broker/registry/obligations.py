@@ -25,26 +25,16 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, select
 
 from broker.notifications.services import notify, notify_auditors
-from broker.policy import DecisionRequest, Policy
-from broker.policy.model import REVEAL_LEVELS, Reveal
+from broker.policy import Policy
+from broker.policy.model import Reveal
 from broker.registry.candidates import Candidate
 from broker.registry.models import Organisation
 
 
 def holder_may_learn(policy: Policy, holder_type: str, asker_type: str, purpose: str) -> Reveal:
     """How much an organisation of ``holder_type``, involved for ``purpose``, may learn of an
-    asker of ``asker_type``: the reverse question, decided under each basis ``purpose``
-    accepts. The least revealing level among the bases that allow discovery (whatever basis
-    the holder would ask on, it could learn at least this much), and ``nothing`` when none
-    allows it."""
-    spec = policy.purposes.get(purpose)
-    levels = [] if spec is None else [
-        decision.reveal for decision in (
-            policy.decide(DecisionRequest(holder_type, asker_type, purpose, basis))
-            for basis in spec.accepted_bases)
-        if decision.allowed
-    ]
-    return min(levels, key=REVEAL_LEVELS.index) if levels else "nothing"
+    asker of ``asker_type``: what it could learn without asking (:meth:`Policy.unasked_reveal`)."""
+    return policy.unasked_reveal(holder_type, asker_type, purpose)
 
 
 def notify_holders(connection: Connection, policy: Policy, asker_organisation_id: int,

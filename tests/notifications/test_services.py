@@ -17,8 +17,8 @@ from broker.notifications.services import (
     mark_read,
     notify,
     notify_auditors,
-    revealed_of,
 )
+from broker.policy import DecisionRequest
 from broker.policy.loader import load_policy
 from broker.registry.models import Involvement, Organisation, Professional
 from broker.registry.results import InvolvementInfo
@@ -224,14 +224,22 @@ def test_a_new_match_says_who_registered_as_far_as_the_policy_allows(world: Worl
     assert entry.about == About(name, org_type)  # the test policy reveals the organisation
 
 
-def test_what_the_receiver_learns_is_the_least_any_allowing_basis_reveals() -> None:
+def test_what_the_receiver_learns_needs_no_evidence_it_never_showed() -> None:
     policy = load_policy(SHIPPED_POLICY)
-    # The police learn only the type of a neighbourhood team (their rule says so) ...
-    assert revealed_of(policy, "politie", "wijkteam", "protection") == "organisation_type"
+    # The police learn only the type of a neighbourhood team (their legal-task rule says so) ...
+    assert policy.unasked_reveal("politie", "wijkteam", "protection") == "organisation_type"
+    # ... and nobody learns of someone only a consent record or a vital-interest justification
+    # would reveal: a ggz is named in care coordination only on consent, the police to a
+    # neighbourhood team only by breaking the glass.
+    assert policy.decide(DecisionRequest("wijkteam", "ggz", "care_coordination", "consent")
+                         ).reveal == "organisation"
+    assert policy.unasked_reveal("wijkteam", "ggz", "care_coordination") == "nothing"
+    assert policy.decide(DecisionRequest("wijkteam", "politie", "safety_assessment",
+                                         "vital_interest")).allowed
+    assert policy.unasked_reveal("wijkteam", "politie", "safety_assessment") == "nothing"
+    assert policy.unasked_reveal("politie", "wijkteam", "no_such_purpose") == "nothing"
     assert about_registrant("organisation_type", "Wijkteam Noord", "wijkteam") == About(
         None, "wijkteam")
-    # ... a name only where the rule reveals the organisation, and nothing where none allows.
     assert about_registrant("organisation", "Wijkteam Noord", "wijkteam") == About(
         "Wijkteam Noord", "wijkteam")
     assert about_registrant("nothing", "Wijkteam Noord", "wijkteam") == About(None, None)
-    assert revealed_of(policy, "politie", "wijkteam", "no_such_purpose") is None
