@@ -19,32 +19,29 @@ from __future__ import annotations
 import time
 from typing import NoReturn
 
-from flask import Response, abort, g, request, session
+from flask import Response, abort, g, request
 from flask_limiter import RequestLimit
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, truncate_address
 from broker.door import uow
-from broker.errors import NotFound
 from broker.oversight.refusals import count_refusal
-from broker.registry.services import RegistryService
+from broker.web import sessions as web_sessions
 from broker.web.errors import error_page
 from broker.web.i18n import gettext
 
 
 def signed_in_actor() -> Actor | None:
-    """The signed-in professional as the audit log's actor; None when nobody is signed in."""
-    username = session.get("professional")
-    if not username:
+    """The signed-in professional as the audit log's actor; None when nobody is signed in.
+
+    Asked of the server (the session's row), never of the cookie alone: a cookie copied before
+    sign-out names nobody, so its refusals are counted for its network, not put on the name."""
+    live = web_sessions.current()
+    if live is None:
         return None
-    registry = RegistryService(uow())
-    try:
-        me = registry.get_professional(username)
-    except NotFound:
-        return None
-    organisation = registry.get_organisation(me.organisation_identifier)
-    return Actor(actor=f"professional:{me.username}", channel="web",
-                 organisation_id=organisation.id, role=me.role, request_id=g.get("request_id"),
+    return Actor(actor=f"professional:{live.professional.username}", channel="web",
+                 organisation_id=live.organisation_id, role=live.professional.role,
+                 request_id=g.get("request_id"),
                  source_address=truncate_address(request.remote_addr))
 
 

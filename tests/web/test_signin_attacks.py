@@ -63,6 +63,7 @@ def test_many_names_from_one_address_are_throttled(client: FlaskClient,
 
 
 def test_a_cookie_copied_before_sign_out_is_refused_after_it(app: Flask, client: FlaskClient,
+                                                             core: Core,
                                                              registry: RegistryService) -> None:
     make_member(registry, "school")
     assert _post_login(client, "basisschool-1", "correct horse") == 302
@@ -74,6 +75,12 @@ def test_a_cookie_copied_before_sign_out_is_refused_after_it(app: Flask, client:
     for path in ("/check", "/inbox", "/register"):
         response = thief.get(path)
         assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+    # A POST with the copied cookie and a wrong form token is refused, and the refusal is not
+    # put on the name of the professional who signed out.
+    refusals_before = len(_events(core, "web:csrf_refused"))
+    thief.set_cookie(_cookie_name(app), copied.value)  # as copied (a page visit replaced it)
+    assert thief.post("/check", data={"csrf": "stolen"}).status_code == 400
+    assert len(_events(core, "web:csrf_refused")) == refusals_before
 
 
 def test_sign_in_sign_out_and_failures_are_audited(client: FlaskClient, core: Core,
