@@ -67,6 +67,10 @@ from broker.pseudonyms.service import PseudonymService
 from broker.registry.models import Organisation
 
 
+# A charge that no quota refuses: an evaluation already made is paid for after a refusal.
+UNCAPPED = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class ChargedEvaluation:
     """Evaluated elements, and the organisation's quota after their charge (None: evaluated
@@ -171,9 +175,12 @@ class UnitOfWork:
         record_evaluation(connection, actor, use, count, result.key_epoch)
 
         def charge_again(again: Connection) -> None:
-            # The evaluation was made: it counts whatever comes of the request it serves.
-            charge(again, organisation_id=organisation_id, day=day, count=count, quota=quota)
-            record_evaluation(again, actor, use, count, result.key_epoch)
+            # The evaluation was made: it counts whatever comes of the request it serves, even
+            # when other requests filled the quota while this one was undone (no cap here).
+            total = charge(again, organisation_id=organisation_id, day=day, count=count,
+                           quota=UNCAPPED)
+            record_evaluation(again, actor, QuotaUse(True, quota, total or used, resets_at),
+                              count, result.key_epoch)
 
         self.keep(charge_again)
         return ChargedEvaluation(result, use)

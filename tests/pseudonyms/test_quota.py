@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from broker_primitives import oprf
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
@@ -17,7 +17,7 @@ from broker.core import Core, UnitOfWork
 from broker.demo import load_demo
 from broker.errors import ValidationError
 from broker.pseudonyms.models import EvaluationCount
-from broker.pseudonyms.quota import QuotaExceeded
+from broker.pseudonyms.quota import QuotaExceeded, charge
 from broker.registry.services import RegistryService
 from tests.conftest import OPEN_POLICY, SHIPPED_POLICY, FakeClock
 from tests.uow import in_uow
@@ -217,3 +217,27 @@ def all_events(core: Core) -> int:
     """The log's size."""
     with core.session() as session:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+def test_an_evaluation_made_stays_charged_when_its_request_is_refused_after_it(
+        core: Core, vt: Actor) -> None:
+    """A request that evaluated and is then refused is undone, but its evaluation is paid for:
+    even when other requests filled the quota while it was being undone (here: a write kept
+    before it that fills the quota only on the replay after the refusal)."""
+    replayed: list[bool] = []
+
+    def fill_on_replay(connection: Connection) -> None:
+        if replayed:  # the first run is the request's own; the second follows the undo
+            charge(connection, organisation_id=vt.organisation_id or 0, day=core.today(),
+                   count=QUOTA, quota=QUOTA)
+        replayed.append(True)
+
+    with pytest.raises(ValidationError), core.unit_of_work() as uow:
+        fill_on_replay(uow.connection)
+        uow.keep(fill_on_replay)
+        uow.evaluate(vt, [ELEMENT])
+        uow.refuse(ValidationError("refused after the evaluation", "geweigerd"), vt,
+                   "lookup:refused")
+    assert counted(core) == [(vt.organisation_id, core.today().isoformat(), QUOTA + 1)]
+    (evaluated,) = events(core, "pseudonym:evaluated")
+    assert evaluated.details["used"] == QUOTA + 1
