@@ -66,7 +66,6 @@ from broker.pseudonyms.quota import (
 from broker.pseudonyms.service import PseudonymService
 from broker.registry.models import Organisation
 
-
 # A charge that no quota refuses: an evaluation already made is paid for after a refusal.
 UNCAPPED = 2**31 - 1
 
@@ -198,6 +197,7 @@ class UnitOfWork:
         except QuotaExceeded as refused:
             self.undo()
             record_refusal(self.connection, actor, refused.use, count, self.today())
+            QUOTA_REFUSALS.inc()
             raise
         result, use = answer.evaluation, answer.quota
         if use is None:  # an evaluator that charges reports the quota (Evaluator's contract)

@@ -2,7 +2,8 @@
 
 Rules this module guarantees:
 
-1. Each check names one part (``database``, ``redis``, ``keys``, ``witnesses``) and answers
+1. Each check names one part (``database``, ``redis``, ``keys``, ``witnesses``,
+   ``pseudonym-service``) and answers
    ``ok``, ``not configured`` or what is wrong in a few fixed words (the exception's type at
    most), never a message, a URL, a path or a value: a readiness answer holds no personal data
    and tells a stranger nothing of the installation.
@@ -10,7 +11,9 @@ Rules this module guarantees:
 3. ``database``: one ``SELECT 1`` on a pooled connection. ``redis``: a ``PING`` when
    ``BROKER_REDIS_URL`` is set. ``keys``: the pseudonym keys, the audit, API and sign-in keys
    exist and no other user can read them. ``witnesses``: when witnesses are configured, at least
-   the quorum of them answers HTTP (any status below 500).
+   the quorum of them answers HTTP (any status below 500). ``pseudonym-service``: when the
+   pseudonym service runs as its own process (``BROKER_PSEUDONYM_SERVICE_URL``), its
+   ``/healthz`` answers 200: without it no look-up, registration or evaluation can be served.
 """
 
 from __future__ import annotations
@@ -95,8 +98,17 @@ def _witnesses(core: Core) -> str:
     return OK if reachable >= needed else f"{reachable} of {needed} needed reachable"
 
 
+def _pseudonym_service(core: Core) -> str:
+    url = core.settings.pseudonym_service_url
+    if not url:
+        return NOT_CONFIGURED
+    status = httpx.get(f"{url.rstrip('/')}/healthz", timeout=TIMEOUT).status_code
+    return OK if status == 200 else f"answered {status}"
+
+
 CHECKS: dict[str, Callable[[Core], str]] = {
-    "database": _database, "redis": _redis, "keys": _keys, "witnesses": _witnesses}
+    "database": _database, "redis": _redis, "keys": _keys, "witnesses": _witnesses,
+    "pseudonym-service": _pseudonym_service}
 
 
 def readiness(core: Core) -> Readiness:

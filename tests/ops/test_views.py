@@ -37,7 +37,18 @@ def test_readyz_names_every_part_when_ready(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready", "checks": {
         "database": "ok", "redis": "not configured", "keys": "ok",
-        "witnesses": "not configured"}}
+        "witnesses": "not configured", "pseudonym-service": "not configured"}}
+
+
+def test_readyz_is_503_while_the_pseudonym_service_is_away(core: Core) -> None:
+    # Production's broker needs the service for every look-up: not ready without it.
+    client = create_app(core=core).test_client()
+    core.settings = core.settings.with_overrides(
+        pseudonym_service_url=f"http://127.0.0.1:{free_port()}")
+    body = client.get("/readyz").get_json()
+    assert body["status"] == 503
+    assert body["checks"]["pseudonym-service"].startswith("unavailable (")
+    assert "127.0.0.1" not in json.dumps(body)
 
 
 def test_readyz_is_503_naming_the_database_when_it_is_unreachable(
