@@ -32,7 +32,8 @@ class Components:
 
 def components(*, clock: Clock | None = None, passwords: PasswordHasher | None = None,
                notifier: Notifier | None = None) -> Components:
-    """The backends of a core: those handed in, the table's first column otherwise (no
-    backend varies by setting today; a second choice would be read from the settings here)."""
+    """The backends of a core: those handed in, the table's first column otherwise. (The
+    pseudonym evaluator, in process or the service apart, is chosen by setting in
+    :class:`broker.core.Core`, beside the key store it needs.)"""
     return Components(clock=clock or utcnow, passwords=passwords or Argon2idHasher(),
                       notifier=notifier or NetworkNotifier())

@@ -78,11 +78,11 @@ def current_tree(connection: Connection) -> tuple[int, bytes, bytes]:
     return size, root, head
 
 
-def _state(connection: Connection) -> tuple[int, bytes, bytes, Frontier]:
-    size, head, blob = connection.execute(
-        select(AuditLogState.size, AuditLogState.head, AuditLogState.frontier)
-        .where(AuditLogState.id == STATE_ID)
-    ).one()
+def _state(connection: Connection, *, lock: bool = False
+           ) -> tuple[int, bytes, bytes, Frontier]:
+    query = select(AuditLogState.size, AuditLogState.head, AuditLogState.frontier).where(
+        AuditLogState.id == STATE_ID)
+    size, head, blob = connection.execute(query.with_for_update() if lock else query).one()
     frontier = Frontier.from_bytes(size, bytes(blob))
     return size, frontier.root(), bytes(head), frontier
 
@@ -100,7 +100,9 @@ def sign_checkpoint(core: LogHost, *, force: bool = False) -> Checkpoint | None:
     last one. Returns the checkpoint, or None when there was nothing new to sign."""
     key = core.audit_key()
     with core.transaction() as connection:
-        size, root, _head, frontier = _state(connection)
+        # The state row locked first: of two workers signing at once, the second waits, then
+        # sees the first one's checkpoint and signs nothing (no checkpoint twice).
+        size, root, _head, frontier = _state(connection, lock=True)
         last = connection.execute(select(func.max(AuditCheckpoint.tree_size))).scalar()
         if not force and last is not None and last >= size:
             return None

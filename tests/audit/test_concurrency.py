@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.synchronize
+import threading
 
+import pytest
 from sqlalchemy import func, select
 
-from broker.audit.models import AuditEvent
+from broker.audit.checkpoints import sign_checkpoint
+from broker.audit.models import AuditCheckpoint, AuditEvent
 from broker.audit.services import Actor, Subject, record_event
 from broker.audit.verification import verify_log
 from broker.core import Core
@@ -53,3 +56,29 @@ def test_concurrent_writers_make_one_chain(core: Core, database_url: str) -> Non
     assert writers_seen == {f"key:writer-{n}" for n in range(1, WRITERS + 1)}
     assert report.ok, report.problem
     assert report.events == len(seqs)
+
+
+def test_two_workers_signing_at_once_make_one_checkpoint(core: Core) -> None:
+    """Two ``broker worker`` processes may tick together: of a log that grew, one checkpoint."""
+    if core.settings.is_sqlite:
+        pytest.skip("SQLite has one writer at a time; the race needs PostgreSQL's row locks")
+    signed: list[object] = []
+    for round_ in range(20):
+        with core.transaction() as connection:
+            record_event(connection, Actor.operator("test"), "keys:created",
+                         details={"round": round_})
+        start = threading.Barrier(2)
+
+        def sign(start: threading.Barrier) -> None:
+            start.wait()
+            signed.append(sign_checkpoint(core))
+
+        threads = [threading.Thread(target=sign, args=(start,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    with core.session() as session:
+        sizes = list(session.scalars(select(AuditCheckpoint.tree_size)))
+    assert len(sizes) == len(set(sizes)) == 20
+    assert sum(1 for s in signed if s is not None) == 20
