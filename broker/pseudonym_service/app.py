@@ -51,13 +51,20 @@ MAX_BODY = 128 * 1024
 
 
 class _Nonces:
-    """Used nonces in the service's database, each in a transaction of its own."""
+    """Used nonces in the service's database, each in a transaction of its own; those whose
+    signatures can no longer be accepted are deleted once a minute (the service has no worker)."""
+
+    PURGE_EVERY = 60
 
     def __init__(self, service: EvaluationService) -> None:
         self.engine = service.engine
+        self.purged_at = 0
 
     def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
         with self.engine.begin() as connection:
+            if now - self.purged_at >= self.PURGE_EVERY:
+                store.purge_nonces(connection, now)
+                self.purged_at = now
             return store.seen_before(connection, key_id, nonce, expires_at, now)
 
 

@@ -19,7 +19,7 @@ from nacl.signing import SigningKey, VerifyKey
 from werkzeug.test import TestResponse
 
 from broker.clock import local_date, utcnow
-from broker.pseudonym_service import home
+from broker.pseudonym_service import home, store
 from broker.pseudonym_service.app import create_service_app
 from broker.pseudonym_service.service import EvaluationService
 from broker.pseudonym_service.store import day_totals
@@ -148,3 +148,15 @@ def test_a_bad_batch_or_an_unnamed_organisation_charges_nothing(
     assert too_many.status_code == 422
     with service.engine.connect() as connection:
         assert day_totals(connection, local_date(utcnow())) == {}
+
+
+def test_nonces_that_can_no_longer_be_accepted_are_forgotten(
+        client: FlaskClient, service: EvaluationService) -> None:
+    with service.engine.begin() as connection:  # a nonce of a signature long expired
+        connection.execute(store.nonces.insert().values(
+            client_key="broker-1", nonce="old" * 11, expires_at=1))
+    body = {"blinded_elements": blinded(1), "organisation": "a", "organisation_type": "b"}
+    assert post(client, "broker-1", BROKER, body)[0].status_code == 200
+    with service.engine.connect() as connection:
+        kept = [row.nonce for row in connection.execute(store.nonces.select())]
+    assert "old" * 11 not in kept and len(kept) == 1  # only the request's own
