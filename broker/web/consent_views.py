@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g, render_template, request
+from flask import abort, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from broker.contact.consents import ConsentService
 from broker.door import failed, uow
-from broker.errors import BrokerError
+from broker.errors import BrokerError, NotFound
 from broker.registry.consents import ConsentInfo
 from broker.web.forms import ConsentForm, consent_dates
 from broker.web.household import PEOPLE, FieldError, HouseholdInput, parse_household
@@ -41,11 +42,19 @@ def _empty() -> ConsentForm:
 
 @bp.route("/consent", methods=["GET", "POST"])
 @login_required
-def consent_page() -> str:
-    """Record consent given to one's organisation about a household."""
+def consent_page() -> str | Response:
+    """Record consent given to one's organisation about a household; the answer is a redirect
+    to this page naming the new record (POST-redirect-GET: a reload records nothing twice)."""
     work = uow()
     if request.method == "GET":
-        return _page(_empty(), HouseholdInput())
+        recorded = None
+        if "recorded" in request.args:  # one of the organisation's own, or an audited 404
+            try:
+                recorded = ConsentService(work).get(actor(), request.args.get("recorded", ""))
+            except NotFound:
+                failed()
+                abort(404)
+        return _page(_empty(), HouseholdInput(), recorded=recorded)
     form, household = ConsentForm.from_request(request.form), HouseholdInput.from_request(
         request.form)
     lang = current_language()
@@ -64,7 +73,7 @@ def consent_page() -> str:
     except BrokerError as exc:
         failed()
         return _page(form, household.with_errors([FieldError("", exc.message(lang))]))
-    return _page(_empty(), HouseholdInput(), recorded=recorded)
+    return redirect(url_for("web.consent_page", recorded=recorded.id), code=303)
 
 
 @bp.route("/consent/withdraw", methods=["POST"])

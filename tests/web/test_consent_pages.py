@@ -46,7 +46,7 @@ def _consent(client: FlaskClient, **fields: object) -> str:
                                "given_by": "parent", "given_on": "2026-03-01",
                                "valid_until": "2026-09-01", "purposes": ["care_coordination"],
                                **fields}
-    return client.post("/consent", data=data).get_data(as_text=True)
+    return client.post("/consent", data=data, follow_redirects=True).get_data(as_text=True)
 
 
 def _check(client: FlaskClient, consent_id: str, bsn: str = CHILD_BSN,
@@ -67,6 +67,11 @@ def test_record_use_and_withdraw_consent_on_the_web(client: FlaskClient, core: C
     assert consent_id, page
     assert CHILD_BSN not in page
     reference = consent_id.group(1)
+    # The answer was a redirect: reloading the page shows the record and records nothing again
+    # (the count of consent:recorded below stays one); someone else's or a made-up id is a 404.
+    assert reference in client.get(f"/consent?recorded={reference}").get_data(as_text=True)
+    assert client.get("/consent?recorded=00000000-0000-0000-0000-000000000000"
+                      ).status_code == 404
 
     # The consent carries a check of the child's household, and of no other.
     assert "Een organisatie" in _check(client, reference)
