@@ -62,6 +62,15 @@ def _page(involvement_id: str, errors: list[str]) -> str:
                            errors=errors)
 
 
+def _end_reason() -> str:
+    """The reason chosen on the form; never one nobody chose in the audit log."""
+    reason = request.form.get("reason", "")
+    if reason not in END_REASONS:
+        raise ValidationError("Choose why the involvement ends.",
+                              "Kies waarom de betrokkenheid eindigt.")
+    return reason
+
+
 @bp.route("/involvements/<involvement_id>", methods=["GET", "POST"])
 @login_required
 def involvement(involvement_id: str) -> str | Response | tuple[str, int, dict[str, str]]:
@@ -80,9 +89,7 @@ def involvement(involvement_id: str) -> str | Response | tuple[str, int, dict[st
                 acting, involvement_id, _date("ends_on") if request.form.get("ends_on")
                 else None)
         elif action == "end":
-            RegistryService(work).end_involvement(
-                acting, involvement_id, request.form.get("reason", "concern_resolved")
-                if request.form.get("reason") in END_REASONS else "concern_resolved")
+            RegistryService(work).end_involvement(acting, involvement_id, _end_reason())
         elif action == "informed":
             InformService(work).record_informed(acting, involvement_id,
                                                 informed_on=_date("informed_on"))

@@ -140,6 +140,8 @@ def test_register_with_a_case_reference_and_manage_the_involvement(
     assert "is uitgesteld" in postponed and "uitgesteld tot" in postponed
     assert "is geïnformeerd" in act(action="informed", informed_on=today.isoformat())
     assert "is verlengd" in act(action="renew", ends_on="")
+    made_up = act(action="end", reason="bored")  # no silent default in the audit log
+    assert "Kies waarom" in made_up and not events(core, "involvement:ended")
     ended = act(action="end", reason="concern_resolved")
     assert "is beëindigd" in ended and "LL-2026-17" not in ended
     types = [e.event_type for e in events(core, "involvement:ended")]
