@@ -37,8 +37,11 @@ SIGNATURE_NOTE = (
     "ristretto255 elements as base64url without padding: 43 characters. Dates are ISO 8601. "
     "Errors are RFC 9457 problem details (application/problem+json) with a stable type "
     "urn:broker:problem:<code>. A 503 means a database or store is out of reach: retry after "
-    "Retry-After seconds. POST takes an Idempotency-Key (1 to 200 of A-Z a-z 0-9 _ . : -): a "
-    "retry with the same key and body gets the first answer and never acts twice."
+    "Retry-After seconds. A POST that changes state (registering involvements, a look-up with "
+    "register, a contact request, its decision or withdrawal, a consent) takes an "
+    "Idempotency-Key (1 to 200 of A-Z a-z 0-9 _ . : -): a retry with the same key and body gets "
+    "the first answer and never acts twice. An evaluation or a look-up without register changes "
+    "no registration: a retry is a new request (an evaluation is charged again)."
 )
 
 _SIGNED = {
@@ -126,6 +129,11 @@ ERRORS = {
 }
 
 
+# The operations whose views keep an Idempotency-Key's answer (broker.api.idempotency).
+IDEMPOTENT = frozenset({"registerInvolvements", "lookup", "requestContact",
+                        "decideContactRequest", "withdrawContactRequest", "recordConsent"})
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (computed once)."""
@@ -160,7 +168,7 @@ def openapi_document() -> dict[str, Any]:
         if request_schema is not None:
             operation["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": request_schema}}}
-        if method == "post":
+        if method == "post" and operation_id in IDEMPOTENT:
             operation.setdefault("parameters", []).append(
                 {"name": "Idempotency-Key", "in": "header", "required": False,
                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"}})

@@ -106,13 +106,13 @@ def outage_problem(exc: BaseException) -> Response:
     english = language() == "en"
     return problem(503, "service-unavailable", (
         "The broker cannot reach its database or one of its stores just now; the request may "
-        "not have been carried out. Retry after the seconds in Retry-After; send a POST again "
-        "with the same Idempotency-Key, which never acts twice."
+        "not have been carried out. Retry after the seconds in Retry-After; send a POST that "
+        "changes state again with the same Idempotency-Key, which never acts twice."
     ) if english else (
         "De makelaar kan zijn database of een van zijn opslagplaatsen nu niet bereiken; het "
         "verzoek is mogelijk niet uitgevoerd. Probeer het opnieuw na het aantal seconden in "
-        "Retry-After; stuur een POST opnieuw met dezelfde Idempotency-Key, die nooit twee keer "
-        "iets doet."))
+        "Retry-After; stuur een POST die iets verandert opnieuw met dezelfde Idempotency-Key, "
+        "die nooit twee keer iets doet."))
 
 
 def challenge(code: str) -> dict[str, str]:

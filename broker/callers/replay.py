@@ -15,9 +15,13 @@ Rules this module guarantees:
 - :class:`DatabaseReplayCache` is what the broker serves with, embedded and in production: the
   nonces live in the broker's own database, which every worker and host shares and which keeps
   them across a restart of any process, of Redis or of the database itself (a committed row is
-  durable). The test-and-set is one statement in a transaction of its own: an INSERT of the
-  nonce that, on a conflict, only takes over a row whose signature has expired; the number of
-  rows it wrote answers the question. :func:`purge_expired` (the housekeeping) deletes the rows
+  durable). The test-and-set is one statement in the request's unit of work, kept if the
+  request is refused (:meth:`broker.core.UnitOfWork.keep`): an INSERT of the nonce that, on a
+  conflict, only takes over a row whose signature has expired; the number of rows it wrote
+  answers the question. Known gap: while a request that will be refused holds its nonce
+  uncommitted, a byte-identical replay waits on that row; the refusal's rollback frees it, so
+  the replay can pass once (the original never acted). Writing the nonce in a short transaction
+  of its own before the unit of work closes this. :func:`purge_expired` (the housekeeping) deletes the rows
   whose signatures can no longer be accepted.
 - :class:`InMemoryReplayCache` (for tests and benchmarks of the signature code, one process) is
   thread-safe and prunes expired entries as it goes, so memory is bounded by the requests of one

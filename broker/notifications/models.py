@@ -1,7 +1,8 @@
 """Notification tables: each professional's inbox, and the outbox of e-mails and webhooks.
 
-Inbox messages hold a kind and a reference, never a name or an identifier; they are rendered
-when read, as far as the reader may see. The outbox is written in the same transaction as the
+Inbox messages hold a kind and a reference, never a person's name or an identifier; a new match
+also names the registering organisation (or only its kind) as far as the policy lets the reader
+learn it without asking. The outbox is written in the same transaction as the
 event it announces, so a crash never loses a notification; a deliverer sends it later, with
 retries and exponential back-off.
 """
