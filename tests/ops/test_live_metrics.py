@@ -16,6 +16,7 @@ from broker.config import Settings
 from broker.core import Core
 from broker.pseudonym_service import home
 from tests.private_servers import free_port, private_redis, server_process, wait_until_serving
+from tests.pseudonyms.service_process import running_service
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +30,15 @@ def _healthz_count(metrics: str) -> float:
     return float(found.group(1))
 
 
-def _holding_only_b(settings: Settings, tmp_path: Path) -> str:
+def _holding_only_b(settings: Settings, tmp_path: Path) -> Path:
     """Production keeps k out of the broker: pair the home with a pseudonym service directory
-    and take k away. The service need not run: no request here evaluates anything."""
+    (served by the test, since /readyz asks it) and take k away."""
     service = tmp_path / "pseudonym-service"
     home.initialise(service, default_quota=100)
     home.pair(service, settings.keys_dir, settings.pseudonym_service_key_id)
     for key in (settings.keys_dir / "oprf").glob("*.key"):
         key.unlink()
-    return "http://127.0.0.1:9"
+    return service
 
 
 def test_metrics_add_up_every_gunicorn_worker(core: Core, tmp_path: Path) -> None:
@@ -45,12 +46,14 @@ def test_metrics_add_up_every_gunicorn_worker(core: Core, tmp_path: Path) -> Non
         pytest.skip("--production refuses SQLite (tests/test_serving.py shows it)")
     settings = core.settings
     port = free_port()
-    with private_redis(tmp_path) as store:
+    service_dir = _holding_only_b(settings, tmp_path)
+    with private_redis(tmp_path) as store, running_service(
+            service_dir, tmp_path / "service.log") as service:
         env = {**os.environ, "BROKER_HOME": str(settings.home),
                "BROKER_DATABASE_URL": settings.database_url,
                "BROKER_POLICY_DIR": str(settings.policy_dir), "BROKER_REDIS_URL": store.url,
                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-               "BROKER_PSEUDONYM_SERVICE_URL": _holding_only_b(settings, tmp_path)}
+               "BROKER_PSEUDONYM_SERVICE_URL": service.base}
         command = [sys.executable, "-c", "from broker.cli import main; main()", "serve",
                    "--production", "--workers", "2", "--port", str(port)]
         with server_process(command, env, tmp_path / "server.log", port) as server:
