@@ -21,8 +21,8 @@ Rules this module guarantees:
   answers the question. Known gap: while a request that will be refused holds its nonce
   uncommitted, a byte-identical replay waits on that row; the refusal's rollback frees it, so
   the replay can pass once (the original never acted). Writing the nonce in a short transaction
-  of its own before the unit of work closes this. :func:`purge_expired` (the housekeeping) deletes the rows
-  whose signatures can no longer be accepted.
+  of its own before the unit of work closes this. :func:`purge_expired` (the housekeeping)
+  deletes the rows whose signatures can no longer be accepted.
 - :class:`InMemoryReplayCache` (for tests and benchmarks of the signature code, one process) is
   thread-safe and prunes expired entries as it goes, so memory is bounded by the requests of one
   validity window; a hard ``max_entries`` cap turns a flood into refusals (fail closed), never
