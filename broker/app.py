@@ -32,6 +32,7 @@ from broker.callers.keys import OrganisationKeys, load_response_key
 from broker.config import Settings
 from broker.core import Core
 from broker.logs import configure_logging
+from broker.notifications.notices import InboxNotices
 from broker.ops import views as ops
 from broker.outages import OUTAGE_ERRORS, is_outage
 from broker.policy.services import PolicyWatcher, record_policy_in_force
@@ -50,8 +51,9 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
                **overrides: Any) -> Flask:
     """Build the Flask app on ``core`` (or a new core from ``settings``/the environment)."""
     if core is None:
-        core = Core(settings or Settings.from_env())
+        core = Core(settings or Settings.from_env(), notices=InboxNotices())
     core.keystore.check()
+    core.check_wired()  # a core without notices fails here, not at its first registration
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=read_secret(core.settings.instance_dir),

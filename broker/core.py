@@ -2,8 +2,11 @@
 
 ``Core`` holds what a service needs: settings, the session factory, the key store, the matching-key
 maker, the pseudonym service, and the backends behind the interfaces of :mod:`broker.interfaces`
-(the clock, the password hasher, the notifier), chosen in one place (:mod:`broker.composition`).
-It is built once by ``create_app`` or the CLI; tests build it on a temporary directory.
+(the clock, the password hasher, the notifier), chosen in one place (:mod:`broker.composition`),
+and the notices the registry hands over (:class:`broker.interfaces.Notices`), which the
+composition root (``create_app``, the ``broker`` command) hands in: written by
+:mod:`broker.notifications`, which sits above the core and the registry. It is built once by
+``create_app`` or the CLI; tests build it on a temporary directory.
 
 Rules of the unit of work (:class:`UnitOfWork`, STYLE habit 3), which every door opens once per
 request and hands to the services:
@@ -38,7 +41,7 @@ from typing import Any, NoReturn
 
 from broker_primitives.blinding import Evaluation, Pseudonym, pseudonymise
 from broker_primitives.identifiers import Identifier
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Integer, String, column, select, table
 from sqlalchemy.orm import Session
 
 from broker.audit.checkpoints import NoteKey, load_audit_key
@@ -47,7 +50,7 @@ from broker.clock import LOCAL_ZONE, Clock, local_date
 from broker.composition import components
 from broker.config import Settings
 from broker.db import make_engine, make_session_factory, unit_of_work
-from broker.interfaces import Notifier, PasswordHasher
+from broker.interfaces import Notices, Notifier, NotWired, PasswordHasher
 from broker.metrics import QUOTA_REFUSALS
 from broker.outages import PseudonymServiceUnavailable
 from broker.policy import Policy, PolicyHolder
@@ -64,10 +67,15 @@ from broker.pseudonyms.quota import (
     used_on,
 )
 from broker.pseudonyms.service import PseudonymService
-from broker.registry.models import Organisation
 
 # A charge that no quota refuses: an evaluation already made is paid for after a refusal.
 UNCAPPED = 2**31 - 1
+
+# The organisations as the quota reads them: each one's code and type. The table is the
+# registry's (broker.registry.models.Organisation), which sits above the core: the core names
+# the columns it reads instead of importing it (tests/test_composition.py holds them alike).
+ORGANISATIONS = table("organisations", column("id", Integer), column("identifier", String),
+                      column("org_type", String))
 
 
 @dataclass(frozen=True)
@@ -257,7 +265,7 @@ class Core:
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  passwords: PasswordHasher | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, notices: Notices | None = None) -> None:
         # Production keeps k out of this process (DESIGN): refused before anything starts.
         remote.refuse_readable_k(settings)
         self.settings = settings
@@ -266,6 +274,8 @@ class Core:
         self.clock: Clock = chosen.clock
         self.passwords: PasswordHasher = chosen.passwords
         self.notifier: Notifier = chosen.notifier
+        # Written by broker.notifications, above the core: the composition root hands it in.
+        self._notices = notices
         self.engine = make_engine(settings.database_url)
         self.sessions = make_session_factory(self.engine)
         remote_k = settings.pseudonym_service_url is not None
@@ -283,20 +293,35 @@ class Core:
         """The sharing policy in force."""
         return self.policies.current()
 
+    @property
+    def notices(self) -> Notices:
+        """Where a change's notices are written, in its transaction. A core built without
+        them raises :class:`NotWired` here, so a change that owes notices fails (and its unit of
+        work rolls back) rather than leave them unsent."""
+        if self._notices is None:
+            raise NotWired("this core was built without notices (Core(notices=...)): "
+                           "the composition root hands them in")
+        return self._notices
+
+    def check_wired(self) -> None:
+        """Raise :class:`NotWired` unless the composition root handed in what only it can
+        (the notices): a door refuses to start on a core that would fail its first change."""
+        _ = self.notices
+
     def org_type(self, connection: Connection, organisation_id: int) -> str:
         """The type of an organisation; cached, as a type never changes once created."""
         cached = self._org_types.get(organisation_id)
         if cached is None:
             cached = connection.execute(
-                select(Organisation.org_type).where(Organisation.id == organisation_id)
+                select(ORGANISATIONS.c.org_type).where(ORGANISATIONS.c.id == organisation_id)
             ).scalar_one()
             self._org_types[organisation_id] = cached
         return cached
 
     def org_ref(self, connection: Connection, organisation_id: int) -> tuple[str, str]:
         """An organisation's code and type (for the pseudonym service)."""
-        code: str = connection.execute(select(Organisation.identifier).where(
-            Organisation.id == organisation_id)).scalar_one()
+        code: str = connection.execute(select(ORGANISATIONS.c.identifier).where(
+            ORGANISATIONS.c.id == organisation_id)).scalar_one()
         return code, self.org_type(connection, organisation_id)
 
     def begin(self) -> UnitOfWork:

@@ -7,6 +7,10 @@ The core (:class:`broker.core.Core`) holds one of each, chosen in one place
   sessions and periods;
 - the password hasher (:class:`PasswordHasher`): the web sign-in's passwords;
 - the notifier (:class:`Notifier`): how a webhook or an e-mail leaves the broker;
+- the notices (:class:`Notices`): the inbox messages a change makes, written in its own
+  transaction (the registry hands them over; :mod:`broker.notifications` writes them, and the
+  composition root — ``create_app``, the ``broker`` command — hands its writer to the core:
+  a core given none refuses every change that would notify, :class:`NotWired`);
 - the key store: the pseudonym keys (``broker.pseudonyms.keys.FileKeyStore``; its interface
   belongs to the pseudonym service, which is made its own process).
 """
@@ -16,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Protocol
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 
 class PasswordHasher(Protocol):
@@ -52,4 +59,35 @@ class Notifier(Protocol):
 
     def send_email(self, mail: EmailMessage, smtp_url: str, timeout: float) -> None:
         """Send ``mail`` through the relay of ``smtp_url``; :class:`NotifierError` otherwise."""
+        ...
+
+
+class NotWired(RuntimeError):
+    """A backend the composition root must hand to the core was not handed in: a defect of the
+    wiring, never a person's mistake. The change that needed it fails and its unit of work is
+    rolled back (nothing is done without the notices it owes)."""
+
+
+class Notices(Protocol):
+    """Writes the inbox messages a change makes (and queues the e-mails and webhooks that
+    announce them) on the caller's connection, so that they commit with the change and its
+    audit event, or not at all. The registry hands its notices over through this; the
+    notifications package, above the registry, implements it (``InboxNotices``)."""
+
+    def notify(self, connection: Connection, *, professional_id: int, kind: str,
+               reference: str, organisation_id: int,
+               webhook_event: Mapping[str, object] | None = None) -> None:
+        """One message of ``kind`` about ``reference`` (a public id of the receiver's own side)
+        for the professional; ``webhook_event`` adds scalar fields to its webhook."""
+        ...
+
+    def notify_auditors(self, connection: Connection, *, kind: str, reference: str
+                        ) -> list[int]:
+        """One message of ``kind`` for every active auditor; the ids of the auditors told."""
+        ...
+
+    def notify_new_matches(self, session: Session, involvement_id: int) -> list[str]:
+        """Tell the contacts of other organisations' active involvements on the household of
+        the involvement just registered (and flushed) in ``session``, as far as the policy lets
+        them learn of it; the public ids of the involvements told."""
         ...

@@ -45,6 +45,7 @@ from broker.cli.jobs import Job, checkpoint_wal, uses_wal
 from broker.cli.worker import Worker
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.policy import load_policy
 from broker.registry.candidates import MATCHES
 from broker.registry.lookups import Evidence, LookupService
@@ -74,7 +75,7 @@ class Bench:
                "BROKER_POLICY_DIR": str(Path(__file__).resolve().parents[1] / "policies")}
         if database_url:
             env["BROKER_DATABASE_URL"] = database_url
-        self.core = Core(Settings.from_env(env))
+        self.core = Core(Settings.from_env(env), notices=InboxNotices())
         initialise(self.core, Actor.operator("bench"))
         if uses_wal(self.core):  # as beside a served broker: the worker's WAL job
             wal = Worker(self.core, [Job("sqlite-wal", 0.5, checkpoint_wal, quiet=True)])

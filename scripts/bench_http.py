@@ -62,6 +62,7 @@ from broker.audit.services import Actor
 from broker.callers.keys import OrganisationKeys
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.registry.services import NewInvolvement, RegistryService
 from broker.serving import CONFIG_MODULE
 from broker.setup import initialise
@@ -332,7 +333,7 @@ def run_store(args: argparse.Namespace, store: str, keys: int, clients: list[int
         env.pop("BROKER_DATABASE_URL", None)
         if database_url:
             env["BROKER_DATABASE_URL"] = database_url
-        core = Core(Settings.from_env(env))
+        core = Core(Settings.from_env(env), notices=InboxNotices())
         try:
             initialise(core, Actor.operator("bench"))
             bsns = valid_bsns(2 * REGISTERED_BSNS, seed=keys)

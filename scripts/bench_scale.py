@@ -52,6 +52,7 @@ from sqlalchemy import func, select, text
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.registry.lookups import Evidence, LookupService
 from broker.registry.models import Involvement, Professional
 from broker.registry.rotation import run_rotation, start_or_resume
@@ -91,7 +92,7 @@ class Scale:
     def __init__(self, server: PrivatePostgres, home: Path, lookups: int) -> None:
         env = {"BROKER_HOME": str(home), "BROKER_POLICY_DIR": str(ROOT / "policies"),
                "BROKER_DATABASE_URL": server.url}
-        self.core = Core(Settings.from_env(env))
+        self.core = Core(Settings.from_env(env), notices=InboxNotices())
         self.operator = Actor.operator("bench")
         initialise(self.core, self.operator)
         self.rng = random.Random(9497)  # noqa: S311 - synthetic households

@@ -21,6 +21,7 @@ from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
 from broker.migrate import upgrade
+from broker.notifications.notices import InboxNotices
 from broker.passwords import Argon2idHasher
 from broker.registry.services import RegistryService
 from broker.setup import initialise
@@ -118,7 +119,8 @@ def settings(tmp_path: Path, database_url: str, policy_path: Path) -> Settings:
 def core(settings: Settings, clock: FakeClock) -> Iterator[Core]:
     """An initialised core: schema, keys, session secret; passwords hashed with argon2id at its
     minimum limits (real hashes, cheap to make: broker.passwords)."""
-    core = Core(settings, clock=clock, passwords=Argon2idHasher.cheapest())
+    core = Core(settings, clock=clock, passwords=Argon2idHasher.cheapest(),
+                notices=InboxNotices())
     initialise(core, Actor.operator("test"))
     yield core
     core.dispose()

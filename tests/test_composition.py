@@ -7,9 +7,10 @@ from nacl import pwhash
 
 from broker.clock import utcnow
 from broker.composition import components
-from broker.core import Core
+from broker.core import ORGANISATIONS, Core
 from broker.notifier import NetworkNotifier
 from broker.passwords import Argon2idHasher
+from broker.registry.models import Organisation
 
 
 def test_the_production_choices() -> None:
@@ -34,3 +35,12 @@ def test_the_test_suites_hasher_makes_real_argon2id_hashes() -> None:
 def test_the_core_signs_in_with_the_hasher_it_was_given(core: Core) -> None:
     assert isinstance(core.passwords, Argon2idHasher)
     assert core.passwords.memlimit == pwhash.argon2id.MEMLIMIT_MIN  # tests/conftest.py's choice
+
+
+def test_the_cores_view_of_the_organisations_is_the_registrys_table() -> None:
+    # The quota reads an organisation's code and type without importing the registry, which
+    # sits above the core: the table and columns it names must be the registry's own.
+    table = Organisation.__table__
+    assert ORGANISATIONS.name == table.name
+    for column in ORGANISATIONS.c:
+        assert column.type.python_type is table.c[column.name].type.python_type

@@ -35,6 +35,7 @@ from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core, UnitOfWork
 from broker.errors import BrokerError
+from broker.notifications.notices import InboxNotices
 from broker.policy.diff import InvolvementPair
 from broker.registry.services import RegistryService
 
@@ -62,7 +63,7 @@ class Context:
     def core(self) -> Core:
         """The core, built on first use from the ``BROKER_*`` settings."""
         if self._core is None:
-            self._core = Core(Settings.from_env())
+            self._core = Core(Settings.from_env(), notices=InboxNotices())
         return self._core
 
     def close(self) -> None:

@@ -3,7 +3,8 @@ and ended; only matching keys and who is involved are stored, never an identifie
 
 An involvement ends at most the policy's ``involvement_max_months`` after it starts or is
 renewed; the default is ``involvement_default_months`` (Jeugdwet §7.1.4: at most two years).
-A new involvement notifies those whose policy lets them learn of it."""
+A new involvement notifies those whose policy lets them learn of it, through the core's
+notices (:class:`broker.interfaces.Notices`), in the registration's transaction."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from sqlalchemy.orm import aliased
 from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event
 from broker.errors import Conflict, ValidationError
-from broker.notifications.services import notify_new_matches
 from broker.policy.diff import InvolvementPair
 from broker.pseudonyms.matching import StoredKey
 from broker.registry.common import ServiceBase
@@ -148,10 +148,11 @@ class Involvements(ServiceBase):
             session.add(involvement)
             involvements.append((involvement, keys))
         session.flush()
+        notices = self.core.notices  # none wired: the registration fails, nothing is kept
         for involvement, keys in involvements:
             # Other organisations' contacts on the household learn of it, as far as the
             # policy allows; who was told is part of this registration's event.
-            notified = notify_new_matches(session, self.core, involvement)
+            notified = notices.notify_new_matches(session, involvement.id)
             record_event(
                 session, actor, Event.INVOLVEMENT_REGISTERED, organisation_id=org.id,
                 purpose=involvement.purpose, subjects=_subjects(keys),

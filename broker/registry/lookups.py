@@ -178,10 +178,12 @@ class LookupService:
                     to_notify.append(candidate)
         # The look-up stage's obligations (broker.policy.obligations), carried out here, in
         # this transaction; the event lists only what was done.
-        notified = notify_holders(connection, policy, org_id, requester_type, to_notify)
+        notices = self.core.notices  # none wired: the look-up fails, it tells no one
+        notified = notify_holders(notices, connection, policy, org_id, requester_type,
+                                  to_notify)
         flagged = basis == VITAL_INTEREST or any(_carries(d, FLAG_FOR_REVIEW)
                                                  for d in decided)
-        auditors = flag_for_review(connection, lookup_id) if flagged else []
+        auditors = flag_for_review(notices, connection, lookup_id) if flagged else []
         record_event(
             connection, actor, Event.LOOKUP_PERFORMED, event_id=lookup_id, purpose=purpose,
             legal_basis=basis, policy_version=policy.version,
@@ -241,10 +243,11 @@ class LookupService:
         else of the request; every use of vital interest is flagged for review, refused or
         not), then raise ``refusal``."""
         flagged = basis == VITAL_INTEREST
+        notices = self.core.notices  # none wired: fail before anything is undone
         event_id = time_ordered_uuid()
         self.uow.undo()
         connection = self.uow.connection
-        auditors = flag_for_review(connection, event_id) if flagged else []
+        auditors = flag_for_review(notices, connection, event_id) if flagged else []
         record_event(
             connection, actor, Event.LOOKUP_REFUSED, event_id=event_id, outcome="refused",
             at=self.uow.now(),

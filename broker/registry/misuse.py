@@ -16,7 +16,8 @@ Rules this module guarantees:
   ``volume_lookups_per_organisation``) within its window raises a flag in the same transaction:
   an ``audit:misuse_flagged`` event (what, whose, how many, the threshold and window, the
   look-up that reached it) and a message in every active auditor's inbox, referring to that
-  event. Only a count this look-up raised can be flagged.
+  event (handed to the core's notices, :class:`broker.interfaces.Notices`). Only a count this
+  look-up raised can be flagged.
 - One flag per professional or organisation and kind per window: the minute of a flag is
   marked, and no new flag is raised while a marked minute lies within the window. A count that
   stays high raises a new flag once the previous one has left the window.
@@ -42,7 +43,6 @@ from broker.audit.models import MisuseCount
 from broker.audit.services import Actor, record_event
 from broker.core import Core, UnitOfWork
 from broker.db import Prepared
-from broker.notifications.services import notify_auditors
 from broker.policy.model import Misuse
 
 FISHING = "fishing"
@@ -120,6 +120,7 @@ def count_lookup(connection: Connection, core: Core, actor: Actor, organisation_
     """Count one look-up (``fishing``: the organisation is not registered on the household)
     and raise the flags it makes reach a threshold; returns their audit event ids."""
     misuse = core.policy().misuse
+    notices = core.notices  # none wired: the look-up fails rather than flag no one
     minute = minute_of(core.now())
     who = counted_actor(actor)
     params = {PROFESSIONAL: who, ORGANISATION: str(organisation_id), "minute": minute}
@@ -145,7 +146,7 @@ def count_lookup(connection: Connection, core: Core, actor: Actor, organisation_
                 "kind": KINDS[scope], "actor": who, "lookups": int(lookups),
                 "threshold": threshold.lookups, "window_minutes": threshold.window_minutes,
                 "lookup_event": lookup_id})
-        notify_auditors(connection, kind="misuse_flag", reference=event.event_id)
+        notices.notify_auditors(connection, kind="misuse_flag", reference=event.event_id)
         raised.append(event.event_id)
     return raised
 

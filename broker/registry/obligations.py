@@ -4,9 +4,11 @@
 
 Rules this module guarantees:
 
-- Each executor runs inside the look-up's transaction, on its connection, before the look-up's
-  audit event is written, and returns what it did; the event lists an obligation only when it
-  was carried out, and says in its details what was done. A rolled-back look-up tells no one.
+- Each executor runs inside the look-up's transaction, before the look-up's audit event is
+  written: it hands its messages to the core's notices (:class:`broker.interfaces.Notices`,
+  which :mod:`broker.notifications` writes on the look-up's connection) and returns what it
+  did; the event lists an obligation only when it was carried out, and says in its details
+  what was done. A rolled-back look-up tells no one.
 - :func:`notify_holders` (``notify_holder``): the contact professional of each disclosed holder
   involvement whose deciding rule carries the obligation gets one inbox message of kind
   ``lookup_notice``, whose reference is the holder's *own* involvement id, announced by e-mail
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, select
 
-from broker.notifications.services import notify, notify_auditors
+from broker.interfaces import Notices
 from broker.policy import Policy
 from broker.policy.model import Reveal
 from broker.registry.candidates import Candidate
@@ -37,8 +39,9 @@ def holder_may_learn(policy: Policy, holder_type: str, asker_type: str, purpose:
     return policy.unasked_reveal(holder_type, asker_type, purpose)
 
 
-def notify_holders(connection: Connection, policy: Policy, asker_organisation_id: int,
-                   asker_type: str, holders: Sequence[Candidate]) -> list[str]:
+def notify_holders(notices: Notices, connection: Connection, policy: Policy,
+                   asker_organisation_id: int, asker_type: str, holders: Sequence[Candidate]
+                   ) -> list[str]:
     """Tell the contact professional of each of ``holders`` (disclosed matches whose rule
     carries ``notify_holder``) that an organisation looked up their household.
 
@@ -60,14 +63,14 @@ def notify_holders(connection: Connection, policy: Policy, asker_organisation_id
                     select(Organisation.identifier)
                     .where(Organisation.id == asker_organisation_id)).scalar_one()
             data["asker_organisation"] = asker_code
-        notify(connection, professional_id=holder.professional_id, kind="lookup_notice",
-               reference=holder.involvement_id, organisation_id=holder.organisation_id,
-               webhook_event=data)
+        notices.notify(connection, professional_id=holder.professional_id,
+                       kind="lookup_notice", reference=holder.involvement_id,
+                       organisation_id=holder.organisation_id, webhook_event=data)
         notified.append(holder.involvement_id)
     return notified
 
 
-def flag_for_review(connection: Connection, event_id: str) -> list[int]:
+def flag_for_review(notices: Notices, connection: Connection, event_id: str) -> list[int]:
     """Tell every active auditor at once that event ``event_id`` is flagged for review (the
     caller's event carries the flag). Returns the ids of the auditors told."""
-    return notify_auditors(connection, kind="review_flag", reference=event_id)
+    return notices.notify_auditors(connection, kind="review_flag", reference=event_id)

@@ -40,6 +40,7 @@ from broker.app import create_app
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.setup import initialise
 from tests.api.door import ORIGIN, Door
 from tests.api.live import broker_public_key, enrol
@@ -99,7 +100,7 @@ def fuzzed(request: pytest.FixtureRequest) -> Iterator[Fuzzed]:
             "BROKER_HOME": home, "BROKER_DATABASE_URL": url,
             "BROKER_POLICY_DIR": str(OPEN_POLICY),
             "BROKER_API_ORG_RATE": "1000000/minute", "BROKER_API_IP_RATE": "1000000/minute"}),
-            clock=lambda: datetime.now(UTC))
+            clock=lambda: datetime.now(UTC), notices=InboxNotices())
         initialise(core, Actor.operator("test"))
         org = enrol(core, "vt-a", "veilig_thuis")
         yield Fuzzed(core, Door(create_app(core=core), org))

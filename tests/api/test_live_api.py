@@ -20,6 +20,7 @@ from broker.callers.idempotency import purge_records
 from broker.callers.models import IdempotencyRecord
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.registry.models import Involvement
 from broker.setup import initialise
 from tests.api.live import Organisation, call, enrol, send, serve, signed
@@ -157,7 +158,7 @@ def _core_with(tmp_path: Path, clock: FakeClock, **overrides: Any) -> Core:
     settings = Settings.from_env({"BROKER_HOME": str(tmp_path),
                                   "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
                                   "BROKER_POLICY_DIR": str(overrides.pop("policy", OPEN_POLICY))})
-    core = Core(settings.with_overrides(**overrides), clock=clock)
+    core = Core(settings.with_overrides(**overrides), clock=clock, notices=InboxNotices())
     initialise(core, Actor.operator("test"))
     return core
 

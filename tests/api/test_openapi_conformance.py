@@ -27,6 +27,7 @@ from broker.app import create_app
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.setup import initialise
 from tests.api.live import Organisation, enrol, serve
 from tests.conftest import OPEN_POLICY
@@ -77,7 +78,7 @@ def live() -> Iterator[tuple[str, Organisation]]:
         core = Core(Settings.from_env({
             "BROKER_HOME": home, "BROKER_POLICY_DIR": str(policy),
             "BROKER_API_ORG_RATE": "1000000/minute", "BROKER_API_IP_RATE": "1000000/minute"}),
-            clock=lambda: datetime.now(UTC))
+            clock=lambda: datetime.now(UTC), notices=InboxNotices())
         initialise(core, Actor.operator("test"))
         org = enrol(core, "vt-a", "veilig_thuis")
         with serve(create_app(core=core)) as base:

@@ -32,6 +32,7 @@ from broker.app import create_app
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.setup import initialise
 from tests.api.live import Organisation, broker_public_key, enrol, send, serve, signed
 from tests.api.processes import gunicorn
@@ -68,7 +69,8 @@ def live(request: pytest.FixtureRequest) -> Iterator[Live]:
     """The broker behind Werkzeug's development server or behind gunicorn (one per module)."""
     with tempfile.TemporaryDirectory() as home:
         core = Core(Settings.from_env({"BROKER_HOME": home,
-                                       "BROKER_POLICY_DIR": str(OPEN_POLICY)}))
+                                       "BROKER_POLICY_DIR": str(OPEN_POLICY)}),
+                    notices=InboxNotices())
         initialise(core, Actor.operator("test"))
         org = enrol(core, "vt-a", "veilig_thuis")
         if request.param == "werkzeug":

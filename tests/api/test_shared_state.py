@@ -19,6 +19,7 @@ from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.setup import initialise
 from tests.api.live import Organisation, call, enrol, send, serve, signed
 from tests.api.test_live_api import matching_key
@@ -30,7 +31,7 @@ def _core(tmp_path: Path, clock: FakeClock, policy: Path = OPEN_POLICY, **overri
     settings = Settings.from_env({"BROKER_HOME": str(tmp_path),
                                   "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
                                   "BROKER_POLICY_DIR": str(policy)})
-    core = Core(settings.with_overrides(**overrides), clock=clock)
+    core = Core(settings.with_overrides(**overrides), clock=clock, notices=InboxNotices())
     initialise(core, Actor.operator("test"))
     return core
 
@@ -51,7 +52,8 @@ def _to(base: str, captured: tuple[str, dict[str, str], bytes]) -> httpx.Respons
 def test_another_worker_refuses_a_replay_without_redis(tmp_path: Path, clock: FakeClock) -> None:
     first = _core(tmp_path, clock)
     vt = enrol(first, "vt-a", "veilig_thuis")
-    second = Core(first.settings, clock=clock)  # a second worker process on the same database
+    # a second worker process on the same database
+    second = Core(first.settings, clock=clock, notices=InboxNotices())
     with serve(create_app(core=first)) as one, serve(create_app(core=second)) as two:
         captured = _inbox(one, vt)
         assert _to(one, captured).status_code == 200
@@ -69,7 +71,7 @@ def test_a_restarted_broker_refuses_a_replay(tmp_path: Path, clock: FakeClock) -
         captured = _inbox(base, vt)
         assert _to(base, captured).status_code == 200
     before.dispose()
-    after = Core(before.settings, clock=clock)  # the embedded broker started again
+    after = Core(before.settings, clock=clock, notices=InboxNotices())  # started again
     with serve(create_app(core=after)) as base:
         replayed = _to(base, captured)
     assert replayed.json()["type"] == "urn:broker:problem:signature-replayed"

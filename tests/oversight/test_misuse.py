@@ -132,6 +132,27 @@ def test_fishing_is_flagged_at_the_tenth_lookup_without_a_registration(
 
 
 @pytest.mark.usefixtures("world")
+def test_a_rolled_back_lookup_raises_no_flag_and_tells_no_auditor(
+        core: Core, registry: RegistryService) -> None:
+    # The flag, its event and the auditors' messages are written in the look-up's transaction:
+    # a look-up whose answer then fails leaves none of them, nor its count.
+    gp = professional(registry, "huisartsen-oost")
+    others = core.pseudonymise(OPERATOR, A.identifiers())
+    for _ in range(9):
+        look_up(core, gp, others)
+    with pytest.raises(RuntimeError, match="answer"), core.unit_of_work() as uow:
+        LookupService(uow).lookup(gp, pseudonyms=others, purpose="safety_assessment",
+                                  basis="legal_task", evidence=STATUTE)
+        assert uow.session.scalars(select(InboxMessage.reference).where(
+            InboxMessage.kind == "misuse_flag")).all()  # told, in this transaction
+        raise RuntimeError("the answer could not be sent")
+    assert flag_messages(core) == [] and flag_events(core) == []
+    tenth = look_up(core, gp, others)  # the tenth after all
+    (event,) = flag_events(core)
+    assert event.details["lookup_event"] == tenth and flag_messages(core) == [event.event_id]
+
+
+@pytest.mark.usefixtures("world")
 def test_a_case_system_is_counted_for_the_professional_it_acts_for(
         core: Core, registry: RegistryService) -> None:
     org = registry.get_organisation("ggz-centraal")

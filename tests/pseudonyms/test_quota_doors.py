@@ -21,6 +21,7 @@ from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.callers.keys import OrganisationKeys
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.registry.services import RegistryService
 from tests.api.live import Organisation, call, serve
 from tests.conftest import OPEN_POLICY, FakeClock
@@ -57,7 +58,7 @@ def school(core: Core, registry: RegistryService) -> Organisation:
 @contextmanager
 def restarted(core: Core, clock: FakeClock) -> Iterator[Core]:
     """Another process on the same database (a restart, or one more worker)."""
-    other = Core(core.settings, clock=clock)
+    other = Core(core.settings, clock=clock, notices=InboxNotices())
     try:
         yield other
     finally:

@@ -28,6 +28,7 @@ from broker.clock import local_date, utcnow
 from broker.config import Settings
 from broker.core import Core
 from broker.errors import ConfigurationError
+from broker.notifications.notices import InboxNotices
 from broker.outages import PseudonymServiceUnavailable
 from broker.pseudonym_service import home
 from broker.pseudonym_service.store import day_totals
@@ -87,7 +88,7 @@ def service(service_dir: Path, tmp_path: Path, broker_settings: Settings
 def remote_core(broker_settings: Settings, service: ServiceProcess) -> Iterator[Core]:
     """A broker core in remote mode: it holds b, and only the public half of k."""
     settings = broker_settings.with_overrides(pseudonym_service_url=service.base)
-    core = Core(settings)
+    core = Core(settings, notices=InboxNotices())
     initialise(core, Actor.operator("test"))
     yield core
     core.dispose()
@@ -210,7 +211,7 @@ def test_production_starts_a_broker_that_holds_only_b(broker_settings: Settings,
                                                        service: ServiceProcess) -> None:
     settings = broker_settings.with_overrides(pseudonym_service_url=service.base,
                                               production=True)
-    core = Core(settings)
+    core = Core(settings, notices=InboxNotices())
     try:
         initialise(core, Actor.operator("test"))
         assert create_app(core=core, TESTING=True).test_client().get("/login").status_code == 200

@@ -18,6 +18,7 @@ from broker.api.openapi import DOCS_STYLE
 from broker.app import create_app
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.registry.services import RegistryService
 from tests.conftest import FakeClock
 from tests.factories import make_member
@@ -123,7 +124,7 @@ def make_app(core: Core, clock: FakeClock) -> Iterator[AppMaker]:
         settings = Settings.from_env({"BROKER_HOME": str(core.settings.home),
                                       "BROKER_DATABASE_URL": core.settings.database_url,
                                       "BROKER_POLICY_DIR": str(core.settings.policy_dir), **env})
-        made.append(Core(settings, clock=clock))
+        made.append(Core(settings, clock=clock, notices=InboxNotices()))
         return create_app(core=made[-1], TESTING=True)
 
     yield make

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from broker.app import create_app
 from broker.audit.models import AuditEvent
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.oversight.refusals import flush_tallies
 from broker.registry.models import Organisation
 from broker.registry.services import RegistryService
@@ -86,7 +87,8 @@ def test_an_anonymous_csrf_failure_is_counted(client: FlaskClient, core: Core, c
 @pytest.fixture
 def limited(core: Core) -> Iterator[FlaskClient]:
     """A web app that allows 5 requests a minute per address and page."""
-    narrow = Core(core.settings.with_overrides(api_ip_rate="5/minute"), clock=core.clock)
+    narrow = Core(core.settings.with_overrides(api_ip_rate="5/minute"), clock=core.clock,
+                  notices=InboxNotices())
     yield create_app(core=narrow, TESTING=True).test_client()
     narrow.dispose()
 
