@@ -122,6 +122,7 @@ class Involvements(ServiceBase):
         epochs: tuple[int, int],
     ) -> list[InvolvementInfo]:
         session = self.session
+        notices = self.core.notices  # none wired (NotWired): nothing is registered
         if self.core.keystore.stamp() != epochs:
             raise _KeysChanged
         org = self._organisation(session, organisation)
@@ -148,7 +149,6 @@ class Involvements(ServiceBase):
             session.add(involvement)
             involvements.append((involvement, keys))
         session.flush()
-        notices = self.core.notices  # none wired: the registration fails, nothing is kept
         for involvement, keys in involvements:
             # Other organisations' contacts on the household learn of it, as far as the
             # policy allows; who was told is part of this registration's event.
