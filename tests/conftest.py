@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
 from broker.app import create_app
 from broker.audit.services import Actor
@@ -25,6 +23,7 @@ from broker.notifications.notices import InboxNotices
 from broker.passwords import Argon2idHasher
 from broker.registry.services import RegistryService
 from broker.setup import initialise
+from tests.pg_schemas import MigratedSchemas
 from tests.services import postgres_url
 from tests.uow import committed
 
@@ -75,29 +74,33 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_schemas() -> Iterator[MigratedSchemas]:
+    """This test session's record of the migrations on the PostgreSQL test server (made on first
+    use), which each test replays into a schema of its own (tests/pg_schemas.py)."""
+    schemas = MigratedSchemas(postgres_url())
+    try:
+        schemas.record()
+        yield schemas
+    finally:
+        schemas.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path,
                  migrated_sqlite: Path) -> Iterator[str]:
     """A fresh database at the newest schema revision, holding nothing else: a copy of the
-    session's migrated SQLite file, or a new (empty) schema on the PostgreSQL server."""
+    session's migrated SQLite file, or a new schema on the PostgreSQL server into which the
+    session's recorded migrations are replayed (tests/pg_schemas.py)."""
     if request.param == "sqlite":
         path = tmp_path / "broker.db"
         shutil.copyfile(migrated_sqlite, path)
         path.chmod(0o600)
         yield f"sqlite:///{path}"
         return
-    base = postgres_url()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    schemas: MigratedSchemas = request.getfixturevalue("postgres_schemas")
+    with schemas.schema() as url:
+        yield url
 
 
 @pytest.fixture

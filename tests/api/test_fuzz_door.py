@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,8 +30,6 @@ from broker_primitives.httpsig.signatures import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from werkzeug.test import TestResponse
 
 from broker.api.schemas import b64url
@@ -45,7 +42,7 @@ from broker.setup import initialise
 from tests.api.door import ORIGIN, Door
 from tests.api.live import broker_public_key, enrol
 from tests.conftest import OPEN_POLICY
-from tests.services import postgres_url
+from tests.pg_schemas import MigratedSchemas
 
 FUZZ = settings(max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -95,7 +92,7 @@ class Fuzzed:
                                                                 marks=pytest.mark.postgres)])
 def fuzzed(request: pytest.FixtureRequest) -> Iterator[Fuzzed]:
     """One broker per database for the whole module (hypothesis sends many requests)."""
-    with tempfile.TemporaryDirectory() as home, _database(request.param, Path(home)) as url:
+    with tempfile.TemporaryDirectory() as home, _database(request, Path(home)) as url:
         core = Core(Settings.from_env({
             "BROKER_HOME": home, "BROKER_DATABASE_URL": url,
             "BROKER_POLICY_DIR": str(OPEN_POLICY),
@@ -108,23 +105,14 @@ def fuzzed(request: pytest.FixtureRequest) -> Iterator[Fuzzed]:
 
 
 @contextmanager
-def _database(kind: str, home: Path) -> Iterator[str]:
-    """A SQLite file, or a fresh schema on the PostgreSQL test server."""
-    if kind == "sqlite":
+def _database(request: pytest.FixtureRequest, home: Path) -> Iterator[str]:
+    """A SQLite file, or a migrated schema of its own on the PostgreSQL test server."""
+    if request.param == "sqlite":
         yield f"sqlite:///{home / 'broker.db'}"
         return
-    base = postgres_url()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(base).update_query_dict(
-            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    schemas: MigratedSchemas = request.getfixturevalue("postgres_schemas")
+    with schemas.schema() as url:
+        yield url
 
 
 def answered_well(fuzzed: Fuzzed, response: TestResponse, method: str, path: str,
