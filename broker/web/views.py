@@ -24,7 +24,6 @@ from werkzeug.wrappers import Response
 from broker.audit.services import Actor
 from broker.door import current_core, uow
 from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, ACCESS_PROFESSIONAL
-from broker.registry.services import RegistryService
 from broker.web import sessions as web_sessions
 from broker.web.access import role_required
 from broker.web.i18n import LANGUAGES, current_language, gettext
@@ -32,11 +31,6 @@ from broker.web.refusals import refuse_csrf, signed_in_actor
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
-
-def registry() -> RegistryService:
-    """The registry service on this request's unit of work."""
-    return RegistryService(uow())
-
 
 # The main menu of a signed-in professional: (endpoint, message id of its label).
 MENU = (("web.check", "check"), ("web.involvements", "involvements"),
