@@ -18,7 +18,7 @@ from broker.contact.links import LinkService
 from broker.contact.services import ContactService
 from broker.door import failed, uow
 from broker.errors import BrokerError
-from broker.notifications.services import InboxEntry, inbox, mark_read
+from broker.notifications.services import PER_INVOLVEMENT, InboxEntry, inbox, mark_read
 from broker.registry.lookups import Evidence
 from broker.registry.own import own_involvements
 from broker.web import results
@@ -27,9 +27,9 @@ from broker.web.i18n import current_language, gettext
 from broker.web.views import actor, bp, login_required
 
 # Messages that ask the reader to do something come first; messages about one of the
-# organisation's own involvements are grouped under it (by its case reference).
+# organisation's own involvements (the kinds of PER_INVOLVEMENT) are grouped under it (by its
+# case reference).
 ACTIONABLE = ("contact_request", "coordinator_proposal", "inform_review_due")
-PER_INVOLVEMENT = ("new_match", "lookup_notice")
 
 
 def _field(name: str) -> str | None:
