@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from broker.core import Core, UnitOfWork
+from broker.core import Core
 
 T = TypeVar("T")
 
@@ -41,8 +41,3 @@ def in_uow(core: Core, function: Callable[..., T], *args: Any, **kwargs: Any) ->
     """Call ``function(uow, *args, **kwargs)`` in a unit of work of its own, committed."""
     with core.unit_of_work() as uow:
         return function(uow, *args, **kwargs)
-
-
-def uow_of(core: Core) -> UnitOfWork:
-    """A bare unit of work (the caller commits and closes it): for tests of the unit of work."""
-    return core.begin()

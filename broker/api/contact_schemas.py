@@ -189,8 +189,18 @@ class ConsentWithdrawnOut(Schema):
         metadata=doc("How many contact links were revoked with it."))
 
 
+class AboutOut(Schema):
+    """Who a message is about, as far as the policy lets its reader learn it."""
+
+    organisation = fields.String(
+        allow_none=True, required=True,
+        metadata=doc("The organisation's name; null when the policy reveals only its kind."))
+    org_type = fields.String(
+        required=True, metadata=doc("The kind of organisation (a code of the policy)."))
+
+
 class InboxEntryOut(Schema):
-    """A message in a professional's inbox: what happened and to what (no names)."""
+    """A message in a professional's inbox: what happened and to what (no person's name)."""
 
     id = fields.Integer(required=True, metadata=doc("The message's number."))
     kind = fields.String(required=True, metadata=doc("What happened (a code)."))
@@ -201,6 +211,11 @@ class InboxEntryOut(Schema):
     read_at = fields.DateTime(
         allow_none=True, required=True,
         metadata=doc("When it was read; null while unread."))
+    about = fields.Nested(
+        AboutOut, allow_none=True, required=True,
+        metadata=doc("Who a new match is about (the organisation that registered) as far as "
+                     "the policy lets the reader learn it; null when it reveals nothing, and "
+                     "for other kinds. The same as the web inbox shows."))
 
 
 class InboxOut(Schema):

@@ -6,8 +6,10 @@ Rules this module guarantees:
   an active key verifies a request; an unknown and a revoked key are indistinguishable to the
   caller (the resolver answers None for both).
 - Public keys may also be dropped as files ``keys/organisations/<org-code>.<key-id>.pub`` (64 hex
-  characters). They are imported into the database when the app starts; revoking one records the
-  revocation in the database, so the file cannot bring it back.
+  characters). They are imported into the database when the app starts — by each web worker,
+  safely at once: a key is added once, with one event, and a worker that finds it just added
+  goes on; revoking one records the revocation in the database, so the file cannot bring it
+  back.
 - Every change is an audit event in the same transaction.
 - The broker signs its responses with ``keys/api/signing.key`` (an Ed25519 seed, mode 0600);
   ``keys/api/signing.pub`` is what organisations verify responses with.
@@ -23,6 +25,7 @@ from pathlib import Path
 from nacl.exceptions import CryptoError
 from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
@@ -99,6 +102,19 @@ class OrganisationKeys:
     def add(self, actor: Actor, *, organisation: str, key_id: str, public_key: str,
             source: str = "cli") -> KeyInfo:
         """Register an active public key for ``organisation`` under ``key_id``."""
+        added = self._insert(actor, organisation=organisation, key_id=key_id,
+                             public_key=public_key, source=source)
+        if added is None:
+            raise Conflict(f"Key id {key_id!r} is taken (also after revocation).",
+                           f"Sleutel-id {key_id!r} is al gebruikt (ook na intrekking).")
+        return added
+
+    def _insert(self, actor: Actor, *, organisation: str, key_id: str, public_key: str,
+                source: str) -> KeyInfo | None:
+        """Insert the key and its event unless ``key_id`` is taken; None when it is. The insert
+        itself decides (``ON CONFLICT DO NOTHING``), so of several processes adding the same key
+        at once — web workers importing the same file at boot — one adds it and the others
+        find it taken, none fails."""
         if not _KEY_ID.match(key_id):
             raise ValidationError(
                 "A key id is 3-100 characters: letters, digits, '.', '_', ':' or '-'.",
@@ -110,13 +126,14 @@ class OrganisationKeys:
         if org is None:
             raise NotFound(f"There is no organisation with code {organisation!r}.",
                            f"Er is geen organisatie met code {organisation!r}.")
-        if session.scalar(select(OrganisationKey.id).filter_by(key_id=key_id)):
-            raise Conflict(f"Key id {key_id!r} is taken (also after revocation).",
-                           f"Sleutel-id {key_id!r} is al gebruikt (ook na intrekking).")
-        key = OrganisationKey(key_id=key_id, organisation_id=org.id, public_key=raw,
-                              status=KEY_ACTIVE, source=source)
-        session.add(key)
-        session.flush()
+        insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+                  else sqlite.insert)
+        inserted = session.execute(insert(OrganisationKey).values(
+            key_id=key_id, organisation_id=org.id, public_key=raw, status=KEY_ACTIVE,
+            source=source, created_at=self.core.now(),
+        ).on_conflict_do_nothing(index_elements=["key_id"]).returning(OrganisationKey.id))
+        if inserted.scalar() is None:
+            return None
         record_event(session, actor, Event.ORGKEY_ADDED, organisation_id=org.id,
                      details={"key_id": key_id, "source": source})
         return KeyInfo(key_id, org.identifier, raw.hex(), KEY_ACTIVE, source)
@@ -177,13 +194,14 @@ class OrganisationKeys:
             if match["key"] in known:
                 continue
             try:
-                self.add(actor, organisation=match["org"], key_id=match["key"],
-                         public_key=path.read_text(), source="file")
+                added = self._insert(actor, organisation=match["org"], key_id=match["key"],
+                                     public_key=path.read_text(), source="file")
             except BrokerError as exc:
                 # One bad file must not stop the broker; it is reported and left out.
                 log.warning("ignored %s: %s", path.name, exc.message("en"))
                 continue
-            imported.append(match["key"])
+            if added is not None:  # None: another worker imported it just now
+                imported.append(match["key"])
         return imported
 
 

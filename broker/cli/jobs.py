@@ -5,7 +5,8 @@ process (the embedded ``scripts/run`` starts it beside the web server) runs ever
 schedule:
 
 - ``housekeeping``, every 10 s: the counted refusals of finished minutes to the audit log;
-  expired replay nonces and old quota days deleted;
+  expired replay nonces, old quota days and ended web sessions (with the check results they
+  kept) deleted;
 - ``notifications``, every ``BROKER_NOTIFY_INTERVAL`` (2 s): due e-mails and webhooks from the
   outbox delivered (:mod:`broker.notifications.delivery`);
 - ``contact-expiry``, every 60 s: unanswered contact requests past the policy's time expired;
@@ -52,6 +53,7 @@ from broker.oversight.retention import erase_personal_details
 from broker.pseudonyms.quota import purge_days
 from broker.registry.misuse import prune_counts
 from broker.registry.services import RegistryService
+from broker.signin.sessions import forget_ended
 
 Counts = Mapping[str, int]
 HOUSEKEEPING_INTERVAL = 10.0
@@ -70,10 +72,14 @@ class Job:
 
 
 def housekeep(core: Core) -> Counts:
-    """Refusal counts to the audit log; expired nonces and old quota days deleted."""
+    """Refusal counts to the audit log; expired nonces, old quota days and ended web sessions
+    (with the results they kept) deleted."""
+    with core.transaction() as connection:
+        sessions_ended = forget_ended(connection, core.now())
     return {"refusal_events": flush_tallies(core),
             "nonces_purged": purge_expired(core.engine, int(time.time())),
-            "quota_days_purged": purge_days(core.engine, core.today())}
+            "quota_days_purged": purge_days(core.engine, core.today()),
+            "web_sessions_ended": sessions_ended}
 
 
 def deliver(core: Core) -> Counts:

@@ -1,10 +1,12 @@
 """Notification tables: each professional's inbox, and the outbox of e-mails and webhooks.
 
 Inbox messages hold a kind and a reference, never a person's name or an identifier; a new match
-also names the registering organisation (or only its kind) as far as the policy lets the reader
-learn it without asking. The outbox is written in the same transaction as the
-event it announces, so a crash never loses a notification; a deliverer sends it later, with
-retries and exponential back-off.
+also refers to the registering organisation and its involvement, with how much of it the policy
+lets the reader learn without asking (its name, or only its kind, read when the inbox is read).
+A message about an involvement, or for one, is deleted with it (``ON DELETE CASCADE``), so no
+message outlives the retention of the registration it tells of. The outbox is written in the
+same transaction as the event it announces, so a crash never loses a notification; a deliverer
+sends it later, with retries and exponential back-off.
 """
 
 from __future__ import annotations
@@ -30,10 +32,18 @@ class InboxMessage(Base):
     reference: Mapped[str] = mapped_column(String(64))  # public id of the request, link, …
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Who the message is about, as far as the policy lets the receiver learn it (a new match:
-    # the registering organisation's name, or only its type; neither when it allows nothing).
-    about_organisation: Mapped[str | None] = mapped_column(String(200))
-    about_type: Mapped[str | None] = mapped_column(String(64))
+    # The receiver's own involvement a message of a per-involvement kind (new_match,
+    # lookup_notice) is for, as ``reference`` names it: the message goes with it.
+    involvement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("involvements.id", ondelete="CASCADE"), index=True)
+    # Who a new match is about, by reference, never a copied name: the registering organisation
+    # (its name and type read when the inbox is read), its involvement (the message goes with
+    # it), and how much the policy let the receiver learn (``organisation``,
+    # ``organisation_type`` or ``nothing``).
+    about_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    about_involvement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("involvements.id", ondelete="CASCADE"), index=True)
+    about_reveal: Mapped[str | None] = mapped_column(String(32))
 
 
 class OutboxMessage(Base):

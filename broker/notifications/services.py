@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from broker_primitives import oprf
 from sqlalchemy import Connection, insert, select, update
@@ -55,6 +56,8 @@ from broker.registry.models import (
 
 KINDS = frozenset({"new_match", "contact_request", "decision", "link", "coordinator_proposal",
                    "inform_review_due", "lookup_notice", "review_flag", "misuse_flag"})
+# Kinds whose reference is the receiver's own involvement: the message goes with it.
+PER_INVOLVEMENT = frozenset({"new_match", "lookup_notice"})
 # Kinds that go to the auditors (accounts with the auditor access role), never to the chain.
 AUDITOR_KINDS = frozenset({"review_flag", "misuse_flag"})
 _EVENT_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -146,7 +149,7 @@ def notify(
     reference: str,
     organisation_id: int,
     webhook_event: Mapping[str, object] | None = None,
-    about: About | None = None,
+    about: Registrant | None = None,
 ) -> None:
     """Put a message in the professional's inbox and queue what announces it, in the caller's
     transaction: an e-mail when SMTP is configured and the professional has an address, a
@@ -154,9 +157,11 @@ def notify(
 
     ``reference`` is the public id the message is about, of the receiver's own side (their
     involvement, the contact request, the link); ``webhook_event`` adds scalar fields to the
-    webhook body (never a name, an identifier or a token); ``about`` is who the message is about
-    as far as the policy lets the receiver learn it, shown in the inbox. An unknown ``kind`` is a
-    programming error and raises ``ValueError``.
+    webhook body (never a name, an identifier or a token); ``about`` is who the message is about,
+    by reference, shown in the inbox as far as the policy lets the receiver learn it. A message
+    of a per-involvement kind is tied to the receiver's involvement ``reference`` names, and one
+    ``about`` a registration to that registration: it is deleted with either. An unknown
+    ``kind`` is a programming error and raises ``ValueError``.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
@@ -165,10 +170,14 @@ def notify(
     data = _event_data(webhook_event)
     connection = _connection(session)
     now = utcnow()
+    own = (select(Involvement.id).where(Involvement.public_id == reference).scalar_subquery()
+           if kind in PER_INVOLVEMENT else None)
     connection.execute(insert(InboxMessage).values(
         professional_id=professional_id, kind=kind, reference=reference, created_at=now,
-        about_organisation=about.organisation if about else None,
-        about_type=about.org_type if about else None))
+        involvement_id=own,
+        about_organisation_id=about.organisation_id if about else None,
+        about_involvement_id=about.involvement_id if about else None,
+        about_reveal=about.reveal if about else None))
     if NotificationSettings.from_env().smtp_url and connection.execute(
             select(Professional.email).where(Professional.id == professional_id,
                                              Professional.active.is_(True))).scalar():
@@ -258,14 +267,12 @@ def notify_new_matches(session: Session, core: Core, involvement: Involvement) -
         .distinct().order_by(Involvement.public_id)
     ).all()
     notified = []
-    registrant_name = connection.execute(select(Organisation.name).where(
-        Organisation.id == involvement.organisation_id)).scalar_one()
     for public_id, professional_id, organisation_id, purpose, org_type in rows:
         if may_learn_of(policy, org_type, registrant_type, purpose):
             reveal = policy.unasked_reveal(org_type, registrant_type, purpose)
             notify(connection, professional_id=professional_id, kind="new_match",
                    reference=public_id, organisation_id=organisation_id,
-                   about=about_registrant(reveal, registrant_name, registrant_type))
+                   about=Registrant(involvement.organisation_id, involvement.id, reveal))
             notified.append(public_id)
     return notified
 
@@ -286,6 +293,16 @@ def _search_values(core: Core, connection: Connection, keys: Sequence[MatchingKe
             factor = oprf.rotation_factor(store.load(which, epoch), store.load(which, other))
             values.add(oprf.scalar_mult(factor, key.value))
     return sorted(values)
+
+
+@dataclass(frozen=True)
+class Registrant:
+    """Who a new match is about, as stored: the registering organisation and its involvement
+    (ids), and how much the policy lets the receiver learn of it (read as :class:`About`)."""
+
+    organisation_id: int
+    involvement_id: int
+    reveal: Reveal
 
 
 @dataclass(frozen=True)
@@ -329,13 +346,21 @@ def inbox(uow: UnitOfWork, actor: Actor, professional_username: str, unread_only
     """The professional's messages, newest first (for members of their own organisation)."""
     session = uow.session
     person = _inbox_owner(session, actor, professional_username)
-    query = select(InboxMessage).where(InboxMessage.professional_id == person.id)
+    query = (select(InboxMessage, Organisation.name, Organisation.org_type)
+             .outerjoin(Organisation, Organisation.id == InboxMessage.about_organisation_id)
+             .where(InboxMessage.professional_id == person.id))
     if unread_only:
         query = query.where(InboxMessage.read_at.is_(None))
-    messages = session.scalars(query.order_by(InboxMessage.id.desc()))
     return [InboxEntry(m.id, m.kind, m.reference, m.created_at, m.read_at,
-                       About(m.about_organisation, m.about_type)
-                       if m.about_organisation or m.about_type else None) for m in messages]
+                       _about(m.about_reveal, name, org_type))
+            for m, name, org_type in session.execute(query.order_by(InboxMessage.id.desc()))]
+
+
+def _about(reveal: str | None, name: str | None, org_type: str | None) -> About | None:
+    """Who a message is about, read now, as far as its stored reveal level allows."""
+    if reveal not in ("organisation", "organisation_type") or name is None or org_type is None:
+        return None
+    return about_registrant(cast(Reveal, reveal), name, org_type)
 
 
 def mark_read(uow: UnitOfWork, actor: Actor, professional_username: str,

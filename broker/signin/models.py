@@ -39,8 +39,9 @@ class WebSession(Base):
 class WebResult(Base):
     """A look-up's result as its web session saw it, so that the result page (reached by a
     redirect after the form) shows it again without a second look-up. It holds what the page
-    shows — match handles, kinds, types, names the policy revealed and the form's choices —
-    never an identifier; it goes with its session (sign-out, expiry)."""
+    shows — match handles, kinds, types, names the policy revealed and the form's choices as
+    codes and ids — never an identifier or free text; it goes with its session (sign-out, and
+    expiry by the worker's housekeeping)."""
 
     __tablename__ = "web_results"
     __table_args__ = (UniqueConstraint("session_id", "lookup_id"),)

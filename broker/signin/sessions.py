@@ -6,7 +6,8 @@ Rules (times from the core's clock):
    SHA-256, so a database dump opens no session.
 2. A signed-in session ends after 30 minutes without a request and 8 hours after sign-in in any
    case; a session waiting for the second factor ends after 5 minutes. An ended session is
-   deleted when it is next presented.
+   deleted when it is next presented, at the next sign-in of anyone, and by the worker's
+   housekeeping (every 10 seconds), with what it kept.
 3. A session of an account that is deactivated or no longer exists opens nothing.
 4. Signing out, a password change and a new second factor end every session of the account at
    once: their rows are deleted in the same transaction as the change and its audit event.
@@ -21,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broker.registry.models import Professional
@@ -95,11 +96,14 @@ def end_all(session: Session, professional_id: int) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def forget_ended(session: Session, now: datetime) -> None:
-    """Delete every session that has ended by now (rule 2), whoever's it was."""
-    session.execute(delete(WebSession).where(or_(
+def forget_ended(session: Session | Connection, now: datetime) -> int:
+    """Delete every session that has ended by now (rule 2), whoever's it was, with what it
+    kept (a web check's result); the number deleted. Run at each sign-in and by the worker's
+    housekeeping, so that a session nobody presents again does not outlive its end."""
+    result = session.execute(delete(WebSession).where(or_(
         WebSession.created_at < now - ABSOLUTE,
         WebSession.last_seen_at < now - IDLE,
         (WebSession.stage == STAGE_SECOND_FACTOR)
         & (WebSession.created_at < now - SECOND_FACTOR_TIME))))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -32,9 +32,10 @@ from broker.oversight.misuse import FISHING_KINDS, VOLUME_KINDS, misuse_flags
 from broker.oversight.overview import activity, event_detail, latest_checkpoint, run_verification
 from broker.oversight.search import FLAGS, AuditQuery, Flag, search_events
 from broker.registry.models import ACCESS_AUDITOR
+from broker.web.access import role_required
 from broker.web.chart import activity_chart
 from broker.web.i18n import current_language, gettext, lazy_gettext
-from broker.web.staff import page, parse_day, period_of, role_required, staff_actor
+from broker.web.staff import page, parse_day, period_of, staff_actor
 from broker.web.views import check_csrf, check_input
 
 bp = Blueprint("auditor", __name__, url_prefix="/auditor")

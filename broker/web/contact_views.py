@@ -2,8 +2,9 @@
 request, opening and revoking a link. Thin: the same services as the API; a link opens only for
 the signed-in professional it was issued to (its token is never needed on the web).
 
-Asking for contact names only the look-up and the match: the purpose, the basis and its evidence
-come from the result this web session kept (broker.web.results), never from hidden fields.
+Asking for contact names only the look-up and the match: the purpose, the basis and its statute
+or consent record come from the result this web session kept (broker.web.results), never from
+hidden fields; under a vital interest the professional types the request's own justification.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from broker.contact.links import LinkService
 from broker.contact.services import ContactService
 from broker.door import failed, uow
 from broker.errors import BrokerError
-from broker.notifications.services import InboxEntry, inbox, mark_read
+from broker.notifications.services import PER_INVOLVEMENT, InboxEntry, inbox, mark_read
 from broker.registry.lookups import Evidence
 from broker.registry.own import own_involvements
 from broker.web import results
@@ -26,9 +27,9 @@ from broker.web.i18n import current_language, gettext
 from broker.web.views import actor, bp, login_required
 
 # Messages that ask the reader to do something come first; messages about one of the
-# organisation's own involvements are grouped under it (by its case reference).
+# organisation's own involvements (the kinds of PER_INVOLVEMENT) are grouped under it (by its
+# case reference).
 ACTIONABLE = ("contact_request", "coordinator_proposal", "inform_review_due")
-PER_INVOLVEMENT = ("new_match", "lookup_notice")
 
 
 def _field(name: str) -> str | None:
@@ -45,13 +46,16 @@ def contact_request() -> str | Response:
     if found is None:
         abort(404)
     choices = found[1]
+    # A vital interest is weighed for this request: its justification is typed with it (the
+    # look-up's was never kept, broker.web.results).
+    justification = _field("justification") if choices.get("basis") == "vital_interest" else None
     try:
         view = ContactService(uow()).request(
             actor(), professional=g.professional.username, lookup_id=lookup_id,
             match_id=request.form.get("match_id", ""), purpose=choices.get("purpose", ""),
             basis=choices.get("basis", ""),
             evidence=Evidence(choices.get("consent_reference"), choices.get("statute"),
-                              choices.get("justification")))
+                              justification))
     except BrokerError as exc:
         failed()
         return render_template("contact_request.html", view=None,

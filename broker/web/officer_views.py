@@ -29,8 +29,9 @@ from broker.policy.errors import PolicyLoadError
 from broker.policy.overview import compare_proposed, load_history, rule_rows, run_tests_beside
 from broker.registry.models import ACCESS_PRIVACY_OFFICER
 from broker.registry.services import RegistryService
+from broker.web.access import role_required
 from broker.web.i18n import current_language, gettext
-from broker.web.staff import page, role_required, staff_actor
+from broker.web.staff import page, staff_actor
 from broker.web.views import check_csrf, check_input
 
 bp = Blueprint("officer", __name__, url_prefix="/officer")

@@ -2,38 +2,27 @@
 
 Rules this module guarantees:
 
-1. A page of a role (:func:`role_required`) opens only for a live server-side session of an
-   account with that ``access_role``; without a session the browser is sent to sign in.
-2. Any other signed-in account gets the 403 page, and the refusal is an audit event of its own
-   (``web:access_refused``, outcome ``refused``) carrying the account, the role the page needs,
-   the method and the path (never a form value), kept although the request fails — as the web
-   door's other refused accesses (broker.web.refusals).
+1. A page of a role opens only for a signed-in account of that role; any other account's
+   attempt is refused and audited — the one guard of every page (:mod:`broker.web.access`).
+2. The actor is the account named by its kind (``privacy_officer:<name>``, ``auditor:<name>``),
+   acting for no organisation (:func:`broker.web.refusals.actor_of`).
 3. The pages use the professional pages' layout (base.html) with the role's own menu, the
    policy's labels, and the same input and CSRF checks (broker.web.views).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import abort, g, render_template
 
-from broker.audit.events import Event
-from broker.audit.services import Actor, truncate_address
+from broker.audit.services import Actor
 from broker.clock import LOCAL_ZONE
-from broker.door import uow
-from broker.oversight.subject_requests import as_privacy_officer
 from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER
-from broker.web import sessions as web_sessions
 from broker.web.i18n import Lazy, lazy_gettext
 from broker.web.refusals import signed_in_actor
 from broker.web.views import policy_labels
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Each role's menu: (endpoint, message id of its label; the same id is the page's heading).
 MENUS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -75,49 +64,13 @@ OVERSIGHT_LABELS: dict[str, dict[str, Lazy]] = {
 }
 
 
-def role_required(role: str) -> Callable[[F], F]:
-    """Open the view for a signed-in account of ``role`` only (rules 1 and 2)."""
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            live = web_sessions.current()
-            if live is None:
-                web_sessions.forget()
-                return redirect(url_for("web.login"))
-            if live.professional.access_role != role:
-                refuse(role)
-            g.professional = live.professional
-            return view(*args, **kwargs)
-
-        return cast(F, wrapped)
-
-    return decorate
-
-
-def refuse(role: str) -> None:
-    """Record the refused access of the signed-in account and answer 403 (rule 2)."""
-    actor = signed_in_actor()
-    if actor is not None:
-        work = uow()
-        work.undo()
-        work.record(actor, Event.WEB_ACCESS_REFUSED, outcome="refused",
-                    reason=f"the page is for the {role} role",
-                    details={"method": request.method, "path": request.path, "needs": role})
-    abort(403)
-
-
 def staff_actor() -> Actor:
     """The signed-in privacy officer or auditor as the audit log's actor (acting for no
     organisation: an auditor's pseudonym evaluations are charged to none)."""
-    me = g.professional
-    if me.access_role == ACCESS_PRIVACY_OFFICER:
-        base = as_privacy_officer(me.username, "web")
-    else:
-        base = Actor(actor=f"{ACCESS_AUDITOR}:{me.username}", channel="web",
-                     role=ACCESS_AUDITOR)
-    return replace(base, request_id=g.get("request_id"),
-                   source_address=truncate_address(request.remote_addr))
+    acting = signed_in_actor()
+    if acting is None:  # the guard let the request in: the session is live
+        abort(403)
+    return acting
 
 
 def page(template: str, **context: Any) -> str:

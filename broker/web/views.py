@@ -8,9 +8,7 @@ dropped; they are never put in the session, a log line, a redirect URL or an err
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -23,24 +21,16 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from broker.audit.services import Actor, truncate_address
+from broker.audit.services import Actor
 from broker.door import current_core, uow
 from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, ACCESS_PROFESSIONAL
-from broker.registry.services import RegistryService
 from broker.web import sessions as web_sessions
+from broker.web.access import role_required
 from broker.web.i18n import LANGUAGES, current_language, gettext
-from broker.web.refusals import refuse_csrf
+from broker.web.refusals import refuse_csrf, signed_in_actor
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/web")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def registry() -> RegistryService:
-    """The registry service on this request's unit of work."""
-    return RegistryService(uow())
-
 
 # The main menu of a signed-in professional: (endpoint, message id of its label).
 MENU = (("web.check", "check"), ("web.involvements", "involvements"),
@@ -96,33 +86,16 @@ def check_csrf() -> None:
             refuse_csrf()  # audited: the account's event, or counted per network
 
 
-def login_required(view: F) -> F:
-    """Send visitors without a live server-side session to the sign-in page."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        # The session lives on the server (broker.signin.sessions): sign-out, a password change,
-        # deactivation, 30 minutes idle or 8 hours end it; the signed cookie alone is not enough.
-        live = web_sessions.current()
-        if live is None:
-            web_sessions.forget()
-            return redirect(url_for("web.login"))
-        # Privacy officers and auditors do no chain work: these pages are a professional's.
-        if live.professional.access_role != ACCESS_PROFESSIONAL:
-            abort(403)
-        g.professional = live.professional
-        return view(*args, **kwargs)
-
-    return cast(F, wrapped)
+# A professional's pages (broker.web.access): a staff member is refused them, audited.
+login_required = role_required(ACCESS_PROFESSIONAL)
 
 
 def actor() -> Actor:
-    """The signed-in professional as the audit log's actor."""
-    me = g.professional
-    org = registry().get_organisation(me.organisation_identifier)
-    return Actor(actor=f"professional:{me.username}", channel="web", organisation_id=org.id,
-                 role=me.role, request_id=g.get("request_id"),
-                 source_address=truncate_address(request.remote_addr))
+    """The signed-in account as the audit log's actor (the guard let the request in)."""
+    acting = signed_in_actor()
+    if acting is None:
+        abort(403)
+    return acting
 
 
 def _identifier_limit() -> int:

@@ -33,7 +33,7 @@ from http_message_signatures import (
 )
 from nacl.signing import SigningKey, VerifyKey
 
-from broker.callers.replay import InMemoryReplayCache
+from tests.replay_cache import InMemoryReplayCache
 
 TARGET = "https://broker.example:8443/v1/lookups?batch=1"
 BODY = b'{"matching_keys": ["AAAA"], "purpose": "safety"}'

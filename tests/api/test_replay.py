@@ -1,4 +1,5 @@
-"""Tests for broker.callers.replay: each nonce once per key id, atomically, failing closed."""
+"""Tests for broker.callers.replay (and the tests' in-memory cache, tests/replay_cache.py): each
+nonce once per key id, atomically, failing closed."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from sqlalchemy.orm import Session
 from broker.callers.models import ReplayNonce
 from broker.callers.replay import (
     DatabaseReplayCache,
-    InMemoryReplayCache,
     ReplayCacheUnavailable,
     nonce_digest,
     purge_expired,
 )
 from broker.clock import utcnow
 from broker.core import Core, UnitOfWork
+from tests.replay_cache import InMemoryReplayCache
 from tests.uow import committed
 
 NOW = 1_780_000_000

@@ -29,7 +29,7 @@ from broker_primitives.httpsig.signatures import (
 )
 from nacl.signing import SigningKey, VerifyKey
 
-from broker.callers.replay import InMemoryReplayCache
+from tests.replay_cache import InMemoryReplayCache
 
 BROKER_KEY_ID = "broker-api-1"
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,200}")

@@ -15,8 +15,8 @@ from broker_primitives.httpsig.signatures import VerifiedSignature, verify_reque
 from nacl.signing import VerifyKey
 
 from broker.callers.keys import RESPONSE_KEY_ID
-from broker.callers.replay import InMemoryReplayCache
 from broker.notifications.delivery import WEBHOOK_POLICY
+from tests.replay_cache import InMemoryReplayCache
 
 
 def free_port() -> int:

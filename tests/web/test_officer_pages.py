@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from broker.core import Core
 from broker.demo import load_demo
 from broker.registry.services import RegistryService
-from tests.conftest import SHIPPED_POLICY
+from tests.conftest import OPEN_POLICY, SHIPPED_POLICY
 from tests.factories import CHILD_BSN
 from tests.web.oversight import AUDITOR, OFFICER, assert_no_raw, build, events
 from tests.web.test_views import csrf, sign_in
@@ -166,3 +166,19 @@ def test_the_demo_has_a_privacy_officer_and_an_auditor(core: Core, policy_path: 
         roles = {p.username: p.access_role for p in RegistryService(work).list_professionals()}
     assert (roles["demo-privacy-officer"], roles["demo-auditor"]) == (
         "privacy_officer", "auditor")
+
+
+@pytest.mark.parametrize("policy_path", [SHIPPED_POLICY, OPEN_POLICY])
+@pytest.mark.usefixtures("world")
+def test_the_number_of_rules_takes_its_plural(client: FlaskClient, core: Core) -> None:
+    count = len(core.policy().spec.rules)
+    sign_in(client, OFFICER)
+    dutch = client.get("/officer/policy").get_data(as_text=True)
+    client.get("/lang/en")
+    english = client.get("/officer/policy").get_data(as_text=True)
+    if count == 1:  # the open test policy
+        assert "1 regel, in de volgorde" in dutch and "1 regels" not in dutch
+        assert "1 rule, in the order" in english and "1 rules" not in english
+    else:
+        assert f"{count} regels, in de volgorde" in dutch
+        assert f"{count} rules, in the order" in english

@@ -34,8 +34,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey, VerifyKey
 
-from broker.callers.replay import InMemoryReplayCache, ReplayCacheUnavailable
+from broker.callers.replay import ReplayCacheUnavailable
 from tests.primitives.httpsig.conftest import BODY, NOW, TARGET, KeyRing
+from tests.replay_cache import InMemoryReplayCache
 
 KEY_ID = "org-a-2026"
 NONCE = "q0SWx3Vp0TnZ0cS1jXo7-w"  # 22 base64url characters: 132 bits
