@@ -10,6 +10,9 @@ Rules this module guarantees:
   :mod:`broker.pseudonyms.quota` does), so concurrent workers share it, a batch is granted whole
   or not at all, and a restart resets nothing. The grant, its trail row and the request's nonce
   commit together, before the evaluated elements leave.
+- Each step of a rotation of ``k`` (the next key prepared, then made current) is a row of
+  ``key_events`` (when, which client key, which step, from and to which epoch), written before
+  the step changes a key file, so no step happens unrecorded.
 - A nonce is accepted once per client key while its signature could be accepted (the table's
   primary key decides; a row whose signature expired is taken over).
 - A database that cannot answer raises, and the caller answers 503 (fail closed).
@@ -57,6 +60,16 @@ trail = Table(
     Column("count", Integer, nullable=False),
     Column("key_epoch", Integer, nullable=True),
     Column("granted", Boolean, nullable=False),
+)
+
+key_events = Table(
+    "key_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("client_key", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("from_epoch", Integer, nullable=False),
+    Column("to_epoch", Integer, nullable=False),
 )
 
 nonces = Table(
@@ -115,6 +128,13 @@ def record(connection: Connection, *, at: datetime, organisation: str, client_ke
         key_epoch=key_epoch, granted=granted))
 
 
+def record_key_event(connection: Connection, *, at: datetime, client_key: str, action: str,
+                     from_epoch: int, to_epoch: int) -> None:
+    """One row of the key trail: the next ``k`` ``prepared`` or ``activated``, for which key."""
+    connection.execute(key_events.insert().values(
+        at=at, client_key=client_key, action=action, from_epoch=from_epoch, to_epoch=to_epoch))
+
+
 def seen_before(connection: Connection, client_key: str, nonce: str, expires_at: int,
                 now: int) -> bool:
     """Record the nonce until ``expires_at``; True when it is still recorded from before."""
@@ -138,5 +158,5 @@ def day_totals(connection: Connection, day: date) -> dict[str, tuple[int, int]]:
     return {organisation: (granted, refused) for organisation, granted, refused in rows}
 
 
-__all__ = ["charge", "count_refusal", "day_totals", "open_database", "purge_nonces", "record",
-           "seen_before"]
+__all__ = ["charge", "count_refusal", "day_totals", "key_events", "open_database",
+           "purge_nonces", "record", "record_key_event", "seen_before"]
