@@ -34,12 +34,11 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    literal,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from broker.db import UTCDateTime, make_engine
+from broker.pseudonyms.quota import INSERTS, quota_upsert
 
 metadata = MetaData()
 
@@ -88,24 +87,23 @@ def open_database(url: str) -> Engine:
 
 
 def _insert(connection: Connection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    return INSERTS[connection.dialect.name]
+
+
+# The broker's own conditional upsert (broker.pseudonyms.quota), on the service's table.
+_CHARGE = {dialect: quota_upsert(insert, daily_counts, [("organisation", String(64)),
+                                                        ("day", Date())],
+                                 "evaluations", {"refused": 0})
+           for dialect, insert in INSERTS.items()}
 
 
 def charge(connection: Connection, organisation: str, day: date, count: int, quota: int
            ) -> int | None:
     """Add ``count`` to the organisation's day when the total stays within ``quota``: the new
     total, or None (nothing charged)."""
-    wanted = literal(count, Integer)
-    statement = _insert(connection)(daily_counts).from_select(
-        ["organisation", "day", "evaluations", "refused"],
-        select(literal(organisation, String), literal(day, Date), wanted, literal(0, Integer))
-        .where(wanted <= literal(quota, Integer)))
-    total = daily_counts.c.evaluations + statement.excluded.evaluations
-    used: int | None = connection.execute(statement.on_conflict_do_update(
-        index_elements=[daily_counts.c.organisation, daily_counts.c.day],
-        set_={"evaluations": total}, where=total <= literal(quota, Integer),
-    ).returning(daily_counts.c.evaluations)).scalar()
-    return used
+    rows = _CHARGE[connection.dialect.name].all(
+        connection, {"organisation": organisation, "day": day, "count": count, "quota": quota})
+    return int(rows[0][0]) if rows else None
 
 
 def count_refusal(connection: Connection, organisation: str, day: date, count: int) -> int:

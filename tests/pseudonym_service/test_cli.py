@@ -71,3 +71,21 @@ def test_counts_prints_granted_and_refused_per_organisation(tmp_path: Path) -> N
     status, output = run("pseudonym-service", "counts", "--dir", str(directory))
     assert status == 0
     assert f"{local_date(utcnow()).isoformat()} school-a: 1 granted, 0 refused" in output
+
+
+def test_counts_reads_the_database_the_service_serves_from(tmp_path: Path) -> None:
+    directory, url = tmp_path / "service", f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    home.initialise(directory)
+    service = home.open_service(directory, url)
+    client = Client("k", SigningKey.generate().verify_key, Requester("wijkteam-a", "wijkteam"))
+    service.evaluate(client, client.requester or Requester("", ""),
+                     [oprf.blind(b"bsn|123456782")[1], oprf.blind(b"bsn|111222333")[1]])
+    today = local_date(utcnow()).isoformat()
+    status, output = run("pseudonym-service", "counts", "--dir", str(directory),
+                         "--database-url", url)
+    assert status == 0 and f"{today} wijkteam-a: 2 granted, 0 refused" in output
+    status, output = run("pseudonym-service", "counts", "--dir", str(directory),
+                         env={"BROKER_PSEUDONYM_SERVICE_DATABASE_URL": url})
+    assert status == 0 and "wijkteam-a: 2 granted" in output
+    status, output = run("pseudonym-service", "counts", "--dir", str(directory))
+    assert status == 0 and "wijkteam-a" not in output  # service.db in DIR: another database
