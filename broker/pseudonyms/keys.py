@@ -292,7 +292,8 @@ class FileKeyStore:
         return True
 
     def check(self, names: Iterable[KeyName] = KEY_NAMES) -> None:
-        """Refuse to start when a key is missing, unreadable by us, or readable by others."""
+        """Refuse to start when a key (or a pinned factor) is missing, unreadable by us, or
+        readable by others."""
         if not self.keys_dir.is_dir():
             raise MissingKeyError(
                 f"Key directory {self.keys_dir} does not exist. Create the keys with: "
@@ -303,9 +304,12 @@ class FileKeyStore:
         for which in names:
             self.current_epoch(which)  # raises MissingKeyError when there is none
             check_directory(self._dir(which))
-            for epoch in self.epochs(which):
+            epochs = self.epochs(which)
+            for epoch in epochs:
                 if which == "oprf" and self.oprf_public:
                     self.public_key(epoch)
+                    if epoch != epochs[0]:
+                        self._delta(epoch)  # the factor from the epoch before
                 else:
                     self.load(which, epoch)
 
