@@ -52,10 +52,11 @@ class Evaluate:
     """One evaluation call through a signed transport: the broker's, or the service's."""
 
     def __init__(self, http: SignedTransport, path: str,
-                 public_keys: Mapping[int, bytes] | None = None) -> None:
+                 public_keys: Mapping[int, bytes] | None = None, *, owned: bool = False) -> None:
         self.http = http
         self.path = path
         self.public_keys = None if public_keys is None else dict(public_keys)
+        self.owned = owned  # the transport is this evaluation's own (the service's)
 
     def __call__(self, blinded: Sequence[bytes]) -> Evaluation:
         """Evaluate up to 1,000 blinded elements; raises UnexpectedResponseError for an answer
@@ -85,7 +86,7 @@ class Evaluate:
 
     def close(self) -> None:
         """Close the connections (the service's; the broker's transport is the client's)."""
-        if self.path == SERVICE_PATH:
+        if self.owned:
             self.http.close()
 
 
@@ -103,7 +104,7 @@ def at_service(url: str, key_id: str, private_key: SigningKey,
     keys = None if public_keys is None else {
         epoch: bytes.fromhex(key) if isinstance(key, str) else key
         for epoch, key in public_keys.items()}
-    return Evaluate(http, SERVICE_PATH, keys)
+    return Evaluate(http, SERVICE_PATH, keys, owned=True)
 
 
 def _evaluation(data: Any, count: int) -> Evaluation:
