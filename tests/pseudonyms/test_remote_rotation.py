@@ -10,6 +10,7 @@ re-keying half done) resumes to the same end, and look-ups keep matching meanwhi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,9 +31,10 @@ from broker.registry.models import MatchingKey
 from broker.registry.rotation import remaining_rows, run_rotation, start_or_resume
 from broker.registry.services import RegistryService
 from broker.setup import initialise
+from tests.conftest import broker_cli
 from tests.factories import CHILD_BSN, household, lookup_orgs, make_member, register
 from tests.pseudonyms.conftest import paired
-from tests.pseudonyms.service_process import ServiceProcess
+from tests.pseudonyms.service_process import ServiceProcess, running_service
 from tests.registry.test_rotation import (
     OPERATOR,
     _finds_each_other,
@@ -40,6 +42,7 @@ from tests.registry.test_rotation import (
     _values,
     make_member_actor,
 )
+from tests.test_cli import _setup
 from tests.uow import committed
 
 pytestmark = pytest.mark.slow
@@ -160,3 +163,24 @@ def test_a_crash_at_any_step_of_a_remote_rotation_resumes_and_keeps_matching(
             AuditEvent.event_type == "keys:rotation_finished")) == 1
     found = lookup_orgs(registry, make_member_actor(registry), household(core, bsn=(CHILD_BSN,)))
     assert "Wijkteam Noord" in found and "Veilig Thuis Midden" in found
+
+
+def test_broker_keys_rotate_which_oprf_from_the_command_line_in_remote_mode(
+        tmp_path: Path, service_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broker_home = tmp_path / "home"
+    run = broker_cli(monkeypatch, broker_home)
+    home.pair(service_dir, broker_home / "keys", "broker-1")
+    with running_service(service_dir, tmp_path / "service.log") as service:
+        monkeypatch.setenv("BROKER_PSEUDONYM_SERVICE_URL", service.base)
+        _setup(run)
+        assert run("register", "--org", "vt-a", "--professional", "vt-a-p", "--purpose",
+                   "protection", "--bsn", "123456782").exit_code == 0
+        rotated = run("keys", "rotate", "--which", "oprf", "--batch-size", "1")
+        assert rotated.exit_code == 0, rotated.output
+        assert "epoch 1 -> 2" in rotated.output and "done: 2 stored keys" in rotated.output
+        found = run("lookup", "--org", "school-a", "--professional", "school-a-p", "--purpose",
+                    "care_coordination", "--basis", "legal_task", "--statute",
+                    "jeugdwet_7_1_1", "--bsn", "123456782", "--json")
+        assert len(json.loads(found.output)["matches"]) == 1
+    assert not list((broker_home / "keys" / "oprf").glob("*.key"))
+    assert home.keystore(service_dir).current_epoch("oprf") == 2
