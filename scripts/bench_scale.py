@@ -212,9 +212,9 @@ class Scale:
     def rotation(self, keys: int) -> dict[str, float]:
         """The broker key's rotation over the first ``keys`` stored keys, timed batch by batch.
 
-        A batch selects the next rows still at the old epoch in id order, past every row
-        already re-keyed, so its cost grows with the rows done: the projection for every stored
-        key takes the batch time as growing linearly from the first batch to the last."""
+        Each batch carries on after the last id of the one before, so its cost should not grow
+        with the rows done; the projection for every stored key still takes the batch time as
+        growing linearly from the first batch to the last, so a growth would show."""
         total = self.stored_keys()
         state, _ = start_or_resume(self.core, self.operator, "broker")
         batches: list[float] = []

@@ -13,7 +13,8 @@ print.
   On separate hosts copy the same files by hand.
 - ``serve --dir DIR [--host] [--port] [--workers N]``: gunicorn serving
   ``broker.pseudonym_service.wsgi:app``.
-- ``counts --dir DIR [--day YYYY-MM-DD]``: evaluations granted and refused per organisation.
+- ``counts --dir DIR [--day YYYY-MM-DD] [--database-url URL]``: evaluations granted and refused
+  per organisation, in the database ``serve`` uses.
 
 The directory is ``--dir``, else ``BROKER_PSEUDONYM_SERVICE_DIR``. None of these commands but
 ``pair`` touches the broker's keys, and none touches the broker's database.
@@ -104,13 +105,17 @@ def pair(directory: Path, key_id: str | None) -> None:
                f"pinned in {mine} and {pinned}")
 
 
+_database_url = click.option(
+    "--database-url", envvar="BROKER_PSEUDONYM_SERVICE_DATABASE_URL",
+    help="Its own database (default: service.db in DIR).")
+
+
 @pseudonym_service_group.command("serve")
 @_directory
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=7390, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--database-url", envvar="BROKER_PSEUDONYM_SERVICE_DATABASE_URL",
-              help="Its own database (default: service.db in DIR).")
+@_database_url
 def serve(directory: Path, host: str, port: int, workers: int, database_url: str | None) -> None:
     """Serve POST /v1/evaluate under gunicorn until stopped."""
     with cli_errors():
@@ -127,11 +132,12 @@ def serve(directory: Path, host: str, port: int, workers: int, database_url: str
 @pseudonym_service_group.command("counts")
 @_directory
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="Default: today (Dutch time).")
-def counts(directory: Path, day: datetime | None) -> None:
+@_database_url
+def counts(directory: Path, day: datetime | None, database_url: str | None) -> None:
     """Evaluations granted and refused per organisation on one day (counts only)."""
     chosen: date = day.date() if day is not None else local_date(utcnow())
     with cli_errors():
-        service = home.open_service(directory)
+        service = home.open_service(directory, database_url)
         with service.engine.connect() as connection:
             totals = day_totals(connection, chosen)
     for organisation, (granted, refused) in sorted(totals.items()):

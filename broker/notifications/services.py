@@ -290,7 +290,7 @@ def _search_values(core: Core, connection: Connection, keys: Sequence[MatchingKe
         epoch = key.oprf_epoch if which == "oprf" else key.broker_epoch
         other = rotation.from_epoch if epoch == rotation.to_epoch else rotation.to_epoch
         if store.has(which, epoch) and store.has(which, other):
-            factor = oprf.rotation_factor(store.load(which, epoch), store.load(which, other))
+            factor = core.matching.epoch_factor(which, epoch, other)
             values.add(oprf.scalar_mult(factor, key.value))
     return sorted(values)
 

@@ -1,4 +1,6 @@
-"""The pseudonym service's HTTP door: ``POST /v1/evaluate``, RFC 9421-signed both ways.
+"""The pseudonym service's HTTP door: ``POST /v1/evaluate`` and, for the broker's key, the two
+steps of rotating ``k`` (``POST /v1/keys/next``, ``POST /v1/keys/activate``:
+:mod:`broker.pseudonym_service.rotation`), RFC 9421-signed both ways.
 
 Thin: verify the request's signature (the client's key from the service's configuration, tag
 ``pseudonym-service-v1``, each nonce once), read the body, ask the service, answer. Every answer
@@ -11,7 +13,6 @@ counts and types (never an element).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -30,12 +31,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from broker.api.target import target_uri
-from broker.errors import ValidationError
+from broker.errors import BrokerError, ValidationError
 from broker.outages import RETRY_AFTER_SECONDS
-from broker.pseudonym_service import store
-from broker.pseudonym_service.service import EvaluationService, QuotaRefused
+from broker.pseudonym_service import rotation, store
+from broker.pseudonym_service.service import Client, EvaluationService, QuotaRefused
 from broker.pseudonyms.interfaces import (
+    ACTIVATE_PATH,
     EVALUATE_PATH,
+    NEXT_EPOCH_PATH,
     PROBLEM_PREFIX,
     REQUEST_POLICY,
     RESPONSE_TAG,
@@ -74,15 +77,18 @@ def create_service_app(service: EvaluationService, signing_key: SigningKey) -> F
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     nonces = _Nonces(service)
 
+    def verified() -> tuple[Client, bytes]:
+        body = request.get_data(cache=True)
+        signed = verify_request(method=request.method, target_uri=target_uri(request),
+                                headers=request.headers, body=body,
+                                resolve_key=service.resolve_key, replay=nonces,
+                                policy=REQUEST_POLICY)
+        g.signature_label = request_signature_label(request.headers, REQUEST_POLICY.required_tag)
+        return service.clients[signed.key_id], body
+
     @app.post(EVALUATE_PATH)
     def evaluate() -> Response:
-        body = request.get_data(cache=True)
-        verified = verify_request(method=request.method, target_uri=target_uri(request),
-                                  headers=request.headers, body=body,
-                                  resolve_key=service.resolve_key, replay=nonces,
-                                  policy=REQUEST_POLICY)
-        g.signature_label = request_signature_label(request.headers, REQUEST_POLICY.required_tag)
-        client = service.clients[verified.key_id]
+        client, body = verified()
         blinded, named = _read(body)
         requester = service.requester(client, named)
         granted = service.evaluate(client, requester, blinded)
@@ -90,8 +96,24 @@ def create_service_app(service: EvaluationService, signing_key: SigningKey) -> F
                  granted.key_epoch)
         return _json(200, {
             "evaluated_elements": [encode_element(e) for e in granted.elements],
-            "key_epoch": granted.key_epoch, "proof": encode_element_any(granted.proof),
+            "key_epoch": granted.key_epoch, "proof": encode_element(granted.proof),
             "quota": _quota(granted.quota)}, _limit_headers(granted.quota))
+
+    @app.post(NEXT_EPOCH_PATH)
+    def next_epoch() -> Response:
+        client, body = verified()
+        step = rotation.next_epoch(service, client, _epoch(body, "from_epoch"))
+        log.info("key epoch %d prepared", step.to_epoch)
+        return _json(200, {"from_epoch": step.from_epoch, "to_epoch": step.to_epoch,
+                           "public_key": encode_element(step.public_key),
+                           "factor": encode_element(step.factor)})
+
+    @app.post(ACTIVATE_PATH)
+    def activate() -> Response:
+        client, body = verified()
+        epoch = rotation.activate(service, client, _epoch(body, "epoch"))
+        log.info("key epoch %d current", epoch)
+        return _json(200, {"key_epoch": epoch})
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -101,8 +123,8 @@ def create_service_app(service: EvaluationService, signing_key: SigningKey) -> F
     def _signature(exc: SignatureError) -> Response:
         return _problem(exc.status, exc.code, exc.message("en"))
 
-    @app.errorhandler(ValidationError)
-    def _invalid(exc: ValidationError) -> Response:
+    @app.errorhandler(BrokerError)
+    def _invalid(exc: BrokerError) -> Response:
         return _problem(exc.status, exc.code, exc.message("en"))
 
     @app.errorhandler(QuotaRefused)
@@ -144,11 +166,6 @@ def create_service_app(service: EvaluationService, signing_key: SigningKey) -> F
     return app
 
 
-def encode_element_any(raw: bytes) -> str:
-    """Bytes of any length as base64url without padding (the proof is 64 bytes)."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 def _signed(response: Response, key: SigningKey, bound: RequestMessage | None,
             label: str | None) -> dict[str, str]:
     return sign_response(status=response.status_code, headers=response.headers,
@@ -180,6 +197,19 @@ def _read(body: bytes) -> tuple[list[bytes], Requester | None]:
             and 0 < len(kind) <= 64:
         named = Requester(organisation, kind)
     return blinded, named
+
+
+def _epoch(body: bytes, name: str) -> int:
+    """The positive whole number ``name`` of a JSON object body."""
+    try:
+        value = json.loads(body).get(name)
+    except (ValueError, AttributeError):
+        value = None
+    if type(value) is not int or value < 1:
+        raise ValidationError(f"Send an object with {name}, a key epoch (1 or more).",
+                              f"Stuur een object met {name}, een sleutelversie (1 of meer).",
+                              code="malformed-request")
+    return value
 
 
 def _quota(use: QuotaUse) -> dict[str, Any]:

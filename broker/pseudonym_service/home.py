@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from broker_primitives import dleq
+from broker_primitives import dleq, oprf
 from nacl.signing import SigningKey, VerifyKey
 
 from broker.errors import ConfigurationError
@@ -108,7 +108,8 @@ def public_keys(directory: Path) -> dict[int, bytes]:
 def pair(directory: Path, keys_dir: Path, key_id: str) -> Path:
     """Connect a broker (its ``keys_dir``) to the service in ``directory`` on one machine: the
     broker's client key made and allowed here, the service's answer key and the public halves
-    of ``k`` pinned there. Returns the broker's pseudonym-service key directory."""
+    of ``k`` pinned there (with the factors between epochs). Returns the broker's
+    pseudonym-service key directory."""
     mine = client_dir(keys_dir)
     ensure_signing_key(mine / "client.key")
     public = bytes(load_signing_key(mine / "client.key").verify_key).hex()
@@ -116,8 +117,15 @@ def pair(directory: Path, keys_dir: Path, key_id: str) -> Path:
     shutil.copyfile(directory / "signing.pub", mine / "service.pub")
     pinned = keys_dir / "oprf"
     pinned.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for epoch, value in public_keys(directory).items():
-        (pinned / f"{epoch:04d}.pub").write_text(value.hex() + "\n")
+    publics = public_keys(directory)
+    first = min(publics)
+    (pinned / f"{first:04d}.pub").write_text(publics[first].hex() + "\n")
+    # Later epochs with the factor from the one before (k rotated before this pairing), so
+    # that the broker can convert and re-key between them without k.
+    service, broker = keystore(directory), FileKeyStore(keys_dir, oprf_public=True)
+    for epoch in sorted(publics)[1:]:
+        broker.pin_oprf(epoch, publics[epoch], oprf.rotation_factor(
+            service.load("oprf", epoch - 1), service.load("oprf", epoch)))
     return mine
 
 

@@ -10,6 +10,9 @@ Rules this module guarantees:
   :mod:`broker.pseudonyms.quota` does), so concurrent workers share it, a batch is granted whole
   or not at all, and a restart resets nothing. The grant, its trail row and the request's nonce
   commit together, before the evaluated elements leave.
+- Each step of a rotation of ``k`` (the next key prepared, then made current) is a row of
+  ``key_events`` (when, which client key, which step, from and to which epoch), written before
+  the step changes a key file, so no step happens unrecorded.
 - A nonce is accepted once per client key while its signature could be accepted (the table's
   primary key decides; a row whose signature expired is taken over).
 - A database that cannot answer raises, and the caller answers 503 (fail closed).
@@ -31,12 +34,11 @@ from sqlalchemy import (
     String,
     Table,
     delete,
-    literal,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from broker.db import UTCDateTime, make_engine
+from broker.pseudonyms.quota import INSERTS, quota_upsert
 
 metadata = MetaData()
 
@@ -59,6 +61,16 @@ trail = Table(
     Column("granted", Boolean, nullable=False),
 )
 
+key_events = Table(
+    "key_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("client_key", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("from_epoch", Integer, nullable=False),
+    Column("to_epoch", Integer, nullable=False),
+)
+
 nonces = Table(
     "used_nonces", metadata,
     Column("client_key", String(128), primary_key=True),
@@ -75,24 +87,23 @@ def open_database(url: str) -> Engine:
 
 
 def _insert(connection: Connection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    return INSERTS[connection.dialect.name]
+
+
+# The broker's own conditional upsert (broker.pseudonyms.quota), on the service's table.
+_CHARGE = {dialect: quota_upsert(insert, daily_counts, [("organisation", String(64)),
+                                                        ("day", Date())],
+                                 "evaluations", {"refused": 0})
+           for dialect, insert in INSERTS.items()}
 
 
 def charge(connection: Connection, organisation: str, day: date, count: int, quota: int
            ) -> int | None:
     """Add ``count`` to the organisation's day when the total stays within ``quota``: the new
     total, or None (nothing charged)."""
-    wanted = literal(count, Integer)
-    statement = _insert(connection)(daily_counts).from_select(
-        ["organisation", "day", "evaluations", "refused"],
-        select(literal(organisation, String), literal(day, Date), wanted, literal(0, Integer))
-        .where(wanted <= literal(quota, Integer)))
-    total = daily_counts.c.evaluations + statement.excluded.evaluations
-    used: int | None = connection.execute(statement.on_conflict_do_update(
-        index_elements=[daily_counts.c.organisation, daily_counts.c.day],
-        set_={"evaluations": total}, where=total <= literal(quota, Integer),
-    ).returning(daily_counts.c.evaluations)).scalar()
-    return used
+    rows = _CHARGE[connection.dialect.name].all(
+        connection, {"organisation": organisation, "day": day, "count": count, "quota": quota})
+    return int(rows[0][0]) if rows else None
 
 
 def count_refusal(connection: Connection, organisation: str, day: date, count: int) -> int:
@@ -113,6 +124,13 @@ def record(connection: Connection, *, at: datetime, organisation: str, client_ke
     connection.execute(trail.insert().values(
         at=at, organisation=organisation, client_key=client_key, count=count,
         key_epoch=key_epoch, granted=granted))
+
+
+def record_key_event(connection: Connection, *, at: datetime, client_key: str, action: str,
+                     from_epoch: int, to_epoch: int) -> None:
+    """One row of the key trail: the next ``k`` ``prepared`` or ``activated``, for which key."""
+    connection.execute(key_events.insert().values(
+        at=at, client_key=client_key, action=action, from_epoch=from_epoch, to_epoch=to_epoch))
 
 
 def seen_before(connection: Connection, client_key: str, nonce: str, expires_at: int,
@@ -138,5 +156,5 @@ def day_totals(connection: Connection, day: date) -> dict[str, tuple[int, int]]:
     return {organisation: (granted, refused) for organisation, granted, refused in rows}
 
 
-__all__ = ["charge", "count_refusal", "day_totals", "open_database", "purge_nonces", "record",
-           "seen_before"]
+__all__ = ["charge", "count_refusal", "day_totals", "key_events", "open_database",
+           "purge_nonces", "record", "record_key_event", "seen_before"]

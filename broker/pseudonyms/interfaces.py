@@ -20,8 +20,11 @@ from broker_primitives.httpsig.signature_policy import RESPONSE_COMPONENTS, Sign
 
 from broker.pseudonyms.quota import QuotaUse
 
-#: The service's one operation, and the key id of its answers' signatures.
+#: The service's operations (evaluating; preparing and switching to the next epoch of ``k``, for
+#: the broker's key only), and the key id of its answers' signatures.
 EVALUATE_PATH = "/v1/evaluate"
+NEXT_EPOCH_PATH = "/v1/keys/next"
+ACTIVATE_PATH = "/v1/keys/activate"
 SERVICE_KEY_ID = "pseudonym-service-1"
 PROBLEM_PREFIX = "urn:broker:pseudonym-service:"
 #: Tags of its own, so that no signature made for the broker's API is accepted here (or back).
@@ -48,6 +51,20 @@ class EvaluatorAnswer:
     quota: QuotaUse | None = None
 
 
+@dataclass(frozen=True)
+class NextEpoch:
+    """The next epoch of ``k`` as the service hands it to the broker: its public half
+    ``k_to·G`` and the factor ``k_to·k_from⁻¹`` that re-keys stored elements (never ``k``)."""
+
+    from_epoch: int
+    to_epoch: int
+    public_key: bytes
+    factor: bytes
+
+    def __repr__(self) -> str:
+        return f"<NextEpoch {self.from_epoch} -> {self.to_epoch}>"
+
+
 class Evaluator(Protocol):
     """Evaluates blinded elements under ``k`` for an organisation (or for none)."""
 
@@ -67,7 +84,8 @@ class Evaluator(Protocol):
 
 
 def encode_element(element: bytes) -> str:
-    """A group element as base64url without padding (43 characters), as the API sends it."""
+    """A group element (43 characters), a scalar or a proof (86) as base64url without padding,
+    as the API sends it."""
     return base64.urlsafe_b64encode(element).rstrip(b"=").decode("ascii")
 
 

@@ -14,11 +14,20 @@ Rules this module guarantees:
 - With ``oprf_public`` (the broker beside a pseudonym service of its own, production) the
   ``oprf`` directory holds only the public halves ``<epoch>.pub`` (``k·G``, hex) that the broker
   pinned: they give the OPRF epochs and verify the service's proofs, and ``k`` itself is never
-  loaded or created here (:class:`ConfigurationError` saying where ``k`` lives).
+  loaded or created here (:class:`ConfigurationError` saying where ``k`` lives). Beside each
+  ``<epoch>.pub`` after the first lies ``<epoch>.delta``, the rotation factor
+  ``k_epoch·k_(epoch-1)⁻¹`` the service handed over when ``k`` rotated (mode 0600): it moves
+  elements between epochs (:meth:`FileKeyStore.oprf_factor`) without revealing ``k``. A new
+  epoch is pinned only when its factor maps the previous public half onto the new one, the
+  factor before the public half, so an epoch is never current without its factor.
+- The pseudonym service prepares the next ``k`` as ``<epoch>.next`` (not yet used: only ``.key``
+  files count) and switches to it by renaming it to ``<epoch>.key`` once the broker has pinned
+  it (:meth:`FileKeyStore.prepare`, :meth:`FileKeyStore.activate`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -46,6 +55,7 @@ class FileKeyStore:
         self.oprf_public = oprf_public
         self._public: dict[int, bytes] = {}
         self._cache: dict[tuple[KeyName, int], bytes] = {}
+        self._deltas: dict[int, bytes] = {}
         self._epochs: dict[KeyName, tuple[int, int, list[int]]] = {}
         # Every look-up stats these directories: plain strings skip pathlib's work.
         self._derived: dict[tuple[KeyName, int, bytes], bytes] = {}
@@ -169,22 +179,121 @@ class FileKeyStore:
         """Write a fresh random key for ``epoch`` (mode 0600); refuses to overwrite."""
         if which == "oprf" and self.oprf_public:
             raise _held_by_service()
+        self._make_dir(which)
+        path = self._path(which, epoch)
+        self._epochs.pop(which, None)
+        _write_private(path, oprf.generate_key())
+        return path
+
+    def _make_dir(self, which: KeyName) -> Path:
         directory = self._dir(which)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.keys_dir.chmod(0o700)
         directory.chmod(0o700)
-        path = self._path(which, epoch)
+        return directory
+
+    # -- the next k, at the pseudonym service ---------------------------------------------------
+
+    def prepare(self, which: KeyName, epoch: int) -> bytes:
+        """The key prepared for ``epoch`` (``<epoch>.next``, made once, mode 0600), not used until
+        :meth:`activate`; the active key when ``epoch`` is active already."""
+        if self.has(which, epoch):
+            return self.load(which, epoch)
+        path = self._make_dir(which) / f"{epoch:04d}.next"
+        if not path.exists():
+            # Written whole, then linked into place: a worker never reads a half-written key,
+            # and when two prepare at once, the first link wins and both use its key.
+            draft = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+            draft.unlink(missing_ok=True)
+            _write_private(draft, oprf.generate_key())
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+            draft.unlink()
+        check_private_file(path)
+        return oprf.validate_scalar(bytes.fromhex(path.read_text().strip()))
+
+    def prepared(self, which: KeyName, epoch: int) -> bool:
+        """True when a key for ``epoch`` is prepared and not yet current."""
+        return (self._dir(which) / f"{epoch:04d}.next").is_file()
+
+    def activate(self, which: KeyName, epoch: int) -> bool:
+        """Make the prepared key of ``epoch`` current (an atomic rename); False when it was
+        current already."""
+        if self.has(which, epoch):
+            return False
+        pending = self._dir(which) / f"{epoch:04d}.next"
+        if not pending.is_file():
+            raise MissingKeyError(f"No key was prepared for epoch {epoch} of {which}.",
+                                  f"Er is geen sleutel voorbereid voor versie {epoch} van {which}.")
+        pending.rename(self._path(which, epoch))
+        _sync_directory(self._dir(which))
         self._epochs.pop(which, None)
-        scalar = oprf.generate_key()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(scalar.hex() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        return path
+        return True
+
+    # -- the broker's pinned halves of k, and the factors between epochs ------------------------
+
+    def oprf_factor(self, from_epoch: int, to_epoch: int) -> bytes:
+        """``k_to·k_from⁻¹``: multiplies an element made under ``from`` into one under ``to``.
+        From the keys where ``k`` is here; from the pinned factors where it is not."""
+        if not self.oprf_public:
+            return oprf.rotation_factor(self.load("oprf", from_epoch),
+                                        self.load("oprf", to_epoch))
+        low, high = sorted((from_epoch, to_epoch))
+        factor = self._delta(low + 1)
+        for epoch in range(low + 2, high + 1):
+            factor = oprf.scalar_mul(self._delta(epoch), factor)
+        return factor if to_epoch > from_epoch else oprf.scalar_invert(factor)
+
+    def _delta(self, epoch: int) -> bytes:
+        """The pinned ``k_epoch·k_(epoch-1)⁻¹``."""
+        with self._lock:
+            cached = self._deltas.get(epoch)
+            if cached is not None:
+                return cached
+            path = self._dir("oprf") / f"{epoch:04d}.delta"
+            if not path.is_file():
+                raise MissingKeyError(
+                    f"The rotation factor {path} is missing: pin it again with: broker "
+                    "pseudonym-service pair (one machine), or copy it from the service's host.",
+                    f"De rotatiefactor {path} ontbreekt: leg die opnieuw vast met: broker "
+                    "pseudonym-service pair (een machine), of kopieer hem van de dienst.")
+            check_private_file(path)
+            factor = oprf.validate_scalar(bytes.fromhex(path.read_text().strip()))
+            self._deltas[epoch] = factor
+            return factor
+
+    def pin_oprf(self, epoch: int, public: bytes, factor: bytes) -> bool:
+        """Pin the public half of ``k`` at ``epoch`` and the factor from the epoch before, once
+        the factor is seen to map the pinned ``k_(epoch-1)·G`` onto ``public``; the factor's
+        file is written before the public half's. False when both were pinned already."""
+        previous = self.public_key(epoch - 1)
+        if previous is None or oprf.scalar_mult(factor, previous) != public:
+            raise ConfigurationError(
+                f"The pseudonym service's key for epoch {epoch} does not follow from the pinned "
+                f"key of epoch {epoch - 1}: nothing pinned.",
+                f"De sleutel van de pseudoniemendienst voor versie {epoch} volgt niet uit de "
+                f"vastgelegde sleutel van versie {epoch - 1}: niets vastgelegd.")
+        directory = self._make_dir("oprf")
+        delta, pub = directory / f"{epoch:04d}.delta", directory / f"{epoch:04d}.pub"
+        if pub.is_file() and delta.is_file():
+            if self._delta(epoch) != factor or self.public_key(epoch) != public:
+                raise ConfigurationError(
+                    f"Epoch {epoch} of k is pinned already, with other values.",
+                    f"Versie {epoch} van k is al vastgelegd, met andere waarden.")
+            return False
+        if not delta.is_file():
+            _write_private(delta, factor)
+        temporary = directory / f"{epoch:04d}.pub.tmp"
+        temporary.unlink(missing_ok=True)
+        _write_private(temporary, public)
+        temporary.replace(pub)
+        _sync_directory(directory)
+        self._epochs.pop("oprf", None)
+        return True
 
     def check(self, names: Iterable[KeyName] = KEY_NAMES) -> None:
-        """Refuse to start when a key is missing, unreadable by us, or readable by others."""
+        """Refuse to start when a key (or a pinned factor) is missing, unreadable by us, or
+        readable by others."""
         if not self.keys_dir.is_dir():
             raise MissingKeyError(
                 f"Key directory {self.keys_dir} does not exist. Create the keys with: "
@@ -195,19 +304,42 @@ class FileKeyStore:
         for which in names:
             self.current_epoch(which)  # raises MissingKeyError when there is none
             check_directory(self._dir(which))
-            for epoch in self.epochs(which):
+            epochs = self.epochs(which)
+            for epoch in epochs:
                 if which == "oprf" and self.oprf_public:
                     self.public_key(epoch)
+                    if epoch != epochs[0]:
+                        self._delta(epoch)  # the factor from the epoch before
                 else:
                     self.load(which, epoch)
+
+
+def _write_private(path: Path, value: bytes) -> None:
+    """``value`` in hex into a new file of mode 0600, on disk before this returns; raises
+    FileExistsError when the file exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value.hex() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _held_by_service() -> ConfigurationError:
     return ConfigurationError(
         "The OPRF key k lives with the pseudonym service (BROKER_PSEUDONYM_SERVICE_URL is set): "
-        "this broker holds only its public half. Create or rotate k there "
-        "(broker pseudonym-service init --dir <its directory>) and pin its public key with: "
-        "broker pseudonym-service pair --dir <its directory>",
+        "this broker holds only its public half. Create k there (broker pseudonym-service "
+        "init --dir <its directory>) and pin its public key with: broker pseudonym-service "
+        "pair --dir <its directory>; rotate it with: broker keys rotate --which oprf",
         "De OPRF-sleutel k staat bij de pseudoniemendienst (BROKER_PSEUDONYM_SERVICE_URL is "
-        "gezet): deze makelaar heeft alleen de publieke helft. Maak of roteer k daar en leg de "
-        "publieke sleutel vast met: broker pseudonym-service pair --dir <die map>")
+        "gezet): deze makelaar heeft alleen de publieke helft. Maak k daar en leg de "
+        "publieke sleutel vast met: broker pseudonym-service pair --dir <die map>; roteer "
+        "hem met: broker keys rotate --which oprf")

@@ -126,10 +126,9 @@ class MatchingKeys:
             raise _not_an_element()
 
     def _oprf_ratio(self, to_epoch: int, from_epoch: int) -> bytes:
-        """``k_to·k_from⁻¹``: multiplies an element made under ``from`` into one under ``to``."""
-        return oprf.rotation_factor(
-            self.keystore.load("oprf", from_epoch), self.keystore.load("oprf", to_epoch)
-        )
+        """``k_to·k_from⁻¹``: multiplies an element made under ``from`` into one under ``to``
+        (from the pinned per-epoch factors where this process cannot read ``k``)."""
+        return self.keystore.oprf_factor(from_epoch, to_epoch)
 
     def _at_oprf_epoch(self, pseudonym: Pseudonym, epoch: int) -> bytes:
         if pseudonym.oprf_epoch == epoch:
@@ -221,10 +220,15 @@ class MatchingKeys:
         For ``b``: ``b_new·b_old⁻¹``; for ``k``: ``k_new·k_old⁻¹`` (``T = b·k·H`` is linear in
         both, so either factor applies to ``T`` directly).
         """
-        return oprf.rotation_factor(
-            self.keystore.load(rotation.which, rotation.from_epoch),
-            self.keystore.load(rotation.which, rotation.to_epoch),
-        )
+        return self.epoch_factor(rotation.which, rotation.from_epoch, rotation.to_epoch)
+
+    def epoch_factor(self, which: KeyName, from_epoch: int, to_epoch: int) -> bytes:
+        """``x_to·x_from⁻¹`` for the key ``which``; for ``k`` from the per-epoch factors the
+        pseudonym service handed over, where this process cannot read ``k``."""
+        if which == "oprf":
+            return self._oprf_ratio(to_epoch, from_epoch)
+        return oprf.rotation_factor(self.keystore.load(which, from_epoch),
+                                    self.keystore.load(which, to_epoch))
 
 
 def _not_an_element() -> InvalidPseudonymError:

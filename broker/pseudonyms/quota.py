@@ -28,12 +28,14 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Date, Engine, Integer, bindparam, delete, select
+from sqlalchemy import Connection, Date, Engine, Integer, Table, bindparam, delete, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
@@ -112,29 +114,39 @@ def record_refusal(connection: Connection, actor: Actor, use: QuotaUse, count: i
                           "day": day.isoformat()})
 
 
-def _upsert(insert: Any) -> Prepared:
-    """The one statement that counts and checks: a row is written, or added to, only when the
-    day's total stays within ``quota``; it returns the new total, or no row when refused."""
+def quota_upsert(insert: Any, table: Table, keys: Sequence[tuple[str, TypeEngine[Any]]],
+                 counter: str, fixed: Mapping[str, int] | None = None) -> Prepared:
+    """The one statement that counts and checks, for any table of daily counts (the broker's
+    :class:`EvaluationCount`, the pseudonym service's own): a row keyed by ``keys`` is written,
+    or its ``counter`` added to, only when the total stays within ``:quota``; it returns the new
+    total, or no row when refused. Its parameters are the keys', ``count`` and ``quota``;
+    ``fixed`` gives other columns of a new row their value."""
     wanted = bindparam("count", type_=Integer)
     quota = bindparam("quota", type_=Integer)
+    extra = dict(fixed or {})
     # SQLite needs the WHERE of an INSERT … SELECT before ON CONFLICT (its parsing rule); here
     # it also refuses a first batch of the day that is larger than the whole quota.
-    statement = insert(EvaluationCount).from_select(
-        ["organisation_id", "day", "evaluations"],
-        select(bindparam("organisation_id", type_=Integer), bindparam("day", type_=Date),
-               wanted).where(wanted <= quota),
+    statement = insert(table).from_select(
+        [name for name, _ in keys] + [counter, *extra],
+        select(*(bindparam(name, type_=kind) for name, kind in keys), wanted,
+               *(literal(value, Integer) for value in extra.values())).where(wanted <= quota),
     )
-    total = EvaluationCount.evaluations + statement.excluded.evaluations
+    total = table.c[counter] + statement.excluded[counter]
     return Prepared(statement.on_conflict_do_update(
-        index_elements=[EvaluationCount.organisation_id, EvaluationCount.day],
-        set_={"evaluations": total},
+        index_elements=[table.c[name] for name, _ in keys],
+        set_={counter: total},
         where=total <= quota,
-    ).returning(EvaluationCount.evaluations))
+    ).returning(table.c[counter]))
 
 
+#: Insert statements with ON CONFLICT, per dialect.
+INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_COUNTS: Table = EvaluationCount.__table__  # type: ignore[assignment]
 # Compiled once per dialect: every evaluation runs it (building it per call cost more than the
 # statement itself).
-_UPSERT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+_UPSERT = {dialect: quota_upsert(insert, _COUNTS, [("organisation_id", Integer()),
+                                                   ("day", Date())], "evaluations")
+           for dialect, insert in INSERTS.items()}
 
 
 def purge_days(engine: Engine, today: date) -> int:

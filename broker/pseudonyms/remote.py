@@ -15,6 +15,10 @@ Rules this module guarantees (the broker holds only ``b``; ``k`` stays with the 
    Anything else — no connection, a timeout, a 5xx, an answer that does not verify — raises
    :class:`broker.outages.PseudonymServiceUnavailable` (an outage: 503 with ``Retry-After``),
    before anything is written (fail closed).
+4. Rotating ``k`` (:meth:`RemoteEvaluator.next_epoch`, :meth:`RemoteEvaluator.activate_epoch`)
+   is asked of the service in the same signed, verified way; the broker receives the new
+   epoch's public half and the factor ``k_new·k_old⁻¹``, never ``k``
+   (:mod:`broker.pseudonym_service.rotation`).
 """
 
 from __future__ import annotations
@@ -40,14 +44,17 @@ from broker_primitives.httpsig.signatures import (
 from nacl.signing import SigningKey, VerifyKey
 
 from broker.config import Settings
-from broker.errors import ConfigurationError, ValidationError
+from broker.errors import ConfigurationError, Conflict, ValidationError
 from broker.outages import PseudonymServiceUnavailable
 from broker.pseudonyms.interfaces import (
+    ACTIVATE_PATH,
     EVALUATE_PATH,
+    NEXT_EPOCH_PATH,
     REQUEST_TAG,
     RESPONSE_POLICY,
     SERVICE_KEY_ID,
     EvaluatorAnswer,
+    NextEpoch,
     Requester,
     decode_element,
     encode_element,
@@ -72,7 +79,8 @@ class RemoteEvaluator:
     def __init__(self, base_url: str, *, key_id: str, key: SigningKey, service_key: VerifyKey,
                  public_key: Callable[[int], bytes | None], timeout: float = 5.0,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self.url = base_url.rstrip("/") + EVALUATE_PATH
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + EVALUATE_PATH
         self.key_id = key_id
         self.key = key
         self.service_key = service_key
@@ -84,20 +92,10 @@ class RemoteEvaluator:
         """Evaluate through the service for ``requester``; an operator's or auditor's command
         (no organisation) is charged to :data:`OPERATOR` at the service."""
         requester = requester or OPERATOR
-        body = json.dumps({"blinded_elements": [encode_element(e) for e in blinded_elements],
-                           "organisation": requester.organisation,
-                           "organisation_type": requester.organisation_type}).encode()
-        headers = {"Content-Type": "application/json",
-                   "Host": httpx.URL(self.url).netloc.decode("ascii")}
-        headers |= sign_request(method="POST", target_uri=self.url, headers=headers,
-                                key_id=self.key_id, private_key=self.key, body=body,
-                                tag=REQUEST_TAG)
-        try:
-            response = self.client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise PseudonymServiceUnavailable(
-                f"pseudonym service unreachable: {type(exc).__name__}") from None
-        self._verify_signature(response, headers)
+        response = self._post(EVALUATE_PATH, {
+            "blinded_elements": [encode_element(e) for e in blinded_elements],
+            "organisation": requester.organisation,
+            "organisation_type": requester.organisation_type})
         if response.status_code == 200:
             return self._granted(blinded_elements, response)
         if response.status_code == 429:
@@ -110,18 +108,73 @@ class RemoteEvaluator:
         raise PseudonymServiceUnavailable(
             f"pseudonym service answered {response.status_code}")
 
-    def _verify_signature(self, response: httpx.Response, headers: dict[str, str]) -> None:
+    def next_epoch(self, from_epoch: int) -> NextEpoch:
+        """Step 1 of rotating ``k``: the service prepares the epoch after ``from_epoch`` and
+        hands over its public half and the factor ``k_new·k_old⁻¹`` (never ``k``)."""
+        response = self._post(NEXT_EPOCH_PATH, {"from_epoch": from_epoch})
+        self._refused(response, "prepare the next key epoch")
+        try:
+            step = NextEpoch(_field(response, "from_epoch", int), _field(response, "to_epoch", int),
+                             oprf.validate_element(decode_element(
+                                 _field(response, "public_key", str))),
+                             oprf.validate_scalar(decode_element(_field(response, "factor", str))))
+        except (ValueError, oprf.OprfError) as exc:
+            raise PseudonymServiceUnavailable(
+                f"the pseudonym service's answer is malformed ({exc})") from None
+        if (step.from_epoch, step.to_epoch) != (from_epoch, from_epoch + 1):
+            raise PseudonymServiceUnavailable("the pseudonym service prepared another epoch")
+        return step
+
+    def activate_epoch(self, epoch: int) -> None:
+        """Step 2 of rotating ``k``: the service evaluates under ``epoch`` from now on (the
+        broker has pinned it)."""
+        response = self._post(ACTIVATE_PATH, {"epoch": epoch})
+        self._refused(response, f"make key epoch {epoch} current")
+        try:
+            current = _field(response, "key_epoch", int)
+        except ValueError as exc:
+            raise PseudonymServiceUnavailable(
+                f"the pseudonym service's answer is malformed ({exc})") from None
+        if current != epoch:
+            raise PseudonymServiceUnavailable(f"the pseudonym service is at epoch {current}")
+
+    def _refused(self, response: httpx.Response, what: str) -> None:
+        """A key step's refusal: the service's conflict (409) as a :class:`Conflict`, any other
+        answer but 200 as an outage."""
+        if response.status_code == 200:
+            return
+        if response.status_code in (403, 409):
+            detail = _field(response, "detail", str)
+            raise Conflict(f"The pseudonym service would not {what}: {detail}",
+                           f"De pseudoniemendienst weigerde: {detail}")
+        raise PseudonymServiceUnavailable(f"pseudonym service answered {response.status_code}")
+
+    def _post(self, path: str, payload: dict[str, object]) -> httpx.Response:
+        """A signed POST to the service, its answer's signature verified (bound to it)."""
+        url = self.base_url + path
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json",
+                   "Host": httpx.URL(url).netloc.decode("ascii")}
+        headers |= sign_request(method="POST", target_uri=url, headers=headers,
+                                key_id=self.key_id, private_key=self.key, body=body,
+                                tag=REQUEST_TAG)
+        try:
+            response = self.client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise PseudonymServiceUnavailable(
+                f"pseudonym service unreachable: {type(exc).__name__}") from None
         try:
             verify_response(
                 status=response.status_code, headers=response.headers, body=response.content,
                 resolve_key=lambda k: self.service_key if k == SERVICE_KEY_ID else None,
-                request=RequestMessage("POST", self.url, headers), request_label="sig1",
+                request=RequestMessage("POST", url, headers), request_label="sig1",
                 policy=RESPONSE_POLICY)
         except SignatureError as exc:
             log.error("pseudonym service answer refused: signature %s", exc.code)
             raise PseudonymServiceUnavailable(
                 f"the pseudonym service's answer is not signed as it must be ({exc.code})"
             ) from None
+        return response
 
     def _granted(self, blinded: Sequence[bytes], response: httpx.Response) -> EvaluatorAnswer:
         try:

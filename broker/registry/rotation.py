@@ -9,7 +9,12 @@ Rules this module guarantees:
   made, so a crash at any point leaves a state that ``broker keys rotate`` resumes.
 - Progress is the rows themselves: a batch re-keys only rows still at the old epoch and moves them
   to the new epoch in one transaction, so a batch is applied once or not at all, and resuming
-  never re-keys a row twice.
+  never re-keys a row twice. Each batch carries on after the last id of the one before, so a
+  batch costs the same at the end of a table as at its start; finishing looks at every id
+  again (see :func:`_finish`).
+- ``k`` lives with the pseudonym service in remote mode: the service makes the next epoch and
+  hands over its public half and the factor ``k_new·k_old⁻¹``, which the broker pins (never
+  ``k``) before the service evaluates under it (:func:`_next_epoch_at_service`).
 - While it runs, look-ups search both epochs (:meth:`MatchingKeys.search_values`), so
   registrations made before the rotation are still found.
 - Every table that stores matching keys (registry, consent records and audit subjects) is
@@ -29,10 +34,11 @@ from broker.audit.events import Event
 from broker.audit.models import AuditSubject
 from broker.audit.services import Actor, record_event
 from broker.core import Core
-from broker.errors import Conflict
+from broker.errors import ConfigurationError, Conflict
 from broker.pseudonyms.keys import KeyName
 from broker.pseudonyms.matching import RotationState, read_rotation
 from broker.pseudonyms.models import KeyRotation
+from broker.pseudonyms.remote import RemoteEvaluator
 from broker.registry.models import ConsentKey, MatchingKey
 
 KeyTable = type[MatchingKey] | type[ConsentKey] | type[AuditSubject]
@@ -70,18 +76,40 @@ def start_or_resume(core: Core, actor: Actor, which: KeyName, *, grace: float = 
                 f"met: broker keys rotate --which {running.which}",
             )
         resumed = running is not None
+        at_service = which == "oprf" and core.keystore.oprf_public
         if running is None:
             current = core.keystore.current_epoch(which)
             running = RotationState(which, current, current + 1)
             session.add(KeyRotation(which=which, from_epoch=current, to_epoch=current + 1))
-            record_event(
-                session, actor, Event.KEYS_ROTATION_STARTED,
-                details={"which": which, "from_epoch": current, "to_epoch": current + 1},
-            )
-    if not core.keystore.has(which, running.to_epoch):
+            details: dict[str, object] = {"which": which, "from_epoch": current,
+                                          "to_epoch": current + 1}
+            if at_service:
+                details["made_by"] = "pseudonym-service"
+            record_event(session, actor, Event.KEYS_ROTATION_STARTED, details=details)
+    if at_service:
+        _next_epoch_at_service(core, running)
+        time.sleep(grace)
+    elif not core.keystore.has(which, running.to_epoch):
         core.keystore.create(which, running.to_epoch)
         time.sleep(grace)
     return running, resumed
+
+
+def _next_epoch_at_service(core: Core, rotation: RotationState) -> None:
+    """``k`` lives with the pseudonym service: it prepares the next epoch and hands over its
+    public half and the factor; the broker pins both (the factor checked against the public
+    halves) and only then has the service evaluate under it. Each step is idempotent, so a
+    resumed rotation repeats them all (broker.pseudonym_service.rotation)."""
+    evaluator = core.evaluator
+    if not isinstance(evaluator, RemoteEvaluator):
+        raise ConfigurationError(
+            "The OPRF key k is not in this broker's keys, and no pseudonym service is set to "
+            "rotate it (BROKER_PSEUDONYM_SERVICE_URL).",
+            "De OPRF-sleutel k staat niet bij deze makelaar, en er is geen pseudoniemendienst "
+            "ingesteld om hem te roteren (BROKER_PSEUDONYM_SERVICE_URL).")
+    step = evaluator.next_epoch(rotation.from_epoch)
+    core.keystore.pin_oprf(step.to_epoch, step.public_key, step.factor)
+    evaluator.activate_epoch(step.to_epoch)
 
 
 def remaining_rows(core: Core, rotation: RotationState) -> int:
@@ -102,17 +130,21 @@ def _rotate_batch(
     rotation: RotationState,
     factor: bytes,
     batch_size: int,
-) -> int:
+    after: int = 0,
+) -> tuple[int, int]:
+    """Re-key the next ``batch_size`` rows still at the old epoch with an id above ``after``:
+    how many, and the last id (so the next batch starts there instead of walking the rows
+    re-keyed already)."""
     column = _epoch_column(table, rotation.which)
     rows = session.execute(
         select(table.id, table.value)
-        .where(column == rotation.from_epoch)
+        .where(column == rotation.from_epoch, table.id > after)
         .order_by(table.id)
         .limit(batch_size)
         .with_for_update()
     ).all()
     if not rows:
-        return 0
+        return 0, after
     epoch_field = "oprf_epoch" if rotation.which == "oprf" else "broker_epoch"
     session.execute(
         update(table),
@@ -122,7 +154,7 @@ def _rotate_batch(
             for row_id, value in rows
         ],
     )
-    return len(rows)
+    return len(rows), rows[-1][0]
 
 
 def run_rotation(
@@ -141,9 +173,10 @@ def run_rotation(
     factor = core.matching.rotation_factor(rotation)
     done = batches = 0
     for table in PSEUDONYM_TABLES:
+        last = 0
         while max_batches is None or batches < max_batches:
             with core.session() as session:
-                count = _rotate_batch(session, table, rotation, factor, batch_size)
+                count, last = _rotate_batch(session, table, rotation, factor, batch_size, last)
                 if count:
                     session.execute(
                         update(KeyRotation)
@@ -171,8 +204,10 @@ def _finish(core: Core, actor: Actor, rotation: RotationState, factor: bytes,
         if row is None:
             return 0
         for table in PSEUDONYM_TABLES:
-            while count := _rotate_batch(session, table, rotation, factor, batch_size):
+            count, last = _rotate_batch(session, table, rotation, factor, batch_size)
+            while count:
                 late += count
+                count, last = _rotate_batch(session, table, rotation, factor, batch_size, last)
         row.rows_done += late
         row.finished_at = core.now()
         record_event(

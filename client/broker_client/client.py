@@ -4,7 +4,9 @@ Rules this client guarantees:
 
 - **No raw identifier leaves the process.** Identifiers are parsed and normalised with the
   broker's own code (:mod:`broker_primitives.identifiers`), blinded here (RFC 9497 §3.3.1),
-  evaluated by the pseudonym service as blinded elements only, and unblinded here to
+  evaluated by the pseudonym service as blinded elements only — through the broker, or at the
+  service's own URL with ``pseudonym_service_url`` (:mod:`broker_client.evaluation`) — and
+  unblinded here to
   ``N = k·H(identifier)``. Only ``N`` (base64url), its category and the key epoch are sent. A bad
   identifier raises the primitives' :class:`~broker_primitives.identifiers.IdentifierError`,
   whose message never repeats the value.
@@ -19,21 +21,21 @@ Rules this client guarantees:
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from collections.abc import Mapping, Sequence
+from datetime import date
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, cast
 from urllib.parse import quote
 
 import httpx
 from broker_primitives import oprf
-from broker_primitives.blinding import Evaluation, Pseudonym, pseudonymise
+from broker_primitives.blinding import Pseudonym, pseudonymise
 from broker_primitives.identifiers import Identifier, parse_household
 from nacl.signing import SigningKey
 
-from broker_client.codec import b64url_decode, b64url_encode, signing_key, verify_key
+from broker_client.codec import signing_key, verify_key
 from broker_client.errors import BrokerAPIError, UnexpectedResponseError
+from broker_client.evaluation import BROKER_PATH, Evaluate, at_service
 from broker_client.models import (
     Basis,
     Consent,
@@ -44,6 +46,14 @@ from broker_client.models import (
     RawValues,
     raw_values,
 )
+from broker_client.shapes import (
+    as_involvement,
+    canonical_id,
+    chunks,
+    involvement_path,
+    iso_date,
+    matching_key,
+)
 from broker_client.transport import DEFAULT_BROKER_KEY_ID, IdempotencyKey, SignedTransport
 
 #: The broker's limits per request (issue 4): blinded elements per evaluation, involvements per
@@ -51,46 +61,6 @@ from broker_client.transport import DEFAULT_BROKER_KEY_ID, IdempotencyKey, Signe
 MAX_EVALUATE = 1000
 MAX_REGISTER = 1000
 DEFAULT_END_REASON = "concern_resolved"
-
-
-T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _iso(day: date) -> str:
-    if isinstance(day, datetime):
-        raise TypeError("give a date, not a datetime")
-    return day.isoformat()
-
-
-def _canonical_id(value: str, what: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise ValueError(f"{what} is a UUID") from None
-
-
-def _involvement_path(involvement_id: str) -> str:
-    return f"/v1/involvements/{_canonical_id(involvement_id, 'an involvement id')}"
-
-
-def _involvement(data: Any, what: str) -> Involvement:
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        raise UnexpectedResponseError(f"{what}: the response is not an involvement")
-    return cast(Involvement, data)
-
-
-def matching_key(pseudonym: Pseudonym) -> dict[str, Any]:
-    """The API's matching-key object for one pseudonym."""
-    return {
-        "category": pseudonym.category,
-        "element": b64url_encode(pseudonym.element),
-        "key_epoch": pseudonym.oprf_epoch,
-    }
 
 
 class BrokerClient:
@@ -109,6 +79,10 @@ class BrokerClient:
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
         insecure_skip_verification: bool = False,
+        pseudonym_service_url: str | None = None,
+        pseudonym_service_public_key: bytes | str | None = None,
+        pseudonym_service_key_id: str | None = None,
+        oprf_public_keys: Mapping[int, bytes | str] | None = None,
     ) -> None:
         """Connect to the broker at ``base_url`` as ``key_id``.
 
@@ -125,9 +99,20 @@ class BrokerClient:
             transport: an httpx transport (tests; custom TLS or proxies).
             insecure_skip_verification: accept unsigned responses when no
                 ``broker_public_key`` is given (never in production).
+            pseudonym_service_url: evaluate blinded identifiers at the pseudonym service itself
+                (its own URL, e.g. ``https://pseudonyms.example``) instead of through the broker
+                (:mod:`broker_client.evaluation`); the service must allow this organisation's
+                key.
+            pseudonym_service_public_key: the service's answer-signing key (its ``signing.pub``,
+                32 bytes or 64 hex digits); required with ``pseudonym_service_url``.
+            pseudonym_service_key_id: this organisation's key id at the service (default:
+                ``key_id``; the same private key signs).
+            oprf_public_keys: ``k·G`` per key epoch (the service's ``keys/oprf/<epoch>.pub``):
+                when given, every evaluation's DLEQ proof is checked against them.
 
         Raises:
-            ValueError: no ``broker_public_key`` and verification not explicitly skipped.
+            ValueError: no ``broker_public_key`` and verification not explicitly skipped, or a
+                ``pseudonym_service_url`` without ``pseudonym_service_public_key``.
         """
         if broker_public_key is None and not insecure_skip_verification:
             raise ValueError(
@@ -145,6 +130,12 @@ class BrokerClient:
             backoff=backoff,
             transport=transport,
         )
+        self._evaluate = Evaluate(self._http, BROKER_PATH)
+        if pseudonym_service_url is not None:
+            self._evaluate = at_service(
+                pseudonym_service_url, pseudonym_service_key_id or key_id,
+                signing_key(private_key), pseudonym_service_public_key, oprf_public_keys,
+                timeout=timeout, retries=retries, backoff=backoff, transport=transport)
 
     def __enter__(self) -> Self:
         """Return the client itself."""
@@ -156,27 +147,11 @@ class BrokerClient:
         self.close()
 
     def close(self) -> None:
-        """Close the connections to the broker."""
+        """Close the connections to the broker (and to the pseudonym service)."""
+        self._evaluate.close()
         self._http.close()
 
     # -- pseudonyms ---------------------------------------------------------------------------
-
-    def _evaluate(self, blinded: Sequence[bytes]) -> Evaluation:
-        """One call to the pseudonym service with up to :data:`MAX_EVALUATE` blinded elements."""
-        reply = self._http.request(
-            "POST", "/v1/pseudonyms/evaluate",
-            {"blinded_elements": [b64url_encode(element) for element in blinded]},
-        )
-        data = reply.data
-        elements = data.get("evaluated_elements") if isinstance(data, dict) else None
-        epoch = data.get("key_epoch") if isinstance(data, dict) else None
-        if (not isinstance(elements, list) or len(elements) != len(blinded)
-                or type(epoch) is not int):
-            raise UnexpectedResponseError("the evaluation response does not fit the request")
-        try:
-            return Evaluation([b64url_decode(element) for element in elements], epoch)
-        except ValueError:
-            raise UnexpectedResponseError("an evaluated element is not base64url") from None
 
     def pseudonymise_identifiers(self, identifiers: Sequence[Identifier]) -> list[Pseudonym]:
         """The pseudonym ``N`` of each identifier, in order; repeated identifiers evaluated once.
@@ -189,7 +164,7 @@ class BrokerClient:
         distinct = list(dict.fromkeys(identifier.canonical for identifier in identifiers))
         by_canonical = {identifier.canonical: identifier for identifier in identifiers}
         found: dict[str, Pseudonym] = {}
-        for chunk in _chunks(distinct, MAX_EVALUATE):
+        for chunk in chunks(distinct, MAX_EVALUATE):
             chosen = [by_canonical[canonical] for canonical in chunk]
             try:
                 pseudonyms = pseudonymise(chosen, self._evaluate)
@@ -255,7 +230,7 @@ class BrokerClient:
                 exc.add_note(f"in registration {index}")
                 raise
         involvements: list[Involvement] = []
-        for chunk in _chunks(identified, MAX_REGISTER):
+        for chunk in chunks(identified, MAX_REGISTER):
             involvements += self.register_identified(chunk)
         return involvements
 
@@ -281,7 +256,7 @@ class BrokerClient:
         for item in items:
             entry: dict[str, Any] = {"professional": item.professional, "purpose": item.purpose}
             if item.ends_on is not None:
-                entry["ends_on"] = _iso(item.ends_on)
+                entry["ends_on"] = iso_date(item.ends_on)
             item_keys = [next(keys) for _ in item.identifiers]
             entry["matching_keys"] = list({k["element"]: k for k in item_keys}.values())
             body.append(entry)
@@ -291,20 +266,20 @@ class BrokerClient:
         data = reply.data.get("involvements") if isinstance(reply.data, dict) else None
         if not isinstance(data, list) or len(data) != len(items):
             raise UnexpectedResponseError("the registration response does not fit the request")
-        return [_involvement(item, "POST /v1/involvements") for item in data]
+        return [as_involvement(item, "POST /v1/involvements") for item in data]
 
     def get_involvement(self, involvement_id: str) -> Involvement:
         """One of this organisation's involvements."""
-        path = _involvement_path(involvement_id)
-        return _involvement(self._http.request("GET", path).data, f"GET {path}")
+        path = involvement_path(involvement_id)
+        return as_involvement(self._http.request("GET", path).data, f"GET {path}")
 
     def _patch(self, involvement_id: str, payload: dict[str, Any]) -> Involvement:
-        path = _involvement_path(involvement_id)
-        return _involvement(self._http.request("PATCH", path, payload).data, f"PATCH {path}")
+        path = involvement_path(involvement_id)
+        return as_involvement(self._http.request("PATCH", path, payload).data, f"PATCH {path}")
 
     def renew(self, involvement_id: str, ends_on: date) -> Involvement:
         """Move an active involvement's end date to ``ends_on`` (within the policy's maximum)."""
-        return self._patch(involvement_id, {"ends_on": _iso(ends_on)})
+        return self._patch(involvement_id, {"ends_on": iso_date(ends_on)})
 
     def change_contact(self, involvement_id: str, professional: str) -> Involvement:
         """Make ``professional`` (a username of this organisation) the contact."""
@@ -349,7 +324,8 @@ class BrokerClient:
         )
         body: dict[str, Any] = {
             "professional": professional, "matching_keys": self._matching_keys(identifiers),
-            "given_by": given_by, "given_on": _iso(given_on), "valid_until": _iso(valid_until),
+            "given_by": given_by, "given_on": iso_date(given_on),
+            "valid_until": iso_date(valid_until),
             "purposes": list(purposes), "holder_types": list(holder_types),
         }
         data = self._http.request("POST", "/v1/consents", body).data
@@ -360,7 +336,7 @@ class BrokerClient:
     def withdraw_consent(self, consent_id: str, *, professional: str) -> int:
         """Withdraw a consent record of this organisation: no new look-ups or requests under
         it, its pending requests withdrawn; returns how many contact links it revoked."""
-        path = (f"/v1/consents/{_canonical_id(consent_id, 'a consent id')}"
+        path = (f"/v1/consents/{canonical_id(consent_id, 'a consent id')}"
                 f"?professional={quote(professional, safe='')}")
         data = self._http.request("DELETE", path).data
         revoked = data.get("links_revoked") if isinstance(data, dict) else None
@@ -406,7 +382,7 @@ class BrokerClient:
         if register_as is not None:
             register: dict[str, Any] = {"professional": register_as}
             if register_ends_on is not None:
-                register["ends_on"] = _iso(register_ends_on)
+                register["ends_on"] = iso_date(register_ends_on)
             body["register"] = register
         elif register_ends_on is not None:
             raise ValueError("register_ends_on needs register_as")

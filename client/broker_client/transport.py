@@ -41,6 +41,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from broker_primitives.httpsig.signature_policy import (
+    REQUEST_TAG,
+    RESPONSE_POLICY,
+    SignaturePolicy,
+)
 from broker_primitives.httpsig.signatures import (
     RequestMessage,
     SignatureError,
@@ -97,8 +102,14 @@ class SignedTransport:
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        request_tag: str = REQUEST_TAG,
+        response_policy: SignaturePolicy = RESPONSE_POLICY,
     ) -> None:
-        """Prepare an httpx client for ``base_url`` (scheme, host, port and optional path)."""
+        """Prepare an httpx client for ``base_url`` (scheme, host, port and optional path).
+
+        ``request_tag`` and ``response_policy`` are the broker's (``broker-v1``,
+        ``broker-v1-response``) unless another server is called (the pseudonym service signs
+        under tags of its own: :mod:`broker_client.evaluation`)."""
         if retries < 0:
             raise ValueError("retries must be 0 or more")
         self.base_url = base_url.rstrip("/")
@@ -109,6 +120,8 @@ class SignedTransport:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
+        self._request_tag = request_tag
+        self._response_policy = response_policy
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
 
     def close(self) -> None:
@@ -183,6 +196,7 @@ class SignedTransport:
                 private_key=self._private_key,
                 body=body,
                 label=SIGNATURE_LABEL,
+                tag=self._request_tag,
             )
         )
         return request
@@ -200,7 +214,7 @@ class SignedTransport:
         try:
             verify_response(status=response.status_code, headers=response.headers,
                             body=response.content, resolve_key=resolve, request=bound,
-                            request_label=SIGNATURE_LABEL)
+                            request_label=SIGNATURE_LABEL, policy=self._response_policy)
         except SignatureError as error:
             raise ResponseVerificationError(
                 f"the response ({response.status_code}) to {method} {path} is not signed by "

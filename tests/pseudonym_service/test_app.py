@@ -16,6 +16,7 @@ from broker_primitives import dleq, oprf
 from broker_primitives.httpsig.signatures import RequestMessage, sign_request, verify_response
 from flask.testing import FlaskClient
 from nacl.signing import SigningKey, VerifyKey
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from broker.clock import local_date, utcnow
@@ -60,24 +61,24 @@ def client(service: EvaluationService, directory: Path) -> FlaskClient:
 
 
 def post(client: FlaskClient, key_id: str, key: SigningKey, body: Any, *,
-         tag: str = REQUEST_TAG, nonce: str | None = None
+         tag: str = REQUEST_TAG, nonce: str | None = None, path: str = "/v1/evaluate"
          ) -> tuple[TestResponse, dict[str, str]]:
-    """A signed POST /v1/evaluate; the answer and the request's headers."""
+    """A signed POST (to /v1/evaluate unless ``path``); the answer and the request's headers."""
     raw = json.dumps(body).encode()
-    url = BASE + "/v1/evaluate"
+    url = BASE + path
     headers = {"Content-Type": "application/json", "Host": "pseudonyms.test"}
     headers |= sign_request(method="POST", target_uri=url, headers=headers, key_id=key_id,
                             private_key=key, body=raw, tag=tag, nonce=nonce)
-    return client.post("/v1/evaluate", data=raw, headers=headers, base_url=BASE), headers
+    return client.post(path, data=raw, headers=headers, base_url=BASE), headers
 
 
-def answer_verifies(response: TestResponse, headers: dict[str, str], service_key: VerifyKey
-                    ) -> bool:
+def answer_verifies(response: TestResponse, headers: dict[str, str], service_key: VerifyKey,
+                    path: str = "/v1/evaluate") -> bool:
     """The answer is signed by the service and bound to the request's signature."""
     verify_response(status=response.status_code, headers=response.headers,
                     body=response.get_data(),
                     resolve_key=lambda k: service_key if k == SERVICE_KEY_ID else None,
-                    request=RequestMessage("POST", BASE + "/v1/evaluate", headers),
+                    request=RequestMessage("POST", BASE + path, headers),
                     request_label="sig1", policy=RESPONSE_POLICY)
     return True
 
@@ -160,3 +161,36 @@ def test_nonces_that_can_no_longer_be_accepted_are_forgotten(
     with service.engine.connect() as connection:
         kept = [row.nonce for row in connection.execute(store.nonces.select())]
     assert "old" * 11 not in kept and len(kept) == 1  # only the request's own
+
+
+def test_only_the_brokers_key_rotates_k_in_two_steps_and_k_never_leaves(
+        client: FlaskClient, directory: Path, service: EvaluationService) -> None:
+    service_key = home.signing_key(directory).verify_key
+    refused, _ = post(client, "school-1", SCHOOL, {"from_epoch": 1}, path="/v1/keys/next")
+    assert refused.status_code == 403 and refused.get_json()["type"].endswith(":forbidden")
+    step, headers = post(client, "broker-1", BROKER, {"from_epoch": 1}, path="/v1/keys/next")
+    assert step.status_code == 200
+    assert answer_verifies(step, headers, service_key, "/v1/keys/next")
+    data = step.get_json()
+    assert set(data) == {"from_epoch", "to_epoch", "public_key", "factor"}  # never k
+    public, factor = decode_element(data["public_key"]), decode_element(data["factor"])
+    assert oprf.scalar_mult(factor, home.public_keys(directory)[1]) == public
+    # Prepared, not used: evaluations stay under epoch 1 until the broker has pinned epoch 2.
+    evaluated = {"blinded_elements": blinded(1), "organisation": "a", "organisation_type": "b"}
+    assert post(client, "broker-1", BROKER, evaluated)[0].get_json()["key_epoch"] == 1
+    again, _ = post(client, "broker-1", BROKER, {"from_epoch": 1}, path="/v1/keys/next")
+    assert again.get_json() == data  # a repeated step gives the same key
+    assert post(client, "school-1", SCHOOL, {"epoch": 2},
+                path="/v1/keys/activate")[0].status_code == 403
+    done, _ = post(client, "broker-1", BROKER, {"epoch": 2}, path="/v1/keys/activate")
+    assert done.status_code == 200 and done.get_json() == {"key_epoch": 2}
+    answer = post(client, "broker-1", BROKER, evaluated)[0].get_json()
+    assert answer["key_epoch"] == 2 and home.public_keys(directory)[2] == public
+    after, _ = post(client, "broker-1", BROKER, {"from_epoch": 1}, path="/v1/keys/next")
+    assert after.get_json() == data
+    stale, _ = post(client, "broker-1", BROKER, {"from_epoch": 5}, path="/v1/keys/next")
+    assert stale.status_code == 409 and "at epoch 2" in stale.get_json()["detail"]
+    with service.engine.connect() as connection:
+        steps = connection.execute(select(store.key_events.c.action, store.key_events.c.client_key)
+                                   .order_by(store.key_events.c.id)).all()
+    assert [tuple(row) for row in steps] == [("prepared", "broker-1"), ("activated", "broker-1")]

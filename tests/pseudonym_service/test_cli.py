@@ -13,9 +13,10 @@ from nacl.signing import SigningKey
 
 from broker.cli import main
 from broker.clock import local_date, utcnow
-from broker.pseudonym_service import home
+from broker.pseudonym_service import home, rotation
 from broker.pseudonym_service.service import Client
 from broker.pseudonyms.interfaces import Requester
+from broker.pseudonyms.keys import FileKeyStore
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
@@ -71,3 +72,40 @@ def test_counts_prints_granted_and_refused_per_organisation(tmp_path: Path) -> N
     status, output = run("pseudonym-service", "counts", "--dir", str(directory))
     assert status == 0
     assert f"{local_date(utcnow()).isoformat()} school-a: 1 granted, 0 refused" in output
+
+
+def test_counts_reads_the_database_the_service_serves_from(tmp_path: Path) -> None:
+    directory, url = tmp_path / "service", f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    home.initialise(directory)
+    service = home.open_service(directory, url)
+    client = Client("k", SigningKey.generate().verify_key, Requester("wijkteam-a", "wijkteam"))
+    service.evaluate(client, client.requester or Requester("", ""),
+                     [oprf.blind(b"bsn|123456782")[1], oprf.blind(b"bsn|111222333")[1]])
+    today = local_date(utcnow()).isoformat()
+    status, output = run("pseudonym-service", "counts", "--dir", str(directory),
+                         "--database-url", url)
+    assert status == 0 and f"{today} wijkteam-a: 2 granted, 0 refused" in output
+    status, output = run("pseudonym-service", "counts", "--dir", str(directory),
+                         env={"BROKER_PSEUDONYM_SERVICE_DATABASE_URL": url})
+    assert status == 0 and "wijkteam-a: 2 granted" in output
+    status, output = run("pseudonym-service", "counts", "--dir", str(directory))
+    assert status == 0 and "wijkteam-a" not in output  # service.db in DIR: another database
+
+
+def test_pair_after_a_rotation_pins_the_factor_between_epochs_and_never_k(tmp_path: Path) -> None:
+    directory, keys = tmp_path / "service", tmp_path / "broker-keys"
+    home.initialise(directory)
+    service = home.open_service(directory)
+    broker = Client("broker-1", SigningKey.generate().verify_key, None)
+    step = rotation.next_epoch(service, broker, 1)
+    rotation.activate(service, broker, 2)
+    status, _ = run("pseudonym-service", "pair", "--dir", str(directory),
+                    env={"BROKER_KEYS_DIR": str(keys), "BROKER_HOME": str(tmp_path)})
+    assert status == 0
+    assert sorted(p.name for p in (keys / "oprf").iterdir()) == \
+        ["0001.pub", "0002.delta", "0002.pub"]
+    pinned = FileKeyStore(keys, oprf_public=True)
+    assert pinned.current_epoch("oprf") == 2
+    assert pinned.oprf_factor(1, 2) == step.factor
+    assert oprf.scalar_mult(pinned.oprf_factor(2, 1), step.public_key) == \
+        home.public_keys(directory)[1]

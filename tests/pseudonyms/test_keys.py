@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from broker_primitives import dleq, oprf
 
 from broker.errors import ConfigurationError
 from broker.keyfiles import MissingKeyError, UnsafeKeyError
@@ -64,3 +65,31 @@ def test_corrupt_key_is_refused(tmp_path: Path) -> None:
     path.write_text("00" * 32 + "\n")  # the zero scalar is not a key
     with pytest.raises(ConfigurationError, match="corrupt"):
         store.load("oprf", 1)
+
+
+def test_a_pinned_epoch_of_k_needs_a_factor_that_maps_the_public_halves(tmp_path: Path) -> None:
+    service = FileKeyStore(tmp_path / "service")
+    service.create("oprf", 1)
+    k1, k2 = service.load("oprf", 1), service.prepare("oprf", 2)
+    assert service.current_epoch("oprf") == 1  # prepared, not used
+    assert service.prepare("oprf", 2) == k2  # the same key when asked again
+    broker = FileKeyStore(tmp_path / "broker", oprf_public=True)
+    (tmp_path / "broker" / "oprf").mkdir(parents=True, mode=0o700)
+    (tmp_path / "broker" / "oprf" / "0001.pub").write_text(dleq.public_key(k1).hex() + "\n")
+    factor = oprf.rotation_factor(k1, k2)
+    with pytest.raises(ConfigurationError, match="does not follow"):
+        broker.pin_oprf(2, dleq.public_key(oprf.generate_key()), factor)
+    assert broker.current_epoch("oprf") == 1  # nothing pinned
+    assert broker.pin_oprf(2, dleq.public_key(k2), factor)
+    assert not broker.pin_oprf(2, dleq.public_key(k2), factor)  # pinned already: the same
+    delta = tmp_path / "broker" / "oprf" / "0002.delta"
+    assert stat.S_IMODE(delta.stat().st_mode) == 0o600
+    assert broker.current_epoch("oprf") == 2 and broker.oprf_factor(1, 2) == factor
+    assert oprf.scalar_mul(broker.oprf_factor(2, 1), factor) == oprf.scalar_mul(
+        oprf.scalar_invert(k1), k1)  # the inverse
+    broker.check(["oprf"])
+    delta.unlink()
+    with pytest.raises(MissingKeyError, match="rotation factor"):
+        FileKeyStore(tmp_path / "broker", oprf_public=True).check(["oprf"])
+    assert service.activate("oprf", 2) and service.current_epoch("oprf") == 2
+    assert service.load("oprf", 2) == k2 and not service.activate("oprf", 2)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,56 +41,16 @@ from broker.registry.services import RegistryService
 from broker.setup import initialise
 from broker.signing import load_signing_key
 from tests.api.live import Organisation, call, serve
-from tests.conftest import OPEN_POLICY
 from tests.factories import make_member
+from tests.pseudonyms.conftest import SCHOOL_QUOTA
 from tests.pseudonyms.service_process import ROOT, ServiceProcess
 from tests.uow import committed
 from tests.web.forms import household_fields
 from tests.web.test_views import csrf, sign_in
 
 pytestmark = pytest.mark.slow
-SCHOOL_QUOTA = 3
 HOUSEHOLD = {"bsn": ("123456782", "111222333"), "address": ("1011 AB 12 A",),
              "person": ("van der Horst;J;2015-02-03",)}
-
-
-@pytest.fixture
-def service_dir(tmp_path: Path) -> Path:
-    """A service directory: k, its signing key, quotas (a school gets 3 a day)."""
-    directory = tmp_path / "pseudonym-service"
-    home.initialise(directory, default_quota=100, per_type={"school": SCHOOL_QUOTA})
-    return directory
-
-
-@pytest.fixture
-def broker_settings(tmp_path: Path, service_dir: Path) -> Settings:
-    """A broker home paired with the service (its port chosen now, the service started later)."""
-    broker_home = tmp_path / "broker"
-    broker_home.mkdir()
-    settings = Settings.from_env({"BROKER_HOME": str(broker_home),
-                                  "BROKER_POLICY_DIR": str(OPEN_POLICY)})
-    home.pair(service_dir, settings.keys_dir, settings.pseudonym_service_key_id)
-    return settings
-
-
-@pytest.fixture
-def service(service_dir: Path, tmp_path: Path, broker_settings: Settings
-            ) -> Iterator[ServiceProcess]:
-    """The service running in its own process (after the broker was paired with it)."""
-    process = ServiceProcess(service_dir, tmp_path / "service.log")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def remote_core(broker_settings: Settings, service: ServiceProcess) -> Iterator[Core]:
-    """A broker core in remote mode: it holds b, and only the public half of k."""
-    settings = broker_settings.with_overrides(pseudonym_service_url=service.base)
-    core = Core(settings, notices=InboxNotices())
-    initialise(core, Actor.operator("test"))
-    yield core
-    core.dispose()
 
 
 def test_the_remote_evaluator_gives_the_pseudonyms_of_the_in_process_one(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from broker.audit.models import AuditSubject
 from broker.audit.services import Actor
@@ -138,3 +141,33 @@ def test_a_row_committed_at_the_old_epoch_after_the_last_batch_is_not_stranded(
     assert remaining_rows(core, rotation) == 0
     with core.session() as session:
         assert active_rotation(session) is None
+
+
+def test_each_batch_carries_on_after_the_last_id_of_the_one_before(
+    core: Core, registry: RegistryService
+) -> None:
+    """So that a batch at the end of a table costs what one at its start does: it does not walk
+    past the rows re-keyed already (scripts/bench --scale measured 270 ms growing to 763 ms a
+    batch over 10⁶ rows when every batch started from the first id)."""
+    _populate(core, registry)
+    with core.session() as session:
+        ids = sorted(session.scalars(select(MatchingKey.id)))
+    bounds: list[int] = []
+
+    def watch(state: ORMExecuteState) -> None:
+        sql = str(state.statement.compile(compile_kwargs={"literal_binds": True}))
+        if "FOR UPDATE" in sql.upper() or "matching_keys.broker_epoch =" in sql:
+            bounds.extend(int(n) for n in re.findall(r"matching_keys\.id > (\d+)", sql))
+
+    rotation, _ = start_or_resume(core, OPERATOR, "broker", grace=0)
+    event.listen(Session, "do_orm_execute", watch)
+    try:
+        run_rotation(core, OPERATOR, rotation, batch_size=3)
+    finally:
+        event.remove(Session, "do_orm_execute", watch)
+    # 0, then the last id of each batch of 3, and of a last, partial batch (the empty batch
+    # that ends the table starts after it).
+    walk = [0, *ids[2::3], *([ids[-1]] if len(ids) % 3 else [])]
+    assert bounds[: len(walk)] == walk
+    with core.session() as session:
+        assert set(session.scalars(select(MatchingKey.broker_epoch))) == {2}
