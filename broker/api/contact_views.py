@@ -15,7 +15,13 @@ from flask import g, request
 
 from broker.api import contact_schemas
 from broker.api.idempotency import idempotent
-from broker.api.openapi import CONSENT_ID, PROFESSIONAL_QUERY, REQUEST_ID, TOKEN
+from broker.api.openapi import (
+    CONSENT_ID,
+    PROFESSIONAL_PATTERN,
+    PROFESSIONAL_QUERY,
+    REQUEST_ID,
+    TOKEN,
+)
 from broker.api.views import bp
 from broker.contact.consents import ConsentService
 from broker.contact.links import LinkService
@@ -35,11 +41,12 @@ _CONSENT_IN = contact_schemas.ConsentIn()
 _CONSENT_OUT = contact_schemas.ConsentOut()
 _CONSENT_WITHDRAWN_OUT = contact_schemas.ConsentWithdrawnOut()
 _INBOX_OUT = contact_schemas.InboxOut()
+_PROFESSIONAL = re.compile(PROFESSIONAL_PATTERN)  # as documented
 
 
 def _professional_param() -> str:
     value = request.args.get("professional", "")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{1,63}", value):
+    if not _PROFESSIONAL.fullmatch(value):
         raise ValidationError("Name the acting professional: ?professional=<user name>.",
                               "Noem de handelende professional: ?professional=<gebruikersnaam>.")
     return value

@@ -82,8 +82,9 @@ REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": UU
 CONSENT_ID = {"name": "consent_id", "in": "path", "required": True, "schema": UUID_PATH}
 TOKEN = {"name": "token", "in": "path", "required": True,
          "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{20,100}$"}}
+PROFESSIONAL_PATTERN = "^[a-z0-9][a-z0-9_-]{1,63}$"
 PROFESSIONAL_QUERY = {"name": "professional", "in": "query", "required": True,
-                      "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{1,63}$"}}
+                      "schema": {"type": "string", "pattern": PROFESSIONAL_PATTERN}}
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"}}
 
