@@ -7,4 +7,6 @@ signature base, RFC 9530 Content-Digest, RFC 8941 structured field values); here
 :mod:`broker.callers.replay` (the nonce replay cache). The JSON
 door: :mod:`broker.api.bodies` (what a body may be before a schema reads it),
 :mod:`broker.api.body_fields`, :mod:`broker.api.schemas` and :mod:`broker.api.contact_schemas`.
+The route table: :mod:`broker.api.routing` (the views' declarations, flask-smorest) and
+:mod:`broker.api.openapi` (the document written from them).
 """

@@ -1,4 +1,5 @@
-"""API v1 for the contact hand-over: requests, decisions, links, consents. Thin, like views.
+"""API v1 for the contact hand-over: requests, decisions, links, consents. Thin, and declared
+like broker.api.views (route, body and answer schemas, operation: the OpenAPI document's source).
 
 Link tokens travel in the path of ``/v1/contact-links/{token}``;
 :class:`broker.contact.links.TokenRedaction` keeps them out of the access logs.
@@ -7,13 +8,21 @@ Link tokens travel in the path of ``/v1/contact-links/{token}``;
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from broker_primitives.blinding import Pseudonym
-from flask import Response, g, request
+from flask import g, request
 
 from broker.api import contact_schemas
 from broker.api.idempotency import idempotent
-from broker.api.views import bp, json_response, read_body
+from broker.api.openapi import (
+    CONSENT_ID,
+    PROFESSIONAL_PATTERN,
+    PROFESSIONAL_QUERY,
+    REQUEST_ID,
+    TOKEN,
+)
+from broker.api.views import bp
 from broker.contact.consents import ConsentService
 from broker.contact.links import LinkService
 from broker.contact.services import ContactService
@@ -32,95 +41,111 @@ _CONSENT_IN = contact_schemas.ConsentIn()
 _CONSENT_OUT = contact_schemas.ConsentOut()
 _CONSENT_WITHDRAWN_OUT = contact_schemas.ConsentWithdrawnOut()
 _INBOX_OUT = contact_schemas.InboxOut()
+_PROFESSIONAL = re.compile(PROFESSIONAL_PATTERN)  # as documented
 
 
 def _professional_param() -> str:
     value = request.args.get("professional", "")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{1,63}", value):
+    if not _PROFESSIONAL.fullmatch(value):
         raise ValidationError("Name the acting professional: ?professional=<user name>.",
                               "Noem de handelende professional: ?professional=<gebruikersnaam>.")
     return value
 
 
-@bp.post("/contact-requests")
+@bp.route("/contact-requests", methods=["POST"])
+@bp.operation("requestContact", idempotency_key=True)
 @idempotent
-def request_contact() -> Response:
-    """Ask for contact with the holder of a match."""
-    ask = read_body(_REQUEST_IN)
-    view = ContactService(uow()).request(
+@bp.response(201, _REQUEST_OUT)
+@bp.arguments(_REQUEST_IN)
+def request_contact(ask: dict[str, Any]) -> Any:
+    """Ask for contact with the holder of a match of one of your look-ups"""
+    return ContactService(uow()).request(
         g.actor, professional=ask["professional"], lookup_id=ask["lookup_id"],
         match_id=ask["match_id"], purpose=ask["purpose"], basis=ask["basis"],
         evidence=Evidence(ask.get("consent_reference"), ask.get("statute"),
                           ask.get("justification")))
-    return json_response(_REQUEST_OUT, view, 201)
 
 
-@bp.get("/contact-requests/<request_id>")
-def get_contact_request(request_id: str) -> Response:
-    """A contact request of (or to) your organisation."""
-    return json_response(_REQUEST_OUT, ContactService(uow()).get(g.actor, request_id))
+@bp.route("/contact-requests/<request_id>", methods=["GET"], parameters=[REQUEST_ID])
+@bp.operation("getContactRequest")
+@bp.response(200, _REQUEST_OUT)
+def get_contact_request(request_id: str) -> Any:
+    """A contact request of, or to, your organisation"""
+    return ContactService(uow()).get(g.actor, request_id)
 
 
-@bp.post("/contact-requests/<request_id>/decision")
+@bp.route("/contact-requests/<request_id>/decision", methods=["POST"], parameters=[REQUEST_ID])
+@bp.operation("decideContactRequest", idempotency_key=True)
 @idempotent
-def decide_contact_request(request_id: str) -> Response:
-    """Approve or deny a request made to your organisation."""
-    answer = read_body(_DECISION_IN)
-    view = ContactService(uow()).decide(
+@bp.response(200, _REQUEST_OUT)
+@bp.arguments(_DECISION_IN)
+def decide_contact_request(answer: dict[str, Any], request_id: str) -> Any:
+    """Approve or deny a contact request made to your organisation"""
+    return ContactService(uow()).decide(
         g.actor, request_id, professional=answer["professional"],
         approve=answer["decision"] == "approve", message=answer.get("message"))
-    return json_response(_REQUEST_OUT, view)
 
 
-@bp.post("/contact-requests/<request_id>/withdrawal")
+@bp.route("/contact-requests/<request_id>/withdrawal", methods=["POST"], parameters=[REQUEST_ID])
+@bp.operation("withdrawContactRequest", idempotency_key=True)
 @idempotent
-def withdraw_contact_request(request_id: str) -> Response:
-    """Take back a pending request of your organisation."""
-    who = read_body(_WITHDRAWAL_IN)
-    view = ContactService(uow()).withdraw(g.actor, request_id,
-                                            professional=who["professional"])
-    return json_response(_REQUEST_OUT, view)
+@bp.response(200, _REQUEST_OUT)
+@bp.arguments(_WITHDRAWAL_IN)
+def withdraw_contact_request(who: dict[str, Any], request_id: str) -> Any:
+    """Take back a pending contact request"""
+    return ContactService(uow()).withdraw(g.actor, request_id, professional=who["professional"])
 
 
-@bp.get("/contact-links/<token>")
-def open_contact_link(token: str) -> Response:
-    """The contact details a link issued to your organisation shows."""
-    return json_response(_CARD_OUT, LinkService(uow()).open_by_token(g.actor, token))
+@bp.route("/contact-links/<token>", methods=["GET"], parameters=[TOKEN])
+@bp.operation("openContactLink")
+@bp.response(200, _CARD_OUT)
+def open_contact_link(token: str) -> Any:
+    """The contact details a link issued to your organisation shows"""
+    return LinkService(uow()).open_by_token(g.actor, token)
 
 
-@bp.delete("/contact-links/<token>")
-def revoke_contact_link(token: str) -> Response:
-    """Revoke a link (either side)."""
-    link_id = LinkService(uow()).revoke(g.actor, token=token)
-    return json_response(_REVOKED_OUT, {"link_id": link_id, "revoked": True})
+@bp.route("/contact-links/<token>", methods=["DELETE"], parameters=[TOKEN])
+@bp.operation("revokeContactLink")
+@bp.response(200, _REVOKED_OUT)
+def revoke_contact_link(token: str) -> dict[str, Any]:
+    """Revoke a contact link (either side)"""
+    return {"link_id": LinkService(uow()).revoke(g.actor, token=token), "revoked": True}
 
 
-@bp.post("/consents")
+@bp.route("/consents", methods=["POST"])
+@bp.operation("recordConsent", idempotency_key=True)
 @idempotent
-def record_consent() -> Response:
-    """Record consent given to your organisation about one household (its matching keys)."""
-    given = read_body(_CONSENT_IN)
-    info = ConsentService(uow()).record(
+@bp.response(201, _CONSENT_OUT)
+@bp.arguments(_CONSENT_IN)
+def record_consent(given: dict[str, Any]) -> Any:
+    """Record consent given to your organisation about one household (its matching keys)"""
+    return ConsentService(uow()).record(
         g.actor, professional=given["professional"],
         pseudonyms=[Pseudonym(k["category"], k["element"], k["key_epoch"])
                     for k in given["matching_keys"]],
         given_by=given["given_by"],
         given_on=given["given_on"], valid_until=given["valid_until"],
         purposes=given["purposes"], holder_types=given.get("holder_types"))
-    return json_response(_CONSENT_OUT, info, 201)
 
 
-@bp.delete("/consents/<consent_id>")
-def withdraw_consent(consent_id: str) -> Response:
-    """Withdraw consent: no new requests under it, and its links are revoked."""
+@bp.route("/consents/<consent_id>", methods=["DELETE"], parameters=[CONSENT_ID])
+@bp.operation("withdrawConsent", parameters=[PROFESSIONAL_QUERY])
+@bp.response(200, _CONSENT_WITHDRAWN_OUT)
+def withdraw_consent(consent_id: str) -> dict[str, Any]:
+    """Withdraw consent (query parameter professional): its links are revoked"""
     revoked = ConsentService(uow()).withdraw(g.actor, consent_id,
-                                               professional=_professional_param())
-    return json_response(_CONSENT_WITHDRAWN_OUT, {"id": consent_id, "links_revoked": revoked})
+                                             professional=_professional_param())
+    return {"id": consent_id, "links_revoked": revoked}
 
 
-@bp.get("/inbox")
-def read_inbox() -> Response:
-    """A professional's inbox (query parameters professional, and unread=1 for unread only)."""
+@bp.route("/inbox", methods=["GET"])
+@bp.operation("readInbox", parameters=[PROFESSIONAL_QUERY])
+@bp.response(200, _INBOX_OUT)
+def read_inbox() -> dict[str, Any]:
+    """A professional's inbox, newest first (query parameters professional, unread)
+    ---
+    unread=1 lists the unread messages only.
+    """
     messages = inbox(uow(), g.actor, _professional_param(),
                      unread_only=request.args.get("unread") == "1")
-    return json_response(_INBOX_OUT, {"messages": messages})
+    return {"messages": messages}

@@ -1,18 +1,18 @@
-"""The OpenAPI 3.1 document, generated from the same marshmallow schemas the views use, and a
+"""The OpenAPI 3.1 document, written by flask-smorest from the views' own declarations (their
+routes, the marshmallow schemas they load and dump, and their operations: broker.api.routing),
+with what no view says — how requests and answers are signed, the problem answers — and a
 documentation page that renders it without any external script or style sheet."""
 
 from __future__ import annotations
 
 import html
 import json
-from functools import cache
 from typing import Any
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema
+import flask_smorest
+from flask import Flask
 
-from broker.api import contact_schemas, schemas
+from broker.api import schemas
 
 SIGNATURE_NOTE = (
     "Requests. Every request to /v1 (except this document and /v1/docs) is signed per RFC 9421 "
@@ -44,7 +44,7 @@ SIGNATURE_NOTE = (
     "no registration: a retry is a new request (an evaluation is charged again)."
 )
 
-_SIGNED = {
+SIGNED = {
     "Signature-Input": {"description": "RFC 9421: the broker's signature parameters "
                         '(tag="broker-v1-response")', "schema": {"type": "string"}},
     "Signature": {"description": "RFC 9421: the broker's Ed25519 signature",
@@ -52,7 +52,7 @@ _SIGNED = {
     "Content-Digest": {"description": "RFC 9530: sha-256 of the body",
                        "schema": {"type": "string"}},
 }
-_EXTRA_HEADERS: dict[str, dict[str, Any]] = {
+EXTRA_HEADERS: dict[str, dict[str, Any]] = {
     "401": {"WWW-Authenticate": {"description": 'Signature realm="broker", tag="broker-v1", '
                                  'alg="ed25519", error="<problem code>"',
                                  "schema": {"type": "string"}},
@@ -63,61 +63,7 @@ _EXTRA_HEADERS: dict[str, dict[str, Any]] = {
                             "schema": {"type": "integer"}}},
 }
 
-
-# (path, method, operation id, summary, request schema, success status, response schema)
-OPERATIONS: list[tuple[str, str, str, str, type[Schema] | None, int,
-                       type[Schema]]] = [
-    ("/v1/pseudonyms/evaluate", "post", "evaluate",
-     "Evaluate blinded elements (pseudonym service); counts against the daily quota",
-     schemas.EvaluateRequest, 200, schemas.EvaluateResponse),
-    ("/v1/involvements", "post", "registerInvolvements",
-     "Register one involvement or a batch of up to 1000 (all or none)",
-     schemas.RegisterRequest, 201, schemas.InvolvementList),
-    ("/v1/involvements/{involvement_id}", "get", "getInvolvement",
-     "One of your organisation's involvements", None, 200, schemas.InvolvementOut),
-    ("/v1/involvements/{involvement_id}", "patch", "changeInvolvement",
-     "Renew, change the contact professional, or end", schemas.InvolvementPatch, 200,
-     schemas.InvolvementOut),
-    ("/v1/involvements/{involvement_id}", "delete", "endInvolvement",
-     "End an involvement now", None, 200, schemas.InvolvementOut),
-    ("/v1/lookups", "post", "lookup",
-     "Who else is involved with this household, as far as the policy allows",
-     schemas.LookupRequest, 200, schemas.LookupResponse),
-    ("/v1/contact-requests", "post", "requestContact",
-     "Ask for contact with the holder of a match of one of your look-ups",
-     contact_schemas.ContactRequestIn, 201, contact_schemas.ContactRequestOut),
-    ("/v1/contact-requests/{request_id}", "get", "getContactRequest",
-     "A contact request of, or to, your organisation", None, 200,
-     contact_schemas.ContactRequestOut),
-    ("/v1/contact-requests/{request_id}/decision", "post", "decideContactRequest",
-     "Approve or deny a contact request made to your organisation",
-     contact_schemas.DecisionIn, 200, contact_schemas.ContactRequestOut),
-    ("/v1/contact-requests/{request_id}/withdrawal", "post", "withdrawContactRequest",
-     "Take back a pending contact request", contact_schemas.WithdrawalIn, 200,
-     contact_schemas.ContactRequestOut),
-    ("/v1/contact-links/{token}", "get", "openContactLink",
-     "The contact details a link issued to your organisation shows", None, 200,
-     contact_schemas.ContactCardOut),
-    ("/v1/contact-links/{token}", "delete", "revokeContactLink",
-     "Revoke a contact link (either side)", None, 200, contact_schemas.LinkRevokedOut),
-    ("/v1/consents", "post", "recordConsent",
-     "Record consent given to your organisation about one household (its matching keys)",
-     contact_schemas.ConsentIn, 201, contact_schemas.ConsentOut),
-    ("/v1/consents/{consent_id}", "delete", "withdrawConsent",
-     "Withdraw consent (query parameter professional): its links are revoked", None, 200,
-     contact_schemas.ConsentWithdrawnOut),
-    ("/v1/inbox", "get", "readInbox",
-     "A professional's inbox, newest first (query parameters professional, unread)", None,
-     200, contact_schemas.InboxOut),
-]
-
-_PATH_PARAMETERS = {
-    "involvement_id": {"type": "string", "format": "uuid"},
-    "request_id": {"type": "string", "format": "uuid"},
-    "consent_id": {"type": "string", "format": "uuid"},
-    "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{20,100}$"},
-}
-
+#: Every operation's problem answers (application/problem+json, schema Problem).
 ERRORS = {
     "400": "Malformed request, body or signature",
     "401": "Signature refused (missing, invalid, expired, replayed, unknown key)",
@@ -128,52 +74,53 @@ ERRORS = {
     "503": "A backing store is unavailable; nothing was done",
 }
 
+# The parameters the views declare (path parameters on their routes, the others with their
+# operation).
+UUID_PATH = {"type": "string", "format": "uuid"}
+INVOLVEMENT_ID = {"name": "involvement_id", "in": "path", "required": True, "schema": UUID_PATH}
+REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": UUID_PATH}
+CONSENT_ID = {"name": "consent_id", "in": "path", "required": True, "schema": UUID_PATH}
+TOKEN = {"name": "token", "in": "path", "required": True,
+         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{20,100}$"}}
+PROFESSIONAL_PATTERN = "^[a-z0-9][a-z0-9_-]{1,63}$"
+PROFESSIONAL_QUERY = {"name": "professional", "in": "query", "required": True,
+                      "schema": {"type": "string", "pattern": PROFESSIONAL_PATTERN}}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"}}
 
-# The operations whose views keep an Idempotency-Key's answer (broker.api.idempotency).
-IDEMPOTENT = frozenset({"registerInvolvements", "lookup", "requestContact",
-                        "decideContactRequest", "withdrawContactRequest", "recordConsent"})
+
+class _DocumentOnly(flask_smorest.Api):  # type: ignore[misc]  # flask-smorest is untyped
+    """flask-smorest's Api, used only to write the document: no default error answer (every
+    operation lists its own problems), problem details as the error schema, and no pagination
+    header (the API pages nothing; flask-smorest would add its schema to every document)."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
+    ERROR_SCHEMA = schemas.Problem
+
+    def _register_pagination_header(self) -> None:
+        pass
 
 
-@cache
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document (computed once)."""
-    spec = APISpec(
-        title="Household involvement broker API", version="1.0.0", openapi_version="3.1.0",
-        plugins=[MarshmallowPlugin()],
-        info={"description": SIGNATURE_NOTE},
-    )
-    spec.components.schema("Problem", schema=schemas.Problem)
-    for path, method, operation_id, summary, request_schema, status, response_schema in OPERATIONS:
-        operation: dict[str, Any] = {
-            "operationId": operation_id,
-            "summary": summary,
-            "responses": {
-                str(status): {"description": "Success", "headers": _SIGNED, "content": {
-                    "application/json": {"schema": response_schema}}},
-                **{code: {"description": text,
-                          "headers": {**_SIGNED, **_EXTRA_HEADERS.get(code, {})},
-                          "content": {"application/problem+json": {"schema": "Problem"}}}
-                   for code, text in ERRORS.items()},
-            },
-        }
-        operation["parameters"] = [
-            {"name": name, "in": "path", "required": True, "schema": schema}
-            for name, schema in _PATH_PARAMETERS.items() if f"{{{name}}}" in path]
-        if (path.startswith("/v1/consents/") and method == "delete") or path == "/v1/inbox":
-            operation["parameters"].append(
-                {"name": "professional", "in": "query", "required": True,
-                 "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{1,63}$"}})
-        if not operation["parameters"]:
-            del operation["parameters"]
-        if request_schema is not None:
-            operation["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": request_schema}}}
-        if method == "post" and operation_id in IDEMPOTENT:
-            operation.setdefault("parameters", []).append(
-                {"name": "Idempotency-Key", "in": "header", "required": False,
-                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"}})
-        spec.path(path=path, operations={method: operation})
-    return spec.to_dict()
+def build_document(blueprint: flask_smorest.Blueprint) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``blueprint``'s views (their routes, schemas and
+    operations), written on an app of its own, which serves nothing and exposes no route of
+    flask-smorest's (no ``OPENAPI_URL_PREFIX``)."""
+    app = Flask(__name__)
+    app.config.update(API_TITLE="Household involvement broker API", API_VERSION="1.0.0",
+                      OPENAPI_VERSION="3.1.0")
+    api = _DocumentOnly(app, spec_kwargs={"info": {"description": SIGNATURE_NOTE}})
+    api.register_blueprint(blueprint)
+    document: dict[str, Any] = api.spec.to_dict()
+    for item in document["paths"].values():
+        for _, operation in _operations(item):  # answers in the order of their status
+            operation["responses"] = dict(sorted(operation["responses"].items()))
+    return document
+
+
+def _operations(path_item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A path item's operations (method, operation), without its path parameters."""
+    return [(method, operation) for method, operation in path_item.items()
+            if method != "parameters"]
 
 
 # The docs page's one inline style element; the Content-Security-Policy allows it by its hash.
@@ -182,17 +129,17 @@ DOCS_STYLE = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:auto
               "h2{border-top:1px solid #ccc;padding-top:1rem}")
 
 
-def docs_page() -> str:
-    """A self-contained HTML page listing every operation, its fields and its answers."""
-    document = openapi_document()
+def docs_page(document: dict[str, Any]) -> str:
+    """A self-contained HTML page listing every operation of ``document``, its fields and its
+    answers."""
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
              f"<title>Broker API v1</title><style>{DOCS_STYLE}</style>",
              "</head><body><h1>Household involvement broker — API v1</h1>",
              f"<p>{html.escape(SIGNATURE_NOTE)}</p>",
              "<p>Machine-readable: <a href='/v1/openapi.json'>/v1/openapi.json</a>. Errors are "
              "RFC 9457 problem details with a stable <code>type</code>.</p>"]
-    for path, operations in document["paths"].items():
-        for method, operation in operations.items():
+    for path, item in document["paths"].items():
+        for method, operation in _operations(item):
             parts.append(f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>")
             parts.append(f"<p>{html.escape(operation['summary'])}</p>")
             body = operation.get("requestBody")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.api.openapi import openapi_document
+from broker.api.views import openapi_document
 
 
 def test_the_lookup_answer_never_claims_that_no_one_is_involved() -> None:
