@@ -8,6 +8,7 @@ mostly refused on their merits or as invalid)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeAlias
@@ -24,10 +25,11 @@ AnyCase: TypeAlias = Case[Any]
 Seeder = Callable[[st.DrawFn, AnyCase, Seeds], None]
 
 
-def _keys(draw: st.DrawFn, seeds: Seeds) -> list[dict[str, Any]]:
-    """One to three matching keys of one real household."""
-    household = draw(st.sampled_from(seeds.households))
-    return draw(st.lists(st.sampled_from(household), min_size=1, max_size=3,
+def _keys(draw: st.DrawFn, seeds: Seeds, index: int | None = None) -> list[dict[str, Any]]:
+    """One to three matching keys of one real household (of household ``index``)."""
+    if index is None:
+        index = draw(st.integers(0, len(seeds.households) - 1))
+    return draw(st.lists(st.sampled_from(seeds.households[index]), min_size=1, max_size=3,
                          unique_by=lambda key: str(key["element"])))
 
 
@@ -36,14 +38,15 @@ def _day(draw: st.DrawFn, seeds: Seeds, low: int, high: int) -> str:
     return (seeds.today + timedelta(days=draw(st.integers(low, high)))).isoformat()
 
 
-def _grounds(draw: st.DrawFn, seeds: Seeds) -> dict[str, Any]:
-    """A purpose, a basis the policy accepts for it and the evidence that basis asks for."""
+def _grounds(draw: st.DrawFn, seeds: Seeds, index: int) -> dict[str, Any]:
+    """A purpose, a basis the policy accepts for it and the evidence that basis asks for (a
+    consent: the one recorded on household ``index``)."""
     purpose = draw(st.sampled_from(sorted(seeds.policy.purposes)))
     bases, statutes = seeds.policy.purposes[purpose]
     basis = draw(st.sampled_from(bases))
     grounds: dict[str, Any] = {"purpose": purpose, "basis": basis}
     if basis == "consent":
-        grounds["consent_reference"] = draw(st.sampled_from(seeds.consents))
+        grounds["consent_reference"] = seeds.consents[index]
     elif seeds.policy.min_justification.get(basis, 1) > 1:
         grounds["justification"] = JUSTIFICATION
     else:
@@ -95,7 +98,12 @@ def patch_involvement(draw: st.DrawFn, case: AnyCase, seeds: Seeds) -> None:
 
 def lookup(draw: st.DrawFn, case: AnyCase, seeds: Seeds) -> None:
     """A look-up of a real household on grounds the policy accepts."""
-    body = {"matching_keys": _keys(draw, seeds), **_grounds(draw, seeds)}
+    index = draw(st.integers(0, len(seeds.households) - 1))
+    keys, grounds = _keys(draw, seeds, index), _grounds(draw, seeds, index)
+    consented = seeds.households[index][0]  # the key the household's consent was given on
+    if "consent_reference" in grounds and consented not in keys:
+        keys = [consented, *keys[:2]]
+    body = {"matching_keys": keys, **grounds}
     _maybe(draw, body, "professional", seeds.signer.professional)
     if draw(st.integers(0, 4)) == 0:
         body["register"] = {"professional": seeds.signer.professional}
@@ -201,7 +209,7 @@ def seeded_cases(operation: Operation, seeds: Seeds,
             return case, False
         seeder(draw, case, seeds)
         if documents_idempotency(operation):
-            case.headers["Idempotency-Key"] = str(draw(st.uuids()))
+            case.headers["Idempotency-Key"] = str(uuid.uuid4())  # never one drawn twice
         return case, True
 
     return cases()

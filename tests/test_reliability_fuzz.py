@@ -19,6 +19,7 @@ from nacl.signing import SigningKey
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from reliability_fuzz import (  # scripts/ is not a package
+    MIN_ACCEPTED_SHARE,
     MIN_VALID_SHARE,
     Fuzzer,
     fuzz,
@@ -119,6 +120,7 @@ def test_seeded_cases_are_valid_and_the_api_keeps_to_its_document(
     assert tally.unsigned == []
     assert tally.verdicts["unauthorised"] == 0
     assert tally.share("accepted", "refused") >= MIN_VALID_SHARE
+    assert tally.share("accepted") >= MIN_ACCEPTED_SHARE
     seeded = {k.split(" ", 1)[1]: v for k, v in tally.seeded.items() if k.startswith("seeded")}
     assert seeded.get("invalid", 0) == 0, tally.seeded
     # Real pseudonyms and blinded elements: the seeded evaluations and look-ups are accepted.
