@@ -8,7 +8,7 @@ the documented content type and headers, a body that fits the documented schema)
 broker's valid signature bound to its request; never be a 401 (the signing is right). The share
 of answers that were accepted (2xx) or refused on their merits (403, 404, 409, a 422 that is not
 a field error) against those refused as invalid (400, a 422 naming fields, an invalid
-pseudonym) is printed, and must reach :data:`MIN_VALID_SHARE` (the 2xx alone
+pseudonym or blinded element) is printed, and must reach :data:`MIN_VALID_SHARE` (the 2xx alone
 :data:`MIN_ACCEPTED_SHARE`); no seeded request may be refused as invalid.
 """
 
@@ -46,7 +46,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 MIN_VALID_SHARE = 0.6
 MIN_ACCEPTED_SHARE = 0.5
 SEEDED_SHARE = 0.85
-INVALID_TYPES = {"urn:broker:problem:malformed-request", "urn:broker:problem:invalid-pseudonym"}
+INVALID_TYPES = {f"urn:broker:problem:{code}"
+                 for code in ("malformed-request", "invalid-pseudonym", "invalid-element")}
 
 
 @dataclass

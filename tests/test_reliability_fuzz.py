@@ -24,6 +24,7 @@ from reliability_fuzz import (  # scripts/ is not a package
     Fuzzer,
     fuzz,
     signer_of,
+    verdict,
 )
 from reliability_seeds import (
     Policy,
@@ -158,3 +159,21 @@ def test_a_bad_answer_is_counted_against_the_part(seeds_offline: Seeds) -> None:
     assert len(tally.server_errors) == 2 and len(tally.unsigned) == 4
     assert len(tally.nonconforming) == 4
     assert tally.verdicts == {"server-error": 2, "refused": 2}
+
+
+@pytest.mark.parametrize(("status", "problem", "expected"), [
+    (201, {}, "accepted"),
+    (400, {"type": "urn:broker:problem:malformed-request"}, "invalid"),
+    (422, {"type": "urn:broker:problem:validation", "errors": {"purpose": ["x"]}}, "invalid"),
+    (422, {"type": "urn:broker:problem:invalid-element"}, "invalid"),
+    (422, {"type": "urn:broker:problem:invalid-pseudonym"}, "invalid"),
+    (422, {"type": "urn:broker:problem:validation"}, "refused"),  # the domain's, on the merits
+    (409, {"type": "urn:broker:problem:conflict"}, "refused"),
+    (404, {"type": "urn:broker:problem:not-found"}, "refused"),
+    (401, {"type": "urn:broker:problem:signature-invalid"}, "unauthorised"),
+    (429, {"type": "urn:broker:problem:rate-limited"}, "rate-limited"),
+    (502, {}, "server-error"),
+])
+def test_each_answer_is_judged_by_its_status_and_problem(status: int, problem: dict[str, object],
+                                                         expected: str) -> None:
+    assert verdict(httpx.Response(status, json=problem)) == expected
