@@ -16,12 +16,17 @@ part failed. The parts:
 4. pseudonym service stopped: evaluations answer 503 with Retry-After and nothing is written.
 5. load: a mix of registrations, look-ups and inbox reads from 50 concurrent clients; 0 errors,
    p50/p99 latency, the workers' memory before and after.
-6. privacy: the BSNs used (through the command line's raw-identifier door and client-side
-   blinding) appear nowhere in the database dumps (broker and pseudonym service), the logs or
-   the workers' Prometheus metrics.
+6. schemathesis (scripts/reliability_fuzz.py): every operation of the served
+   ``/v1/openapi.json`` through nginx over TLS, each request signed as a registered
+   organisation and most of them seeded to be valid (real pseudonyms finalised by the shipped
+   client, ids that exist, the policy's purposes and bases, dates in range); no 5xx, every
+   answer keeps to the document and is signed by the broker, at least 60 % valid.
+7. privacy: the BSNs used (through the command line's raw-identifier door, client-side
+   blinding and part 6's seeds) appear nowhere in the database dumps (broker and pseudonym
+   service), the logs or the workers' Prometheus metrics, taken after every other part.
 
 ``--reduced`` (a few minutes; scripts/test runs it when BROKER_TEST_RELIABILITY=1) uses fewer
-registrations and a short load run.
+registrations, a short load run and 25 schemathesis cases per operation (200 in the full form).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # deploy/, tests/ and the sibling modules
 
+from reliability_fuzz import schemathesis_part
 from reliability_load import (
     FAILURES,
     Clients,
@@ -196,7 +202,7 @@ def main() -> int:
 
 
 def run_parts(deployment: Deployment, core: Core, reduced: bool) -> None:
-    """The six parts, in order."""
+    """The seven parts, in order."""
     org = enrol(core, "vt-a", "veilig_thuis")
     clients = Clients(deployment.base_url, org, broker_public_key(core), deployment.tls())
     crash(deployment, clients, core, 600 if reduced else 10_000, 8 if reduced else 16)
@@ -214,7 +220,10 @@ def run_parts(deployment: Deployment, core: Core, reduced: bool) -> None:
     redis_part(clients, redis_outage)
     service_part(deployment, clients, core)
     load_part(deployment, clients, 50, 20.0 if reduced else 180.0)
-    privacy_part(deployment, clients)
+    seeds = schemathesis_part(deployment.base_url, deployment.tls(), core, clients.org,
+                              clients.public_key, Path(os.environ["BROKER_DEPLOY_POLICY"]),
+                              25 if reduced else 200)
+    privacy_part(deployment, clients, seeds.identifiers)
 
 
 if __name__ == "__main__":

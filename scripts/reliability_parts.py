@@ -1,12 +1,12 @@
-"""Parts 3 to 6 of the reliability suite (scripts/reliability.py): Redis restarted empty, the
-pseudonym service stopped, the sustained load, the privacy scan."""
+"""Parts 3, 4, 5 and 7 of the reliability suite (scripts/reliability.py): Redis restarted empty,
+the pseudonym service stopped, the sustained load, the privacy scan."""
 
 from __future__ import annotations
 
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 from broker_primitives import oprf
@@ -98,8 +98,10 @@ def load_part(deployment: Deployment, clients: Clients, count: int, seconds: flo
     expect("load", not errors, "0 errors")
 
 
-def privacy_part(deployment: Deployment, clients: Clients) -> None:
-    """Part 6: the BSNs used appear in no database dump and no log."""
+def privacy_part(deployment: Deployment, clients: Clients,
+                 more: Sequence[str] = ()) -> None:
+    """Part 7: the BSNs used (``more``: those of earlier parts too) appear in no database dump
+    and no log."""
     env = deployment.broker_env()
     for bsn in BSNS:
         deployment.run(*BROKER, "lookup", "--org", clients.org.code, "--professional",
@@ -118,12 +120,13 @@ def privacy_part(deployment: Deployment, clients: Clients) -> None:
     # The workers' metrics, scraped as Prometheus would (loopback, straight to gunicorn).
     scrape = httpx.get(f"http://127.0.0.1:{deployment.ports['broker']}/metrics", timeout=10)
     metrics = scrape.content
+    scanned = [*BSNS, *more]
     found = {bsn: [where for where, data in (("database dump", dump),
                                              ("pseudonym service database", service_db),
                                              ("logs", logs), ("metrics", metrics))
                    if bsn.encode() in data]
-             for bsn in BSNS}
-    figure("privacy", bsns=len(BSNS), dump_bytes=len(dump), service_db_bytes=len(service_db),
+             for bsn in scanned}
+    figure("privacy", bsns=len(scanned), dump_bytes=len(dump), service_db_bytes=len(service_db),
            log_bytes=len(logs), metrics_bytes=len(metrics),
            found={b: w for b, w in found.items() if w})
     expect("privacy", scrape.status_code == 200 and b"broker_http_requests_total" in metrics,
