@@ -59,6 +59,7 @@ from sqlalchemy import select
 from broker.audit.verification import verify_log
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.registry.models import Involvement
 from deploy.local import Deployment
 from deploy.up_down import down, up
@@ -190,7 +191,7 @@ def main() -> int:
                    "BROKER_DEPLOY_SERVICE_QUOTA": "10000000"}
     print(f"== reliability suite ({'reduced' if reduced else 'full'}), state in {state}")
     deployment = up(state, 2 if reduced else 4)
-    core = Core(Settings.from_env(deployment.broker_env()))
+    core = Core(Settings.from_env(deployment.broker_env()), notices=InboxNotices())
     try:
         run_parts(deployment, core, reduced)
     finally:

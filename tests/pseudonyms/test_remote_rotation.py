@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from broker.audit.models import AuditEvent
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.outages import PseudonymServiceUnavailable
 from broker.passwords import Argon2idHasher
 from broker.pseudonym_service import home
@@ -55,7 +56,7 @@ def mode(request: pytest.FixtureRequest, settings: Settings, service_dir: Path, 
          ) -> Iterator[tuple[str, Core, KeyOf]]:
     """The broker embedded, or remote beside a service process; and where its k is read."""
     if request.param == "embedded":
-        core = Core(settings, passwords=Argon2idHasher.cheapest())
+        core = Core(settings, passwords=Argon2idHasher.cheapest(), notices=InboxNotices())
         initialise(core, OPERATOR)
         try:
             yield "embedded", core, lambda epoch: core.keystore.load("oprf", epoch)
