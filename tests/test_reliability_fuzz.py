@@ -36,8 +36,8 @@ from reliability_seeds import (
     verify_answer,
 )
 
-from broker.api.openapi import openapi_document
 from broker.api.schemas import b64url
+from broker.api.views import openapi_document
 from broker.app import create_app
 from broker.config import Settings
 from broker.core import Core
