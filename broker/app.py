@@ -46,6 +46,10 @@ from broker.web.outage import outage_page
 from broker.web.refusals import rate_limited
 from broker.web.views import bp as web
 
+# The largest request body the broker reads (a 413 problem document beyond it). nginx in
+# deploy/ bounds bodies above this, so that the broker, not nginx, answers a body it refuses.
+MAX_BODY = 2 * 1024 * 1024
+
 
 def create_app(settings: Settings | None = None, *, core: Core | None = None,
                **overrides: Any) -> Flask:
@@ -57,7 +61,7 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=read_secret(core.settings.instance_dir),
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY,
     )
     # The session cookie (``__Host-`` and Secure behind an https base URL) and the security
     # headers of every response.

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from broker.app import MAX_BODY
 from deploy.local import Deployment, make_certificate, render_nginx
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -32,6 +33,10 @@ class _Ok(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
@@ -93,3 +98,15 @@ def test_the_access_log_masks_link_and_enrolment_tokens(nginx: Deployment) -> No
     assert "GET /enrol/[token] HTTP/1.1" in log
     assert "GET /v1/inbox?professional=vt-1 HTTP/1.1" in log  # the rest as it is
     assert "GET /check HTTP/1.1" in log
+
+
+def test_a_body_over_the_brokers_limit_reaches_the_broker(nginx: Deployment) -> None:
+    """The broker answers a too-large body itself (a signed 413 problem document, broker.app's
+    MAX_CONTENT_LENGTH); nginx's own bound sits above it, so it never answers with its unsigned
+    HTML page for a body the broker would refuse."""
+    body = b"[" + b"{}," * (2 * 1024 * 1024 // 3) + b"{}]"
+    assert len(body) > MAX_BODY
+    answer = httpx.post(nginx.base_url + "/v1/involvements", content=body, timeout=10,
+                        verify=nginx.tls(), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200  # the upstream's answer, not nginx's 413
+
