@@ -37,8 +37,7 @@ _INBOX_OUT = contact_schemas.InboxOut()
 def _professional_param() -> str:
     value = request.args.get("professional", "")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{1,63}", value):
-        raise ValidationError("Name the acting professional: ?professional=<user name>.",
-                              "Noem de handelende professional: ?professional=<gebruikersnaam>.")
+        raise ValidationError("Name the acting professional: ?professional=<user name>.")
     return value
 
 

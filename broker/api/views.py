@@ -46,8 +46,7 @@ register_error_handlers(bp)
 def read_body(schema: Schema) -> Any:
     """The JSON body (checked by :func:`broker.api.bodies.parse_json`) loaded with ``schema``."""
     if request.mimetype != "application/json":
-        raise ValidationError("Send the body as application/json.",
-                              "Stuur de inhoud als application/json.", code="unsupported-media")
+        raise ValidationError("Send the body as application/json.", code="unsupported-media")
     body = request.get_data(cache=True)
     data = parse_json(body) if body else None
     return schema.load(data if data is not None else {})

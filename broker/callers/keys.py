@@ -70,11 +70,9 @@ def parse_public_key(text: str) -> bytes:
         VerifyKey(raw)
     except (ValueError, CryptoError, TypeError):
         raise ValidationError(
-            "A public key is 64 hexadecimal characters (an Ed25519 key).",
-            "Een publieke sleutel bestaat uit 64 hexadecimale tekens (een Ed25519-sleutel).",
-        ) from None
+            "A public key is 64 hexadecimal characters (an Ed25519 key).") from None
     if len(raw) != 32:
-        raise ValidationError("A public key is 32 bytes.", "Een publieke sleutel is 32 bytes.")
+        raise ValidationError("A public key is 32 bytes.")
     return raw
 
 
@@ -101,18 +99,18 @@ class OrganisationKeys:
         """Register an active public key for ``organisation`` under ``key_id``."""
         if not _KEY_ID.match(key_id):
             raise ValidationError(
-                "A key id is 3-100 characters: letters, digits, '.', '_', ':' or '-'.",
-                "Een sleutel-id is 3-100 tekens: letters, cijfers, '.', '_', ':' of '-'.",
-            )
+                "A key id is 3-100 characters: letters, digits, '.', '_', ':' or '-'.")
         raw = parse_public_key(public_key)
         session = self.session
         org = session.scalar(select(Organisation).filter_by(identifier=organisation))
         if org is None:
-            raise NotFound(f"There is no organisation with code {organisation!r}.",
-                           f"Er is geen organisatie met code {organisation!r}.")
+            raise NotFound(
+                "There is no organisation with code %(organisation)s.",
+                organisation=repr(organisation))
         if session.scalar(select(OrganisationKey.id).filter_by(key_id=key_id)):
-            raise Conflict(f"Key id {key_id!r} is taken (also after revocation).",
-                           f"Sleutel-id {key_id!r} is al gebruikt (ook na intrekking).")
+            raise Conflict(
+                "Key id %(key_id)s is taken (also after revocation).",
+                key_id=repr(key_id))
         key = OrganisationKey(key_id=key_id, organisation_id=org.id, public_key=raw,
                               status=KEY_ACTIVE, source=source)
         session.add(key)
@@ -130,11 +128,10 @@ class OrganisationKeys:
             .where(OrganisationKey.key_id == key_id)
         ).first()
         if row is None:
-            raise NotFound(f"There is no key {key_id!r}.", f"Er is geen sleutel {key_id!r}.")
+            raise NotFound("There is no key %(key_id)s.", key_id=repr(key_id))
         key, organisation = row
         if key.status == KEY_REVOKED:
-            raise Conflict(f"Key {key_id!r} is already revoked.",
-                           f"Sleutel {key_id!r} is al ingetrokken.")
+            raise Conflict("Key %(key_id)s is already revoked.", key_id=repr(key_id))
         key.status = KEY_REVOKED
         key.revoked_at = self.core.now()
         record_event(session, actor, Event.ORGKEY_REVOKED, organisation_id=key.organisation_id,

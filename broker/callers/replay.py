@@ -98,10 +98,7 @@ class InMemoryReplayCache:
             if current is not None and current > now:
                 return True
             if len(self._expiry) >= self._max_entries:
-                raise ReplayCacheUnavailable(
-                    "The replay cache is full; try again shortly",
-                    "De replay-cache is vol; probeer het zo opnieuw",
-                )
+                raise ReplayCacheUnavailable("The replay cache is full; try again shortly")
             self._expiry[entry] = expires_at
             heapq.heappush(self._queue, (expires_at, entry))
             return False
@@ -169,9 +166,7 @@ class DatabaseReplayCache:
             written = record.execute(connection, params)
         except SQLAlchemyError as exc:
             raise ReplayCacheUnavailable(
-                "The replay cache (the database) is unavailable; the request is refused",
-                "De replay-cache (de database) is niet bereikbaar; het verzoek wordt geweigerd",
-            ) from exc
+                "The replay cache (the database) is unavailable; the request is refused") from exc
         if written:
             self._uow.keep(lambda again: record.execute(again, params))
         return written == 0

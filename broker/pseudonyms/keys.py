@@ -103,10 +103,8 @@ class FileKeyStore:
         epochs = self.epochs(which)
         if not epochs:
             raise MissingKeyError(
-                f"No {which} key in {self._dir(which)}. Create the keys with: broker keys init",
-                f"Geen {which}-sleutel in {self._dir(which)}. Maak de sleutels met: "
-                "broker keys init",
-            )
+                "No %(which)s key in %(self_value)s. Create the keys with: broker keys init",
+                which=which, self_value=self._dir(which))
         return epochs[-1]
 
     def has(self, which: KeyName, epoch: int) -> bool:
@@ -124,19 +122,16 @@ class FileKeyStore:
             path = self._path(which, epoch)
             if not path.is_file():
                 raise MissingKeyError(
-                    f"Key file {path} is missing. Restore it from the key backup; without it "
+                    "Key file %(path)s is missing. Restore it from the key backup; without it "
                     "stored matching keys of that epoch cannot be used.",
-                    f"Sleutelbestand {path} ontbreekt. Zet het terug uit de sleutelback-up; "
-                    "zonder dit bestand zijn opgeslagen sleutels van die versie onbruikbaar.",
-                )
+                    path=path)
             check_private_file(path)
             try:
                 scalar = oprf.validate_scalar(bytes.fromhex(path.read_text().strip()))
             except (ValueError, oprf.OprfError) as exc:
                 raise ConfigurationError(
-                    f"Key file {path} is corrupt ({exc}). Restore it from the key backup.",
-                    f"Sleutelbestand {path} is beschadigd. Zet het terug uit de sleutelback-up.",
-                ) from exc
+                    "Key file %(path)s is corrupt (%(exc)s). Restore it from the key backup.",
+                    path=path, exc=exc) from exc
             self._cache[(which, epoch)] = scalar
             return scalar
 
@@ -157,9 +152,8 @@ class FileKeyStore:
                 public = oprf.validate_element(bytes.fromhex(path.read_text().strip()))
             except (ValueError, oprf.OprfError) as exc:
                 raise ConfigurationError(
-                    f"The pinned public key {path} is not a ristretto255 element ({exc}).",
-                    f"De vastgelegde publieke sleutel {path} is geen ristretto255-element.",
-                ) from exc
+                    "The pinned public key %(path)s is not a ristretto255 element (%(exc)s).",
+                    path=path, exc=exc) from exc
         else:
             public = dleq.public_key(self.load("oprf", epoch))
         self._public[epoch] = public
@@ -187,10 +181,8 @@ class FileKeyStore:
         """Refuse to start when a key is missing, unreadable by us, or readable by others."""
         if not self.keys_dir.is_dir():
             raise MissingKeyError(
-                f"Key directory {self.keys_dir} does not exist. Create the keys with: "
-                "broker keys init",
-                f"Sleutelmap {self.keys_dir} bestaat niet. Maak de sleutels met: broker keys init",
-            )
+                "Key directory %(keys_dir)s does not exist. Create the keys with: broker keys init",
+                keys_dir=self.keys_dir)
         check_directory(self.keys_dir)
         for which in names:
             self.current_epoch(which)  # raises MissingKeyError when there is none
@@ -205,9 +197,6 @@ class FileKeyStore:
 def _held_by_service() -> ConfigurationError:
     return ConfigurationError(
         "The OPRF key k lives with the pseudonym service (BROKER_PSEUDONYM_SERVICE_URL is set): "
-        "this broker holds only its public half. Create or rotate k there "
-        "(broker pseudonym-service init --dir <its directory>) and pin its public key with: "
-        "broker pseudonym-service pair --dir <its directory>",
-        "De OPRF-sleutel k staat bij de pseudoniemendienst (BROKER_PSEUDONYM_SERVICE_URL is "
-        "gezet): deze makelaar heeft alleen de publieke helft. Maak of roteer k daar en leg de "
-        "publieke sleutel vast met: broker pseudonym-service pair --dir <die map>")
+        "this broker holds only its public half. Create or rotate k there (broker "
+        "pseudonym-service init --dir <its directory>) and pin its public key with: broker "
+        "pseudonym-service pair --dir <its directory>")

@@ -104,9 +104,9 @@ class RemoteEvaluator:
             raise QuotaExceeded(_quota(response, granted=False), len(blinded_elements))
         if response.status_code in (400, 422):
             detail = _field(response, "detail", str)
-            raise ValidationError(f"The pseudonym service refused the batch: {detail}",
-                                  f"De pseudoniemendienst weigerde de reeks: {detail}",
-                                  code="invalid-element")
+            raise ValidationError(
+                "The pseudonym service refused the batch: %(detail)s",
+                code="invalid-element", detail=detail)
         raise PseudonymServiceUnavailable(
             f"pseudonym service answered {response.status_code}")
 
@@ -183,10 +183,9 @@ def from_settings(settings: Settings, keystore: FileKeyStore) -> RemoteEvaluator
     service_pub = directory / "service.pub"
     if not service_pub.is_file():
         raise ConfigurationError(
-            f"{service_pub} is missing: pin the pseudonym service's keys with: "
-            "broker pseudonym-service pair --dir <the service's directory>",
-            f"{service_pub} ontbreekt: leg de sleutels van de pseudoniemendienst vast met: "
-            "broker pseudonym-service pair --dir <map van de dienst>")
+            "%(service_pub)s is missing: pin the pseudonym service's keys with: broker "
+            "pseudonym-service pair --dir <the service's directory>",
+            service_pub=service_pub)
     return RemoteEvaluator(
         settings.pseudonym_service_url or "", key_id=settings.pseudonym_service_key_id,
         key=load_signing_key(directory / "client.key"),
@@ -202,17 +201,12 @@ def refuse_readable_k(settings: Settings) -> None:
     if settings.pseudonym_service_url is None:
         raise ConfigurationError(
             "Production mode (BROKER_PRODUCTION=1) needs the pseudonym service as its own "
-            "process: set BROKER_PSEUDONYM_SERVICE_URL (see broker pseudonym-service serve).",
-            "Productiemodus (BROKER_PRODUCTION=1) vraagt de pseudoniemendienst als eigen proces: "
-            "zet BROKER_PSEUDONYM_SERVICE_URL (zie broker pseudonym-service serve).")
+            "process: set BROKER_PSEUDONYM_SERVICE_URL (see broker pseudonym-service serve).")
     readable = [path for path in sorted((settings.keys_dir / "oprf").glob("*.key"))
                 if os.access(path, os.R_OK)]
     if readable:
         raise ConfigurationError(
-            f"Production mode: the broker can read the OPRF key k ({readable[0]}). The broker "
+            "Production mode: the broker can read the OPRF key k (%(readable)s). The broker "
             "holds only b; k belongs to the pseudonym service on its own host or account. Move "
-            f"the files out of {readable[0].parent} (keep only the pinned *.pub) and start again.",
-            f"Productiemodus: de makelaar kan de OPRF-sleutel k lezen ({readable[0]}). De "
-            "makelaar houdt alleen b; k hoort bij de pseudoniemendienst op een eigen host of "
-            f"account. Verplaats de bestanden uit {readable[0].parent} (houd alleen de "
-            "vastgelegde *.pub) en start opnieuw.")
+            "the files out of %(parent)s (keep only the pinned *.pub) and start again.",
+            readable=readable[0], parent=readable[0].parent)

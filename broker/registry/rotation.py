@@ -64,11 +64,9 @@ def start_or_resume(core: Core, actor: Actor, which: KeyName, *, grace: float = 
         running = active_rotation(session)
         if running is not None and running.which != which:
             raise Conflict(
-                f"A rotation of the {running.which} key is unfinished; finish it first with: "
-                f"broker keys rotate --which {running.which}",
-                f"Een rotatie van de {running.which}-sleutel is niet afgerond; rond die eerst af "
-                f"met: broker keys rotate --which {running.which}",
-            )
+                "A rotation of the %(which)s key is unfinished; finish it first with: broker "
+                "keys rotate --which %(which)s",
+                which=running.which)
         resumed = running is not None
         if running is None:
             current = core.keystore.current_epoch(which)
