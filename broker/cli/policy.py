@@ -93,7 +93,7 @@ def test(policy_path: Path | None, tests_path: Path | None, require_all_rules: b
                               rules=", ".join(report.unexercised)))
     else:
         click.echo(translated("every rule is exercised by at least one case"))
-    click.echo(report.summary())
+    click.echo(report.summary(cli_language()))
     if not report.ok or (require_all_rules and report.unexercised):
         raise SystemExit(1)
 
@@ -157,7 +157,7 @@ def diff(old: Path, new: Path) -> None:
     before, after = _load(old), _load(new)
     changes = diff_policies(before, after)
     for change in changes:
-        click.echo(change.describe())
+        click.echo(change.describe(cli_language()))
     click.echo(translated(
         "%(count)s decision(s) change from %(old)s (%(old_version)s) to %(new)s (%(new_version)s)",
         count=len(changes), old=old, old_version=before.version[:12], new=new,
@@ -167,7 +167,7 @@ def diff(old: Path, new: Path) -> None:
         click.echo(translated("(no database configured: visibility impact not computed)"))
         return
     impact = visibility_impact(before, after, source())
-    click.echo(impact.describe())
+    click.echo(impact.describe(cli_language()))
     for pair, now_visible in impact.changed:
         values = {"count": pair.count, "requester": pair.requester_type,
                   "holder": pair.holder_type, "purpose": pair.purpose}

@@ -15,7 +15,7 @@ import click
 
 from broker.app import create_app
 from broker.audit.services import Actor
-from broker.cli.support import cli_errors, cli_root, translated, unit_of_work
+from broker.cli.support import cli_errors, cli_language, cli_root, translated, unit_of_work
 from broker.config import Settings
 from broker.demo import load_demo
 from broker.metrics import MULTIPROC_ENV
@@ -60,7 +60,7 @@ def init(demo: bool) -> None:
         return
     with cli_errors():
         summary = load_demo(core, progress=click.echo)
-    click.echo(summary.describe())
+    click.echo(summary.describe(cli_language()))
 
 
 @click.command("serve")
@@ -109,7 +109,7 @@ def demo(households: int, seed: int) -> None:
     with cli_errors():
         summary = load_demo(cli_root().core, households=households, seed=seed,
                             progress=click.echo)
-    click.echo(summary.describe())
+    click.echo(summary.describe(cli_language()))
 
 
 @click.group("keys")
