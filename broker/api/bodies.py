@@ -105,9 +105,9 @@ def _check(text: str) -> None:
     found = _FORBIDDEN_ESCAPE.search(text.replace("\\\\", "__"))
     if found:
         raise MalformedRequest(
-            "A text contains a NUL character or a lone surrogate (at character %(found)s of the "
+            "A text contains a NUL character or a lone surrogate (at character %(position)s of the "
             "body); remove it.",
-            found=found.start() + 1)
+            position=found.start() + 1)
 
 
 def check_target() -> None:

@@ -103,8 +103,8 @@ class FileKeyStore:
         epochs = self.epochs(which)
         if not epochs:
             raise MissingKeyError(
-                "No %(which)s key in %(self_value)s. Create the keys with: broker keys init",
-                which=which, self_value=self._dir(which))
+                "No %(which)s key in %(directory)s. Create the keys with: broker keys init",
+                which=which, directory=self._dir(which))
         return epochs[-1]
 
     def has(self, which: KeyName, epoch: int) -> bool:
