@@ -28,7 +28,7 @@ BROKER = WEB.parent
 CALLS: dict[str, int | str | None] = {
     "Message": 0, "message_id": 0, "translated": 0, "BasisProblem": 0,
     "gettext": None, "require_slug": 1, "require_text": 1, "require_known": 2,
-    "check_free_text": "field",
+    "check_free_text": "field", "refusal": 2, "_bad": 0,  # the witness's refusals
 }
 
 
