@@ -147,8 +147,9 @@ def _choice_setting(env: Mapping[str, str], name: str, choices: tuple[str, ...])
     """One of ``choices`` (the first by default), case-insensitive."""
     raw = (env.get(name) or choices[0]).strip().lower()
     if raw not in choices:
-        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {raw!r}",
-                                 f"{name} moet een van {', '.join(choices)} zijn, niet {raw!r}")
+        raise ConfigurationError(
+            "%(name)s must be one of %(choices)s, not %(raw)s",
+            name=name, choices=', '.join(choices), raw=repr(raw))
     return raw
 
 
@@ -158,8 +159,9 @@ def _count_setting(env: Mapping[str, str], name: str) -> int | None:
     if not raw:
         return None
     if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{name} must be a whole number of 1 or more, not {raw!r}",
-                                 f"{name} moet een geheel getal van 1 of meer zijn, niet {raw!r}")
+        raise ConfigurationError(
+            "%(name)s must be a whole number of 1 or more, not %(raw)s",
+            name=name, raw=repr(raw))
     return int(raw)
 
 
@@ -175,6 +177,7 @@ def number_setting(env: Mapping[str, str], name: str, default: float, *,
     except ValueError:
         value = -1.0
     if not (value >= 0 if allow_zero else value > 0):
-        raise ConfigurationError(f"{name} must be a positive number, not {raw!r}",
-                                 f"{name} moet een positief getal zijn, niet {raw!r}")
+        raise ConfigurationError(
+            "%(name)s must be a positive number, not %(raw)s",
+            name=name, raw=repr(raw))
     return value

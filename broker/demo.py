@@ -16,6 +16,7 @@ from datetime import date
 from broker_primitives.identifiers import Identifier, parse_household
 
 from broker.audit.services import Actor
+from broker.catalogue import gettext
 from broker.core import Core, UnitOfWork
 from broker.registry.models import ACCESS_AUDITOR, ACCESS_PRIVACY_OFFICER, ACCESS_PROFESSIONAL
 from broker.registry.services import RegistryService
@@ -134,21 +135,26 @@ class DemoSummary:
     # Accounts the policy gives a second factor: user name -> TOTP key (base32), shown once.
     second_factor_keys: dict[str, str] = field(default_factory=dict)
 
-    def describe(self) -> str:
-        """A few lines for the terminal."""
+    def describe(self, lang: str = "en") -> str:
+        """A few lines for the terminal, in ``lang`` (from the catalogue)."""
         lines = [
-            f"demo: {self.organisations} organisations, {len(self.professionals)} professionals, "
-            f"{self.households} households, {self.involvements} involvements",
-            f"demo accounts (password {DEMO_PASSWORD!r}): {', '.join(self.professionals)}",
+            gettext(lang, "demo: %(organisations)s organisations, %(professionals)s "
+                    "professionals, %(households)s households, %(involvements)s involvements",
+                    organisations=self.organisations, professionals=len(self.professionals),
+                    households=self.households, involvements=self.involvements),
+            gettext(lang, "demo accounts (password %(password)s): %(accounts)s",
+                    password=repr(DEMO_PASSWORD), accounts=", ".join(self.professionals)),
         ]
         if self.staff:
-            lines.append(f"privacy officer and auditor (same password): {', '.join(self.staff)}")
+            lines.append(gettext(lang, "privacy officer and auditor (same password): %(staff)s",
+                                 staff=", ".join(self.staff)))
         if self.second_factor_keys:
-            lines.append("these demo accounts sign in with a second factor (the policy's "
-                         "sign_in: second_factor); their TOTP keys, shown only now:")
+            lines.append(gettext(lang, "these demo accounts sign in with a second factor (the "
+                                 "policy's sign_in: second_factor); their TOTP keys, shown only "
+                                 "now:"))
             lines.extend(f"  {user:<28} {key}" for user, key in self.second_factor_keys.items())
-            lines.append("add a key to an authenticator app, or print its current code with: "
-                         "echo KEY | .venv/bin/python -m broker.signin.totp")
+            lines.append(gettext(lang, "add a key to an authenticator app, or print its current "
+                                 "code with: echo KEY | .venv/bin/python -m broker.signin.totp"))
         return "\n".join(lines)
 
 

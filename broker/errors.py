@@ -1,8 +1,10 @@
 """The broker's exception tree.
 
-Every error that can reach a person carries a message in Dutch and in English, says what was wrong
-and what to do, and never contains a raw identifier. Every error that can reach a program carries a
-stable ``code`` (the last part of its RFC 9457 problem type).
+Every error that can reach a person says what was wrong and what to do, and never contains a raw
+identifier. It carries one message id from the catalogue (:mod:`broker.catalogue`: the English
+wording, with named ``%(name)s`` places for its values); the door that shows it translates it into
+its reader's language with :meth:`BrokerError.message`. Every error that can reach a program
+carries a stable ``code`` (the last part of its RFC 9457 problem type).
 """
 
 from __future__ import annotations
@@ -11,15 +13,31 @@ from typing import TypeVar
 
 from broker_primitives.errors import BilingualError
 
+from broker.catalogue import Message, Phrase
+
 T = TypeVar("T")
 
 
 class BrokerError(BilingualError):
-    """Base of every domain error: a stable code and a bilingual message (the primitives'
-    errors, such as a refused signature, share the base :class:`BilingualError`)."""
+    """Base of every domain error: a stable code and a message from the catalogue (the
+    primitives' errors, such as a refused signature, share the base :class:`BilingualError`).
+
+    ``BrokerError("No organisation %(org)s.", org=code)``: the message id, then the values of
+    its places; ``text`` is the :class:`~broker.catalogue.Message`, for an error that repeats
+    another's message inside its own."""
 
     code = "broker-error"
     status = 400
+
+    def __init__(self, message_id: str | Phrase, /, *, code: str | None = None,
+                 **values: object) -> None:
+        self.text: Phrase = (Message(message_id, **values) if isinstance(message_id, str)
+                             else message_id)
+        super().__init__(self.text.translate("en"), self.text.translate("nl"), code=code)
+
+    def message(self, lang: str = "nl") -> str:
+        """The message in ``lang``, from the catalogue; Dutch for anything but "en"."""
+        return self.text.translate(lang)
 
 
 class ValidationError(BrokerError):

@@ -23,6 +23,7 @@ import datetime
 import re
 import unicodedata
 
+from broker.catalogue import Joined, Message
 from broker.errors import ValidationError
 
 _BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
@@ -91,24 +92,23 @@ def identifier_shapes(text: str) -> list[str]:
 
 
 _SHAPE_NAMES = {
-    "bsn": ("a citizen service number (BSN)", "een burgerservicenummer (BSN)"),
-    "postcode": ("a postcode", "een postcode"),
-    "date": ("a date (such as a date of birth)", "een datum (zoals een geboortedatum)"),
+    "bsn": Message("a citizen service number (BSN)"),
+    "postcode": Message("a postcode"),
+    "date": Message("a date (such as a date of birth)"),
 }
 
 
-def check_free_text(text: str | None, *, field_en: str, field_nl: str, max_length: int,
+def check_free_text(text: str | None, *, field: str, max_length: int,
                     required: bool = False) -> str | None:
     """``text`` stripped, or None when empty and not ``required``; raises
     :class:`~broker.errors.ValidationError` (code ``free-text``) naming the field and the fix.
 
-    ``field_en`` / ``field_nl`` name the field as the reader knows it ("The justification" /
-    "De onderbouwing").
+    ``field`` names the field as the reader knows it, by its message id ("The justification").
     """
+    name = Message(field)
     if text is None or not text.strip():
         if required:
-            raise ValidationError(f"{field_en} is required.", f"{field_nl} is verplicht.",
-                                  code="free-text")
+            raise ValidationError("%(field)s is required.", code="free-text", field=name)
         return None
     for char in text:
         if char in _ALLOWED_CONTROLS:
@@ -116,29 +116,18 @@ def check_free_text(text: str | None, *, field_en: str, field_nl: str, max_lengt
         category = unicodedata.category(char)
         if category in {"Cs", "Cc"}:
             raise ValidationError(
-                f"{field_en} contains a control character or an invalid character; type it "
-                "again without pasting.",
-                f"{field_nl} bevat een stuurteken of een ongeldig teken; typ de tekst opnieuw "
-                "zonder te plakken.",
-                code="free-text",
-            )
+                "%(field)s contains a control character or an invalid character; type it "
+                "again without pasting.", code="free-text", field=name)
     stripped = text.strip()
     if len(stripped) > max_length:
         raise ValidationError(
-            f"{field_en} is longer than {max_length} characters ({len(stripped)}); shorten it.",
-            f"{field_nl} is langer dan {max_length} tekens ({len(stripped)}); maak de tekst "
-            "korter.",
-            code="free-text",
-        )
+            "%(field)s is longer than %(max_length)s characters (%(length)s); shorten it.",
+            code="free-text", field=name, max_length=max_length, length=len(stripped))
     shapes = identifier_shapes(stripped)
     if shapes:
-        names_en = " and ".join(_SHAPE_NAMES[s][0] for s in shapes)
-        names_nl = " en ".join(_SHAPE_NAMES[s][1] for s in shapes)
         raise ValidationError(
-            f"{field_en} seems to contain {names_en}. Never write an identifier in free text: "
+            "%(field)s seems to contain %(shapes)s. Never write an identifier in free text: "
             "describe the situation without BSNs, postcodes or dates of birth.",
-            f"{field_nl} lijkt {names_nl} te bevatten. Schrijf nooit een identificerend gegeven "
-            "in vrije tekst: beschrijf de situatie zonder BSN, postcode of geboortedatum.",
-            code="free-text",
-        )
+            code="free-text", field=name,
+            shapes=Joined(Message(" and "), [_SHAPE_NAMES[s] for s in shapes]))
     return stripped

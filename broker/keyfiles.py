@@ -29,17 +29,14 @@ def check_private_file(path: Path) -> None:
     """Refuse a missing private key file, or one that other users can read."""
     if not path.is_file():
         raise MissingKeyError(
-            f"Key file {path} is missing. Create the keys with: broker keys init",
-            f"Sleutelbestand {path} ontbreekt. Maak de sleutels met: broker keys init",
-        )
+            "Key file %(path)s is missing. Create the keys with: broker keys init",
+            path=path)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise UnsafeKeyError(
-            f"Private key {path} can be read by other users (mode {mode:o}). "
-            f"Fix it with: chmod 600 {path}",
-            f"Privésleutel {path} is leesbaar voor andere gebruikers (modus {mode:o}). "
-            f"Herstel dit met: chmod 600 {path}",
-        )
+            "Private key %(path)s can be read by other users (mode %(mode)s). Fix it with: "
+            "chmod 600 %(path)s",
+            path=path, mode=format(mode, 'o'))
 
 
 def check_directory(path: Path) -> None:
@@ -47,8 +44,6 @@ def check_directory(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o022:
         raise UnsafeKeyError(
-            f"Key directory {path} can be changed by other users (mode {mode:o}). "
-            f"Fix it with: chmod 700 {path}",
-            f"Sleutelmap {path} kan door andere gebruikers gewijzigd worden (modus {mode:o}). "
-            f"Herstel dit met: chmod 700 {path}",
-        )
+            "Key directory %(path)s can be changed by other users (mode %(mode)s). Fix it with: "
+            "chmod 700 %(path)s",
+            path=path, mode=format(mode, 'o'))

@@ -46,14 +46,11 @@ def check_workers(workers: int, settings: Settings) -> None:
     if workers <= 1 or settings.redis_url:
         return
     raise ConfigurationError(
-        f"{workers} worker processes would each keep their own rate limits: set "
+        "%(workers)s worker processes would each keep their own rate limits: set "
         "BROKER_REDIS_URL to a Redis server they share (e.g. redis://127.0.0.1:6379/0), or "
         "serve with --workers 1 (add --threads for concurrency). Replay nonces and quotas are "
         "shared through the database either way.",
-        f"{workers} werkprocessen zouden elk hun eigen verzoeklimieten bijhouden: zet "
-        "BROKER_REDIS_URL op een Redis-server die ze delen (bijv. redis://127.0.0.1:6379/0), "
-        "of draai met --workers 1 (met --threads voor gelijktijdigheid).",
-    )
+        workers=workers)
 
 
 def under_unchecked_gunicorn(environ: Mapping[str, str] | None = None) -> bool:
@@ -66,11 +63,9 @@ def refuse_unchecked_gunicorn() -> None:
     """Stop the import of the WSGI app in a gunicorn nobody checked (see the module's rules)."""
     if under_unchecked_gunicorn():
         raise ConfigurationError(
-            f"Start gunicorn with the broker's config module: gunicorn -c {CONFIG_MODULE} "
+            "Start gunicorn with the broker's config module: gunicorn -c %(config_module)s "
             "broker.wsgi:app (it checks that several workers share their rate limits).",
-            f"Start gunicorn met de configuratie van de broker: gunicorn -c {CONFIG_MODULE} "
-            "broker.wsgi:app (die controleert dat werkprocessen hun limieten delen).",
-        )
+            config_module=CONFIG_MODULE)
 
 
 def gunicorn_command(workers: int, host: str, port: int) -> list[str]:
@@ -84,17 +79,12 @@ def check_production(settings: Settings) -> None:
     if settings.is_sqlite:
         raise ConfigurationError(
             "Production runs on PostgreSQL, not the embedded SQLite file: set "
-            "BROKER_DATABASE_URL=postgresql+psycopg://USER@HOST:5432/DB and run broker init "
-            "(or serve without --production for a single machine).",
-            "Productie draait op PostgreSQL, niet op het ingebouwde SQLite-bestand: zet "
-            "BROKER_DATABASE_URL=postgresql+psycopg://GEBRUIKER@HOST:5432/DB en draai broker "
-            "init (of draai zonder --production op één machine).")
+            "BROKER_DATABASE_URL=postgresql+psycopg://USER@HOST:5432/DB and run broker init (or "
+            "serve without --production for a single machine).")
     if not settings.redis_url:
         raise ConfigurationError(
             "Production runs several workers, which share their rate limits through Redis: set "
-            "BROKER_REDIS_URL (e.g. redis://127.0.0.1:6379/0).",
-            "Productie draait meerdere werkprocessen, die hun limieten via Redis delen: zet "
-            "BROKER_REDIS_URL (bijv. redis://127.0.0.1:6379/0).")
+            "BROKER_REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
 
 
 def default_workers(cpus: int | None = None) -> int:

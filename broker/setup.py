@@ -69,21 +69,17 @@ def read_secret(instance_dir: Path) -> str:
     path = instance_dir / SECRET_FILE
     if not path.is_file():
         raise ConfigurationError(
-            f"The session secret {path} is missing. Create it with: broker init",
-            f"Het sessiegeheim {path} ontbreekt. Maak het aan met: broker init",
-        )
+            "The session secret %(path)s is missing. Create it with: broker init",
+            path=path)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ConfigurationError(
-            f"The session secret {path} can be read by other users (mode {mode:o}). "
-            f"Fix it with: chmod 600 {path}",
-            f"Het sessiegeheim {path} is leesbaar voor andere gebruikers (modus {mode:o}). "
-            f"Herstel dit met: chmod 600 {path}",
-        )
+            "The session secret %(path)s can be read by other users (mode %(mode)s). Fix it "
+            "with: chmod 600 %(path)s",
+            path=path, mode=format(mode, 'o'))
     secret = path.read_text().strip()
     if len(secret) < 32:
         raise ConfigurationError(
-            f"The session secret {path} is too short. Delete it and run: broker init",
-            f"Het sessiegeheim {path} is te kort. Verwijder het en voer uit: broker init",
-        )
+            "The session secret %(path)s is too short. Delete it and run: broker init",
+            path=path)
     return secret

@@ -34,9 +34,8 @@ def load_signing_key(path: Path) -> SigningKey:
     """The key at ``path``; refused when missing or readable by others."""
     if not path.is_file():
         raise ConfigurationError(
-            f"The signing key {path} is missing. Create it with: broker init",
-            f"De ondertekeningssleutel {path} ontbreekt. Maak hem aan met: broker init",
-        )
+            "The signing key %(path)s is missing. Create it with: broker init",
+            path=path)
     check_directory(path.parent)
     check_private_file(path)
     return SigningKey(bytes.fromhex(path.read_text().strip()))

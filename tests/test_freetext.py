@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from broker.errors import ValidationError
 from broker.freetext import check_free_text, identifier_shapes
 
-FIELD = {"field_en": "The justification", "field_nl": "De onderbouwing", "max_length": 200}
+FIELD = {"field": "The justification", "max_length": 200}  # the field by its message id
 
 
 @pytest.mark.parametrize(("text", "shapes"), [

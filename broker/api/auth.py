@@ -120,7 +120,6 @@ def limit_organisation(caller: Caller, item: RateLimitItem, *, cost: int, scope:
     except Exception as exc:
         raise LimitStoreUnavailable(
             "The rate-limit store cannot be reached; the request was refused. Retry later.",
-            "De opslag voor verzoeklimieten is onbereikbaar; het verzoek is geweigerd.",
         ) from exc
     g.limit_headers = {
         "RateLimit-Limit": str(item.amount),
@@ -163,9 +162,8 @@ def _refuse_limit(caller: Caller, limit: str, scope: str, cost: int) -> NoReturn
     """An authenticated caller's refusal: an audit event of its own, as ``g.actor``."""
     uow().refuse(
         RateLimited(
-            f"Your organisation's limit of {limit} for {scope} is used up; retry later.",
-            f"Het limiet van uw organisatie ({limit}) voor {scope} is op; probeer het later.",
-        ),
+            "Your organisation's limit of %(limit)s for %(scope)s is used up; retry later.",
+            limit=limit, scope=scope),
         g.actor, Event.AUTH_RATE_LIMITED, reason=f"{scope}: {limit}",
         details={"key_id": caller.key_id, "cost": cost, "method": request.method,
                  "path": redact_tokens(request.path)})

@@ -33,6 +33,7 @@ from typing import Any
 
 from flask import request
 
+from broker.catalogue import Message
 from broker.errors import BrokerError
 
 MAX_DEPTH = 16
@@ -51,8 +52,8 @@ class MalformedRequest(BrokerError):
     code = "malformed-request"
     status = 400
 
-    def __init__(self, message_en: str, message_nl: str, where: str = "_body") -> None:
-        super().__init__(message_en, message_nl)
+    def __init__(self, message_id: str, where: str = "_body", **values: object) -> None:
+        super().__init__(Message(message_id, **values))
         self.where = where
 
 
@@ -60,8 +61,7 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """An object from its members, refusing a name given twice (RFC 7493 §2.3)."""
     members = dict(pairs)
     if len(members) != len(pairs):
-        raise MalformedRequest("An object names a member twice.",
-                               "Een object noemt een veld twee keer.")
+        raise MalformedRequest("An object names a member twice.")
     return members
 
 
@@ -74,21 +74,21 @@ def parse_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise MalformedRequest("The body is not UTF-8.", "De inhoud is geen UTF-8.") from None
+        raise MalformedRequest("The body is not UTF-8.") from None
     try:
         value = json.loads(text, object_pairs_hook=_unique)
     except RecursionError:
         raise _too_deep() from None
     except ValueError:
-        raise MalformedRequest("The body is not valid JSON.",
-                               "De inhoud is geen geldige JSON.") from None
+        raise MalformedRequest("The body is not valid JSON.") from None
     _check(text)
     return value
 
 
 def _too_deep() -> MalformedRequest:
-    return MalformedRequest(f"The body is nested more than {MAX_DEPTH} levels deep.",
-                            f"De inhoud is dieper dan {MAX_DEPTH} niveaus genest.")
+    return MalformedRequest(
+        "The body is nested more than %(max_depth)s levels deep.",
+        max_depth=MAX_DEPTH)
 
 
 def _check(text: str) -> None:
@@ -105,10 +105,9 @@ def _check(text: str) -> None:
     found = _FORBIDDEN_ESCAPE.search(text.replace("\\\\", "__"))
     if found:
         raise MalformedRequest(
-            f"A text contains a NUL character or a lone surrogate (at character "
-            f"{found.start() + 1} of the body); remove it.",
-            f"Een tekst bevat een NUL-teken of een losse surrogaat (op teken "
-            f"{found.start() + 1} van de inhoud); verwijder het.")
+            "A text contains a NUL character or a lone surrogate (at character %(position)s of the "
+            "body); remove it.",
+            position=found.start() + 1)
 
 
 def check_target() -> None:
@@ -124,4 +123,4 @@ def check_target() -> None:
         if _CONTROL.search(text):
             raise MalformedRequest(
                 "The request target or X-Request-Id contains a control character.",
-                "Het adres van het verzoek of X-Request-Id bevat een stuurteken.", where)
+                where)

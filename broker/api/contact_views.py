@@ -47,8 +47,7 @@ _PROFESSIONAL = re.compile(PROFESSIONAL_PATTERN)  # as documented
 def _professional_param() -> str:
     value = request.args.get("professional", "")
     if not _PROFESSIONAL.fullmatch(value):
-        raise ValidationError("Name the acting professional: ?professional=<user name>.",
-                              "Noem de handelende professional: ?professional=<gebruikersnaam>.")
+        raise ValidationError("Name the acting professional: ?professional=<user name>.")
     return value
 
 

@@ -79,9 +79,8 @@ def request_key() -> str | None:
         return None
     if not _KEY.match(key):
         raise ValidationError(
-            f"{HEADER} must be 1-200 characters: letters, digits, '_', '.', ':' or '-'.",
-            f"{HEADER} moet 1-200 tekens zijn: letters, cijfers, '_', '.', ':' of '-'.",
-        )
+            "%(header)s must be 1-200 characters: letters, digits, '_', '.', ':' or '-'.",
+            header=HEADER)
     return key
 
 
@@ -128,13 +127,13 @@ def _earlier_answer(work: UnitOfWork, params: dict[str, Any]) -> Response:
     earlier = work.session.scalar(select(IdempotencyRecord).filter_by(
         organisation_id=params["organisation_id"], key=params["key"]))
     if earlier is None or earlier.status == PENDING:
-        raise Conflict(f"A request with this {HEADER} is still being handled; retry later.",
-                       f"Een verzoek met deze {HEADER} wordt nog afgehandeld; probeer het later.")
+        raise Conflict(
+            "A request with this %(header)s is still being handled; retry later.",
+            header=HEADER)
     if earlier.request_hash != params["request_hash"]:
         raise IdempotencyKeyReused(
-            f"This {HEADER} was used for a different request; use a new key.",
-            f"Deze {HEADER} is gebruikt voor een ander verzoek; gebruik een nieuwe.",
-        )
+            "This %(header)s was used for a different request; use a new key.",
+            header=HEADER)
     # A replayed answer is disclosed again: it gets its own audit event.
     work.record(g.actor, Event.API_ANSWER_REPLAYED,
                 details={"path": redact_tokens(request.path), "status": earlier.status,

@@ -52,9 +52,7 @@ class BodyParser(FlaskParser):
     def load_json(self, req: flask.Request, schema: Schema) -> Any:
         """The body checked by :func:`broker.api.bodies.parse_json`; ``{}`` when empty."""
         if req.mimetype != "application/json":
-            raise ValidationError("Send the body as application/json.",
-                                  "Stuur de inhoud als application/json.",
-                                  code="unsupported-media")
+            raise ValidationError("Send the body as application/json.", code="unsupported-media")
         body = req.get_data(cache=True)
         data = parse_json(body) if body else None
         return data if data is not None else {}

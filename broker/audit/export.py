@@ -87,11 +87,9 @@ def export_bundle(core: LogHost, actor: Actor, out: Path, start: datetime, end: 
     checkpoint, so a bundle whose period includes today holds its own export.
     """
     if end <= start:
-        raise ValidationError("the end of the period must come after its start",
-                              "het einde van de periode moet na het begin liggen")
+        raise ValidationError("the end of the period must come after its start")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValidationError(f"{out} exists and is not an empty directory",
-                              f"{out} bestaat al en is geen lege map")
+        raise ValidationError("%(out)s exists and is not an empty directory", out=out)
     say = progress or (lambda _message: None)
     with core.transaction() as connection:
         record_event(connection, actor, Event.AUDIT_EXPORTED,

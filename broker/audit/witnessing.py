@@ -63,29 +63,26 @@ def configured_witnesses(settings: Settings) -> list[Witness]:
     urls, keys = settings.witness_urls, settings.witness_keys
     if len(urls) != len(keys):
         raise ConfigurationError(
-            f"BROKER_WITNESS_URLS names {len(urls)} witnesses but BROKER_WITNESS_KEYS "
-            f"{len(keys)}: give one verifier key per URL, in the same order",
-            f"BROKER_WITNESS_URLS noemt {len(urls)} getuigen maar BROKER_WITNESS_KEYS "
-            f"{len(keys)}: geef per URL één verificatiesleutel, in dezelfde volgorde")
+            "BROKER_WITNESS_URLS names %(urls_count)s witnesses but BROKER_WITNESS_KEYS "
+            "%(keys_count)s: give one verifier key per URL, in the same order",
+            urls_count=len(urls), keys_count=len(keys))
     witnesses = []
     for url, text in zip(urls, keys, strict=True):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ConfigurationError(
-                f"BROKER_WITNESS_URLS: {url!r} is not an http(s) URL prefix",
-                f"BROKER_WITNESS_URLS: {url!r} is geen http(s)-URL")
+                "BROKER_WITNESS_URLS: %(url)s is not an http(s) URL prefix",
+                url=repr(url))
         try:
             key = CosignerKey.from_verifier(text)
         except NoteError as error:
             raise ConfigurationError(
-                f"BROKER_WITNESS_KEYS: {text[:60]!r} is not a witness's verifier key "
-                f"({error}); print it with: broker witness key",
-                f"BROKER_WITNESS_KEYS: {text[:60]!r} is geen verificatiesleutel van een getuige "
-                f"({error}); toon hem met: broker witness key") from None
+                "BROKER_WITNESS_KEYS: %(text)s is not a witness's verifier key (%(error)s); "
+                "print it with: broker witness key",
+                text=repr(text[:60]), error=error) from None
         witnesses.append(Witness(url.rstrip("/"), key))
     if len({w.key.verifier() for w in witnesses}) != len(witnesses):
-        raise ConfigurationError("BROKER_WITNESS_KEYS names one witness twice",
-                                 "BROKER_WITNESS_KEYS noemt een getuige twee keer")
+        raise ConfigurationError("BROKER_WITNESS_KEYS names one witness twice")
     return witnesses
 
 
@@ -95,8 +92,8 @@ def quorum(settings: Settings) -> int:
     wanted = count if settings.witness_quorum is None else settings.witness_quorum
     if count and not 1 <= wanted <= count:
         raise ConfigurationError(
-            f"BROKER_WITNESS_QUORUM is {wanted}, but {count} witnesses are configured",
-            f"BROKER_WITNESS_QUORUM is {wanted}, maar er zijn {count} getuigen ingesteld")
+            "BROKER_WITNESS_QUORUM is %(wanted)s, but %(count)s witnesses are configured",
+            wanted=wanted, count=count)
     return wanted
 
 

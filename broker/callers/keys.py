@@ -73,11 +73,9 @@ def parse_public_key(text: str) -> bytes:
         VerifyKey(raw)
     except (ValueError, CryptoError, TypeError):
         raise ValidationError(
-            "A public key is 64 hexadecimal characters (an Ed25519 key).",
-            "Een publieke sleutel bestaat uit 64 hexadecimale tekens (een Ed25519-sleutel).",
-        ) from None
+            "A public key is 64 hexadecimal characters (an Ed25519 key).") from None
     if len(raw) != 32:
-        raise ValidationError("A public key is 32 bytes.", "Een publieke sleutel is 32 bytes.")
+        raise ValidationError("A public key is 32 bytes.")
     return raw
 
 
@@ -105,8 +103,9 @@ class OrganisationKeys:
         added = self._insert(actor, organisation=organisation, key_id=key_id,
                              public_key=public_key, source=source)
         if added is None:
-            raise Conflict(f"Key id {key_id!r} is taken (also after revocation).",
-                           f"Sleutel-id {key_id!r} is al gebruikt (ook na intrekking).")
+            raise Conflict(
+                "Key id %(key_id)s is taken (also after revocation).",
+                key_id=repr(key_id))
         return added
 
     def _insert(self, actor: Actor, *, organisation: str, key_id: str, public_key: str,
@@ -117,15 +116,14 @@ class OrganisationKeys:
         find it taken, none fails."""
         if not _KEY_ID.match(key_id):
             raise ValidationError(
-                "A key id is 3-100 characters: letters, digits, '.', '_', ':' or '-'.",
-                "Een sleutel-id is 3-100 tekens: letters, cijfers, '.', '_', ':' of '-'.",
-            )
+                "A key id is 3-100 characters: letters, digits, '.', '_', ':' or '-'.")
         raw = parse_public_key(public_key)
         session = self.session
         org = session.scalar(select(Organisation).filter_by(identifier=organisation))
         if org is None:
-            raise NotFound(f"There is no organisation with code {organisation!r}.",
-                           f"Er is geen organisatie met code {organisation!r}.")
+            raise NotFound(
+                "There is no organisation with code %(organisation)s.",
+                organisation=repr(organisation))
         insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
                   else sqlite.insert)
         inserted = session.execute(insert(OrganisationKey).values(
@@ -147,11 +145,10 @@ class OrganisationKeys:
             .where(OrganisationKey.key_id == key_id)
         ).first()
         if row is None:
-            raise NotFound(f"There is no key {key_id!r}.", f"Er is geen sleutel {key_id!r}.")
+            raise NotFound("There is no key %(key_id)s.", key_id=repr(key_id))
         key, organisation = row
         if key.status == KEY_REVOKED:
-            raise Conflict(f"Key {key_id!r} is already revoked.",
-                           f"Sleutel {key_id!r} is al ingetrokken.")
+            raise Conflict("Key %(key_id)s is already revoked.", key_id=repr(key_id))
         key.status = KEY_REVOKED
         key.revoked_at = self.core.now()
         record_event(session, actor, Event.ORGKEY_REVOKED, organisation_id=key.organisation_id,

@@ -116,9 +116,7 @@ class DatabaseReplayCache:
             written = record.execute(connection, params)
         except SQLAlchemyError as exc:
             raise ReplayCacheUnavailable(
-                "The replay cache (the database) is unavailable; the request is refused",
-                "De replay-cache (de database) is niet bereikbaar; het verzoek wordt geweigerd",
-            ) from exc
+                "The replay cache (the database) is unavailable; the request is refused") from exc
         if written:
             self._uow.keep(lambda again: record.execute(again, params))
         return written == 0

@@ -43,6 +43,7 @@ from broker.cli.support import (
     cli_root,
     household,
     identifier_options,
+    translated,
     unit_of_work,
 )
 from broker.oversight.search import (
@@ -134,8 +135,9 @@ def search(organisation: str | None, professional: str | None, event_types: tupl
                                      "legal_basis", "rule_id", "vital_interest",
                                      "flagged_for_review"))
     if len(rows) == limit:
-        click.echo(f"warning: the limit of {limit} events was reached; narrow the search or "
-                   "raise --limit", err=True)
+        click.echo(translated("warning: the limit of %(limit)s events was reached; narrow the "
+                              "search or raise --limit",
+                              limit=limit), err=True)
 
 
 def _print_access_report(found: SubjectAccessReport, fmt: str) -> None:

@@ -28,7 +28,7 @@ from broker.audit.witnessing import (
     hand_to_witnesses,
     quorum,
 )
-from broker.cli.support import cli_errors, cli_root, unit_of_work
+from broker.cli.support import cli_errors, cli_root, translated, unit_of_work
 
 
 @click.command("verify")
@@ -53,7 +53,7 @@ def verify(copy_files: tuple[Path, ...], witness_keys: tuple[str, ...],
     def progress(count: int) -> None:
         if count // 1_000_000 > reported[0]:  # once per million events
             reported[0] = count // 1_000_000
-            click.echo(f"{count:,} events checked", err=True)
+            click.echo(translated("%(count)s events checked", count=format(count, ',')), err=True)
 
     with cli_errors():
         core = cli_root().core
@@ -66,24 +66,29 @@ def verify(copy_files: tuple[Path, ...], witness_keys: tuple[str, ...],
             # before it.
             gathered = gather_copies(settings, key, files, extra, ask=not no_witness)
         except (NoteError, UnicodeDecodeError) as error:
-            click.echo(f"NOT VERIFIED: {error}")
+            click.echo(translated("NOT VERIFIED: %(error)s", error=error))
             sys.exit(1)
     with unit_of_work() as uow:
         report = verify_log(uow.connection, key, progress, witnesses=[w.key for w in witnesses],
                             quorum=needed, copies=gathered.copies)
     for warning in _witness_warnings(report, gathered, needed, bool(witnesses), no_witness):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(translated("warning: %(warning)s", warning=warning), err=True)
     if not report.ok:
-        click.echo(f"NOT VERIFIED: {report.problem}")
+        click.echo(translated("NOT VERIFIED: %(problem)s", problem=report.problem))
         sys.exit(1)
-    copies = "; ".join(f"{', '.join(c.cosigners)} at size {c.size:,}" for c in gathered.copies)
-    click.echo(f"verified: {report.events:,} events, {report.checkpoints} signed checkpoints, "
-               f"{report.cosignatures} cosignatures; witnesses' copies: {copies or 'none'}; "
-               f"in {time.perf_counter() - started:.1f} s")
+    copies = "; ".join(translated("%(cosigners)s at size %(size)s",
+                                  cosigners=", ".join(c.cosigners), size=format(c.size, ","))
+                       for c in gathered.copies)
+    click.echo(translated("verified: %(events)s events, %(checkpoints)s signed checkpoints, "
+                          "%(cosignatures)s cosignatures; witnesses' copies: %(copies)s; in "
+                          "%(time)s s",
+                          events=format(report.events, ','), checkpoints=report.checkpoints,
+                          cosignatures=report.cosignatures, copies=copies or translated("none"),
+                          time=format(time.perf_counter() - started, '.1f')))
     if gathered.asked and not gathered.answered and not files:
-        click.echo("NOT CHECKED against a witness: no witness could be asked for its copy, so "
-                   "a log cut back to an older checkpoint would not show; try again, or pass "
-                   "--witness-checkpoint")
+        click.echo(translated("NOT CHECKED against a witness: no witness could be asked for "
+                              "its copy, so a log cut back to an older checkpoint would not "
+                              "show; try again, or pass --witness-checkpoint"))
         sys.exit(2)
 
 
@@ -115,4 +120,5 @@ def checkpoint() -> None:
     click.echo(signed.note, nl=False)
     for outcome in handed:
         detail = f" ({outcome.detail})" if outcome.detail else ""
-        click.echo(f"witness {outcome.witness}: {outcome.status}{detail}", err=True)
+        click.echo(translated("witness %(witness)s: %(status)s%(detail)s", witness=outcome.witness,
+                              status=outcome.status, detail=detail), err=True)

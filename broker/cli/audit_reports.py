@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import click
 
 from broker.audit.services import Actor
-from broker.cli.support import unit_of_work
+from broker.cli.support import translated, unit_of_work
 from broker.clock import LOCAL_ZONE
 from broker.oversight import misuse, reports
 from broker.oversight.search import write_csv, write_json
@@ -181,4 +181,5 @@ def review(event_id: str, verdict: str, note: str) -> None:
     """Record the verdict on a vital-interest event (once; the review is audited)."""
     with unit_of_work() as uow:
         recorded = reports.review(uow, Actor.operator(), event_id, verdict, note)
-    click.echo(f"recorded review {recorded}: event {event_id} {verdict}")
+    click.echo(translated("recorded review %(recorded)s: event %(event_id)s %(verdict)s",
+                          recorded=recorded, event_id=event_id, verdict=verdict))

@@ -20,6 +20,7 @@ from broker.cli.support import (
     acting_options,
     household,
     identifier_options,
+    translated,
     unit_of_work,
 )
 from broker.contact.consents import ConsentService
@@ -31,13 +32,18 @@ _DATE = click.DateTime(["%Y-%m-%d"])
 
 
 def _show(view: RequestView) -> None:
-    click.echo(f"request {view.id}: {view.status} ({view.mode}); purpose {view.purpose}, "
-               f"basis {view.legal_basis}; asked by a {view.requester_role} of "
-               f"{view.requester_organisation}; expires {view.expires_at:%Y-%m-%d %H:%M} UTC")
+    click.echo(translated("request %(id)s: %(status)s (%(mode)s); purpose %(purpose)s, basis "
+                          "%(legal_basis)s; asked by a %(requester_role)s of "
+                          "%(requester_organisation)s; expires %(expires_at)s UTC",
+                          id=view.id, status=view.status, mode=view.mode, purpose=view.purpose,
+                          legal_basis=view.legal_basis, requester_role=view.requester_role,
+                          requester_organisation=view.requester_organisation,
+                          expires_at=format(view.expires_at, '%Y-%m-%d %H:%M')))
     if view.decision_message:
-        click.echo(f"message: {view.decision_message}")
+        click.echo(translated("message: %(decision_message)s",
+                              decision_message=view.decision_message))
     for token in view.link_tokens:
-        click.echo(f"your contact link (shown once): {token}")
+        click.echo(translated("your contact link (shown once): %(token)s", token=token))
 
 
 @click.group("contact")
@@ -119,7 +125,9 @@ def open_command(organisation: str, username: str, token: str) -> None:
         value = getattr(card, name)
         if value is not None:
             click.echo(f"{name}: {value}")
-    click.echo(f"(link {card.link_id}, valid until {card.expires_at:%Y-%m-%d %H:%M} UTC)")
+    click.echo(translated("(link %(link_id)s, valid until %(expires_at)s UTC)",
+                          link_id=card.link_id,
+                          expires_at=format(card.expires_at, '%Y-%m-%d %H:%M')))
 
 
 @contact_group.command("revoke")
@@ -129,7 +137,7 @@ def revoke_command(organisation: str, username: str, token: str) -> None:
     """Revoke a contact link (either side)."""
     with unit_of_work() as uow:
         link_id = LinkService(uow).revoke(act_as(uow, organisation, username), token=token)
-    click.echo(f"revoked link {link_id}")
+    click.echo(translated("revoked link %(link_id)s", link_id=link_id))
 
 
 @contact_group.command("expire")
@@ -137,7 +145,7 @@ def expire_command() -> None:
     """Expire unanswered requests past the policy's time."""
     with unit_of_work() as uow:
         count = ContactService(uow).expire(Actor.system("expire"))
-    click.echo(f"expired requests: {count}")
+    click.echo(translated("expired requests: %(count)s", count=count))
 
 
 @click.group("consent")
@@ -168,8 +176,10 @@ def consent_add(organisation: str, username: str, bsn: Sequence[str], address: S
             pseudonyms=uow.pseudonymise(acting, identifiers), given_by=given_by,
             given_on=given_on.date(), valid_until=valid_until.date(), purposes=list(purposes),
             holder_types=list(holder_types))
-    click.echo(f"consent {info.id}: given by the {info.given_by} on {info.given_on}, valid "
-               f"until {info.valid_until}, for {', '.join(info.purposes)}")
+    click.echo(translated("consent %(id)s: given by the %(given_by)s on %(given_on)s, valid "
+                          "until %(valid_until)s, for %(purposes)s",
+                          id=info.id, given_by=info.given_by, given_on=info.given_on,
+                          valid_until=info.valid_until, purposes=', '.join(info.purposes)))
 
 
 @consent_group.command("withdraw")
@@ -180,4 +190,5 @@ def consent_withdraw(organisation: str, username: str, consent_id: str) -> None:
     with unit_of_work() as uow:
         revoked = ConsentService(uow).withdraw(act_as(uow, organisation, username),
                                                consent_id, professional=username)
-    click.echo(f"consent {consent_id} withdrawn; contact links revoked: {revoked}")
+    click.echo(translated("consent %(consent_id)s withdrawn; contact links revoked: %(revoked)s",
+                          consent_id=consent_id, revoked=revoked))

@@ -11,7 +11,7 @@ from datetime import datetime
 import click
 
 from broker.audit.services import Actor
-from broker.cli.support import act_as, acting_options, cli_errors, unit_of_work
+from broker.cli.support import act_as, acting_options, cli_errors, translated, unit_of_work
 from broker.contact.coordinator import Coordinator, CoordinatorService, MatchRef, ProposalView
 from broker.contact.inform import InformService, InformStatus
 from broker.errors import ValidationError
@@ -21,31 +21,37 @@ _DATE = click.DateTime(["%Y-%m-%d"])
 
 def _show_status(status: InformStatus) -> None:
     if status.state == "informed":
-        click.echo(f"involvement {status.involvement_id}: household informed on "
-                   f"{status.informed_on}")
+        click.echo(translated("involvement %(involvement_id)s: household informed on "
+                              "%(informed_on)s",
+                              involvement_id=status.involvement_id, informed_on=status.informed_on))
     elif status.state == "postponed":
-        click.echo(f"involvement {status.involvement_id}: informing postponed until "
-                   f"{status.postponed_until}")
+        click.echo(translated("involvement %(involvement_id)s: informing postponed until "
+                              "%(postponed_until)s",
+                              involvement_id=status.involvement_id,
+                              postponed_until=status.postponed_until))
     else:
-        click.echo(f"involvement {status.involvement_id}: not recorded whether the household "
-                   "was informed")
+        click.echo(translated("involvement %(involvement_id)s: not recorded whether the "
+                              "household was informed",
+                              involvement_id=status.involvement_id))
 
 
 def _describe(coordinator: Coordinator) -> str:
     """Who the coordinator is, in as much detail as the policy allows."""
     if coordinator.reveal == "organisation":
-        own = " (your organisation)" if coordinator.own_organisation else ""
+        own = translated(" (your organisation)") if coordinator.own_organisation else ""
         return f"{coordinator.name} ({coordinator.role}), {coordinator.organisation}{own}"
     if coordinator.reveal == "organisation_type":
-        return f"someone of a {coordinator.org_type}"
-    return "someone (the policy does not let your organisation know who)"
+        return translated("someone of a %(org_type)s", org_type=coordinator.org_type)
+    return translated("someone (the policy does not let your organisation know who)")
 
 
 def _show_proposal(view: ProposalView) -> None:
-    mine = "; proposed by you" if view.proposed_by_you else ""
-    vote = f"; your vote: {view.your_vote}" if view.your_vote else ""
-    click.echo(f"proposal {view.id}: {view.status}{mine}{vote}; proposed coordinator: "
-               f"{_describe(view.coordinator)}")
+    mine = translated("; proposed by you") if view.proposed_by_you else ""
+    vote = translated("; your vote: %(vote)s", vote=view.your_vote) if view.your_vote else ""
+    click.echo(translated("proposal %(id)s: %(status)s%(mine)s%(vote)s; proposed coordinator: "
+                          "%(coordinator)s",
+                          id=view.id, status=view.status, mine=mine, vote=vote,
+                          coordinator=_describe(view.coordinator)))
 
 
 @click.group("inform")
@@ -87,7 +93,7 @@ def remind_command() -> None:
     """Remind professionals whose postponement date has come (run daily)."""
     with unit_of_work() as uow:
         count = InformService(uow).remind_due(Actor.system("inform-reminder"))
-    click.echo(f"reminders sent: {count}")
+    click.echo(translated("reminders sent: %(count)s", count=count))
 
 
 @click.group("coordinator")
@@ -106,8 +112,7 @@ def propose_command(organisation: str, username: str, involvement_id: str,
     """Propose yourself, or the holder of a match, as the household's coordinator."""
     with cli_errors():
         if (lookup_id is None) != (match_id is None):
-            raise ValidationError("Give --lookup and --match together, or neither.",
-                                  "Geef --lookup en --match samen, of geen van beide.")
+            raise ValidationError("Give --lookup and --match together, or neither.")
     nominee = MatchRef(lookup_id, match_id) if lookup_id and match_id else None
     with unit_of_work() as uow:
         view = CoordinatorService(uow).propose(
@@ -141,9 +146,13 @@ def show_command(organisation: str, username: str, involvement_id: str) -> None:
         coordination = CoordinatorService(uow).current(act_as(uow, organisation, username),
                                                        involvement_id)
     who = coordination.coordinator
-    click.echo(f"involvement {coordination.involvement_id}: " + (
-        f"coordinator {_describe(who)}, agreed {coordination.agreed_at:%Y-%m-%d}"
-        if who is not None and coordination.agreed_at is not None
-        else "no coordinator agreed on"))
+    if who is not None and coordination.agreed_at is not None:
+        click.echo(translated("involvement %(involvement)s: coordinator %(who)s, agreed "
+                              "%(agreed)s",
+                              involvement=coordination.involvement_id, who=_describe(who),
+                              agreed=format(coordination.agreed_at, "%Y-%m-%d")))
+    else:
+        click.echo(translated("involvement %(involvement)s: no coordinator agreed on",
+                              involvement=coordination.involvement_id))
     for proposal in coordination.open_proposals:
         _show_proposal(proposal)

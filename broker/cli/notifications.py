@@ -14,7 +14,7 @@ import time
 
 import click
 
-from broker.cli.support import cli_errors, cli_root, unit_of_work
+from broker.cli.support import cli_errors, cli_root, translated, unit_of_work
 from broker.notifications.delivery import DeliveryReport, deliver_due
 from broker.notifications.outbox import outbox_status
 from broker.notifications.services import NotificationSettings
@@ -22,12 +22,10 @@ from broker.notifications.services import NotificationSettings
 _LIMIT = 100  # messages per delivery round
 
 
-def _summary(report: DeliveryReport, lang: str) -> str:
-    if lang == "en":
-        return (f"{report.delivered} delivered, {report.retried} to retry, "
-                f"{report.given_up} given up")
-    return (f"{report.delivered} afgeleverd, {report.retried} opnieuw te proberen, "
-            f"{report.given_up} opgegeven")
+def _summary(report: DeliveryReport) -> str:
+    return translated("%(delivered)s delivered, %(retried)s to retry, %(given_up)s given up",
+                      delivered=report.delivered, retried=report.retried,
+                      given_up=report.given_up)
 
 
 @click.group("notify")
@@ -50,13 +48,13 @@ def run(once: bool) -> None:
                 total += report
                 if report.claimed < _LIMIT:
                     break
-            click.echo(_summary(total, root.lang))
+            click.echo(_summary(total))
             return
         try:
             while True:
                 report = deliver_due(core, limit=_LIMIT, settings=settings)
                 if report.claimed:
-                    click.echo(_summary(report, root.lang))
+                    click.echo(_summary(report))
                 if report.claimed < _LIMIT:
                     time.sleep(settings.interval)
         except KeyboardInterrupt:
@@ -68,19 +66,15 @@ def status() -> None:
     """How many messages wait, are due, were delivered or were given up, per channel."""
     with unit_of_work() as uow:
         channels = outbox_status(uow)
-    english = cli_root().lang == "en"
     if not channels:
-        click.echo("the outbox is empty" if english else "de uitgaande berichten zijn op")
+        click.echo(translated("the outbox is empty"))
         return
     for c in channels:
-        if english:
-            line = (f"{c.channel}: {c.waiting} waiting ({c.due} due now), {c.delivered} "
-                    f"delivered, {c.given_up} given up")
-            since = " ; the oldest waits since "
-        else:
-            line = (f"{c.channel}: {c.waiting} wachtend ({c.due} nu aan de beurt), "
-                    f"{c.delivered} afgeleverd, {c.given_up} opgegeven")
-            since = " ; de oudste wacht sinds "
+        line = translated("%(channel)s: %(waiting)s waiting (%(due)s due now), %(delivered)s "
+                          "delivered, %(given_up)s given up", channel=c.channel,
+                          waiting=c.waiting, due=c.due, delivered=c.delivered,
+                          given_up=c.given_up)
         if c.oldest_waiting_since is not None:
-            line += f"{since}{c.oldest_waiting_since:%Y-%m-%d %H:%M:%S} UTC"
+            line += translated(" ; the oldest waits since %(since)s UTC",
+                               since=format(c.oldest_waiting_since, "%Y-%m-%d %H:%M:%S"))
         click.echo(line)

@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from broker.catalogue import gettext, language
+from broker.cli.support import cli_language, translated
 from broker.policy.diff import InvolvementPair, diff_policies, visibility_impact
 from broker.policy.engine import Policy
 from broker.policy.errors import PolicyLoadError
@@ -48,7 +50,8 @@ def _load(path: Path) -> Policy:
     except PolicyLoadError as exc:
         for problem in exc.problems:
             click.echo(str(problem))
-        click.echo(f"{path}: {len(exc.problems)} problem(s); the policy was not loaded")
+        click.echo(translated("%(path)s: %(count)s problem(s); the policy was not loaded",
+                              path=path, count=len(exc.problems)))
         raise SystemExit(1) from None
 
 
@@ -63,11 +66,11 @@ def check(path: Path | None) -> None:
     """Validate the policy at PATH (default: the configured policy directory)."""
     path = path or default_policy_path()
     policy = _load(path)
-    click.echo(
-        f"{path}: OK - {len(policy.org_types)} organisation types, {len(policy.purposes)} "
-        f"purposes, {len(policy.bases)} legal bases, {len(policy.rules)} rules; "
-        f"version {policy.version}"
-    )
+    click.echo(translated(
+        "%(path)s: OK - %(org_types)s organisation types, %(purposes)s purposes, %(bases)s legal "
+        "bases, %(rules)s rules; version %(version)s", path=path,
+        org_types=len(policy.org_types), purposes=len(policy.purposes), bases=len(policy.bases),
+        rules=len(policy.rules), version=policy.version))
 
 
 @policy_group.command("test")
@@ -83,13 +86,14 @@ def test(policy_path: Path | None, tests_path: Path | None, require_all_rules: b
     for problem in report.problems:
         click.echo(str(problem))
     for failure in report.failures:
-        click.echo(f"FAIL {failure}")
+        click.echo(translated("FAIL %(failure)s", failure=failure))
         click.echo(f"     {failure.explanation}")
     if report.unexercised:
-        click.echo("rules no case exercises: " + ", ".join(report.unexercised))
+        click.echo(translated("rules no case exercises: %(rules)s",
+                              rules=", ".join(report.unexercised)))
     else:
-        click.echo("every rule is exercised by at least one case")
-    click.echo(report.summary())
+        click.echo(translated("every rule is exercised by at least one case"))
+    click.echo(report.summary(cli_language()))
     if not report.ok or (require_all_rules and report.unexercised):
         raise SystemExit(1)
 
@@ -107,9 +111,11 @@ def _code(policy: Policy, kind: str, value: str, choices: Iterable[str], option:
 @click.option("--purpose", required=True, help="Purpose of the look-up.")
 @click.option("--basis", required=True, help="Legal basis of the look-up.")
 @click.option("--policy", "policy_path", type=_PATH, help="Policy directory or file.")
-@click.option("--lang", type=click.Choice(["en", "nl"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["en", "nl"]),
+              help="Language (default: that of broker --lang, BROKER_LANG, or Dutch).")
 def explain_command(
-    requester: str, holder: str, purpose: str, basis: str, policy_path: Path | None, lang: str
+    requester: str, holder: str, purpose: str, basis: str, policy_path: Path | None,
+    lang: str | None,
 ) -> None:
     """Show the decision for one request and the reasoning behind it."""
     policy = _load(policy_path or default_policy_path())
@@ -120,34 +126,27 @@ def explain_command(
         _code(policy, "legal basis", basis, policy.bases, "--basis"),
     )
     d = policy.decide(request)
-    nl = lang == "nl"
-    yes, no = ("ja", "nee") if nl else ("yes", "no")
+    lang = language(lang or cli_language())
+
+    yes, no = gettext(lang, "yes"), gettext(lang, "no")
     rows = [
-        ("ontdekken" if nl else "discover", yes if d.allowed else no),
-        ("toont" if nl else "reveal", d.reveal),
-        ("contact", d.contact),
-        ("contactvelden" if nl else "link fields", ", ".join(sorted(d.link_fields)) or "-"),
-        ("richting" if nl else "link direction", d.link_direction or "-"),
-        ("verplichtingen" if nl else "obligations", ", ".join(d.obligations) or "-"),
-        (
-            "registratie vereist" if nl else "registration required",
-            yes if d.requires_registration else no,
-        ),
-        (_rule_label(d.decided_by, nl), ", ".join(d.rule_ids) or "-"),
-        ("beslist door" if nl else "decided by", d.decided_by),
-        ("beleidsversie" if nl else "policy version", d.policy_version),
+        (gettext(lang, "discover"), yes if d.allowed else no),
+        (gettext(lang, "reveal"), d.reveal),
+        ("contact", d.contact),  # the same word in both languages
+        (gettext(lang, "link fields"), ", ".join(sorted(d.link_fields)) or "-"),
+        (gettext(lang, "link direction"), d.link_direction or "-"),
+        (gettext(lang, "obligations"), ", ".join(d.obligations) or "-"),
+        (gettext(lang, "registration required"), yes if d.requires_registration else no),
+        (gettext(lang, "closest rule" if d.decided_by == "default_deny" else "rule(s)"),
+         ", ".join(d.rule_ids) or "-"),
+        (gettext(lang, "decided by"), d.decided_by),
+        (gettext(lang, "policy version"), d.policy_version),
     ]
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         click.echo(f"{label.ljust(width)}  {value}")
     click.echo("")
     click.echo(d.explain(lang))
-
-
-def _rule_label(decided_by: str, nl: bool) -> str:
-    if decided_by == "default_deny":
-        return "dichtstbijzijnde regel" if nl else "closest rule"
-    return "regel(s)" if nl else "rule(s)"
 
 
 @policy_group.command("diff")
@@ -158,23 +157,24 @@ def diff(old: Path, new: Path) -> None:
     before, after = _load(old), _load(new)
     changes = diff_policies(before, after)
     for change in changes:
-        click.echo(change.describe())
-    click.echo(
-        f"{len(changes)} decision(s) change from {old} ({before.version[:12]}) "
-        f"to {new} ({after.version[:12]})"
-    )
+        click.echo(change.describe(cli_language()))
+    click.echo(translated(
+        "%(count)s decision(s) change from %(old)s (%(old_version)s) to %(new)s (%(new_version)s)",
+        count=len(changes), old=old, old_version=before.version[:12], new=new,
+        new_version=after.version[:12]))
     source = _pairs_source()
     if source is None:
-        click.echo("(no database configured: visibility impact not computed)")
+        click.echo(translated("(no database configured: visibility impact not computed)"))
         return
     impact = visibility_impact(before, after, source())
-    click.echo(impact.describe())
+    click.echo(impact.describe(cli_language()))
     for pair, now_visible in impact.changed:
-        verb = "gains" if now_visible else "loses"
-        click.echo(
-            f"  {pair.count} x {pair.requester_type} -> {pair.holder_type} "
-            f"({pair.purpose}) {verb} visibility"
-        )
+        values = {"count": pair.count, "requester": pair.requester_type,
+                  "holder": pair.holder_type, "purpose": pair.purpose}
+        click.echo(translated(
+            "  %(count)s x %(requester)s -> %(holder)s (%(purpose)s) gains visibility", **values)
+            if now_visible else translated(
+            "  %(count)s x %(requester)s -> %(holder)s (%(purpose)s) loses visibility", **values))
 
 
 def _pairs_source() -> Callable[[], Iterable[InvolvementPair]] | None:

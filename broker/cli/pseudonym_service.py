@@ -29,7 +29,7 @@ from pathlib import Path
 
 import click
 
-from broker.cli.support import cli_errors
+from broker.cli.support import cli_errors, translated
 from broker.clock import local_date, utcnow
 from broker.config import Settings
 from broker.policy.loader import load_policy
@@ -67,7 +67,7 @@ def init(directory: Path, quota: int | None, per_type: tuple[str, ...],
                                      (item.partition("=") for item in per_type)}
         created = home.initialise(directory, default_quota=quota, per_type=types)
     for what in created:
-        click.echo(f"created {what} in {directory}")
+        click.echo(translated("created %(what)s in %(directory)s", what=what, directory=directory))
 
 
 @pseudonym_service_group.group("client")
@@ -87,7 +87,7 @@ def client_add(directory: Path, key_id: str, public_key: str, organisation: str 
     with cli_errors():
         home.add_client(directory, key_id, public_key, organisation=organisation,
                         organisation_type=organisation_type)
-    click.echo(f"client {key_id} allowed")
+    click.echo(translated("client %(key_id)s allowed", key_id=key_id))
 
 
 @pseudonym_service_group.command("pair")
@@ -101,8 +101,9 @@ def pair(directory: Path, key_id: str | None) -> None:
         key_id = key_id or settings.pseudonym_service_key_id
         mine = home.pair(directory, settings.keys_dir, key_id)
         pinned = settings.keys_dir / "oprf"
-    click.echo(f"paired: the broker's key {key_id} is allowed at the service; its keys are "
-               f"pinned in {mine} and {pinned}")
+    click.echo(translated("paired: the broker's key %(key_id)s is allowed at the service; its "
+                          "keys are pinned in %(mine)s and %(pinned)s",
+                          key_id=key_id, mine=mine, pinned=pinned))
 
 
 _database_url = click.option(
@@ -141,4 +142,7 @@ def counts(directory: Path, day: datetime | None, database_url: str | None) -> N
         with service.engine.connect() as connection:
             totals = day_totals(connection, chosen)
     for organisation, (granted, refused) in sorted(totals.items()):
-        click.echo(f"{chosen.isoformat()} {organisation}: {granted} granted, {refused} refused")
+        click.echo(translated("%(chosen)s %(organisation)s: %(granted)s granted, %(refused)s "
+                              "refused",
+                              chosen=chosen.isoformat(), organisation=organisation,
+                              granted=granted, refused=refused))

@@ -24,6 +24,7 @@ from broker.cli.support import (
     fail,
     household,
     identifier_options,
+    translated,
     unit_of_work,
 )
 from broker.oversight.retention import erase_personal_details
@@ -54,11 +55,13 @@ def org() -> None:
 def org_webhook(organisation: str, url: str | None, clear: bool) -> None:
     """Set where ORGANISATION's case system receives signed notifications (or --clear)."""
     if (url is None) == (not clear):
-        fail("give a URL, or --clear")
+        fail(translated("give a URL, or --clear"))
     with unit_of_work() as uow:
         RegistryService(uow).set_webhook(Actor.operator(), organisation,
                                          None if clear else url)
-    click.echo(f"webhook of {organisation}: {'cleared' if clear else 'set'}")
+    click.echo(translated("webhook of %(organisation)s: cleared", organisation=organisation)
+               if clear else translated("webhook of %(organisation)s: set",
+                                        organisation=organisation))
 
 
 @org.command("add")
@@ -72,7 +75,8 @@ def org_add(identifier: str, name: str, org_type: str, as_json: bool) -> None:
         info = RegistryService(uow).create_organisation(
             Actor.operator(), identifier=identifier, name=name, org_type=org_type
         )
-    echo_json(info) if as_json else click.echo(f"added organisation {info.identifier}")
+    echo_json(info) if as_json else click.echo(translated("added organisation %(identifier)s",
+                                                          identifier=info.identifier))
 
 
 def _print_orgs(orgs: Sequence[OrganisationInfo]) -> None:
@@ -103,7 +107,8 @@ def org_key_add(organisation: str, key_id: str, public_key: str) -> None:
     with unit_of_work() as uow:
         info = OrganisationKeys(uow).add(Actor.operator(), organisation=organisation,
                                          key_id=key_id, public_key=public_key)
-    click.echo(f"added key {info.key_id} for {info.organisation}")
+    click.echo(translated("added key %(key_id)s for %(organisation)s",
+                          key_id=info.key_id, organisation=info.organisation))
 
 
 @org_key.command("revoke")
@@ -112,7 +117,8 @@ def org_key_revoke(key_id: str) -> None:
     """Revoke a key: requests signed with it are refused from now on."""
     with unit_of_work() as uow:
         info = OrganisationKeys(uow).revoke(Actor.operator(), key_id)
-    click.echo(f"revoked key {info.key_id} of {info.organisation}")
+    click.echo(translated("revoked key %(key_id)s of %(organisation)s",
+                          key_id=info.key_id, organisation=info.organisation))
 
 
 @org_key.command("list")
@@ -163,7 +169,8 @@ def professional_add(organisation: str, username: str, name: str, role: str,
             Actor.operator(), organisation=organisation, username=username, name=name,
             role=role, phone=phone, email=email, password=password, access_role=access_role,
         )
-    echo_json(info) if as_json else click.echo(f"added professional {info.username}")
+    echo_json(info) if as_json else click.echo(translated("added professional %(username)s",
+                                                          username=info.username))
 
 
 def _print_professionals(people: Sequence[ProfessionalInfo]) -> None:
@@ -206,7 +213,8 @@ def register(bsn: Sequence[str], address: Sequence[str], person: Sequence[str],
     if as_json:
         echo_json(info)
     else:
-        click.echo(f"registered involvement {info.id} until {info.ends_on.isoformat()}")
+        click.echo(translated("registered involvement %(id)s until %(ends_on)s",
+                              id=info.id, ends_on=info.ends_on.isoformat()))
 
 
 @click.command("lookup")
@@ -239,9 +247,12 @@ def lookup(bsn: Sequence[str], address: Sequence[str], person: Sequence[str],
         echo_json(result)
         return
     for m in result.matches:
-        who = m.organisation or m.org_type or "an organisation (the policy reveals no more)"
-        click.echo(f"{who}: matched on {' and '.join(m.matched_on)}; contact: {m.contact} "
-                   f"(rule {m.rule_id})")
+        who = m.organisation or m.org_type or translated(
+            "an organisation (the policy reveals no more)")
+        click.echo(translated("%(who)s: matched on %(matched_on)s; contact: %(contact)s (rule "
+                              "%(rule_id)s)",
+                              who=who, matched_on=translated(" and ").join(m.matched_on),
+                              contact=m.contact, rule_id=m.rule_id))
     # Never "no one is involved": the words are the same whether the policy withheld or not.
     lang = cli_root().lang
     click.echo((OTHERS_MAY_BE_HIDDEN if result.matches else NONE_SHOWN)[lang])
@@ -260,7 +271,8 @@ def purge() -> None:
         answers = purge_records(uow, actor)
         erased = erase_personal_details(uow, actor)
         minutes = prune_counts(uow, actor)
-    click.echo(f"expired: {counts['expired']}, purged: {counts['purged']}, "
-               f"stored API answers removed: {answers}, "
-               f"audit events whose personal details were erased: {erased}, "
-               f"misuse counters removed: {minutes}")
+    click.echo(translated("expired: %(expired)s, purged: %(purged)s, stored API answers "
+                          "removed: %(answers)s, audit events whose personal details were "
+                          "erased: %(erased)s, misuse counters removed: %(minutes)s",
+                          expired=counts['expired'], purged=counts['purged'], answers=answers,
+                          erased=erased, minutes=minutes))

@@ -15,7 +15,7 @@ import click
 
 from broker.app import create_app
 from broker.audit.services import Actor
-from broker.cli.support import cli_errors, cli_root, unit_of_work
+from broker.cli.support import cli_errors, cli_language, cli_root, translated, unit_of_work
 from broker.config import Settings
 from broker.demo import load_demo
 from broker.metrics import MULTIPROC_ENV
@@ -44,21 +44,23 @@ def init(demo: bool) -> None:
         core = cli_root().core
         report = initialise(core, Actor.operator())
     settings = core.settings
-    click.echo(f"database: {settings.database_url}")
+    click.echo(translated("database: %(database_url)s", database_url=settings.database_url))
     for which in report.keys_created:
-        click.echo(f"created {which} key in {settings.keys_dir / which}")
+        click.echo(translated("created %(which)s key in %(keys_dir)s",
+                              which=which, keys_dir=settings.keys_dir / which))
     if report.secret_created:
-        click.echo(f"created session secret in {settings.instance_dir}")
+        click.echo(translated("created session secret in %(instance_dir)s",
+                              instance_dir=settings.instance_dir))
     if not demo:
         return
     with unit_of_work() as uow:
         populated = bool(RegistryService(uow).list_organisations())
     if populated:
-        click.echo("demo: the registry holds organisations already; demo not loaded")
+        click.echo(translated("demo: the registry holds organisations already; demo not loaded"))
         return
     with cli_errors():
         summary = load_demo(core, progress=click.echo)
-    click.echo(summary.describe())
+    click.echo(summary.describe(cli_language()))
 
 
 @click.command("serve")
@@ -82,7 +84,9 @@ def serve(host: str, port: int, workers: int | None, production: bool) -> None:
             count = workers or default_workers()
             check_workers(count, settings)
             os.environ[MULTIPROC_ENV] = str(metrics_directory(settings))
-        click.echo(f"gunicorn: {count} workers x {THREADS} threads on {host}:{port}", err=True)
+        click.echo(translated("gunicorn: %(count)s workers x %(threads)s threads on "
+                              "%(host)s:%(port)s",
+                              count=count, threads=THREADS, host=host, port=port), err=True)
         os.execv(sys.executable, production_command(count, host, port))  # noqa: S606 - ours
     workers = workers or 1
     if workers > 1:
@@ -105,7 +109,7 @@ def demo(households: int, seed: int) -> None:
     with cli_errors():
         summary = load_demo(cli_root().core, households=households, seed=seed,
                             progress=click.echo)
-    click.echo(summary.describe())
+    click.echo(summary.describe(cli_language()))
 
 
 @click.group("keys")
@@ -120,9 +124,10 @@ def keys_init() -> None:
         core = cli_root().core
         report = initialise(core, Actor.operator())
     if not report.keys_created:
-        click.echo("keys exist already; nothing changed")
+        click.echo(translated("keys exist already; nothing changed"))
     for which in report.keys_created:
-        click.echo(f"created {which} key (epoch 1) in {core.settings.keys_dir / which}")
+        click.echo(translated("created %(which)s key (epoch 1) in %(keys_dir)s",
+                              which=which, keys_dir=core.settings.keys_dir / which))
 
 
 @keys.command("rotate")
@@ -136,10 +141,14 @@ def keys_rotate(which: KeyName, batch_size: int) -> None:
         actor = Actor.operator()
         rotation, resumed = start_or_resume(core, actor, which)
         total = remaining_rows(core, rotation)
-        verb = "resuming" if resumed else "rotating"
-        click.echo(f"{verb} {which} key: epoch {rotation.from_epoch} -> {rotation.to_epoch}, "
-                   f"{total} stored keys to re-key")
-        with click.progressbar(length=total, label="re-keying", file=sys.stderr) as bar:
+        click.echo(translated(
+            "resuming %(which)s key: epoch %(from_epoch)s -> %(to_epoch)s, %(total)s stored keys "
+            "to re-key" if resumed else
+            "rotating %(which)s key: epoch %(from_epoch)s -> %(to_epoch)s, %(total)s stored keys "
+            "to re-key", which=which, from_epoch=rotation.from_epoch, to_epoch=rotation.to_epoch,
+            total=total))
+        with click.progressbar(length=total, label=translated("re-keying"), file=sys.stderr) as bar:
             done = run_rotation(core, actor, rotation, batch_size=batch_size,
                                 progress=bar.update)
-    click.echo(f"done: {done} stored keys now at epoch {rotation.to_epoch}")
+    click.echo(translated("done: %(done)s stored keys now at epoch %(to_epoch)s",
+                          done=done, to_epoch=rotation.to_epoch))

@@ -12,7 +12,7 @@ import sys
 import click
 
 from broker.audit.services import Actor
-from broker.cli.support import fail, unit_of_work
+from broker.cli.support import fail, translated, unit_of_work
 from broker.core import UnitOfWork
 from broker.signin.keys import SignInKey
 from broker.signin.second_factor import SecondFactorService
@@ -30,11 +30,13 @@ def unlock_command(username: str) -> None:
     with unit_of_work() as uow:
         lifted = SignInService(uow, _key(uow)).unlock(Actor.operator(), username)
     if lifted is None or not lifted.was_locked:
-        click.echo(f"{username} was not locked; failed attempts counted: "
-                   f"{lifted.failures if lifted else 0} (now 0)")
+        click.echo(translated("%(username)s was not locked; failed attempts counted: "
+                              "%(failures)s (now 0)",
+                              username=username, failures=lifted.failures if lifted else 0))
     else:
-        click.echo(f"unlocked {username} (after {lifted.failures} failed attempts; "
-                   f"{lifted.refused} refused while locked)")
+        click.echo(translated("unlocked %(username)s (after %(failures)s failed attempts; "
+                              "%(refused)s refused while locked)",
+                              username=username, failures=lifted.failures, refused=lifted.refused))
 
 
 @click.command("enrol-totp")
@@ -44,8 +46,9 @@ def enrol_totp_command(username: str) -> None:
     with unit_of_work() as uow:
         link = SecondFactorService(uow, _key(uow)).issue_link(Actor.operator(), username,
                                                               uow.core.settings.base_url)
-    click.echo(f"enrolment link for {username} (once, until {link.expires_at:%Y-%m-%d %H:%M} "
-               f"UTC; hand it over in person or through a channel you trust):")
+    click.echo(translated("enrolment link for %(username)s (once, until %(expires_at)s UTC; "
+                          "hand it over in person or through a channel you trust):",
+                          username=username, expires_at=format(link.expires_at, '%Y-%m-%d %H:%M')))
     click.echo(link.url)
 
 
@@ -56,12 +59,13 @@ def enrol_totp_command(username: str) -> None:
 def password_command(username: str, password_stdin: bool) -> None:
     """Set a new web password for USERNAME; every session of the account ends."""
     if not password_stdin:
-        fail("give the password on standard input, with --password-stdin")
+        fail(translated("give the password on standard input, with --password-stdin"))
     password = sys.stdin.readline().rstrip("\n")
     with unit_of_work() as uow:
         ended = SignInService(uow, _key(uow)).set_password(Actor.operator(), username,
                                                            password)
-    click.echo(f"password of {username} changed; sessions ended: {ended}")
+    click.echo(translated("password of %(username)s changed; sessions ended: %(ended)s",
+                          username=username, ended=ended))
 
 
 COMMANDS = (unlock_command, enrol_totp_command, password_command)

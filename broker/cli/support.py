@@ -9,6 +9,9 @@ Rules the commands keep through this module (STYLE habits 2 and 3):
 2. A domain or identifier error becomes one line on stderr in the chosen language and exit
    status 1 (:func:`cli_errors`); the unit of work has then rolled back everything but a refusal
    a service recorded, which it commits.
+4. Every text a command prints for a person comes from the one message catalogue
+   (:mod:`broker.catalogue`) through :func:`translated`, in the language of ``--lang`` (or
+   ``BROKER_LANG``, Dutch by default); codes, names and table rows are printed as they are.
 3. Raw identifiers are parsed (:func:`household`) before the unit of work opens and are
    pseudonymised in it; they are never printed or stored.
 
@@ -19,6 +22,7 @@ The ``broker`` group puts a :class:`Context` in the root click context; commands
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from broker.audit.checkpoints import audit_key_path, sign_checkpoint
 from broker.audit.services import Actor
+from broker.catalogue import gettext, language
 from broker.config import Settings
 from broker.core import Core, UnitOfWork
 from broker.errors import BrokerError
@@ -75,7 +80,8 @@ class Context:
             try:
                 sign_checkpoint(core)
             except (BrokerError, SQLAlchemyError) as exc:  # e.g. a database not yet set up
-                click.echo(f"warning: no audit checkpoint signed: {exc}", err=True)
+                click.echo(translated("warning: no audit checkpoint signed: %(problem)s",
+                                      problem=exc), err=True)
         core.dispose()
 
     def involvement_pairs(self) -> list[InvolvementPair]:
@@ -90,9 +96,22 @@ def cli_root() -> Root:
     return root
 
 
+def cli_language() -> str:
+    """The language of this invocation: ``broker --lang``, else ``BROKER_LANG``, else Dutch (a
+    command group run on its own, as the tests do, has no root context)."""
+    context = click.get_current_context(silent=True)
+    root = context.find_root().obj if context is not None else None
+    return language(getattr(root, "lang", None) or os.environ.get("BROKER_LANG"))
+
+
+def translated(message_id: str, **values: object) -> str:
+    """The catalogue's text ``message_id`` in the invocation's language (rule 4)."""
+    return gettext(cli_language(), message_id, **values)
+
+
 def fail(message: str) -> NoReturn:
-    """Print ``message`` on stderr and exit 1."""
-    click.echo(f"error: {message}", err=True)
+    """Print ``message`` (already in the reader's language) on stderr and exit 1."""
+    click.echo(translated("error: %(message)s", message=message), err=True)
     sys.exit(1)
 
 
@@ -102,7 +121,7 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except (BrokerError, IdentifierError) as exc:
-        fail(exc.message(cli_root().lang))
+        fail(exc.message(cli_language()))
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from werkzeug.serving import make_server
 
-from broker.cli.support import cli_errors
+from broker.cli.support import cli_errors, translated
 from broker.witness.app import create_witness_app
 from broker.witness.home import initialise, load_key, open_service
 
@@ -67,7 +67,8 @@ def serve(directory: Path, host: str, port: int) -> None:
         service = open_service(directory)
     server = make_server(host, port, create_witness_app(service), threaded=True)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
-    click.echo(f"witness {service.key.name} on http://{host}:{server.server_port}", err=True)
+    click.echo(translated("witness %(name)s on http://%(host)s:%(port)s", name=service.key.name,
+                          host=host, port=server.server_port), err=True)
     try:
         server.serve_forever()
     except (KeyboardInterrupt, SystemExit):

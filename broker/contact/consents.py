@@ -71,8 +71,7 @@ class ConsentService:
         consent = _own(session, actor, person.organisation_id, consent_id,
                        Event.CONSENT_WITHDRAWN)
         if consent.withdrawn_at is not None:
-            raise ValidationError("This consent was already withdrawn.",
-                                  "Deze toestemming is al ingetrokken.", code="consent")
+            raise ValidationError("This consent was already withdrawn.", code="consent")
         consent.withdrawn_at = now
         links = session.scalars(
             select(ContactLink)
@@ -114,8 +113,7 @@ def _own(session: Session, actor: Actor, organisation_id: int | None, consent_id
     if consent is None or organisation_id is None:
         # Only an id-shaped reference is written: free text could hold an identifier.
         unit_of(session).refuse(
-            NotFound("There is no such consent record of your organisation.",
-                     "Uw organisatie heeft geen toestemming met dit kenmerk."),
+            NotFound("There is no such consent record of your organisation."),
             actor, event_type, reason="unknown_or_foreign",
             details={"consent_id": consent_record_id(consent_id)})
     return consent

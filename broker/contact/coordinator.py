@@ -118,24 +118,19 @@ class CoordinatorService:
         proposer = member(session, actor, professional)
         mine = own_involvement(session, actor, involvement_id, today)
         if session.scalar(_taking_part(mine.id, PROPOSED).limit(1)) is not None:
-            raise Conflict("A coordinator proposal for this household is still open; "
-                           "answer it first.",
-                           "Er staat nog een voorstel voor een regievoerder open voor dit "
-                           "huishouden; beantwoord dat eerst.")
+            raise Conflict(
+                "A coordinator proposal for this household is still open; answer it first.")
         chosen = mine
         if coordinator is not None:
             _, chosen = ContactService(self.uow).find_match(
                 session, actor, coordinator.lookup_id, coordinator.match_id, now)
         group = _group(session, policy, mine, chosen, today)
         if chosen is not mine and chosen not in group:
-            raise NotFound("This match is not on the household of your involvement.",
-                           "Deze match hoort niet bij het huishouden van uw "
-                           "betrokkenheid.")
+            raise NotFound("This match is not on the household of your involvement.")
         if not group:
-            raise Conflict("No other involvement you may know of shares this household: "
-                           "there is nobody to agree with.",
-                           "Geen andere betrokkenheid die u mag kennen deelt dit "
-                           "huishouden: er is niemand om mee af te spreken.")
+            raise Conflict(
+                "No other involvement you may know of shares this household: there is nobody to "
+                "agree with.")
         proposal = CoordinatorProposal(proposed_by_id=mine.id, coordinator_id=chosen.id,
                                        status=PROPOSED, created_at=now)
         session.add(proposal)
@@ -167,12 +162,9 @@ class CoordinatorService:
             select(CoordinatorVote).filter_by(proposal_id=proposal.id,
                                               involvement_id=mine.id))
         if proposal is None or ballot is None:
-            raise NotFound("There is no such coordinator proposal for this involvement.",
-                           "Er is geen voorstel voor een regievoerder met dit kenmerk voor "
-                           "deze betrokkenheid.")
+            raise NotFound("There is no such coordinator proposal for this involvement.")
         if proposal.status != PROPOSED or ballot.vote is not None:
-            raise Conflict("This proposal has been answered already.",
-                           "Dit voorstel is al beantwoord.")
+            raise Conflict("This proposal has been answered already.")
         ballot.vote, ballot.voted_at, ballot.voted_by_id = (
             AGREE if agree else DECLINE), now, voter.id
         record_event(session, actor, Event.COORDINATOR_VOTED, purpose=mine.purpose,

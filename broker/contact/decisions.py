@@ -50,7 +50,7 @@ def decide(uow: UnitOfWork, actor: Actor, request_id: str, *, professional: str,
     """The holder's answer to a pending request; an approval that completes the approvals the
     rule demands issues the links."""
     core = uow.core
-    message = check_free_text(message, field_en="The message", field_nl="Het bericht",
+    message = check_free_text(message, field="The message",
                               max_length=MAX_MESSAGE_LENGTH)
     now = core.now()
     actor = actor.acting_for(professional)

@@ -70,11 +70,10 @@ def own_involvement(session: Session, actor: Actor, involvement_id: str, today: 
     learn); an actor acting for no organisation is refused outright.
     """
     if actor.organisation_id is None:
-        raise Forbidden("Only the involved organisation itself can do this.",
-                        "Alleen de betrokken organisatie zelf kan dit doen.")
+        raise Forbidden("Only the involved organisation itself can do this.")
     involvement = RegistryService._own_involvement(session, actor, involvement_id)
     if involvement.state != INVOLVEMENT_ACTIVE or involvement.ends_on < today:
-        raise Conflict("This involvement has ended.", "Deze betrokkenheid is beëindigd.")
+        raise Conflict("This involvement has ended.")
     return involvement
 
 
@@ -100,10 +99,9 @@ class InformService:
         involvement = own_involvement(session, actor, involvement_id, today)
         if not involvement.starts_on <= informed_on <= today:
             raise ValidationError(
-                f"The date informed must lie between the start of the involvement "
-                f"({involvement.starts_on.isoformat()}) and today.",
-                f"De datum van informeren moet tussen het begin van de betrokkenheid "
-                f"({involvement.starts_on.isoformat()}) en vandaag liggen.")
+                "The date informed must lie between the start of the involvement "
+                "(%(starts_on)s) and today.",
+                starts_on=involvement.starts_on.isoformat())
         previous = involvement.informed_on
         involvement.informed_on = informed_on
         involvement.inform_postponed_reason = None
@@ -125,21 +123,19 @@ class InformService:
         reason = " ".join(reason.split())
         if not MIN_REASON_LENGTH <= len(reason) <= MAX_REASON_LENGTH:
             raise ValidationError(
-                f"Write down why informing is postponed, in {MIN_REASON_LENGTH} to "
-                f"{MAX_REASON_LENGTH} characters.",
-                f"Schrijf op waarom het informeren wordt uitgesteld, in {MIN_REASON_LENGTH} "
-                f"tot {MAX_REASON_LENGTH} tekens.", code="reason")
+                "Write down why informing is postponed, in %(min_reason_length)s to "
+                "%(max_reason_length)s characters.",
+                code="reason", min_reason_length=MIN_REASON_LENGTH,
+                max_reason_length=MAX_REASON_LENGTH)
         session = self.session
         involvement = own_involvement(session, actor, involvement_id, today)
         if involvement.informed_on is not None:
-            raise Conflict("The household has already been informed.",
-                           "Het huishouden is al geïnformeerd.")
+            raise Conflict("The household has already been informed.")
         if not today < until <= involvement.ends_on:
             raise ValidationError(
-                f"Postpone until a date after today and no later than the end of the "
-                f"involvement ({involvement.ends_on.isoformat()}).",
-                f"Stel uit tot een datum na vandaag en uiterlijk het einde van de "
-                f"betrokkenheid ({involvement.ends_on.isoformat()}).")
+                "Postpone until a date after today and no later than the end of the involvement "
+                "(%(ends_on)s).",
+                ends_on=involvement.ends_on.isoformat())
         previous = involvement.inform_postponed_until
         involvement.inform_postponed_reason = reason
         involvement.inform_postponed_until = until

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
+from broker.catalogue import Message
 from broker.contact.common import changed
 from broker.contact.models import ContactLink, ContactRequest
 from broker.core import UnitOfWork
@@ -38,8 +39,7 @@ TOKEN_LABEL = b"contact-link"
 _TOKEN_IN_PATH = re.compile(r"(/contact-links/)[^\s?\"'/]+")
 # Loggers that write request lines: the web servers' access logs, and httpx in clients.
 REDACTED_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "httpx")
-_REFUSED = ("There is no contact link for you with this reference, or it has expired.",
-            "Er is geen contactlink voor u met dit kenmerk, of hij is verlopen.")
+_REFUSED = Message("There is no contact link for you with this reference, or it has expired.")
 
 
 def redact_tokens(text: str) -> str:
@@ -178,7 +178,7 @@ class LinkService:
         shown = session.get(Professional, link.shows_id) if link else None
         sides = {link.issued_to_org_id, shown.organisation_id} if link and shown else set()
         if link is None or actor.organisation_id not in sides:
-            self.uow.refuse(NotFound(*_REFUSED), actor, Event.CONTACT_LINK_REFUSED,
+            self.uow.refuse(NotFound(_REFUSED), actor, Event.CONTACT_LINK_REFUSED,
                             reason="revoke_unknown_or_foreign")
         if link.revoked_at is None:
             link.revoked_at, link.revoked_reason = now, "revoked"
@@ -196,7 +196,7 @@ class LinkService:
 
     def _refuse(self, session: Session, actor: Actor, link: ContactLink | None,
                 reason: str) -> NoReturn:
-        self.uow.refuse(Forbidden(*_REFUSED) if link is not None else NotFound(*_REFUSED),
+        self.uow.refuse(Forbidden(_REFUSED) if link is not None else NotFound(_REFUSED),
                         actor, Event.CONTACT_LINK_REFUSED, reason=reason,
                         details={"link_id": link.public_id} if link else {})
 

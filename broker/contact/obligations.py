@@ -76,12 +76,9 @@ def require_second_approver(session: Session, request: ContactRequest, approver:
     if first == 1:
         return False
     if request.status != REQUEST_PENDING:
-        raise Conflict(f"This contact request is {request.status} already.",
-                       f"Dit contactverzoek is al afgehandeld ({request.status}).")
+        raise Conflict("This contact request is %(status)s already.", status=request.status)
     if request.first_approver_id == approver.id:
         raise Conflict(
-            "You approved this request already; the policy asks a second, different professional "
-            "of your organisation to approve it too.",
-            "U keurde dit verzoek al goed; het beleid vraagt dat ook een tweede, andere "
-            "professional van uw organisatie het goedkeurt.")
+            "You approved this request already; the policy asks a second, different "
+            "professional of your organisation to approve it too.")
     return True

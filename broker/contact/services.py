@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from broker.audit.events import Event
 from broker.audit.models import AuditEvent
 from broker.audit.services import Actor, record_event, time_ordered_uuid
+from broker.catalogue import Joined, Message
 from broker.contact.common import changed
 from broker.contact.decisions import decide
 from broker.contact.links import deliver_tokens
@@ -70,10 +71,8 @@ from broker.registry.models import INVOLVEMENT_ACTIVE, Involvement, Organisation
 
 __all__ = ["ContactService", "RequestView"]
 
-_NO_MATCH = ("This match is not one of your organisation's recent look-ups; look the household "
-             "up again.",
-             "Deze match hoort niet bij een recente zoekvraag van uw organisatie; zoek het "
-             "huishouden opnieuw op.")
+_NO_MATCH = Message("This match is not one of your organisation's recent look-ups; look the "
+                    "household up again.")
 
 
 class ContactService:
@@ -105,9 +104,7 @@ class ContactService:
             policy_version=policy.version)
         try:
             if problems:
-                raise ValidationError("; ".join(p.message("en") for p in problems),
-                                      "; ".join(p.message("nl") for p in problems),
-                                      code="basis")
+                raise ValidationError(Joined("; ", [p.text for p in problems]), code="basis")
             lookup, holder = self.find_match(session, actor, lookup_id, match_id, now)
             holder_org = required(session.get(Organisation, holder.organisation_id),
                                   "the holder's organisation")
@@ -115,10 +112,8 @@ class ContactService:
                 self.core.org_type(session.connection(), requester.organisation_id),
                 holder_org.org_type, purpose, basis))
             if not decision.allowed or decision.contact == "none":
-                raise Forbidden("The policy does not allow contact for this purpose and "
-                                "legal basis.",
-                                "Het beleid staat contact voor dit doel en deze grondslag "
-                                "niet toe.")
+                raise Forbidden(
+                    "The policy does not allow contact for this purpose and legal basis.")
             subjects = lookup_subjects(session, lookup.event_id)
             consent = None
             if basis == "consent":
@@ -245,21 +240,21 @@ class ContactService:
             event_id=lookup_id, event_type=Event.LOOKUP_PERFORMED,
             organisation_id=actor.organisation_id))
         if lookup is None or lookup.occurred_at < now - window:
-            raise NotFound(*_NO_MATCH)
+            raise NotFound(_NO_MATCH)
         epoch = lookup.details.get("handle_epoch")
         shown = lookup.details.get("matched_involvements")
         if not isinstance(epoch, int) or not isinstance(shown, list):
-            raise NotFound(*_NO_MATCH)
+            raise NotFound(_NO_MATCH)
         try:
             key = handle_key(self.core, epoch)
         except MissingKeyError:  # the look-up's key epoch is gone: its handles cannot be checked
-            raise NotFound(*_NO_MATCH) from None
+            raise NotFound(_NO_MATCH) from None
         public_id = next((str(i) for i in shown
                           if match_handle(key, lookup_id, str(i)) == match_id), None)
         involvement = session.scalar(select(Involvement).filter_by(public_id=public_id or "",
                                                                    state=INVOLVEMENT_ACTIVE))
         if involvement is None:
-            raise NotFound(*_NO_MATCH)
+            raise NotFound(_NO_MATCH)
         return lookup, involvement
 
 

@@ -98,8 +98,7 @@ class Granted:
 def refuse_unknown(session: Session, actor: Actor, request_id: str) -> NoReturn:
     """Another organisation's (or no) request: logged, and answered as not found."""
     unit_of(session).refuse(
-        NotFound("There is no such contact request for your organisation.",
-                 "Er is geen contactverzoek met dit kenmerk voor uw organisatie."),
+        NotFound("There is no such contact request for your organisation."),
         actor, Event.CONTACT_REQUEST_VIEWED, reason="unknown_or_foreign",
         details={"request_id": request_id[:64]})
 
@@ -120,7 +119,7 @@ def pending_request(session: Session, actor: Actor, request_id: str, side: str,
         move(session, request, REQUEST_EXPIRED, now)
         work.record(actor, Event.CONTACT_EXPIRED, organisation_id=request.requester_org_id,
                     details={"request_id": request.public_id})
-        raise Conflict("This contact request has expired.", "Dit contactverzoek is verlopen.")
+        raise Conflict("This contact request has expired.")
     if request.status != REQUEST_PENDING:
         _already(request)
     return request
@@ -140,16 +139,14 @@ def move(session: Session, request: ContactRequest, status: str, now: datetime,
 
 
 def _already(request: ContactRequest) -> NoReturn:
-    raise Conflict(f"This contact request is {request.status} already.",
-                   f"Dit contactverzoek is al afgehandeld ({request.status}).")
+    raise Conflict("This contact request is %(status)s already.", status=request.status)
 
 
 def grant(session: Session, request: ContactRequest, days: int, now: datetime) -> Granted:
     """Issue the links of an approved request (no events yet: see :func:`record_grant`)."""
     holder_involvement = session.get(Involvement, request.holder_involvement_id)
     if holder_involvement is None:
-        raise Conflict("The holder's involvement has ended; no contact can be made.",
-                       "De andere organisatie is niet meer betrokken; contact is niet mogelijk.")
+        raise Conflict("The holder's involvement has ended; no contact can be made.")
     holder = required(session.get(Professional, holder_involvement.professional_id),
                       "the holder's professional")
     requester = required(session.get(Professional, request.requester_id), "the requester")

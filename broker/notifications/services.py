@@ -105,12 +105,10 @@ class NotificationSettings:
         smtp_url = env.get("BROKER_SMTP_URL") or None
         if smtp_url and smtp_url.split("://", 1)[0] not in ("smtp", "smtp+starttls", "smtps"):
             raise ConfigurationError(
-                "BROKER_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://",
-                "BROKER_SMTP_URL moet beginnen met smtp://, smtp+starttls:// of smtps://")
+                "BROKER_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
         jitter = number_setting(env, "BROKER_NOTIFY_JITTER", 0.2, allow_zero=True)
         if jitter >= 1:
-            raise ConfigurationError("BROKER_NOTIFY_JITTER must lie between 0 and 1",
-                                     "BROKER_NOTIFY_JITTER moet tussen 0 en 1 liggen")
+            raise ConfigurationError("BROKER_NOTIFY_JITTER must lie between 0 and 1")
         return cls(
             smtp_url=smtp_url,
             mail_from=env.get("BROKER_SMTP_FROM") or "broker@localhost",

@@ -56,8 +56,7 @@ def misuse_flags(uow: UnitOfWork, actor: Actor, kinds: tuple[str, ...],
     oldest first; audited as ``audit:reported``."""
     unknown = sorted(set(kinds) - set(KINDS.values()))
     if not kinds or unknown:
-        raise ValidationError(f"Choose flag kinds from: {', '.join(KINDS.values())}.",
-                              f"Kies soorten markering uit: {', '.join(KINDS.values())}.")
+        raise ValidationError("Choose flag kinds from: %(kinds)s.", kinds=', '.join(KINDS.values()))
     check_period(start, end)
     connection = uow.connection
     found = connection.execute(

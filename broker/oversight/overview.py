@@ -38,8 +38,7 @@ def event_detail(uow: UnitOfWork, actor: Actor, event_id: str) -> AuditRow:
     connection = uow.connection
     rows = query_rows(connection, AuditEvent.event_id == event_id) if len(event_id) <= 36 else []
     if not rows:
-        raise NotFound("There is no audit event with this id.",
-                       "Er is geen auditgebeurtenis met dit kenmerk.")
+        raise NotFound("There is no audit event with this id.")
     record_event(connection, actor, Event.AUDIT_EVENT_VIEWED, details={"viewed_event": event_id})
     return rows[0]
 
@@ -67,8 +66,8 @@ def activity(uow: UnitOfWork, actor: Actor, first: date, last: date,
     ``start``..``end``) and organisation type; audited as ``audit:reported``."""
     if last < first or (last - first).days >= MAX_ACTIVITY_DAYS:
         raise ValidationError(
-            f"Choose a period of 1 to {MAX_ACTIVITY_DAYS} days.",
-            f"Kies een periode van 1 tot {MAX_ACTIVITY_DAYS} dagen.")
+            "Choose a period of 1 to %(max_activity_days)s days.",
+            max_activity_days=MAX_ACTIVITY_DAYS)
     connection = uow.connection
     rows = connection.execute(
         select(AuditEvent.occurred_at, AuditEvent.event_type, Organisation.org_type)

@@ -111,24 +111,18 @@ def review(uow: UnitOfWork, actor: Actor, event_id: str, verdict: str, note: str
     review's event id. Each event is reviewed once; the review carries the event's subjects,
     so a search by the household finds it too."""
     if verdict not in VERDICTS:
-        raise ValidationError("The verdict must be justified or unjustified.",
-                              "Het oordeel moet justified (terecht) of unjustified (onterecht) "
-                              "zijn.")
-    note = require_text(note, "The review note", "De toelichting bij het oordeel",
+        raise ValidationError("The verdict must be justified or unjustified.")
+    note = require_text(note, "The review note",
                         MAX_NOTE_LENGTH)
     connection = uow.connection
     found = connection.execute(
         select(AuditEvent.id, AuditEvent.vital_interest)
         .where(AuditEvent.event_id == event_id)).first() if len(event_id) <= 36 else None
     if found is None:
-        raise NotFound("There is no audit event with this id; see: broker audit report "
-                       "vital-interest",
-                       "Er is geen auditgebeurtenis met dit kenmerk; zie: broker audit "
-                       "report vital-interest")
+        raise NotFound(
+            "There is no audit event with this id; see: broker audit report vital-interest")
     if not found.vital_interest:
-        raise ValidationError(
-            "Only events on the vital-interest basis are reviewed.",
-            "Alleen gebeurtenissen op grond van zwaarwegend belang worden beoordeeld.")
+        raise ValidationError("Only events on the vital-interest basis are reviewed.")
     if _reviewed(connection, event_id):
         raise _already_reviewed()
     subjects = [Subject(*row) for row in connection.execute(
@@ -146,8 +140,7 @@ def review(uow: UnitOfWork, actor: Actor, event_id: str, verdict: str, note: str
 
 
 def _already_reviewed() -> Conflict:
-    return Conflict("This event has been reviewed already; a review cannot be changed.",
-                    "Deze gebeurtenis is al beoordeeld; een oordeel kan niet worden gewijzigd.")
+    return Conflict("This event has been reviewed already; a review cannot be changed.")
 
 
 class _EpochAligner:
@@ -184,8 +177,7 @@ def unfollowed_lookups(uow: UnitOfWork, actor: Actor, *, days: int = 14,
     organisation (see the module docstring for the rule)."""
     core = uow.core
     if not 1 <= days <= 366:
-        raise ValidationError("The number of days must lie between 1 and 366.",
-                              "Het aantal dagen moet tussen 1 en 366 liggen.")
+        raise ValidationError("The number of days must lie between 1 and 366.")
     check_period(start, end)
     window = timedelta(days=days)
     judged_until = core.now() - window

@@ -140,9 +140,8 @@ def household_keys(core: Core, connection: Connection,
     """The values a household's subjects can have now, computed exactly as a look-up does."""
     if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
         raise ValidationError(
-            f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
-            f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
-        )
+            "Give between 1 and %(max_keys_per_involvement)s identifiers of the household.",
+            max_keys_per_involvement=MAX_KEYS_PER_INVOLVEMENT)
     rotation, epochs = core.matching.snapshot(connection)
     variants = core.matching.search_values(pseudonyms, rotation, epochs)
     return HouseholdKeys(
@@ -163,17 +162,16 @@ def search_events(uow: UnitOfWork, actor: Actor, query: AuditQuery,
     ``audit:searched``. A caller that receives exactly ``limit`` rows should narrow the search."""
     core = uow.core
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"The limit must lie between 1 and {MAX_LIMIT}.",
-                              f"De limiet moet tussen 1 en {MAX_LIMIT} liggen.")
+        raise ValidationError(
+            "The limit must lie between 1 and %(max_limit)s.",
+            max_limit=MAX_LIMIT)
     check_period(query.start, query.end)
     for flag in query.flags:
         if flag not in FLAGS:
-            raise ValidationError(f"Unknown flag; use one of: {', '.join(FLAGS)}.",
-                                  f"Onbekende markering; kies uit: {', '.join(FLAGS)}.")
+            raise ValidationError("Unknown flag; use one of: %(flags)s.", flags=', '.join(FLAGS))
     unknown = sorted(set(query.event_types) - set(EVENT_TYPES) - FUTURE_EVENT_TYPES)
     if unknown:
-        raise ValidationError(f"Unknown event type {unknown[0]!r}.",
-                              f"Onbekend soort gebeurtenis {unknown[0]!r}.")
+        raise ValidationError("Unknown event type %(unknown)s.", unknown=repr(unknown[0]))
     connection = uow.connection
     conditions = _conditions(connection, query)
     subjects: list[Subject] = []
@@ -195,8 +193,7 @@ def search_events(uow: UnitOfWork, actor: Actor, query: AuditQuery,
 def check_period(start: datetime | None, end: datetime | None) -> None:
     """Refuse a period that ends before it starts."""
     if start is not None and end is not None and end <= start:
-        raise ValidationError("The end of the period must lie after its start.",
-                              "Het einde van de periode moet na het begin liggen.")
+        raise ValidationError("The end of the period must lie after its start.")
 
 
 def period(start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
@@ -216,19 +213,16 @@ def _conditions(connection: Connection, query: AuditQuery) -> list[ColumnElement
             select(Organisation.id).where(Organisation.identifier == query.organisation))
         if org_id is None:
             raise NotFound(
-                f"There is no organisation with code {query.organisation!r}; see: broker org list",
-                f"Er is geen organisatie met code {query.organisation!r}; zie: broker org list",
-            )
+                "There is no organisation with code %(organisation)s; see: broker org list",
+                organisation=repr(query.organisation))
         conditions.append(AuditEvent.organisation_id == org_id)
     if query.professional is not None:
         if connection.scalar(select(Professional.id).filter_by(
                 username=query.professional)) is None:
             raise NotFound(
-                f"There is no professional with user name {query.professional!r}; see: "
-                "broker professional list",
-                f"Er is geen professional met gebruikersnaam {query.professional!r}; zie: "
-                "broker professional list",
-            )
+                "There is no professional with user name %(professional)s; see: broker "
+                "professional list",
+                professional=repr(query.professional))
         # NEN 7513: the user who acted, or the user a system acted for.
         who = f"professional:{query.professional}"
         conditions.append(or_(AuditEvent.actor == who, AuditEvent.on_behalf_of == who))

@@ -74,10 +74,8 @@ def _officer(connection: Connection, actor: Actor) -> int:
             Professional.access_role == ACCESS_PRIVACY_OFFICER)).scalar_one_or_none()
     if found is None:
         raise Forbidden(
-            "Only an active privacy officer handles subject access requests; give the user "
-            "name of one (--as).",
-            "Alleen een actieve privacy officer behandelt inzageverzoeken; geef de "
-            "gebruikersnaam van een privacy officer op (--as).")
+            "Only an active privacy officer handles subject access requests; give the user name "
+            "of one (--as).")
     return int(found)
 
 
@@ -88,9 +86,6 @@ def check_person(pseudonyms: Sequence[Pseudonym]) -> None:
             "A subject access report is made for a person, never for an address: an address "
             "would report on everyone who lives or lived there. Give the person's BSN or, "
             "without one, their name and date of birth (--bsn, --person).",
-            "Een inzageoverzicht wordt gemaakt voor een persoon, nooit voor een adres: een "
-            "adres zou iedereen betreffen die daar woont of woonde. Geef het BSN van de persoon "
-            "of, als die er geen heeft, naam en geboortedatum (--bsn, --person).",
             code="subject-access-person")
     if not 1 <= len(pseudonyms) <= 2:
         raise one_person()
@@ -99,10 +94,8 @@ def check_person(pseudonyms: Sequence[Pseudonym]) -> None:
 def one_person() -> ValidationError:
     """The refusal of a request for more (or less) than one person."""
     return ValidationError(
-        "A subject access request is for one person: give one BSN, one name with date of "
-        "birth, or both; make a request per person.",
-        "Een inzageverzoek geldt voor één persoon: geef één BSN, één naam met geboortedatum, "
-        "of beide; doe per persoon een verzoek.",
+        "A subject access request is for one person: give one BSN, one name with date of birth, "
+        "or both; make a request per person.",
         code="subject-access-person")
 
 
@@ -171,8 +164,7 @@ def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, r
     """Release the withheld ``organisation`` (its code) for the request ``request_id`` only,
     and make the request's report again (rules 1, 5, 6)."""
     core = uow.core
-    reason_text = required(check_free_text(reason, field_en="The reason for the release",
-                                           field_nl="De reden van het vrijgeven",
+    reason_text = required(check_free_text(reason, field="The reason for the release",
                                            max_length=MAX_REASON_LENGTH, required=True),
                            "a required reason")
     policy = core.policy()
@@ -184,8 +176,7 @@ def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, r
         .where(SubjectAccessRequest.public_id == request_id)).first() if len(
         request_id) <= 36 else None
     if request is None:
-        raise NotFound("There is no subject access request with this id.",
-                       "Er is geen inzageverzoek met dit kenmerk.")
+        raise NotFound("There is no subject access request with this id.")
     decision = connection.execute(
         select(SubjectAccessWithholding.id, SubjectAccessWithholding.ground,
                SubjectAccessWithholding.released_at)
@@ -195,9 +186,7 @@ def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, r
     if decision is None:
         raise NotFound(
             "This organisation was not withheld in this request; the report of the request "
-            "names the ones that were.",
-            "Deze organisatie is in dit verzoek niet achtergehouden; het overzicht bij het "
-            "verzoek noemt de organisaties die dat wel zijn.")
+            "names the ones that were.")
     if decision.released_at is not None:
         raise _released_already()
     subjects = [Subject(*row) for row in connection.execute(
@@ -231,5 +220,4 @@ def release(uow: UnitOfWork, actor: Actor, request_id: str, organisation: str, r
 
 
 def _released_already() -> Conflict:
-    return Conflict("This organisation has been released for this request already.",
-                    "Deze organisatie is voor dit verzoek al vrijgegeven.")
+    return Conflict("This organisation has been released for this request already.")

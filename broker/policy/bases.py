@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 
+from broker.catalogue import Message, Phrase
 from broker.errors import ValidationError
 from broker.freetext import check_free_text
 from broker.policy.model import LEGAL_TASK, VITAL_INTEREST, PolicySpec
@@ -31,14 +32,16 @@ MAX_JUSTIFICATION_LENGTH = 4000
 
 
 class BasisProblem(str):
-    """A reason the evidence for a legal basis is not enough; the ``str`` itself is English."""
+    """A reason the evidence for a legal basis is not enough: a message from the catalogue,
+    shown in the reader's language; the ``str`` itself is the English."""
 
-    nl: str
+    text: Phrase
 
-    def __new__(cls, en: str, nl: str) -> BasisProblem:
-        """A problem with its English text (the string itself) and Dutch text (``.nl``)."""
-        problem = super().__new__(cls, en)
-        problem.nl = nl
+    def __new__(cls, message_id: str | Phrase, /, **values: object) -> BasisProblem:
+        """The problem ``message_id`` (with the values of its places), or a phrase as it is."""
+        text = Message(message_id, **values) if isinstance(message_id, str) else message_id
+        problem = super().__new__(cls, text.translate("en"))
+        problem.text = text
         return problem
 
     @property
@@ -46,9 +49,14 @@ class BasisProblem(str):
         """The English text."""
         return str(self)
 
+    @property
+    def nl(self) -> str:
+        """The Dutch text."""
+        return self.text.translate("nl")
+
     def message(self, lang: str = "nl") -> str:
         """The message in ``lang``; Dutch unless "en" is asked."""
-        return str(self) if lang == "en" else self.nl
+        return self.text.translate(lang)
 
 
 # A consent record's public id: a lower-case UUID, as the broker hands it out.
@@ -60,8 +68,8 @@ def recordable_justification(justification: str | None) -> str | None:
     else None: a justification refused for what it holds (an identifier, a control character,
     its length) is never stored, not even in the event that records the refusal."""
     try:
-        return check_free_text(justification, field_en="The justification",
-                               field_nl="De onderbouwing", max_length=MAX_JUSTIFICATION_LENGTH)
+        return check_free_text(justification, field="The justification",
+                               max_length=MAX_JUSTIFICATION_LENGTH)
     except ValidationError:
         return None
 
@@ -87,13 +95,10 @@ def check_basis(
 ) -> list[BasisProblem]:
     """Every reason ``basis`` cannot carry a look-up for ``purpose`` under ``spec`` (empty: ok)."""
     if purpose not in spec.purposes:
-        return [BasisProblem(f'unknown purpose "{purpose}"', f'onbekend doel "{purpose}"')]
+        return [BasisProblem('unknown purpose "%(purpose)s"', purpose=purpose)]
     if basis not in spec.bases:
         return [
-            BasisProblem(
-                f'legal basis "{basis}" is not in use in this policy',
-                f'grondslag "{basis}" wordt in dit beleid niet gebruikt',
-            )
+            BasisProblem('legal basis "%(basis)s" is not in use in this policy', basis=basis)
         ]
     problems: list[BasisProblem] = []
     accepted = spec.purposes[purpose].accepted_bases
@@ -101,28 +106,20 @@ def check_basis(
         listed = ", ".join(accepted)
         problems.append(
             BasisProblem(
-                f'legal basis "{basis}" is not accepted for purpose "{purpose}" '
-                f"(accepted: {listed})",
-                f'grondslag "{basis}" is niet toegestaan voor doel "{purpose}" '
-                f"(toegestaan: {listed})",
-            )
+                'legal basis "%(basis)s" is not accepted for purpose "%(purpose)s" (accepted: '
+                "%(listed)s)",
+                basis=basis, purpose=purpose, listed=listed)
         )
     if basis == "consent" and not _filled(consent_reference):
         problems.append(
             BasisProblem(
-                "consent needs a consent record: give its reference (who consented, when, to what)",
-                "toestemming vraagt een vastgelegde toestemming: geef het kenmerk ervan "
-                "(wie, wanneer, waarvoor)",
-            )
+                "consent needs a consent record: give its reference (who consented, when, to what)")
         )
     elif basis == "consent" and consent_record_id(consent_reference) is None:
         problems.append(
             BasisProblem(
                 "the consent reference must be the id of a consent record, such as "
-                "0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d; record the consent first",
-                "het toestemmingskenmerk moet het kenmerk van een vastgelegde toestemming zijn, "
-                "zoals 0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d; leg de toestemming eerst vast",
-            )
+                "0b9c1b7e-2f7a-4f59-9d7e-2d1c3a4b5c6d; record the consent first")
         )
     if basis == LEGAL_TASK:
         statutes = spec.purposes[purpose].statutes
@@ -130,34 +127,29 @@ def check_basis(
         if not _filled(statute):
             problems.append(
                 BasisProblem(
-                    f"a legal task needs the statute that grants it: one of {choices}",
-                    f"een wettelijke taak vraagt de wet waarop die berust: een van {choices}",
-                )
+                    "a legal task needs the statute that grants it: one of %(choices)s",
+                    choices=choices)
             )
         elif statute not in statutes:
             problems.append(
                 BasisProblem(
-                    f'the statute must be one of the codes the policy lists for purpose '
-                    f'"{purpose}": {choices}',
-                    f'de wet moet een van de codes zijn die het beleid bij doel "{purpose}" '
-                    f"noemt: {choices}",
-                )
+                    "the statute must be one of the codes the policy lists for purpose "
+                    '"%(purpose)s": %(choices)s',
+                    purpose=purpose, choices=choices)
             )
     if basis == VITAL_INTEREST:
         minimum = spec.bases[basis].min_justification_length or 1
         written = len((justification or "").strip())
         try:
-            check_free_text(justification, field_en="The justification",
-                            field_nl="De onderbouwing", max_length=MAX_JUSTIFICATION_LENGTH)
+            check_free_text(justification, field="The justification",
+                            max_length=MAX_JUSTIFICATION_LENGTH)
         except ValidationError as refused:
-            problems.append(BasisProblem(refused.message_en, refused.message_nl))
+            problems.append(BasisProblem(refused.text))
         if written < minimum:
             problems.append(
                 BasisProblem(
-                    f"vital interest needs a written justification of at least {minimum} "
-                    f"characters (now {written})",
-                    f"zwaarwegend belang vraagt een schriftelijke onderbouwing van ten minste "
-                    f"{minimum} tekens (nu {written})",
-                )
+                    "vital interest needs a written justification of at least %(minimum)s "
+                    "characters (now %(written)s)",
+                    minimum=minimum, written=written)
             )
     return problems

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from broker.catalogue import Joined, Message, Phrase, gettext
 from broker.policy.engine import Decision, Policy
 from broker.policy.scopes import DecisionRequest
 
@@ -31,27 +32,34 @@ class DecisionChange:
     old: Decision
     new: Decision
 
-    def describe(self) -> str:
-        """One line: the request, then the old and the new outcome with their rules."""
+    def describe(self, lang: str = "en") -> str:
+        """One line: the request, then the old and the new outcome with their rules (in
+        ``lang``, from the catalogue)."""
         r = self.request
         return (
             f"{r.requester_type} -> {r.holder_type}, {r.purpose}, {r.basis}: "
-            f"{_summary(self.old)}  =>  {_summary(self.new)}"
+            f"{_summary(self.old).translate(lang)}  =>  {_summary(self.new).translate(lang)}"
         )
 
 
-def _summary(decision: Decision) -> str:
+def _summary(decision: Decision) -> Message:
+    rules = ", ".join(decision.rule_ids)
     if not decision.allowed:
-        rule = f" by {', '.join(decision.rule_ids)}" if decision.decided_by == "forbid" else ""
-        return f"denied ({decision.decided_by}{rule})"
-    parts = [f"reveal {decision.reveal}", f"contact {decision.contact}"]
+        if decision.decided_by == "forbid":
+            return Message("denied (%(decided_by)s by %(rules)s)",
+                           decided_by=decision.decided_by, rules=rules)
+        return Message("denied (%(decided_by)s)", decided_by=decision.decided_by)
+    parts: list[Phrase | str] = [Message("reveal %(reveal)s", reveal=decision.reveal),
+                                 Message("contact %(contact)s", contact=decision.contact)]
     if decision.link_fields:
-        parts.append("fields " + "+".join(sorted(decision.link_fields)))
+        parts.append(Message("fields %(fields)s", fields="+".join(sorted(decision.link_fields))))
         parts.append(str(decision.link_direction))
     if decision.obligations:
-        parts.append("obligations " + "+".join(decision.obligations))
+        parts.append(Message("obligations %(obligations)s",
+                             obligations="+".join(decision.obligations)))
+    # The policy file's own word (and the web's id "reciprocity" is a whole sentence).
     parts.append("reciprocity" if decision.requires_registration else "no reciprocity")
-    return f"allowed by {', '.join(decision.rule_ids)} ({', '.join(parts)})"
+    return Message("allowed by %(rules)s (%(parts)s)", rules=rules, parts=Joined(", ", parts))
 
 
 def _union(first: Iterable[str], second: Iterable[str]) -> list[str]:
@@ -101,12 +109,11 @@ class VisibilityImpact:
     unchanged: int
     changed: tuple[tuple[InvolvementPair, bool], ...]  # (pair group, visible under new policy)
 
-    def describe(self) -> str:
-        """One line for people."""
-        return (
-            f"{self.gained} pair(s) of current involvements would gain visibility, "
-            f"{self.lost} would lose it, {self.unchanged} unchanged"
-        )
+    def describe(self, lang: str = "en") -> str:
+        """One line for people, in ``lang`` (from the catalogue)."""
+        return gettext(lang, "%(gained)s pair(s) of current involvements would gain visibility, "
+                       "%(lost)s would lose it, %(unchanged)s unchanged",
+                       gained=self.gained, lost=self.lost, unchanged=self.unchanged)
 
 
 def visible(policy: Policy, requester_type: str, holder_type: str, purpose: str) -> bool:

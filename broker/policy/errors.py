@@ -37,10 +37,8 @@ class PolicyLoadError(BrokerError):
         self.problems: list[PolicyProblem] = sorted(problems)
         listing = "\n".join(str(p) for p in self.problems)
         count = len(self.problems)
-        super().__init__(
-            f"the policy has {count} problem(s):\n{listing}",
-            f"het beleid bevat {count} fout(en):\n{listing}",
-        )
+        super().__init__("the policy has %(count)s problem(s):\n%(listing)s",
+                         count=count, listing=listing)
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)

@@ -1,8 +1,9 @@
-"""The words of a decision, in English and Dutch.
+"""The words of a decision, in English and Dutch, from the one message catalogue.
 
-The engine decides; this module only phrases. Every explanation names the deciding rule and where
-it is written, and a denial names the closest rule and each condition that failed, so a privacy
-officer (or a regulator) can follow the reasoning without reading code.
+The engine decides; this module only phrases (:mod:`broker.catalogue`: English message ids
+with named places, the Dutch in ``broker/web/translations``). Every explanation names the
+deciding rule and where it is written, and a denial names the closest rule and each condition
+that failed, so a privacy officer (or a regulator) can follow the reasoning without reading code.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
+from broker.catalogue import Joined, Message, Phrase, message_id
 from broker.policy.model import Rule
 
 Axis = Literal["requester", "holder", "purpose", "basis"]
@@ -32,62 +34,51 @@ class Subject(NamedTuple):
 
 
 _REVEAL = {
-    "nothing": Text(
-        "only that another organisation is involved",
-        "alleen dat een andere organisatie betrokken is",
-    ),
-    "organisation_type": Text("the type of organisation", "het soort organisatie"),
-    "organisation": Text("the organisation", "de organisatie"),
+    "nothing": Message("only that another organisation is involved"),
+    "organisation_type": Message("the type of organisation"),
+    "organisation": Message("the organisation"),
 }
 _CONTACT = {
-    "direct": Text("is granted directly", "wordt direct gegeven"),
-    "approval": Text("needs the holder's approval", "vraagt goedkeuring van de houder"),
-    "none": Text("is not possible through the broker", "is via de broker niet mogelijk"),
+    "direct": Message("is granted directly"),
+    "approval": Message("needs the holder's approval"),
+    "none": Message("is not possible through the broker"),
 }
-_FIELD_NL = {
-    "name": "naam",
-    "role": "rol",
-    "phone": "telefoon",
-    "email": "e-mail",
-    "organisation": "organisatie",
+_FIELDS = {
+    "name": Message("name"),
+    "role": Message("role"),
+    "phone": Message("phone"),
+    "email": Message("e-mail"),
+    "organisation": Message("organisation"),
 }
 _FIELD_ORDER = ("name", "role", "organisation", "phone", "email")
 _DIRECTION = {
-    "mutual": Text("both ways", "in beide richtingen"),
-    "one_way": Text("to the requester only", "alleen aan de aanvrager"),
+    "mutual": Message("both ways"),
+    "one_way": Message("to the requester only"),
 }
 _FAILED = {
-    "requester": Text(
-        'requester type "{}" is not among its requester types',
-        'soort aanvrager "{}" staat niet bij zijn aanvragers',
-    ),
-    "holder": Text(
-        'holder type "{}" is not among its holder types',
-        'soort houder "{}" staat niet bij zijn houders',
-    ),
-    "purpose": Text(
-        'purpose "{}" is not among its purposes', 'doel "{}" staat niet bij zijn doelen'
-    ),
-    "basis": Text(
-        'legal basis "{}" is not among its legal bases',
-        'grondslag "{}" staat niet bij zijn grondslagen',
-    ),
+    "requester": message_id('requester type "%(value)s" is not among its requester types'),
+    "holder": message_id('holder type "%(value)s" is not among its holder types'),
+    "purpose": message_id('purpose "%(value)s" is not among its purposes'),
+    "basis": message_id('legal basis "%(value)s" is not among its legal bases'),
 }
-_UNKNOWN_KIND = {
-    "requester": Text("an organisation type", "een soort organisatie"),
-    "holder": Text("an organisation type", "een soort organisatie"),
-    "purpose": Text("a purpose", "een doel"),
-    "basis": Text("a legal basis in use", "een gebruikte grondslag"),
+_NO_TYPE = message_id('"%(code)s" is not an organisation type in this policy, so it is denied.')
+_UNKNOWN = {
+    "requester": _NO_TYPE,
+    "holder": _NO_TYPE,
+    "purpose": message_id('"%(code)s" is not a purpose in this policy, so it is denied.'),
+    "basis": message_id('"%(code)s" is not a legal basis in use in this policy, so it is denied.'),
 }
 
 
-def _what(s: Subject) -> Text:
-    return Text(
-        f'"{s.requester}" to discover "{s.holder}" for purpose "{s.purpose}" '
-        f'on legal basis "{s.basis}"',
-        f'"{s.requester}" de betrokkenheid van "{s.holder}" ziet, voor doel "{s.purpose}" '
-        f'op grondslag "{s.basis}"',
-    )
+def _both(phrase: Phrase) -> Text:
+    """``phrase`` in both languages, from the catalogue."""
+    return Text(phrase.translate("en"), phrase.translate("nl"))
+
+
+def _what(s: Subject) -> Message:
+    return Message('"%(requester)s" to discover "%(holder)s" for purpose "%(purpose)s" on legal '
+                   'basis "%(basis)s"', requester=s.requester, holder=s.holder,
+                   purpose=s.purpose, basis=s.basis)
 
 
 def _ids(rules: Sequence[Rule]) -> str:
@@ -99,83 +90,61 @@ def allowed(
 ) -> Text:
     """Why an allow rule lets this request through, and what it discloses."""
     rule = rules[0]
-    what, reveal, contact = _what(s), _REVEAL[rule.reveal], _CONTACT[rule.contact]
-    en = f"rule {_ids(rules)} allows {what.en}: the match reveals {reveal.en}; contact {contact.en}"
-    nl = (
-        f"regel {_ids(rules)} staat toe dat {what.nl}: de match toont {reveal.nl}; "
-        f"contact {contact.nl}"
-    )
+    parts: list[Phrase] = [Message(
+        "rule %(rules)s allows %(what)s: the match reveals %(reveal)s; contact %(contact)s",
+        rules=_ids(rules), what=_what(s), reveal=_REVEAL[rule.reveal],
+        contact=_CONTACT[rule.contact])]
     if rule.link_fields and rule.link_direction:
-        ordered = [f for f in _FIELD_ORDER if f in rule.link_fields]
-        direction = _DIRECTION[rule.link_direction]
-        en += f"; a contact link shows {', '.join(ordered)} ({direction.en})"
-        nl += f"; een contactlink toont {', '.join(_FIELD_NL[f] for f in ordered)} ({direction.nl})"
+        ordered = [_FIELDS[f] for f in _FIELD_ORDER if f in rule.link_fields]
+        parts.append(Message("; a contact link shows %(fields)s (%(direction)s)",
+                             fields=Joined(", ", ordered),
+                             direction=_DIRECTION[rule.link_direction]))
     if obligations:
-        en += f"; obligations: {', '.join(obligations)}"
-        nl += f"; verplichtingen: {', '.join(obligations)}"
+        parts.append(Message("; obligations: %(obligations)s", obligations=", ".join(obligations)))
     if registration:
-        en += "; the requester must register its own involvement at the same time (reciprocity)"
-        nl += "; de aanvrager moet tegelijk de eigen betrokkenheid registreren (wederkerigheid)"
-    return Text(f"{en}. Legal ground: {rule.ground}.", f"{nl}. Wettelijke grond: {rule.ground}.")
+        parts.append(Message("; the requester must register its own involvement at the same "
+                             "time (reciprocity)"))
+    parts.append(Message(". Legal ground: %(ground)s.", ground=rule.ground))
+    return _both(Joined("", parts))
 
 
 def forbidden(s: Subject, rules: Sequence[Rule]) -> Text:
     """Why a forbid rule stops this request."""
-    what, word = _what(s), ("rules" if len(rules) > 1 else "rule")
-    word_nl = "regels" if len(rules) > 1 else "regel"
-    verb, verb_nl = ("forbid", "verbieden") if len(rules) > 1 else ("forbids", "verbiedt")
-    return Text(
-        f"{word} {_ids(rules)} {verb} {what.en}; a forbid beats every allow. "
-        f"Legal ground: {rules[0].ground}.",
-        f"{word_nl} {_ids(rules)} {verb_nl} dat {what.nl}; een verbod gaat voor elke toestemming. "
-        f"Wettelijke grond: {rules[0].ground}.",
-    )
+    return _both(Message(
+        "rules %(rules)s forbid %(what)s; a forbid beats every allow. Legal ground: %(ground)s."
+        if len(rules) > 1 else
+        "rule %(rules)s forbids %(what)s; a forbid beats every allow. Legal ground: %(ground)s.",
+        rules=_ids(rules), what=_what(s), ground=rules[0].ground))
 
 
 def default_denied(s: Subject, closest: Rule | None, failed: Sequence[Axis]) -> Text:
     """Why nothing allows this request, naming the closest rule and what it lacks."""
-    what = _what(s)
-    en = f"no rule allows {what.en}, so it is denied (default deny)"
-    nl = f"geen regel staat toe dat {what.nl}, dus dit wordt geweigerd (standaard weigeren)"
     if closest is None:
-        return Text(en + ".", nl + ".")
+        return _both(Message("no rule allows %(what)s, so it is denied (default deny).",
+                             what=_what(s)))
     values = {"requester": s.requester, "holder": s.holder, "purpose": s.purpose, "basis": s.basis}
-    reasons = [(_FAILED[a].en.format(values[a]), _FAILED[a].nl.format(values[a])) for a in failed]
-    return Text(
-        f'{en}; the closest rule "{closest.id}" ({closest.source}) would apply but '
-        + " and ".join(r[0] for r in reasons)
-        + ".",
-        f'{nl}; de dichtstbijzijnde regel "{closest.id}" ({closest.source}) zou gelden, maar '
-        + " en ".join(r[1] for r in reasons)
-        + ".",
-    )
+    reasons = [Message(_FAILED[a], value=values[a]) for a in failed]
+    return _both(Message(
+        'no rule allows %(what)s, so it is denied (default deny); the closest rule "%(rule)s" '
+        "(%(source)s) would apply but %(reasons)s.", what=_what(s), rule=closest.id,
+        source=closest.source, reasons=Joined(Message(" and "), reasons)))
 
 
 def basis_not_accepted(s: Subject, accepted: Sequence[str]) -> Text:
     """Why a basis that the purpose does not accept is refused before any rule is consulted."""
-    listed = ", ".join(accepted) or "none"
-    return Text(
-        f'legal basis "{s.basis}" is not accepted for purpose "{s.purpose}" '
-        f"(accepted: {listed}), so it is denied.",
-        f'grondslag "{s.basis}" is niet toegestaan voor doel "{s.purpose}" '
-        f"(toegestaan: {listed}), dus dit wordt geweigerd.",
-    )
+    listed: Phrase | str = ", ".join(accepted) or Message("none")
+    return _both(Message(
+        'legal basis "%(basis)s" is not accepted for purpose "%(purpose)s" (accepted: '
+        "%(listed)s), so it is denied.", basis=s.basis, purpose=s.purpose, listed=listed))
 
 
 def unknown_code(axis: Axis, code: str) -> Text:
     """Why a request naming a code this policy does not declare is refused."""
-    kind = _UNKNOWN_KIND[axis]
-    return Text(
-        f'"{code}" is not {kind.en} in this policy, so it is denied.',
-        f'"{code}" is geen {kind.nl.removeprefix("een ")} in dit beleid, dus dit wordt geweigerd.',
-    )
+    return _both(Message(_UNKNOWN[axis], code=code))
 
 
 def unknown_obligation(rules: Sequence[Rule], obligation: str) -> Text:
     """Why a rule carrying an obligation the broker cannot carry out denies instead of allowing."""
-    return Text(
-        f'rule {_ids(rules)} would allow this, but it carries obligation "{obligation}" that the '
-        "broker cannot carry out, so it is denied.",
-        f'regel {_ids(rules)} zou dit toestaan, maar bevat verplichting "{obligation}" die de '
-        "broker niet kan uitvoeren, dus dit wordt geweigerd.",
-    )
+    return _both(Message(
+        'rule %(rules)s would allow this, but it carries obligation "%(obligation)s" that the '
+        "broker cannot carry out, so it is denied.", rules=_ids(rules), obligation=obligation))

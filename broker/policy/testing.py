@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker.catalogue import gettext
 from broker.policy.documents import read_documents, validate
 from broker.policy.engine import Decision, Policy
 from broker.policy.errors import PolicyProblem
@@ -71,13 +72,12 @@ class PolicyTestReport:
         """True when there were cases, all passed, and no test file had a problem."""
         return self.cases > 0 and not self.failures and not self.problems
 
-    def summary(self) -> str:
-        """One line: cases passed and rules exercised."""
+    def summary(self, lang: str = "en") -> str:
+        """One line: cases passed and rules exercised, in ``lang`` (from the catalogue)."""
         exercised = self.rules - len(self.unexercised)
-        return (
-            f"{self.passed} of {self.cases} cases passed; {exercised} of {self.rules} rules "
-            f"exercised"
-        )
+        return gettext(lang, "%(passed)s of %(cases)s cases passed; %(exercised)s of %(rules)s "
+                       "rules exercised", passed=self.passed, cases=self.cases,
+                       exercised=exercised, rules=self.rules)
 
 
 def case_files(tests: Path) -> list[Path]:

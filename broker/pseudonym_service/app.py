@@ -178,17 +178,15 @@ def _read(body: bytes) -> tuple[list[bytes], Requester | None]:
     try:
         data = json.loads(body)
     except ValueError as exc:
-        raise ValidationError("The body is not JSON.", "De inhoud is geen JSON.",
-                              code="malformed-request") from exc
+        raise ValidationError("The body is not JSON.", code="malformed-request") from exc
     if not isinstance(data, dict) or not isinstance(data.get("blinded_elements"), list):
-        raise ValidationError("Send an object with blinded_elements.",
-                              "Stuur een object met blinded_elements.", code="malformed-request")
+        raise ValidationError("Send an object with blinded_elements.", code="malformed-request")
     try:
         blinded = [decode_element(item) for item in data["blinded_elements"][:1001]]
     except ValueError as exc:
-        raise ValidationError(f"A blinded element is not valid: {exc}",
-                              f"Een geblindeerd element is ongeldig: {exc}",
-                              code="invalid-element") from exc
+        raise ValidationError(
+            "A blinded element is not valid: %(exc)s",
+            code="invalid-element", exc=exc) from exc
     if len(data["blinded_elements"]) > 1000:
         blinded.append(b"")  # the batch-size check names it
     organisation, kind = data.get("organisation"), data.get("organisation_type")
@@ -206,9 +204,9 @@ def _epoch(body: bytes, name: str) -> int:
     except (ValueError, AttributeError):
         value = None
     if type(value) is not int or value < 1:
-        raise ValidationError(f"Send an object with {name}, a key epoch (1 or more).",
-                              f"Stuur een object met {name}, een sleutelversie (1 of meer).",
-                              code="malformed-request")
+        raise ValidationError(
+            "Send an object with %(name)s, a key epoch (1 or more).",
+            code="malformed-request", name=name)
     return value
 
 

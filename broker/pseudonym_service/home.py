@@ -78,12 +78,10 @@ def add_client(directory: Path, key_id: str, public_key_hex: str, *,
     try:
         VerifyKey(bytes.fromhex(public_key_hex))
     except ValueError as exc:
-        raise ConfigurationError("The public key must be 64 hex characters (Ed25519).",
-                                 "De publieke sleutel moet 64 hexadecimale tekens zijn.") from exc
+        raise ConfigurationError("The public key must be 64 hex characters (Ed25519).") from exc
     if (organisation is None) != (organisation_type is None):
         raise ConfigurationError(
-            "Give both --organisation and --organisation-type, or neither (the broker's key).",
-            "Geef zowel --organisation als --organisation-type, of geen van beide.")
+            "Give both --organisation and --organisation-type, or neither (the broker's key).")
     config = _read(directory)
     entry: dict[str, str] = {"public_key": public_key_hex}
     if organisation is None:
@@ -133,10 +131,9 @@ def open_service(directory: Path, database_url: str | None = None) -> Evaluation
     """The service on ``directory``: keys checked, configuration read, database opened."""
     if not (directory / CONFIG_FILE).is_file():
         raise ConfigurationError(
-            f"{directory} is not a pseudonym service directory. Create it with: "
-            f"broker pseudonym-service init --dir {directory}",
-            f"{directory} is geen map van een pseudoniemendienst. Maak die met: "
-            f"broker pseudonym-service init --dir {directory}")
+            "%(directory)s is not a pseudonym service directory. Create it with: broker "
+            "pseudonym-service init --dir %(directory)s",
+            directory=directory)
     store = keystore(directory)
     store.check(["oprf"])
     config = _read(directory)
@@ -159,8 +156,9 @@ def _read(directory: Path) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads((directory / CONFIG_FILE).read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"Cannot read {directory / CONFIG_FILE}: {exc}",
-                                 f"Kan {directory / CONFIG_FILE} niet lezen: {exc}") from exc
+        raise ConfigurationError(
+            "Cannot read %(directory)s: %(exc)s",
+            directory=directory / CONFIG_FILE, exc=exc) from exc
     return data
 
 

@@ -33,15 +33,13 @@ from broker.pseudonyms.interfaces import NextEpoch
 
 def _broker_only(client: Client) -> None:
     if client.requester is not None:
-        raise Forbidden("Only the broker's key may rotate the pseudonym service's key.",
-                        "Alleen de sleutel van de makelaar mag de sleutel van de "
-                        "pseudoniemendienst roteren.")
+        raise Forbidden("Only the broker's key may rotate the pseudonym service's key.")
 
 
 def _conflict(current: int, asked: int) -> Conflict:
-    return Conflict(f"The pseudonym service's key is at epoch {current}, not {asked}.",
-                    f"De sleutel van de pseudoniemendienst is op versie {current}, niet "
-                    f"{asked}.")
+    return Conflict(
+        "The pseudonym service's key is at epoch %(current)s, not %(asked)s.",
+        current=current, asked=asked)
 
 
 def next_epoch(service: EvaluationService, client: Client, from_epoch: int) -> NextEpoch:

@@ -99,7 +99,6 @@ class EvaluationService:
         if named is None:
             raise ValidationError(
                 "The broker's key must name the organisation and its type.",
-                "De sleutel van de makelaar moet de organisatie en haar soort noemen.",
                 code="organisation-missing")
         return named
 
@@ -138,14 +137,12 @@ def check_batch(blinded: Sequence[bytes]) -> None:
     """1 to :data:`MAX_BATCH` valid elements, or a :class:`ValidationError` naming the bad one."""
     if not 1 <= len(blinded) <= MAX_BATCH:
         raise ValidationError(
-            f"Send between 1 and {MAX_BATCH} blinded elements per request.",
-            f"Stuur tussen 1 en {MAX_BATCH} geblindeerde elementen per verzoek.",
-            code="batch-size")
+            "Send between 1 and %(max_batch)s blinded elements per request.",
+            code="batch-size", max_batch=MAX_BATCH)
     for index, element in enumerate(blinded):
         try:
             oprf.validate_element(element)
         except oprf.OprfError as exc:
             raise ValidationError(
-                f"Blinded element {index} is not valid: {exc}",
-                f"Geblindeerd element {index} is ongeldig: {exc}",
-                code="invalid-element") from exc
+                "Blinded element %(index)s is not valid: %(exc)s",
+                code="invalid-element", index=index, exc=exc) from exc

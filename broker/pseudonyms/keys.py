@@ -113,10 +113,8 @@ class FileKeyStore:
         epochs = self.epochs(which)
         if not epochs:
             raise MissingKeyError(
-                f"No {which} key in {self._dir(which)}. Create the keys with: broker keys init",
-                f"Geen {which}-sleutel in {self._dir(which)}. Maak de sleutels met: "
-                "broker keys init",
-            )
+                "No %(which)s key in %(directory)s. Create the keys with: broker keys init",
+                which=which, directory=self._dir(which))
         return epochs[-1]
 
     def has(self, which: KeyName, epoch: int) -> bool:
@@ -134,19 +132,16 @@ class FileKeyStore:
             path = self._path(which, epoch)
             if not path.is_file():
                 raise MissingKeyError(
-                    f"Key file {path} is missing. Restore it from the key backup; without it "
+                    "Key file %(path)s is missing. Restore it from the key backup; without it "
                     "stored matching keys of that epoch cannot be used.",
-                    f"Sleutelbestand {path} ontbreekt. Zet het terug uit de sleutelback-up; "
-                    "zonder dit bestand zijn opgeslagen sleutels van die versie onbruikbaar.",
-                )
+                    path=path)
             check_private_file(path)
             try:
                 scalar = oprf.validate_scalar(bytes.fromhex(path.read_text().strip()))
             except (ValueError, oprf.OprfError) as exc:
                 raise ConfigurationError(
-                    f"Key file {path} is corrupt ({exc}). Restore it from the key backup.",
-                    f"Sleutelbestand {path} is beschadigd. Zet het terug uit de sleutelback-up.",
-                ) from exc
+                    "Key file %(path)s is corrupt (%(exc)s). Restore it from the key backup.",
+                    path=path, exc=exc) from exc
             self._cache[(which, epoch)] = scalar
             return scalar
 
@@ -167,9 +162,8 @@ class FileKeyStore:
                 public = oprf.validate_element(bytes.fromhex(path.read_text().strip()))
             except (ValueError, oprf.OprfError) as exc:
                 raise ConfigurationError(
-                    f"The pinned public key {path} is not a ristretto255 element ({exc}).",
-                    f"De vastgelegde publieke sleutel {path} is geen ristretto255-element.",
-                ) from exc
+                    "The pinned public key %(path)s is not a ristretto255 element (%(exc)s).",
+                    path=path, exc=exc) from exc
         else:
             public = dleq.public_key(self.load("oprf", epoch))
         self._public[epoch] = public
@@ -223,8 +217,9 @@ class FileKeyStore:
             return False
         pending = self._dir(which) / f"{epoch:04d}.next"
         if not pending.is_file():
-            raise MissingKeyError(f"No key was prepared for epoch {epoch} of {which}.",
-                                  f"Er is geen sleutel voorbereid voor versie {epoch} van {which}.")
+            raise MissingKeyError(
+                "No key was prepared for epoch %(epoch)s of %(which)s.",
+                epoch=epoch, which=which)
         pending.rename(self._path(which, epoch))
         _sync_directory(self._dir(which))
         self._epochs.pop(which, None)
@@ -253,10 +248,9 @@ class FileKeyStore:
             path = self._dir("oprf") / f"{epoch:04d}.delta"
             if not path.is_file():
                 raise MissingKeyError(
-                    f"The rotation factor {path} is missing: pin it again with: broker "
+                    "The rotation factor %(path)s is missing: pin it again with: broker "
                     "pseudonym-service pair (one machine), or copy it from the service's host.",
-                    f"De rotatiefactor {path} ontbreekt: leg die opnieuw vast met: broker "
-                    "pseudonym-service pair (een machine), of kopieer hem van de dienst.")
+                    path=path)
             check_private_file(path)
             factor = oprf.validate_scalar(bytes.fromhex(path.read_text().strip()))
             self._deltas[epoch] = factor
@@ -269,17 +263,16 @@ class FileKeyStore:
         previous = self.public_key(epoch - 1)
         if previous is None or oprf.scalar_mult(factor, previous) != public:
             raise ConfigurationError(
-                f"The pseudonym service's key for epoch {epoch} does not follow from the pinned "
-                f"key of epoch {epoch - 1}: nothing pinned.",
-                f"De sleutel van de pseudoniemendienst voor versie {epoch} volgt niet uit de "
-                f"vastgelegde sleutel van versie {epoch - 1}: niets vastgelegd.")
+                "The pseudonym service's key for epoch %(epoch)s does not follow from the "
+                "pinned key of epoch %(epoch2)s: nothing pinned.",
+                epoch=epoch, epoch2=epoch - 1)
         directory = self._make_dir("oprf")
         delta, pub = directory / f"{epoch:04d}.delta", directory / f"{epoch:04d}.pub"
         if pub.is_file() and delta.is_file():
             if self._delta(epoch) != factor or self.public_key(epoch) != public:
                 raise ConfigurationError(
-                    f"Epoch {epoch} of k is pinned already, with other values.",
-                    f"Versie {epoch} van k is al vastgelegd, met andere waarden.")
+                    "Epoch %(epoch)s of k is pinned already, with other values.",
+                    epoch=epoch)
             return False
         if not delta.is_file():
             _write_private(delta, factor)
@@ -296,10 +289,8 @@ class FileKeyStore:
         readable by others."""
         if not self.keys_dir.is_dir():
             raise MissingKeyError(
-                f"Key directory {self.keys_dir} does not exist. Create the keys with: "
-                "broker keys init",
-                f"Sleutelmap {self.keys_dir} bestaat niet. Maak de sleutels met: broker keys init",
-            )
+                "Key directory %(keys_dir)s does not exist. Create the keys with: broker keys init",
+                keys_dir=self.keys_dir)
         check_directory(self.keys_dir)
         for which in names:
             self.current_epoch(which)  # raises MissingKeyError when there is none
@@ -335,11 +326,8 @@ def _sync_directory(directory: Path) -> None:
 
 def _held_by_service() -> ConfigurationError:
     return ConfigurationError(
-        "The OPRF key k lives with the pseudonym service (BROKER_PSEUDONYM_SERVICE_URL is set): "
-        "this broker holds only its public half. Create k there (broker pseudonym-service "
-        "init --dir <its directory>) and pin its public key with: broker pseudonym-service "
-        "pair --dir <its directory>; rotate it with: broker keys rotate --which oprf",
-        "De OPRF-sleutel k staat bij de pseudoniemendienst (BROKER_PSEUDONYM_SERVICE_URL is "
-        "gezet): deze makelaar heeft alleen de publieke helft. Maak k daar en leg de "
-        "publieke sleutel vast met: broker pseudonym-service pair --dir <die map>; roteer "
-        "hem met: broker keys rotate --which oprf")
+        "The OPRF key k lives with the pseudonym service (BROKER_PSEUDONYM_SERVICE_URL is "
+        "set): this broker holds only its public half. Create k there (broker "
+        "pseudonym-service init --dir <its directory>) and pin its public key with: broker "
+        "pseudonym-service pair --dir <its directory>; rotate it with: broker keys rotate "
+        "--which oprf")

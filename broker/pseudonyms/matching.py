@@ -119,9 +119,8 @@ class MatchingKeys:
     def _check(self, pseudonym: Pseudonym) -> None:
         if pseudonym.category not in CATEGORIES:
             raise InvalidPseudonymError(
-                f"Unknown matching-key category {pseudonym.category!r}: use person or address.",
-                f"Onbekende soort sleutel {pseudonym.category!r}: gebruik person of address.",
-            )
+                "Unknown matching-key category %(category)s: use person or address.",
+                category=repr(pseudonym.category))
         if not isinstance(pseudonym.element, bytes) or len(pseudonym.element) != oprf.ELEMENT_SIZE:
             raise _not_an_element()
 
@@ -135,11 +134,9 @@ class MatchingKeys:
             return pseudonym.element
         if not self.keystore.has("oprf", pseudonym.oprf_epoch):
             raise InvalidPseudonymError(
-                f"Pseudonym key epoch {pseudonym.oprf_epoch} is unknown or retired; evaluate "
-                "the identifier again.",
-                f"Pseudoniemsleutelversie {pseudonym.oprf_epoch} is onbekend of vervallen; laat "
-                "het identificerend gegeven opnieuw evalueren.",
-            )
+                "Pseudonym key epoch %(oprf_epoch)s is unknown or retired; evaluate the "
+                "identifier again.",
+                oprf_epoch=pseudonym.oprf_epoch)
         return oprf.scalar_mult(self._oprf_ratio(epoch, pseudonym.oprf_epoch), pseudonym.element)
 
     def to_stored(self, pseudonym: Pseudonym) -> StoredKey:
@@ -157,11 +154,9 @@ class MatchingKeys:
             self._check(pseudonym)
             if pseudonym.oprf_epoch not in (current_oprf, current_oprf - 1):
                 raise InvalidPseudonymError(
-                    f"Pseudonym key epoch {pseudonym.oprf_epoch} is not current "
-                    f"({current_oprf}); evaluate the identifier again.",
-                    f"Pseudoniemsleutelversie {pseudonym.oprf_epoch} is niet actueel "
-                    f"({current_oprf}); laat het identificerend gegeven opnieuw evalueren.",
-                )
+                    "Pseudonym key epoch %(oprf_epoch)s is not current (%(current_oprf)s); "
+                    "evaluate the identifier again.",
+                    oprf_epoch=pseudonym.oprf_epoch, current_oprf=current_oprf)
             try:
                 element = self._at_oprf_epoch(pseudonym, current_oprf)
                 # libsodium decodes the element canonically and refuses an invalid encoding and
@@ -233,11 +228,8 @@ class MatchingKeys:
 
 def _not_an_element() -> InvalidPseudonymError:
     return InvalidPseudonymError(
-        "A pseudonym is not a valid ristretto255 element or is the identity element; "
-        "evaluate the identifier again.",
-        "Een pseudoniem is geen geldig ristretto255-element of is het neutrale element; "
-        "laat het identificerend gegeven opnieuw evalueren.",
-    )
+        "A pseudonym is not a valid ristretto255 element or is the identity element; evaluate "
+        "the identifier again.")
 
 
 def unique_values(keys: Iterable[StoredKey]) -> list[bytes]:

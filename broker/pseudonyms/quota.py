@@ -68,13 +68,10 @@ class QuotaExceeded(BrokerError):
 
     def __init__(self, use: QuotaUse, asked: int) -> None:
         super().__init__(
-            f"Your organisation's daily quota of {use.limit} pseudonym evaluations cannot take "
-            f"{asked} more ({use.remaining} left today; every identifier checked counts). "
+            "Your organisation's daily quota of %(limit)s pseudonym evaluations cannot take "
+            "%(asked)s more (%(remaining)s left today; every identifier checked counts). "
             "Try again after midnight (Dutch time).",
-            f"Het dagquotum van uw organisatie van {use.limit} pseudonimiseringen laat er geen "
-            f"{asked} meer toe (vandaag nog {use.remaining}; elk gecontroleerd gegeven telt). "
-            "Probeer het na middernacht opnieuw.",
-        )
+            limit=use.limit, asked=asked, remaining=use.remaining)
         self.use = use
 
 

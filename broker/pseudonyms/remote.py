@@ -102,9 +102,9 @@ class RemoteEvaluator:
             raise QuotaExceeded(_quota(response, granted=False), len(blinded_elements))
         if response.status_code in (400, 422):
             detail = _field(response, "detail", str)
-            raise ValidationError(f"The pseudonym service refused the batch: {detail}",
-                                  f"De pseudoniemendienst weigerde de reeks: {detail}",
-                                  code="invalid-element")
+            raise ValidationError(
+                "The pseudonym service refused the batch: %(detail)s",
+                code="invalid-element", detail=detail)
         raise PseudonymServiceUnavailable(
             f"pseudonym service answered {response.status_code}")
 
@@ -112,7 +112,9 @@ class RemoteEvaluator:
         """Step 1 of rotating ``k``: the service prepares the epoch after ``from_epoch`` and
         hands over its public half and the factor ``k_new·k_old⁻¹`` (never ``k``)."""
         response = self._post(NEXT_EPOCH_PATH, {"from_epoch": from_epoch})
-        self._refused(response, "prepare the next key epoch")
+        if (detail := _refusal(response)) is not None:
+            raise Conflict("The pseudonym service would not prepare the next key epoch: "
+                           "%(detail)s", detail=detail)
         try:
             step = NextEpoch(_field(response, "from_epoch", int), _field(response, "to_epoch", int),
                              oprf.validate_element(decode_element(
@@ -129,7 +131,9 @@ class RemoteEvaluator:
         """Step 2 of rotating ``k``: the service evaluates under ``epoch`` from now on (the
         broker has pinned it)."""
         response = self._post(ACTIVATE_PATH, {"epoch": epoch})
-        self._refused(response, f"make key epoch {epoch} current")
+        if (detail := _refusal(response)) is not None:
+            raise Conflict("The pseudonym service would not make key epoch %(epoch)s current: "
+                           "%(detail)s", epoch=epoch, detail=detail)
         try:
             current = _field(response, "key_epoch", int)
         except ValueError as exc:
@@ -137,17 +141,6 @@ class RemoteEvaluator:
                 f"the pseudonym service's answer is malformed ({exc})") from None
         if current != epoch:
             raise PseudonymServiceUnavailable(f"the pseudonym service is at epoch {current}")
-
-    def _refused(self, response: httpx.Response, what: str) -> None:
-        """A key step's refusal: the service's conflict (409) as a :class:`Conflict`, any other
-        answer but 200 as an outage."""
-        if response.status_code == 200:
-            return
-        if response.status_code in (403, 409):
-            detail = _field(response, "detail", str)
-            raise Conflict(f"The pseudonym service would not {what}: {detail}",
-                           f"De pseudoniemendienst weigerde: {detail}")
-        raise PseudonymServiceUnavailable(f"pseudonym service answered {response.status_code}")
 
     def _post(self, path: str, payload: dict[str, object]) -> httpx.Response:
         """A signed POST to the service, its answer's signature verified (bound to it)."""
@@ -236,10 +229,9 @@ def from_settings(settings: Settings, keystore: FileKeyStore) -> RemoteEvaluator
     service_pub = directory / "service.pub"
     if not service_pub.is_file():
         raise ConfigurationError(
-            f"{service_pub} is missing: pin the pseudonym service's keys with: "
-            "broker pseudonym-service pair --dir <the service's directory>",
-            f"{service_pub} ontbreekt: leg de sleutels van de pseudoniemendienst vast met: "
-            "broker pseudonym-service pair --dir <map van de dienst>")
+            "%(service_pub)s is missing: pin the pseudonym service's keys with: broker "
+            "pseudonym-service pair --dir <the service's directory>",
+            service_pub=service_pub)
     return RemoteEvaluator(
         settings.pseudonym_service_url or "", key_id=settings.pseudonym_service_key_id,
         key=load_signing_key(directory / "client.key"),
@@ -255,17 +247,22 @@ def refuse_readable_k(settings: Settings) -> None:
     if settings.pseudonym_service_url is None:
         raise ConfigurationError(
             "Production mode (BROKER_PRODUCTION=1) needs the pseudonym service as its own "
-            "process: set BROKER_PSEUDONYM_SERVICE_URL (see broker pseudonym-service serve).",
-            "Productiemodus (BROKER_PRODUCTION=1) vraagt de pseudoniemendienst als eigen proces: "
-            "zet BROKER_PSEUDONYM_SERVICE_URL (zie broker pseudonym-service serve).")
+            "process: set BROKER_PSEUDONYM_SERVICE_URL (see broker pseudonym-service serve).")
     readable = [path for path in sorted((settings.keys_dir / "oprf").glob("*.key"))
                 if os.access(path, os.R_OK)]
     if readable:
         raise ConfigurationError(
-            f"Production mode: the broker can read the OPRF key k ({readable[0]}). The broker "
+            "Production mode: the broker can read the OPRF key k (%(readable)s). The broker "
             "holds only b; k belongs to the pseudonym service on its own host or account. Move "
-            f"the files out of {readable[0].parent} (keep only the pinned *.pub) and start again.",
-            f"Productiemodus: de makelaar kan de OPRF-sleutel k lezen ({readable[0]}). De "
-            "makelaar houdt alleen b; k hoort bij de pseudoniemendienst op een eigen host of "
-            f"account. Verplaats de bestanden uit {readable[0].parent} (houd alleen de "
-            "vastgelegde *.pub) en start opnieuw.")
+            "the files out of %(parent)s (keep only the pinned *.pub) and start again.",
+            readable=readable[0], parent=readable[0].parent)
+
+
+def _refusal(response: httpx.Response) -> str | None:
+    """A key step's answer: None when done (200), the service's reason when it refused (403,
+    409: a :class:`Conflict` for the caller to word); any other answer is an outage."""
+    if response.status_code == 200:
+        return None
+    if response.status_code in (403, 409):
+        return _field(response, "detail", str)
+    raise PseudonymServiceUnavailable(f"pseudonym service answered {response.status_code}")

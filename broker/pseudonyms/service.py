@@ -38,19 +38,15 @@ class PseudonymService:
         broker charged the quota before asking)."""
         if not 1 <= len(blinded_elements) <= MAX_BATCH:
             raise ValidationError(
-                f"Send between 1 and {MAX_BATCH} blinded elements per request.",
-                f"Stuur tussen 1 en {MAX_BATCH} geblindeerde elementen per verzoek.",
-                code="batch-size",
-            )
+                "Send between 1 and %(max_batch)s blinded elements per request.",
+                code="batch-size", max_batch=MAX_BATCH)
         epoch, k = self.keystore.current("oprf")
         try:
             elements = oprf.blind_evaluate_batch(k, blinded_elements)
         except oprf.OprfError as exc:
             raise ValidationError(
-                f"A blinded element is not valid: {exc}",
-                f"Een geblindeerd element is ongeldig: {exc}",
-                code="invalid-element",
-            ) from exc
+                "A blinded element is not valid: %(exc)s",
+                code="invalid-element", exc=exc) from exc
         return EvaluatorAnswer(Evaluation(elements, epoch))
 
     def close(self) -> None:

@@ -31,9 +31,7 @@ def member(session: Session, actor: Actor, username: str) -> Professional:
         username=username, organisation_id=actor.organisation_id, active=True,
         access_role=ACCESS_PROFESSIONAL))
     if person is None:
-        raise ValidationError(
-            "The professional must be an active member of your organisation.",
-            "De professional moet een actieve medewerker van uw organisatie zijn.")
+        raise ValidationError("The professional must be an active member of your organisation.")
     return person
 
 
@@ -61,10 +59,7 @@ class ServiceBase:
             named = session.scalar(select(Professional).filter_by(username=username))
             foreign = named is not None and named.organisation_id != org.id
             unit_of(session).refuse(
-                ValidationError(
-                    "The professional must be an active member of your organisation.",
-                    "De professional moet een actieve medewerker van uw organisatie zijn.",
-                ),
+                ValidationError("The professional must be an active member of your organisation."),
                 actor, Event.PROFESSIONAL_ACTING_REFUSED,
                 reason="another_organisation" if foreign else "unknown_or_inactive",
                 organisation_id=org.id,
@@ -81,11 +76,9 @@ class ServiceBase:
         latest = add_months(today, months)
         if ends_on < today or ends_on > latest:
             raise ValidationError(
-                f"The end date must lie between today and {months} months from today "
-                f"({latest.isoformat()}).",
-                f"De einddatum moet tussen vandaag en {months} maanden na vandaag liggen "
-                f"({latest.isoformat()}).",
-            )
+                "The end date must lie between today and %(months)s months from today "
+                "(%(latest)s).",
+                months=months, latest=latest.isoformat())
         return ends_on
 
     def _move_to_history(
@@ -101,18 +94,12 @@ class ServiceBase:
     @staticmethod
     def _require_active(involvement: Involvement) -> None:
         if involvement.state != INVOLVEMENT_ACTIVE:
-            raise Conflict(
-                "This involvement has already ended; register a new one instead.",
-                "Deze betrokkenheid is al beëindigd; registreer een nieuwe.",
-            )
+            raise Conflict("This involvement has already ended; register a new one instead.")
 
     @staticmethod
     def _check_acting_for(actor: Actor, organisation_id: int) -> None:
         if actor.organisation_id is not None and actor.organisation_id != organisation_id:
-            raise Forbidden(
-                "You can only act on behalf of your own organisation.",
-                "U kunt alleen namens uw eigen organisatie handelen.",
-            )
+            raise Forbidden("You can only act on behalf of your own organisation.")
 
     @staticmethod
     def _organisation(session: Session, identifier: str) -> Organisation:
@@ -124,9 +111,8 @@ class ServiceBase:
     @staticmethod
     def _no_organisation(identifier: str) -> NotFound:
         return NotFound(
-            f"There is no organisation with code {identifier!r}; see: broker org list",
-            f"Er is geen organisatie met code {identifier!r}; zie: broker org list",
-        )
+            "There is no organisation with code %(identifier)s; see: broker org list",
+            identifier=repr(identifier))
 
     @staticmethod
     def _professional(session: Session, username: str) -> Professional:
@@ -136,11 +122,9 @@ class ServiceBase:
         )
         if person is None:
             raise NotFound(
-                f"There is no professional with user name {username!r}; see: "
-                "broker professional list",
-                f"Er is geen professional met gebruikersnaam {username!r}; zie: "
-                "broker professional list",
-            )
+                "There is no professional with user name %(username)s; see: broker professional "
+                "list",
+                username=repr(username))
         return person
 
     @staticmethod
@@ -162,8 +146,7 @@ class ServiceBase:
             if involvement is not None:
                 details["involvement_id"] = involvement.public_id
             unit_of(session).refuse(
-                NotFound("There is no such involvement of your organisation.",
-                         "Uw organisatie heeft geen betrokkenheid met dit kenmerk."),
+                NotFound("There is no such involvement of your organisation."),
                 actor, Event.INVOLVEMENT_ACCESS_REFUSED,
                 reason="another_organisation" if foreign else "unknown", details=details)
         return involvement

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event
+from broker.catalogue import Joined, Message
 from broker.core import Core
 from broker.errors import Conflict, ValidationError
 from broker.pseudonyms.matching import StoredKey
@@ -111,38 +112,31 @@ class ConsentScope:
         if not self.reaches(org_type):
             raise ConsentRefused(
                 "This consent does not reach this kind of organisation.",
-                "Deze toestemming geldt niet voor dit soort organisatie.",
                 code="consent-holder-type")
 
 
 def prepare_consent(core: Core, new: NewConsent) -> PreparedConsent:
     """Check a new consent against the policy and make its household's matching keys (no
-    database access); every problem at once, in Dutch and English."""
+    database access); every problem at once, in the reader's language."""
     policy, today = core.policy(), core.today()
-    problems = []
+    problems: list[Message] = []
     if new.given_by not in GIVEN_BY:
-        problems.append(("who consented must be one of: " + ", ".join(GIVEN_BY),
-                         "wie toestemming gaf moet een van deze zijn: " + ", ".join(GIVEN_BY)))
+        problems.append(Message("who consented must be one of: %(choices)s",
+                                choices=", ".join(GIVEN_BY)))
     if new.given_on > today:
-        problems.append(("consent cannot be given in the future",
-                         "toestemming kan niet in de toekomst gegeven zijn"))
+        problems.append(Message("consent cannot be given in the future"))
     if new.valid_until < today or new.valid_until < new.given_on:
-        problems.append(("consent must be valid until today or later",
-                         "toestemming moet tot vandaag of later gelden"))
+        problems.append(Message("consent must be valid until today or later"))
     unknown = sorted(set(new.purposes) - set(policy.purposes)) if new.purposes else ["(none)"]
     if unknown:
-        problems.append((f"unknown purpose(s): {', '.join(unknown)}",
-                         f"onbekend doel: {', '.join(unknown)}"))
+        problems.append(Message("unknown purpose(s): %(purposes)s", purposes=", ".join(unknown)))
     if set(new.holder_types) - set(policy.org_types):
-        problems.append(("unknown organisation type(s)", "onbekend organisatietype"))
+        problems.append(Message("unknown organisation type(s)"))
     if not 1 <= len(new.pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
-        problems.append((f"give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the "
-                         "household the consent is about",
-                         f"geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het "
-                         "huishouden waarover de toestemming gaat"))
+        problems.append(Message("give between 1 and %(most)s identifiers of the household the "
+                                "consent is about", most=MAX_KEYS_PER_INVOLVEMENT))
     if problems:
-        raise ValidationError("; ".join(p[0] for p in problems),
-                              "; ".join(p[1] for p in problems), code="consent")
+        raise ValidationError(Joined("; ", problems), code="consent")
     epochs = core.keystore.stamp()
     unique: dict[bytes, StoredKey] = {}
     for key in core.matching.to_stored_many(new.pseudonyms, epochs):
@@ -157,8 +151,7 @@ def store_consent(session: Session, core: Core, actor: Actor, person: Profession
     if core.keystore.stamp() != prepared.epochs:
         # A key rotation began after the keys were made: refuse rather than store keys that
         # the rotation could miss.
-        raise Conflict("The keys changed while recording the consent; try again.",
-                       "De sleutels veranderden tijdens het vastleggen; probeer het opnieuw.")
+        raise Conflict("The keys changed while recording the consent; try again.")
     new = prepared.new
     consent = Consent(
         organisation_id=person.organisation_id, recorded_by_id=person.id,
@@ -195,18 +188,14 @@ def consent_in_force(connection: Session | Connection, *, organisation_id: int, 
         raise ConsentRefused(
             "The consent reference names no consent record of your organisation; record the "
             "consent first, with the household's identifiers.",
-            "Het toestemmingskenmerk hoort bij geen toestemming van uw organisatie; leg de "
-            "toestemming eerst vast, met de gegevens van het huishouden.",
             code="consent-unknown")
     consent_id, withdrawn_at, given_on, valid_until, purposes, holder_types = row
     if withdrawn_at is not None or not given_on <= today <= valid_until:
-        raise ConsentRefused("This consent is withdrawn or no longer in force.",
-                             "Deze toestemming is ingetrokken of geldt niet meer.",
-                             code="consent-not-in-force")
+        raise ConsentRefused(
+            "This consent is withdrawn or no longer in force.",
+            code="consent-not-in-force")
     if purpose not in purposes:
-        raise ConsentRefused("This consent does not cover this purpose.",
-                             "Deze toestemming geldt niet voor dit doel.",
-                             code="consent-purpose")
+        raise ConsentRefused("This consent does not cover this purpose.", code="consent-purpose")
     shared = connection.execute(
         select(ConsentKey.id)
         .where(ConsentKey.consent_id == consent_id, ConsentKey.value.in_(list(household)))
@@ -216,8 +205,6 @@ def consent_in_force(connection: Session | Connection, *, organisation_id: int, 
         raise ConsentRefused(
             "This consent is about another household: it shares no identifier with the "
             "household you asked about.",
-            "Deze toestemming gaat over een ander huishouden: zij heeft geen gegeven gemeen met "
-            "het huishouden waarnaar u vraagt.",
             code="consent-other-household")
     return ConsentScope(consent_id, reference, frozenset(holder_types))
 

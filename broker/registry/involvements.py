@@ -95,9 +95,8 @@ class Involvements(ServiceBase):
         """
         if not 1 <= len(items) <= MAX_BATCH:
             raise ValidationError(
-                f"Send between 1 and {MAX_BATCH} involvements at once.",
-                f"Stuur tussen 1 en {MAX_BATCH} betrokkenheden tegelijk.",
-            )
+                "Send between 1 and %(max_batch)s involvements at once.",
+                max_batch=MAX_BATCH)
         today = self.core.today()
         for _ in range(3):
             epochs = self.core.keystore.stamp()
@@ -109,8 +108,7 @@ class Involvements(ServiceBase):
                 return self._register(actor, organisation, items, prepared, today, epochs)
             except _KeysChanged:
                 continue  # a key rotation began meanwhile: make the keys again
-        raise Conflict("The keys kept changing during registration; try again.",
-                       "De sleutels veranderden tijdens de registratie; probeer het opnieuw.")
+        raise Conflict("The keys kept changing during registration; try again.")
 
     def _register(
         self,
@@ -183,12 +181,11 @@ class Involvements(ServiceBase):
     def _prepare(self, item: NewInvolvement, today: date, epochs: tuple[int, int]
                  ) -> tuple[str, date, list[StoredKey]]:
         """Validate one new involvement and compute its stored keys (no database access)."""
-        purpose = require_known(item.purpose, self.core.policy().purposes, "purpose", "doel")
+        purpose = require_known(item.purpose, self.core.policy().purposes, "purpose")
         if not 1 <= len(item.pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
             raise ValidationError(
-                f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
-                f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
-            )
+                "Give between 1 and %(max_keys_per_involvement)s identifiers of the household.",
+                max_keys_per_involvement=MAX_KEYS_PER_INVOLVEMENT)
         ends_on = self._check_end(today, item.ends_on)
         case_reference(item.case_reference)  # refused here, before anything is stored
         unique: dict[bytes, StoredKey] = {}
@@ -223,7 +220,7 @@ class Involvements(ServiceBase):
     def end_involvement(self, actor: Actor, involvement_id: str, reason: str = "concern_resolved"
                         ) -> InvolvementInfo:
         """End an active involvement now; it moves to the history."""
-        reason = require_slug(reason, "The reason code", "De redencode")
+        reason = require_slug(reason, "The reason code")
         session = self.session
         involvement = self._own_involvement(session, actor, involvement_id,
                                             operation="end")

@@ -49,6 +49,7 @@ from sqlalchemy import Connection
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, Subject, record_event, time_ordered_uuid
+from broker.catalogue import Joined
 from broker.core import Core, UnitOfWork
 from broker.errors import Forbidden, ValidationError
 from broker.policy import Decision, DecisionRequest, Policy
@@ -108,17 +109,14 @@ class LookupService:
         org_id = actor.organisation_id
         if org_id is None:
             raise Forbidden(
-                "A look-up is made on behalf of an organisation; sign in as its professional.",
-                "Een raadpleging gebeurt namens een organisatie; log in als haar professional.",
-            )
+                "A look-up is made on behalf of an organisation; sign in as its professional.")
         if not 1 <= len(pseudonyms) <= MAX_KEYS_PER_INVOLVEMENT:
             raise ValidationError(
-                f"Give between 1 and {MAX_KEYS_PER_INVOLVEMENT} identifiers of the household.",
-                f"Geef tussen 1 en {MAX_KEYS_PER_INVOLVEMENT} gegevens van het huishouden.",
-            )
+                "Give between 1 and %(max_keys_per_involvement)s identifiers of the household.",
+                max_keys_per_involvement=MAX_KEYS_PER_INVOLVEMENT)
         policy = self.core.policy()
-        purpose = require_known(purpose, policy.purposes, "purpose", "doel")
-        basis = require_known(basis, policy.bases, "legal basis", "grondslag")
+        purpose = require_known(purpose, policy.purposes, "purpose")
+        basis = require_known(basis, policy.bases, "legal basis")
         registry = RegistryService(self.uow)
         if on_behalf_of is not None:
             registry.check_member(actor, on_behalf_of)
@@ -223,9 +221,7 @@ class LookupService:
         if problems:
             self._refuse(actor, policy, purpose, basis, evidence,
                          "; ".join(str(p) for p in problems),
-                         ValidationError("; ".join(p.message("en") for p in problems),
-                                         "; ".join(p.message("nl") for p in problems),
-                                         code="basis"))
+                         ValidationError(Joined("; ", [p.text for p in problems]), code="basis"))
 
     def _consent(self, connection: Connection, org_id: int, values: list[bytes], purpose: str,
                  basis: str, evidence: Evidence) -> ConsentScope | None:

@@ -31,16 +31,14 @@ class Organisations(ServiceBase):
         self, actor: Actor, *, identifier: str, name: str, org_type: str
     ) -> OrganisationInfo:
         """Add an organisation; ``identifier`` is its stable short code."""
-        identifier = require_slug(identifier, "The organisation code", "De organisatiecode")
-        name = require_text(name, "The organisation name", "De naam van de organisatie")
-        org_type = require_known(org_type, self.core.policy().org_types, "organisation type",
-                                 "organisatietype")
+        identifier = require_slug(identifier, "The organisation code")
+        name = require_text(name, "The organisation name")
+        org_type = require_known(org_type, self.core.policy().org_types, "organisation type")
         session = self.session
         if session.scalar(select(Organisation.id).filter_by(identifier=identifier)):
             raise Conflict(
-                f"An organisation with code {identifier!r} already exists.",
-                f"Er bestaat al een organisatie met code {identifier!r}.",
-            )
+                "An organisation with code %(identifier)s already exists.",
+                identifier=repr(identifier))
         org = Organisation(identifier=identifier, name=name, org_type=org_type)
         session.add(org)
         session.flush()
@@ -60,9 +58,7 @@ class Organisations(ServiceBase):
             if not (parsed.scheme == "https" or local) or not parsed.hostname or len(url) > 500:
                 raise ValidationError(
                     "A webhook URL must be https:// (http:// only on this machine), at most 500 "
-                    "characters.",
-                    "Een webhook-URL moet met https:// beginnen (http:// alleen op deze machine), "
-                    "en is hoogstens 500 tekens.")
+                    "characters.")
         session = self.session
         org = self._organisation(session, identifier)
         org.webhook_url = url
@@ -82,7 +78,7 @@ class Organisations(ServiceBase):
         code = session.scalar(
             select(Organisation.identifier).where(Organisation.id == organisation_id))
         if code is None:
-            raise NotFound("There is no such organisation.", "Die organisatie bestaat niet.")
+            raise NotFound("There is no such organisation.")
         return code
 
     def get_organisation(self, identifier: str) -> OrganisationInfo:

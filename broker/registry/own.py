@@ -17,8 +17,7 @@ from broker.registry.results import InvolvementInfo
 def own_involvements(uow: UnitOfWork, actor: Actor) -> list[InvolvementInfo]:
     """The actor's organisation's active involvements that have not passed their end date."""
     if actor.organisation_id is None:
-        raise Forbidden("Only an organisation has involvements.",
-                        "Alleen een organisatie heeft betrokkenheden.")
+        raise Forbidden("Only an organisation has involvements.")
     rows = uow.session.scalars(
         select(Involvement)
         .filter(Involvement.organisation_id == actor.organisation_id,

@@ -46,34 +46,25 @@ class Professionals(ServiceBase):
     ) -> ProfessionalInfo:
         """Add a contact professional, or (``access_role``) a privacy officer or auditor; with a
         password they can sign in on the web."""
-        username = require_slug(username, "The user name", "De gebruikersnaam")
+        username = require_slug(username, "The user name")
         if access_role not in ACCESS_ROLES:
             choices = ", ".join(ACCESS_ROLES)
-            raise ValidationError(f"The access role must be one of: {choices}.",
-                                  f"De toegangsrol moet een van deze zijn: {choices}.")
-        name = require_text(name, "The name", "De naam")
-        role = require_text(role, "The role", "De functie", 100)
+            raise ValidationError("The access role must be one of: %(choices)s.", choices=choices)
+        name = require_text(name, "The name")
+        role = require_text(role, "The role", 100)
         if phone and not PHONE.match(phone):
             raise ValidationError(
-                "The phone number may hold digits, spaces, '+', '-' and brackets (6-20).",
-                "Het telefoonnummer mag cijfers, spaties, '+', '-' en haakjes bevatten (6-20).",
-            )
+                "The phone number may hold digits, spaces, '+', '-' and brackets (6-20).")
         if password is not None and len(password) < MIN_PASSWORD_LENGTH:
             raise ValidationError(
-                f"The password must be at least {MIN_PASSWORD_LENGTH} characters.",
-                f"Het wachtwoord moet minstens {MIN_PASSWORD_LENGTH} tekens zijn.",
-            )
+                "The password must be at least %(min_password_length)s characters.",
+                min_password_length=MIN_PASSWORD_LENGTH)
         if email and not EMAIL.match(email):
-            raise ValidationError(
-                "The e-mail address is not valid.", "Het e-mailadres is ongeldig."
-            )
+            raise ValidationError("The e-mail address is not valid.")
         session = self.session
         org = self._organisation(session, organisation)
         if session.scalar(select(Professional.id).filter_by(username=username)):
-            raise Conflict(
-                f"The user name {username!r} is taken.",
-                f"De gebruikersnaam {username!r} is al in gebruik.",
-            )
+            raise Conflict("The user name %(username)s is taken.", username=repr(username))
         professional = Professional(
             organisation=org, username=username, name=name, role=role,
             phone=phone or None, email=email or None,
@@ -111,6 +102,5 @@ class Professionals(ServiceBase):
         session = self.session
         org = session.get(Organisation, actor.organisation_id)
         if org is None:
-            raise Forbidden("You act for no organisation.", "U handelt niet namens een "
-                            "organisatie.")
+            raise Forbidden("You act for no organisation.")
         self._contact(session, actor, org, username)

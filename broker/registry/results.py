@@ -11,6 +11,7 @@ from datetime import date
 
 from broker_primitives.identifiers import Category
 
+from broker.catalogue import LANGUAGES, gettext
 from broker.registry.models import Involvement, Organisation, Professional
 
 
@@ -117,25 +118,14 @@ class Match:
     rule_id: str
 
 
-# What every door says of a look-up's answer (Dutch and English). No door says that no one is
-# involved: the policy may have withheld matches, and the words are the same whether it did or
-# not, so they are no oracle either.
-NONE_SHOWN = {
-    "nl": "U ziet geen organisaties die u volgens het beleid mag zien; het beleid kan andere "
-          "betrokkenen voor u verbergen.",
-    "en": "You see no organisations that the policy lets you see; the policy may hide others "
-          "who are involved from you.",
-}
-OTHERS_MAY_BE_HIDDEN = {
-    "nl": "Het beleid kan andere betrokkenen voor u verbergen.",
-    "en": "The policy may hide others who are involved from you.",
-}
-REGISTRATION_MAY_SHOW_MORE = {
-    "nl": "Het beleid toont sommige soorten organisaties alleen aan wie zelf bij dit huishouden "
-          "geregistreerd is, met deze gegevens.",
-    "en": "The policy shows some kinds of organisation only to those registered on this "
-          "household themselves, with these identifiers.",
-}
+# What every door says of a look-up's answer, by language, from the one catalogue (the web
+# pages' own ids). No door says that no one is involved: the policy may have withheld matches,
+# and the words are the same whether it did or not, so they are no oracle either.
+NONE_SHOWN = {lang: gettext(lang, "no_matches") for lang in LANGUAGES}
+OTHERS_MAY_BE_HIDDEN = {lang: gettext(lang, "may_hide") for lang in LANGUAGES}
+REGISTRATION_MAY_SHOW_MORE = {lang: gettext(
+    lang, "The policy shows some kinds of organisation only to those registered on this "
+    "household themselves, with these identifiers.") for lang in LANGUAGES}
 
 
 @dataclass(frozen=True)

@@ -70,11 +70,9 @@ def start_or_resume(core: Core, actor: Actor, which: KeyName, *, grace: float = 
         running = active_rotation(session)
         if running is not None and running.which != which:
             raise Conflict(
-                f"A rotation of the {running.which} key is unfinished; finish it first with: "
-                f"broker keys rotate --which {running.which}",
-                f"Een rotatie van de {running.which}-sleutel is niet afgerond; rond die eerst af "
-                f"met: broker keys rotate --which {running.which}",
-            )
+                "A rotation of the %(which)s key is unfinished; finish it first with: broker "
+                "keys rotate --which %(which)s",
+                which=running.which)
         resumed = running is not None
         at_service = which == "oprf" and core.keystore.oprf_public
         if running is None:
@@ -104,9 +102,7 @@ def _next_epoch_at_service(core: Core, rotation: RotationState) -> None:
     if not isinstance(evaluator, RemoteEvaluator):
         raise ConfigurationError(
             "The OPRF key k is not in this broker's keys, and no pseudonym service is set to "
-            "rotate it (BROKER_PSEUDONYM_SERVICE_URL).",
-            "De OPRF-sleutel k staat niet bij deze makelaar, en er is geen pseudoniemendienst "
-            "ingesteld om hem te roteren (BROKER_PSEUDONYM_SERVICE_URL).")
+            "rotate it (BROKER_PSEUDONYM_SERVICE_URL).")
     step = evaluator.next_epoch(rotation.from_epoch)
     core.keystore.pin_oprf(step.to_epoch, step.public_key, step.factor)
     evaluator.activate_epoch(step.to_epoch)

@@ -1,6 +1,6 @@
 """Checks on registry input that need no database: formats, limits, the policy's codes.
 
-Every refusal is a :class:`~broker.errors.ValidationError` with a Dutch and an English message
+Every refusal is a :class:`~broker.errors.ValidationError` with a message from the catalogue
 that names the field and, for a code the policy does not know, the closest known code.
 """
 
@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from broker.catalogue import Message
 from broker.errors import BrokerError, ValidationError
 from broker.freetext import check_free_text
 
@@ -25,39 +26,35 @@ PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 T = TypeVar("T")
 
 
-def require_slug(value: str, what_en: str, what_nl: str) -> str:
-    """``value`` if it is a short code: 2-64 lower-case letters, digits, '-' or '_'."""
+def require_slug(value: str, what: str) -> str:
+    """``value`` if it is a short code: 2-64 lower-case letters, digits, '-' or '_'; ``what``
+    names the field by its message id ("The user name")."""
     if not _SLUG.match(value):
         raise ValidationError(
-            f"{what_en} must be 2-64 characters: lower-case letters, digits, '-' or '_'.",
-            f"{what_nl} moet 2-64 tekens zijn: kleine letters, cijfers, '-' of '_'.",
-        )
+            "%(what)s must be 2-64 characters: lower-case letters, digits, '-' or '_'.",
+            what=Message(what))
     return value
 
 
-def require_text(value: str, what_en: str, what_nl: str, max_length: int = 200) -> str:
+def require_text(value: str, what: str, max_length: int = 200) -> str:
     """``value`` stripped, if it is not empty and at most ``max_length`` characters."""
     value = value.strip()
     if not value or len(value) > max_length:
-        raise ValidationError(
-            f"{what_en} is required and at most {max_length} characters.",
-            f"{what_nl} is verplicht en maximaal {max_length} tekens.",
-        )
+        raise ValidationError("%(what)s is required and at most %(max_length)s characters.",
+                              what=Message(what), max_length=max_length)
     return value
 
 
-def require_known(code: str, known: Iterable[str], what_en: str, what_nl: str) -> str:
+def require_known(code: str, known: Iterable[str], what: str) -> str:
     """``code`` if the policy knows it; otherwise a refusal that suggests the closest code."""
     choices = sorted(known)
     if code in choices:
         return code
     close = difflib.get_close_matches(code, choices, n=1)
-    hint_en = f' (did you mean "{close[0]}"?)' if close else f"; known: {', '.join(choices)}"
-    hint_nl = f' (bedoelt u "{close[0]}"?)' if close else f"; bekend: {', '.join(choices)}"
-    raise ValidationError(
-        f'Unknown {what_en} "{code}" in the sharing policy{hint_en}',
-        f'Onbekend(e) {what_nl} "{code}" in het deelbeleid{hint_nl}',
-    )
+    hint = (Message(' (did you mean "%(close)s"?)', close=close[0]) if close
+            else Message("; known: %(known)s", known=", ".join(choices)))
+    raise ValidationError('Unknown %(what)s "%(given)s" in the sharing policy%(hint)s',
+                          what=Message(what), given=code, hint=hint)
 
 
 def numbered(total: int, position: int, step: Callable[[], T]) -> T:
@@ -67,8 +64,8 @@ def numbered(total: int, position: int, step: Callable[[], T]) -> T:
     except BrokerError as exc:
         if total == 1:
             raise
-        raise type(exc)(f"Item {position}: {exc.message_en}",
-                        f"Item {position}: {exc.message_nl}") from exc
+        raise type(exc)(Message("Item %(position)s: %(problem)s", position=position,
+                                problem=exc.text)) from exc
 
 
 MAX_CASE_REFERENCE = 64  # the column's size
@@ -81,5 +78,5 @@ def case_reference(text: str | None) -> str | None:
     shaped like an identifier (a BSN that passes the 11-test, a postcode, a date): the broker
     keeps no identifier, and a case reference is shown to the organisation's own staff only.
     """
-    return check_free_text(text, field_en="The case reference", field_nl="Het eigen kenmerk",
+    return check_free_text(text, field="The case reference",
                            max_length=MAX_CASE_REFERENCE)

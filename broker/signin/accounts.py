@@ -23,9 +23,8 @@ def account(session: Session, username: str) -> Professional:
     person = find_account(session, username)
     if person is None:
         raise NotFound(
-            f"There is no professional with user name {username!r}; see: broker professional list",
-            f"Er is geen professional met gebruikersnaam {username!r}; zie: broker professional "
-            "list")
+            "There is no professional with user name %(username)s; see: broker professional list",
+            username=repr(username))
     return person
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
+from broker.catalogue import Message
 from broker.core import UnitOfWork
 from broker.errors import NotFound, ValidationError
 from broker.policy import Policy
@@ -50,10 +51,8 @@ _TOKEN_IN_PATH = re.compile(r"(/enrol/)[^\s?\"'/]+")
 # Loggers that write request lines: the web servers' access logs.
 REDACTED_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
-_NO_LINK = ("This enrolment link is unknown, used or expired. Ask your administrator for a new "
-            "one.",
-            "Deze koppellink is onbekend, al gebruikt of verlopen. Vraag uw beheerder om een "
-            "nieuwe.")
+_NO_LINK = Message("This enrolment link is unknown, used or expired. Ask your administrator for "
+                   "a new one.")
 
 
 def redact_enrolment_tokens(text: str) -> str:
@@ -178,8 +177,7 @@ class SecondFactorService:
         step = totp.matching_step(secret, code, now, None)
         if step is None:
             raise ValidationError(
-                "That code is not right. Type the code your app shows now (6 digits).",
-                "Die code klopt niet. Typ de code die uw app nu toont (6 cijfers).")
+                "That code is not right. Type the code your app shows now (6 digits).")
         enrolment.used_at = now
         ended = self._replace_factor(session, person.id, secret, step, now)
         record_event(session, web_actor(person, address), Event.SIGNIN_TOTP_ENROLLED,
@@ -212,7 +210,7 @@ class SecondFactorService:
     def _open_link(self, session: Session, token: str, *, lock: bool = False
                    ) -> tuple[SecondFactorEnrolment, Professional]:
         if not token or len(token) > 100:
-            raise NotFound(*_NO_LINK)
+            raise NotFound(_NO_LINK)
         hashed = token_hash(token)
         if lock:  # a write first: SQLite's write lock, PostgreSQL's row lock (rule 4's reason)
             session.execute(update(SecondFactorEnrolment).where(
@@ -224,6 +222,6 @@ class SecondFactorService:
         person = session.get(Professional, enrolment.professional_id) if enrolment else None
         if (enrolment is None or person is None or not person.active
                 or enrolment.used_at is not None or self.core.now() >= enrolment.expires_at):
-            raise NotFound(*_NO_LINK)
+            raise NotFound(_NO_LINK)
         return enrolment, person
 

@@ -105,8 +105,7 @@ class SignInService:
         else:
             actor = anonymous_actor(address) if person is None else web_actor(person, address)
             self._failed(session, actor, attempt, _failure_reason(person))
-            outcome = BadCredentials("Wrong user name or password.",
-                                     "Gebruikersnaam of wachtwoord onjuist.")
+            outcome = BadCredentials("Wrong user name or password.")
         if isinstance(outcome, BrokerError):
             raise outcome
         return outcome
@@ -127,9 +126,7 @@ class SignInService:
             self.uow.keep_as_refusal()
             return ValidationError(
                 "Your account needs a second factor (an authenticator app). Ask your "
-                "administrator for an enrolment link.",
-                "Uw account heeft een tweede factor nodig (een authenticator-app). Vraag uw "
-                "beheerder om een koppellink.")
+                "administrator for an enrolment link.")
         return self._succeed(session, person, address, attempt, second_factor=False)
 
     def with_code(self, pending: str, code: str, address: str | None) -> SignedIn:
@@ -137,8 +134,7 @@ class SignInService:
         session = self.session
         waiting = resume(session, pending, STAGE_SECOND_FACTOR, self.core.now())
         if waiting is None:
-            raise SignInExpired("Signing in took too long. Start again with your password.",
-                                "Het inloggen duurde te lang. Begin opnieuw met uw wachtwoord.")
+            raise SignInExpired("Signing in took too long. Start again with your password.")
         attempt = self._reserve(waiting.professional.username, address)
         session = self.session
         person = account(session, waiting.professional.username)
@@ -148,8 +144,7 @@ class SignInService:
             return self._succeed(session, person, address, attempt, second_factor=True)
         self._failed(session, web_actor(person, address), attempt,
                      "code_already_used" if checked == "used" else "wrong_code")
-        raise BadCredentials("The code is wrong or was used already. Wait for the next code.",
-                             "De code is onjuist of al gebruikt. Wacht op de volgende code.")
+        raise BadCredentials("The code is wrong or was used already. Wait for the next code.")
 
     def _succeed(self, session: Session, person: Professional, address: str | None,
                  attempt: Attempt, *, second_factor: bool) -> SignedIn:
@@ -234,7 +229,7 @@ class SignInService:
             throttle.settle_success(session, attempt)
             return self._set(session, web_actor(person, address), person, new, "self")
         self._failed(session, web_actor(person, address), attempt, "wrong_password")
-        raise BadCredentials("Your current password is wrong.", "Uw huidige wachtwoord is onjuist.")
+        raise BadCredentials("Your current password is wrong.")
 
     def set_password(self, actor: Actor, username: str, new: str) -> int:
         """An operator sets an account's password; every session ends. Sessions ended."""
@@ -255,7 +250,6 @@ class SignInService:
 def _check_new(password: str) -> None:
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise ValidationError(
-            f"The new password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} "
+            "The new password must be %(min_password_length)s to %(max_password_length)s "
             "characters.",
-            f"Het nieuwe wachtwoord moet {MIN_PASSWORD_LENGTH} tot {MAX_PASSWORD_LENGTH} tekens "
-            "zijn.")
+            min_password_length=MIN_PASSWORD_LENGTH, max_password_length=MAX_PASSWORD_LENGTH)

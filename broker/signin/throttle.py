@@ -30,6 +30,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from broker.catalogue import Message
 from broker.errors import BrokerError
 from broker.signin.keys import SignInKey
 from broker.signin.models import SCOPE_ADDRESS, SCOPE_NAME, SignInThrottle
@@ -48,8 +49,8 @@ class Throttled(BrokerError):
     code = "too-many-attempts"
     status = 429
 
-    def __init__(self, message_en: str, message_nl: str, retry_after: int | None) -> None:
-        super().__init__(message_en, message_nl)
+    def __init__(self, message_id: str, retry_after: int | None, **values: object) -> None:
+        super().__init__(Message(message_id, **values))
         self.retry_after = retry_after  # seconds; None: until an administrator unlocks
 
 
@@ -142,24 +143,20 @@ def _refusal(name: SignInThrottle, place: SignInThrottle, now: datetime) -> Thro
         return Throttled(
             "Too many failed sign-in attempts with this user name: it is locked. Ask your "
             "administrator to lift the lock.",
-            "Te veel mislukte inlogpogingen met deze gebruikersnaam: die is geblokkeerd. Vraag "
-            "uw beheerder de blokkade op te heffen.", None)
+            None)
     if place.failures >= ADDRESS_LIMIT:
         seconds = _seconds(place.window_started_at + ADDRESS_WINDOW - now)
         return Throttled(
-            f"Too many failed sign-in attempts from your network. Try again in {seconds} "
-            "seconds.",
-            f"Te veel mislukte inlogpogingen vanaf uw netwerk. Probeer het over {seconds} "
-            "seconden opnieuw.", seconds)
+            "Too many failed sign-in attempts from your network. Try again in %(seconds)s seconds.",
+            seconds, seconds=seconds)
     if name.failures >= NAME_DELAY_AFTER:
         ready = name.last_attempt_at + _wait_after(name.failures)
         if now < ready:
             seconds = _seconds(ready - now)
             return Throttled(
-                f"Too many failed sign-in attempts with this user name. Wait {seconds} seconds "
+                "Too many failed sign-in attempts with this user name. Wait %(seconds)s seconds "
                 "before you try again.",
-                f"Te veel mislukte inlogpogingen met deze gebruikersnaam. Wacht {seconds} "
-                "seconden voor u het opnieuw probeert.", seconds)
+                seconds, seconds=seconds)
     return None
 
 

@@ -2,11 +2,12 @@
 
 Rules:
 
-1. Every text a page shows goes through the catalogue in ``broker/web/translations``: ``_()``
-   in the templates, :func:`flask_babel.gettext` (or ``lazy_gettext`` for a table built at
-   import) in Python. Message ids are short keys (``check_title``), so that a missing or empty
-   translation in either language is visible: tests/web/test_catalogue.py fails on any id the
-   sources use that either catalogue lacks or leaves empty.
+1. Every text a page shows goes through the broker's one catalogue in ``broker/web/translations``
+   (:mod:`broker.catalogue`, which the command line and the errors use too): ``_()`` in the
+   templates, :func:`flask_babel.gettext` (or ``lazy_gettext`` for a table built at import) in
+   Python. The pages' message ids are short keys (``check_title``); a domain error's id is its
+   English text, shown with ``exc.message(current_language())``. tests/web/test_catalogue.py
+   fails on any id the sources use that either catalogue lacks or leaves empty.
 2. The compiled catalogues (``messages.mo``) are committed beside their ``.po`` sources, so a
    clean clone serves and tests without a build step; the same test fails when a ``.mo`` is
    not the compilation of its ``.po`` (``scripts/i18n`` compiles after an edit).
@@ -18,17 +19,17 @@ Rules:
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from typing import Protocol
 
 import flask_babel
 from flask import Flask, has_request_context, session
 
+from broker.catalogue import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS
 from broker.clock import local_time
 
-LANGUAGES = ("nl", "en")
-DEFAULT_LANGUAGE = "nl"
-TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+__all__ = ["CONTACT_KINDS", "DEFAULT_LANGUAGE", "GIVEN_BY", "LABELS", "LANGUAGES", "LINK_FIELDS",
+           "MATCH_KINDS", "NOTIFICATION_KINDS", "REQUEST_STATUSES", "TRANSLATIONS", "Lazy",
+           "current_language", "gettext", "install", "lazy_gettext", "local_date_text"]
 
 
 class Lazy(Protocol):

@@ -47,8 +47,7 @@ def _date(name: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(request.form.get(name, ""))
     except ValueError:
-        raise ValidationError("Give a date like 2027-06-30.",
-                              "Geef een datum zoals 2027-06-30.") from None
+        raise ValidationError("Give a date like 2027-06-30.") from None
 
 
 def _page(involvement_id: str, errors: list[str]) -> str:
@@ -66,8 +65,7 @@ def _end_reason() -> str:
     """The reason chosen on the form; never one nobody chose in the audit log."""
     reason = request.form.get("reason", "")
     if reason not in END_REASONS:
-        raise ValidationError("Choose why the involvement ends.",
-                              "Kies waarom de betrokkenheid eindigt.")
+        raise ValidationError("Choose why the involvement ends.")
     return reason
 
 
@@ -105,7 +103,7 @@ def involvement(involvement_id: str) -> str | Response | tuple[str, int, dict[st
                                           professional=me, involvement_id=involvement_id,
                                           agree=action == "agree")
         else:
-            raise ValidationError("Choose one of the buttons.", "Kies een van de knoppen.")
+            raise ValidationError("Choose one of the buttons.")
     except BrokerError as exc:
         failed()
         try:

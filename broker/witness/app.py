@@ -46,7 +46,8 @@ def create_witness_app(service: WitnessService) -> Flask:
 def _render(answer: Answer) -> Response:
     if answer.code is None:
         return Response(answer.body, status=answer.status, content_type=answer.content_type)
-    return _problem(answer.status, answer.code, answer.body, answer.message_nl)
+    dutch = answer.problem.translate("nl") if answer.problem is not None else answer.body
+    return _problem(answer.status, answer.code, answer.body, dutch)
 
 
 def _problem(status: int, code: str, message_en: str, message_nl: str) -> Response:

@@ -33,21 +33,17 @@ def initialise(directory: Path, name: str | None, logs: Sequence[str]) -> Cosign
     if config is None and not name:
         raise ConfigurationError(
             "A new witness needs a name: broker witness init --name <name, e.g. "
-            "witness.example.org/w1>",
-            "Een nieuwe getuige heeft een naam nodig: broker witness init --name <naam, bijv. "
-            "getuige.voorbeeld.nl/w1>")
+            "witness.example.org/w1>")
     if config is not None and name and name != config.name:
         raise ConfigurationError(
-            f"This witness is named {config.name}; a witness keeps its name",
-            f"Deze getuige heet {config.name}; een getuige houdt zijn naam")
+            "This witness is named %(name)s; a witness keeps its name",
+            name=config.name)
     chosen = config.name if config is not None else name or ""
     try:
         _check_name(chosen)
         parsed = [NoteKey.from_verifier(text) for text in logs]
     except NoteError as error:
-        raise ConfigurationError(f"Not a name or log verifier key: {error}",
-                                 f"Geen naam of verificatiesleutel van een logboek: {error}"
-                                 ) from None
+        raise ConfigurationError("Not a name or log verifier key: %(error)s", error=error) from None
     known = list(config.logs) if config else []
     known += [key.verifier() for key in parsed if key.verifier() not in known]
     ensure_signing_key(directory / KEY_FILE)
@@ -74,14 +70,12 @@ def open_service(directory: Path, clock: Callable[[], float] | None = None) -> W
     try:
         logs = [NoteKey.from_verifier(text) for text in _read_config(directory).logs]
     except NoteError as error:
-        raise ConfigurationError(f"{directory / CONFIG_FILE}: a log's key is unusable: {error}",
-                                 f"{directory / CONFIG_FILE}: een logboeksleutel is onbruikbaar:"
-                                 f" {error}") from None
+        raise ConfigurationError(
+            "%(directory)s: a log's key is unusable: %(error)s",
+            directory=directory / CONFIG_FILE, error=error) from None
     if not logs:
         raise ConfigurationError(
-            "This witness watches no log yet: broker witness init --log '<broker audit key>'",
-            "Deze getuige houdt nog geen logboek bij: broker witness init --log "
-            "'<broker audit key>'")
+            "This witness watches no log yet: broker witness init --log '<broker audit key>'")
     store = WitnessStore(directory / STORE_FILE)
     return WitnessService(key, logs, store) if clock is None else \
         WitnessService(key, logs, store, clock)
@@ -99,17 +93,16 @@ def _read_config(directory: Path) -> _Config:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigurationError(
-            f"{directory} is not a witness's directory. Create one with: broker witness init",
-            f"{directory} is geen map van een getuige. Maak er een met: broker witness init"
-        ) from None
+            "%(directory)s is not a witness's directory. Create one with: broker witness init",
+            directory=directory) from None
     except (OSError, ValueError) as error:
-        raise ConfigurationError(f"{path} cannot be read: {error}",
-                                 f"{path} is onleesbaar: {error}") from None
+        raise ConfigurationError(
+            "%(path)s cannot be read: %(error)s",
+            path=path, error=error) from None
     if not isinstance(config, dict) or not isinstance(config.get("name"), str) \
             or not isinstance(config.get("logs"), list) \
             or not all(isinstance(item, str) for item in config["logs"]):
-        raise ConfigurationError(f"{path} does not hold a name and a list of logs",
-                                 f"{path} bevat geen naam en lijst van logboeken")
+        raise ConfigurationError("%(path)s does not hold a name and a list of logs", path=path)
     return _Config(config["name"], config["logs"])
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from broker_primitives.merkle import EMPTY_ROOT, verify_consistency
 
 from broker.audit.notes import CosignerKey, NoteError, NoteKey, split_note, tree_head
+from broker.catalogue import Message
 from broker.witness.store import Cosigned, Session, WitnessStore
 
 SIZE_TYPE = "text/x.tlog.size"
@@ -40,18 +41,20 @@ _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class Answer:
-    """The witness's answer: a status and a body (problems carry a code and two languages)."""
+    """The witness's answer: a status and a body (a problem carries a code and a message from
+    the catalogue, which the HTTP door translates; ``body`` is then its English)."""
 
     status: int
     body: str = ""
     content_type: str = "text/plain; charset=utf-8"
     code: str | None = None
-    message_nl: str = ""
+    problem: Message | None = None
 
 
-def refusal(status: int, code: str, message_en: str, message_nl: str) -> Answer:
+def refusal(status: int, code: str, message_id: str, **values: object) -> Answer:
     """A refused request (the HTTP door renders it as problem details)."""
-    return Answer(status, message_en, code=code, message_nl=message_nl)
+    problem = Message(message_id, **values)
+    return Answer(status, problem.translate("en"), code=code, problem=problem)
 
 
 @dataclass(frozen=True)
@@ -68,19 +71,17 @@ def parse_request(body: bytes) -> Request | Answer:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return _bad("the request is not UTF-8", "het verzoek is geen UTF-8")
+        return _bad("the request is not UTF-8")
     if _CONTROL.search(text):
-        return _bad("the request holds control characters", "het verzoek bevat stuurtekens")
+        return _bad("the request holds control characters")
     head, separator, note = text.partition("\n\n")
     lines = head.split("\n")
     match = _OLD.fullmatch(lines[0])
     if not separator or match is None:
-        return _bad("the request does not start with 'old <size>' and end its proof with an "
-                    "empty line", "het verzoek begint niet met 'old <grootte>' of sluit het "
-                    "bewijs niet af met een lege regel")
+        return _bad(
+            "the request does not start with 'old <size>' and end its proof with an empty line")
     if len(lines) - 1 > MAX_PROOF_LINES:
-        return _bad("a consistency proof has at most 63 lines",
-                    "een consistentiebewijs heeft hoogstens 63 regels")
+        return _bad("a consistency proof has at most 63 lines")
     proof = []
     for line in lines[1:]:
         try:
@@ -88,14 +89,13 @@ def parse_request(body: bytes) -> Request | Answer:
         except (ValueError, binascii.Error):
             node = b""
         if len(node) != 32 or base64.b64encode(node).decode() != line:
-            return _bad("a proof line is not one hash in standard base64",
-                        "een bewijsregel is niet één hash in standaard-base64")
+            return _bad("a proof line is not one hash in standard base64")
         proof.append(node)
     return Request(int(match.group(1)), proof, note)
 
 
-def _bad(message_en: str, message_nl: str) -> Answer:
-    return refusal(400, "bad-request", message_en, message_nl)
+def _bad(message_id: str, **values: object) -> Answer:
+    return refusal(400, "bad-request", message_id, **values)
 
 
 class WitnessService:
@@ -119,18 +119,14 @@ class WitnessService:
             text, _signatures = split_note(request.note)
             head = tree_head(text)
         except NoteError as error:
-            return _bad(f"the checkpoint cannot be read: {error}",
-                        f"het checkpoint is onleesbaar: {error}")
+            return _bad("the checkpoint cannot be read: %(error)s", error=error)
         log = self.logs.get(head.origin)
         if log is None:
-            return refusal(404, "unknown-log", "this witness does not watch that log",
-                           "deze getuige houdt dat logboek niet bij")
+            return refusal(404, "unknown-log", "this witness does not watch that log")
         if log.open(request.note) is None:
-            return refusal(403, "bad-signature", "the checkpoint is not signed by the log's key",
-                           "het checkpoint is niet ondertekend met de sleutel van het logboek")
+            return refusal(403, "bad-signature", "the checkpoint is not signed by the log's key")
         if request.old > head.size:
-            return _bad("the old size is larger than the checkpoint's",
-                        "de oude grootte is groter dan die van het checkpoint")
+            return _bad("the old size is larger than the checkpoint's")
         now = int(self.clock())
         with self.store.transaction() as session:
             return self._cosign(session, request, text, head.size, head.root, now)
@@ -149,8 +145,7 @@ class WitnessService:
         if not verify_consistency(request.old, size, held_root, root, request.proof):
             session.keep_evidence(origin, now, f"no consistency from size {held}",
                                   _request_text(request))
-            return refusal(422, "inconsistent", "the consistency proof does not verify",
-                           "het consistentiebewijs klopt niet")
+            return refusal(422, "inconsistent", "the consistency proof does not verify")
         line = self.key.cosign(text, now)
         session.save(Cosigned(origin, size, root, request.note, line, now))
         return Answer(200, line)
@@ -159,14 +154,12 @@ class WitnessService:
         """Handle ``GET /checkpoint/<origin>``: the newest cosigned checkpoint with the
         witness's cosignature."""
         if origin not in self.logs:
-            return refusal(404, "unknown-log", "this witness does not watch that log",
-                           "deze getuige houdt dat logboek niet bij")
+            return refusal(404, "unknown-log", "this witness does not watch that log")
         with self.store.transaction() as session:
             latest = session.latest(origin)
         if latest is None:
-            return refusal(404, "no-checkpoint", "this witness has co-signed no checkpoint of "
-                           "that log yet", "deze getuige heeft nog geen checkpoint van dat "
-                           "logboek medeondertekend")
+            return refusal(404, "no-checkpoint",
+                           "this witness has co-signed no checkpoint of that log yet")
         return Answer(200, latest.note + latest.cosignature)
 
 

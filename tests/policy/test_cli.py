@@ -17,7 +17,8 @@ from tests.policy.conftest import DATA, SHIPPED
 
 @pytest.fixture
 def runner() -> CliRunner:
-    return CliRunner()
+    """The policy commands in English (the group run on its own: BROKER_LANG chooses)."""
+    return CliRunner(env={"BROKER_LANG": "en"})
 
 
 def test_check_shipped_policy(runner: CliRunner, shipped: Policy) -> None:

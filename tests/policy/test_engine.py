@@ -69,8 +69,8 @@ def test_default_deny_lists_every_failed_condition(small: Policy) -> None:
     )
     assert decision.explanation_nl.endswith(
         'zou gelden, maar soort aanvrager "wijkteam" staat niet bij zijn aanvragers en soort '
-        'houder "school" staat niet bij zijn houders en grondslag "legal_task" staat niet bij '
-        "zijn grondslagen."
+        'betrokken organisatie "school" staat niet bij zijn soorten betrokken organisaties en '
+        'grondslag "legal_task" staat niet bij zijn grondslagen.'
     )
 
 

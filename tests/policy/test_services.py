@@ -102,7 +102,8 @@ def test_policy_commands_through_the_broker_cli(
     start = text.index("  - id: wijkteam-coordinates-youth-care")
     end = text.index("  - id:", start + 10)
     sharing.write_text(text[:start] + text[end:])
-    result = runner.invoke(main, ["policy", "diff", str(policy_path), str(changed)])
+    result = runner.invoke(main, ["--lang", "en", "policy", "diff", str(policy_path),
+                                  str(changed)])
     assert result.exit_code == 0, result.output
     assert "1 would lose it" in result.output
     assert "wijkteam -> school (care_coordination) loses visibility" in result.output

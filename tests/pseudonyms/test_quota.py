@@ -236,7 +236,7 @@ def test_an_evaluation_made_stays_charged_when_its_request_is_refused_after_it(
         fill_on_replay(uow.connection)
         uow.keep(fill_on_replay)
         uow.evaluate(vt, [ELEMENT])
-        uow.refuse(ValidationError("refused after the evaluation", "geweigerd"), vt,
+        uow.refuse(ValidationError("refused after the evaluation"), vt,
                    "lookup:refused")
     assert counted(core) == [(vt.organisation_id, core.today().isoformat(), QUOTA + 1)]
     (evaluated,) = events(core, "pseudonym:evaluated")
