@@ -5,8 +5,11 @@ Order, for every request to ``/v1`` except the OpenAPI document and the docs pag
 1. per-IP limit (flask-limiter, before any expensive work; ``X-Forwarded-For`` counts only from
    the proxies named in ``BROKER_TRUSTED_PROXIES``);
 2. the RFC 9421 signature (broker_primitives.httpsig.signatures: components, tag, times, key,
-   Ed25519, content digest, then the nonce, recorded in the database: broker.callers.replay), over
-   the target URI as received (broker.api.target, §2.2.2). The *verified* key id, never a
+   Ed25519, content digest, then the nonce, committed in the database on its own before the
+   request's work: broker.callers.replay), over the target URI as received (broker.api.target,
+   §2.2.2). The key comes from the process's cache (broker.callers.cache) when the caller
+   version read with the nonce shows it current, else from the database again: a revoked key
+   is refused at the next request in every process. The *verified* key id, never a
    header, identifies the caller from here on. A refusal here is a refusal of a caller nobody
    answers for: it is counted per source network and minute (broker.oversight.refusals), one audit
    event per network and minute, never an event per request, so strangers cannot flood the log.
@@ -29,14 +32,14 @@ import time
 import weakref
 from typing import NoReturn
 
-from broker_primitives.httpsig.signature_policy import SignatureError
+from broker_primitives.httpsig.signature_policy import SignatureError, SignatureKeyUnknown
 from broker_primitives.httpsig.signatures import (
     RequestMessage,
     request_signature_label,
     sign_response,
     verify_request,
 )
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage, Storage
 from nacl.signing import VerifyKey
@@ -48,9 +51,11 @@ from broker.api.context import api_context
 from broker.api.target import target_uri
 from broker.audit.events import Event
 from broker.audit.services import Actor, truncate_address
-from broker.callers.keys import RESPONSE_KEY_ID, Caller, OrganisationKeys
+from broker.callers.cache import Cached, Caller, KeyCache
+from broker.callers.keys import RESPONSE_KEY_ID, OrganisationKeys
 from broker.callers.replay import DatabaseReplayCache
 from broker.contact.links import redact_tokens
+from broker.core import UnitOfWork
 from broker.door import is_api_request, uow
 from broker.errors import BrokerError
 from broker.oversight.refusals import count_refusal
@@ -77,31 +82,37 @@ def authenticate() -> None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     context = api_context()
-    found: dict[str, Caller] = {}
+    work = uow()
+    keys = key_cache()
+    found: dict[str, Cached] = {}
 
     def resolve(key_id: str) -> VerifyKey | None:
-        resolved = OrganisationKeys(uow()).resolve(key_id)
-        if resolved is None:
+        cached = keys.get(key_id, OrganisationKeys(work).resolve)
+        if cached is None:
             return None
-        found["caller"] = resolved[1]
-        return resolved[0]
+        found["cached"] = cached
+        return cached.key
 
+    replay = DatabaseReplayCache(work.core.engine)
     try:
         verified = verify_request(
             method=request.method, target_uri=target_uri(request), headers=request.headers,
-            body=request.get_data(cache=True), resolve_key=resolve,
-            replay=DatabaseReplayCache(uow()),
+            body=request.get_data(cache=True), resolve_key=resolve, replay=replay,
         )
+        cached = found["cached"]
+        if not keys.still_valid(cached, replay.version):
+            _check_again(work, keys, cached, replay.version)
     except SignatureError as exc:
-        caller = found.get("caller")
+        cached_caller = found.get("cached")
         # Only a refusal after the Ed25519 check passed (digest, replay) names the key; anyone
         # can claim a key id in clear text. Counted, not an event each (step 2).
         verified_first = exc.code.startswith("content-digest") or exc.code == "signature-replayed"
-        count_refusal(uow(), network=truncate_address(request.remote_addr),
+        count_refusal(work, network=truncate_address(request.remote_addr),
                       door="api", reason=exc.code,
-                      key_id=caller.key_id if caller is not None and verified_first else None)
+                      key_id=(cached_caller.caller.key_id
+                              if cached_caller is not None and verified_first else None))
         raise
-    caller = found["caller"]
+    caller = cached.caller
     g.signature_label = verified.label
     g.caller = caller
     g.actor = Actor(actor=f"key:{caller.key_id}", channel="api",
@@ -109,6 +120,28 @@ def authenticate() -> None:
                     source_address=truncate_address(request.remote_addr),
                     client_request_id=g.client_request_id)
     limit_organisation(caller, parse(context.org_rate), cost=1, scope="requests")
+
+
+KEY_CACHE = "broker.callers.cache"
+
+
+def key_cache() -> KeyCache:
+    """The app's cache of organisations' keys (made at its first signed request)."""
+    cache: KeyCache = current_app.extensions.setdefault(KEY_CACHE, KeyCache())
+    return cache
+
+
+def _check_again(work: UnitOfWork, keys: KeyCache, cached: Cached, version: int | None
+                 ) -> None:
+    """The key came from a cache older than the caller version the request read with its
+    nonce: read it again, and refuse the request if it was revoked (or replaced) meanwhile;
+    else keep it for the next requests."""
+    key_id = cached.caller.key_id
+    fresh = OrganisationKeys(work).resolve(key_id)
+    if fresh is None or fresh[0] != cached.key or fresh[1] != cached.caller:
+        raise SignatureKeyUnknown()
+    if version is not None:
+        keys.put(key_id, fresh, version)
 
 
 def limit_organisation(caller: Caller, item: RateLimitItem, *, cost: int, scope: str) -> None:

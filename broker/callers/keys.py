@@ -8,7 +8,8 @@ Rules this module guarantees:
 - Public keys may also be dropped as files ``keys/organisations/<org-code>.<key-id>.pub`` (64 hex
   characters). They are imported into the database when the app starts; revoking one records the
   revocation in the database, so the file cannot bring it back.
-- Every change is an audit event in the same transaction.
+- Every change is an audit event in the same transaction, and raises the caller version in it
+  (broker.callers.cache), so that no process serves a revoked key from its memory.
 - The broker signs its responses with ``keys/api/signing.key`` (an Ed25519 seed, mode 0600);
   ``keys/api/signing.pub`` is what organisations verify responses with.
 """
@@ -26,6 +27,7 @@ from sqlalchemy import bindparam, select
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
+from broker.callers.cache import Caller, bump_version
 from broker.callers.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.core import UnitOfWork
 from broker.db import Prepared
@@ -53,16 +55,6 @@ class KeyInfo:
     source: str
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who a verified key id belongs to."""
-
-    key_id: str
-    organisation_id: int
-    organisation: str
-    org_type: str
-
-
 def parse_public_key(text: str) -> bytes:
     """A 32-byte Ed25519 public key from 64 hex characters; refuses anything else."""
     try:
@@ -78,8 +70,8 @@ def parse_public_key(text: str) -> bytes:
     return raw
 
 
-# Every API request resolves its key: built once (see Prepared). No cache: a revocation takes
-# effect at the next request, in every process.
+# An API request whose key is not in its process's cache (broker.callers.cache) reads it so:
+# built once (see Prepared).
 _ACTIVE_KEY = Prepared(
     select(OrganisationKey.public_key, Organisation.id, Organisation.identifier,
            Organisation.org_type)
@@ -117,6 +109,7 @@ class OrganisationKeys:
                               status=KEY_ACTIVE, source=source)
         session.add(key)
         session.flush()
+        bump_version(session.connection())
         record_event(session, actor, Event.ORGKEY_ADDED, organisation_id=org.id,
                      details={"key_id": key_id, "source": source})
         return KeyInfo(key_id, org.identifier, raw.hex(), KEY_ACTIVE, source)
@@ -137,6 +130,8 @@ class OrganisationKeys:
                            f"Sleutel {key_id!r} is al ingetrokken.")
         key.status = KEY_REVOKED
         key.revoked_at = self.core.now()
+        session.flush()
+        bump_version(session.connection())  # every process's cache learns of it (cache.py)
         record_event(session, actor, Event.ORGKEY_REVOKED, organisation_id=key.organisation_id,
                      details={"key_id": key_id})
         return KeyInfo(key_id, organisation, key.public_key.hex(), KEY_REVOKED, key.source)
