@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import threading
-import weakref
 from typing import Any, cast
 
 from broker_primitives.httpsig.signatures import ReplayCache
@@ -146,24 +145,13 @@ _RECORD = {"postgresql": _record_statement(postgresql.insert),
            "sqlite": _record_statement(sqlite.insert)}
 
 
-_AUTOCOMMIT: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-
-
-def _autocommitting(engine: Engine) -> Engine:
-    """``engine`` with each statement committed on its own (made once per engine)."""
-    found = _AUTOCOMMIT.get(engine)
-    if found is None:
-        found = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return found
-
-
 class DatabaseReplayCache:
     """The replay cache in the broker's database (every worker and host shares it), each nonce
     committed on its own before the request's work (the module's rules)."""
 
     def __init__(self, engine: Engine) -> None:
         """Record nonces in ``engine``'s database, one autocommitted statement each."""
-        self._engine = _autocommitting(engine)
+        self._engine = engine
         #: The caller version read with the last nonce recorded (None: none recorded yet).
         self.version: int | None = None
 
@@ -178,10 +166,10 @@ class DatabaseReplayCache:
             ReplayCacheUnavailable: the database did not answer.
         """
         params = {"digest": nonce_digest(key_id, nonce), "expires_at": expires_at, "now": now}
+        engine = self._engine
         try:
-            with self._engine.connect() as connection:
-                rows = _RECORD[connection.dialect.name].all(connection, params)
-        except SQLAlchemyError as exc:
+            rows = _RECORD[engine.dialect.name].autocommitted(engine, params)
+        except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
             raise ReplayCacheUnavailable(
                 "The replay cache (the database) is unavailable; the request is refused",
                 "De replay-cache (de database) is niet bereikbaar; het verzoek wordt geweigerd",
