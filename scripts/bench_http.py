@@ -445,7 +445,7 @@ PHASES = (
     ("replay cache", ("callers/replay.py",)),
     ("evaluation quota", ("pseudonyms/quota.py",)),
     ("API-key look-up", ("callers/keys.py",)),
-    ("rate limits", ("flask_limiter/", "limits/", "limit_organisation", "limit_headers")),
+    ("rate limits", ("flask_limiter/", "limits/", "api/limits.py", "limit_organisation")),
     ("response signing", ("sign_response",)),
     ("signature verification", ("verify_request",)),
     ("match query and policy", ("registry/candidates.py", "registry/lookups.py", "policy/")),
