@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     ops.install(app)
     app.extensions["broker.api"] = context = _api_context(app, core, on_breach=rate_limited)
     context.limiter.exempt(ops.bp)  # a monitor's polling is not a client's traffic
+    # The API counts its addresses itself, with its organisations' (broker.api.limits).
+    context.limiter.exempt(api)
     i18n.install(app)  # the web pages' message catalogue (Flask-Babel), Dutch by default
     app.register_blueprint(web)
     app.register_blueprint(officer_pages)  # the privacy officer's pages (issue 14)

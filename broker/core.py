@@ -16,7 +16,7 @@ request and hands to the services:
 2. :meth:`Core.unit_of_work` commits once when the block ends normally; on any exception it
    undoes everything the unit of work wrote, except what must outlast a failed request (a
    recorded refusal — :meth:`UnitOfWork.refuse`, or :meth:`UnitOfWork.undo` and then a
-   record — and what was asked to :meth:`~UnitOfWork.keep`: a used nonce, a quota charge), and
+   record — and what was asked to :meth:`~UnitOfWork.keep`: a quota charge), and
    commits that (:meth:`UnitOfWork.settle_failure`): no change without its event, nothing
    half-written;
 3. one policy per unit of work: :meth:`UnitOfWork.policy` is read once, so every decision of a
@@ -129,7 +129,7 @@ class UnitOfWork:
 
     def keep(self, write: Callable[[Connection], object]) -> None:
         """Have ``write`` (already run once) run again after a refusal undid the transaction:
-        for what must outlast a refused request, such as the nonce of its signature."""
+        for what must outlast a refused request, such as an evaluation's quota charge."""
         self._kept.append(write)
 
     def refuse(self, error: Exception, actor: Actor, event_type: str,

@@ -258,6 +258,42 @@ class Prepared:
         finally:
             cursor.close()
 
+    def autocommitted(self, engine: Engine, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement on a pooled connection of its own, committed as it returns, and
+        return its rows (none for a statement without RETURNING).
+
+        For one small write that must not wait for, or share the fate of, a request's
+        transaction. On the DBAPI connection itself: SQLAlchemy's ``Connection`` and its
+        isolation-level switch cost more than the statement (issue 13). A PostgreSQL
+        connection runs it in autocommit mode (one round trip) and goes back to the pool as
+        it came; SQLite commits its implicit transaction.
+
+        Raises:
+            the driver's error, or SQLAlchemy's when no connection can be had.
+        """
+        sql, values = self._params(engine.dialect, params)
+        pooled = engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            postgres = engine.dialect.name == "postgresql"
+            if postgres:
+                driver.autocommit = True  # type: ignore[union-attr]
+            try:
+                cursor = driver.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(sql, values)
+                    rows = list(cursor.fetchall()) if cursor.description else []
+                finally:
+                    cursor.close()
+                if not postgres:
+                    driver.commit()  # type: ignore[union-attr]
+            finally:
+                if postgres:
+                    driver.autocommit = False  # type: ignore[union-attr]
+        finally:
+            pooled.close()  # back to the pool
+        return rows
+
     def insert_one(self, connection: Connection, row: Mapping[str, Any]) -> Any:
         """Run an INSERT … RETURNING of one column for one row; returns that value."""
         sql, values = self._params(connection.dialect, row)

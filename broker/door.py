@@ -7,8 +7,8 @@ Rules this module guarantees (STYLE habit 3, the warehouse model):
    request calls runs in it; nothing of a request opens a transaction of its own.
 2. After the answer is made, the unit of work commits once — unless the request failed: an
    error the door answers (a refusal, bad input) undoes everything except a refusal the
-   service recorded (:meth:`~broker.core.UnitOfWork.refuse`) and what must be kept (a used
-   nonce, a quota charge: :meth:`~broker.core.UnitOfWork.settle_failure`); an error nobody
+   service recorded (:meth:`~broker.core.UnitOfWork.refuse`) and what must be kept (a quota
+   charge: :meth:`~broker.core.UnitOfWork.settle_failure`); an error nobody
    answers (a bug) rolls everything back. The commit happens before the answer is signed and
    sent, so a client never sees a success the database did not keep; a commit that fails
    because the database is gone becomes the door's 503.

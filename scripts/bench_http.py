@@ -443,10 +443,10 @@ def profile_workers(args: argparse.Namespace, workers: list[int], name: str
 PHASES = (
     ("audit append", ("audit/services.py", "audit/chain")),
     ("idempotency", ("api/idempotency.py",)),
-    ("replay cache", ("api/replay.py",)),
+    ("replay cache", ("callers/replay.py",)),
     ("evaluation quota", ("pseudonyms/quota.py",)),
-    ("API-key look-up", ("api/keys.py",)),
-    ("rate limits", ("flask_limiter/", "limits/", "limit_organisation", "limit_headers")),
+    ("API-key look-up", ("callers/keys.py",)),
+    ("rate limits", ("flask_limiter/", "limits/", "api/limits.py", "limit_organisation")),
     ("response signing", ("sign_response",)),
     ("signature verification", ("verify_request",)),
     ("match query and policy", ("registry/candidates.py", "registry/lookups.py", "policy/")),

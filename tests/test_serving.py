@@ -56,8 +56,8 @@ def _count(core: Core, model: object) -> int:
 
 
 def test_one_round_flushes_counts_and_purges(core: Core, clock: FakeClock) -> None:
-    committed(core, DatabaseReplayCache).seen_before("k", "old", 1_000, 900)  # long expired
-    committed(core, DatabaseReplayCache).seen_before("k", "live", 4_000_000_000, 900)
+    DatabaseReplayCache(core.engine).seen_before("k", "old", 1_000, 900)  # long expired
+    DatabaseReplayCache(core.engine).seen_before("k", "live", 4_000_000_000, 900)
     today = core.today()
     org = committed(core, RegistryService).create_organisation(
             Actor.operator("test"), identifier="vt",

@@ -10,7 +10,8 @@ Rules this module guarantees:
   safely at once: a key is added once, with one event, and a worker that finds it just added
   goes on; revoking one records the revocation in the database, so the file cannot bring it
   back.
-- Every change is an audit event in the same transaction.
+- Every change is an audit event in the same transaction, and raises the caller version in it
+  (broker.callers.cache), so that no process serves a revoked key from its memory.
 - The broker signs its responses with ``keys/api/signing.key`` (an Ed25519 seed, mode 0600);
   ``keys/api/signing.pub`` is what organisations verify responses with.
 """
@@ -29,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from broker.audit.events import Event
 from broker.audit.services import Actor, record_event
+from broker.callers.cache import Caller, bump_version
 from broker.callers.models import KEY_ACTIVE, KEY_REVOKED, OrganisationKey
 from broker.core import UnitOfWork
 from broker.db import Prepared
@@ -56,16 +58,6 @@ class KeyInfo:
     source: str
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who a verified key id belongs to."""
-
-    key_id: str
-    organisation_id: int
-    organisation: str
-    org_type: str
-
-
 def parse_public_key(text: str) -> bytes:
     """A 32-byte Ed25519 public key from 64 hex characters; refuses anything else."""
     try:
@@ -79,8 +71,8 @@ def parse_public_key(text: str) -> bytes:
     return raw
 
 
-# Every API request resolves its key: built once (see Prepared). No cache: a revocation takes
-# effect at the next request, in every process.
+# An API request whose key is not in its process's cache (broker.callers.cache) reads it so:
+# built once (see Prepared).
 _ACTIVE_KEY = Prepared(
     select(OrganisationKey.public_key, Organisation.id, Organisation.identifier,
            Organisation.org_type)
@@ -132,6 +124,7 @@ class OrganisationKeys:
         ).on_conflict_do_nothing(index_elements=["key_id"]).returning(OrganisationKey.id))
         if inserted.scalar() is None:
             return None
+        bump_version(session.connection())
         record_event(session, actor, Event.ORGKEY_ADDED, organisation_id=org.id,
                      details={"key_id": key_id, "source": source})
         return KeyInfo(key_id, org.identifier, raw.hex(), KEY_ACTIVE, source)
@@ -151,6 +144,8 @@ class OrganisationKeys:
             raise Conflict("Key %(key_id)s is already revoked.", key_id=repr(key_id))
         key.status = KEY_REVOKED
         key.revoked_at = self.core.now()
+        session.flush()
+        bump_version(session.connection())  # every process's cache learns of it (cache.py)
         record_event(session, actor, Event.ORGKEY_REVOKED, organisation_id=key.organisation_id,
                      details={"key_id": key_id})
         return KeyInfo(key_id, organisation, key.public_key.hex(), KEY_REVOKED, key.source)

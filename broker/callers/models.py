@@ -65,3 +65,15 @@ class ReplayNonce(Base):
 
     digest: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # Unix seconds
+
+
+class CallerVersion(Base):
+    """One row (``id`` 1) counting the changes to organisations' keys: every add and every
+    revocation raises ``version`` in its own transaction, and every signed request reads it
+    with its nonce, so a process that keeps keys in memory (broker.callers.cache) learns of a
+    revocation at the next request it serves."""
+
+    __tablename__ = "caller_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -15,14 +15,15 @@ Rules this module guarantees:
 - :class:`DatabaseReplayCache` is what the broker serves with, embedded and in production: the
   nonces live in the broker's own database, which every worker and host shares and which keeps
   them across a restart of any process, of Redis or of the database itself (a committed row is
-  durable). The test-and-set is one statement in the request's unit of work, kept if the
-  request is refused (:meth:`broker.core.UnitOfWork.keep`): an INSERT of the nonce that, on a
-  conflict, only takes over a row whose signature has expired; the number of rows it wrote
-  answers the question. Known gap: while a request that will be refused holds its nonce
-  uncommitted, a byte-identical replay waits on that row; the refusal's rollback frees it, so
-  the replay can pass once (the original never acted). Writing the nonce in a short transaction
-  of its own before the unit of work closes this. :func:`purge_expired` (the housekeeping)
-  deletes the rows whose signatures can no longer be accepted.
+  durable). The test-and-set is one statement committed on its own (autocommit), before the
+  request's unit of work does anything: an INSERT of the nonce that, on a conflict, only takes
+  over a row whose signature has expired; whether it wrote a row answers the question. So a
+  nonce is used up once its signature has verified, whatever comes of the request: a refused
+  request's rollback cannot free it for a replay waiting behind it (the replay-while-refused
+  gap of the nonce written in the unit of work). The same statement returns the caller version
+  (broker.callers.cache), which :attr:`DatabaseReplayCache.version` hands to the door.
+  :func:`purge_expired` (the housekeeping) deletes the rows whose signatures can no longer be
+  accepted.
 
 Why the database and not Redis: Redis restarted without persistence (or with its last second of
 writes lost) forgets nonces inside their validity window, and a captured request is accepted
@@ -40,8 +41,8 @@ from sqlalchemy import Engine, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from broker.callers.cache import VERSION
 from broker.callers.models import ReplayNonce
-from broker.core import UnitOfWork
 from broker.db import Prepared
 from broker.errors import BrokerError
 
@@ -75,14 +76,15 @@ _NONCES = cast(Table, ReplayNonce.__table__)
 
 
 def _record_statement(insert: Any) -> Prepared:
-    """INSERT the nonce; on a conflict take over the row only if its signature has expired."""
+    """INSERT the nonce; on a conflict take over the row only if its signature has expired.
+    A written row returns the caller version; a nonce seen before returns no row."""
     statement = insert(_NONCES).values(digest=bindparam("digest"),
                                        expires_at=bindparam("expires_at"))
     return Prepared(statement.on_conflict_do_update(
         index_elements=[_NONCES.c.digest],
         set_={"expires_at": statement.excluded.expires_at},
         where=_NONCES.c.expires_at <= bindparam("now"),
-    ))
+    ).returning(VERSION))
 
 
 # Compiled once per dialect: every signed request runs it.
@@ -91,35 +93,36 @@ _RECORD = {"postgresql": _record_statement(postgresql.insert),
 
 
 class DatabaseReplayCache:
-    """The replay cache in the broker's database (every worker and host shares it), written in
-    the request's unit of work."""
+    """The replay cache in the broker's database (every worker and host shares it), each nonce
+    committed on its own before the request's work (the module's rules)."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
-        """Record nonces in ``uow`` (the request's)."""
-        self._uow = uow
+    def __init__(self, engine: Engine) -> None:
+        """Record nonces in ``engine``'s database, one autocommitted statement each."""
+        self._engine = engine
+        #: The caller version read with the last nonce recorded (None: none recorded yet).
+        self.version: int | None = None
 
     def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
         """Record the nonce until ``expires_at``; True if it was already recorded and still live.
 
-        One statement in the request's transaction, kept even when the request is refused
-        (:meth:`~broker.core.UnitOfWork.keep`): of two concurrent requests with the same nonce,
-        the database's unique key lets exactly one write its row — the other waits for the
-        first to commit, then finds it.
+        One statement, committed when it returns: of two concurrent requests with the same
+        nonce, the database's unique key lets exactly one write its row, and the other finds
+        it at once — the first request's fate does not matter.
 
         Raises:
             ReplayCacheUnavailable: the database did not answer.
         """
         params = {"digest": nonce_digest(key_id, nonce), "expires_at": expires_at, "now": now}
+        engine = self._engine
         try:
-            connection = self._uow.connection
-            record = _RECORD[connection.dialect.name]
-            written = record.execute(connection, params)
-        except SQLAlchemyError as exc:
+            rows = _RECORD[engine.dialect.name].autocommitted(engine, params)
+        except (SQLAlchemyError, engine.dialect.loaded_dbapi.Error) as exc:
             raise ReplayCacheUnavailable(
                 "The replay cache (the database) is unavailable; the request is refused") from exc
-        if written:
-            self._uow.keep(lambda again: record.execute(again, params))
-        return written == 0
+        if not rows:
+            return True
+        self.version = int(rows[0][0])
+        return False
 
 
 def purge_expired(engine: Engine, now: int) -> int:

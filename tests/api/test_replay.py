@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.orm import Session
 
 from broker.callers.models import ReplayNonce
 from broker.callers.replay import (
@@ -18,10 +16,8 @@ from broker.callers.replay import (
     nonce_digest,
     purge_expired,
 )
-from broker.clock import utcnow
-from broker.core import Core, UnitOfWork
+from broker.core import Core
 from tests.replay_cache import InMemoryReplayCache
-from tests.uow import committed
 
 NOW = 1_780_000_000
 
@@ -101,7 +97,7 @@ def test_in_memory_needs_room() -> None:
 
 
 def test_database_second_use_is_seen(core: Core) -> None:
-    cache = committed(core, DatabaseReplayCache)
+    cache = DatabaseReplayCache(core.engine)
     assert cache.seen_before("org-a", "nonce-1", NOW + 360, NOW) is False
     assert cache.seen_before("org-a", "nonce-1", NOW + 360, NOW + 359) is True
     assert cache.seen_before("org-b", "nonce-1", NOW + 360, NOW) is False  # per key id
@@ -109,7 +105,7 @@ def test_database_second_use_is_seen(core: Core) -> None:
 
 
 def test_database_keeps_key_id_and_nonce_apart(core: Core) -> None:
-    cache = committed(core, DatabaseReplayCache)
+    cache = DatabaseReplayCache(core.engine)
     assert nonce_digest("a:b", "c") != nonce_digest("a", "b:c")
     assert len(nonce_digest("org-a", "n" * 300)) == 16
     assert cache.seen_before("a:b", "c", NOW + 10, NOW) is False
@@ -117,7 +113,7 @@ def test_database_keeps_key_id_and_nonce_apart(core: Core) -> None:
 
 
 def test_database_entry_is_kept_until_expiry_then_taken_over(core: Core) -> None:
-    cache = committed(core, DatabaseReplayCache)
+    cache = DatabaseReplayCache(core.engine)
     assert cache.seen_before("org-a", "n", NOW + 10, NOW) is False
     assert cache.seen_before("org-a", "n", NOW + 10, NOW + 9) is True
     assert cache.seen_before("org-a", "n", NOW + 30, NOW + 10) is False  # expired: new
@@ -125,17 +121,17 @@ def test_database_entry_is_kept_until_expiry_then_taken_over(core: Core) -> None
 
 
 def test_database_survives_a_new_cache_on_the_same_database(core: Core) -> None:
-    assert committed(core, DatabaseReplayCache).seen_before("org-a", "n", NOW + 60, NOW) is False
-    assert committed(core, DatabaseReplayCache).seen_before("org-a", "n", NOW + 60, NOW) is True
+    assert DatabaseReplayCache(core.engine).seen_before("org-a", "n", NOW + 60, NOW) is False
+    assert DatabaseReplayCache(core.engine).seen_before("org-a", "n", NOW + 60, NOW) is True
 
 
 def test_database_is_atomic_under_threads(core: Core) -> None:
-    answers = _race(committed(core, DatabaseReplayCache).seen_before)
+    answers = _race(DatabaseReplayCache(core.engine).seen_before)
     assert sorted(answers) == [False] + [True] * 31
 
 
 def test_purge_deletes_only_what_can_no_longer_be_accepted(core: Core) -> None:
-    cache = committed(core, DatabaseReplayCache)
+    cache = DatabaseReplayCache(core.engine)
     for index in range(10):
         cache.seen_before("org-a", f"n{index}", NOW + index, NOW)
     assert purge_expired(core.engine, NOW + 5) == 6  # expires_at 0..5 are refused anyway
@@ -148,8 +144,6 @@ def test_purge_deletes_only_what_can_no_longer_be_accepted(core: Core) -> None:
 def test_unreachable_database_fails_closed() -> None:
     engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none",
                            connect_args={"connect_timeout": 1})
-    no_core = SimpleNamespace(clock=utcnow)  # the unit needs only a clock here
-    unit = UnitOfWork(no_core, Session(engine))  # type: ignore[arg-type]
     with pytest.raises(ReplayCacheUnavailable) as caught:
-        DatabaseReplayCache(unit).seen_before("org-a", "n", NOW + 10, NOW)
+        DatabaseReplayCache(engine).seen_before("org-a", "n", NOW + 10, NOW)
     assert caught.value.code == "replay-cache-unavailable" and caught.value.status == 503

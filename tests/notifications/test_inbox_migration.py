@@ -26,7 +26,7 @@ def test_0016_drops_copied_names_and_ties_messages_to_their_involvement(world: W
                                 ("decision", "some-request")):
             connection.execute(insert, {"kind": kind, "reference": reference,
                                         "name": ORGS["vt"][1], "case": school_case})
-    upgrade(core.engine)
+    upgrade(core.engine, "0016")
     assert current_revision(core.engine) == "0016"
     with core.engine.connect() as connection:
         rows = connection.execute(text(
