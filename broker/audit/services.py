@@ -132,6 +132,13 @@ def _clock_of(session: Session | Connection, connection: Connection) -> Callable
     return _CLOCKS.get(connection, utcnow)
 
 
+def now_of(session: Session | Connection) -> datetime:
+    """Now, by the clock the unit of work of ``session`` runs on (the wall clock outside one):
+    what a change's other rows are stamped with, so they agree with its audit event."""
+    connection = session.connection() if isinstance(session, Session) else session
+    return _clock_of(session, connection)()
+
+
 def record_event(
     session: Session | Connection,
     actor: Actor,

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlalchemy import case, func, select
 
-from broker.clock import utcnow
 from broker.core import UnitOfWork
 from broker.notifications.models import OutboxMessage
 
@@ -34,7 +33,7 @@ def outbox_status(uow: UnitOfWork) -> list[ChannelStatus]:
     """The outbox's state per channel, in the order of the channels' names (none: empty)."""
     outbox = OutboxMessage
     waiting = outbox.delivered_at.is_(None) & outbox.failed_at.is_(None)
-    now = utcnow()
+    now = uow.now()
     rows = uow.session.execute(
         select(outbox.channel,
                func.count(case((waiting, 1))),

@@ -36,8 +36,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from broker.audit.events import Event
-from broker.audit.services import Actor, record_event
-from broker.clock import utcnow
+from broker.audit.services import Actor, now_of, record_event
 from broker.config import number_setting
 from broker.core import Core, UnitOfWork, unit_of
 from broker.errors import ConfigurationError, ValidationError
@@ -167,7 +166,7 @@ def notify(
         raise ValueError("a notification's reference is a public id of 1 to 64 characters")
     data = _event_data(webhook_event)
     connection = _connection(session)
-    now = utcnow()
+    now = now_of(session)
     own = (select(Involvement.id).where(Involvement.public_id == reference).scalar_subquery()
            if kind in PER_INVOLVEMENT else None)
     connection.execute(insert(InboxMessage).values(
@@ -201,7 +200,7 @@ def notify_auditors(session: Session | Connection, *, kind: str, reference: str)
     if not 0 < len(reference) <= 64:
         raise ValueError("a notification's reference is a public id of 1 to 64 characters")
     connection = _connection(session)
-    now = utcnow()
+    now = now_of(session)
     auditors = connection.execute(
         select(Professional.id, Professional.organisation_id, Professional.email)
         .where(Professional.access_role == ACCESS_AUDITOR, Professional.active.is_(True))
@@ -268,7 +267,7 @@ def notify_new_matches(session: Session, core: Core, involvement: Involvement) -
     for public_id, professional_id, organisation_id, purpose, org_type in rows:
         if may_learn_of(policy, org_type, registrant_type, purpose):
             reveal = policy.unasked_reveal(org_type, registrant_type, purpose)
-            notify(connection, professional_id=professional_id, kind="new_match",
+            notify(session, professional_id=professional_id, kind="new_match",
                    reference=public_id, organisation_id=organisation_id,
                    about=Registrant(involvement.organisation_id, involvement.id, reveal))
             notified.append(public_id)

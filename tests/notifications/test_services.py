@@ -3,6 +3,8 @@ names anyone, and reach only other organisations' active involvements on the hou
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select
 
@@ -243,3 +245,20 @@ def test_what_the_receiver_learns_needs_no_evidence_it_never_showed() -> None:
     assert about_registrant("organisation", "Wijkteam Noord", "wijkteam") == About(
         "Wijkteam Noord", "wijkteam")
     assert about_registrant("nothing", "Wijkteam Noord", "wijkteam") == About(None, None)
+
+
+def test_messages_take_their_time_from_the_units_clock_not_the_wall(
+        world: World, sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inbox message, its e-mail and its webhook are stamped with the clock the unit of work
+    runs on (the core's), like the audit event of the same change."""
+    monkeypatch.setenv("BROKER_SMTP_URL", sink.url)
+    world.webhook(world.school, "https://school.example.nl/hooks/broker")
+    school_case = register(world.registry, world.school, world.child)
+    register(world.registry, world.vt, world.child)
+    now = world.core.clock()
+    assert abs((now - datetime.now(UTC)).days) > 1  # the tests' clock is not the wall's
+    (message,) = [m for m in world.inbox() if m.reference == school_case]
+    assert message.created_at == now
+    assert {o.created_at for o in world.outbox()} == {now}
+    assert {o.payload["time"] for o in world.outbox() if o.channel == "webhook"} == {
+        now.isoformat()}
