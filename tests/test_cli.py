@@ -210,3 +210,9 @@ def test_contact_and_consent_commands(run: Run) -> None:
     assert opened.exit_code == 0 and "name: P" in opened.output
     stolen = run("contact", "open", "--org", "vt-a", "--professional", "vt-a-p", token)
     assert stolen.exit_code == 1 and "name:" not in stolen.output
+    # A link token is URL-safe base64: one in 64 starts with "-". It is read as the token, not
+    # as an unknown option (click's usage error, exit 2): a made-up one is refused as unknown.
+    for command in ("open", "revoke"):
+        dashed = run("contact", command, "--org", "school-a", "--professional", "school-a-p",
+                     "-" + token[1:])
+        assert dashed.exit_code == 1, dashed.output

@@ -114,7 +114,12 @@ def withdraw_command(organisation: str, username: str, request_id: str) -> None:
     _show(view)
 
 
-@contact_group.command("open")
+# A link token is URL-safe base64, so one in 64 starts with "-": read as the token, not as an
+# unknown option (the commands have no short options a token could collide with).
+TOKEN_ARGUMENT = {"ignore_unknown_options": True}
+
+
+@contact_group.command("open", context_settings=TOKEN_ARGUMENT)
 @acting_options
 @click.argument("token")
 def open_command(organisation: str, username: str, token: str) -> None:
@@ -130,7 +135,7 @@ def open_command(organisation: str, username: str, token: str) -> None:
                           expires_at=format(card.expires_at, '%Y-%m-%d %H:%M')))
 
 
-@contact_group.command("revoke")
+@contact_group.command("revoke", context_settings=TOKEN_ARGUMENT)
 @acting_options
 @click.argument("token")
 def revoke_command(organisation: str, username: str, token: str) -> None:
