@@ -44,10 +44,7 @@ class InMemoryReplayCache:
             if current is not None and current > now:
                 return True
             if len(self._expiry) >= self._max_entries:
-                raise ReplayCacheUnavailable(
-                    "The replay cache is full; try again shortly",
-                    "De replay-cache is vol; probeer het zo opnieuw",
-                )
+                raise ReplayCacheUnavailable("The replay cache is full; try again shortly")
             self._expiry[entry] = expires_at
             heapq.heappush(self._queue, (expires_at, entry))
             return False
