@@ -274,12 +274,14 @@ class FileKeyStore:
                     "Epoch %(epoch)s of k is pinned already, with other values.",
                     epoch=epoch)
             return False
-        if not delta.is_file():
-            _write_private(delta, factor)
-        temporary = directory / f"{epoch:04d}.pub.tmp"
-        temporary.unlink(missing_ok=True)
-        _write_private(temporary, public)
-        temporary.replace(pub)
+        # A factor without its public half is a crash's leftover, never checked: the one just
+        # checked replaces it (the service may have prepared the epoch again since).
+        self._deltas.pop(epoch, None)
+        for path, value in ((delta, factor), (pub, public)):
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.unlink(missing_ok=True)
+            _write_private(temporary, value)
+            temporary.replace(path)
         _sync_directory(directory)
         self._epochs.pop("oprf", None)
         return True

@@ -93,3 +93,23 @@ def test_a_pinned_epoch_of_k_needs_a_factor_that_maps_the_public_halves(tmp_path
         FileKeyStore(tmp_path / "broker", oprf_public=True).check(["oprf"])
     assert service.activate("oprf", 2) and service.current_epoch("oprf") == 2
     assert service.load("oprf", 2) == k2 and not service.activate("oprf", 2)
+
+
+def test_a_factor_left_by_a_crash_before_its_public_half_is_replaced_by_the_checked_one(
+        tmp_path: Path) -> None:
+    """A crash between writing the factor and the public half leaves the factor alone; if the
+    service then prepares that epoch again with another k, the factor kept must be the one just
+    checked against the public halves, never the stale one (it would re-key every stored
+    matching key wrongly)."""
+    service = FileKeyStore(tmp_path / "service")
+    service.create("oprf", 1)
+    k1, k2 = service.load("oprf", 1), oprf.generate_key()
+    broker = FileKeyStore(tmp_path / "broker", oprf_public=True)
+    (tmp_path / "broker" / "oprf").mkdir(parents=True, mode=0o700)
+    (tmp_path / "broker" / "oprf" / "0001.pub").write_text(dleq.public_key(k1).hex() + "\n")
+    stale = oprf.rotation_factor(k1, oprf.generate_key())  # the epoch prepared before the crash
+    (tmp_path / "broker" / "oprf" / "0002.delta").write_text(stale.hex() + "\n")
+    (tmp_path / "broker" / "oprf" / "0002.delta").chmod(0o600)
+    factor = oprf.rotation_factor(k1, k2)
+    assert broker.pin_oprf(2, dleq.public_key(k2), factor)
+    assert FileKeyStore(tmp_path / "broker", oprf_public=True).oprf_factor(1, 2) == factor
