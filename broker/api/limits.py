@@ -9,7 +9,8 @@ Rules this module guarantees (issue 13: one round trip to the limit store per re
    (:func:`count_hits`, one Lua script); the address is counted on its own, before the
    database is asked, when the key must be read from the database, and after the refusal when
    the signature is refused. So no request reaches the database's key table, or is answered
-   anything but 429, once its address is over the limit.
+   anything but 429, once its address is over the limit; nor is it charged to its
+   organisation's window then (a flooding host does not use up its organisation's limit).
 2. Over the per-address limit: 429 ``rate-limited``, counted for the source network (no event
    each, broker.oversight.refusals). Over the organisation's limit: 429 ``rate-limited``
    and an audit event ``auth:rate_limited`` as the caller.
@@ -104,17 +105,21 @@ def address_refusal(hit: Hit) -> RateLimited:
     return RateLimited("Rate limit %(item)s exceeded; slow down and retry later.", item=item)
 
 
-# limits' own fixed window (incr_expire.lua), for each key, answering each window's expiry too.
+# limits' own fixed window (incr_expire.lua), for each key, answering each window's expiry too;
+# counting stops after the first window over its limit (the windows after it are not charged).
 _COUNT_HITS = b"""
 local answers = {}
 for i, key in ipairs(KEYS) do
-    local cost = ARGV[2 * i]
+    local cost = ARGV[3 * i - 1]
     local current = redis.call("incrby", key, cost)
     if tonumber(current) == tonumber(cost) then
-        redis.call("expire", key, ARGV[2 * i - 1])
+        redis.call("expire", key, ARGV[3 * i - 2])
     end
     answers[2 * i - 1] = current
     answers[2 * i] = redis.call("ttl", key)
+    if tonumber(current) > tonumber(ARGV[3 * i]) then
+        break
+    end
 end
 return answers
 """
@@ -124,24 +129,30 @@ _SCRIPTS: weakref.WeakKeyDictionary[RedisStorage, Script] = weakref.WeakKeyDicti
 def count_hits(storage: Storage, hits: Sequence[Hit]) -> list[tuple[int, float]]:
     """Add each hit's cost to its fixed window: each window's count after it and when it ends
     (epoch seconds) — the counters limits' fixed-window strategy keeps, under its keys, all in
-    one round trip to Redis."""
+    one round trip to Redis. Counting stops at the first window over its limit: the hits after
+    it are not charged (a request refused for its address does not use up its organisation's
+    window) and are answered as ``(0, now)``."""
     keys = [item.key_for(*who) for item, _, who in hits]
+    counted: list[tuple[int, float]] = []
     if isinstance(storage, RedisStorage):
         script = _SCRIPTS.get(storage)
         if script is None:
             script = _SCRIPTS[storage] = storage.get_connection().register_script(_COUNT_HITS)
         arguments: list[int] = []
         for item, cost, _ in hits:
-            arguments += [item.get_expiry(), cost]
+            arguments += [item.get_expiry(), cost, item.amount]
         answers = script([storage.prefixed_key(key) for key in keys], arguments)
         now = time.time()
-        return [(int(answers[2 * i]), now + max(0, int(answers[2 * i + 1])))
-                for i in range(len(hits))]
-    counted = []
-    for key, (item, cost, _) in zip(keys, hits, strict=True):
-        used = storage.incr(key, item.get_expiry(), amount=cost)
-        counted.append((used, storage.get_expiry(key)))
-    return counted
+        counted = [(int(answers[2 * i]), now + max(0, int(answers[2 * i + 1])))
+                   for i in range(len(answers) // 2)]
+    else:
+        for key, (item, cost, _) in zip(keys, hits, strict=True):
+            used = storage.incr(key, item.get_expiry(), amount=cost)
+            counted.append((used, storage.get_expiry(key)))
+            if used > item.amount:
+                break
+    now = time.time()
+    return counted + [(0, now)] * (len(hits) - len(counted))
 
 
 def count_hit(storage: Storage, item: RateLimitItem, cost: int, *identifiers: str

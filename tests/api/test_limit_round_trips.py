@@ -16,11 +16,12 @@ from limits import parse
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 
-from broker.api.limits import count_hit
+from broker.api.limits import count_hit, count_hits
 from broker.app import create_app
 from broker.audit.services import Actor
 from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.oversight.refusals import flush_tallies
 from broker.setup import initialise
 from tests.api.live import call, enrol, serve
@@ -55,6 +56,20 @@ def test_the_count_and_the_window_agree_with_limits_own_strategy(storage: Storag
     assert not strategy.test(item, *who)  # the limit is used up for limits itself too
 
 
+def test_a_request_over_its_address_limit_does_not_use_up_its_organisations(
+        storage: Storage) -> None:
+    """A flooding host is refused for its address; its requests must not fill its
+    organisation's window too, or the organisation's other hosts would be refused (429) for
+    requests they never sent: counting stops at the first window over its limit."""
+    tag = uuid.uuid4().hex
+    address = (parse("2/minute"), 1, ("address", "lookups", tag))
+    organisation = (parse("100/minute"), 1, ("org", "requests", tag))
+    for _ in range(10):
+        count_hits(storage, [address, organisation])
+    used, _ = count_hit(storage, parse("100/minute"), 1, "org", "requests", tag)
+    assert used == 3  # the two the address was allowed, and this one
+
+
 @pytest.mark.redis
 def test_one_round_trip_per_count() -> None:
     storage = RedisStorage(redis_url())
@@ -76,7 +91,7 @@ def _core(tmp_path: Path, clock: FakeClock, **overrides: Any) -> Core:
     settings = Settings.from_env({"BROKER_HOME": str(tmp_path),
                                   "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
                                   "BROKER_POLICY_DIR": str(OPEN_POLICY)})
-    core = Core(settings.with_overrides(**overrides), clock=clock)
+    core = Core(settings.with_overrides(**overrides), clock=clock, notices=InboxNotices())
     initialise(core, Actor.operator("test"))
     return core
 
