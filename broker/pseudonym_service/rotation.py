@@ -6,7 +6,7 @@ the factor ``k_new·k_old⁻¹`` that re-keys its stored matching keys in place 
 signed steps, and the service guarantees:
 
 - Only the broker's key (``acts_for: any``) may take a step; an organisation's key is refused
-  (403) and changes nothing.
+  (403), changes nothing, and its attempt is kept in ``key_events`` (``refused``).
 - **Next** (``from_epoch``): while ``k`` is at ``from_epoch``, the next key is prepared once (it
   is not used to evaluate yet) and the answer is its public half and the factor; once the next
   epoch is current (an earlier attempt got that far) the same answer is given from the keys in
@@ -31,8 +31,12 @@ from broker.pseudonym_service.service import Client, EvaluationService
 from broker.pseudonyms.interfaces import NextEpoch
 
 
-def _broker_only(client: Client) -> None:
+def _broker_only(service: EvaluationService, client: Client, from_epoch: int) -> None:
     if client.requester is not None:
+        with service.engine.begin() as connection:
+            store.record_key_event(connection, at=service.clock(), client_key=client.key_id,
+                                   action="refused", from_epoch=from_epoch,
+                                   to_epoch=from_epoch + 1)
         raise Forbidden("Only the broker's key may rotate the pseudonym service's key.")
 
 
@@ -44,7 +48,7 @@ def _conflict(current: int, asked: int) -> Conflict:
 
 def next_epoch(service: EvaluationService, client: Client, from_epoch: int) -> NextEpoch:
     """The next epoch after ``from_epoch``: prepared when needed (see the module's rules)."""
-    _broker_only(client)
+    _broker_only(service, client, from_epoch)
     keys = service.keystore
     current, to_epoch = keys.current_epoch("oprf"), from_epoch + 1
     if current not in (from_epoch, to_epoch):
@@ -60,7 +64,7 @@ def next_epoch(service: EvaluationService, client: Client, from_epoch: int) -> N
 
 def activate(service: EvaluationService, client: Client, epoch: int) -> int:
     """Make the prepared key of ``epoch`` current; the current epoch afterwards."""
-    _broker_only(client)
+    _broker_only(service, client, epoch - 1)
     keys = service.keystore
     current = keys.current_epoch("oprf")
     if current == epoch:

@@ -128,7 +128,8 @@ def record(connection: Connection, *, at: datetime, organisation: str, client_ke
 
 def record_key_event(connection: Connection, *, at: datetime, client_key: str, action: str,
                      from_epoch: int, to_epoch: int) -> None:
-    """One row of the key trail: the next ``k`` ``prepared`` or ``activated``, for which key."""
+    """One row of the key trail: the next ``k`` ``prepared`` or ``activated``, or a step
+    ``refused`` to a key that may not take it; for which key."""
     connection.execute(key_events.insert().values(
         at=at, client_key=client_key, action=action, from_epoch=from_epoch, to_epoch=to_epoch))
 

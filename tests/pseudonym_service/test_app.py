@@ -193,4 +193,6 @@ def test_only_the_brokers_key_rotates_k_in_two_steps_and_k_never_leaves(
     with service.engine.connect() as connection:
         steps = connection.execute(select(store.key_events.c.action, store.key_events.c.client_key)
                                    .order_by(store.key_events.c.id)).all()
-    assert [tuple(row) for row in steps] == [("prepared", "broker-1"), ("activated", "broker-1")]
+    assert [tuple(row) for row in steps] == [  # an organisation's attempts are kept too
+        ("refused", "school-1"), ("prepared", "broker-1"), ("refused", "school-1"),
+        ("activated", "broker-1")]
