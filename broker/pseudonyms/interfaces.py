@@ -11,6 +11,7 @@ process never holds ``k``). ``BROKER_PSEUDONYM_SERVICE_URL`` chooses (:func:`bui
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -91,9 +92,21 @@ def encode_element(element: bytes) -> str:
 
 def decode_element(text: object) -> bytes:
     """The 32 bytes of a base64url element; ValueError for anything else."""
-    if not isinstance(text, str) or len(text) != 43 or not text.isascii():
-        raise ValueError("an element is 43 base64url characters")
-    raw = base64.urlsafe_b64decode(text + "=")
-    if encode_element(raw) != text:  # refuse non-canonical trailing bits
-        raise ValueError("an element is 43 canonical base64url characters")
+    return _decode_canonical(text, 43, "an element")
+
+
+def decode_proof(text: object) -> bytes:
+    """The 64 bytes of a base64url DLEQ proof (86 characters); ValueError for anything else."""
+    return _decode_canonical(text, 86, "a proof")
+
+
+def _decode_canonical(text: object, length: int, what: str) -> bytes:
+    if not isinstance(text, str) or len(text) != length or not text.isascii():
+        raise ValueError(f"{what} is {length} base64url characters")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-length % 4))
+    except binascii.Error:
+        raise ValueError(f"{what} is {length} base64url characters") from None
+    if encode_element(raw) != text:  # other characters, or non-canonical trailing bits
+        raise ValueError(f"{what} is {length} canonical base64url characters")
     return raw

@@ -23,7 +23,6 @@ Rules this module guarantees (the broker holds only ``b``; ``k`` stays with the 
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -57,6 +56,7 @@ from broker.pseudonyms.interfaces import (
     NextEpoch,
     Requester,
     decode_element,
+    decode_proof,
     encode_element,
 )
 from broker.pseudonyms.keys import FileKeyStore
@@ -174,7 +174,7 @@ class RemoteEvaluator:
             elements = [oprf.validate_element(decode_element(item)) for item in
                         _field(response, "evaluated_elements", list)]
             epoch = _field(response, "key_epoch", int)
-            proof = base64.urlsafe_b64decode(_field(response, "proof", str) + "==")
+            proof = decode_proof(_field(response, "proof", str))
         except (ValueError, oprf.OprfError) as exc:
             raise PseudonymServiceUnavailable(
                 f"the pseudonym service's answer is malformed ({exc})") from None

@@ -25,7 +25,6 @@ Rules this module guarantees:
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,7 +75,7 @@ class Evaluate:
                 f"the pseudonym service used key epoch {evaluation.key_epoch}, whose public "
                 "key this client was not given")
         try:
-            raw = base64.urlsafe_b64decode(str(proof) + "==")
+            raw = b64url_decode(str(proof))
             valid = dleq.verify_proof(public, blinded, evaluation.elements, raw)
         except ValueError:
             valid = False
