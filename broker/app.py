@@ -139,7 +139,6 @@ def _api_context(app: Flask, core: Core, *, on_breach: Callable[[RequestLimit], 
     with core.unit_of_work() as uow:
         OrganisationKeys(uow).import_files(Actor.system("startup"),
                                            settings.keys_dir / "organisations")
-    return ApiContext(limiter=limiter, response_key=load_response_key(settings.keys_dir),
-                      org_rate=settings.api_org_rate)
+    return ApiContext(limiter=limiter, response_key=load_response_key(settings.keys_dir))
 
 

@@ -16,7 +16,6 @@ class ApiContext:
 
     limiter: Limiter
     response_key: SigningKey
-    org_rate: str
 
 
 def api_context(app: Flask | None = None) -> ApiContext:

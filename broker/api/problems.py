@@ -26,7 +26,6 @@ from broker_primitives.httpsig.structured_fields import InnerList, serialize_dic
 from broker_primitives.identifiers import IdentifierError
 from flask import Blueprint, Flask, Response, request
 from flask.typing import ResponseReturnValue
-from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
@@ -205,15 +204,6 @@ def register_error_handlers(bp: Blueprint) -> None:
     def _schema(exc: SchemaError) -> Response:
         return problem(422, "validation", "Some fields are not valid; see errors.",
                        errors=_schema_errors(exc.messages))
-
-    @bp.errorhandler(RateLimitExceeded)
-    def _limited(exc: RateLimitExceeded) -> Response:
-        retry = exc.retry_after if hasattr(exc, "retry_after") else None
-        response = problem(429, "rate-limited", f"Rate limit {exc.description} exceeded; "
-                           "slow down and retry later.")
-        if retry:
-            response.headers["Retry-After"] = str(retry)
-        return response
 
     @bp.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -14,8 +14,8 @@ Rules this module guarantees:
   counted per source network and minute (:mod:`broker.oversight.refusals`), never an event each.
 - The answer is the same either way: 403 for a page of another role; 400 with the "form
   expired" text for CSRF; 429 with a Dutch or English page and ``Retry-After`` for a rate limit.
-- The API's per-address limit is counted the same way (nobody is authenticated yet); its answer
-  stays the API's problem document.
+- The API's per-address limit is counted the same way (nobody is authenticated yet), by
+  broker.api.auth; its answer stays the API's problem document.
 """
 
 from __future__ import annotations
@@ -98,12 +98,7 @@ def refuse_csrf() -> NoReturn:
 
 def rate_limited(limit: RequestLimit) -> Response | None:
     """Record a breached per-address limit (the limiter's ``on_breach``); the web's 429 page.
-
-    Returns None for the API, whose problem handler answers.
-    """
-    if request.blueprint == "api":
-        _count("api", "rate-limited")
-        return None
+    (The API is exempt from the limiter: broker.api.limits counts and refuses its requests.)"""
     _audit_or_count(Event.WEB_RATE_LIMITED, f"limit {limit.limit}", "rate-limited")
     seconds = str(max(1, int(limit.reset_at - time.time())))
     page, status, headers = error_page(429, gettext("rate_limited", seconds=seconds),
