@@ -117,6 +117,18 @@ def test_api_answers_503_while_redis_is_gone(core: Core, redis_gone: Flask,
     assert_api_outage(core, unsigned, "GET", INBOX, None)
 
 
+def test_the_apis_outage_problem_speaks_dutch_when_asked(core: Core, redis_gone: Flask) -> None:
+    """The 503's text comes from the catalogue like every other problem's: English by default,
+    Dutch for Accept-Language: nl."""
+    client = redis_gone.test_client()
+    english = client.get(INBOX).json
+    dutch = client.get(INBOX, headers={"Accept-Language": "nl"}).json
+    assert english is not None and dutch is not None
+    assert english["detail"].startswith("The broker cannot reach its database")
+    assert dutch["detail"].startswith("De makelaar kan zijn database")
+    assert "Idempotency-Key" in dutch["detail"]
+
+
 def test_the_web_shows_a_calm_page_while_redis_is_gone(redis_gone: Flask) -> None:
     client = redis_gone.test_client()
     for path in ("/", "/login"):

@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from broker.api.bodies import MalformedRequest
 from broker.callers.replay import ReplayCacheUnavailable
+from broker.catalogue import gettext
 from broker.contact.links import redact_tokens
 from broker.door import is_api_request
 from broker.outages import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, is_outage
@@ -102,16 +103,11 @@ def outage_problem(exc: BaseException) -> Response:
     """The 503 for a database or Redis out of reach (broker.outages); logged by type only."""
     log.warning("store unavailable: %s in %s %s", type(exc).__name__, request.method,
                 redact_tokens(request.path))
-    english = language() == "en"
-    return problem(503, "service-unavailable", (
+    return problem(503, "service-unavailable", gettext(
+        language(),
         "The broker cannot reach its database or one of its stores just now; the request may "
         "not have been carried out. Retry after the seconds in Retry-After; send a POST that "
-        "changes state again with the same Idempotency-Key, which never acts twice."
-    ) if english else (
-        "De makelaar kan zijn database of een van zijn opslagplaatsen nu niet bereiken; het "
-        "verzoek is mogelijk niet uitgevoerd. Probeer het opnieuw na het aantal seconden in "
-        "Retry-After; stuur een POST die iets verandert opnieuw met dezelfde Idempotency-Key, "
-        "die nooit twee keer iets doet."))
+        "changes state again with the same Idempotency-Key, which never acts twice."))
 
 
 def challenge(code: str) -> dict[str, str]:
