@@ -55,3 +55,18 @@ def reflows(page: Any) -> bool:
     """Whether the page fits its viewport's width without horizontal scrolling."""
     return bool(page.evaluate(
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1"))
+
+
+def reflow_findings(page: Any, name: str, shot: str) -> list[str]:
+    """The page at 1280, 390 and 320 px: a finding for each width it scrolls sideways at; a
+    screenshot at 1280 and 390 px into the artefacts (``<name>-<shot>-<width>.png``)."""
+    findings = []
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    for width in (1280, 390, 320):
+        page.set_viewport_size({"width": width, "height": 900})
+        if not reflows(page):
+            findings.append(f"{page.url}: scrolls sideways at {width} px")
+        if width != 320:
+            page.screenshot(path=str(ARTEFACTS / f"{name}-{shot}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return findings

@@ -3,6 +3,9 @@ vital-interest look-up, and helpers that read the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from broker.audit.models import AuditEvent
@@ -53,3 +56,15 @@ def assert_no_raw(text: str) -> None:
     """No identifier of the test data in ``text`` (a page, a URL)."""
     for raw in RAW:
         assert raw not in text, raw
+
+
+def assert_titled_pages(client: FlaskClient, pages: Sequence[str], titles: Sequence[str],
+                        lang: str) -> None:
+    """Each of ``pages`` answers 200 in ``lang`` with its title, and shows no raw identifier."""
+    client.get(f"/lang/{lang}")
+    for path, title in zip(pages, titles, strict=True):
+        page = client.get(path)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200, (path, html)
+        assert f"<title>{title} –" in html and f'<html lang="{lang}"' in html
+        assert_no_raw(html)

@@ -16,7 +16,14 @@ from flask.testing import FlaskClient
 
 from broker.core import Core
 from broker.registry.services import RegistryService
-from tests.web.oversight import AUDITOR, OFFICER, assert_no_raw, build, events
+from tests.web.oversight import (
+    AUDITOR,
+    OFFICER,
+    assert_no_raw,
+    assert_titled_pages,
+    build,
+    events,
+)
 from tests.web.test_views import csrf, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,13 +44,7 @@ def vital(core: Core, registry: RegistryService) -> str:
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_every_page_in_both_languages(client: FlaskClient, vital: str, lang: str) -> None:
     sign_in(client, AUDITOR)
-    client.get(f"/lang/{lang}")
-    for path, title in zip(PAGES, TITLES[lang], strict=True):
-        page = client.get(path)
-        html = page.get_data(as_text=True)
-        assert page.status_code == 200, (path, html)
-        assert f"<title>{title} –" in html and f'<html lang="{lang}"' in html
-        assert_no_raw(html)
+    assert_titled_pages(client, PAGES, TITLES[lang], lang)
 
 
 def test_signing_in_lands_on_the_log(client: FlaskClient, vital: str) -> None:

@@ -28,7 +28,7 @@ from broker.registry.services import RegistryService
 from tests.api.live import serve as served
 from tests.conftest import SHIPPED_POLICY
 from tests.factories import ADDRESS, CHILD_BSN, MOTHER_BSN, household, make_member, register
-from tests.web.browser import ARTEFACTS, axe_findings, reflows, require_browser
+from tests.web.browser import axe_findings, reflow_findings, require_browser
 from tests.web.test_views import fresh_code, second_factor
 
 pytestmark = pytest.mark.slow
@@ -88,15 +88,7 @@ class Walk:
         self.findings.extend(axe_findings(page, self.axe))
         html = page.content()
         self.pages.append(_VALUES.sub("", html) if typed_values else html)
-        ARTEFACTS.mkdir(parents=True, exist_ok=True)
-        for width in (1280, 390, 320):
-            page.set_viewport_size({"width": width, "height": 900})
-            if not reflows(page):
-                self.findings.append(f"{page.url}: scrolls sideways at {width} px")
-            if width != 320:
-                page.screenshot(path=str(ARTEFACTS / f"{self.name}-{shot}-{width}.png"),
-                                full_page=True)
-        page.set_viewport_size({"width": 1280, "height": 900})
+        self.findings.extend(reflow_findings(page, self.name, shot))
         return html
 
     def sign_in(self, app: Flask, username: str) -> None:

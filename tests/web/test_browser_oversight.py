@@ -23,7 +23,7 @@ from flask import Flask
 from broker.core import Core
 from broker.registry.services import RegistryService
 from tests.api.live import serve
-from tests.web.browser import ARTEFACTS, axe_findings, reflows, require_browser
+from tests.web.browser import axe_findings, reflow_findings, require_browser
 from tests.web.oversight import AUDITOR, OFFICER, assert_no_raw, build, events
 from tests.web.test_views import fresh_code, second_factor
 
@@ -54,15 +54,7 @@ class Walk:
         self.findings.extend(axe_findings(page, self.axe))
         html: str = page.content()
         assert_no_raw(html)
-        ARTEFACTS.mkdir(parents=True, exist_ok=True)
-        for width in (1280, 390, 320):
-            page.set_viewport_size({"width": width, "height": 900})
-            if not reflows(page):
-                self.findings.append(f"{page.url}: scrolls sideways at {width} px")
-            if width != 320:
-                page.screenshot(path=str(ARTEFACTS / f"{self.name}-{shot}-{width}.png"),
-                                full_page=True)
-        page.set_viewport_size({"width": 1280, "height": 900})
+        self.findings.extend(reflow_findings(page, self.name, shot))
         return html
 
     def sign_in(self, app: Flask, username: str, lands_on: str) -> None:

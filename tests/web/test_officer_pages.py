@@ -14,7 +14,14 @@ from broker.demo import load_demo
 from broker.registry.services import RegistryService
 from tests.conftest import OPEN_POLICY, SHIPPED_POLICY
 from tests.factories import CHILD_BSN
-from tests.web.oversight import AUDITOR, OFFICER, assert_no_raw, build, events
+from tests.web.oversight import (
+    AUDITOR,
+    OFFICER,
+    assert_no_raw,
+    assert_titled_pages,
+    build,
+    events,
+)
 from tests.web.test_views import csrf, sign_in
 
 PAGES = ("/officer/policy", "/officer/policy/history", "/officer/policy/tests",
@@ -35,13 +42,7 @@ def world(core: Core, registry: RegistryService) -> str:
 def test_every_page_in_both_languages(client: FlaskClient, lang: str) -> None:
     sign_in(client, OFFICER)
     assert client.get("/").headers["Location"].endswith("/officer/policy")
-    client.get(f"/lang/{lang}")
-    for path, title in zip(PAGES, TITLES[lang], strict=True):
-        page = client.get(path)
-        html = page.get_data(as_text=True)
-        assert page.status_code == 200, (path, html)
-        assert f"<title>{title} –" in html and f'<html lang="{lang}"' in html
-        assert_no_raw(html)
+    assert_titled_pages(client, PAGES, TITLES[lang], lang)
 
 
 @pytest.mark.usefixtures("world")
