@@ -212,7 +212,11 @@ def test_contact_and_consent_commands(run: Run) -> None:
     assert stolen.exit_code == 1 and "name:" not in stolen.output
     # A link token is URL-safe base64: one in 64 starts with "-". It is read as the token, not
     # as an unknown option (click's usage error, exit 2): a made-up one is refused as unknown.
+    # It differs from the real token in its second character too, so that it stays made-up when
+    # the real one happens to start with "-" itself.
+    made_up = "-" + ("A" if token[1] != "A" else "B") + token[2:]
+    assert made_up != token
     for command in ("open", "revoke"):
         dashed = run("contact", command, "--org", "school-a", "--professional", "school-a-p",
-                     "-" + token[1:])
+                     made_up)
         assert dashed.exit_code == 1, dashed.output
