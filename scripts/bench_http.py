@@ -15,20 +15,33 @@ production set-up is :data:`BENCH_LIMITS`: the per-minute limits and the daily e
 raised so that they do not refuse the bench's thousands of look-ups — the limiter and the quota
 still run on every request.
 
-What it reports per (store, keys, clients): look-ups/s, p50/p99 of one look-up (both round
-trips), and CPU milliseconds per look-up of each kind of process — the gunicorn workers, the
-PostgreSQL backends serving the bench's database (found through ``pg_stat_activity``), the Redis
-server, the client processes — read from ``/proc/<pid>/stat`` before and after the timed
+What it reports per (store, keys, operation, clients): look-ups/s, p50/p99 of one look-up (both
+round trips), and CPU milliseconds per look-up of each kind of process — the gunicorn workers,
+the PostgreSQL backends serving the bench's database (found through ``pg_stat_activity``), the
+Redis server, the client processes — read from ``/proc/<pid>/stat`` before and after the timed
 window. The Redis server may be shared with other users: its figure is then an upper bound.
 Before each window the same processes are watched for a few seconds with no request in flight
-(``idle_cpu_ms_per_s``): the background threads' share, which weighs on the figures per
-look-up the more, the fewer look-ups the window holds.
-The machine's load during the window (CPU used by processes outside the bench, from
-``/proc/stat``) is reported beside the figures: throughput on a busy machine is noisy, CPU per
-look-up much less so.
+(``idle_cpu_ms_per_s``): the background threads' share, which weighs on the figures per look-up
+the more, the fewer look-ups the window holds. The machine's load during the window (CPU used by
+processes outside the bench, from ``/proc/stat``) is reported beside the figures: throughput on
+a busy machine is noisy, CPU per look-up much less so.
+
+``--operation`` chooses what the clients do (a comma list, each measured on its own):
+
+- ``lookup`` (the default): the look-up above; figures per look-up;
+- ``register``: one registration of one new household per request, as a case system registers
+  a new case — ``BrokerClient.register`` (evaluate, finalise, ``POST /v1/involvements``, both
+  signed and verified, with an Idempotency-Key); figures per registration;
+- ``bulk``: ``BrokerClient.register_many`` with :data:`BULK_BATCH` households of one BSN each
+  per call, as a case system loads its caseload (the client sends them in requests of
+  ``MAX_REGISTER``); figures per stored matching key, the latency per call.
+
+Registrations take BSNs no other client or window of the run uses (:func:`fresh_bsns`), so
+that every request writes. The operations run in the order given, on the same store: the
+registrations of one add to the keys the next one finds.
 
 Run: ``scripts/bench --only http [--json FILE] [--clients 1,4,16] [--keys 10000]
-[--store sqlite|postgres|sqlite,postgres]``.
+[--store sqlite|postgres|sqlite,postgres] [--operation lookup,register,bulk]``.
 """
 
 from __future__ import annotations
@@ -82,6 +95,9 @@ ASKER = "wijkteam-bench"
 HOLDER = "vt-bench"
 KEY_ID = "bench-key"
 REGISTERED_BSNS = 2000  # real BSNs registered (the rest of --keys are random keys)
+OPERATIONS = ("lookup", "register", "bulk")
+BULK_BATCH = 1000  # households per register_many call of the bulk operation
+REGISTER_PURPOSE = "safety_assessment"  # the purpose the asker's registrations give
 IDLE_SECONDS = 3.0  # measured before each window: CPU with no request in flight
 
 
@@ -99,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default="sqlite,postgres",
                         help="sqlite, postgres or both (default: %(default)s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed window per run")
+    parser.add_argument("--operation", default="lookup",
+                        help="what the clients do, a comma list of " + ", ".join(OPERATIONS)
+                        + " (see the module's text)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per worker (default: the broker's gunicorn config)")
@@ -115,21 +134,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # -- set-up -------------------------------------------------------------------------------------
 
+_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def _with_check_digit(digits: list[int]) -> str | None:
+    """The BSN of eight digits and the eleven-test's ninth, or None when there is none."""
+    last = sum(w * d for w, d in zip(_WEIGHTS, digits, strict=True)) % 11
+    if last == 10:
+        return None
+    bsn = "".join(map(str, digits)) + str(last)
+    return None if bsn == "000000000" else bsn
+
 
 def valid_bsns(count: int, seed: int) -> list[str]:
     """``count`` distinct BSNs that pass the eleven-test."""
     rng = random.Random(seed)
     found: dict[str, None] = {}
-    weights = (9, 8, 7, 6, 5, 4, 3, 2)
     while len(found) < count:
-        digits = [rng.randrange(10) for _ in range(8)]
-        last = sum(w * d for w, d in zip(weights, digits, strict=True)) % 11
-        if last == 10:
-            continue
-        bsn = "".join(map(str, digits)) + str(last)
-        if bsn != "000000000":
+        bsn = _with_check_digit([rng.randrange(10) for _ in range(8)])
+        if bsn is not None:
             found[bsn] = None
     return list(found)
+
+
+def fresh_bsns(stream: int) -> Iterator[str]:
+    """Valid BSNs of ``stream`` (0–89) that no other stream gives: their first eight digits
+    count up from ``(10 + stream) · 10⁶`` (some 9 · 10⁵ BSNs per stream)."""
+    for number in range((10 + stream) * 1_000_000, (11 + stream) * 1_000_000):
+        bsn = _with_check_digit([int(d) for d in f"{number:08d}"])
+        if bsn is not None:
+            yield bsn
 
 
 def bench_policy(home: Path) -> Path:
@@ -265,36 +299,51 @@ def redis_pid(url: str) -> int | None:
 
 
 def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
-                   offset: int, ready: Any, start: Any, stop_at: Any, results: Any) -> None:
-    """One case system: warm up, wait for the start, look up until ``stop_at``; report."""
-    from broker_client import BrokerClient  # noqa: PLC0415 - a light import in the child
+                   offset: int, operation: str, stream: int, ready: Any, start: Any,
+                   stop_at: Any, results: Any) -> None:
+    """One case system: warm up, wait for the start, do ``operation`` until ``stop_at``;
+    report its latencies, errors and units done (look-ups, registrations or keys)."""
+    from broker_client import BrokerClient, NewRegistration  # noqa: PLC0415 - in the child
 
-    def ask(bsn: str) -> None:
-        client.lookup(bsn=[bsn], purpose="safety_assessment", basis="legal_task",
-                      statute="wmo2015_5_2_6")
+    fresh = fresh_bsns(stream)
+    looked_up = iter(bsns[(offset + 7919 * n) % len(bsns)] for n in range(10**9))
+    professional = f"{ASKER}-p"
+
+    def act() -> int:
+        """One operation; the units it did."""
+        if operation == "lookup":
+            client.lookup(bsn=[next(looked_up)], purpose="safety_assessment",
+                          basis="legal_task", statute="wmo2015_5_2_6")
+            return 1
+        if operation == "register":
+            client.register(professional=professional, purpose=REGISTER_PURPOSE,
+                            bsn=[next(fresh)])
+            return 1
+        client.register_many([NewRegistration(professional, REGISTER_PURPOSE, [next(fresh)])
+                              for _ in range(BULK_BATCH)])
+        return BULK_BATCH
 
     latencies: list[float] = []
-    errors = 0
+    errors = units = 0
     with BrokerClient(base_url, KEY_ID, seed, broker_public_key=broker_key) as client:
-        for n in range(3):  # connections, the workers' first requests
-            ask(bsns[(offset + n) % len(bsns)])
+        for _ in range(1 if operation == "bulk" else 3):  # connections, first requests
+            act()
         ready.put(os.getpid())
         start.wait()
         stop = stop_at.value
-        n = offset
         while True:
             began = time.monotonic()
             if began >= stop:
                 break
             try:
-                ask(bsns[n % len(bsns)])
+                done = act()
             except Exception:  # counted; the bench goes on
-                errors += 1
+                errors, done = errors + 1, 0
             ended = time.monotonic()
             if ended <= stop:
                 latencies.append(ended - began)
-            n += 7919  # a prime stride: clients spread over the BSNs
-    results.put((os.getpid(), latencies, errors))
+                units += done
+    results.put((os.getpid(), latencies, errors, units))
 
 
 def _free_port() -> int:
@@ -343,10 +392,22 @@ def run_store(args: argparse.Namespace, store: str, keys: int, clients: list[int
         finally:
             core.dispose()  # as after a bulk load: no ANALYZE, the server's plans as they come
         rows = []
-        for count in clients:
-            rows.append(measure(args, env, database_url, store, keys, count, signing, broker_key,
-                                bsns))
+        streams = iter(range(90))  # each client of each window registers its own BSNs
+        for operation in operations(args):
+            for count in clients:
+                rows.append(measure(args, env, database_url, store, keys, count, signing,
+                                    broker_key, bsns, operation,
+                                    [next(streams) for _ in range(count)]))
         return rows
+
+
+def operations(args: argparse.Namespace) -> list[str]:
+    """The operations of ``--operation``, checked."""
+    chosen = str(args.operation).split(",")
+    for operation in chosen:
+        if operation not in OPERATIONS:
+            raise SystemExit(f"--operation: one of {', '.join(OPERATIONS)}, not {operation!r}")
+    return chosen
 
 
 @contextmanager
@@ -356,7 +417,7 @@ def _no_database() -> Iterator[None]:
 
 def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | None,
             store: str, keys: int, clients: int, signing: SigningKey, broker_key: str,
-            bsns: list[str]) -> dict[str, Any]:
+            bsns: list[str], operation: str, streams: list[int]) -> dict[str, Any]:
     """Start the server, run ``clients`` client processes for the window, stop; the figures."""
     port = _free_port()
     command = [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE,
@@ -373,8 +434,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         _wait(port, server)
         base_url = f"http://127.0.0.1:{port}"
         processes = [context.Process(target=client_process, args=(
-            base_url, bytes(signing), broker_key, bsns, n, ready, start, stop_at, results))
-            for n in range(clients)]
+            base_url, bytes(signing), broker_key, bsns, n, operation, streams[n], ready, start,
+            stop_at, results)) for n in range(clients)]
         for process in processes:
             process.start()
         for _ in processes:  # the clients' imports and warm-up look-ups
@@ -395,7 +456,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         load_before = os.getloadavg()[0]
         stop_at.value = time.monotonic() + args.seconds
         start.set()
-        spies = profile_workers(args, watched.kinds["workers"], f"{store}-{keys}-{clients}")
+        spies = profile_workers(args, watched.kinds["workers"],
+                                f"{store}-{keys}-{operation}-{clients}")
         time.sleep(max(0.0, stop_at.value - time.monotonic()))
         after, machine_after = watched.sample(), machine_ticks()
         for spy in spies:
@@ -407,7 +469,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
             process.join(timeout=30)
         server.terminate()
         server.wait(timeout=30)
-    row = {"store": store, "keys": keys, "clients": clients, "workers": args.workers,
+    row = {"store": store, "keys": keys, "operation": operation, "unit": UNITS[operation],
+           "clients": clients, "workers": args.workers,
            "seconds": args.seconds,
            **figures(args.seconds, gathered, watched, (before, after),
                      (machine_before, machine_after)),
@@ -417,9 +480,9 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
                for kind, pids in watched.kinds.items()},
            "loadavg_1min": [round(load_before, 2), round(load_after, 2)],
            "cpus": os.cpu_count()}
-    log(f"http {store} {keys:,} keys, {clients} clients: {format_row(row)}")
+    log(f"http {store} {keys:,} keys, {operation}, {clients} clients: {format_row(row)}")
     if args.profile:
-        row["profile"] = phases(args.profile.glob(f"{store}-{keys}-{clients}-*.txt"))
+        row["profile"] = phases(args.profile.glob(f"{store}-{keys}-{operation}-{clients}-*.txt"))
         log("  phases (share of samples holding the GIL): " + ", ".join(
             f"{name} {share:.1%}" for name, share in row["profile"].items()))
     return row
@@ -472,28 +535,34 @@ def phases(files: Iterator[Path]) -> dict[str, float]:
     return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
-def figures(seconds: float, gathered: list[tuple[int, list[float], int]], watched: Processes,
-            ticks: tuple[dict[int, int], dict[int, int]],
+#: What the figures of each operation are per: a look-up, a registration, a stored key.
+UNITS = {"lookup": "look-up", "register": "registration", "bulk": "key"}
+
+
+def figures(seconds: float, gathered: list[tuple[int, list[float], int, int]],
+            watched: Processes, ticks: tuple[dict[int, int], dict[int, int]],
             machine: tuple[tuple[int, int], tuple[int, int]]) -> dict[str, Any]:
-    """Throughput, latency and CPU per look-up of one window."""
+    """Throughput, latency (of one call) and CPU per unit (look-up, registration or key) of
+    one window."""
     before, after = ticks
-    latencies = sorted(x for _, mine, _ in gathered for x in mine)
-    errors = sum(e for _, _, e in gathered)
-    done = len(latencies)
-    per_lookup = {}
+    latencies = sorted(x for _, mine, _, _ in gathered for x in mine)
+    errors = sum(e for _, _, e, _ in gathered)
+    done = sum(units for _, _, _, units in gathered)
+    calls = len(latencies)
+    per_unit = {}
     for kind, pids in watched.kinds.items():
         used = sum(after.get(p, before.get(p, 0)) - before.get(p, 0) for p in pids)
-        per_lookup[kind] = 1000 * used / CLK_TCK / done if done else float("nan")
+        per_unit[kind] = 1000 * used / CLK_TCK / done if done else float("nan")
     ours = sum(after.get(p, 0) - before.get(p, 0) for p in after)
     busy = machine[1][0] - machine[0][0]
     window = (machine[1][1] - machine[0][1]) / (os.cpu_count() or 1)
     server_kinds = ("workers", "postgres", "redis")
     return {
-        "lookups": done, "errors": errors, "lookups_per_s": done / seconds,
+        "units": done, "calls": calls, "errors": errors, "per_s": done / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
-        "p99_ms": 1000 * latencies[min(done - 1, int(done * 0.99))] if latencies else None,
-        "cpu_ms_per_lookup": {k: round(v, 3) for k, v in per_lookup.items()},
-        "server_cpu_ms_per_lookup": round(sum(per_lookup.get(k, 0.0) for k in server_kinds), 3),
+        "p99_ms": 1000 * latencies[min(calls - 1, int(calls * 0.99))] if latencies else None,
+        "cpu_ms_per_unit": {k: round(v, 3) for k, v in per_unit.items()},
+        "server_cpu_ms_per_unit": round(sum(per_unit.get(k, 0.0) for k in server_kinds), 3),
         "processes": {k: len(v) for k, v in watched.kinds.items()},
         # Cores' worth of CPU used by everything else on the machine during the window.
         "other_load_cores": round(max(0, busy - ours) / window if window else 0.0, 2),
@@ -502,13 +571,14 @@ def figures(seconds: float, gathered: list[tuple[int, list[float], int]], watche
 
 def format_row(row: dict[str, Any]) -> str:
     """One line of the table."""
-    cpu = row["cpu_ms_per_lookup"]
+    cpu = row["cpu_ms_per_unit"]
     parts = " ".join(f"{k} {cpu[k]:.2f}" for k in ("workers", "postgres", "redis", "clients")
                      if k in cpu)
     p50 = f"{row['p50_ms']:.1f}" if row["p50_ms"] is not None else "-"
     p99 = f"{row['p99_ms']:.1f}" if row["p99_ms"] is not None else "-"
-    return (f"{row['lookups_per_s']:7.1f}/s p50 {p50} ms p99 {p99} ms, errors {row['errors']}; "
-            f"CPU ms/look-up: server {row['server_cpu_ms_per_lookup']:.2f} ({parts}); "
+    return (f"{row['per_s']:7.1f} {row['unit']}s/s p50 {p50} ms p99 {p99} ms, "
+            f"errors {row['errors']}; CPU ms/{row['unit']}: "
+            f"server {row['server_cpu_ms_per_unit']:.2f} ({parts}); "
             f"other load {row['other_load_cores']:.2f} cores; idle CPU ms/s "
             + " ".join(f"{k} {v:.0f}" for k, v in row.get("idle_cpu_ms_per_s", {}).items()))
 
@@ -522,9 +592,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"--store: sqlite or postgres, not {store!r}")
         for keys in (int(k) for k in str(args.keys).split(",")):
             rows += run_store(args, store, keys, clients)
-    print(f"{'store':9} {'keys':>9} {'clients':>7}  look-ups/s, latency, CPU per look-up")
+    print(f"{'store':9} {'keys':>9} {'operation':9} {'clients':>7}  per second, latency of a "
+          "call, CPU per unit")
     for row in rows:
-        print(f"{row['store']:9} {row['keys']:>9,} {row['clients']:>7}  {format_row(row)}")
+        print(f"{row['store']:9} {row['keys']:>9,} {row['operation']:9} {row['clients']:>7}  "
+              f"{format_row(row)}")
     return {"bench_limits": {k: str(v) for k, v in BENCH_LIMITS.items()}, "runs": rows}
 
 
