@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import cast
 
 from broker_primitives import oprf
+from broker_primitives.identifiers import Category
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -43,10 +44,11 @@ from broker.errors import ConfigurationError, ValidationError
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
 from broker.policy.model import Reveal
+from broker.pseudonyms.matching import StoredKey
+from broker.registry.candidates import find_candidates
 from broker.registry.common import member
 from broker.registry.models import (
     ACCESS_AUDITOR,
-    INVOLVEMENT_ACTIVE,
     Involvement,
     MatchingKey,
     Organisation,
@@ -246,50 +248,52 @@ def notify_new_matches(session: Session, core: Core, involvement: Involvement) -
     Called in the registration's transaction, after ``involvement`` (with its matching keys) is
     flushed. Each other organisation's active involvement sharing a key is notified once, with
     kind ``new_match`` and its *own* public id as the reference, when :func:`may_learn_of`
-    allows it. Returns the public ids of the notified involvements (for the audit event of the
-    registration).
+    allows it, in the order of their public ids. Returns the public ids of the notified
+    involvements (for the audit event of the registration).
+
+    The involvements sharing a key are found by the look-up's own statement
+    (:func:`broker.registry.candidates.find_candidates`, compiled once, driven by the
+    matching-key index): a registration finds exactly the involvements a look-up on its keys
+    would, and a batch of a thousand does not build a thousand queries.
     """
     connection = _connection(session)
     policy = core.policy()
-    registrant_type = core.org_type(connection, involvement.organisation_id)
-    values = _search_values(core, connection, involvement.matching_keys)
-    rows = connection.execute(
-        select(Involvement.public_id, Involvement.professional_id, Involvement.organisation_id,
-               Involvement.purpose, Organisation.org_type)
-        .join(MatchingKey, MatchingKey.involvement_id == Involvement.id)
-        .join(Organisation, Organisation.id == Involvement.organisation_id)
-        .where(MatchingKey.value.in_(values),
-               Involvement.organisation_id != involvement.organisation_id,
-               Involvement.state == INVOLVEMENT_ACTIVE, Involvement.ends_on >= core.today())
-        .distinct().order_by(Involvement.public_id)
-    ).all()
+    organisation_id = involvement.organisation_id
+    registrant_type = core.org_type(connection, organisation_id)
+    found = find_candidates(connection, _search_forms(core, connection, involvement.matching_keys),
+                            organisation_id, core.today(), reciprocity=False)
     notified = []
-    for public_id, professional_id, organisation_id, purpose, org_type in rows:
-        if may_learn_of(policy, org_type, registrant_type, purpose):
-            reveal = policy.unasked_reveal(org_type, registrant_type, purpose)
-            notify(session, professional_id=professional_id, kind="new_match",
-                   reference=public_id, organisation_id=organisation_id,
-                   about=Registrant(involvement.organisation_id, involvement.id, reveal))
-            notified.append(public_id)
+    for candidate in sorted(found.candidates, key=lambda c: c.involvement_id):
+        if may_learn_of(policy, candidate.org_type, registrant_type, candidate.purpose):
+            reveal = policy.unasked_reveal(candidate.org_type, registrant_type, candidate.purpose)
+            notify(session, professional_id=candidate.professional_id, kind="new_match",
+                   reference=candidate.involvement_id,
+                   organisation_id=candidate.organisation_id,
+                   about=Registrant(organisation_id, involvement.id, reveal))
+            notified.append(candidate.involvement_id)
     return notified
 
 
-def _search_values(core: Core, connection: Connection, keys: Sequence[MatchingKey]
-                   ) -> list[bytes]:
-    """The stored values of ``keys``, and during a key rotation their form under the other
-    epoch too (rows not yet re-keyed still match)."""
-    values = {key.value for key in keys}
+def _search_forms(core: Core, connection: Connection, keys: Sequence[MatchingKey]
+                  ) -> list[list[StoredKey]]:
+    """Per key, its stored form, and during a key rotation its form under the other epoch too
+    (rows not yet re-keyed still match)."""
+    forms = [[StoredKey(cast(Category, key.category), key.value, key.oprf_epoch,
+                        key.broker_epoch)] for key in keys]
     rotation = core.matching.rotation(connection)
     if rotation is None:
-        return sorted(values)
+        return forms
     store, which = core.keystore, rotation.which
-    for key in keys:
+    for key, found in zip(keys, forms, strict=True):
         epoch = key.oprf_epoch if which == "oprf" else key.broker_epoch
         other = rotation.from_epoch if epoch == rotation.to_epoch else rotation.to_epoch
         if store.has(which, epoch) and store.has(which, other):
             factor = core.matching.epoch_factor(which, epoch, other)
-            values.add(oprf.scalar_mult(factor, key.value))
-    return sorted(values)
+            epochs = ((other, key.broker_epoch) if which == "oprf"
+                      else (key.oprf_epoch, other))
+            found.append(StoredKey(cast(Category, key.category),
+                                   oprf.scalar_mult(factor, key.value), *epochs))
+    return forms
 
 
 @dataclass(frozen=True)
