@@ -50,10 +50,10 @@ class ServiceBase:
         # not repeat the name: the API must not let callers enumerate other organisations' staff.
         # Every such refusal is an audit event, committed with the answer; the name itself is
         # recorded only as the id of an existing professional (a made-up name may be anything).
+        # The person's organisation is ``org``, already in the session: no query loads it again.
         person = session.scalar(
             select(Professional).filter_by(username=username, organisation_id=org.id,
                                            active=True, access_role=ACCESS_PROFESSIONAL)
-            .options(selectinload(Professional.organisation))
         )
         if person is None:
             named = session.scalar(select(Professional).filter_by(username=username))
