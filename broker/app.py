@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, core: Core | None = None,
     # The session cookie (``__Host-`` and Secure behind an https base URL) and the security
     # headers of every response.
     security_headers.install(app, core.settings)
+    app.session_interface = door.PageSessions()  # no cookie session on the API
     app.config.update(overrides)
     app.extensions[door.CORE_EXTENSION] = core
     app.extensions["broker.signin_key"] = SignInKey.load(core.settings.keys_dir)

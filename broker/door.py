@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, current_app, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
 from werkzeug.wrappers import Response
 
 from broker.core import Core, UnitOfWork
@@ -27,9 +29,27 @@ from broker.core import Core, UnitOfWork
 API_PREFIX = "/v1"
 
 
+def is_api_path(path: str) -> bool:
+    """True when ``path`` is the API's (``/v1`` or under it), not a web page's."""
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
 def is_api_request() -> bool:
     """True when the current request is addressed to the API (``/v1``), not a web page."""
-    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+    return is_api_path(request.path)
+
+
+class PageSessions(SecureCookieSessionInterface):
+    """The web pages' signed cookie session, and none for the API: a signed request names its
+    caller by its signature, so a ``/v1`` request reads no cookie (a cookie sent along counts
+    for nothing) and writes none — Flask's null session, which refuses to be written."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """No session on the API; the pages' cookie session otherwise."""
+        if is_api_path(request.path):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
 
 CORE_EXTENSION = "broker.core"
 
