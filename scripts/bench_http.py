@@ -36,6 +36,10 @@ a busy machine is noisy, CPU per look-up much less so.
   per call, as a case system loads its caseload (the client sends them in requests of
   ``MAX_REGISTER``); figures per stored matching key, the latency per call.
 
+Clients start calls for ``--seconds``; a call begun in that time counts whole, and the window
+ends when the last of them ends (so that the CPU measured is that of the units counted: a bulk
+call takes seconds).
+
 Registrations take BSNs no other client or window of the run uses (:func:`fresh_bsns`), so
 that every request writes. The operations run in the order given, on the same store: the
 registrations of one add to the keys the next one finds.
@@ -301,8 +305,11 @@ def redis_pid(url: str) -> int | None:
 def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
                    offset: int, operation: str, stream: int, ready: Any, start: Any,
                    stop_at: Any, results: Any) -> None:
-    """One case system: warm up, wait for the start, do ``operation`` until ``stop_at``;
-    report its latencies, errors and units done (look-ups, registrations or keys)."""
+    """One case system: warm up, wait for the start, start ``operation`` again and again until
+    ``stop_at``; report its latencies, errors, units done (look-ups, registrations or keys) and
+    when its last call ended. A call begun before ``stop_at`` counts whole: the window ends when
+    the last client's last call does, so that the CPU measured is that of the units counted
+    (a bulk call takes seconds)."""
     from broker_client import BrokerClient, NewRegistration  # noqa: PLC0415 - in the child
 
     fresh = fresh_bsns(stream)
@@ -331,6 +338,7 @@ def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
         ready.put(os.getpid())
         start.wait()
         stop = stop_at.value
+        ended = time.monotonic()
         while True:
             began = time.monotonic()
             if began >= stop:
@@ -340,10 +348,9 @@ def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
             except Exception:  # counted; the bench goes on
                 errors, done = errors + 1, 0
             ended = time.monotonic()
-            if ended <= stop:
-                latencies.append(ended - began)
-                units += done
-    results.put((os.getpid(), latencies, errors, units))
+            latencies.append(ended - began)
+            units += done
+        results.put((os.getpid(), latencies, errors, units, ended))
 
 
 def _free_port() -> int:
@@ -454,16 +461,18 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         idle_after = watched.sample()
         before, machine_before = watched.sample(), machine_ticks()
         load_before = os.getloadavg()[0]
-        stop_at.value = time.monotonic() + args.seconds
+        began = time.monotonic()
+        stop_at.value = began + args.seconds
         start.set()
         spies = profile_workers(args, watched.kinds["workers"],
                                 f"{store}-{keys}-{operation}-{clients}")
-        time.sleep(max(0.0, stop_at.value - time.monotonic()))
+        reports = [results.get(timeout=args.seconds + 300) for _ in processes]
         after, machine_after = watched.sample(), machine_ticks()
+        window = max(ended for *_, ended in reports) - began
+        gathered = [report[:4] for report in reports]
         for spy in spies:
             spy.wait(timeout=60)
         load_after = os.getloadavg()[0]
-        gathered = [results.get(timeout=60) for _ in processes]
     finally:
         for process in processes:
             process.join(timeout=30)
@@ -471,8 +480,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         server.wait(timeout=30)
     row = {"store": store, "keys": keys, "operation": operation, "unit": UNITS[operation],
            "clients": clients, "workers": args.workers,
-           "seconds": args.seconds,
-           **figures(args.seconds, gathered, watched, (before, after),
+           "seconds": round(window, 2),
+           **figures(window, gathered, watched, (before, after),
                      (machine_before, machine_after)),
            "idle_cpu_ms_per_s": {
                kind: round(1000 * sum(idle_after.get(p, 0) - idle_before.get(p, 0) for p in pids)
