@@ -17,7 +17,7 @@ The core (:class:`broker.core.Core`) holds one of each, chosen in one place
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -68,6 +68,31 @@ class NotWired(RuntimeError):
     rolled back (nothing is done without the notices it owes)."""
 
 
+class StoredForm(Protocol):
+    """A matching key as stored, with the key epochs it was made under
+    (``broker.pseudonyms.matching.StoredKey`` is one)."""
+
+    @property
+    def category(self) -> str:
+        """``person`` or ``address``."""
+        ...
+
+    @property
+    def value(self) -> bytes:
+        """The stored element."""
+        ...
+
+    @property
+    def oprf_epoch(self) -> int:
+        """The epoch of the pseudonym service's key."""
+        ...
+
+    @property
+    def broker_epoch(self) -> int:
+        """The epoch of the broker's key."""
+        ...
+
+
 class Notices(Protocol):
     """Writes the inbox messages a change makes (and queues the e-mails and webhooks that
     announce them) on the caller's connection, so that they commit with the change and its
@@ -86,8 +111,10 @@ class Notices(Protocol):
         """One message of ``kind`` for every active auditor; the ids of the auditors told."""
         ...
 
-    def notify_new_matches(self, session: Session, involvement_id: int) -> list[str]:
+    def notify_new_matches(self, session: Session, *, organisation_id: int,
+                           involvement_id: int, keys: Sequence[StoredForm]) -> list[str]:
         """Tell the contacts of other organisations' active involvements on the household of
-        the involvement just registered (and flushed) in ``session``, as far as the policy lets
-        them learn of it; the public ids of the involvements told."""
+        the involvement just registered (and written) in ``session`` — ``organisation_id``'s,
+        with the stored ``keys`` — as far as the policy lets them learn of it; the public ids of
+        the involvements told."""
         ...

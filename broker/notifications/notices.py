@@ -10,15 +10,14 @@ and its audit event, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from broker.core import unit_of
-from broker.errors import required
+from broker.interfaces import StoredForm
 from broker.notifications.services import notify, notify_auditors, notify_new_matches
-from broker.registry.models import Involvement
 
 
 class InboxNotices:
@@ -36,9 +35,10 @@ class InboxNotices:
         """:func:`broker.notifications.services.notify_auditors`, in the caller's transaction."""
         return notify_auditors(connection, kind=kind, reference=reference)
 
-    def notify_new_matches(self, session: Session, involvement_id: int) -> list[str]:
+    def notify_new_matches(self, session: Session, *, organisation_id: int,
+                           involvement_id: int, keys: Sequence[StoredForm]) -> list[str]:
         """:func:`broker.notifications.services.notify_new_matches` for the involvement just
         registered in ``session`` (in its unit of work)."""
-        involvement = required(session.get(Involvement, involvement_id),
-                               "the involvement just registered")
-        return notify_new_matches(session, unit_of(session).core, involvement)
+        return notify_new_matches(session, unit_of(session).core,
+                                  organisation_id=organisation_id,
+                                  involvement_id=involvement_id, keys=keys)

@@ -41,6 +41,7 @@ from broker.audit.services import Actor, now_of, record_event
 from broker.config import number_setting
 from broker.core import Core, UnitOfWork, unit_of
 from broker.errors import ConfigurationError, ValidationError
+from broker.interfaces import StoredForm
 from broker.notifications.models import InboxMessage, OutboxMessage
 from broker.policy import DecisionRequest, Policy
 from broker.policy.model import Reveal
@@ -50,7 +51,6 @@ from broker.registry.common import member
 from broker.registry.models import (
     ACCESS_AUDITOR,
     Involvement,
-    MatchingKey,
     Organisation,
     Professional,
 )
@@ -242,14 +242,16 @@ def about_registrant(reveal: Reveal, name: str, org_type: str) -> About:
     return About(None, org_type if reveal == "organisation_type" else None)
 
 
-def notify_new_matches(session: Session, core: Core, involvement: Involvement) -> list[str]:
+def notify_new_matches(session: Session, core: Core, *, organisation_id: int,
+                       involvement_id: int, keys: Sequence[StoredForm]) -> list[str]:
     """Tell other organisations' contacts on the same household that someone new registered.
 
-    Called in the registration's transaction, after ``involvement`` (with its matching keys) is
-    flushed. Each other organisation's active involvement sharing a key is notified once, with
-    kind ``new_match`` and its *own* public id as the reference, when :func:`may_learn_of`
-    allows it, in the order of their public ids. Returns the public ids of the notified
-    involvements (for the audit event of the registration).
+    Called in the registration's transaction, after the involvement ``involvement_id`` of
+    ``organisation_id`` with its matching ``keys`` is written. Each other organisation's active
+    involvement sharing a key is notified once, with kind ``new_match`` and its *own* public id
+    as the reference, when :func:`may_learn_of` allows it, in the order of their public ids.
+    Returns the public ids of the notified involvements (for the audit event of the
+    registration).
 
     The involvements sharing a key are found by the look-up's own statement
     (:func:`broker.registry.candidates.find_candidates`, compiled once, driven by the
@@ -258,10 +260,9 @@ def notify_new_matches(session: Session, core: Core, involvement: Involvement) -
     """
     connection = _connection(session)
     policy = core.policy()
-    organisation_id = involvement.organisation_id
     registrant_type = core.org_type(connection, organisation_id)
-    found = find_candidates(connection, _search_forms(core, connection, involvement.matching_keys),
-                            organisation_id, core.today(), reciprocity=False)
+    found = find_candidates(connection, _search_forms(core, connection, keys), organisation_id,
+                            core.today(), reciprocity=False)
     notified = []
     for candidate in sorted(found.candidates, key=lambda c: c.involvement_id):
         if may_learn_of(policy, candidate.org_type, registrant_type, candidate.purpose):
@@ -269,12 +270,12 @@ def notify_new_matches(session: Session, core: Core, involvement: Involvement) -
             notify(session, professional_id=candidate.professional_id, kind="new_match",
                    reference=candidate.involvement_id,
                    organisation_id=candidate.organisation_id,
-                   about=Registrant(organisation_id, involvement.id, reveal))
+                   about=Registrant(organisation_id, involvement_id, reveal))
             notified.append(candidate.involvement_id)
     return notified
 
 
-def _search_forms(core: Core, connection: Connection, keys: Sequence[MatchingKey]
+def _search_forms(core: Core, connection: Connection, keys: Sequence[StoredForm]
                   ) -> list[list[StoredKey]]:
     """Per key, its stored form, and during a key rotation its form under the other epoch too
     (rows not yet re-keyed still match)."""

@@ -22,8 +22,8 @@ from broker.notifications.services import (
 )
 from broker.policy import DecisionRequest
 from broker.policy.loader import load_policy
+from broker.registry import involvements
 from broker.registry.models import Involvement, Organisation, Professional
-from broker.registry.results import InvolvementInfo
 from broker.registry.rotation import start_or_resume
 from broker.registry.services import RegistryService
 from tests.conftest import SHIPPED_POLICY
@@ -83,10 +83,11 @@ def test_a_registration_that_fails_leaves_no_notification(
     register(world.registry, world.school, world.child)
     world.webhook(world.school, "https://school.example.nl/hooks/broker")
 
-    def broken(_involvement: Involvement) -> object:
+    def broken(*_args: object, **_kwargs: object) -> object:
         raise RuntimeError("after the notifications were written")
 
-    monkeypatch.setattr(InvolvementInfo, "of", broken)
+    # The registration's audit event comes after its notices: fail there.
+    monkeypatch.setattr(involvements, "record_event", broken)
     with pytest.raises(RuntimeError):
         register(world.registry, world.vt, world.mother)
     assert world.inbox() == [] and world.outbox() == []
