@@ -29,17 +29,19 @@ from broker_primitives.merkle import Frontier, leaf_hash
 from sqlalchemy import (
     Connection,
     Integer,
-    LargeBinary,
-    String,
     Table,
     bindparam,
+    column,
     func,
     insert,
+    literal_column,
     select,
     true,
     update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.expression import TableValuedAlias, Values
 
 from broker.audit.models import AuditEvent, AuditLogState, AuditSubject
 from broker.db import Prepared, prepared_insert
@@ -75,9 +77,11 @@ _INSERT_EVENT = prepared_insert(_EVENTS, returning=_EVENTS.c.id)
 _INSERT_SUBJECTS = prepared_insert(_SUBJECTS)
 
 
-def _one_statement() -> Prepared:
+def _one_statement(count: int | None) -> Prepared:
     """PostgreSQL's rest of an append, one statement: the state moves on, the event is inserted
-    and its subjects (bound as one array per column, in their order) with the event's id.
+    and its ``count`` subjects with the event's id, in their order: bound as the rows of a
+    ``VALUES`` list (``<column>_<i>``), or, for ``None``, as one array per column
+    (``subject_<column>``), whatever their number.
 
     The sub-statements of a ``WITH`` run on one snapshot: none reads what another writes, and
     the subjects' foreign key is checked at the statement's end, when the event is there.
@@ -87,29 +91,52 @@ def _one_statement() -> Prepared:
     ).returning(_EVENTS.c.id).cte("event")
     state = update(_STATE).where(_STATE.c.id == bindparam("id")).values(
         head=bindparam("head"), frontier=bindparam("frontier")).cte("state")
-    types = {"category": String, "value": LargeBinary, "oprf_epoch": Integer,
-             "broker_epoch": Integer}
-    rows = func.unnest(
-        *(bindparam(f"subject_{name}", type_=ARRAY(types[name])) for name in SUBJECT_COLUMNS)
-    ).table_valued(*SUBJECT_COLUMNS, with_ordinality="position").render_derived("subject")
+    statement = select(event.c.id).add_cte(state)
+    if count == 0:
+        return Prepared(statement)
+    types = {name: _SUBJECTS.c[name].type for name in SUBJECT_COLUMNS}
+    rows: TableValuedAlias | Values
+    if count is None:
+        rows = func.unnest(
+            *(bindparam(f"subject_{name}", type_=ARRAY(types[name])) for name in SUBJECT_COLUMNS)
+        ).table_valued(*SUBJECT_COLUMNS, with_ordinality="position").render_derived("subject")
+    else:
+        rows = values(column("position", Integer),
+                      *(column(name, types[name]) for name in SUBJECT_COLUMNS),
+                      name="subject").data([
+            (literal_column(str(i)),
+             *(bindparam(f"{name}_{i}", type_=types[name]) for name in SUBJECT_COLUMNS))
+            for i in range(count)])
     subjects = insert(_SUBJECTS).from_select(
         ["event_id", *SUBJECT_COLUMNS],
         select(event.c.id, *(rows.c[name] for name in SUBJECT_COLUMNS))
         .select_from(event).join(rows, true()).order_by(rows.c.position),
     ).cte("subjects")
-    return Prepared(select(event.c.id).add_cte(state).add_cte(subjects))
+    return Prepared(statement.add_cte(subjects))
 
 
-_WRITE_IN_ONE = _one_statement()
+# Up to this many subjects go as the rows of a VALUES list, a statement for each number: psycopg
+# adapts scalars for a fraction of what it spends on a list (an array, in Python); more go as
+# arrays, in one statement whatever their number.
+VALUES_ROWS = 8
+_WRITE_IN_ONE = [_one_statement(count) for count in range(VALUES_ROWS + 1)]
+_WRITE_IN_ONE_ARRAYS = _one_statement(None)
+_ROW_BINDS = [tuple((name, f"{name}_{i}") for name in SUBJECT_COLUMNS)
+              for i in range(VALUES_ROWS)]
 # The dialects that write the rest of an append in one statement (data-modifying WITH); the
 # others (SQLite) run the state update and the inserts one by one.
 ONE_STATEMENT = frozenset({"postgresql"})
 
 
+# What ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False)`` makes, with one encoder for every event instead of one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode
+
+
 def canonical(value: Mapping[str, Any]) -> bytes:
     """The canonical bytes of a JSON object (RFC 8785 for the value types the log uses)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _CANONICAL(value).encode("utf-8")
 
 
 def timestamp(moment: datetime) -> str:
@@ -234,9 +261,16 @@ def append(connection: Connection, fields: dict[str, Any],
 def _write_in_one(connection: Connection, fields: Mapping[str, Any],
                   subjects: Sequence[Mapping[str, Any]], head: bytes, frontier: bytes) -> int:
     params = {**fields, "id": STATE_ID, "head": head, "frontier": frontier}
-    for name in SUBJECT_COLUMNS:
-        params[f"subject_{name}"] = [subject[name] for subject in subjects]
-    row_id: int = _WRITE_IN_ONE.insert_one(connection, params)
+    if len(subjects) <= VALUES_ROWS:
+        statement = _WRITE_IN_ONE[len(subjects)]
+        for binds, subject in zip(_ROW_BINDS, subjects, strict=False):
+            for name, bind in binds:
+                params[bind] = subject[name]
+    else:
+        statement = _WRITE_IN_ONE_ARRAYS
+        for name in SUBJECT_COLUMNS:
+            params[f"subject_{name}"] = [subject[name] for subject in subjects]
+    row_id: int = statement.insert_one(connection, params)
     return row_id
 
 

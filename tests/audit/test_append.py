@@ -1,18 +1,22 @@
 """One append: the statements it sends on each dialect, and what it writes (issue 13).
 
-PostgreSQL writes the state, the event and its subjects in one statement after the lock;
-SQLite runs them one by one. Both must write the same rows, byte for byte, and the count is
+PostgreSQL writes the state, the event and its subjects in one statement after the lock (up to
+``VALUES_ROWS`` subjects as the rows of a VALUES list, more as arrays); SQLite runs them one by
+one. Both must write the same rows, byte for byte, and the count is
 pinned so that a regression fails here.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Connection, select
 
 from broker.audit import chain, services
@@ -69,7 +73,8 @@ def _rows(connection: Connection) -> tuple[dict[str, Any], list[dict[str, Any]],
             tuple(state))
 
 
-@pytest.mark.parametrize("subjects", [SUBJECTS, [], SUBJECTS[:1]], ids=["three", "none", "one"])
+@pytest.mark.parametrize("subjects", [SUBJECTS, [], SUBJECTS[:1], SUBJECTS * 3],
+                         ids=["three", "none", "one", "nine"])
 def test_one_statement_writes_what_separate_statements_write(
         core: Core, monkeypatch: pytest.MonkeyPatch, subjects: list[Subject]) -> None:
     if core.engine.dialect.name not in chain.ONE_STATEMENT:
@@ -88,6 +93,7 @@ def test_one_statement_writes_what_separate_statements_write(
             transaction.rollback()  # the next run appends at the same place
         finally:
             connection.close()
+    assert (len(subjects) > chain.VALUES_ROWS) == (len(subjects) == 9)  # both forms are tried
     assert written[0] == written[1]
     event, rows, _state = written[0]
     assert len(rows) == len(subjects)
@@ -108,3 +114,18 @@ def test_appended_events_verify(core: Core) -> None:
             .order_by(AuditEvent.seq))]
     assert report.ok, report.problem
     assert counts == [3, 0, 2, 9]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@given(st.dictionaries(st.text(), JSON, max_size=6))
+def test_canonical_bytes_are_json_dumps_bytes(value: dict[str, Any]) -> None:
+    """One encoder for every event writes what ``json.dumps`` with the canonical options did,
+    so that old and new events hash alike."""
+    assert chain.canonical(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        allow_nan=False).encode("utf-8")
