@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,11 @@ def test_canonical_bytes_are_json_dumps_bytes(value: dict[str, Any]) -> None:
     assert chain.canonical(value) == json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
         allow_nan=False).encode("utf-8")
+
+
+def test_event_ids_are_uuid7_strings() -> None:
+    for _ in range(200):
+        event_id = services.time_ordered_uuid()
+        parsed = uuid.UUID(event_id)
+        assert str(parsed) == event_id
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
