@@ -51,7 +51,8 @@ Processors = dict[str, Callable[[Any], Any]]
 _Compiled = tuple[str, list[str], Processors, dict[str, Any]]
 _REQUIRED = object()  # a bind the statement holds no value for: the row must give it
 # A statement without expanding binds: SQL text, each bind's name, processor and value when the
-# row gives none (in DBAPI order for positional dialects), and whether the dialect is positional.
+# row gives none (in DBAPI order for positional dialects), and the names of a named dialect's
+# parameters (None: positional).
 _Plan = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None, Any], ...], tuple[str, ...] | None]
 
 NAMING_CONVENTION = {
