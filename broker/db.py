@@ -47,8 +47,13 @@ from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger("broker.db")
 Processors = dict[str, Callable[[Any], Any]]
-# SQL text, bind names in DBAPI order, bind processors, constant bind values.
+# SQL text, bind names (in DBAPI order when positional), bind processors, constant bind values.
 _Compiled = tuple[str, list[str], Processors, dict[str, Any]]
+_REQUIRED = object()  # a bind the statement holds no value for: the row must give it
+# A statement without expanding binds: SQL text, each bind's name, processor and value when the
+# row gives none (in DBAPI order for positional dialects), and the names of a named dialect's
+# parameters (None: positional).
+_Plan = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None, Any], ...], tuple[str, ...] | None]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -192,6 +197,7 @@ class Prepared:
         self.statement = statement
         self.expanding = tuple(expanding)
         self._compiled: dict[tuple[str, tuple[int, ...]], _Compiled] = {}
+        self._plans: dict[str, _Plan] = {}
 
     def _prepare(self, dialect: Dialect, lengths: tuple[int, ...]) -> _Compiled:
         key = (dialect.name, lengths)
@@ -215,14 +221,38 @@ class Prepared:
                     processors[name] = processor
                 if not bind.required and name not in self.expanding:
                     constants[name] = bind.value  # literals in the statement, e.g. "active"
-            order = list(compiled.positiontup or [])  # only used by positional dialects
+            # The binds in DBAPI order (positional dialects), else each bind's name once.
+            order = (list(compiled.positiontup or []) if dialect.positional
+                     else list(dict.fromkeys(compiled.bind_names.values())))
             cached = (str(compiled), order, processors, constants)
             self._compiled[key] = cached
         return cached
 
+    def _plan(self, dialect: Dialect) -> _Plan:
+        sql, order, processors, constants = self._prepare(dialect, ())
+        plan = (sql, tuple((name, processors.get(name), constants.get(name, _REQUIRED))
+                           for name in order),
+                None if dialect.positional else tuple(order))
+        self._plans[dialect.name] = plan
+        return plan
+
     def _params(
         self, dialect: Dialect, row: Mapping[str, Any]
     ) -> tuple[str, Sequence[Any] | dict[str, Any]]:
+        if not self.expanding:
+            # The hot path: one pass over the statement's binds, in the order the driver takes.
+            sql, binds, names = self._plans.get(dialect.name) or self._plan(dialect)
+            bound: list[Any] = []
+            for name, processor, default in binds:
+                try:
+                    value = row[name]
+                except KeyError:
+                    if default is _REQUIRED:
+                        raise
+                    bound.append(default)  # a literal of the statement, as it is
+                    continue
+                bound.append(value if processor is None else processor(value))
+            return sql, bound if names is None else dict(zip(names, bound, strict=True))
         lengths = tuple(len(row[name]) for name in self.expanding)
         sql, order, processors, constants = self._prepare(dialect, lengths)
         values = dict(constants)

@@ -10,21 +10,33 @@ offline, and how long a checkpoint takes on a ten-million-event log.
   reads only the state row (size, head and the tree's compact range), never the events, so the
   state of a ten-million-leaf tree is built from its leaves in memory and stored; the timing is
   then the same as on a log that holds them.
+
+``scripts/bench`` runs all three (``--only audit``) on the embedded database. Run on its own,
+``.venv/bin/python scripts/bench_audit.py`` measures only the append, on SQLite or, when
+``BROKER_DATABASE_URL`` names a PostgreSQL database, in a schema of its own there (dropped
+afterwards); besides the wall-clock figures it reports the process CPU time per event
+(``audit_marginal_cpu_ms``, what a shared machine does not disturb) and the statements one
+append runs (``statements_per_append``, counted on the driver's connection).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from broker_primitives.merkle import Frontier, leaf_hash
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 
 from broker.audit.chain import GENESIS, STATE_ID, canonical, timestamp
 from broker.audit.checkpoints import checkpoint_body, sign_checkpoint
@@ -56,13 +68,71 @@ def _lookup_event(connection: object) -> None:
                           "flag_for_review": False})
 
 
+@dataclass
+class Statements:
+    """What the driver sent while counting: statements executed (each row of an
+    ``executemany`` is one) and, on PostgreSQL, round trips (a ``Sync`` or a simple query)."""
+
+    statements: int = 0
+    round_trips: int = 0
+
+
+@contextmanager
+def counted_statements(connection: Connection) -> Iterator[Statements]:
+    """Count the statements run on ``connection``'s driver connection inside the block.
+
+    On the wire, not through SQLAlchemy's events (the hot paths run on the DBAPI cursor, past
+    them): libpq's protocol trace on PostgreSQL, SQLite's trace callback (one call per
+    statement execution) on SQLite.
+    """
+    driver: Any = connection.connection.driver_connection
+    counts = Statements()
+    if connection.dialect.name == "sqlite":
+        def traced(_sql: str) -> None:
+            counts.statements += 1
+            counts.round_trips += 1
+        driver.set_trace_callback(traced)
+        try:
+            yield counts
+        finally:
+            driver.set_trace_callback(None)
+        return
+    from psycopg import pq  # noqa: PLC0415 - only on PostgreSQL
+
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as trace:
+        driver.pgconn.trace(trace.fileno())
+        driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            yield counts
+        finally:
+            driver.pgconn.untrace()
+        trace.seek(0)
+        for line in trace:
+            parts = line.split("\t", 3)
+            if len(parts) > 2 and parts[0] == "F":
+                message = parts[2].strip()
+                counts.statements += message in ("Execute", "Query")
+                counts.round_trips += message in ("Sync", "Query")
+
+
+def statements_per_append(core: Core) -> dict[str, int]:
+    """The statements (and round trips) one look-up-shaped append runs."""
+    with core.transaction() as connection:
+        _lookup_event(connection)  # the transaction has begun, the statements are prepared
+        with counted_statements(connection) as counts:
+            _lookup_event(connection)
+    return {"statements_per_append": counts.statements,
+            "round_trips_per_append": counts.round_trips}
+
+
 def audit_costs(core: Core, events: int) -> dict[str, float]:
     """Milliseconds per event: added to a committing transaction, and on its own."""
-    marginal, alone = [], []
+    marginal, alone, cpu = [], [], 0.0
     for _ in range(events):
         with core.transaction() as connection:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             _lookup_event(connection)
+            cpu += time.process_time() - cpu_started
             marginal.append(time.perf_counter() - started)
         started = time.perf_counter()
         with core.transaction() as connection:
@@ -73,6 +143,7 @@ def audit_costs(core: Core, events: int) -> dict[str, float]:
     return {
         "audit_marginal_ms": statistics.median(marginal) * 1000,
         "audit_marginal_p99_ms": marginal[int(len(marginal) * 0.99)] * 1000,
+        "audit_marginal_cpu_ms": cpu / events * 1000,
         "audit_txn_ms": statistics.median(alone) * 1000,
     }
 
@@ -80,8 +151,6 @@ def audit_costs(core: Core, events: int) -> dict[str, float]:
 def write_bundle(core: Core, directory: Path, events: int) -> None:
     """A bundle of ``events`` synthetic look-up events, exactly as ``broker audit export``
     writes one (canonical lines, chained hashes, a signed checkpoint, the key)."""
-    import json  # noqa: PLC0415
-
     from broker_primitives.merkle import inclusion_proof  # noqa: PLC0415
 
     key = core.audit_key()
@@ -183,3 +252,59 @@ def run(*, events: int, verify_events: int, checkpoint_events: int) -> dict[str,
         finally:
             core.dispose()
     return figures
+
+
+def postgres_schema(url: str) -> tuple[str, str]:
+    """A fresh schema on the PostgreSQL server for this run: (url using it, schema name)."""
+    from bench import postgres_schema as fresh  # noqa: PLC0415 - scripts/ is on sys.path
+
+    return fresh(url)
+
+
+def append_only(*, events: int, rounds: int) -> dict[str, Any]:
+    """The append alone (``audit_costs`` and the statements it runs), ``rounds`` times over, on
+    the embedded database or on ``BROKER_DATABASE_URL``'s PostgreSQL server."""
+    base_url = os.environ.get("BROKER_DATABASE_URL")
+    url, schema = postgres_schema(base_url) if base_url else (None, None)
+    try:
+        with tempfile.TemporaryDirectory(prefix="broker-bench-audit-") as home:
+            env = {"BROKER_HOME": home, "BROKER_POLICY_DIR": str(ROOT / "policies")}
+            if url:
+                env["BROKER_DATABASE_URL"] = url
+            core = Core(Settings.from_env(env))
+            try:
+                initialise(core, Actor.operator("bench"))
+                figures: dict[str, Any] = {"database": core.engine.dialect.name,
+                                           **statements_per_append(core)}
+                for _ in range(max(1, events // 10)):  # warm: caches, prepared statements
+                    with core.transaction() as connection:
+                        _lookup_event(connection)
+                figures["rounds"] = [audit_costs(core, events) for _ in range(rounds)]
+            finally:
+                core.dispose()
+    finally:
+        if base_url and schema:
+            from bench import drop_schema  # noqa: PLC0415 - scripts/ is on sys.path
+
+            drop_schema(base_url, schema)
+    return figures
+
+
+def main() -> int:
+    """Measure the append and print the figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=2000, help="appends per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default: %(default)s)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    figures = append_only(events=args.events, rounds=args.rounds)
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "scripts"))
+    raise SystemExit(main())

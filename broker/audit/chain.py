@@ -8,6 +8,9 @@ Rules this module guarantees:
 - Appending locks the single state row first (``UPDATE … RETURNING``), in the caller's
   transaction: concurrent writers on SQLite and PostgreSQL queue there, so sequence numbers are
   linear, without gaps (a rolled-back transaction takes its number back) and without forks.
+- An append is two statements on PostgreSQL: that lock, then one statement that moves the state
+  on and inserts the event and its subjects (data-modifying ``WITH``); on SQLite, which has no
+  such statements, the lock and three more. :func:`append` makes that choice, nowhere else.
 - Format 1 never changes: existing hashes depend on it (migration 0003 uses it to seal the events
   written before the chain existed).
 """
@@ -17,16 +20,31 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from broker_primitives.merkle import Frontier, leaf_hash
-from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.expression import TableValuedAlias, Values
 
-from broker.audit.models import AuditLogState
-from broker.db import Prepared
+from broker.audit.models import AuditEvent, AuditLogState, AuditSubject
+from broker.db import Prepared, prepared_insert
 
 FORMAT = "broker-audit-bundle/1"
 GENESIS = bytes(32)  # the prev_hash of the first event
@@ -42,6 +60,10 @@ CONTENT_MEMBERS = (
 PERSONAL_MEMBERS = ("justification", "source_address")
 
 _STATE = cast(Table, AuditLogState.__table__)
+_EVENTS = cast(Table, AuditEvent.__table__)
+_SUBJECTS = cast(Table, AuditSubject.__table__)
+SUBJECT_COLUMNS = ("category", "value", "oprf_epoch", "broker_epoch")
+
 # Compiled once per dialect and run on the DBAPI cursor: every look-up appends an event.
 _LOCK_STATE = Prepared(
     update(_STATE).where(_STATE.c.id == bindparam("id")).values(size=_STATE.c.size + 1)
@@ -51,12 +73,70 @@ _SET_STATE = Prepared(
     update(_STATE).where(_STATE.c.id == bindparam("id"))
     .values(head=bindparam("head"), frontier=bindparam("frontier"))
 )
+_INSERT_EVENT = prepared_insert(_EVENTS, returning=_EVENTS.c.id)
+_INSERT_SUBJECTS = prepared_insert(_SUBJECTS)
+
+
+def _one_statement(count: int | None) -> Prepared:
+    """PostgreSQL's rest of an append, one statement: the state moves on, the event is inserted
+    and its ``count`` subjects with the event's id, in their order: bound as the rows of a
+    ``VALUES`` list (``<column>_<i>``), or, for ``None``, as one array per column
+    (``subject_<column>``), whatever their number.
+
+    The sub-statements of a ``WITH`` run on one snapshot: none reads what another writes, and
+    the subjects' foreign key is checked at the statement's end, when the event is there.
+    """
+    event = insert(_EVENTS).values(
+        {c.name: bindparam(c.name) for c in _EVENTS.columns if not c.primary_key}
+    ).returning(_EVENTS.c.id).cte("event")
+    state = update(_STATE).where(_STATE.c.id == bindparam("id")).values(
+        head=bindparam("head"), frontier=bindparam("frontier")).cte("state")
+    statement = select(event.c.id).add_cte(state)
+    if count == 0:
+        return Prepared(statement)
+    types = {name: _SUBJECTS.c[name].type for name in SUBJECT_COLUMNS}
+    rows: TableValuedAlias | Values
+    if count is None:
+        rows = func.unnest(
+            *(bindparam(f"subject_{name}", type_=ARRAY(types[name])) for name in SUBJECT_COLUMNS)
+        ).table_valued(*SUBJECT_COLUMNS, with_ordinality="position").render_derived("subject")
+    else:
+        rows = values(column("position", Integer),
+                      *(column(name, types[name]) for name in SUBJECT_COLUMNS),
+                      name="subject").data([
+            (literal_column(str(i)),
+             *(bindparam(f"{name}_{i}", type_=types[name]) for name in SUBJECT_COLUMNS))
+            for i in range(count)])
+    subjects = insert(_SUBJECTS).from_select(
+        ["event_id", *SUBJECT_COLUMNS],
+        select(event.c.id, *(rows.c[name] for name in SUBJECT_COLUMNS))
+        .select_from(event).join(rows, true()).order_by(rows.c.position),
+    ).cte("subjects")
+    return Prepared(statement.add_cte(subjects))
+
+
+# Up to this many subjects go as the rows of a VALUES list, a statement for each number: psycopg
+# adapts scalars for a fraction of what it spends on a list (an array, in Python); more go as
+# arrays, in one statement whatever their number.
+VALUES_ROWS = 8
+_WRITE_IN_ONE = [_one_statement(count) for count in range(VALUES_ROWS + 1)]
+_WRITE_IN_ONE_ARRAYS = _one_statement(None)
+_ROW_BINDS = [tuple((name, f"{name}_{i}") for name in SUBJECT_COLUMNS)
+              for i in range(VALUES_ROWS)]
+# The dialects that write the rest of an append in one statement (data-modifying WITH); the
+# others (SQLite) run the state update and the inserts one by one.
+ONE_STATEMENT = frozenset({"postgresql"})
+
+
+# What ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False)`` makes, with one encoder for every event instead of one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode
 
 
 def canonical(value: Mapping[str, Any]) -> bytes:
     """The canonical bytes of a JSON object (RFC 8785 for the value types the log uses)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _CANONICAL(value).encode("utf-8")
 
 
 def timestamp(moment: datetime) -> str:
@@ -148,27 +228,57 @@ def content_of(row: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Link:
-    """An event's place in the log once sealed."""
+    """An event's place in the log once appended: its row id and its place in the chain."""
 
+    id: int
     seq: int
     prev_hash: bytes
     entry_hash: bytes
 
 
-def seal(connection: Connection, fields: dict[str, Any]) -> Link:
-    """Give ``fields`` (an event's columns, without ``seq`` and hashes) its place in the log.
+def append(connection: Connection, fields: dict[str, Any],
+           subjects: Sequence[Mapping[str, Any]] = ()) -> Link:
+    """Append the event ``fields`` (its columns, without ``seq`` and hashes) and its
+    ``subjects`` (their columns but ``event_id``) to the log, in ``connection``'s transaction.
 
-    Locks the state row, computes the hash over the content with the previous hash, and moves
-    the head and the Merkle frontier on; the caller inserts the row in the same transaction.
-    ``fields`` gains ``seq``, ``prev_hash`` and ``entry_hash``.
+    Locks the state row, computes the hash over the content with the previous hash, moves the
+    head and the Merkle frontier on and inserts the rows. ``fields`` gains ``seq``,
+    ``prev_hash`` and ``entry_hash``.
     """
     ((size, head, frontier_bytes),) = _LOCK_STATE.all(connection, {"id": STATE_ID})
     frontier = Frontier.from_bytes(size - 1, bytes(frontier_bytes))
+    prev_hash = bytes(head)
     fields["seq"] = size
-    fields["prev_hash"] = bytes(head)
+    fields["prev_hash"] = prev_hash
     digest = entry_hash(content_of(fields))
     fields["entry_hash"] = digest
     frontier.append(digest)
-    _SET_STATE.execute(connection, {"id": STATE_ID, "head": digest,
-                                    "frontier": frontier.to_bytes()})
-    return Link(size, bytes(head), digest)
+    write = _write_in_one if connection.dialect.name in ONE_STATEMENT else _write_separately
+    row_id = write(connection, fields, subjects, digest, frontier.to_bytes())
+    return Link(row_id, size, prev_hash, digest)
+
+
+def _write_in_one(connection: Connection, fields: Mapping[str, Any],
+                  subjects: Sequence[Mapping[str, Any]], head: bytes, frontier: bytes) -> int:
+    params = {**fields, "id": STATE_ID, "head": head, "frontier": frontier}
+    if len(subjects) <= VALUES_ROWS:
+        statement = _WRITE_IN_ONE[len(subjects)]
+        for binds, subject in zip(_ROW_BINDS, subjects, strict=False):
+            for name, bind in binds:
+                params[bind] = subject[name]
+    else:
+        statement = _WRITE_IN_ONE_ARRAYS
+        for name in SUBJECT_COLUMNS:
+            params[f"subject_{name}"] = [subject[name] for subject in subjects]
+    row_id: int = statement.insert_one(connection, params)
+    return row_id
+
+
+def _write_separately(connection: Connection, fields: Mapping[str, Any],
+                      subjects: Sequence[Mapping[str, Any]], head: bytes, frontier: bytes
+                      ) -> int:
+    _SET_STATE.execute(connection, {"id": STATE_ID, "head": head, "frontier": frontier})
+    row_id: int = _INSERT_EVENT.insert_one(connection, fields)
+    _INSERT_SUBJECTS.insert_many(connection, [{"event_id": row_id, **subject}
+                                              for subject in subjects])
+    return row_id

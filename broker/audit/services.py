@@ -11,21 +11,18 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, cast
+from typing import Literal
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from broker.audit.chain import Personal, check_json, new_salt, seal, to_millisecond
+from broker.audit.chain import Personal, append, check_json, new_salt, to_millisecond
 from broker.audit.events import ACTIONS, Event
-from broker.audit.models import AuditEvent, AuditSubject
 from broker.clock import utcnow
-from broker.db import prepared_insert
 from broker.metrics import AUDIT_APPEND
 
 Channel = Literal["web", "api", "cli", "system"]
@@ -97,13 +94,6 @@ class RecordedEvent:
     seq: int
 
 
-_EVENTS = cast(Table, AuditEvent.__table__)
-_SUBJECTS = cast(Table, AuditSubject.__table__)
-# Compiled once per dialect: every look-up appends an event, so this is the hot path.
-_INSERT_EVENT = prepared_insert(_EVENTS, returning=_EVENTS.c.id)
-_INSERT_SUBJECTS = prepared_insert(_SUBJECTS)
-
-
 def time_ordered_uuid() -> str:
     """A UUID version 7 (RFC 9562 §5.7): milliseconds since the epoch, then 74 random bits.
 
@@ -112,7 +102,8 @@ def time_ordered_uuid() -> str:
     value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) writes, without the object
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 # The clock of each connection a unit of work runs on (broker.core): an event records the
@@ -169,9 +160,9 @@ def record_event(
     ``organisation_id`` defaults to the actor's organisation: on whose behalf the act was done.
     The rows are written at once (not at the next flush), so a failure surfaces in the service
     that caused it, and the service's commit writes the change and its event together. The
-    event takes the next sequence number and its place in the hash chain (:func:`seal`); the
-    ``justification`` and the actor's source address are personal details, kept outside the
-    hash and bound to it by a digest.
+    event takes the next sequence number and its place in the hash chain
+    (:func:`~broker.audit.chain.append`); the ``justification`` and the actor's source address
+    are personal details, kept outside the hash and bound to it by a digest.
     """
     try:
         tag = Event(event_type)
@@ -217,13 +208,8 @@ def record_event(
         "justification": personal.justification,
         "personal_salt": salt,
     }
+    subject_rows = [{"category": s.category, "value": s.value, "oprf_epoch": s.oprf_epoch,
+                     "broker_epoch": s.broker_epoch} for s in subjects]
     with AUDIT_APPEND.time():
-        link = seal(connection, fields)
-        row_id: int = _INSERT_EVENT.insert_one(connection, fields)
-        subject_rows = [
-            {"event_id": row_id, "category": s.category, "value": s.value,
-             "oprf_epoch": s.oprf_epoch, "broker_epoch": s.broker_epoch}
-            for s in subjects
-        ]
-        _INSERT_SUBJECTS.insert_many(connection, subject_rows)
-    return RecordedEvent(row_id, str(fields["event_id"]), link.seq)
+        link = append(connection, fields, subject_rows)
+    return RecordedEvent(link.id, str(fields["event_id"]), link.seq)
