@@ -55,7 +55,12 @@ KINDS = {FISHING: "fishing", PROFESSIONAL: "volume_professional",
 _COUNTS = cast(Table, MisuseCount.__table__)
 
 
-def _upsert(dialect: Any, scopes: tuple[str, ...]) -> Prepared:
+def _scopes(fishing: bool) -> tuple[str, ...]:
+    """The counters a look-up adds 1 to."""
+    return (FISHING, PROFESSIONAL, ORGANISATION) if fishing else (PROFESSIONAL, ORGANISATION)
+
+
+def _upsert(dialect: Any, scopes: tuple[str, ...]) -> Any:
     """One INSERT … ON CONFLICT DO UPDATE adding 1 to each of ``scopes``' counters of the
     minute (SQLite and PostgreSQL spell it alike)."""
     rows = [{"scope": scope, "who": bindparam(ORGANISATION if scope == ORGANISATION
@@ -63,15 +68,9 @@ def _upsert(dialect: Any, scopes: tuple[str, ...]) -> Prepared:
              "minute": bindparam("minute"), "lookups": 1, "flagged": False}
             for scope in scopes]
     statement = dialect.insert(_COUNTS).values(rows)
-    return Prepared(statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[_COUNTS.c.scope, _COUNTS.c.who, _COUNTS.c.minute],
-        set_={"lookups": _COUNTS.c.lookups + 1}))
-
-
-_UPSERTS = {(name, fishing): _upsert(dialect, (FISHING, PROFESSIONAL, ORGANISATION) if fishing
-                                     else (PROFESSIONAL, ORGANISATION))
-            for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
-            for fishing in (True, False)}
+        set_={"lookups": _COUNTS.c.lookups + 1})
 
 
 def _window(scope: str, who: str, start: str) -> Any:
@@ -80,13 +79,36 @@ def _window(scope: str, who: str, start: str) -> Any:
 
 
 # Per counter: the look-ups within its window, and whether a flag was raised within it.
-_WINDOWS = Prepared(
+_SUMS = (
     select(_COUNTS.c.scope, func.sum(_COUNTS.c.lookups),
            func.max(case((_COUNTS.c.flagged, 1), else_=0)))
     .where(or_(_window(FISHING, PROFESSIONAL, "fishing_from"),
                _window(PROFESSIONAL, PROFESSIONAL, "volume_from"),
                _window(ORGANISATION, ORGANISATION, "volume_from")))
     .group_by(_COUNTS.c.scope))
+_WINDOWS = Prepared(_SUMS)
+
+# SQLite: the upsert, then the sums (two statements). PostgreSQL: one statement, the upsert as a
+# data-modifying WITH beside the sums; its parts share the snapshot taken before it, so the sums
+# are the counts before this look-up, and 1 is added to each of its counters here.
+_UPSERTS = {fishing: Prepared(_upsert(sqlite, _scopes(fishing))) for fishing in (True, False)}
+_COUNT_AND_SUM = {fishing: Prepared(_SUMS.add_cte(_upsert(postgresql, _scopes(fishing))
+                                                  .cte("counted")))
+                  for fishing in (True, False)}
+
+
+def _count(connection: Connection, fishing: bool, params: dict[str, Any]
+           ) -> list[tuple[str, int, int]]:
+    """Add 1 to the look-up's counters of the minute; per counter, the look-ups within its
+    window (this one included) and whether a flag was raised within it."""
+    if connection.dialect.name == "postgresql":
+        before = {scope: (int(lookups), int(flagged)) for scope, lookups, flagged
+                  in _COUNT_AND_SUM[fishing].all(connection, params)}
+        return [(scope, before.get(scope, (0, 0))[0] + 1, before.get(scope, (0, 0))[1])
+                for scope in _scopes(fishing)]
+    _UPSERTS[fishing].execute(connection, params)
+    return [(scope, int(lookups), int(flagged))
+            for scope, lookups, flagged in _WINDOWS.all(connection, params)]
 
 
 def minute_of(moment: datetime) -> int:
@@ -124,10 +146,8 @@ def count_lookup(connection: Connection, core: Core, actor: Actor, organisation_
     minute = minute_of(core.now())
     who = counted_actor(actor)
     params = {PROFESSIONAL: who, ORGANISATION: str(organisation_id), "minute": minute}
-    _UPSERTS[(connection.dialect.name, fishing)].execute(connection, params)
-    rows = _WINDOWS.all(connection, {
-        PROFESSIONAL: who, ORGANISATION: str(organisation_id),
-        "fishing_from": minute - misuse.fishing_window_minutes + 1,
+    rows = _count(connection, fishing, {
+        **params, "fishing_from": minute - misuse.fishing_window_minutes + 1,
         "volume_from": minute - misuse.volume_window_minutes + 1})
     thresholds = _thresholds(misuse)
     raised = []

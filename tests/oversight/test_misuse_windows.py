@@ -3,6 +3,7 @@ one flag per window, organisations' volumes, concurrent look-ups, pruning."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +18,17 @@ from broker.core import Core
 from broker.errors import ValidationError
 from broker.notifications.models import InboxMessage
 from broker.oversight import misuse
-from broker.registry.misuse import prune_counts
+from broker.registry.misuse import count_lookup, prune_counts
 from broker.registry.models import ACCESS_AUDITOR
 from broker.registry.services import RegistryService
 from tests.conftest import OPEN_POLICY, FakeClock
 from tests.factories import ADDRESS, MOTHER_BSN, Member, household, make_member, register
 from tests.oversight.test_search import AUDITOR, last_event, look_up
 from tests.uow import in_uow
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from bench_audit import counted_statements  # scripts/ is not a package
 
 SMALL = """
 misuse:
@@ -199,3 +204,26 @@ def test_flag_reports_refuse_unknown_kinds_and_periods(core: Core) -> None:
     with pytest.raises(ValidationError):
         in_uow(core, misuse.misuse_flags, AUDITOR, misuse.FISHING_KINDS, core.now(),
                             core.now() - timedelta(days=1))
+
+
+# Statements of counting one look-up: SQLite the upsert and the sums; PostgreSQL one.
+COUNT_STATEMENTS = {"sqlite": 2, "postgresql": 1}
+
+
+def test_a_look_up_is_counted_in_its_pinned_number_of_statements(
+        core: Core, members: dict[str, Member]) -> None:
+    """Issue 13: on PostgreSQL the upsert rides with the sums in one statement; the sums it
+    reads are those before it, plus the one it adds (the flags above hold on both dialects).
+    Three look-ups stay under every threshold: no flag adds statements of its own."""
+    vt = members["vt"]
+    with core.transaction() as connection:
+        count_lookup(connection, core, vt.actor, vt.actor.organisation_id or 0, "e-0",
+                     fishing=False)  # the transaction has begun (BEGIN), the policy is read
+        for expected in (2, 3):
+            with counted_statements(connection) as counted:
+                count_lookup(connection, core, vt.actor, vt.actor.organisation_id or 0, "e-1",
+                             fishing=False)
+            assert counted.statements == COUNT_STATEMENTS[core.engine.dialect.name]
+            assert connection.execute(select(func.sum(MisuseCount.lookups)).where(
+                MisuseCount.scope == "professional")).scalar() == expected
+    assert flags(core) == []
