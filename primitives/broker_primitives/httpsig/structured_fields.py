@@ -60,6 +60,7 @@ __all__ = [
     "serialize_inner_list",
     "serialize_item",
     "serialize_member",
+    "serialize_parameters",
 ]
 
 
@@ -313,6 +314,8 @@ def _direct_bare(value: BareItem) -> str:
 
 
 def _direct_params(params: Params) -> str:
+    if not params:
+        return ""
     if len(params) > 1 and len({key for key, _ in params}) != len(params):
         raise _Uncommon  # http-sf keeps the first position with the last value
     parts = []
@@ -354,6 +357,14 @@ def serialize_inner_list(inner: InnerList) -> str:
         return _direct_inner_list(inner)
     except _Uncommon:
         return _serialise({"x": _sf_member(inner)})[2:]
+
+
+def serialize_parameters(params: Params) -> str:
+    """Serialise Parameters (§4.1.1.2), as they follow an Item or an Inner List."""
+    try:
+        return _direct_params(params)
+    except _Uncommon:
+        return _serialise((True, _sf_params(params)))[2:]  # "?1" and the parameters
 
 
 def serialize_member(member: Member) -> str:
