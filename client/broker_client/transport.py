@@ -49,6 +49,7 @@ from urllib.request import getproxies
 
 import httpx
 from broker_primitives.httpsig.signature_policy import (
+    REQUEST_COMPONENTS,
     REQUEST_TAG,
     RESPONSE_POLICY,
     SignaturePolicy,
@@ -75,6 +76,10 @@ SIGNATURE_LABEL = "sig1"
 RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_BACKOFF = 30.0
 MAX_CACHED_URLS = 32  # parsed URLs kept per transport (the hot paths are few)
+
+#: The header fields a request signature reads: those of REQUEST_COMPONENTS, and Content-Digest.
+SIGNED_FIELDS = tuple(dict.fromkeys(
+    [*(name for name in REQUEST_COMPONENTS if not name.startswith("@")), "content-digest"]))
 
 #: The header fields of every request (the client adds Idempotency-Key to a POST).
 REQUEST_HEADERS = {
@@ -120,7 +125,7 @@ class RequestSigner(httpx.Auth):
             sign_request(
                 method=request.method,
                 target_uri=sent_target(request),
-                headers=request.headers,
+                headers=_covered_fields(request.headers),
                 key_id=self.key_id,
                 private_key=self._private_key,
                 body=request.content,
@@ -325,6 +330,20 @@ class SignedTransport:
         if status == 429 and retry_after is not None and retry_after <= MAX_BACKOFF:
             return retry_after
         return None
+
+
+def _covered_fields(headers: httpx.Headers) -> httpx.Headers | dict[str, str]:
+    """The request's header fields a signature of :data:`REQUEST_COMPONENTS` can read (the
+    fields it covers, and Content-Digest, which it adds or checks); all of them when one of
+    those comes in several lines, for the signature layer to join as RFC 9421 §2.1 says."""
+    fields = {}
+    for name in SIGNED_FIELDS:
+        lines = headers.get_list(name)
+        if len(lines) > 1:
+            return headers
+        if lines:
+            fields[name] = lines[0]
+    return fields
 
 
 def sent_target(request: httpx.Request) -> str:

@@ -448,6 +448,12 @@ def _sign(
     return added | {"Signature-Input": signature_input, "Signature": f"{label}=:{signature}:"}
 
 
+@lru_cache(maxsize=16)
+def _components(names: tuple[str, ...]) -> tuple[Item, ...]:
+    """The identifiers a signer covers, parsed once per list (the lists are few and fixed)."""
+    return tuple(parse_component(name) for name in names)
+
+
 def sign_request(
     *,
     method: str,
@@ -473,7 +479,7 @@ def sign_request(
     """
     created, expires = _times(created, lifetime)
     try:
-        items = [parse_component(name) for name in components]
+        items = _components(tuple(components))
     except StructuredFieldError as exc:
         raise ValueError(f"invalid component identifier: {exc}") from exc
     params: Params = (
