@@ -177,69 +177,48 @@ def _parse_dictionary_sf(text: str) -> dict[str, Member]:
 #
 # A Dictionary of one member, in canonical form (no optional spaces): a Byte Sequence without
 # parameters (Signature, Content-Digest), or an Inner List of Strings (Signature-Input) whose items
-# and list carry Integer, String or Boolean-true parameters; Strings without an escape. Each step
-# matches a strict pattern at its position and the next character must be the one the grammar
-# allows there, so a value is either read to its end this way or left (None) to http-sf.
+# and list carry Integer, String or Boolean-true parameters; Strings without an escape. The whole
+# value must match one strict pattern of that shape first, so the pieces found in it afterwards
+# (items, parameters) are exactly the grammar's; anything else returns None and goes to http-sf.
 
 _KEY_RE = r"[a-z*][a-z0-9_\-.*]*"
 _STRING_RE = r'"[ !#-\[\]-~]*"'  # printable ASCII but '"' and '\'
-_MEMBER_AT = re.compile(rf"({_KEY_RE})=")
-_BYTES_AT = re.compile(r":([A-Za-z0-9+/]*=*):")
-_STRING_AT = re.compile(r'"([ !#-\[\]-~]*)"')
-_PARAM_AT = re.compile(rf";({_KEY_RE})(?:=(-?[0-9]{{1,15}}|{_STRING_RE}))?")
+_PARAM_RE = rf";{_KEY_RE}(?:=(?:-?[0-9]{{1,15}}|{_STRING_RE}))?"
+_ITEM_RE = rf"{_STRING_RE}(?:{_PARAM_RE})*"
+_COMMON_BYTES = re.compile(rf"({_KEY_RE})=:([A-Za-z0-9+/]*=*):")
+_COMMON_INNER = re.compile(
+    rf"({_KEY_RE})=\(((?:{_ITEM_RE})(?: {_ITEM_RE})*)?\)((?:{_PARAM_RE})*)")
+_ITEMS = re.compile(rf'"([ !#-\[\]-~]*)"((?:{_PARAM_RE})*)')
+_PARAMS = re.compile(rf";({_KEY_RE})(?:=(-?[0-9]+|{_STRING_RE}))?")
 
 
 def _parse_common_dictionary(text: str) -> dict[str, Member] | None:
     """The Dictionary of one of the common shapes above, or None for http-sf to parse."""
-    member = _MEMBER_AT.match(text)
-    if member is None:
-        return None
-    position = member.end()
-    value: Member | None = None
-    if text.startswith(":", position):
-        encoded = _BYTES_AT.fullmatch(text, position)
-        data = None if encoded is None else _byte_sequence(encoded.group(1))
-        value = None if data is None else Item(data)
-    elif text.startswith("(", position):
-        value = _common_inner_list(text, position + 1)
-    return None if value is None else {member.group(1): value}
-
-
-def _common_inner_list(text: str, position: int) -> InnerList | None:
-    """The Inner List whose items begin at ``position``, reaching the end of ``text``."""
-    items: list[Item] = []
-    while not text.startswith(")", position):
-        if items:
-            if not text.startswith(" ", position):
+    if (match := _COMMON_INNER.fullmatch(text)) is not None:
+        items = []
+        for item in _ITEMS.finditer(match.group(2) or ""):
+            params = _common_params(item.group(2))
+            if params is None:
                 return None
-            position += 1
-        string = _STRING_AT.match(text, position)
-        if string is None:
-            return None
-        params, position = _common_params(text, string.end())
-        if params is None:
-            return None
-        items.append(Item(string.group(1), params))
-    params, position = _common_params(text, position + 1)
-    if params is None or position != len(text):
+            items.append(Item(item.group(1), params))
+        params = _common_params(match.group(3))
+        return None if params is None else {match.group(1): InnerList(tuple(items), params)}
+    if (match := _COMMON_BYTES.fullmatch(text)) is not None:
+        value = _byte_sequence(match.group(2))
+        return None if value is None else {match.group(1): Item(value)}
+    return None
+
+
+def _common_params(text: str) -> Params | None:
+    """The parameters ``text`` (matched whole by a pattern above) lists; None when one repeats
+    a key (http-sf refuses that, and is left to say so)."""
+    if not text:
+        return ()
+    found = _PARAMS.findall(text)
+    if len(found) > 1 and len({name for name, _ in found}) != len(found):
         return None
-    return InnerList(tuple(items), params)
-
-
-def _common_params(text: str, position: int) -> tuple[Params | None, int]:
-    """The parameters from ``position`` on, each followed by what may follow it (";", " ",
-    ")" or the end); None for anything else or a repeated key (http-sf refuses that)."""
-    params: list[tuple[str, BareItem]] = []
-    while (match := _PARAM_AT.match(text, position)) is not None:
-        name, raw = match.group(1), match.group(2)
-        position = match.end()
-        if (position < len(text) and text[position] not in "; )") or any(
-                name == seen for seen, _ in params):
-            return None, position
-        params.append((name, True if raw is None else raw[1:-1] if raw[0] == '"' else int(raw)))
-    if position < len(text) and text[position] not in " )":
-        return None, position
-    return tuple(params), position
+    return tuple((name, True if not raw else raw[1:-1] if raw[0] == '"' else int(raw))
+                 for name, raw in found)
 
 
 def _byte_sequence(encoded: str) -> bytes | None:
