@@ -290,9 +290,9 @@ class SignedTransport:
         def resolve(key_id: str) -> VerifyKey | None:
             return broker_key if key_id == broker_key_id else None
 
-        bound = RequestMessage(request.method, sent_target(request), request.headers)
+        bound = RequestMessage(request.method, sent_target(request), _FieldLines(request.headers))
         try:
-            verify_response(status=response.status_code, headers=response.headers,
+            verify_response(status=response.status_code, headers=_FieldLines(response.headers),
                             body=response.content, resolve_key=resolve, request=bound,
                             request_label=SIGNATURE_LABEL, policy=self._response_policy)
         except SignatureError as error:
@@ -330,6 +330,24 @@ class SignedTransport:
         if status == 429 and retry_after is not None and retry_after <= MAX_BACKOFF:
             return retry_after
         return None
+
+
+class _FieldLines:
+    """httpx header fields as the signature layer reads them: each field line as (name, value),
+    decoded with the headers' encoding as ``httpx.Headers.items()`` decodes them, but once and
+    without joining repeated lines first (the signature layer trims and joins them itself, as
+    RFC 9421 §2.1 says)."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, headers: httpx.Headers) -> None:
+        encoding = headers.encoding
+        self._lines = [(name.decode(encoding), value.decode(encoding))
+                       for name, value in headers.raw]
+
+    def items(self) -> list[tuple[str, str]]:
+        """Each field line as (name, value)."""
+        return self._lines
 
 
 def _covered_fields(headers: httpx.Headers) -> httpx.Headers | dict[str, str]:

@@ -7,7 +7,8 @@ import re
 
 import httpx
 import pytest
-from broker_client.transport import RequestSigner, SignedTransport
+from broker_client.transport import RequestSigner, SignedTransport, _FieldLines
+from broker_primitives.httpsig.components import combine_fields
 from broker_primitives.httpsig.signatures import verify_request
 from nacl.signing import SigningKey
 
@@ -93,3 +94,9 @@ def test_the_signer_is_an_httpx_auth_that_signs_each_attempt_anew() -> None:
     first, second = (request.headers["signature-input"] for request in seen)
     assert first != second  # a fresh nonce each time
     assert all(request.headers["content-digest"].startswith("sha-256=:") for request in seen)
+
+
+def test_field_lines_read_as_httpx_headers_read() -> None:
+    headers = httpx.Headers([("Signature", "sig1=:AA==:"), ("X-A", "1"), ("x-a", "2"),
+                             ("Content-Type", "application/json"), ("X-B", "é".encode())])
+    assert combine_fields(_FieldLines(headers)) == combine_fields(headers)
