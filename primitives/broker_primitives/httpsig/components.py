@@ -41,9 +41,9 @@ from broker_primitives.httpsig.structured_fields import (
     StructuredFieldError,
     Token,
     parse_dictionary,
-    serialize_inner_list,
     serialize_item,
     serialize_member,
+    serialize_parameters,
 )
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "parse_component",
     "required_identities",
     "signature_base",
+    "signature_base_parts",
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -101,7 +102,7 @@ def combine_fields(headers: HeaderFields) -> dict[str, str]:
     fields: dict[str, str] = {}
     for name, raw in headers.items():
         key = name.lower()
-        value = _OBS_FOLD.sub(" ", raw).strip(" \t")
+        value = (_OBS_FOLD.sub(" ", raw) if "\n" in raw else raw).strip(" \t")
         fields[key] = f"{fields[key]}, {value}" if key in fields else value
     return fields
 
@@ -264,7 +265,19 @@ def signature_base(message: Message, inner: InnerList) -> bytes:
         ComponentMissing: a covered field is absent.
         ComponentError: an identifier or value cannot be placed in a signature base.
     """
+    return signature_base_parts(message, inner)[0]
+
+
+def signature_base_parts(message: Message, inner: InnerList) -> tuple[bytes, tuple[str, ...], str]:
+    """:func:`signature_base`, with what it serialised on the way: each covered component's
+    identifier and the ``@signature-params`` value (the Signature-Input member).
+
+    Raises:
+        ComponentMissing: a covered field is absent.
+        ComponentError: an identifier or value cannot be placed in a signature base.
+    """
     lines = []
+    names = []
     seen = set()
     for component in inner.items:
         identity = component_identity(component)
@@ -274,9 +287,13 @@ def signature_base(message: Message, inner: InnerList) -> bytes:
         value = message.resolve(component)
         if "\n" in value or "\r" in value:
             raise ComponentError("a covered component value contains a line break")
-        lines.append(f"{serialize_item(component)}: {value}")
-    lines.append(f'"@signature-params": {serialize_inner_list(inner)}')
+        name = serialize_item(component)
+        names.append(name)
+        lines.append(f"{name}: {value}")
+    # The Inner List serialised item by item, as RFC 8941 §4.1.1.1 does it.
+    params = "(" + " ".join(names) + ")" + serialize_parameters(inner.params)
+    lines.append(f'"@signature-params": {params}')
     base = "\n".join(lines)
     if not base.isascii():
         raise ComponentError("a covered component value is not US-ASCII")
-    return base.encode("ascii")
+    return base.encode("ascii"), tuple(names), params

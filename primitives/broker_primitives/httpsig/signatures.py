@@ -33,10 +33,12 @@ then provably answers that very request signature, whose nonce makes it unique.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from nacl.exceptions import BadSignatureError
@@ -49,9 +51,8 @@ from broker_primitives.httpsig.components import (
     Message,
     RequestMessage,
     combine_fields,
-    component_name,
     parse_component,
-    signature_base,
+    signature_base_parts,
 )
 from broker_primitives.httpsig.digest import DigestError, content_digest, verify_content_digest
 from broker_primitives.httpsig.signature_policy import (
@@ -164,10 +165,11 @@ def _select(fields: dict[str, str], tag: str) -> tuple[str, InnerList, bytes]:
     return label, inner, signature.value
 
 
-def _base(message: Message, inner: InnerList) -> bytes:
-    """The signature base, with component problems turned into refusals."""
+def _base(message: Message, inner: InnerList) -> tuple[bytes, tuple[str, ...], str]:
+    """The signature base, the covered identifiers and the ``@signature-params`` value
+    (:func:`signature_base_parts`), with component problems turned into refusals."""
     try:
-        return signature_base(message, inner)
+        return signature_base_parts(message, inner)
     except ComponentMissing as exc:
         raise SignatureComponentMissing(str(exc), [exc.name]) from exc
     except ComponentError as exc:
@@ -187,8 +189,10 @@ def _verify(
     label, inner, signature = _select(message.fields, policy.required_tag)
     parameters = SignatureParameters.from_params(inner.params)
     key_id, created, expires = policy.check(parameters, inner.items, now, extra_required)
-    base = _base(message, inner)
-    covered = tuple(component_name(component) for component in inner.items)
+    base, names, _ = _base(message, inner)
+    # Each covered component as policies name it: the bare name unless it has parameters.
+    covered = tuple(name if component.params else str(component.value)
+                    for component, name in zip(inner.items, names, strict=True))
     digest_covered = "content-digest" in covered
     if body and not digest_covered:
         raise SignatureComponentMissing(
@@ -313,7 +317,7 @@ def verify_response(
         request_message = _message(
             headers=request.headers, method=request.method, target_uri=request.target_uri
         )
-        extra = [serialize_item(component) for component in _request_binding(request_label)]
+        extra = list(_binding_names(request_label))
     message = _message(headers=headers, status=status, request=request_message)
     return _verify(
         message, body=body, resolve_key=resolve_key, policy=policy, now=now, extra_required=extra
@@ -337,7 +341,7 @@ def request_signature_base(
         raise SignatureMalformed(f"Signature-Input is not a dictionary: {exc}") from exc
     if not isinstance(inner, InnerList):
         raise SignatureMissing(f"Signature-Input has no inner list labelled {label}")
-    return _base(message, inner)
+    return _base(message, inner)[0]
 
 
 def request_signature_label(headers: HeaderFields, tag: str = REQUEST_TAG) -> str | None:
@@ -354,6 +358,15 @@ def request_signature_label(headers: HeaderFields, tag: str = REQUEST_TAG) -> st
 
 
 # --- Signing --------------------------------------------------------------------------------------
+
+
+_LABEL = re.compile(r"[a-z*][a-z0-9_\-.*]*")  # an RFC 8941 §3.2 Dictionary key
+
+
+@lru_cache(maxsize=16)
+def _binding_names(request_label: str | None) -> tuple[str, ...]:
+    """The serialised identifiers of :func:`_request_binding`, as a policy names them."""
+    return tuple(serialize_item(component) for component in _request_binding(request_label))
 
 
 def _request_binding(request_label: str | None) -> list[Item]:
@@ -425,12 +438,20 @@ def _sign(
             status=status,
             request=request_message,
         )
-        signature_input = serialize_dictionary({label: inner})
-        base = _base(message, inner)
+        if _LABEL.fullmatch(label) is None:
+            serialize_dictionary({label: inner})  # raises: not a Dictionary key
+        base, _, serialised = _base(message, inner)
+        signature_input = f"{label}={serialised}"  # the Dictionary of one member, serialised
     except (StructuredFieldError, SignatureError) as exc:
         raise ValueError(f"cannot sign this message: {exc}") from exc
     signature = base64.b64encode(private_key.sign(base).signature).decode("ascii")
     return added | {"Signature-Input": signature_input, "Signature": f"{label}=:{signature}:"}
+
+
+@lru_cache(maxsize=16)
+def _components(names: tuple[str, ...]) -> tuple[Item, ...]:
+    """The identifiers a signer covers, parsed once per list (the lists are few and fixed)."""
+    return tuple(parse_component(name) for name in names)
 
 
 def sign_request(
@@ -458,7 +479,7 @@ def sign_request(
     """
     created, expires = _times(created, lifetime)
     try:
-        items = [parse_component(name) for name in components]
+        items = _components(tuple(components))
     except StructuredFieldError as exc:
         raise ValueError(f"invalid component identifier: {exc}") from exc
     params: Params = (

@@ -24,10 +24,20 @@ Rules this module guarantees:
 - Serialising a parsed value gives the canonical form. RFC 9421 §2.3 and §2.5 rely on that:
   the ``@signature-params`` line of the signature base is the canonical serialisation of the
   Signature-Input member.
+- Speed without a second algorithm: the shapes the signature layer meets on every message (a
+  Dictionary of one Byte Sequence, or of one Inner List of Strings with Integer, String or
+  Boolean-true parameters, written canonically) are parsed by a short path that first matches
+  the whole value against a strict pattern of that shape; Items, Inner Lists and Dictionaries of
+  plain Integers, Strings, Tokens, Byte Sequences and Booleans are serialised directly. Anything
+  else (another shape, a Decimal, a value to refuse, spaces that the canonical form lacks) goes
+  through ``http-sf`` exactly as before, so every refusal and its message is ``http-sf``'s. The
+  tests compare both paths on generated values.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,6 +60,7 @@ __all__ = [
     "serialize_inner_list",
     "serialize_item",
     "serialize_member",
+    "serialize_parameters",
 ]
 
 
@@ -142,6 +153,14 @@ def parse_dictionary(text: str) -> dict[str, Member]:
     """
     if not text.isascii():
         raise StructuredFieldError("a structured field is ASCII")
+    fast = _parse_common_dictionary(text)
+    if fast is not None:
+        return fast
+    return _parse_dictionary_sf(text)
+
+
+def _parse_dictionary_sf(text: str) -> dict[str, Member]:
+    """:func:`parse_dictionary` by ``http-sf``, for any ASCII ``text``."""
     try:
         parsed = http_sf.parse(text.encode("ascii"), tltype="dictionary",
                                on_duplicate_key=_refuse_duplicate)
@@ -152,6 +171,67 @@ def parse_dictionary(text: str) -> dict[str, Member]:
     if not isinstance(parsed, dict):  # pragma: no cover - tltype="dictionary" gives a dict
         raise StructuredFieldError("not a dictionary")
     return {key: _member(value) for key, value in parsed.items()}
+
+
+# --- The common shapes, parsed directly -----------------------------------------------------------
+#
+# A Dictionary of one member, in canonical form (no optional spaces): a Byte Sequence without
+# parameters (Signature, Content-Digest), or an Inner List of Strings (Signature-Input) whose items
+# and list carry Integer, String or Boolean-true parameters; Strings without an escape. The whole
+# value must match one strict pattern of that shape first, so the pieces found in it afterwards
+# (items, parameters) are exactly the grammar's; anything else returns None and goes to http-sf.
+
+_KEY_RE = r"[a-z*][a-z0-9_\-.*]*"
+_STRING_RE = r'"[ !#-\[\]-~]*"'  # printable ASCII but '"' and '\'
+_PARAM_RE = rf";{_KEY_RE}(?:=(?:-?[0-9]{{1,15}}|{_STRING_RE}))?"
+_ITEM_RE = rf"{_STRING_RE}(?:{_PARAM_RE})*"
+_COMMON_BYTES = re.compile(rf"({_KEY_RE})=:([A-Za-z0-9+/]*=*):")
+_COMMON_INNER = re.compile(
+    rf"({_KEY_RE})=\(((?:{_ITEM_RE})(?: {_ITEM_RE})*)?\)((?:{_PARAM_RE})*)")
+_ITEMS = re.compile(rf'"([ !#-\[\]-~]*)"((?:{_PARAM_RE})*)')
+_PARAMS = re.compile(rf";({_KEY_RE})(?:=(-?[0-9]+|{_STRING_RE}))?")
+
+
+def _parse_common_dictionary(text: str) -> dict[str, Member] | None:
+    """The Dictionary of one of the common shapes above, or None for http-sf to parse."""
+    if (match := _COMMON_INNER.fullmatch(text)) is not None:
+        items = []
+        for item in _ITEMS.finditer(match.group(2) or ""):
+            params = _common_params(item.group(2))
+            if params is None:
+                return None
+            items.append(Item(item.group(1), params))
+        params = _common_params(match.group(3))
+        return None if params is None else {match.group(1): InnerList(tuple(items), params)}
+    if (match := _COMMON_BYTES.fullmatch(text)) is not None:
+        value = _byte_sequence(match.group(2))
+        return None if value is None else {match.group(1): Item(value)}
+    return None
+
+
+def _common_params(text: str) -> Params | None:
+    """The parameters ``text`` (matched whole by a pattern above) lists; None when one repeats
+    a key (http-sf refuses that, and is left to say so)."""
+    if not text:
+        return ()
+    found = _PARAMS.findall(text)
+    if len(found) > 1 and len({name for name, _ in found}) != len(found):
+        return None
+    return tuple((name, True if not raw else raw[1:-1] if raw[0] == '"' else int(raw))
+                 for name, raw in found)
+
+
+def _byte_sequence(encoded: str) -> bytes | None:
+    """RFC 9651 §4.2.7 as http-sf reads it (padding optional, at most two, after data); None
+    where http-sf would refuse, so that its refusal is raised."""
+    unpadded = encoded.rstrip("=")
+    padding = len(encoded) - len(unpadded)
+    if padding > 2 or (padding and not unpadded):
+        return None
+    try:
+        return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
+    except binascii.Error:
+        return None
 
 
 # --- Serialisation (RFC 8941 §4.1) ----------------------------------------------------------------
@@ -185,19 +265,85 @@ def _serialise(structure: Any) -> str:
         raise StructuredFieldError(str(error)) from None
 
 
+class _Uncommon(Exception):
+    """A value the direct serialiser leaves to http-sf (a Decimal, or one to refuse)."""
+
+
+_MAX_INTEGER = 999_999_999_999_999
+_KEY = re.compile(_KEY_RE)
+_TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9:/!#$%&'*+\-.^_`|~]*")
+
+
+def _direct_bare(value: BareItem) -> str:
+    """§4.1.3.1 for an exact Integer, String, Token, Byte Sequence or Boolean that is valid."""
+    if type(value) is str:
+        if value.isascii() and value.isprintable():  # %x20-7E
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    elif type(value) is bool:
+        return "?1" if value else "?0"
+    elif type(value) is int:
+        if -_MAX_INTEGER <= value <= _MAX_INTEGER:
+            return str(value)
+    elif type(value) is Token:
+        if _TOKEN.fullmatch(value):
+            return str.__str__(value)
+    elif type(value) is bytes:
+        return ":" + base64.b64encode(value).decode("ascii") + ":"
+    raise _Uncommon
+
+
+def _direct_params(params: Params) -> str:
+    if not params:
+        return ""
+    if len(params) > 1 and len({key for key, _ in params}) != len(params):
+        raise _Uncommon  # http-sf keeps the first position with the last value
+    parts = []
+    for key, value in params:
+        if type(key) is not str or _KEY.fullmatch(key) is None:
+            raise _Uncommon
+        parts.append(";" + key if value is True else ";" + key + "=" + _direct_bare(value))
+    return "".join(parts)
+
+
+def _direct_item(item: Item) -> str:
+    return _direct_bare(item.value) + _direct_params(item.params)
+
+
+def _direct_inner_list(inner: InnerList) -> str:
+    return "(" + " ".join([_direct_item(item) for item in inner.items]) + ")" + _direct_params(
+        inner.params)
+
+
 def serialize_bare_item(value: BareItem) -> str:
     """Serialise one bare item (§4.1.3.1); raises StructuredFieldError when it cannot be one."""
-    return _serialise((_sf_bare(value), {}))
+    try:
+        return _direct_bare(value)
+    except _Uncommon:
+        return _serialise((_sf_bare(value), {}))
 
 
 def serialize_item(item: Item) -> str:
     """Serialise an Item with its Parameters (§4.1.3)."""
-    return _serialise(_sf_member(item))
+    try:
+        return _direct_item(item)
+    except _Uncommon:
+        return _serialise(_sf_member(item))
 
 
 def serialize_inner_list(inner: InnerList) -> str:
     """Serialise an Inner List with its Parameters (§4.1.1.1)."""
-    return serialize_dictionary({"x": inner})[2:]
+    try:
+        return _direct_inner_list(inner)
+    except _Uncommon:
+        return _serialise({"x": _sf_member(inner)})[2:]
+
+
+def serialize_parameters(params: Params) -> str:
+    """Serialise Parameters (§4.1.1.2), as they follow an Item or an Inner List."""
+    try:
+        return _direct_params(params)
+    except _Uncommon:
+        return _serialise((True, _sf_params(params)))[2:]  # "?1" and the parameters
 
 
 def serialize_member(member: Member) -> str:
@@ -209,4 +355,17 @@ def serialize_dictionary(members: Mapping[str, Member]) -> str:
     """Serialise a Dictionary (§4.1.2); a member whose value is Boolean true omits ``=?1``."""
     if not members:
         return ""
-    return _serialise({key: _sf_member(member) for key, member in members.items()})
+    try:
+        parts = []
+        for key, member in members.items():
+            if type(key) is not str or _KEY.fullmatch(key) is None:
+                raise _Uncommon
+            if isinstance(member, InnerList):
+                parts.append(key + "=" + _direct_inner_list(member))
+            elif member.value is True:
+                parts.append(key + _direct_params(member.params))
+            else:
+                parts.append(key + "=" + _direct_item(member))
+        return ", ".join(parts)
+    except _Uncommon:
+        return _serialise({key: _sf_member(member) for key, member in members.items()})

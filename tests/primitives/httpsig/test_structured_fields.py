@@ -4,6 +4,7 @@ signatures use them."""
 from __future__ import annotations
 
 import pytest
+from broker_primitives.httpsig import structured_fields as sf
 from broker_primitives.httpsig.structured_fields import (
     BareItem,
     InnerList,
@@ -14,6 +15,8 @@ from broker_primitives.httpsig.structured_fields import (
     parse_dictionary,
     serialize_bare_item,
     serialize_dictionary,
+    serialize_inner_list,
+    serialize_item,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -141,3 +144,106 @@ def test_arbitrary_text_parses_or_raises_structured_field_error(text: str) -> No
         return
     # What parses serialises to a canonical form that parses back to the same members.
     assert parse_dictionary(serialize_dictionary(members)) == members
+
+
+# --- The direct paths agree with http-sf ----------------------------------------------------------
+#
+# The common shapes are parsed and plain values serialised without http-sf (module rule 5). Each
+# must give exactly what http-sf gives, value types included (an Item(True) equals an Item(1) as a
+# dataclass, so the comparisons below carry each value's type), and leave every refusal to it.
+
+
+def _typed(value: object) -> object:
+    if isinstance(value, dict):
+        return [(key, _typed(member)) for key, member in value.items()]
+    if isinstance(value, InnerList):
+        return ("inner", [_typed(item) for item in value.items], _typed(value.params))
+    if isinstance(value, Item):
+        return ("item", _typed(value.value), _typed(value.params))
+    if isinstance(value, tuple):
+        return [(key, _typed(item)) for key, item in value]
+    return (type(value).__name__, value)
+
+
+def _outcome(function: object, *args: object) -> object:
+    try:
+        return _typed(function(*args))  # type: ignore[operator]
+    except StructuredFieldError as error:
+        return ("refused", str(error))
+
+
+_common_strings = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=8)
+_common_values = st.one_of(
+    st.integers(-(10**15) + 1, 10**15 - 1), _common_strings, st.just(True),
+    st.integers(10**15, 10**16),  # out of range: http-sf refuses
+)
+_common_params = st.lists(st.tuples(_keys | st.sampled_from(["A", "k"]), _common_values),
+                          max_size=3).map(tuple)
+_common_members = st.one_of(
+    st.builds(Item, st.binary(max_size=40)),
+    st.builds(InnerList, st.lists(st.builds(Item, _common_strings, _common_params),
+                                  max_size=5).map(tuple), _common_params),
+)
+
+
+def _sf_text(key: str, member: Member) -> str:
+    try:
+        return sf._serialise({key: sf._sf_member(member)})
+    except StructuredFieldError:
+        return f"{key}=()"
+
+
+@settings(max_examples=600, deadline=None)
+@given(_keys, _common_members, st.integers(0, 200), st.sampled_from(list(' =():;,"?*-19\\=+/A')),
+       st.booleans())
+def test_the_direct_parse_of_common_shapes_agrees_with_http_sf(
+    key: str, member: Member, where: int, char: str, mutate: bool
+) -> None:
+    text = _sf_text(key, member)
+    if mutate:  # a near miss: one character more somewhere
+        where %= len(text) + 1
+        text = text[:where] + char + text[where:]
+    expected = _outcome(sf._parse_dictionary_sf, text)
+    direct = sf._parse_common_dictionary(text)
+    if direct is not None:
+        assert _typed(direct) == expected
+    assert _outcome(parse_dictionary, text) == expected
+
+
+_any_bare = st.one_of(
+    _bare, st.integers(), st.text(max_size=6), st.text(max_size=6).map(Token),
+    st.sampled_from([Token(""), Token("1a"), float("nan"), 1e15]),
+)
+_any_params = st.lists(st.tuples(_keys | st.text(max_size=3), _any_bare), max_size=3).map(tuple)
+_any_items = st.builds(Item, _any_bare, _any_params)
+_any_members = st.one_of(
+    _any_items, st.builds(InnerList, st.lists(_any_items, max_size=3).map(tuple), _any_params))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(_keys | st.text(max_size=3), _any_members, max_size=3))
+def test_the_direct_serialisers_agree_with_http_sf(members: dict[str, Member]) -> None:
+    def by_http_sf(structure: object) -> object:
+        try:
+            return sf._serialise(structure() if callable(structure) else structure)
+        except StructuredFieldError as error:
+            return ("refused", str(error))
+
+    def ours(function: object, *args: object) -> object:
+        try:
+            return function(*args)  # type: ignore[operator]
+        except StructuredFieldError as error:
+            return ("refused", str(error))
+
+    if members:
+        assert ours(serialize_dictionary, members) == by_http_sf(
+            lambda: {key: sf._sf_member(member) for key, member in members.items()})
+    for member in members.values():
+        if isinstance(member, InnerList):
+            expected = by_http_sf(lambda m=member: {"x": sf._sf_member(m)})
+            assert ours(serialize_inner_list, member) == (
+                expected[2:] if isinstance(expected, str) else expected)
+        else:
+            assert ours(serialize_item, member) == by_http_sf(lambda m=member: sf._sf_member(m))
+            assert ours(serialize_bare_item, member.value) == by_http_sf(
+                lambda m=member: (sf._sf_bare(m.value), {}))
