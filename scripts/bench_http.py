@@ -399,21 +399,31 @@ def run_store(args: argparse.Namespace, store: str, keys: int, clients: list[int
         finally:
             core.dispose()  # as after a bulk load: no ANALYZE, the server's plans as they come
         rows = []
-        streams = iter(range(90))  # each client of each window registers its own BSNs
-        for operation in operations(args):
+        streams = iter(range(STREAMS))  # each registering client of each window: its own BSNs
+        for operation in operations(args, clients):
             for count in clients:
                 rows.append(measure(args, env, database_url, store, keys, count, signing,
                                     broker_key, bsns, operation,
-                                    [next(streams) for _ in range(count)]))
+                                    [next(streams) if operation in REGISTERING else 0
+                                     for _ in range(count)]))
         return rows
 
 
-def operations(args: argparse.Namespace) -> list[str]:
-    """The operations of ``--operation``, checked."""
+STREAMS = 90  # the streams of fresh BSNs (fresh_bsns)
+REGISTERING = ("register", "bulk")
+
+
+def operations(args: argparse.Namespace, clients: list[int]) -> list[str]:
+    """The operations of ``--operation``, checked (the registering clients of all windows of a
+    store need a stream of fresh BSNs each)."""
     chosen = str(args.operation).split(",")
     for operation in chosen:
         if operation not in OPERATIONS:
             raise SystemExit(f"--operation: one of {', '.join(OPERATIONS)}, not {operation!r}")
+    needed = sum(clients) * sum(operation in REGISTERING for operation in chosen)
+    if needed > STREAMS:
+        raise SystemExit(f"--clients and --operation: the registering clients of all windows "
+                         f"need {needed} streams of fresh BSNs, more than the {STREAMS} there are")
     return chosen
 
 
@@ -595,6 +605,7 @@ def format_row(row: dict[str, Any]) -> str:
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     """Every (store, keys, clients) of the options; prints the table."""
     clients = [int(c) for c in str(args.clients).split(",")]
+    operations(args, clients)  # refused before any set-up
     rows: list[dict[str, Any]] = []
     for store in str(args.store).split(","):
         if store not in ("sqlite", "postgres"):

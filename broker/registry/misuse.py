@@ -99,16 +99,19 @@ _COUNT_AND_SUM = {fishing: Prepared(_SUMS.add_cte(_upsert(postgresql, _scopes(fi
 
 def _count(connection: Connection, fishing: bool, params: dict[str, Any]
            ) -> list[tuple[str, int, int]]:
-    """Add 1 to the look-up's counters of the minute; per counter, the look-ups within its
-    window (this one included) and whether a flag was raised within it."""
+    """Add 1 to the look-up's counters of the minute; per counter (in :func:`_scopes`' order),
+    the look-ups within its window (this one included) and whether a flag was raised within
+    it."""
     if connection.dialect.name == "postgresql":
         before = {scope: (int(lookups), int(flagged)) for scope, lookups, flagged
                   in _COUNT_AND_SUM[fishing].all(connection, params)}
         return [(scope, before.get(scope, (0, 0))[0] + 1, before.get(scope, (0, 0))[1])
                 for scope in _scopes(fishing)]
     _UPSERTS[fishing].execute(connection, params)
-    return [(scope, int(lookups), int(flagged))
-            for scope, lookups, flagged in _WINDOWS.all(connection, params)]
+    found = {scope: (int(lookups), int(flagged))
+             for scope, lookups, flagged in _WINDOWS.all(connection, params)}
+    # In the same order as on PostgreSQL: flags raised together are recorded alike.
+    return [(scope, *found[scope]) for scope in _scopes(fishing)]
 
 
 def minute_of(moment: datetime) -> int:

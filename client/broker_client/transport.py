@@ -244,7 +244,7 @@ class SignedTransport:
             return request, response
         url_object, fields = self._template(method, url, headers)
         request = httpx.Request(method, url_object, headers=fields, content=body,
-                                extensions=self._extensions)
+                                extensions=dict(self._extensions))
         # As httpx.Client.send drives an auth flow (the signer's yields the request once).
         flow = self._signer.sync_auth_flow(request)
         request = next(flow)
