@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,9 +19,25 @@ from werkzeug.serving import make_server
 
 from broker.audit.services import Actor
 from broker.callers.keys import OrganisationKeys, response_key_path
+from broker.config import Settings
 from broker.core import Core
+from broker.notifications.notices import InboxNotices
 from broker.registry.services import RegistryService
+from broker.setup import initialise
+from tests.conftest import OPEN_POLICY, FakeClock
 from tests.uow import committed
+
+
+def sqlite_core(tmp_path: Path, clock: FakeClock, policy: Path = OPEN_POLICY,
+                **overrides: Any) -> Core:
+    """An initialised core on a SQLite file in ``tmp_path``, with ``overrides`` of its settings
+    (e.g. ``redis_url``, ``api_org_rate``)."""
+    settings = Settings.from_env({"BROKER_HOME": str(tmp_path),
+                                  "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+                                  "BROKER_POLICY_DIR": str(policy)})
+    core = Core(settings.with_overrides(**overrides), clock=clock, notices=InboxNotices())
+    initialise(core, Actor.operator("test"))
+    return core
 
 
 @contextmanager

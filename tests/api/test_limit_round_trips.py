@@ -18,15 +18,10 @@ from limits.strategies import FixedWindowRateLimiter
 
 from broker.api.limits import count_hit, count_hits
 from broker.app import create_app
-from broker.audit.services import Actor
-from broker.config import Settings
-from broker.core import Core
-from broker.notifications.notices import InboxNotices
 from broker.oversight.refusals import flush_tallies
-from broker.setup import initialise
-from tests.api.live import call, enrol, serve
+from tests.api.live import call, enrol, serve, sqlite_core
 from tests.api.test_refusal_audit import events
-from tests.conftest import OPEN_POLICY, FakeClock
+from tests.conftest import FakeClock
 from tests.private_servers import private_redis
 from tests.services import redis_url
 
@@ -87,13 +82,6 @@ def test_one_round_trip_per_count() -> None:
     assert sent == ["EVALSHA"]
 
 
-def _core(tmp_path: Path, clock: FakeClock, **overrides: Any) -> Core:
-    settings = Settings.from_env({"BROKER_HOME": str(tmp_path),
-                                  "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
-                                  "BROKER_POLICY_DIR": str(OPEN_POLICY)})
-    core = Core(settings.with_overrides(**overrides), clock=clock, notices=InboxNotices())
-    initialise(core, Actor.operator("test"))
-    return core
 
 
 def _commands(client: redis.Redis) -> dict[str, int]:
@@ -107,7 +95,7 @@ def test_a_signed_request_costs_one_round_trip_to_redis(tmp_path: Path, clock: F
                                                         ) -> None:
     """Both limits, the address's and the organisation's, in one script (issue 13)."""
     with private_redis(tmp_path) as store:
-        core = _core(tmp_path, clock, redis_url=store.url)
+        core = sqlite_core(tmp_path, clock, redis_url=store.url)
         vt = enrol(core, "vt-a", "veilig_thuis")
         client = redis.Redis.from_url(store.url)
         path = f"/v1/inbox?professional={vt.professional}"
@@ -127,7 +115,7 @@ def test_a_signed_request_costs_one_round_trip_to_redis(tmp_path: Path, clock: F
 
 def test_the_address_limit_refuses_signed_requests_too(tmp_path: Path, clock: FakeClock
                                                        ) -> None:
-    core = _core(tmp_path, clock, api_ip_rate="2/minute")
+    core = sqlite_core(tmp_path, clock, api_ip_rate="2/minute")
     vt = enrol(core, "vt-a", "veilig_thuis")
     path = f"/v1/inbox?professional={vt.professional}"
     with serve(create_app(core=core)) as base:

@@ -18,12 +18,9 @@ from broker.audit.models import AuditEvent
 from broker.audit.services import Actor
 from broker.callers.idempotency import purge_records
 from broker.callers.models import IdempotencyRecord
-from broker.config import Settings
 from broker.core import Core
-from broker.notifications.notices import InboxNotices
 from broker.registry.models import Involvement
-from broker.setup import initialise
-from tests.api.live import Organisation, call, enrol, send, serve, signed
+from tests.api.live import Organisation, call, enrol, send, serve, signed, sqlite_core
 from tests.conftest import OPEN_POLICY, FakeClock
 from tests.factories import CHILD_BSN
 from tests.services import redis_url
@@ -154,17 +151,10 @@ def test_bad_bodies_are_problems_with_field_errors(core: Core, base: str,
     assert count(core, Involvement) == before
 
 
-def _core_with(tmp_path: Path, clock: FakeClock, **overrides: Any) -> Core:
-    settings = Settings.from_env({"BROKER_HOME": str(tmp_path),
-                                  "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
-                                  "BROKER_POLICY_DIR": str(overrides.pop("policy", OPEN_POLICY))})
-    core = Core(settings.with_overrides(**overrides), clock=clock, notices=InboxNotices())
-    initialise(core, Actor.operator("test"))
-    return core
 
 
 def test_organisation_rate_limit_and_headers(tmp_path: Path, clock: FakeClock) -> None:
-    core = _core_with(tmp_path, clock, api_org_rate="3/minute")
+    core = sqlite_core(tmp_path, clock, api_org_rate="3/minute")
     vt = enrol(core, "vt-a", "veilig_thuis")
     with serve(create_app(core=core)) as url:
         answers = [call(url, vt, "GET", "/v1/involvements/x") for _ in range(4)]
@@ -179,7 +169,7 @@ def test_organisation_rate_limit_and_headers(tmp_path: Path, clock: FakeClock) -
 def test_evaluation_quota_counts_elements(tmp_path: Path, clock: FakeClock) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(OPEN_POLICY.read_text() + "quotas:\n  pseudonym_evaluations_per_day: 5\n")
-    core = _core_with(tmp_path, clock, policy=policy)
+    core = sqlite_core(tmp_path, clock, policy=policy)
     vt = enrol(core, "vt-a", "veilig_thuis")
     element = matching_key(core)["element"]
     with serve(create_app(core=core)) as url:
@@ -194,7 +184,7 @@ def test_evaluation_quota_counts_elements(tmp_path: Path, clock: FakeClock) -> N
 
 
 def test_unreachable_limit_store_fails_closed(tmp_path: Path, clock: FakeClock) -> None:
-    core = _core_with(tmp_path, clock, redis_url="redis://127.0.0.1:1/0")
+    core = sqlite_core(tmp_path, clock, redis_url="redis://127.0.0.1:1/0")
     vt = enrol(core, "vt-a", "veilig_thuis")
     with serve(create_app(core=core)) as url:
         answer = call(url, vt, "GET", "/v1/involvements/x")
@@ -205,7 +195,7 @@ def test_unreachable_limit_store_fails_closed(tmp_path: Path, clock: FakeClock) 
 
 @pytest.mark.redis
 def test_replay_cache_and_limits_in_redis(tmp_path: Path, clock: FakeClock) -> None:
-    core = _core_with(tmp_path, clock, redis_url=redis_url())
+    core = sqlite_core(tmp_path, clock, redis_url=redis_url())
     vt = enrol(core, "vt-a", "veilig_thuis")
     with serve(create_app(core=core)) as url:
         request = signed(url, vt, "GET", "/v1/involvements/x")

@@ -22,8 +22,8 @@ from broker.audit.models import AuditEvent
 from broker.core import Core
 from broker.oversight.refusals import flush_tallies
 from broker.registry.models import Professional
-from tests.api.live import Organisation, call, send, serve, signed
-from tests.api.test_live_api import _core_with, matching_key, new_involvement
+from tests.api.live import Organisation, call, send, serve, signed, sqlite_core
+from tests.api.test_live_api import matching_key, new_involvement
 from tests.conftest import FakeClock
 
 
@@ -211,7 +211,7 @@ def test_another_organisations_inbox_is_refused_and_audited(
 
 
 def test_the_per_address_limit_is_counted_too(tmp_path: Path, clock: FakeClock) -> None:
-    core = _core_with(tmp_path, clock, api_ip_rate="2/minute")
+    core = sqlite_core(tmp_path, clock, api_ip_rate="2/minute")
     with serve(create_app(core=core)) as base:
         answers = [httpx.get(f"{base}/v1/involvements/x") for _ in range(4)]
     assert [a.status_code for a in answers] == [401, 401, 429, 429]

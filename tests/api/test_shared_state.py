@@ -9,31 +9,18 @@ again once it is back, without a restart of the broker.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from broker.app import create_app
 from broker.audit.models import AuditEvent
-from broker.audit.services import Actor
-from broker.config import Settings
 from broker.core import Core
 from broker.notifications.notices import InboxNotices
-from broker.setup import initialise
-from tests.api.live import Organisation, call, enrol, send, serve, signed
+from tests.api.live import Organisation, call, enrol, send, serve, signed, sqlite_core
 from tests.api.test_live_api import matching_key
 from tests.conftest import OPEN_POLICY, FakeClock
 from tests.private_servers import private_redis
-
-
-def _core(tmp_path: Path, clock: FakeClock, policy: Path = OPEN_POLICY, **overrides: Any) -> Core:
-    settings = Settings.from_env({"BROKER_HOME": str(tmp_path),
-                                  "BROKER_DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
-                                  "BROKER_POLICY_DIR": str(policy)})
-    core = Core(settings.with_overrides(**overrides), clock=clock, notices=InboxNotices())
-    initialise(core, Actor.operator("test"))
-    return core
 
 
 def _inbox(base: str, org: Organisation) -> tuple[str, dict[str, str], bytes]:
@@ -50,7 +37,7 @@ def _to(base: str, captured: tuple[str, dict[str, str], bytes]) -> httpx.Respons
 
 
 def test_another_worker_refuses_a_replay_without_redis(tmp_path: Path, clock: FakeClock) -> None:
-    first = _core(tmp_path, clock)
+    first = sqlite_core(tmp_path, clock)
     vt = enrol(first, "vt-a", "veilig_thuis")
     # a second worker process on the same database
     second = Core(first.settings, clock=clock, notices=InboxNotices())
@@ -65,7 +52,7 @@ def test_another_worker_refuses_a_replay_without_redis(tmp_path: Path, clock: Fa
 
 
 def test_a_restarted_broker_refuses_a_replay(tmp_path: Path, clock: FakeClock) -> None:
-    before = _core(tmp_path, clock)
+    before = sqlite_core(tmp_path, clock)
     vt = enrol(before, "vt-a", "veilig_thuis")
     with serve(create_app(core=before)) as base:
         captured = _inbox(base, vt)
@@ -81,7 +68,7 @@ def test_a_restarted_broker_refuses_a_replay(tmp_path: Path, clock: FakeClock) -
 def test_a_replay_after_redis_restarted_empty_is_refused(tmp_path: Path, clock: FakeClock
                                                          ) -> None:
     with private_redis(tmp_path) as store:
-        core = _core(tmp_path, clock, redis_url=store.url)
+        core = sqlite_core(tmp_path, clock, redis_url=store.url)
         vt = enrol(core, "vt-a", "veilig_thuis")
         with serve(create_app(core=core)) as base:
             captured = _inbox(base, vt)
@@ -100,7 +87,7 @@ def test_the_daily_quota_survives_a_redis_restart(tmp_path: Path, clock: FakeClo
     policy = tmp_path / "policy.yaml"
     policy.write_text(OPEN_POLICY.read_text() + "quotas:\n  pseudonym_evaluations_per_day: 5\n")
     with private_redis(tmp_path) as store:
-        core = _core(tmp_path, clock, policy=policy, redis_url=store.url)
+        core = sqlite_core(tmp_path, clock, policy=policy, redis_url=store.url)
         vt = enrol(core, "vt-a", "veilig_thuis")
         three = {"blinded_elements": [matching_key(core)["element"]] * 3}
         with serve(create_app(core=core)) as base:
@@ -119,7 +106,7 @@ def test_the_daily_quota_survives_a_redis_restart(tmp_path: Path, clock: FakeClo
 def test_limits_refuse_while_redis_is_down_and_work_again_after(tmp_path: Path,
                                                                 clock: FakeClock) -> None:
     with private_redis(tmp_path) as store:
-        core = _core(tmp_path, clock, redis_url=store.url)
+        core = sqlite_core(tmp_path, clock, redis_url=store.url)
         vt = enrol(core, "vt-a", "veilig_thuis")
         path = f"/v1/inbox?professional={vt.professional}"
         with serve(create_app(core=core)) as base:
@@ -141,7 +128,7 @@ def test_a_redis_restart_starts_the_minute_windows_afresh(tmp_path: Path, clock:
                                                           ) -> None:
     """What the README says a Redis restart grants: the current minute's window, no more."""
     with private_redis(tmp_path) as store:
-        core = _core(tmp_path, clock, redis_url=store.url, api_org_rate="2/minute")
+        core = sqlite_core(tmp_path, clock, redis_url=store.url, api_org_rate="2/minute")
         vt = enrol(core, "vt-a", "veilig_thuis")
         path = f"/v1/inbox?professional={vt.professional}"
         with serve(create_app(core=core)) as base:
