@@ -34,7 +34,11 @@ a busy machine is noisy, CPU per look-up much less so.
   signed and verified, with an Idempotency-Key); figures per registration;
 - ``bulk``: ``BrokerClient.register_many`` with :data:`BULK_BATCH` households of one BSN each
   per call, as a case system loads its caseload (the client sends them in requests of
-  ``MAX_REGISTER``); figures per stored matching key, the latency per call.
+  ``MAX_REGISTER``); figures per stored matching key, the latency per call;
+- ``floor`` (PostgreSQL only): the same look-ups, but served by the bare WSGI app of
+  :mod:`bench_floor` under the same gunicorn, database server and Redis, and made by its bare
+  client: the irreducible work of a signed look-up, and so the least CPU per look-up this
+  stack allows (its own tables in the run's database hold the same number of keys).
 
 Clients start calls for ``--seconds``; a call begun in that time counts whole, and the window
 ends when the last of them ends (so that the CPU measured is that of the units counted: a bulk
@@ -62,19 +66,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pysodium
+from bench_floor import FloorClient, FloorKeys  # scripts/ is on sys.path
+from bench_floor import setup as setup_floor
 from broker_primitives.blinding import Pseudonym
 from broker_primitives.identifiers import parse_bsn
 from nacl.signing import SigningKey
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from broker import gunicorn_conf
 from broker.audit.services import Actor
 from broker.callers.keys import OrganisationKeys
 from broker.config import Settings
@@ -99,7 +106,7 @@ ASKER = "wijkteam-bench"
 HOLDER = "vt-bench"
 KEY_ID = "bench-key"
 REGISTERED_BSNS = 2000  # real BSNs registered (the rest of --keys are random keys)
-OPERATIONS = ("lookup", "register", "bulk")
+OPERATIONS = ("lookup", "register", "bulk", "floor")
 BULK_BATCH = 1000  # households per register_many call of the bulk operation
 REGISTER_PURPOSE = "safety_assessment"  # the purpose the asker's registrations give
 IDLE_SECONDS = 3.0  # measured before each window: CPU with no request in flight
@@ -304,20 +311,31 @@ def redis_pid(url: str) -> int | None:
 
 def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
                    offset: int, operation: str, stream: int, ready: Any, start: Any,
-                   stop_at: Any, results: Any) -> None:
+                   stop_at: Any, results: Any, floor_keys: str = "") -> None:
     """One case system: warm up, wait for the start, start ``operation`` again and again until
     ``stop_at``; report its latencies, errors, units done (look-ups, registrations or keys) and
     when its last call ended. A call begun before ``stop_at`` counts whole: the window ends when
     the last client's last call does, so that the CPU measured is that of the units counted
-    (a bulk call takes seconds)."""
+    (a bulk call takes seconds). The floor's client (``floor_keys``, see :mod:`bench_floor`)
+    looks up as the shipped one does, with bare sockets and nothing else."""
     from broker_client import BrokerClient, NewRegistration  # noqa: PLC0415 - in the child
 
     fresh = fresh_bsns(stream)
     looked_up = iter(bsns[(offset + 7919 * n) % len(bsns)] for n in range(10**9))
     professional = f"{ASKER}-p"
+    if operation == "floor":
+        url = httpx.URL(base_url)
+        floor = FloorClient.connect(str(url.host), int(url.port or 80),
+                                    FloorKeys.from_env({"FLOOR_KEYS": floor_keys}))
+        client: Any = closing(floor)
+    else:
+        client = BrokerClient(base_url, KEY_ID, seed, broker_public_key=broker_key)
 
     def act() -> int:
         """One operation; the units it did."""
+        if operation == "floor":
+            floor.lookup(next(looked_up))
+            return 1
         if operation == "lookup":
             client.lookup(bsn=[next(looked_up)], purpose="safety_assessment",
                           basis="legal_task", statute="wmo2015_5_2_6")
@@ -332,7 +350,7 @@ def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
 
     latencies: list[float] = []
     errors = units = 0
-    with BrokerClient(base_url, KEY_ID, seed, broker_public_key=broker_key) as client:
+    with client:
         for _ in range(1 if operation == "bulk" else 3):  # connections, first requests
             act()
         ready.put(os.getpid())
@@ -398,6 +416,11 @@ def run_store(args: argparse.Namespace, store: str, keys: int, clients: list[int
             broker_key = (Path(home) / "keys" / "api" / "signing.pub").read_text().strip()
         finally:
             core.dispose()  # as after a bulk load: no ANALYZE, the server's plans as they come
+        floor = None
+        if "floor" in operations(args, clients) and database_url:
+            floor = FloorKeys.generate()
+            log(f"http {store}: the floor's {keys:,} keys ...")
+            setup_floor(psycopg_conninfo(database_url), floor_values(floor, bsns, keys))
         rows = []
         streams = iter(range(STREAMS))  # each registering client of each window: its own BSNs
         for operation in operations(args, clients):
@@ -405,8 +428,22 @@ def run_store(args: argparse.Namespace, store: str, keys: int, clients: list[int
                 rows.append(measure(args, env, database_url, store, keys, count, signing,
                                     broker_key, bsns, operation,
                                     [next(streams) if operation in REGISTERING else 0
-                                     for _ in range(count)]))
+                                     for _ in range(count)], floor))
         return rows
+
+
+def psycopg_conninfo(url: str) -> str:
+    """The libpq form of a SQLAlchemy database URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def floor_values(floor: FloorKeys, bsns: list[str], keys: int) -> Iterator[bytes]:
+    """The floor's stored keys: the registered BSNs' (so that half the look-ups match, as in
+    the broker's store), then random elements up to ``keys``."""
+    for bsn in bsns[:REGISTERED_BSNS]:
+        yield floor.stored(bsn)
+    for _ in range(keys - REGISTERED_BSNS):
+        yield pysodium.crypto_core_ristretto255_random()
 
 
 STREAMS = 90  # the streams of fresh BSNs (fresh_bsns)
@@ -420,6 +457,8 @@ def operations(args: argparse.Namespace, clients: list[int]) -> list[str]:
     for operation in chosen:
         if operation not in OPERATIONS:
             raise SystemExit(f"--operation: one of {', '.join(OPERATIONS)}, not {operation!r}")
+    if "floor" in chosen and "sqlite" in str(args.store).split(","):
+        raise SystemExit("--operation floor: the floor runs on PostgreSQL only (--store postgres)")
     needed = sum(clients) * sum(operation in REGISTERING for operation in chosen)
     if needed > STREAMS:
         raise SystemExit(f"--clients and --operation: the registering clients of all windows "
@@ -432,17 +471,36 @@ def _no_database() -> Iterator[None]:
     yield None
 
 
-def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | None,
-            store: str, keys: int, clients: int, signing: SigningKey, broker_key: str,
-            bsns: list[str], operation: str, streams: list[int]) -> dict[str, Any]:
-    """Start the server, run ``clients`` client processes for the window, stop; the figures."""
-    port = _free_port()
+def server_command(args: argparse.Namespace, port: int, env: dict[str, str],
+                   database_url: str | None, operation: str, floor: FloorKeys | None
+                   ) -> tuple[list[str], dict[str, str]]:
+    """gunicorn with the broker's config module, serving the broker, or the floor's app for
+    the floor: the command and its environment."""
     command = [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE,
                "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
                "--log-level", "warning"]
     if args.threads is not None:
         command += ["--threads", str(args.threads)]
-    server = subprocess.Popen([*command, "broker.wsgi:app"], env=env, cwd=ROOT)  # noqa: S603
+    if operation != "floor":
+        return [*command, "broker.wsgi:app"], env
+    if floor is None or database_url is None:
+        raise SystemExit("--operation floor: the floor runs on PostgreSQL only")
+    return [*command, "--pythonpath", str(ROOT / "scripts"), "bench_floor:app"], {
+        **env, "FLOOR_DATABASE": psycopg_conninfo(database_url),
+        "FLOOR_REDIS_URL": args.redis_url, "FLOOR_KEYS": floor.to_env(),
+        "FLOOR_CONNECTIONS": str(args.threads or gunicorn_conf.threads)}
+
+
+def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | None,
+            store: str, keys: int, clients: int, signing: SigningKey, broker_key: str,
+            bsns: list[str], operation: str, streams: list[int],
+            floor: FloorKeys | None = None) -> dict[str, Any]:
+    """Start the server, run ``clients`` client processes for the window, stop; the figures.
+    The floor (``operation`` "floor") is served by :mod:`bench_floor`'s app instead of the
+    broker's, under the same gunicorn configuration."""
+    port = _free_port()
+    command, env = server_command(args, port, env, database_url, operation, floor)
+    server = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603
     context = multiprocessing.get_context("spawn")
     start, stop_at = context.Event(), context.Value("d", 0.0)
     ready, results = context.Queue(), context.Queue()
@@ -452,7 +510,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         base_url = f"http://127.0.0.1:{port}"
         processes = [context.Process(target=client_process, args=(
             base_url, bytes(signing), broker_key, bsns, n, operation, streams[n], ready, start,
-            stop_at, results)) for n in range(clients)]
+            stop_at, results), kwargs={"floor_keys": floor.to_env() if floor else ""})
+            for n in range(clients)]
         for process in processes:
             process.start()
         for _ in processes:  # the clients' imports and warm-up look-ups
@@ -555,7 +614,7 @@ def phases(files: Iterator[Path]) -> dict[str, float]:
 
 
 #: What the figures of each operation are per: a look-up, a registration, a stored key.
-UNITS = {"lookup": "look-up", "register": "registration", "bulk": "key"}
+UNITS = {"lookup": "look-up", "register": "registration", "bulk": "key", "floor": "look-up"}
 
 
 def figures(seconds: float, gathered: list[tuple[int, list[float], int, int]],

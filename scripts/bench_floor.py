@@ -1,0 +1,344 @@
+"""The floor of a signed look-up over HTTP on this stack: what issue 13's targets leave room for.
+
+A look-up is two signed requests (evaluate, then look up). Whatever the code between them, the
+broker's rules make each request do some work that no framework, ORM or cache can take away.
+This module does that work and nothing else, so that ``scripts/bench --only http --operation
+floor`` measures, with the same gunicorn (the broker's config module: its worker class, threads
+and keep-alive), the same PostgreSQL server and the same Redis as the real look-up, how much CPU
+per look-up is left once the irreducible part is paid:
+
+- the client (:func:`floor_lookup`): per look-up it blinds one BSN, sends the evaluation, checks
+  the answer's signature, unblinds and sends the look-up, checks that answer too, each request
+  signed with Ed25519 over its method, path, body digest, time and nonce, with an
+  Idempotency-Key, over one kept-alive connection written and read with bare sockets;
+- the server (:class:`FloorApp`, a bare WSGI callable): per request it reads the body, checks
+  its SHA-256 digest and the Ed25519 signature, records the nonce durably (one autocommitted
+  INSERT, as :mod:`broker.callers.replay` does), counts the per-minute limits of address and
+  organisation in one Redis script call, and signs its answer; the evaluation also charges the
+  daily quota and appends its audit event in one transaction and evaluates the blinded element
+  under k; the look-up multiplies by b, probes the matching-key index and appends its audit
+  event in one transaction. An audit event is one statement that advances a hash chain's head
+  and inserts the event (the real chain also keeps Merkle state and the event's subjects).
+
+It is a lower bound, not a second broker: a signature here covers five fixed headers instead of
+RFC 9421's structured fields, there is no policy, no schema, no misuse counting, no error body
+beyond a status line, no metrics. What it shows is the smallest CPU per look-up the chosen
+parts (CPython, gunicorn, psycopg, redis-py, PyNaCl, libsodium, PostgreSQL, Redis) allow on this
+machine; the shipped path's figures sit above it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import queue
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import redis
+from broker_primitives import oprf
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+ORGANISATION = 1
+QUOTA = 1_000_000_000
+MAX_AGE = 300  # seconds a signature is accepted, and its nonce kept
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS floor_nonces (digest bytea PRIMARY KEY, expires_at bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS floor_quota (organisation int, day date, used int NOT NULL,
+                                        PRIMARY KEY (organisation, day));
+CREATE TABLE IF NOT EXISTS floor_head (id int PRIMARY KEY, seq bigint NOT NULL,
+                                       hash bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS floor_events (seq bigint PRIMARY KEY, hash bytea NOT NULL,
+                                         body bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS floor_keys (value bytea NOT NULL, organisation int NOT NULL);
+CREATE INDEX IF NOT EXISTS floor_keys_value ON floor_keys (value);
+INSERT INTO floor_head VALUES (1, 0, '\\x00') ON CONFLICT DO NOTHING;
+"""
+
+RECORD_NONCE = (
+    "INSERT INTO floor_nonces (digest, expires_at) VALUES (%(digest)s, %(expires_at)s) "
+    "ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at "
+    "WHERE floor_nonces.expires_at <= %(now)s RETURNING 1")
+CHARGE_QUOTA = (
+    "INSERT INTO floor_quota VALUES (%(organisation)s, current_date, %(count)s) "
+    "ON CONFLICT (organisation, day) DO UPDATE SET used = floor_quota.used + excluded.used "
+    "WHERE floor_quota.used + excluded.used <= %(quota)s RETURNING used")
+APPEND_EVENT = (
+    "WITH head AS (UPDATE floor_head SET seq = seq + 1, hash = sha256(hash || %(event)s) "
+    "WHERE id = 1 RETURNING seq, hash) "
+    "INSERT INTO floor_events SELECT seq, hash, %(event)s FROM head")
+MATCH = "SELECT organisation FROM floor_keys WHERE value = ANY(%(values)s)"
+
+# Two fixed windows (address, organisation), limits' incr-and-expire, in one round trip.
+COUNT_LIMITS = """
+local answers = {}
+for i, key in ipairs(KEYS) do
+    local current = redis.call("incr", key)
+    if current == 1 then redis.call("expire", key, 60) end
+    answers[i] = current
+end
+return answers
+"""
+
+
+def setup(conninfo: str, keys: Iterable[bytes]) -> None:
+    """The floor's tables in ``conninfo``'s database, holding ``keys`` as stored matching keys."""
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(SCHEMA)
+        with connection.cursor() as cursor, cursor.copy(
+                "COPY floor_keys (value, organisation) FROM STDIN") as copy:
+            for value in keys:
+                copy.write_row((value, 2))
+
+
+def signature_base(method: str, path: str, digest: str, created: str, nonce: str) -> bytes:
+    """What a request's signature covers."""
+    return f"{method}\n{path}\n{digest}\n{created}\n{nonce}".encode()
+
+
+def answer_base(status: int, digest: str, request_signature: str) -> bytes:
+    """What an answer's signature covers: its status, body digest and the request's signature."""
+    return f"{status}\n{digest}\n{request_signature}".encode()
+
+
+@dataclass(frozen=True)
+class FloorKeys:
+    """The keys both sides hold: the client's signing key, the server's, k and b."""
+
+    client: SigningKey
+    server: SigningKey
+    k: bytes
+    b: bytes
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> FloorKeys:
+        """From ``FLOOR_KEYS`` (hex seeds and scalars, comma-separated)."""
+        client, server, k, b = (bytes.fromhex(x) for x in env["FLOOR_KEYS"].split(","))
+        return cls(SigningKey(client), SigningKey(server), k, b)
+
+    def to_env(self) -> str:
+        """The value of ``FLOOR_KEYS``."""
+        return ",".join(x.hex() for x in (bytes(self.client), bytes(self.server), self.k, self.b))
+
+    @classmethod
+    def generate(cls) -> FloorKeys:
+        """Fresh keys for one run."""
+        return cls(SigningKey.generate(), SigningKey.generate(), oprf.generate_key(),
+                   oprf.generate_key())
+
+    def stored(self, bsn: str) -> bytes:
+        """The stored matching key of a BSN: ``b·k·H(bsn)``."""
+        element = oprf.hash_to_group(f"bsn|{bsn}".encode())
+        return oprf.scalar_mult(self.b, oprf.scalar_mult(self.k, element))
+
+
+class Refused(Exception):
+    """A request the floor does not serve: its status."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class FloorApp:
+    """The bare WSGI server of the floor (the module's text)."""
+
+    def __init__(self, conninfo: str, redis_url: str, keys: FloorKeys, connections: int) -> None:
+        """Serve with ``connections`` connections to ``conninfo``'s database, opened now (so
+        that their backends are there before a bench watches them), and ``redis_url``."""
+        self._connections: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+        for _ in range(connections):
+            self._connections.put(psycopg.connect(conninfo, autocommit=True,
+                                                  prepare_threshold=0))
+        self._redis = redis.Redis.from_url(redis_url)
+        self._count = self._redis.register_script(COUNT_LIMITS)
+        self._client_key: VerifyKey = keys.client.verify_key
+        self._server_key = keys.server
+        self._k, self._b = keys.k, keys.b
+
+    @classmethod
+    def from_env(cls) -> FloorApp:
+        """As gunicorn loads it: ``FLOOR_DATABASE``, ``FLOOR_REDIS_URL``, ``FLOOR_KEYS``,
+        ``FLOOR_CONNECTIONS`` (one per worker thread)."""
+        return cls(os.environ["FLOOR_DATABASE"], os.environ["FLOOR_REDIS_URL"],
+                   FloorKeys.from_env(dict(os.environ)),
+                   int(os.environ.get("FLOOR_CONNECTIONS", "4")))
+
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> list[bytes]:
+        """One request: checked, served and signed, or refused with a bare status."""
+        try:
+            status, body = self._serve(environ)
+        except Refused as refused:
+            start_response(refused.status, [("Content-Length", "0")])
+            return []
+        digest = hashlib.sha256(body).hexdigest()
+        signature = self._server_key.sign(
+            answer_base(status, digest, environ["HTTP_X_SIGNATURE"])).signature.hex()
+        start_response(f"{status} OK", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            ("X-Digest", digest), ("X-Signature", signature)])
+        return [body]
+
+    def _serve(self, environ: dict[str, Any]) -> tuple[int, bytes]:
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        if method != "POST" or path not in ("/evaluate", "/lookup"):
+            raise Refused("404 Not Found")
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        try:
+            digest, created, nonce = (environ["HTTP_X_DIGEST"], environ["HTTP_X_CREATED"],
+                                      environ["HTTP_X_NONCE"])
+            signature = bytes.fromhex(environ["HTTP_X_SIGNATURE"])
+        except (KeyError, ValueError):
+            raise Refused("401 Unauthorized") from None
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise Refused("400 Bad Request")
+        now = int(time.time())
+        if not created.isdigit() or abs(now - int(created)) > MAX_AGE:
+            raise Refused("401 Unauthorized")
+        try:
+            self._client_key.verify(signature_base(method, path, digest, created, nonce),
+                                    signature)
+        except BadSignatureError:
+            raise Refused("401 Unauthorized") from None
+        connection = self._connections.get()
+        try:
+            if connection.execute(RECORD_NONCE, {
+                    "digest": hashlib.sha256(nonce.encode()).digest()[:16],
+                    "expires_at": int(created) + MAX_AGE, "now": now}).fetchone() is None:
+                raise Refused("401 Unauthorized")  # a replay
+            address = environ.get("REMOTE_ADDR", "")
+            self._count([f"floor/ip/{path}/{address}", f"floor/org/{ORGANISATION}"])
+            try:
+                elements = [base64.b64decode(e, validate=True)
+                            for e in json.loads(body)["elements"]]
+                serve = self._evaluate if path == "/evaluate" else self._lookup
+                answer = serve(connection, elements)
+            except (ValueError, KeyError, TypeError, oprf.OprfError):
+                raise Refused("400 Bad Request") from None
+        finally:
+            self._connections.put(connection)
+        return 200, json.dumps(answer).encode()
+
+    def _evaluate(self, connection: psycopg.Connection[Any], blinded: list[bytes]
+                  ) -> dict[str, Any]:
+        with connection.transaction():
+            if connection.execute(CHARGE_QUOTA, {
+                    "organisation": ORGANISATION, "count": len(blinded),
+                    "quota": QUOTA}).fetchone() is None:
+                raise Refused("429 Too Many Requests")
+            evaluated = oprf.blind_evaluate_batch(self._k, blinded)
+            connection.execute(APPEND_EVENT,
+                               {"event": b"pseudonym:evaluated %d" % len(blinded)})
+        return {"elements": [base64.b64encode(e).decode() for e in evaluated]}
+
+    def _lookup(self, connection: psycopg.Connection[Any], pseudonyms: list[bytes]
+                ) -> dict[str, Any]:
+        # libsodium refuses a pseudonym that is no valid element (InvalidElementError: 400)
+        values = [oprf.scalar_mult_trusted(self._b, p) for p in pseudonyms]
+        with connection.transaction():
+            found = [row[0] for row in connection.execute(MATCH, {"values": values})]
+            connection.execute(APPEND_EVENT, {"event": b"registry:lookup %d" % len(found)})
+        return {"organisations": sorted(set(found))}
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """gunicorn's entry point (``bench_floor:app``): the app built from the environment on the
+    first request of each worker."""
+    global _APP  # noqa: PLW0603 - one app per worker process
+    if _APP is None:
+        _APP = FloorApp.from_env()
+    return _APP(environ, start_response)
+
+
+_APP: FloorApp | None = None
+
+
+# -- the client ------------------------------------------------------------------------------------
+
+
+def signed_request(keys: FloorKeys, path: str, body: bytes) -> tuple[bytes, str]:
+    """The bytes of one signed POST (HTTP/1.1, kept alive) and its signature (hex)."""
+    digest = hashlib.sha256(body).hexdigest()
+    created, nonce = str(int(time.time())), uuid.uuid4().hex
+    signature = keys.client.sign(
+        signature_base("POST", path, digest, created, nonce)).signature.hex()
+    head = (f"POST {path} HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Digest: {digest}\r\nX-Created: {created}\r\n"
+            f"X-Nonce: {nonce}\r\nX-Signature: {signature}\r\n"
+            f"Idempotency-Key: {uuid.uuid4()}\r\n\r\n")
+    return head.encode() + body, signature
+
+
+def read_answer(stream: Any) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one HTTP/1.1 answer on ``stream``."""
+    status_line = stream.readline()
+    if not status_line:
+        raise ConnectionError("the server closed the connection")
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.lower()] = value.strip()
+    return int(status_line.split()[1]), headers, stream.read(int(headers["content-length"]))
+
+
+def checked(keys: FloorKeys, answer: tuple[int, dict[str, str], bytes], request_signature: str
+            ) -> dict[str, Any]:
+    """The answer's JSON once its digest and signature are checked; an error otherwise."""
+    status, headers, body = answer
+    if status != 200:
+        raise RuntimeError(f"the floor server answered {status}")
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != headers["x-digest"]:
+        raise RuntimeError("the answer's digest does not match its body")
+    keys.server.verify_key.verify(answer_base(status, digest, request_signature),
+                                  bytes.fromhex(headers["x-signature"]))
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+class FloorClient:
+    """A case system on the floor: one kept-alive connection, bare sockets."""
+
+    def __init__(self, connection: socket.socket, keys: FloorKeys) -> None:
+        """Talk over ``connection``, signing with ``keys.client``."""
+        self._socket = connection
+        self._stream = connection.makefile("rb")
+        self._keys = keys
+
+    @classmethod
+    def connect(cls, host: str, port: int, keys: FloorKeys) -> FloorClient:
+        """A client on a new TCP connection to ``host:port``."""
+        connection = socket.create_connection((host, port))
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(connection, keys)
+
+    def post(self, path: str, elements: list[bytes]) -> dict[str, Any]:
+        """One signed request and its checked answer."""
+        body = json.dumps({"elements": [base64.b64encode(e).decode() for e in elements]})
+        request, signature = signed_request(self._keys, path, body.encode())
+        self._socket.sendall(request)
+        return checked(self._keys, read_answer(self._stream), signature)
+
+    def lookup(self, bsn: str) -> list[int]:
+        """One look-up of one BSN, as the shipped client makes it: blind, evaluate, unblind,
+        look up; the organisations involved."""
+        blind, blinded = oprf.blind(f"bsn|{bsn}".encode())
+        [evaluated] = self.post("/evaluate", [blinded])["elements"]
+        pseudonym = oprf.unblind(blind, base64.b64decode(evaluated))
+        organisations: list[int] = self.post("/lookup", [pseudonym])["organisations"]
+        return organisations
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._stream.close()
+        self._socket.close()
