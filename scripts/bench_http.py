@@ -349,7 +349,8 @@ def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
         return BULK_BATCH
 
     latencies: list[float] = []
-    errors = units = 0
+    errors: dict[str, int] = {}
+    units = 0
     with client:
         for _ in range(1 if operation == "bulk" else 3):  # connections, first requests
             act()
@@ -363,12 +364,24 @@ def client_process(base_url: str, seed: bytes, broker_key: str, bsns: list[str],
                 break
             try:
                 done = act()
-            except Exception:  # counted; the bench goes on
-                errors, done = errors + 1, 0
+            except Exception as exc:  # counted by kind; the bench goes on
+                errors[error_kind(exc)] = errors.get(error_kind(exc), 0) + 1
+                done = 0
             ended = time.monotonic()
             latencies.append(ended - began)
             units += done
         results.put((os.getpid(), latencies, errors, units, ended))
+
+
+def error_kind(exc: Exception) -> str:
+    """What the bench records of a failed call: the exception's class, with the broker's
+    status and problem code when the broker answered, and the class of what caused it."""
+    kind = type(exc).__name__
+    if (status := getattr(exc, "status", None)) is not None:
+        kind += f" {status} {getattr(exc, 'code', '')}".rstrip()
+    if exc.__cause__ is not None:
+        kind += f" ({type(exc.__cause__).__name__})"
+    return kind
 
 
 def _free_port() -> int:
@@ -617,14 +630,17 @@ def phases(files: Iterator[Path]) -> dict[str, float]:
 UNITS = {"lookup": "look-up", "register": "registration", "bulk": "key", "floor": "look-up"}
 
 
-def figures(seconds: float, gathered: list[tuple[int, list[float], int, int]],
+def figures(seconds: float, gathered: list[tuple[int, list[float], dict[str, int], int]],
             watched: Processes, ticks: tuple[dict[int, int], dict[int, int]],
             machine: tuple[tuple[int, int], tuple[int, int]]) -> dict[str, Any]:
     """Throughput, latency (of one call) and CPU per unit (look-up, registration or key) of
     one window."""
     before, after = ticks
     latencies = sorted(x for _, mine, _, _ in gathered for x in mine)
-    errors = sum(e for _, _, e, _ in gathered)
+    kinds: dict[str, int] = {}
+    for _, _, mine, _ in gathered:
+        for kind, count in mine.items():
+            kinds[kind] = kinds.get(kind, 0) + count
     done = sum(units for _, _, _, units in gathered)
     calls = len(latencies)
     per_unit = {}
@@ -636,7 +652,8 @@ def figures(seconds: float, gathered: list[tuple[int, list[float], int, int]],
     window = (machine[1][1] - machine[0][1]) / (os.cpu_count() or 1)
     server_kinds = ("workers", "postgres", "redis")
     return {
-        "units": done, "calls": calls, "errors": errors, "per_s": done / seconds,
+        "units": done, "calls": calls, "errors": sum(kinds.values()), "error_kinds": kinds,
+        "per_s": done / seconds,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
         "p99_ms": 1000 * latencies[min(calls - 1, int(calls * 0.99))] if latencies else None,
         "cpu_ms_per_unit": {k: round(v, 3) for k, v in per_unit.items()},
@@ -654,8 +671,9 @@ def format_row(row: dict[str, Any]) -> str:
                      if k in cpu)
     p50 = f"{row['p50_ms']:.1f}" if row["p50_ms"] is not None else "-"
     p99 = f"{row['p99_ms']:.1f}" if row["p99_ms"] is not None else "-"
+    kinds = ", ".join(f"{kind}: {count}" for kind, count in row.get("error_kinds", {}).items())
     return (f"{row['per_s']:7.1f} {row['unit']}s/s p50 {p50} ms p99 {p99} ms, "
-            f"errors {row['errors']}; CPU ms/{row['unit']}: "
+            f"errors {row['errors']}{f' ({kinds})' if kinds else ''}; CPU ms/{row['unit']}: "
             f"server {row['server_cpu_ms_per_unit']:.2f} ({parts}); "
             f"other load {row['other_load_cores']:.2f} cores; idle CPU ms/s "
             + " ".join(f"{k} {v:.0f}" for k, v in row.get("idle_cpu_ms_per_s", {}).items()))
