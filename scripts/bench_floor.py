@@ -326,8 +326,12 @@ class FloorClient:
         """One signed request and its checked answer."""
         body = json.dumps({"elements": [base64.b64encode(e).decode() for e in elements]})
         request, signature = signed_request(self._keys, path, body.encode())
+        return checked(self._keys, self.exchange(request), signature)
+
+    def exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send a request's bytes; the answer, unchecked."""
         self._socket.sendall(request)
-        return checked(self._keys, read_answer(self._stream), signature)
+        return read_answer(self._stream)
 
     def lookup(self, bsn: str) -> list[int]:
         """One look-up of one BSN, as the shipped client makes it: blind, evaluate, unblind,

@@ -32,7 +32,6 @@ from bench_floor import (  # scripts/ is not a package
     FloorApp,
     FloorClient,
     FloorKeys,
-    read_answer,
     setup,
     signed_request,
 )
@@ -116,8 +115,7 @@ def rows(conninfo: str, query: str) -> list[tuple[Any, ...]]:
 
 def exchange(client: FloorClient, request: bytes) -> int:
     """Send raw request bytes on the client's connection; the answer's status."""
-    client._socket.sendall(request)
-    status, _, _ = read_answer(client._stream)
+    status, _, _ = client.exchange(request)
     return status
 
 
