@@ -1,30 +1,31 @@
 """The floor of a signed look-up over HTTP on this stack: what issue 13's targets leave room for.
 
-A look-up is two signed requests (evaluate, then look up). Whatever the code between them, the
-broker's rules make each request do some work that no framework, ORM or cache can take away.
-This module does that work and nothing else, so that ``scripts/bench --only http --operation
-floor`` measures, with the same gunicorn (the broker's config module: its worker class, threads
-and keep-alive), the same PostgreSQL server and the same Redis as the real look-up, how much CPU
-per look-up is left once the irreducible part is paid:
+A look-up is two signed requests (evaluate, then look up). Whatever code serves them, some work
+cannot be taken away. This module does that work and nothing else, in the cheapest form issue 13
+itself allows. ``scripts/bench --only http --operation floor`` runs it under the server the bench
+serves the broker with (gunicorn with the broker's config module, or Granian: ``--server``),
+against the same PostgreSQL server and the same Redis as the real look-up. It shows how much CPU
+per look-up the parts themselves take:
 
-- the client (:func:`floor_lookup`): per look-up it blinds one BSN, sends the evaluation, checks
-  the answer's signature, unblinds and sends the look-up, checks that answer too, each request
-  signed with Ed25519 over its method, path, body digest, time and nonce, with an
-  Idempotency-Key, over one kept-alive connection written and read with bare sockets;
-- the server (:class:`FloorApp`, a bare WSGI callable): per request it reads the body, checks
-  its SHA-256 digest and the Ed25519 signature, records the nonce durably (one autocommitted
-  INSERT, as :mod:`broker.callers.replay` does), counts the per-minute limits of address and
-  organisation in one Redis script call, and signs its answer; the evaluation also charges the
-  daily quota and appends its audit event in one transaction and evaluates the blinded element
-  under k; the look-up multiplies by b, probes the matching-key index and appends its audit
-  event in one transaction. An audit event is one statement that advances a hash chain's head
-  and inserts the event (the real chain also keeps Merkle state and the event's subjects).
+- the client (:meth:`FloorClient.lookup`): per look-up it blinds one BSN, sends the evaluation,
+  checks the answer's digest and signature, unblinds, sends the look-up and checks that answer
+  too. Each request is signed with Ed25519 over its method, path, body digest, time and nonce,
+  and carries an Idempotency-Key. One kept-alive connection, written and read with bare sockets;
+- the server (:class:`FloorApp`, a bare WSGI callable), per request: it reads the body, checks
+  its SHA-256 digest, the time and the Ed25519 signature, makes one Redis script call (the
+  nonce, refused when seen before; the per-minute windows of address and organisation; and,
+  for an evaluation, the daily quota: issue 13 allows all of them "in one Redis round trip"),
+  and signs its answer. The evaluation evaluates the blinded element under k. The look-up
+  multiplies by b and runs one statement, committed on its own: the index probe and the
+  audit event of what it found (the chain's head advanced over the event, the event inserted).
+  That is the floor as the issue defines it: "the scalar multiplications, the index probe and
+  the one durable audit append with its commit that every look-up must make".
 
-It is a lower bound, not a second broker: a signature here covers five fixed headers instead of
-RFC 9421's structured fields, there is no policy, no schema, no misuse counting, no error body
-beyond a status line, no metrics. What it shows is the smallest CPU per look-up the chosen
-parts (CPython, gunicorn, psycopg, redis-py, PyNaCl, libsodium, PostgreSQL, Redis) allow on this
-machine; the shipped path's figures sit above it.
+It is a lower bound, not a second broker. The broker does more than this, by its own rules: it
+keeps nonces in its database, durable across a restart of Redis (broker.callers.replay); it
+audits each evaluation with the quota it used; its audit chain keeps Merkle state and each
+event's subjects; it parses RFC 9421's structured fields; it evaluates its policy, counts
+misuse, answers problems with bodies and keeps metrics. None of that is here.
 """
 
 from __future__ import annotations
@@ -48,13 +49,11 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 ORGANISATION = 1
-QUOTA = 1_000_000_000
+QUOTA = 1_000_000_000  # evaluations a day
+LIMIT = 1_000_000_000  # requests a minute, per address and per organisation
 MAX_AGE = 300  # seconds a signature is accepted, and its nonce kept
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS floor_nonces (digest bytea PRIMARY KEY, expires_at bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS floor_quota (organisation int, day date, used int NOT NULL,
-                                        PRIMARY KEY (organisation, day));
 CREATE TABLE IF NOT EXISTS floor_head (id int PRIMARY KEY, seq bigint NOT NULL,
                                        hash bytea NOT NULL);
 CREATE TABLE IF NOT EXISTS floor_events (seq bigint PRIMARY KEY, hash bytea NOT NULL,
@@ -64,30 +63,39 @@ CREATE INDEX IF NOT EXISTS floor_keys_value ON floor_keys (value);
 INSERT INTO floor_head VALUES (1, 0, '\\x00') ON CONFLICT DO NOTHING;
 """
 
-RECORD_NONCE = (
-    "INSERT INTO floor_nonces (digest, expires_at) VALUES (%(digest)s, %(expires_at)s) "
-    "ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at "
-    "WHERE floor_nonces.expires_at <= %(now)s RETURNING 1")
-CHARGE_QUOTA = (
-    "INSERT INTO floor_quota VALUES (%(organisation)s, current_date, %(count)s) "
-    "ON CONFLICT (organisation, day) DO UPDATE SET used = floor_quota.used + excluded.used "
-    "WHERE floor_quota.used + excluded.used <= %(quota)s RETURNING used")
-APPEND_EVENT = (
-    "WITH head AS (UPDATE floor_head SET seq = seq + 1, hash = sha256(hash || %(event)s) "
-    "WHERE id = 1 RETURNING seq, hash) "
-    "INSERT INTO floor_events SELECT seq, hash, %(event)s FROM head")
-MATCH = "SELECT organisation FROM floor_keys WHERE value = ANY(%(values)s)"
-
-# Two fixed windows (address, organisation), limits' incr-and-expire, in one round trip.
-COUNT_LIMITS = """
-local answers = {}
-for i, key in ipairs(KEYS) do
-    local current = redis.call("incr", key)
-    if current == 1 then redis.call("expire", key, 60) end
-    answers[i] = current
-end
-return answers
+# The look-up's one statement, committed on its own: the index probe, and the audit event of
+# what it found — the chain's head advanced over the event, and the event inserted.
+LOOKUP = """
+WITH found AS (SELECT organisation FROM floor_keys WHERE value = ANY(%(values)s)),
+event AS (SELECT convert_to('registry:lookup ' || count(*), 'UTF8') AS body FROM found),
+head AS (UPDATE floor_head SET seq = seq + 1,
+                               hash = sha256(hash || (SELECT body FROM event))
+         WHERE id = 1 RETURNING seq, hash),
+appended AS (INSERT INTO floor_events SELECT seq, hash, (SELECT body FROM event) FROM head)
+SELECT organisation FROM found
 """
+
+# One round trip per request: the nonce (refused when seen: -1), the address's and the
+# organisation's windows (refused over LIMIT: -2), and for an evaluation the day's quota
+# (refused, and given back, over QUOTA: -3); 0 when all pass.
+ADMIT = """
+if not redis.call("set", KEYS[1], "1", "NX", "EX", ARGV[1]) then return -1 end
+for i = 2, 3 do
+    local current = redis.call("incr", KEYS[i])
+    if current == 1 then redis.call("expire", KEYS[i], 60) end
+    if current > tonumber(ARGV[2]) then return -2 end
+end
+if KEYS[4] then
+    local used = redis.call("incrby", KEYS[4], ARGV[3])
+    if used == tonumber(ARGV[3]) then redis.call("expire", KEYS[4], 86400) end
+    if used > tonumber(ARGV[4]) then
+        redis.call("decrby", KEYS[4], ARGV[3])
+        return -3
+    end
+end
+return 0
+"""
+REFUSALS = {-1: "401 Unauthorized", -2: "429 Too Many Requests", -3: "429 Too Many Requests"}
 
 
 def setup(conninfo: str, keys: Iterable[bytes]) -> None:
@@ -152,22 +160,24 @@ class Refused(Exception):
 class FloorApp:
     """The bare WSGI server of the floor (the module's text)."""
 
-    def __init__(self, conninfo: str, redis_url: str, keys: FloorKeys, connections: int) -> None:
+    def __init__(self, conninfo: str, redis_url: str, keys: FloorKeys, connections: int, *,
+                 limit: int = LIMIT, quota: int = QUOTA, prefix: str = "floor") -> None:
         """Serve with ``connections`` connections to ``conninfo``'s database, opened now (so
-        that their backends are there before a bench watches them), and ``redis_url``."""
+        that their backends are there before a bench watches them), and ``redis_url``, its
+        keys under ``prefix``."""
         self._connections: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
         for _ in range(connections):
             self._connections.put(psycopg.connect(conninfo, autocommit=True,
                                                   prepare_threshold=0))
-        self._redis = redis.Redis.from_url(redis_url)
-        self._count = self._redis.register_script(COUNT_LIMITS)
+        self._admit = redis.Redis.from_url(redis_url).register_script(ADMIT)
         self._client_key: VerifyKey = keys.client.verify_key
         self._server_key = keys.server
         self._k, self._b = keys.k, keys.b
+        self._limit, self._quota, self._prefix = limit, quota, prefix
 
     @classmethod
     def from_env(cls) -> FloorApp:
-        """As gunicorn loads it: ``FLOOR_DATABASE``, ``FLOOR_REDIS_URL``, ``FLOOR_KEYS``,
+        """As the server loads it: ``FLOOR_DATABASE``, ``FLOOR_REDIS_URL``, ``FLOOR_KEYS``,
         ``FLOOR_CONNECTIONS`` (one per worker thread)."""
         return cls(os.environ["FLOOR_DATABASE"], os.environ["FLOOR_REDIS_URL"],
                    FloorKeys.from_env(dict(os.environ)),
@@ -202,53 +212,46 @@ class FloorApp:
             raise Refused("401 Unauthorized") from None
         if hashlib.sha256(body).hexdigest() != digest:
             raise Refused("400 Bad Request")
-        now = int(time.time())
-        if not created.isdigit() or abs(now - int(created)) > MAX_AGE:
+        if not created.isdigit() or abs(time.time() - int(created)) > MAX_AGE:
             raise Refused("401 Unauthorized")
         try:
             self._client_key.verify(signature_base(method, path, digest, created, nonce),
                                     signature)
+            elements = [base64.b64decode(e, validate=True) for e in json.loads(body)["elements"]]
         except BadSignatureError:
             raise Refused("401 Unauthorized") from None
-        connection = self._connections.get()
+        except (ValueError, KeyError, TypeError):
+            raise Refused("400 Bad Request") from None
+        prefix = self._prefix
+        windows = [f"{prefix}/nonce/{nonce}",
+                   f"{prefix}/ip/{path}/{environ.get('REMOTE_ADDR', '')}",
+                   f"{prefix}/org/{ORGANISATION}"]
+        charge: list[int] = []
+        if path == "/evaluate":
+            windows.append(f"{prefix}/quota/{ORGANISATION}/{time.strftime('%Y-%m-%d')}")
+            charge = [len(elements), self._quota]
+        if (admitted := int(self._admit(windows, [MAX_AGE, self._limit, *charge]))) != 0:
+            raise Refused(REFUSALS[admitted])
         try:
-            if connection.execute(RECORD_NONCE, {
-                    "digest": hashlib.sha256(nonce.encode()).digest()[:16],
-                    "expires_at": int(created) + MAX_AGE, "now": now}).fetchone() is None:
-                raise Refused("401 Unauthorized")  # a replay
-            address = environ.get("REMOTE_ADDR", "")
-            self._count([f"floor/ip/{path}/{address}", f"floor/org/{ORGANISATION}"])
-            try:
-                elements = [base64.b64decode(e, validate=True)
-                            for e in json.loads(body)["elements"]]
-                serve = self._evaluate if path == "/evaluate" else self._lookup
-                answer = serve(connection, elements)
-            except (ValueError, KeyError, TypeError, oprf.OprfError):
-                raise Refused("400 Bad Request") from None
-        finally:
-            self._connections.put(connection)
+            answer = (self._evaluate(elements) if path == "/evaluate"
+                      else self._lookup(elements))
+        except oprf.OprfError:
+            raise Refused("400 Bad Request") from None
         return 200, json.dumps(answer).encode()
 
-    def _evaluate(self, connection: psycopg.Connection[Any], blinded: list[bytes]
-                  ) -> dict[str, Any]:
-        with connection.transaction():
-            if connection.execute(CHARGE_QUOTA, {
-                    "organisation": ORGANISATION, "count": len(blinded),
-                    "quota": QUOTA}).fetchone() is None:
-                raise Refused("429 Too Many Requests")
-            evaluated = oprf.blind_evaluate_batch(self._k, blinded)
-            connection.execute(APPEND_EVENT,
-                               {"event": b"pseudonym:evaluated %d" % len(blinded)})
+    def _evaluate(self, blinded: list[bytes]) -> dict[str, Any]:
+        evaluated = oprf.blind_evaluate_batch(self._k, blinded)
         return {"elements": [base64.b64encode(e).decode() for e in evaluated]}
 
-    def _lookup(self, connection: psycopg.Connection[Any], pseudonyms: list[bytes]
-                ) -> dict[str, Any]:
+    def _lookup(self, pseudonyms: list[bytes]) -> dict[str, Any]:
         # libsodium refuses a pseudonym that is no valid element (InvalidElementError: 400)
         values = [oprf.scalar_mult_trusted(self._b, p) for p in pseudonyms]
-        with connection.transaction():
-            found = [row[0] for row in connection.execute(MATCH, {"values": values})]
-            connection.execute(APPEND_EVENT, {"event": b"registry:lookup %d" % len(found)})
-        return {"organisations": sorted(set(found))}
+        connection = self._connections.get()
+        try:
+            found = {row[0] for row in connection.execute(LOOKUP, {"values": values})}
+        finally:
+            self._connections.put(connection)
+        return {"organisations": sorted(found)}
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

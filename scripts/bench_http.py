@@ -129,7 +129,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operation", default="lookup",
                         help="what the clients do, a comma list of " + ", ".join(OPERATIONS)
                         + " (see the module's text)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--server", default="gunicorn", choices=SERVERS,
+                        help="what serves the broker: gunicorn with the broker's config module "
+                             "(as in production, the default) or Granian (the bench extra "
+                             "installs it), to compare")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per worker (default: the broker's gunicorn config)")
     parser.add_argument("--redis-url",
@@ -484,24 +488,40 @@ def _no_database() -> Iterator[None]:
     yield None
 
 
+SERVERS = ("gunicorn", "granian")
+
+
 def server_command(args: argparse.Namespace, port: int, env: dict[str, str],
                    database_url: str | None, operation: str, floor: FloorKeys | None
                    ) -> tuple[list[str], dict[str, str]]:
-    """gunicorn with the broker's config module, serving the broker, or the floor's app for
-    the floor: the command and its environment."""
+    """The server (``--server``) serving the broker, or the floor's app for the floor: the
+    command and its environment. gunicorn runs with the broker's config module; Granian with
+    as many workers and threads, and keep-alive, its default."""
+    threads = args.threads or gunicorn_conf.threads
+    app = "broker.wsgi:app"
+    if operation == "floor":
+        if floor is None or database_url is None:
+            raise SystemExit("--operation floor: the floor runs on PostgreSQL only")
+        app = "bench_floor:app"
+        env = {**env, "FLOOR_DATABASE": psycopg_conninfo(database_url),
+               "FLOOR_REDIS_URL": args.redis_url, "FLOOR_KEYS": floor.to_env(),
+               "FLOOR_CONNECTIONS": str(threads),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "scripts"),
+                                                           env.get("PYTHONPATH")]))}
+    if args.server == "granian":
+        granian = shutil.which("granian") or str(Path(sys.executable).with_name("granian"))
+        if not Path(granian).exists():
+            raise SystemExit("--server granian: Granian is not installed (scripts/bench "
+                             "installs it with the bench extra: pip install -e '.[bench]')")
+        return [granian, "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(args.workers), "--blocking-threads", str(threads),
+                "--log-level", "warning", app], env
     command = [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE,
                "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
                "--log-level", "warning"]
     if args.threads is not None:
         command += ["--threads", str(args.threads)]
-    if operation != "floor":
-        return [*command, "broker.wsgi:app"], env
-    if floor is None or database_url is None:
-        raise SystemExit("--operation floor: the floor runs on PostgreSQL only")
-    return [*command, "--pythonpath", str(ROOT / "scripts"), "bench_floor:app"], {
-        **env, "FLOOR_DATABASE": psycopg_conninfo(database_url),
-        "FLOOR_REDIS_URL": args.redis_url, "FLOOR_KEYS": floor.to_env(),
-        "FLOOR_CONNECTIONS": str(args.threads or gunicorn_conf.threads)}
+    return [*command, app], env
 
 
 def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | None,
@@ -529,7 +549,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
             process.start()
         for _ in processes:  # the clients' imports and warm-up look-ups
             ready.get(timeout=120)
-        watched = Processes({"workers": children(server.pid),
+        watched = Processes({"workers": [server.pid, *children(server.pid)],
                              "clients": [p.pid for p in processes if p.pid is not None]})
         if database_url:
             url = make_url(database_url)
@@ -561,7 +581,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         server.terminate()
         server.wait(timeout=30)
     row = {"store": store, "keys": keys, "operation": operation, "unit": UNITS[operation],
-           "clients": clients, "workers": args.workers,
+           "server": args.server, "clients": clients, "workers": args.workers,
            "seconds": round(window, 2),
            **figures(window, gathered, watched, (before, after),
                      (machine_before, machine_after)),
@@ -571,7 +591,8 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
                for kind, pids in watched.kinds.items()},
            "loadavg_1min": [round(load_before, 2), round(load_after, 2)],
            "cpus": os.cpu_count()}
-    log(f"http {store} {keys:,} keys, {operation}, {clients} clients: {format_row(row)}")
+    log(f"http {store} {keys:,} keys, {args.server}, {operation}, {clients} clients: "
+        f"{format_row(row)}")
     if args.profile:
         row["profile"] = phases(args.profile.glob(f"{store}-{keys}-{operation}-{clients}-*.txt"))
         log("  phases (share of samples holding the GIL): " + ", ".join(
@@ -689,11 +710,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"--store: sqlite or postgres, not {store!r}")
         for keys in (int(k) for k in str(args.keys).split(",")):
             rows += run_store(args, store, keys, clients)
-    print(f"{'store':9} {'keys':>9} {'operation':9} {'clients':>7}  per second, latency of a "
-          "call, CPU per unit")
+    print(f"{'store':9} {'keys':>9} {'server':8} {'operation':9} {'clients':>7}  per second, "
+          "latency of a call, CPU per unit")
     for row in rows:
-        print(f"{row['store']:9} {row['keys']:>9,} {row['operation']:9} {row['clients']:>7}  "
-              f"{format_row(row)}")
+        print(f"{row['store']:9} {row['keys']:>9,} {row['server']:8} {row['operation']:9} "
+              f"{row['clients']:>7}  {format_row(row)}")
     return {"bench_limits": {k: str(v) for k, v in BENCH_LIMITS.items()}, "runs": rows}
 
 

@@ -1,34 +1,41 @@
 """The floor of a signed look-up (``scripts/bench_floor.py``) does the work it stands for.
 
 The floor is what issue 13's targets are measured against, so it must be a real look-up: the
-BSN it was given matches and no other, each request is refused when its signature, digest or
-nonce is wrong, and each request writes what the broker's rules make it write — the nonce, the
-quota, a chained audit event — in the server's real PostgreSQL and Redis. The app is served over
-a socket pair by a thread, so the bench's own client talks to it as it does in the bench.
+BSN it was given matches and no other; a request is refused when its digest, time, signature or
+nonce is wrong, or when the limits or the quota are used up; and each look-up leaves what the
+floor stands for — its nonces, windows and quota in the real Redis, one chained audit event in
+the real PostgreSQL. The app is served over a socket pair by a thread, so the bench's own client
+talks to it as it does in the bench.
 """
-
 from __future__ import annotations
 
 import argparse
 import base64
 import hashlib
 import io
+import json
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import psycopg
 import pytest
 import redis
+from broker_primitives import oprf
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from bench_floor import (  # scripts/ is not a package
+    MAX_AGE,
     FloorApp,
     FloorClient,
     FloorKeys,
@@ -58,10 +65,12 @@ def conninfo() -> Iterator[str]:
 
 
 @pytest.fixture
-def store() -> Iterator[redis.Redis]:
+def store() -> Iterator[tuple[redis.Redis, str]]:
+    """The test Redis and a prefix of this test's own for the floor's keys."""
     client = redis.Redis.from_url(redis_url())
-    yield client
-    for key in client.scan_iter("floor/*"):
+    prefix = f"floor-test-{uuid.uuid4().hex[:10]}"
+    yield client, prefix
+    for key in client.scan_iter(f"{prefix}/*"):
         client.delete(key)
     client.close()
 
@@ -91,21 +100,39 @@ def answer(app: FloorApp, environ: dict[str, Any]) -> bytes:
         f"{k}: {v}\r\n".encode() for k, v in given["headers"]) + b"\r\n" + body
 
 
-@pytest.fixture
-def floor(conninfo: str, store: redis.Redis) -> Iterator[tuple[FloorClient, FloorKeys, str]]:
-    """The floor's app on one end of a socket pair, its client on the other."""
+@dataclass
+class Floor:
+    """A floor app on one end of a socket pair and its client on the other."""
+
+    client: FloorClient
+    keys: FloorKeys
+    conninfo: str
+    redis: redis.Redis
+    prefix: str
+
+
+@contextmanager
+def running(conninfo: str, store: tuple[redis.Redis, str], **limits: int) -> Iterator[Floor]:
     keys = FloorKeys.generate()
     setup(conninfo, [keys.stored(BSNS[0]), *(hashlib.sha512(bytes([n])).digest()[:32]
                                              for n in range(50))])
-    app = FloorApp(conninfo, redis_url(), keys, connections=1)
+    app = FloorApp(conninfo, redis_url(), keys, connections=1, prefix=store[1], **limits)
     ours, theirs = socket.socketpair()
     server = threading.Thread(target=serve, args=(app, theirs), daemon=True)
     server.start()
     client = FloorClient(ours, keys)
-    yield client, keys, conninfo
-    client.close()
-    theirs.close()
-    server.join(timeout=5)
+    try:
+        yield Floor(client, keys, conninfo, *store)
+    finally:
+        client.close()
+        theirs.close()
+        server.join(timeout=5)
+
+
+@pytest.fixture
+def floor(conninfo: str, store: tuple[redis.Redis, str]) -> Iterator[Floor]:
+    with running(conninfo, store) as started:
+        yield started
 
 
 def rows(conninfo: str, query: str) -> list[tuple[Any, ...]]:
@@ -113,52 +140,68 @@ def rows(conninfo: str, query: str) -> list[tuple[Any, ...]]:
         return connection.execute(query).fetchall()
 
 
-def exchange(client: FloorClient, request: bytes) -> int:
+def status(floor: Floor, request: bytes) -> int:
     """Send raw request bytes on the client's connection; the answer's status."""
-    status, _, _ = client.exchange(request)
-    return status
+    return floor.client.exchange(request)[0]
 
 
-def test_the_registered_bsn_matches_and_no_other(floor: Any) -> None:
-    client, _, _ = floor
-    assert client.lookup(BSNS[0]) == [2]
-    assert client.lookup(BSNS[1]) == []
+def body(*elements: bytes) -> bytes:
+    return json.dumps({"elements": [base64.b64encode(e).decode() for e in elements]}).encode()
 
 
-def test_each_request_records_its_nonce_limits_quota_and_a_chained_event(
-        floor: Any, store: redis.Redis) -> None:
-    client, _, conninfo = floor
-    client.lookup(BSNS[0])
+def test_the_registered_bsn_matches_and_no_other(floor: Floor) -> None:
+    assert floor.client.lookup(BSNS[0]) == [2]
+    assert floor.client.lookup(BSNS[1]) == []
 
-    assert len(rows(conninfo, "SELECT * FROM floor_nonces")) == 2
-    assert rows(conninfo, "SELECT used FROM floor_quota") == [(1,)]
-    events = rows(conninfo, "SELECT seq, hash, body FROM floor_events ORDER BY seq")
+
+def test_a_look_up_records_its_nonces_windows_quota_and_one_chained_event(
+        floor: Floor) -> None:
+    floor.client.lookup(BSNS[0])
+    floor.client.lookup(BSNS[1])
+
+    prefix, store = floor.prefix, floor.redis
+    assert len(list(store.scan_iter(f"{prefix}/nonce/*"))) == 4
+    assert int(store.get(f"{prefix}/org/1") or 0) == 4
+    assert sorted(int(store.get(key) or 0) for key in store.scan_iter(f"{prefix}/ip/*")) == [2, 2]
+    [quota] = store.scan_iter(f"{prefix}/quota/*")
+    assert int(store.get(quota) or 0) == 2
+    events = rows(floor.conninfo, "SELECT seq, hash, body FROM floor_events ORDER BY seq")
     assert [(seq, bytes(body)) for seq, _, body in events] == [
-        (1, b"pseudonym:evaluated 1"), (2, b"registry:lookup 1")]
+        (1, b"registry:lookup 1"), (2, b"registry:lookup 0")]
     previous = b"\x00"
-    for _, digest, body in events:  # each hash chains the one before
-        assert bytes(digest) == hashlib.sha256(previous + bytes(body)).digest()
+    for _, digest, event in events:  # each hash chains the one before
+        assert bytes(digest) == hashlib.sha256(previous + bytes(event)).digest()
         previous = bytes(digest)
-    assert rows(conninfo, "SELECT seq, hash FROM floor_head") == [(2, previous)]
-    assert int(store.get("floor/org/1") or 0) == 2
+    assert rows(floor.conninfo, "SELECT seq, hash FROM floor_head") == [(2, previous)]
 
 
-def test_a_replayed_tampered_or_foreign_request_is_refused_and_writes_no_event(
-        floor: Any) -> None:
-    client, keys, conninfo = floor
-    pseudonym = b'{"elements": ["' + base64.b64encode(keys.stored(BSNS[0])) + b'"]}'
-    request, _ = signed_request(keys, "/lookup", pseudonym)
-    assert exchange(client, request) == 200
+def test_a_replayed_tampered_late_or_foreign_request_is_refused_and_writes_no_event(
+        floor: Floor) -> None:
+    keys, other = floor.keys.stored(BSNS[0]), floor.keys.stored(BSNS[1])  # valid elements
+    request, _ = signed_request(floor.keys, "/lookup", body(keys))
+    assert status(floor, request) == 200
 
-    assert exchange(client, request) == 401  # the same nonce again
-    tampered, _ = signed_request(keys, "/lookup", pseudonym)
-    assert exchange(client, tampered.replace(b'"elements"', b'"elementz"')) == 400
-    stranger = FloorKeys.generate()
-    assert exchange(client, signed_request(stranger, "/lookup", pseudonym)[0]) == 401
-    assert exchange(client, signed_request(keys, "/lookup", b'{"elements": ["AAAA"]}')[0]) == 400
-    assert exchange(client, signed_request(keys, "/other", pseudonym)[0]) == 404
+    assert status(floor, request) == 401  # the same nonce again
+    fresh, _ = signed_request(floor.keys, "/lookup", body(keys))  # another valid body, same length
+    assert status(floor, fresh.replace(body(keys), body(other))) == 400  # digest
+    assert status(floor, signed_request(FloorKeys.generate(), "/lookup", body(keys))[0]) == 401
+    with patch("bench_floor.time.time", return_value=time.time() - MAX_AGE - 5):
+        late, _ = signed_request(floor.keys, "/lookup", body(keys))
+    assert status(floor, late) == 401
+    assert status(floor, signed_request(floor.keys, "/lookup", b'{"elements": ["AAAA"]}')[0]) == 400
+    assert status(floor, signed_request(floor.keys, "/other", body(keys))[0]) == 404
 
-    assert rows(conninfo, "SELECT count(*) FROM floor_events") == [(1,)]
+    assert rows(floor.conninfo, "SELECT count(*) FROM floor_events") == [(1,)]
+
+
+def test_the_limits_and_the_quota_refuse_once_used_up(
+        conninfo: str, store: tuple[redis.Redis, str]) -> None:
+    with running(conninfo, store, limit=3, quota=1) as floor:
+        blinded = oprf.blind(b"bsn|111222333")[1]
+        assert status(floor, signed_request(floor.keys, "/evaluate", body(blinded))[0]) == 200
+        assert status(floor, signed_request(floor.keys, "/evaluate", body(blinded))[0]) == 429
+        assert status(floor, signed_request(floor.keys, "/lookup", body(blinded))[0]) == 200
+        assert status(floor, signed_request(floor.keys, "/lookup", body(blinded))[0]) == 429
 
 
 def test_the_bench_refuses_the_floor_on_sqlite() -> None:
