@@ -8,7 +8,8 @@ broker's key, each POST with its ``Idempotency-Key``, exactly as shipped. Half t
 about are registered, so half the look-ups match.
 
 The broker runs as in production: gunicorn with the broker's config module (its worker class,
-threads and keep-alive), ``--workers`` processes sharing their per-minute limits through Redis,
+threads and keep-alive), or, to compare, Granian with as many workers and threads
+(``--server granian``), ``--workers`` processes sharing their per-minute limits through Redis,
 on SQLite (a file in a temporary directory) or PostgreSQL (a private database on the server of
 ``--postgres-url``, created for the run and dropped after it). The only change from a
 production set-up is :data:`BENCH_LIMITS`: the per-minute limits and the daily evaluation quota
@@ -16,10 +17,11 @@ raised so that they do not refuse the bench's thousands of look-ups — the limi
 still run on every request.
 
 What it reports per (store, keys, operation, clients): look-ups/s, p50/p99 of one look-up (both
-round trips), and CPU milliseconds per look-up of each kind of process — the gunicorn workers,
-the PostgreSQL backends serving the bench's database (found through ``pg_stat_activity``), the
-Redis server, the client processes — read from ``/proc/<pid>/stat`` before and after the timed
-window. The Redis server may be shared with other users: its figure is then an upper bound.
+round trips), and CPU milliseconds per look-up of each kind of process — the server's (its
+workers and master), the PostgreSQL backends serving the bench's database (found through
+``pg_stat_activity``), the Redis server, the client processes — read from ``/proc/<pid>/stat``
+before and after the timed window. The Redis server may be shared with other users: its
+figure is then an upper bound.
 Before each window the same processes are watched for a few seconds with no request in flight
 (``idle_cpu_ms_per_s``): the background threads' share, which weighs on the figures per look-up
 the more, the fewer look-ups the window holds. The machine's load during the window (CPU used by
