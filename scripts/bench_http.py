@@ -38,7 +38,7 @@ a busy machine is noisy, CPU per look-up much less so.
   per call, as a case system loads its caseload (the client sends them in requests of
   ``MAX_REGISTER``); figures per stored matching key, the latency per call;
 - ``floor`` (PostgreSQL only): the same look-ups, but served by the bare WSGI app of
-  :mod:`bench_floor` under the same gunicorn, database server and Redis, and made by its bare
+  :mod:`bench_floor` under the same server, database server and Redis, and made by its bare
   client: the irreducible work of a signed look-up, and so the least CPU per look-up this
   stack allows (its own tables in the run's database hold the same number of keys).
 
@@ -456,6 +456,21 @@ def psycopg_conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+POSTGRES_SOCKETS = Path("/var/run/postgresql")
+
+
+def floor_conninfo(url: str) -> str:
+    """The floor's way to the database of ``url``: through the server's Unix socket when the
+    server is on this machine and has one (cheaper than TCP: the floor is a lower bound), else
+    as ``url`` says."""
+    parsed = make_url(url).set(drivername="postgresql")
+    port = parsed.port or 5432
+    if parsed.host in ("127.0.0.1", "localhost", "::1") and (
+            POSTGRES_SOCKETS / f".s.PGSQL.{port}").exists():
+        parsed = parsed.set(host=None).update_query_dict({"host": str(POSTGRES_SOCKETS)})
+    return parsed.render_as_string(hide_password=False)
+
+
 def floor_values(floor: FloorKeys, bsns: list[str], keys: int) -> Iterator[bytes]:
     """The floor's stored keys: the registered BSNs' (so that half the look-ups match, as in
     the broker's store), then random elements up to ``keys``."""
@@ -505,17 +520,19 @@ def server_command(args: argparse.Namespace, port: int, env: dict[str, str],
         if floor is None or database_url is None:
             raise SystemExit("--operation floor: the floor runs on PostgreSQL only")
         app = "bench_floor:app"
-        env = {**env, "FLOOR_DATABASE": psycopg_conninfo(database_url),
+        env = {**env, "FLOOR_DATABASE": floor_conninfo(database_url),
                "FLOOR_REDIS_URL": args.redis_url, "FLOOR_KEYS": floor.to_env(),
                "FLOOR_CONNECTIONS": str(threads),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "scripts"),
                                                            env.get("PYTHONPATH")]))}
     if args.server == "granian":
-        granian = shutil.which("granian") or str(Path(sys.executable).with_name("granian"))
-        if not Path(granian).exists():
+        granian = Path(sys.executable).with_name("granian")  # the venv's own, else on PATH
+        if not granian.exists():
+            granian = Path(shutil.which("granian") or granian)
+        if not granian.exists():
             raise SystemExit("--server granian: Granian is not installed (scripts/bench "
                              "installs it with the bench extra: pip install -e '.[bench]')")
-        return [granian, "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+        return [str(granian), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(args.workers), "--blocking-threads", str(threads),
                 "--log-level", "warning", app], env
     command = [sys.executable, "-m", "gunicorn", "--config", CONFIG_MODULE,
@@ -532,7 +549,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
             floor: FloorKeys | None = None) -> dict[str, Any]:
     """Start the server, run ``clients`` client processes for the window, stop; the figures.
     The floor (``operation`` "floor") is served by :mod:`bench_floor`'s app instead of the
-    broker's, under the same gunicorn configuration."""
+    broker's, under the same server."""
     port = _free_port()
     command, env = server_command(args, port, env, database_url, operation, floor)
     server = subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603
@@ -568,7 +585,7 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
         began = time.monotonic()
         stop_at.value = began + args.seconds
         start.set()
-        spies = profile_workers(args, watched.kinds["workers"],
+        spies = profile_workers(args, watched.kinds["workers"][1:],  # not the master
                                 f"{store}-{keys}-{operation}-{clients}")
         reports = [results.get(timeout=args.seconds + 300) for _ in processes]
         after, machine_after = watched.sample(), machine_ticks()
@@ -596,7 +613,9 @@ def measure(args: argparse.Namespace, env: dict[str, str], database_url: str | N
     log(f"http {store} {keys:,} keys, {args.server}, {operation}, {clients} clients: "
         f"{format_row(row)}")
     if args.profile:
-        row["profile"] = phases(args.profile.glob(f"{store}-{keys}-{operation}-{clients}-*.txt"))
+        files = args.profile.glob(f"{store}-{keys}-{operation}-{clients}-*.txt")
+        row["profile"] = (phases(files, FLOOR_PHASES, "the server: loop and threads")
+                          if operation == "floor" else phases(files))
         log("  phases (share of samples holding the GIL): " + ", ".join(
             f"{name} {share:.1%}" for name, share in row["profile"].items()))
     return row
@@ -634,16 +653,31 @@ PHASES = (
 )
 
 
-def phases(files: Iterator[Path]) -> dict[str, float]:
-    """Shares of py-spy's raw samples per phase (:data:`PHASES`; the rest is "other")."""
+#: The same for the floor (bench_floor): the parts it is made of. A sample whose stack holds
+#: none of these frames is the server's loop and threads (gunicorn's; Granian's own work is in
+#: Rust, outside the samples of Python's threads).
+FLOOR_PHASES = (
+    ("Redis script call (redis-py)", ("redis/",)),
+    ("database statement (psycopg)", ("psycopg/",)),
+    ("Ed25519 (PyNaCl)", ("nacl/",)),
+    ("OPRF (libsodium)", ("oprf",)),
+    ("JSON", ("json/",)),
+    ("the server: HTTP parsing, reading, writing", ("gunicorn/http/",)),
+    ("the floor app's own code", ("bench_floor.py",)),
+)
+
+
+def phases(files: Iterator[Path], table: tuple[tuple[str, tuple[str, ...]], ...] = PHASES,
+           rest: str = "other") -> dict[str, float]:
+    """Shares of py-spy's raw samples per phase of ``table`` (the rest is ``rest``)."""
     counts: dict[str, int] = {}
     for path in files:
         for line in path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
             if not count.isdigit():
                 continue
-            name = next((phase for phase, marks in PHASES
-                         if any(mark in stack for mark in marks)), "other")
+            name = next((phase for phase, marks in table
+                         if any(mark in stack for mark in marks)), rest)
             counts[name] = counts.get(name, 0) + int(count)
     total = sum(counts.values()) or 1
     return {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +30,19 @@ import psycopg
 import pytest
 import redis
 from broker_primitives import oprf
+from nacl.exceptions import BadSignatureError
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from bench_floor import (  # scripts/ is not a package
+import bench_floor  # scripts/ is not a package
+from bench_floor import (
     MAX_AGE,
     FloorApp,
     FloorClient,
     FloorKeys,
+    answer_base,
+    checked,
     setup,
     signed_request,
 )
@@ -75,7 +79,7 @@ def store() -> Iterator[tuple[redis.Redis, str]]:
     client.close()
 
 
-def serve(app: FloorApp, connection: socket.socket) -> None:
+def serve(app: Callable[..., list[bytes]], connection: socket.socket) -> None:
     """Answer HTTP/1.1 requests on ``connection`` with ``app`` until it closes."""
     stream = connection.makefile("rb")
     while head := stream.readline():
@@ -91,7 +95,7 @@ def serve(app: FloorApp, connection: socket.socket) -> None:
         connection.sendall(answer(app, environ))
 
 
-def answer(app: FloorApp, environ: dict[str, Any]) -> bytes:
+def answer(app: Callable[..., list[bytes]], environ: dict[str, Any]) -> bytes:
     """The HTTP/1.1 bytes of ``app``'s answer to ``environ``."""
     given: dict[str, Any] = {}
     body = b"".join(app(environ, lambda status, headers: given.update(
@@ -154,25 +158,30 @@ def test_the_registered_bsn_matches_and_no_other(floor: Floor) -> None:
     assert floor.client.lookup(BSNS[1]) == []
 
 
-def test_a_look_up_records_its_nonces_windows_quota_and_one_chained_event(
-        floor: Floor) -> None:
+def test_a_look_up_records_its_nonces_windows_quota_and_one_event(floor: Floor) -> None:
     floor.client.lookup(BSNS[0])
     floor.client.lookup(BSNS[1])
 
     prefix, store = floor.prefix, floor.redis
-    assert len(list(store.scan_iter(f"{prefix}/nonce/*"))) == 4
+    nonces = list(store.scan_iter(f"{prefix}/nonce/*"))
+    assert len(nonces) == 4
+    assert all(0 < store.ttl(nonce) <= MAX_AGE + 1 for nonce in nonces)
     assert int(store.get(f"{prefix}/org/1") or 0) == 4
     assert sorted(int(store.get(key) or 0) for key in store.scan_iter(f"{prefix}/ip/*")) == [2, 2]
     [quota] = store.scan_iter(f"{prefix}/quota/*")
     assert int(store.get(quota) or 0) == 2
-    events = rows(floor.conninfo, "SELECT seq, hash, body FROM floor_events ORDER BY seq")
-    assert [(seq, bytes(body)) for seq, _, body in events] == [
-        (1, b"registry:lookup 1"), (2, b"registry:lookup 0")]
-    previous = b"\x00"
-    for _, digest, event in events:  # each hash chains the one before
-        assert bytes(digest) == hashlib.sha256(previous + bytes(event)).digest()
-        previous = bytes(digest)
-    assert rows(floor.conninfo, "SELECT seq, hash FROM floor_head") == [(2, previous)]
+    events = rows(floor.conninfo, "SELECT id, digest, body FROM floor_events ORDER BY id")
+    assert [bytes(body) for _, _, body in events] == [b"registry:lookup 1", b"registry:lookup 0"]
+    assert all(bytes(digest) == hashlib.sha256(bytes(body)).digest() for _, digest, body in events)
+
+
+def test_a_nonce_is_kept_as_long_as_its_signature_could_be_accepted(floor: Floor) -> None:
+    ahead = time.time() + MAX_AGE - 10  # a client clock ahead of the server's, still accepted
+    with patch("bench_floor.time.time", return_value=ahead):
+        request, _ = signed_request(floor.keys, "/lookup", body(floor.keys.stored(BSNS[0])))
+    assert status(floor, request) == 200
+    [nonce] = floor.redis.scan_iter(f"{floor.prefix}/nonce/*")
+    assert floor.redis.ttl(nonce) > 2 * MAX_AGE - 20  # not MAX_AGE from now: a replay would pass
 
 
 def test_a_replayed_tampered_late_or_foreign_request_is_refused_and_writes_no_event(
@@ -185,9 +194,10 @@ def test_a_replayed_tampered_late_or_foreign_request_is_refused_and_writes_no_ev
     fresh, _ = signed_request(floor.keys, "/lookup", body(keys))  # another valid body, same length
     assert status(floor, fresh.replace(body(keys), body(other))) == 400  # digest
     assert status(floor, signed_request(FloorKeys.generate(), "/lookup", body(keys))[0]) == 401
-    with patch("bench_floor.time.time", return_value=time.time() - MAX_AGE - 5):
-        late, _ = signed_request(floor.keys, "/lookup", body(keys))
-    assert status(floor, late) == 401
+    for skew in (-MAX_AGE - 5, MAX_AGE + 5):  # too old, too far ahead
+        with patch("bench_floor.time.time", return_value=time.time() + skew):
+            late, _ = signed_request(floor.keys, "/lookup", body(keys))
+        assert status(floor, late) == 401
     assert status(floor, signed_request(floor.keys, "/lookup", b'{"elements": ["AAAA"]}')[0]) == 400
     assert status(floor, signed_request(floor.keys, "/other", body(keys))[0]) == 404
 
@@ -200,8 +210,48 @@ def test_the_limits_and_the_quota_refuse_once_used_up(
         blinded = oprf.blind(b"bsn|111222333")[1]
         assert status(floor, signed_request(floor.keys, "/evaluate", body(blinded))[0]) == 200
         assert status(floor, signed_request(floor.keys, "/evaluate", body(blinded))[0]) == 429
+        [quota] = floor.redis.scan_iter(f"{floor.prefix}/quota/*")
+        assert int(floor.redis.get(quota) or 0) == 1  # the refused batch was given back
         assert status(floor, signed_request(floor.keys, "/lookup", body(blinded))[0]) == 200
         assert status(floor, signed_request(floor.keys, "/lookup", body(blinded))[0]) == 429
+
+
+def test_the_client_refuses_an_answer_tampered_with_or_signed_by_another_key(
+        floor: Floor) -> None:
+    request, signature = signed_request(floor.keys, "/lookup", body(floor.keys.pseudonym(BSNS[0])))
+    code, headers, content = floor.client.exchange(request)
+    assert checked(floor.keys, (code, headers, content), signature) == {"organisations": [2]}
+
+    with pytest.raises(RuntimeError, match="digest"):
+        checked(floor.keys, (code, headers, content.replace(b"2", b"3")), signature)
+    forged = {**headers, "x-signature": FloorKeys.generate().server.sign(
+        answer_base(code, headers["x-digest"], signature)).signature.hex()}
+    with pytest.raises(BadSignatureError):
+        checked(floor.keys, (code, forged, content), signature)
+
+
+def test_the_servers_entry_point_builds_the_app_from_the_environment(
+        conninfo: str, store: tuple[redis.Redis, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = FloorKeys.generate()
+    setup(conninfo, [keys.stored(BSNS[0])])
+    for name, value in {"FLOOR_DATABASE": conninfo, "FLOOR_REDIS_URL": redis_url(),
+                        "FLOOR_KEYS": keys.to_env(), "FLOOR_CONNECTIONS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(bench_floor, "_APP", None)
+    request, signature = signed_request(keys, "/lookup", body(keys.pseudonym(BSNS[0])))
+    ours, theirs = socket.socketpair()
+    server = threading.Thread(target=serve, args=(bench_floor.app, theirs), daemon=True)
+    server.start()
+    client = FloorClient(ours, keys)
+    try:
+        assert checked(keys, client.exchange(request), signature) == {"organisations": [2]}
+    finally:
+        client.close()
+        theirs.close()
+        server.join(timeout=5)
+        for key in store[0].scan_iter("floor/*"):  # the app's default prefix
+            if key.startswith(b"floor/nonce/") or key.startswith(b"floor/ip/"):
+                store[0].delete(key)
 
 
 def test_the_bench_refuses_the_floor_on_sqlite() -> None:
