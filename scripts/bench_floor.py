@@ -8,32 +8,35 @@ against the same PostgreSQL server and the same Redis as the real look-up. It sh
 per look-up the parts themselves take:
 
 - the client (:meth:`FloorClient.lookup`): per look-up it blinds one BSN, sends the evaluation,
-  checks the answer's digest and signature, unblinds, sends the look-up and checks that answer
-  too. Each request is signed with Ed25519 over its method, path, body digest, time and nonce,
-  and carries an Idempotency-Key. One kept-alive connection, written and read with bare sockets;
+  checks the answer's signature and digest, unblinds, sends the look-up and checks that answer
+  too. Requests and answers are signed as the API signs them, RFC 9421 with Ed25519 through the
+  project's own primitives (``broker_primitives.httpsig``: the request covers method, target,
+  authority, Content-Digest and Content-Type, with a nonce; the answer is bound to the request's
+  signature), and each request carries an Idempotency-Key. One kept-alive connection, written
+  and read with bare sockets;
 - the server (:class:`FloorApp`, a bare WSGI callable), per request: it reads the body, checks
-  its SHA-256 digest, the time and the Ed25519 signature, makes one Redis script call (the
-  nonce, refused when seen before; the per-minute windows of address and organisation; and,
-  for an evaluation, the daily quota: issue 13 allows all of them "in one Redis round trip"),
-  and signs its answer. The evaluation evaluates the blinded element under k. The look-up
-  multiplies by b and runs one statement, committed on its own: the index probe and the
-  audit event of what it found, inserted with a unique id (chaining it is left to a sequencer
-  working in batches, as issue 13 §3 allows). That is the floor as the issue defines it: "the
-  scalar multiplications, the index probe and the one durable audit append with its commit
-  that every look-up must make". The database is reached through its Unix socket where the
-  server has one on this machine (:func:`bench_http.floor_conninfo`), which costs less than TCP.
+  the signature as the broker does (``verify_request``: digest, times, key, Ed25519), records
+  the nonce in one Redis script call that also counts the per-minute windows of address and
+  organisation and, for an evaluation, the daily quota (issue 13 allows all of them "in one
+  Redis round trip"), and signs its answer (``sign_response``). The evaluation evaluates the
+  blinded element under k. The look-up multiplies by b and runs one statement, committed on
+  its own: the index probe and the audit event of what it found, inserted with a unique id
+  (chaining it is left to a sequencer working in batches, as issue 13 §3 allows). That is the
+  floor as the issue defines it: "the scalar multiplications, the index probe and the one
+  durable audit append with its commit that every look-up must make". The database is reached
+  through its Unix socket where the server has one on this machine
+  (:func:`bench_http.floor_conninfo`), which costs less than TCP.
 
 It is a lower bound, not a second broker. The broker does more than this, by its own rules: it
 keeps nonces in its database, durable across a restart of Redis (broker.callers.replay); it
 audits each evaluation with the quota it used; it chains each event as it appends it, with
-Merkle state and the event's subjects; it parses RFC 9421's structured fields; it evaluates its
-policy, counts misuse, answers problems with bodies and keeps metrics. None of that is here.
+Merkle state and the event's subjects; it evaluates its policy, counts misuse, answers problems
+with bodies and keeps metrics. None of that is here.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import queue
@@ -48,13 +51,20 @@ from typing import Any
 import psycopg
 import redis
 from broker_primitives import oprf
-from nacl.exceptions import BadSignatureError
+from broker_primitives.httpsig.signatures import (
+    RequestMessage,
+    SignatureError,
+    request_signature_label,
+    sign_request,
+    sign_response,
+    verify_request,
+    verify_response,
+)
 from nacl.signing import SigningKey, VerifyKey
 
 ORGANISATION = 1
 QUOTA = 1_000_000_000  # evaluations a day
 LIMIT = 1_000_000_000  # requests a minute, per address and per organisation
-MAX_AGE = 300  # seconds a signature's time may differ from the server's; its nonce is kept so long
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS floor_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -94,7 +104,6 @@ if KEYS[4] then
 end
 return 0
 """
-REFUSALS = {-1: "401 Unauthorized", -2: "429 Too Many Requests", -3: "429 Too Many Requests"}
 
 
 def setup(conninfo: str, keys: Iterable[bytes]) -> None:
@@ -107,14 +116,30 @@ def setup(conninfo: str, keys: Iterable[bytes]) -> None:
                 copy.write_row((value, 2))
 
 
-def signature_base(method: str, path: str, digest: str, created: str, nonce: str) -> bytes:
-    """What a request's signature covers."""
-    return f"{method}\n{path}\n{digest}\n{created}\n{nonce}".encode()
+KEY_ID = "floor-client"  # the client's key id
+RESPONSE_KEY_ID = "floor-broker"
+AUTHORITY = "floor.test"  # the client's Host (its @authority), also over a socket pair
 
 
-def answer_base(status: int, digest: str, request_signature: str) -> bytes:
-    """What an answer's signature covers: its status, body digest and the request's signature."""
-    return f"{status}\n{digest}\n{request_signature}".encode()
+class _Admission:
+    """The replay cache of one request (broker_primitives.httpsig.ReplayCache): its nonce is
+    recorded in the same Redis script call that counts the request's windows and, for an
+    evaluation, charges the quota."""
+
+    def __init__(self, app: FloorApp, windows: list[str], charge: list[int]) -> None:
+        self._app, self._windows, self._charge = app, windows, charge
+
+    def seen_before(self, key_id: str, nonce: str, expires_at: int, now: int) -> bool:
+        """Record the nonce until ``expires_at`` (the signature's last acceptable second) and
+        count the windows: True for a replay; a used-up window or quota is refused (429)."""
+        app = self._app
+        keys = [f"{app.prefix}/nonce/{len(key_id)}:{key_id}/{nonce}", *self._windows]
+        admitted = int(app.admit(keys, [max(1, expires_at - now), app.limit, *self._charge]))
+        if admitted == -1:
+            return True
+        if admitted != 0:
+            raise Refused("429 Too Many Requests")
+        return False
 
 
 @dataclass(frozen=True)
@@ -171,11 +196,13 @@ class FloorApp:
         for _ in range(connections):
             self._connections.put(psycopg.connect(conninfo, autocommit=True,
                                                   prepare_threshold=0))
-        self._admit = redis.Redis.from_url(redis_url).register_script(ADMIT)
-        self._client_key: VerifyKey = keys.client.verify_key
+        self.admit = redis.Redis.from_url(redis_url).register_script(ADMIT)
+        client_key = keys.client.verify_key
+        self._resolve: Callable[[str], VerifyKey | None] = (
+            lambda key_id: client_key if key_id == KEY_ID else None)
         self._server_key = keys.server
         self._k, self._b = keys.k, keys.b
-        self._limit, self._quota, self._prefix = limit, quota, prefix
+        self.limit, self._quota, self.prefix = limit, quota, prefix
 
     @classmethod
     def from_env(cls) -> FloorApp:
@@ -188,63 +215,53 @@ class FloorApp:
     def __call__(self, environ: dict[str, Any],
                  start_response: Callable[..., Any]) -> list[bytes]:
         """One request: checked, served and signed, or refused with a bare status."""
+        headers = {name[5:].replace("_", "-").lower(): value
+                   for name, value in environ.items() if name.startswith("HTTP_")}
+        if "CONTENT_TYPE" in environ:
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        request = RequestMessage(environ["REQUEST_METHOD"],
+                                 f"http://{headers.get('host', '')}{environ['PATH_INFO']}",
+                                 headers)
         try:
-            status, body = self._serve(environ)
+            body = self._serve(environ, request)
         except Refused as refused:
             start_response(refused.status, [("Content-Length", "0")])
             return []
-        digest = hashlib.sha256(body).hexdigest()
-        signature = self._server_key.sign(
-            answer_base(status, digest, environ["HTTP_X_SIGNATURE"])).signature.hex()
-        start_response(f"{status} OK", [
-            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-            ("X-Digest", digest), ("X-Signature", signature)])
+        answer = {"Content-Type": "application/json"}
+        answer.update(sign_response(status=200, headers=answer, key_id=RESPONSE_KEY_ID,
+                                    private_key=self._server_key, body=body, request=request,
+                                    request_label=request_signature_label(headers)))
+        start_response("200 OK", [*answer.items(), ("Content-Length", str(len(body)))])
         return [body]
 
-    def _serve(self, environ: dict[str, Any]) -> tuple[int, bytes]:
-        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
-        if method != "POST" or path not in ("/evaluate", "/lookup"):
+    def _serve(self, environ: dict[str, Any], request: RequestMessage) -> bytes:
+        path = environ["PATH_INFO"]
+        if request.method != "POST" or path not in ("/evaluate", "/lookup"):
             raise Refused("404 Not Found")
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        try:
-            digest, created, nonce = (environ["HTTP_X_DIGEST"], environ["HTTP_X_CREATED"],
-                                      environ["HTTP_X_NONCE"])
-            signature = bytes.fromhex(environ["HTTP_X_SIGNATURE"])
-        except (KeyError, ValueError):
-            raise Refused("401 Unauthorized") from None
-        if hashlib.sha256(body).hexdigest() != digest:
-            raise Refused("400 Bad Request")
-        now = int(time.time())
-        if not (created.isascii() and created.isdigit()) or abs(now - int(created)) > MAX_AGE:
-            raise Refused("401 Unauthorized")
-        try:
-            self._client_key.verify(signature_base(method, path, digest, created, nonce),
-                                    signature)
-        except (BadSignatureError, ValueError):  # ValueError: not 64 bytes
-            raise Refused("401 Unauthorized") from None
         try:
             elements = [base64.b64decode(e, validate=True) for e in json.loads(body)["elements"]]
         except (ValueError, KeyError, TypeError):
             raise Refused("400 Bad Request") from None
-        prefix = self._prefix
-        windows = [f"{prefix}/nonce/{nonce}",
-                   f"{prefix}/ip/{path}/{environ.get('REMOTE_ADDR', '')}",
+        prefix = self.prefix
+        windows = [f"{prefix}/ip/{path}/{environ.get('REMOTE_ADDR', '')}",
                    f"{prefix}/org/{ORGANISATION}"]
         charge: list[int] = []
         if path == "/evaluate":
             windows.append(f"{prefix}/quota/{ORGANISATION}/{time.strftime('%Y-%m-%d')}")
             charge = [len(elements), self._quota]
-        # The nonce is kept as long as its signature could be accepted: until created + MAX_AGE
-        # (a request dated ahead of this clock is kept the longer).
-        kept = int(created) + MAX_AGE - now + 1
-        if (admitted := int(self._admit(windows, [kept, self._limit, *charge]))) != 0:
-            raise Refused(REFUSALS[admitted])
+        try:  # RFC 9421 as the broker checks it: digest, time, key, signature, then the nonce
+            verify_request(method=request.method, target_uri=request.target_uri,
+                           headers=request.headers, body=body, resolve_key=self._resolve,
+                           replay=_Admission(self, windows, charge))
+        except SignatureError:
+            raise Refused("401 Unauthorized") from None
         try:
             answer = (self._evaluate(elements) if path == "/evaluate"
                       else self._lookup(elements))
         except oprf.OprfError:
             raise Refused("400 Bad Request") from None
-        return 200, json.dumps(answer).encode()
+        return json.dumps(answer).encode()
 
     def _evaluate(self, blinded: list[bytes]) -> dict[str, Any]:
         evaluated = oprf.blind_evaluate_batch(self._k, blinded)
@@ -279,17 +296,20 @@ _BUILDING = threading.Lock()
 # -- the client ------------------------------------------------------------------------------------
 
 
-def signed_request(keys: FloorKeys, path: str, body: bytes) -> tuple[bytes, str]:
-    """The bytes of one signed POST (HTTP/1.1, kept alive) and its signature (hex)."""
-    digest = hashlib.sha256(body).hexdigest()
-    created, nonce = str(int(time.time())), uuid.uuid4().hex
-    signature = keys.client.sign(
-        signature_base("POST", path, digest, created, nonce)).signature.hex()
-    head = (f"POST {path} HTTP/1.1\r\nHost: broker\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nX-Digest: {digest}\r\nX-Created: {created}\r\n"
-            f"X-Nonce: {nonce}\r\nX-Signature: {signature}\r\n"
-            f"Idempotency-Key: {uuid.uuid4()}\r\n\r\n")
-    return head.encode() + body, signature
+def signed_request(keys: FloorKeys, path: str, body: bytes, created: int | None = None
+                   ) -> tuple[bytes, RequestMessage]:
+    """The bytes of one POST (HTTP/1.1, kept alive) signed as the shipped client signs it
+    (RFC 9421: method, target, authority, Content-Digest, Content-Type; a nonce), with an
+    Idempotency-Key; and the request as its answer's signature must cover it."""
+    headers = {"Host": AUTHORITY, "Content-Type": "application/json"}
+    target = f"http://{AUTHORITY}{path}"
+    headers.update(sign_request(method="POST", target_uri=target, headers=headers,
+                                key_id=KEY_ID, private_key=keys.client, body=body,
+                                created=created))
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    raw = (f"POST {path} HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n"
+           f"Idempotency-Key: {uuid.uuid4()}\r\n\r\n")
+    return raw.encode() + body, RequestMessage("POST", target, headers)
 
 
 def read_answer(stream: Any) -> tuple[int, dict[str, str], bytes]:
@@ -304,17 +324,17 @@ def read_answer(stream: Any) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, stream.read(int(headers["content-length"]))
 
 
-def checked(keys: FloorKeys, answer: tuple[int, dict[str, str], bytes], request_signature: str
-            ) -> dict[str, Any]:
-    """The answer's JSON once its digest and signature are checked; an error otherwise."""
+def checked(keys: FloorKeys, answer: tuple[int, dict[str, str], bytes],
+            request: RequestMessage) -> dict[str, Any]:
+    """The answer's JSON once its RFC 9421 signature (bound to ``request``) and its
+    Content-Digest are checked; an error otherwise."""
     status, headers, body = answer
     if status != 200:
         raise RuntimeError(f"the floor server answered {status}")
-    digest = hashlib.sha256(body).hexdigest()
-    if digest != headers["x-digest"]:
-        raise RuntimeError("the answer's digest does not match its body")
-    keys.server.verify_key.verify(answer_base(status, digest, request_signature),
-                                  bytes.fromhex(headers["x-signature"]))
+    server_key = keys.server.verify_key
+    verify_response(status=status, headers=headers, body=body,
+                    resolve_key=lambda key_id: server_key if key_id == RESPONSE_KEY_ID else None,
+                    request=request, request_label="sig1")
     result: dict[str, Any] = json.loads(body)
     return result
 
@@ -338,8 +358,8 @@ class FloorClient:
     def post(self, path: str, elements: list[bytes]) -> dict[str, Any]:
         """One signed request and its checked answer."""
         body = json.dumps({"elements": [base64.b64encode(e).decode() for e in elements]})
-        request, signature = signed_request(self._keys, path, body.encode())
-        return checked(self._keys, self.exchange(request), signature)
+        raw, request = signed_request(self._keys, path, body.encode())
+        return checked(self._keys, self.exchange(raw), request)
 
     def exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
         """Send a request's bytes; the answer, unchecked."""

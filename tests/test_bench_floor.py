@@ -24,24 +24,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import psycopg
 import pytest
 import redis
 from broker_primitives import oprf
-from nacl.exceptions import BadSignatureError
+from broker_primitives.httpsig.signatures import SignatureError, sign_response
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import bench_floor  # scripts/ is not a package
 from bench_floor import (
-    MAX_AGE,
+    RESPONSE_KEY_ID,
     FloorApp,
     FloorClient,
     FloorKeys,
-    answer_base,
     checked,
     setup,
     signed_request,
@@ -51,6 +49,7 @@ from bench_http import operations
 from tests.services import postgres_url, redis_url
 
 BSNS = ("111222333", "123456782")
+LIFETIME, SKEW = 300, 60  # a request signature's lifetime (as signed) and the allowed clock skew
 
 
 @pytest.fixture
@@ -165,7 +164,7 @@ def test_a_look_up_records_its_nonces_windows_quota_and_one_event(floor: Floor) 
     prefix, store = floor.prefix, floor.redis
     nonces = list(store.scan_iter(f"{prefix}/nonce/*"))
     assert len(nonces) == 4
-    assert all(0 < store.ttl(nonce) <= MAX_AGE + 1 for nonce in nonces)
+    assert all(0 < store.ttl(nonce) <= LIFETIME + SKEW + 1 for nonce in nonces)
     assert int(store.get(f"{prefix}/org/1") or 0) == 4
     assert sorted(int(store.get(key) or 0) for key in store.scan_iter(f"{prefix}/ip/*")) == [2, 2]
     [quota] = store.scan_iter(f"{prefix}/quota/*")
@@ -176,27 +175,28 @@ def test_a_look_up_records_its_nonces_windows_quota_and_one_event(floor: Floor) 
 
 
 def test_a_nonce_is_kept_as_long_as_its_signature_could_be_accepted(floor: Floor) -> None:
-    ahead = time.time() + MAX_AGE - 10  # a client clock ahead of the server's, still accepted
-    with patch("bench_floor.time.time", return_value=ahead):
-        request, _ = signed_request(floor.keys, "/lookup", body(floor.keys.stored(BSNS[0])))
+    ahead = int(time.time()) + 50  # a client clock ahead of the server's, within the skew
+    request, _ = signed_request(floor.keys, "/lookup", body(floor.keys.pseudonym(BSNS[0])),
+                                created=ahead)
     assert status(floor, request) == 200
     [nonce] = floor.redis.scan_iter(f"{floor.prefix}/nonce/*")
-    assert floor.redis.ttl(nonce) > 2 * MAX_AGE - 20  # not MAX_AGE from now: a replay would pass
+    # until expires (created + 300) + the skew (60) + 1, not a lifetime from now
+    assert floor.redis.ttl(nonce) >= 50 + LIFETIME + SKEW - 5
 
 
 def test_a_replayed_tampered_late_or_foreign_request_is_refused_and_writes_no_event(
         floor: Floor) -> None:
-    keys, other = floor.keys.stored(BSNS[0]), floor.keys.stored(BSNS[1])  # valid elements
+    keys, other = floor.keys.pseudonym(BSNS[0]), floor.keys.pseudonym(BSNS[1])
     request, _ = signed_request(floor.keys, "/lookup", body(keys))
     assert status(floor, request) == 200
 
     assert status(floor, request) == 401  # the same nonce again
     fresh, _ = signed_request(floor.keys, "/lookup", body(keys))  # another valid body, same length
-    assert status(floor, fresh.replace(body(keys), body(other))) == 400  # digest
+    assert status(floor, fresh.replace(body(keys), body(other))) == 401  # its Content-Digest
     assert status(floor, signed_request(FloorKeys.generate(), "/lookup", body(keys))[0]) == 401
-    for skew in (-MAX_AGE - 5, MAX_AGE + 5):  # too old, too far ahead
-        with patch("bench_floor.time.time", return_value=time.time() + skew):
-            late, _ = signed_request(floor.keys, "/lookup", body(keys))
+    now = int(time.time())
+    for created in (now - LIFETIME - SKEW - 5, now + SKEW + 5):  # expired; from the future
+        late, _ = signed_request(floor.keys, "/lookup", body(keys), created=created)
         assert status(floor, late) == 401
     assert status(floor, signed_request(floor.keys, "/lookup", b'{"elements": ["AAAA"]}')[0]) == 400
     assert status(floor, signed_request(floor.keys, "/other", body(keys))[0]) == 404
@@ -218,16 +218,21 @@ def test_the_limits_and_the_quota_refuse_once_used_up(
 
 def test_the_client_refuses_an_answer_tampered_with_or_signed_by_another_key(
         floor: Floor) -> None:
-    request, signature = signed_request(floor.keys, "/lookup", body(floor.keys.pseudonym(BSNS[0])))
-    code, headers, content = floor.client.exchange(request)
-    assert checked(floor.keys, (code, headers, content), signature) == {"organisations": [2]}
+    raw, request = signed_request(floor.keys, "/lookup", body(floor.keys.pseudonym(BSNS[0])))
+    code, headers, content = floor.client.exchange(raw)
+    assert checked(floor.keys, (code, headers, content), request) == {"organisations": [2]}
 
-    with pytest.raises(RuntimeError, match="digest"):
-        checked(floor.keys, (code, headers, content.replace(b"2", b"3")), signature)
-    forged = {**headers, "x-signature": FloorKeys.generate().server.sign(
-        answer_base(code, headers["x-digest"], signature)).signature.hex()}
-    with pytest.raises(BadSignatureError):
-        checked(floor.keys, (code, forged, content), signature)
+    with pytest.raises(SignatureError):  # its Content-Digest no longer matches
+        checked(floor.keys, (code, headers, content.replace(b"2", b"3")), request)
+    forged = {"content-type": "application/json"}
+    forged.update({name.lower(): value for name, value in sign_response(
+        status=code, headers=forged, key_id=RESPONSE_KEY_ID,
+        private_key=FloorKeys.generate().server, body=content, request=request,
+        request_label="sig1").items()})
+    with pytest.raises(SignatureError):
+        checked(floor.keys, (code, forged, content), request)
+    with pytest.raises(RuntimeError, match="429"):
+        checked(floor.keys, (429, headers, content), request)
 
 
 def test_the_servers_entry_point_builds_the_app_from_the_environment(
@@ -238,13 +243,13 @@ def test_the_servers_entry_point_builds_the_app_from_the_environment(
                         "FLOOR_KEYS": keys.to_env(), "FLOOR_CONNECTIONS": "1"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(bench_floor, "_APP", None)
-    request, signature = signed_request(keys, "/lookup", body(keys.pseudonym(BSNS[0])))
+    raw, request = signed_request(keys, "/lookup", body(keys.pseudonym(BSNS[0])))
     ours, theirs = socket.socketpair()
     server = threading.Thread(target=serve, args=(bench_floor.app, theirs), daemon=True)
     server.start()
     client = FloorClient(ours, keys)
     try:
-        assert checked(keys, client.exchange(request), signature) == {"organisations": [2]}
+        assert checked(keys, client.exchange(raw), request) == {"organisations": [2]}
     finally:
         client.close()
         theirs.close()
