@@ -662,6 +662,7 @@ FLOOR_PHASES = (
     ("Ed25519 (PyNaCl)", ("nacl/",)),
     ("OPRF (libsodium)", ("oprf",)),
     ("JSON", ("json/",)),
+    ("RFC 9421 (broker_primitives.httpsig, but Ed25519)", ("httpsig/",)),
     ("the server: HTTP parsing, reading, writing", ("gunicorn/http/",)),
     ("the floor app's own code", ("bench_floor.py",)),
 )
