@@ -62,6 +62,8 @@ from broker_primitives.httpsig.signatures import (
 )
 from nacl.signing import SigningKey, VerifyKey
 
+from broker.pseudonyms.service import MAX_BATCH
+
 ORGANISATION = 1
 QUOTA = 1_000_000_000  # evaluations a day
 LIMIT = 1_000_000_000  # requests a minute, per address and per organisation
@@ -243,6 +245,8 @@ class FloorApp:
             elements = [base64.b64decode(e, validate=True) for e in json.loads(body)["elements"]]
         except (ValueError, KeyError, TypeError):
             raise Refused("400 Bad Request") from None
+        if not 1 <= len(elements) <= MAX_BATCH:  # the broker's bound on a batch
+            raise Refused("400 Bad Request")
         prefix = self.prefix
         windows = [f"{prefix}/ip/{path}/{environ.get('REMOTE_ADDR', '')}",
                    f"{prefix}/org/{ORGANISATION}"]

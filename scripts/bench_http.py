@@ -463,7 +463,7 @@ def floor_conninfo(url: str) -> str:
     """The floor's way to the database of ``url``: through the server's Unix socket when the
     server is on this machine and has one (cheaper than TCP: the floor is a lower bound), else
     as ``url`` says."""
-    parsed = make_url(url).set(drivername="postgresql")
+    parsed = make_url(psycopg_conninfo(url))
     port = parsed.port or 5432
     if parsed.host in ("127.0.0.1", "localhost", "::1") and (
             POSTGRES_SOCKETS / f".s.PGSQL.{port}").exists():

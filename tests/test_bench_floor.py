@@ -30,7 +30,8 @@ import pytest
 import redis
 from broker_primitives import oprf
 from broker_primitives.httpsig.signatures import SignatureError, sign_response
-from sqlalchemy.engine import make_url
+
+from broker.pseudonyms.service import MAX_BATCH
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
@@ -44,8 +45,9 @@ from bench_floor import (
     setup,
     signed_request,
 )
-from bench_http import operations
+from bench_http import operations, psycopg_conninfo
 
+from tests.pg_schemas import PREFIX
 from tests.services import postgres_url, redis_url
 
 BSNS = ("111222333", "123456782")
@@ -55,9 +57,8 @@ LIFETIME, SKEW = 300, 60  # a request signature's lifetime (as signed) and the a
 @pytest.fixture
 def conninfo() -> Iterator[str]:
     """A schema of its own on the test server, dropped afterwards; its libpq conninfo."""
-    url = make_url(postgres_url()).set(drivername="postgresql")
-    base = url.render_as_string(hide_password=False)
-    schema = f"floor_{uuid.uuid4().hex[:10]}"
+    base = psycopg_conninfo(postgres_url())
+    schema = f"{PREFIX}floor_{uuid.uuid4().hex[:10]}"  # the test runs' naming (tests.pg_schemas)
     with psycopg.connect(base, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     try:
@@ -108,6 +109,7 @@ class Floor:
     """A floor app on one end of a socket pair and its client on the other."""
 
     client: FloorClient
+    app: FloorApp
     keys: FloorKeys
     conninfo: str
     redis: redis.Redis
@@ -125,7 +127,7 @@ def running(conninfo: str, store: tuple[redis.Redis, str], **limits: int) -> Ite
     server.start()
     client = FloorClient(ours, keys)
     try:
-        yield Floor(client, keys, conninfo, *store)
+        yield Floor(client, app, keys, conninfo, *store)
     finally:
         client.close()
         theirs.close()
@@ -199,8 +201,34 @@ def test_a_replayed_tampered_late_or_foreign_request_is_refused_and_writes_no_ev
         late, _ = signed_request(floor.keys, "/lookup", body(keys), created=created)
         assert status(floor, late) == 401
     assert status(floor, signed_request(floor.keys, "/lookup", b'{"elements": ["AAAA"]}')[0]) == 400
+    assert status(floor, signed_request(floor.keys, "/lookup", b'{"elements": []}')[0]) == 400
+    too_many = body(*[keys] * (MAX_BATCH + 1))
+    assert status(floor, signed_request(floor.keys, "/lookup", too_many)[0]) == 400
     assert status(floor, signed_request(floor.keys, "/other", body(keys))[0]) == 404
 
+    assert rows(floor.conninfo, "SELECT count(*) FROM floor_events") == [(1,)]
+
+
+def test_the_same_request_sent_twice_at_once_is_served_once(floor: Floor) -> None:
+    raw, _ = signed_request(floor.keys, "/lookup", body(floor.keys.pseudonym(BSNS[0])))
+    ours, theirs = socket.socketpair()  # a second connection to the same app
+    server = threading.Thread(target=serve, args=(floor.app, theirs), daemon=True)
+    server.start()
+    second = FloorClient(ours, floor.keys)
+    statuses: list[int] = []
+    senders = [threading.Thread(target=lambda c=c: statuses.append(c.exchange(raw)[0]))
+               for c in (floor.client, second)]
+    try:
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(timeout=10)
+    finally:
+        second.close()
+        theirs.close()
+        server.join(timeout=5)
+
+    assert sorted(statuses) == [200, 401]
     assert rows(floor.conninfo, "SELECT count(*) FROM floor_events") == [(1,)]
 
 
