@@ -156,7 +156,7 @@ def count_lookup(connection: Connection, core: Core, actor: Actor, organisation_
     raised = []
     for scope, lookups, flagged in rows:
         threshold = thresholds[scope]
-        if (scope == FISHING and not fishing) or flagged or lookups < threshold.lookups:
+        if flagged or lookups < threshold.lookups:  # rows hold only this look-up's scopes
             continue
         subject = params[ORGANISATION if scope == ORGANISATION else PROFESSIONAL]
         connection.execute(update(_COUNTS).where(

@@ -240,8 +240,9 @@ class SignedTransport:
         if self._transport is None:
             request = self._http.build_request(method, url, content=body, headers=headers)
             response = self._http.send(request)  # the client signs it (auth=self._signer)
-            response.read()
             return request, response
+        if self._http.is_closed:  # as httpx.Client.send refuses (its transport would reopen)
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
         url_object, fields = self._template(method, url, headers)
         request = httpx.Request(method, url_object, headers=fields, content=body,
                                 extensions=dict(self._extensions))

@@ -100,3 +100,17 @@ def test_field_lines_read_as_httpx_headers_read() -> None:
     headers = httpx.Headers([("Signature", "sig1=:AA==:"), ("X-A", "1"), ("x-a", "2"),
                              ("Content-Type", "application/json"), ("X-B", "é".encode())])
     assert combine_fields(_FieldLines(headers)) == combine_fields(headers)
+
+
+@pytest.mark.parametrize("short_path", [True, False])
+def test_a_closed_transport_refuses_to_send_on_either_path(short_path: bool) -> None:
+    sent: list[httpx.Request] = []
+    http = SignedTransport(BASE_URL, "org-a-1", SigningKey.generate(), broker_key=None,
+                           transport=httpx.MockTransport(
+                               lambda request: sent.append(request) or httpx.Response(200)))
+    if not short_path:
+        http._transport = None  # as with a proxy from the environment
+    http.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        http.request("GET", "/v1/inbox")
+    assert sent == []
